@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs Vigil on this machine:
+# a Mosquitto of our own on loopback (deploy/mosquitto/vigil.conf), vigild on
+# an SQLite file, a simulated fleet (vigil-sim) and the dashboard.
+# Ctrl-C stops everything this script started. Idempotent; Debian 12, root.
+#
+# Environment: VIGIL_MQTT_PORT (1883), VIGIL_HTTP_PORT (8080),
+#   VIGIL_DEVICES (50), VIGIL_RATE (1 Hz), VIGIL_DURATION (86400 s),
+#   VIGIL_RUN_DIR (./run: broker persistence, database, logs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+MQTT_PORT=${VIGIL_MQTT_PORT:-1883}
+HTTP_PORT=${VIGIL_HTTP_PORT:-8080}
+DEVICES=${VIGIL_DEVICES:-50}
+RATE=${VIGIL_RATE:-1}
+DURATION=${VIGIL_DURATION:-86400}
+RUN=${VIGIL_RUN_DIR:-$ROOT/run}
+JOBS=$(nproc 2>/dev/null || echo 2)
+
+bash scripts/deps.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$JOBS"
+
+WEB_ROOT=""
+if [ -f web/package.json ]; then
+  # Rebuild the dashboard only when its sources are newer than the build.
+  if [ ! -f web/dist/index.html ] || [ -n "$(find web/src web/index.html web/package.json -newer web/dist/index.html -print -quit 2>/dev/null)" ]; then
+    (cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build)
+  fi
+  WEB_ROOT=$ROOT/web/dist
+fi
+
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for p in "$MQTT_PORT" "$HTTP_PORT"; do
+  if port_busy "$p"; then
+    echo "run: port $p on 127.0.0.1 is in use; set VIGIL_MQTT_PORT / VIGIL_HTTP_PORT" >&2
+    exit 1
+  fi
+done
+
+mkdir -p "$RUN/mosquitto"
+# The project's broker config, with this run's port and persistence folder.
+grep -vE '^(listener|persistence_location|log_dest)' deploy/mosquitto/vigil.conf > "$RUN/mosquitto.conf"
+cat >> "$RUN/mosquitto.conf" <<CONF
+listener $MQTT_PORT 127.0.0.1
+persistence_location $RUN/mosquitto/
+log_dest file $RUN/mosquitto.log
+CONF
+
+PIDS=()
+cleanup() {
+  trap - INT TERM EXIT
+  echo
+  echo "run: stopping"
+  # Reverse order: the fleet, then vigild (flushes its store), then the broker.
+  for ((i=${#PIDS[@]}-1; i>=0; i--)); do
+    kill -TERM "${PIDS[i]}" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "${PIDS[i]}" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "${PIDS[i]}" 2>/dev/null || true
+  done
+  echo "run: stopped"
+}
+trap cleanup INT TERM EXIT
+
+mosquitto -c "$RUN/mosquitto.conf" &
+PIDS+=($!)
+for _ in $(seq 1 50); do port_busy "$MQTT_PORT" && break; sleep 0.1; done
+
+VIGILD_ARGS=(--broker "mqtt://127.0.0.1:$MQTT_PORT" --listen "127.0.0.1:$HTTP_PORT" --db "$RUN/vigil.db")
+[ -n "$WEB_ROOT" ] && VIGILD_ARGS+=(--web-root "$WEB_ROOT")
+build/server/vigild "${VIGILD_ARGS[@]}" 2> >(tee -a "$RUN/vigild.log" >&2) &
+PIDS+=($!)
+for _ in $(seq 1 50); do port_busy "$HTTP_PORT" && break; sleep 0.1; done
+
+if [ -x build/sim/vigil-sim ]; then
+  build/sim/vigil-sim --broker "mqtt://127.0.0.1:$MQTT_PORT" --devices "$DEVICES" \
+    --rate "$RATE" --duration "$DURATION" 2>>"$RUN/vigil-sim.log" &
+  PIDS+=($!)
+  FLEET="$DEVICES simulated devices at $RATE Hz (log: $RUN/vigil-sim.log)"
+else
+  FLEET="no simulator built"
+fi
+
+cat <<MSG
+
+  Vigil is running.
+    Dashboard:  http://127.0.0.1:$HTTP_PORT/
+    API:        http://127.0.0.1:$HTTP_PORT/api/devices   metrics: /metrics   health: /healthz
+    Broker:     mqtt://127.0.0.1:$MQTT_PORT
+    Fleet:      $FLEET
+  Ctrl-C stops everything.
+
+MSG
+wait -n "${PIDS[@]}" || true
+echo "run: a component exited; see $RUN/*.log" >&2

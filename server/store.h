@@ -1,0 +1,107 @@
+/* store — where readings and device state are kept. This header is the
+ * storage interface: ingest, live and API code only ever see store_*, so a
+ * PostgreSQL implementation can sit behind it later. store_sqlite.c is the
+ * embedded default.
+ *
+ * Writes are asynchronous. store_put_*() copies the record into a bounded
+ * queue and returns at once; a writer thread owned by the store drains it in
+ * batched transactions. When the queue is full the record is NOT stored:
+ * store_put_*() returns STORE_EFULL, the store counts it (dropped_full), and
+ * the caller carries on — the live path is never stalled by storage. Those
+ * readings are then missing from the store, which the completeness tracker
+ * sees as a gap and asks the device to resend.
+ *
+ * Reads are synchronous on the caller's thread, through a separate read-only
+ * connection (WAL lets it run beside the writer). They are serialized by a
+ * mutex inside the store, so any thread may call them.
+ *
+ * Ownership: strings passed in are copied; arrays returned through out
+ * parameters are malloc'ed and owned by the caller (free with the matching
+ * *_free function). */
+#ifndef VIGIL_STORE_H
+#define VIGIL_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "downsample.h"
+#include "telemetry.h"
+
+typedef enum store_err {
+    STORE_OK = 0,
+    STORE_EFULL = -1,     /* write queue full; record not queued */
+    STORE_ENOTFOUND = -2, /* no such device */
+    STORE_EINVAL = -3,    /* bad argument */
+    STORE_EIO = -4,       /* database error; detail was logged */
+    STORE_ENOMEM = -5,
+} store_err;
+
+typedef struct store store;
+
+typedef struct store_options {
+    const char *path;        /* SQLite file; created if missing */
+    size_t queue_capacity;   /* records; 0 means 65536 */
+    size_t batch_max;        /* records per transaction; 0 means 2048 */
+    int64_t retention_ms;    /* readings older than this are pruned; 0 keeps all */
+} store_options;
+
+/* Opens (and migrates) the database and starts the writer thread.
+ * On failure returns an error and writes a message into err. */
+store_err store_open(const store_options *opt, store **out, char *err, size_t errlen);
+
+/* Stops accepting writes, flushes everything queued, joins the writer and
+ * closes the database. NULL is allowed. */
+void store_close(store *st);
+
+/* Queue a validated reading / status change. Any thread; never blocks. */
+store_err store_put_reading(store *st, const telemetry_reading *r);
+store_err store_put_status(store *st, const telemetry_status *s);
+
+/* Counters, for /metrics and /healthz. Any thread. */
+typedef struct store_stats {
+    uint64_t queued;        /* records accepted into the queue */
+    uint64_t stored;        /* readings inserted */
+    uint64_t duplicates;    /* readings ignored as already stored (device, boot, seq) */
+    uint64_t dropped_full;  /* records refused because the queue was full */
+    uint64_t write_errors;  /* failed transactions (records are retried, see store_sqlite.c) */
+    uint64_t pruned;        /* readings removed by retention */
+    size_t queue_depth;
+    size_t queue_capacity;
+    int writable;           /* 1 if the last write transaction succeeded */
+} store_stats;
+void store_get_stats(store *st, store_stats *out);
+
+/* A device as the store knows it. */
+typedef struct store_device {
+    char id[TELEMETRY_ID_MAX + 1];
+    int64_t first_seen_ms;
+    int64_t last_seen_ms;    /* last reading or status received */
+    int online;              /* 1 online, 0 offline, -1 never reported */
+    int64_t status_ms;       /* when the status last changed */
+    char fw[TELEMETRY_FW_MAX + 1];
+    int64_t interval_ms;     /* announced sampling interval, 0 if unknown */
+    int64_t boot;            /* last boot id seen, -1 if unknown */
+    int has_last;
+    telemetry_reading last;  /* latest reading (by receive time), if has_last */
+} store_device;
+
+/* All devices, sorted by id. *out is malloc'ed (NULL when *n == 0). */
+store_err store_list_devices(store *st, store_device **out, size_t *n);
+store_err store_get_device(store *st, const char *id, store_device *out);
+
+/* Readings of one device with t in [from_ms, to_ms], where t is the device's
+ * epoch time "ts" when it sent one, else the receive time. If the range holds
+ * at most max_points readings they are returned raw, oldest first; otherwise
+ * they are reduced to at most max_points min/avg/max buckets. */
+typedef struct store_series {
+    size_t total;                 /* readings in the range */
+    int downsampled;
+    telemetry_reading *raw;       /* when !downsampled: total entries, t order */
+    int64_t *raw_t;               /* the t of each raw entry */
+    downsample ds;                /* when downsampled: ds.b holds ds.nbuckets */
+} store_series;
+store_err store_query_readings(store *st, const char *id, int64_t from_ms, int64_t to_ms,
+                               size_t max_points, store_series *out);
+void store_series_free(store_series *s);
+
+#endif

@@ -1,0 +1,199 @@
+"""Test harness for Vigil's end-to-end tests: real Mosquitto, real binaries.
+
+Each test starts what it needs on free loopback ports and stops only the
+processes it started, by PID. Everything is bounded in time.
+Run with /usr/bin/python3 (Debian's, with python3-paho-mqtt).
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+BUILD = os.environ.get("VIGIL_BUILD_DIR") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build")
+SOURCE = os.environ.get("VIGIL_SOURCE_DIR") or os.path.join(os.path.dirname(__file__), "..", "..")
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=10.0, host="127.0.0.1"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"port {port} did not open within {timeout}s")
+
+
+def wait_for(pred, timeout=10.0, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
+def binary(name):
+    for sub in ("server", "sim", "bench", "tests"):
+        p = os.path.join(BUILD, sub, name)
+        if os.path.exists(p):
+            return p
+    raise FileNotFoundError(f"{name} not built under {BUILD}")
+
+
+class Proc:
+    """A child process we started; stopped by PID, logs kept in a file."""
+
+    def __init__(self, args, log_path, env=None):
+        self.args = args
+        self.log_path = log_path
+        self.log = open(log_path, "ab")
+        self.p = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
+                                  env=env, start_new_session=True)
+
+    @property
+    def pid(self):
+        return self.p.pid
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def stop(self, sig=signal.SIGTERM, timeout=15.0):
+        if self.p.poll() is None:
+            try:
+                self.p.send_signal(sig)
+            except ProcessLookupError:
+                pass
+            try:
+                self.p.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait(timeout=5)
+        self.log.close()
+        return self.p.returncode
+
+    def kill9(self):
+        return self.stop(signal.SIGKILL)
+
+    def output(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+
+class Mosquitto:
+    """A broker of our own on a free loopback port, with the project's config
+    (deploy/mosquitto/vigil.conf) plus the test's listener and persistence."""
+
+    def __init__(self, workdir, port=None, persistence=True, extra=""):
+        self.workdir = workdir
+        self.port = port or free_port()
+        self.persistence = persistence
+        self.extra = extra
+        self.proc = None
+
+    def conf_text(self):
+        base = os.path.join(SOURCE, "deploy", "mosquitto", "vigil.conf")
+        lines = []
+        if os.path.exists(base):
+            with open(base) as f:
+                for line in f:
+                    s = line.strip()
+                    # The test sets its own listener, persistence and log target.
+                    if s.startswith(("listener", "persistence", "persistence_location",
+                                     "log_dest", "pid_file", "port")):
+                        continue
+                    lines.append(line.rstrip("\n"))
+        lines += [
+            f"listener {self.port} 127.0.0.1",
+            "allow_anonymous true",
+            f"persistence {'true' if self.persistence else 'false'}",
+            f"persistence_location {self.workdir}/",
+            "log_dest stdout",
+            self.extra,
+        ]
+        return "\n".join(lines) + "\n"
+
+    def start(self):
+        # Run as root, Mosquitto drops to its own user: give it the folder.
+        if os.geteuid() == 0:
+            import pwd
+            try:
+                pw = pwd.getpwnam("mosquitto")
+                os.chown(self.workdir, pw.pw_uid, pw.pw_gid)
+            except KeyError:
+                pass
+        conf = os.path.join(self.workdir, f"mosquitto-{self.port}.conf")
+        with open(conf, "w") as f:
+            f.write(self.conf_text())
+        self.proc = Proc(["mosquitto", "-c", conf],
+                         os.path.join(self.workdir, f"mosquitto-{self.port}.log"))
+        wait_port(self.port)
+        return self
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc:
+            self.proc.stop(sig)
+            self.proc = None
+
+    @property
+    def url(self):
+        return f"mqtt://127.0.0.1:{self.port}"
+
+
+def mosquitto_pub(port, topic, payload, qos=1, retain=False, extra=()):
+    args = ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-t", topic,
+            "-q", str(qos)]
+    if retain:
+        args.append("-r")
+    if isinstance(payload, (dict, list)):
+        payload = json.dumps(payload)
+    if isinstance(payload, bytes):
+        args += ["-s"]
+        subprocess.run(args + list(extra), input=payload, check=True, timeout=10)
+    else:
+        args += ["-m", payload]
+        subprocess.run(args + list(extra), check=True, timeout=10)
+
+
+class TempDirTest(unittest.TestCase):
+    """Gives each test a temporary directory (kept when VIGIL_KEEP_TMP is set)."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="vigil-it-")
+        self._cleanups_procs = []
+
+    def track(self, proc):
+        self._cleanups_procs.append(proc)
+        return proc
+
+    def tearDown(self):
+        for p in reversed(self._cleanups_procs):
+            try:
+                p.stop()
+            except Exception:  # noqa: BLE001 - best effort cleanup
+                pass
+        if os.environ.get("VIGIL_KEEP_TMP"):
+            sys.stderr.write(f"kept {self.tmp}\n")
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def main():
+    unittest.main(verbosity=2)
