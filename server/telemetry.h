@@ -1,6 +1,6 @@
 /* telemetry — parsing and validation of what devices publish. Pure logic:
  * no I/O, no globals, no allocation that outlives a call, so it can be
- * unit-tested and fuzzed (tests/fuzz_telemetry.c).
+ * unit-tested and fuzzed (tests/unit/fuzz_telemetry.c).
  *
  * Every byte handed in here came from the network and is hostile until a
  * function below returned TELEMETRY_OK. Out-of-range values are rejected with

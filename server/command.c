@@ -1,0 +1,216 @@
+#include "command.h"
+
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "telemetry.h"
+
+static int fail(char *err, size_t errlen, const char *msg)
+{
+    snprintf(err, errlen, "%s", msg);
+    return -1;
+}
+
+/* An integral JSON number within [lo, hi]. */
+static int get_int(const cJSON *o, const char *key, int64_t lo, int64_t hi, int64_t *out,
+                   char *err, size_t errlen)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!v) {
+        snprintf(err, errlen, "missing \"%s\"", key);
+        return -1;
+    }
+    double d = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+    if (!isfinite(d) || d != floor(d) || d < (double)lo || d > (double)hi) {
+        snprintf(err, errlen, "\"%s\" must be an integer in %" PRId64 "..%" PRId64, key, lo, hi);
+        return -1;
+    }
+    *out = (int64_t)d;
+    return 0;
+}
+
+static int only_keys(const cJSON *o, const char *const *allowed, char *err, size_t errlen)
+{
+    const cJSON *it;
+    cJSON_ArrayForEach(it, o)
+    {
+        int ok = 0;
+        for (const char *const *a = allowed; *a; a++)
+            if (!strcmp(it->string, *a))
+                ok = 1;
+        if (!ok) {
+            snprintf(err, errlen, "unknown field \"%.64s\"", it->string);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static cJSON *parse_object(const char *body, size_t len, char *err, size_t errlen)
+{
+    if (len == 0 || len > 4096) {
+        fail(err, errlen, "body must be a JSON object of at most 4096 bytes");
+        return NULL;
+    }
+    const char *end = NULL;
+    cJSON *j = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+    if (!j) {
+        fail(err, errlen, "body is not valid JSON");
+        return NULL;
+    }
+    while (end && end < body + len && (*end == ' ' || *end == '\n' || *end == '\r' || *end == '\t'))
+        end++;
+    if (!cJSON_IsObject(j) || (end && end < body + len)) {
+        cJSON_Delete(j);
+        fail(err, errlen, "body must be a single JSON object");
+        return NULL;
+    }
+    return j;
+}
+
+int command_build(const char *body, size_t len, const char *cmd_id, sbuf *payload, char *err,
+                  size_t errlen)
+{
+    cJSON *j = parse_object(body, len, err, errlen);
+    if (!j)
+        return -1;
+    int rc = -1;
+    const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(j, "cmd");
+    if (!cJSON_IsString(cmd)) {
+        fail(err, errlen, "missing \"cmd\" (ping, identify, reboot, set_interval, resend)");
+        goto out;
+    }
+    const char *c = cmd->valuestring;
+    sbuf_adds(payload, "{\"cmd_id\":");
+    sbuf_add_json_str(payload, cmd_id);
+    sbuf_addf(payload, ",\"cmd\":\"%s\"", !strcmp(c, "ping") ? "ping" : !strcmp(c, "identify") ? "identify"
+                                          : !strcmp(c, "reboot") ? "reboot" : !strcmp(c, "set_interval") ? "set_interval"
+                                          : !strcmp(c, "resend") ? "resend" : "");
+    if (!strcmp(c, "ping") || !strcmp(c, "identify") || !strcmp(c, "reboot")) {
+        static const char *const keys[] = {"cmd", NULL};
+        if (only_keys(j, keys, err, errlen))
+            goto out;
+    } else if (!strcmp(c, "set_interval")) {
+        static const char *const keys[] = {"cmd", "interval_ms", NULL};
+        int64_t iv;
+        if (only_keys(j, keys, err, errlen) ||
+            get_int(j, "interval_ms", COMMAND_INTERVAL_MIN, COMMAND_INTERVAL_MAX, &iv, err, errlen))
+            goto out;
+        sbuf_addf(payload, ",\"interval_ms\":%" PRId64, iv);
+    } else if (!strcmp(c, "resend")) {
+        static const char *const keys[] = {"cmd", "boot", "from", "to", NULL};
+        int64_t boot, from, to;
+        const int64_t max = (int64_t)1 << 53;
+        if (only_keys(j, keys, err, errlen) || get_int(j, "boot", 0, max, &boot, err, errlen) ||
+            get_int(j, "from", 0, max, &from, err, errlen) ||
+            get_int(j, "to", 0, max, &to, err, errlen))
+            goto out;
+        if (to < from) {
+            fail(err, errlen, "\"to\" must not be below \"from\"");
+            goto out;
+        }
+        sbuf_addf(payload, ",\"boot\":%" PRId64 ",\"from\":%" PRId64 ",\"to\":%" PRId64, boot, from, to);
+    } else {
+        fail(err, errlen, "unknown \"cmd\" (ping, identify, reboot, set_interval, resend)");
+        goto out;
+    }
+    sbuf_adds(payload, "}");
+    rc = sbuf_ok(payload) ? 0 : fail(err, errlen, "out of memory");
+out:
+    cJSON_Delete(j);
+    return rc;
+}
+
+int command_build_config(const char *body, size_t len, const char *cfg_id, sbuf *payload,
+                         char *err, size_t errlen)
+{
+    cJSON *j = parse_object(body, len, err, errlen);
+    if (!j)
+        return -1;
+    int rc = -1;
+    static const char *const keys[] = {"interval_ms", NULL};
+    int64_t iv;
+    if (only_keys(j, keys, err, errlen) ||
+        get_int(j, "interval_ms", COMMAND_INTERVAL_MIN, COMMAND_INTERVAL_MAX, &iv, err, errlen))
+        goto out;
+    sbuf_adds(payload, "{\"cfg_id\":");
+    sbuf_add_json_str(payload, cfg_id);
+    sbuf_addf(payload, ",\"interval_ms\":%" PRId64 "}", iv);
+    rc = sbuf_ok(payload) ? 0 : fail(err, errlen, "out of memory");
+out:
+    cJSON_Delete(j);
+    return rc;
+}
+
+static int printable(const char *s, size_t max)
+{
+    size_t n = 0;
+    for (; *s; s++, n++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e || n >= max)
+            return 0;
+    return 1;
+}
+
+int command_parse_ack(const char *device_id, const char *payload, size_t len, size_t max_len,
+                      int64_t received_ms, sbuf *data, char *err, size_t errlen)
+{
+    if (len > max_len)
+        return fail(err, errlen, "ack larger than the payload cap");
+    if (memchr(payload, 0, len))
+        return fail(err, errlen, "ack contains a NUL byte");
+    cJSON *j = parse_object(payload, len, err, errlen);
+    if (!j)
+        return -1;
+    int rc = -1;
+    const cJSON *it;
+    int have_id = 0, have_ok = 0;
+    sbuf_adds(data, "{");
+    cJSON_ArrayForEach(it, j)
+    {
+        const char *k = it->string;
+        if (!strcmp(k, "cmd_id") || !strcmp(k, "cfg_id") || !strcmp(k, "cmd") || !strcmp(k, "error")) {
+            size_t cap = !strcmp(k, "error") ? 200 : COMMAND_ID_MAX;
+            if (!cJSON_IsString(it) || !printable(it->valuestring, cap)) {
+                snprintf(err, errlen, "\"%s\" must be a printable string of at most %zu chars", k, cap);
+                goto out;
+            }
+            have_id |= !strcmp(k, "cmd_id") || !strcmp(k, "cfg_id");
+            sbuf_addf(data, "\"%s\":", k);
+            sbuf_add_json_str(data, it->valuestring);
+            sbuf_adds(data, ",");
+        } else if (!strcmp(k, "ok")) {
+            if (!cJSON_IsBool(it)) {
+                fail(err, errlen, "\"ok\" must be true or false");
+                goto out;
+            }
+            have_ok = 1;
+            sbuf_addf(data, "\"ok\":%s,", cJSON_IsTrue(it) ? "true" : "false");
+        } else if (!strcmp(k, "sent") || !strcmp(k, "missing") || !strcmp(k, "interval_ms") ||
+                   !strcmp(k, "boot") || !strcmp(k, "from") || !strcmp(k, "to") ||
+                   !strcmp(k, "uptime_ms")) {
+            double d = cJSON_IsNumber(it) ? it->valuedouble : NAN;
+            if (!isfinite(d) || d != floor(d) || d < 0 || d > 9007199254740992.0) {
+                snprintf(err, errlen, "\"%s\" must be a non-negative integer", k);
+                goto out;
+            }
+            sbuf_addf(data, "\"%s\":%" PRId64 ",", k, (int64_t)d);
+        }
+        /* other fields: ignored, as for readings */
+    }
+    if (!have_id || !have_ok) {
+        fail(err, errlen, "ack needs \"cmd_id\" or \"cfg_id\", and \"ok\"");
+        goto out;
+    }
+    char iso[32];
+    telemetry_format_iso(received_ms, iso, sizeof iso);
+    sbuf_adds(data, "\"device_id\":");
+    sbuf_add_json_str(data, device_id);
+    sbuf_addf(data, ",\"received_at\":\"%s\"}", iso);
+    rc = sbuf_ok(data) ? 0 : fail(err, errlen, "out of memory");
+out:
+    cJSON_Delete(j);
+    return rc;
+}
