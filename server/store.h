@@ -65,6 +65,7 @@ typedef struct store_stats {
     uint64_t dropped_full;  /* records refused because the queue was full */
     uint64_t write_errors;  /* failed transactions (records are retried, see store_sqlite.c) */
     uint64_t pruned;        /* readings removed by retention */
+    uint64_t rejected;      /* records the database refused permanently (constraint); dropped */
     size_t queue_depth;
     size_t queue_capacity;
     int writable;           /* 1 if the last write transaction succeeded */

@@ -1,0 +1,701 @@
+/* Tests of store_sqlite.c against a real database file. Each test gets a
+ * fresh mkdtemp directory (setup) that teardown removes with its files.
+ * Lock-holding tests open a second SQLite connection on the same file and
+ * hold BEGIN EXCLUSIVE: that makes the store's writer fail with SQLITE_BUSY,
+ * which works as root too (unlike chmod). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "log.h"
+#include "store.h"
+
+typedef struct fixture {
+    char dir[64];
+    char path[128];
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    if (!f)
+        return -1;
+    snprintf(f->dir, sizeof f->dir, "/tmp/vigil-store-XXXXXX");
+    if (!mkdtemp(f->dir)) {
+        free(f);
+        return -1;
+    }
+    snprintf(f->path, sizeof f->path, "%s/vigil.db", f->dir);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    const char *suffix[] = {"", "-wal", "-shm", "-journal"};
+    for (size_t i = 0; i < sizeof suffix / sizeof *suffix; i++) {
+        char p[160];
+        snprintf(p, sizeof p, "%s%s", f->path, suffix[i]);
+        unlink(p); /* missing files are fine */
+    }
+    int rc = rmdir(f->dir);
+    free(f);
+    return rc;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static store *open_store(const fixture *f, size_t cap, size_t batch, int64_t retention)
+{
+    store_options o = {.path = f->path, .queue_capacity = cap, .batch_max = batch,
+                       .retention_ms = retention};
+    store *st = NULL;
+    char err[256];
+    store_err rc = store_open(&o, &st, err, sizeof err);
+    if (rc != STORE_OK)
+        print_error("store_open: %s\n", err);
+    assert_int_equal(rc, STORE_OK);
+    assert_non_null(st);
+    return st;
+}
+
+/* Polls the stats until cond holds (s is the current stats), or fails. */
+#define WAIT_FOR(st, s, cond, timeout_ms)                                      \
+    do {                                                                       \
+        int waited_ = 0;                                                       \
+        for (;;) {                                                             \
+            store_get_stats((st), &(s));                                       \
+            if (cond)                                                          \
+                break;                                                         \
+            if (waited_ >= (timeout_ms))                                       \
+                fail_msg("timed out waiting for %s", #cond);                   \
+            sleep_ms(10);                                                      \
+            waited_ += 10;                                                     \
+        }                                                                      \
+    } while (0)
+
+static void wait_idle(store *st)
+{
+    store_stats s;
+    WAIT_FOR(st, s, s.queue_depth == 0, 10000);
+}
+
+static telemetry_reading reading(const char *id, int64_t received)
+{
+    telemetry_reading r;
+    memset(&r, 0, sizeof r);
+    snprintf(r.device_id, sizeof r.device_id, "%s", id);
+    snprintf(r.sensor_type, sizeof r.sensor_type, "MAX30614");
+    r.present = TELEMETRY_HAS_OBJECT_TEMP | TELEMETRY_HAS_AMBIENT_TEMP |
+                TELEMETRY_HAS_HEART_RATE | TELEMETRY_HAS_SPO2 | TELEMETRY_HAS_SENSOR_TYPE;
+    r.object_temp = 36.6;
+    r.ambient_temp = 24.1;
+    r.heart_rate = 72;
+    r.spo2 = 98;
+    r.received_ms = received;
+    return r;
+}
+
+static telemetry_reading reading_seq(const char *id, int64_t received, int64_t boot, int64_t seq)
+{
+    telemetry_reading r = reading(id, received);
+    r.present |= TELEMETRY_HAS_BOOT | TELEMETRY_HAS_SEQ;
+    r.boot = boot;
+    r.seq = seq;
+    return r;
+}
+
+static int64_t db_int(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *s;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+    return v;
+}
+
+/* A second connection holding the database's write lock. */
+static sqlite3 *hold_write_lock(const char *path)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    return db;
+}
+
+static void release_write_lock(sqlite3 *db)
+{
+    assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+static size_t query_total(store *st, const char *id, int64_t from, int64_t to)
+{
+    store_series s;
+    assert_int_equal(store_query_readings(st, id, from, to, 1000000, &s), STORE_OK);
+    assert_false(s.downsampled);
+    size_t n = s.total;
+    store_series_free(&s);
+    return n;
+}
+
+/* ---- tests ------------------------------------------------------------ */
+
+static void test_open_migrate_reopen(void **state)
+{
+    fixture *f = *state;
+    store *st = open_store(f, 0, 0, 0);
+    store_stats s;
+    store_get_stats(st, &s);
+    assert_int_equal(s.writable, 1);
+    assert_int_equal(s.queue_capacity, 65536);
+    telemetry_reading r = reading_seq("dev-1", 1000, 1, 1);
+    assert_int_equal(store_put_reading(st, &r), STORE_OK);
+    store_close(st);
+
+    assert_true(db_int(f->path, "PRAGMA user_version") >= 1);
+    {
+        sqlite3 *db;
+        sqlite3_stmt *q;
+        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &q, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+        assert_string_equal((const char *)sqlite3_column_text(q, 0), "wal");
+        sqlite3_finalize(q);
+        sqlite3_close(db);
+    }
+    int64_t v = db_int(f->path, "PRAGMA user_version");
+
+    st = open_store(f, 0, 0, 0); /* already migrated: a no-op */
+    assert_int_equal(query_total(st, "dev-1", 0, 10000), 1);
+    store_close(st);
+    assert_int_equal(db_int(f->path, "PRAGMA user_version"), v);
+    assert_int_equal(db_int(f->path, "SELECT count(*) FROM readings"), 1);
+}
+
+static void test_put_close_reopen_query(void **state)
+{
+    fixture *f = *state;
+    store *st = open_store(f, 0, 64, 0);
+    const int n = 1000;
+    for (int i = 0; i < n; i++) {
+        telemetry_reading r = reading_seq("dev-1", 100000 + i, 3, i);
+        r.present |= TELEMETRY_HAS_TS | TELEMETRY_HAS_UPTIME | TELEMETRY_HAS_BATTERY |
+                     TELEMETRY_HAS_RSSI | TELEMETRY_HAS_HR_VALID | TELEMETRY_HAS_FW;
+        r.present &= ~(uint32_t)TELEMETRY_HAS_SPO2; /* absent channel */
+        r.ts_ms = 1795794000000 + (int64_t)i * 1000;
+        r.uptime_ms = 5000 + i;
+        r.battery = 87.5;
+        r.rssi = -61;
+        r.hr_valid = 1;
+        r.heart_rate = 60 + i % 50;
+        snprintf(r.fw, sizeof r.fw, "0.1.0");
+        assert_int_equal(store_put_reading(st, &r), STORE_OK);
+    }
+    store_close(st); /* must flush everything queued */
+
+    st = open_store(f, 0, 0, 0);
+    store_series s;
+    assert_int_equal(store_query_readings(st, "dev-1", 1795794000000, 1795794000000 + 999000,
+                                          n, &s),
+                     STORE_OK);
+    assert_false(s.downsampled);
+    assert_int_equal(s.total, n);
+    for (int i = 0; i < n; i++) {
+        const telemetry_reading *r = &s.raw[i];
+        assert_int_equal(s.raw_t[i], 1795794000000 + (int64_t)i * 1000);
+        assert_string_equal(r->device_id, "dev-1");
+        assert_int_equal(r->seq, i);
+        assert_int_equal(r->boot, 3);
+        assert_int_equal(r->ts_ms, s.raw_t[i]);
+        assert_int_equal(r->received_ms, 100000 + i);
+        assert_int_equal(r->uptime_ms, 5000 + i);
+        assert_true(r->present & TELEMETRY_HAS_SEQ);
+        assert_false(r->present & TELEMETRY_HAS_SPO2);
+        assert_true(r->present & TELEMETRY_HAS_HR_VALID);
+        assert_int_equal(r->hr_valid, 1);
+        assert_int_equal(r->spo2_valid, 0);
+        assert_true(r->heart_rate == 60 + i % 50);
+        assert_true(r->object_temp == 36.6);
+        assert_true(r->battery == 87.5);
+        assert_int_equal(r->rssi, -61);
+        assert_string_equal(r->fw, "0.1.0");
+        assert_string_equal(r->sensor_type, "MAX30614");
+    }
+    store_series_free(&s);
+    store_close(st);
+}
+
+static void test_duplicates(void **state)
+{
+    fixture *f = *state;
+    store *st = open_store(f, 0, 0, 0);
+    telemetry_reading a = reading_seq("dev-1", 1000, 7, 41);
+    telemetry_reading a2 = reading_seq("dev-1", 2000, 7, 41); /* redelivery */
+    a2.heart_rate = 99;
+    telemetry_reading b = reading_seq("dev-1", 3000, 8, 41); /* new boot, same seq */
+    telemetry_reading c = reading_seq("dev-2", 3000, 7, 41); /* other device */
+    telemetry_reading n1 = reading("dev-1", 4000);            /* no seq: always stored */
+    telemetry_reading n2 = reading("dev-1", 4000);
+    telemetry_reading nb = reading("dev-1", 5000); /* seq without boot: boot 0 */
+    nb.present |= TELEMETRY_HAS_SEQ;
+    nb.seq = 41;
+    telemetry_reading nb2 = nb;
+    const telemetry_reading *all[] = {&a, &a2, &b, &c, &n1, &n2, &nb, &nb2, &a};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        assert_int_equal(store_put_reading(st, all[i]), STORE_OK);
+    wait_idle(st);
+    store_stats s;
+    store_get_stats(st, &s);
+    assert_int_equal(s.queued, 9);
+    assert_int_equal(s.stored, 6);
+    assert_int_equal(s.duplicates, 3);
+    assert_int_equal(query_total(st, "dev-1", 0, 10000), 5);
+    assert_int_equal(query_total(st, "dev-2", 0, 10000), 1);
+
+    /* The first copy is kept, and a duplicate does not become "last". */
+    store_series q;
+    assert_int_equal(store_query_readings(st, "dev-1", 1000, 1000, 10, &q), STORE_OK);
+    assert_int_equal(q.total, 1);
+    assert_true(q.raw[0].heart_rate == 72);
+    store_series_free(&q);
+    store_device d;
+    assert_int_equal(store_get_device(st, "dev-1", &d), STORE_OK);
+    assert_int_equal(d.last.received_ms, 5000);
+    assert_int_equal(d.last_seen_ms, 5000);
+    store_close(st);
+
+    /* Still idempotent across a restart. */
+    st = open_store(f, 0, 0, 0);
+    assert_int_equal(store_put_reading(st, &b), STORE_OK);
+    wait_idle(st);
+    store_get_stats(st, &s);
+    assert_int_equal(s.duplicates, 1);
+    assert_int_equal(s.stored, 0);
+    store_close(st);
+}
+
+static void test_device_upsert(void **state)
+{
+    fixture *f = *state;
+    store *st = open_store(f, 0, 0, 0);
+
+    /* A device known only from readings. */
+    telemetry_reading r0 = reading("plain", 500);
+    assert_int_equal(store_put_reading(st, &r0), STORE_OK);
+
+    telemetry_status on = {.online = 1,
+                           .present = TELEMETRY_STATUS_HAS_FW | TELEMETRY_STATUS_HAS_INTERVAL |
+                                      TELEMETRY_STATUS_HAS_BOOT,
+                           .interval_ms = 1000,
+                           .boot = 7,
+                           .received_ms = 1000};
+    snprintf(on.device_id, sizeof on.device_id, "ESP32_001");
+    snprintf(on.fw, sizeof on.fw, "0.1.0");
+    assert_int_equal(store_put_status(st, &on), STORE_OK);
+    wait_idle(st);
+
+    store_device d;
+    assert_int_equal(store_get_device(st, "ESP32_001", &d), STORE_OK);
+    assert_string_equal(d.id, "ESP32_001");
+    assert_int_equal(d.online, 1);
+    assert_int_equal(d.first_seen_ms, 1000);
+    assert_int_equal(d.last_seen_ms, 1000);
+    assert_int_equal(d.status_ms, 1000);
+    assert_string_equal(d.fw, "0.1.0");
+    assert_int_equal(d.interval_ms, 1000);
+    assert_int_equal(d.boot, 7);
+    assert_int_equal(d.has_last, 0);
+
+    assert_int_equal(store_get_device(st, "plain", &d), STORE_OK);
+    assert_int_equal(d.online, -1);
+    assert_int_equal(d.boot, -1);
+    assert_int_equal(d.interval_ms, 0);
+    assert_string_equal(d.fw, "");
+    assert_int_equal(d.has_last, 1);
+    assert_int_equal(d.first_seen_ms, 500);
+
+    /* A reading from a new boot with a new firmware. */
+    telemetry_reading r = reading_seq("ESP32_001", 2000, 8, 1);
+    r.present |= TELEMETRY_HAS_FW | TELEMETRY_HAS_TS;
+    r.ts_ms = 1795794000123;
+    snprintf(r.fw, sizeof r.fw, "0.2.0");
+    assert_int_equal(store_put_reading(st, &r), STORE_OK);
+    /* The same online status again (a retained replay): status_at stays. */
+    telemetry_status on2 = on;
+    on2.present = 0;
+    on2.received_ms = 3000;
+    assert_int_equal(store_put_status(st, &on2), STORE_OK);
+    wait_idle(st);
+    assert_int_equal(store_get_device(st, "ESP32_001", &d), STORE_OK);
+    assert_int_equal(d.online, 1);
+    assert_int_equal(d.status_ms, 1000);
+    assert_int_equal(d.last_seen_ms, 3000);
+    assert_int_equal(d.first_seen_ms, 1000);
+    assert_string_equal(d.fw, "0.2.0");
+    assert_int_equal(d.boot, 8);
+    assert_int_equal(d.interval_ms, 1000); /* absent in on2: kept */
+    assert_int_equal(d.has_last, 1);
+    assert_int_equal(d.last.seq, 1);
+    assert_int_equal(d.last.ts_ms, 1795794000123);
+    assert_int_equal(d.last.received_ms, 2000);
+    assert_string_equal(d.last.fw, "0.2.0");
+    assert_string_equal(d.last.device_id, "ESP32_001");
+
+    /* Offline: status_at moves. */
+    telemetry_status off = {.online = 0, .received_ms = 4000};
+    snprintf(off.device_id, sizeof off.device_id, "ESP32_001");
+    assert_int_equal(store_put_status(st, &off), STORE_OK);
+    wait_idle(st);
+    assert_int_equal(store_get_device(st, "ESP32_001", &d), STORE_OK);
+    assert_int_equal(d.online, 0);
+    assert_int_equal(d.status_ms, 4000);
+    assert_int_equal(d.last_seen_ms, 4000);
+    assert_string_equal(d.fw, "0.2.0");
+    store_close(st);
+}
+
+static void test_list_get_notfound(void **state)
+{
+    fixture *f = *state;
+    store *st = open_store(f, 0, 0, 0);
+    store_device *v = (store_device *)1;
+    size_t n = 99;
+    assert_int_equal(store_list_devices(st, &v, &n), STORE_OK);
+    assert_null(v);
+    assert_int_equal(n, 0);
+
+    const char *ids[] = {"zeta", "alpha", "Mid_1", "beta.2"};
+    for (size_t i = 0; i < 4; i++) {
+        telemetry_reading r = reading(ids[i], 1000 + (int64_t)i);
+        assert_int_equal(store_put_reading(st, &r), STORE_OK);
+    }
+    wait_idle(st);
+    assert_int_equal(store_list_devices(st, &v, &n), STORE_OK);
+    assert_int_equal(n, 4);
+    assert_string_equal(v[0].id, "Mid_1"); /* byte order */
+    assert_string_equal(v[1].id, "alpha");
+    assert_string_equal(v[2].id, "beta.2");
+    assert_string_equal(v[3].id, "zeta");
+    assert_int_equal(v[3].last_seen_ms, 1000);
+    assert_int_equal(v[3].has_last, 1);
+    free(v);
+
+    store_device d;
+    assert_int_equal(store_get_device(st, "nope", &d), STORE_ENOTFOUND);
+    store_series s;
+    assert_int_equal(store_query_readings(st, "nope", 0, 10, 10, &s), STORE_ENOTFOUND);
+    assert_int_equal(store_query_readings(st, "alpha", 0, 10, 0, &s), STORE_EINVAL);
+    assert_int_equal(store_query_readings(st, "alpha", 10, 0, 10, &s), STORE_EINVAL);
+    store_series_free(&s);
+
+    telemetry_reading bad = reading("", 1);
+    assert_int_equal(store_put_reading(st, &bad), STORE_EINVAL);
+    assert_int_equal(store_put_reading(NULL, &bad), STORE_EINVAL);
+    store_close(st);
+    store_close(NULL);
+}
+
+static void test_range_inclusive(void **state)
+{
+    fixture *f = *state;
+    store *st = open_store(f, 0, 0, 0);
+    for (int i = 1; i <= 3; i++) {
+        telemetry_reading r = reading("d", 9999999); /* t comes from ts */
+        r.present |= TELEMETRY_HAS_TS;
+        r.ts_ms = i * 1000;
+        assert_int_equal(store_put_reading(st, &r), STORE_OK);
+    }
+    telemetry_reading nots = reading("d", 2500); /* no ts: t = received */
+    assert_int_equal(store_put_reading(st, &nots), STORE_OK);
+    wait_idle(st);
+    assert_int_equal(query_total(st, "d", 1000, 3000), 4);
+    assert_int_equal(query_total(st, "d", 1001, 2999), 2);
+    assert_int_equal(query_total(st, "d", 2000, 2000), 1);
+    assert_int_equal(query_total(st, "d", 3000, 3000), 1);
+    assert_int_equal(query_total(st, "d", 3001, 99999), 0);
+    store_series s;
+    assert_int_equal(store_query_readings(st, "d", 0, 5000, 10, &s), STORE_OK);
+    assert_int_equal(s.total, 4);
+    assert_int_equal(s.raw_t[0], 1000);
+    assert_int_equal(s.raw_t[1], 2000);
+    assert_int_equal(s.raw_t[2], 2500);
+    assert_int_equal(s.raw_t[3], 3000);
+    assert_false(s.raw[2].present & TELEMETRY_HAS_TS);
+    store_series_free(&s);
+    /* Exactly max_points rows: still raw. One more than max_points: buckets. */
+    assert_int_equal(store_query_readings(st, "d", 0, 5000, 4, &s), STORE_OK);
+    assert_false(s.downsampled);
+    store_series_free(&s);
+    assert_int_equal(store_query_readings(st, "d", 0, 5000, 3, &s), STORE_OK);
+    assert_true(s.downsampled);
+    assert_int_equal(s.total, 4);
+    assert_true(s.ds.nbuckets <= 3);
+    store_series_free(&s);
+    store_close(st);
+}
+
+static void test_downsample_vs_bruteforce(void **state)
+{
+    fixture *f = *state;
+    store *st = open_store(f, 0, 0, 0);
+    const int n = 20000;
+    const int64_t from = 1795794000000, to = from + 3600000 - 1;
+    telemetry_reading *rs = calloc((size_t)n, sizeof *rs);
+    assert_non_null(rs);
+    srand(12345);
+    for (int i = 0; i < n; i++) {
+        telemetry_reading r = reading_seq("rnd", from + i, 1, i);
+        r.present &= ~(uint32_t)(TELEMETRY_HAS_OBJECT_TEMP | TELEMETRY_HAS_AMBIENT_TEMP |
+                                 TELEMETRY_HAS_HEART_RATE | TELEMETRY_HAS_SPO2);
+        /* Some rows fall just outside the range, some lack channels. */
+        int64_t t = from - 5000 + (int64_t)(rand() % (3600000 + 10000));
+        if (rand() % 10) {
+            r.present |= TELEMETRY_HAS_TS;
+            r.ts_ms = t;
+        } else {
+            r.received_ms = t;
+        }
+        if (rand() % 4) { r.present |= TELEMETRY_HAS_OBJECT_TEMP; r.object_temp = 30 + rand() % 1000 / 100.0; }
+        if (rand() % 4) { r.present |= TELEMETRY_HAS_AMBIENT_TEMP; r.ambient_temp = 20 + rand() % 1000 / 100.0; }
+        if (rand() % 3) { r.present |= TELEMETRY_HAS_HEART_RATE; r.heart_rate = 40 + rand() % 150; }
+        if (rand() % 3) { r.present |= TELEMETRY_HAS_SPO2; r.spo2 = 80 + rand() % 21; }
+        rs[i] = r;
+        assert_int_equal(store_put_reading(st, &r), STORE_OK);
+    }
+    wait_idle(st);
+
+    const size_t max_points = 97;
+    int64_t width = downsample_width(from, to, max_points);
+    size_t nb = (size_t)((to - from) / width + 1);
+    downsample_bucket *want = calloc(nb, sizeof *want);
+    assert_non_null(want);
+    size_t in_range = 0;
+    for (int i = 0; i < n; i++) {
+        const telemetry_reading *r = &rs[i];
+        int64_t t = (r->present & TELEMETRY_HAS_TS) ? r->ts_ms : r->received_ms;
+        if (t < from || t > to)
+            continue;
+        in_range++;
+        downsample_bucket *b = &want[(t - from) / width];
+        b->count++;
+        const double vals[DS_CHANNELS] = {r->object_temp, r->ambient_temp, r->heart_rate, r->spo2};
+        const uint32_t bits[DS_CHANNELS] = {TELEMETRY_HAS_OBJECT_TEMP, TELEMETRY_HAS_AMBIENT_TEMP,
+                                            TELEMETRY_HAS_HEART_RATE, TELEMETRY_HAS_SPO2};
+        for (int c = 0; c < DS_CHANNELS; c++) {
+            if (!(r->present & bits[c]))
+                continue;
+            downsample_stat *s = &b->ch[c];
+            if (s->n == 0 || vals[c] < s->min)
+                s->min = vals[c];
+            if (s->n == 0 || vals[c] > s->max)
+                s->max = vals[c];
+            s->sum += vals[c];
+            s->n++;
+        }
+    }
+
+    store_series s;
+    assert_int_equal(store_query_readings(st, "rnd", from, to, max_points, &s), STORE_OK);
+    assert_true(s.downsampled);
+    assert_int_equal(s.total, in_range);
+    assert_true(s.ds.nbuckets <= max_points);
+    assert_int_equal(s.ds.nbuckets, nb);
+    assert_int_equal(s.ds.width, width);
+    for (size_t i = 0; i < nb; i++) {
+        const downsample_bucket *g = &s.ds.b[i];
+        assert_int_equal(g->t_start, from + (int64_t)i * width);
+        assert_int_equal(g->count, want[i].count);
+        for (int c = 0; c < DS_CHANNELS; c++) {
+            assert_int_equal(g->ch[c].n, want[i].ch[c].n);
+            if (g->ch[c].n == 0)
+                continue;
+            assert_true(g->ch[c].min == want[i].ch[c].min);
+            assert_true(g->ch[c].max == want[i].ch[c].max);
+            double ga = g->ch[c].sum / g->ch[c].n, wa = want[i].ch[c].sum / want[i].ch[c].n;
+            assert_true(fabs(ga - wa) < 1e-9);
+        }
+    }
+    store_series_free(&s);
+
+    /* The same range with room for every row: raw, sorted, same count. */
+    assert_int_equal(store_query_readings(st, "rnd", from, to, in_range, &s), STORE_OK);
+    assert_false(s.downsampled);
+    assert_int_equal(s.total, in_range);
+    for (size_t i = 1; i < s.total; i++)
+        assert_true(s.raw_t[i - 1] <= s.raw_t[i]);
+    store_series_free(&s);
+
+    free(want);
+    free(rs);
+    store_close(st);
+}
+
+static void test_queue_full(void **state)
+{
+    fixture *f = *state;
+    store *st = open_store(f, 4, 2, 0);
+    sqlite3 *lock = hold_write_lock(f->path);
+    int ok = 0, full = 0;
+    for (int i = 0; i < 100; i++) {
+        telemetry_reading r = reading_seq("d", 1000 + i, 1, i);
+        store_err rc = store_put_reading(st, &r);
+        assert_true(rc == STORE_OK || rc == STORE_EFULL);
+        rc == STORE_OK ? ok++ : full++;
+    }
+    store_stats s;
+    store_get_stats(st, &s);
+    assert_true(full > 0);
+    assert_int_equal(s.dropped_full, full);
+    assert_int_equal(s.queued, ok);
+    assert_int_equal(s.queue_capacity, 4);
+    assert_true(s.queue_depth <= 4 + 2);
+    release_write_lock(lock);
+    WAIT_FOR(st, s, s.stored == (uint64_t)ok, 20000);
+    store_close(st);
+    assert_int_equal(db_int(f->path, "SELECT count(*) FROM readings"), ok);
+}
+
+static void test_write_error_recovery(void **state)
+{
+    fixture *f = *state;
+    store *st = open_store(f, 1000, 0, 0);
+    telemetry_status on = {.online = 1, .received_ms = 10};
+    snprintf(on.device_id, sizeof on.device_id, "d");
+    assert_int_equal(store_put_status(st, &on), STORE_OK);
+    wait_idle(st);
+
+    sqlite3 *lock = hold_write_lock(f->path);
+    for (int i = 0; i < 10; i++) {
+        telemetry_reading r = reading_seq("d", 1000 + i, 1, i);
+        assert_int_equal(store_put_reading(st, &r), STORE_OK);
+    }
+    store_stats s;
+    WAIT_FOR(st, s, s.writable == 0, 10000);
+    assert_true(s.write_errors >= 1);
+    assert_int_equal(s.stored, 0);
+    /* Reads keep working while writes fail. */
+    store_device d;
+    assert_int_equal(store_get_device(st, "d", &d), STORE_OK);
+    /* New records keep queueing behind the failed batch. */
+    for (int i = 10; i < 20; i++) {
+        telemetry_reading r = reading_seq("d", 1000 + i, 1, i);
+        assert_int_equal(store_put_reading(st, &r), STORE_OK);
+    }
+    store_get_stats(st, &s);
+    assert_int_equal(s.writable, 0);
+    assert_true(s.queue_depth >= 10);
+    release_write_lock(lock);
+    WAIT_FOR(st, s, s.writable == 1 && s.stored == 20, 20000);
+    assert_int_equal(s.queue_depth, 0);
+    assert_int_equal(query_total(st, "d", 0, 100000), 20);
+    store_close(st);
+}
+
+static void test_retention(void **state)
+{
+    fixture *f = *state;
+    const int64_t hour = 3600000, now = now_ms();
+    store *st = open_store(f, 0, 0, 0);
+    /* 12,000 old rows (more than one prune chunk) on two devices, 10 new. */
+    for (int i = 0; i < 12000; i++) {
+        telemetry_reading r = reading_seq(i % 2 ? "a" : "b", now - 2 * hour + i, 1, i);
+        assert_int_equal(store_put_reading(st, &r), STORE_OK);
+    }
+    for (int i = 0; i < 10; i++) {
+        telemetry_reading r = reading_seq("a", now + i, 2, i);
+        assert_int_equal(store_put_reading(st, &r), STORE_OK);
+    }
+    store_close(st);
+    assert_int_equal(db_int(f->path, "SELECT count(*) FROM readings"), 12010);
+
+    st = open_store(f, 0, 0, hour);
+    store_stats s;
+    WAIT_FOR(st, s, s.pruned == 12000, 20000);
+    assert_int_equal(query_total(st, "a", 0, INT64_MAX), 10);
+    assert_int_equal(query_total(st, "b", 0, INT64_MAX), 0);
+    /* Devices and their last reading survive pruning. */
+    store_device d;
+    assert_int_equal(store_get_device(st, "b", &d), STORE_OK);
+    assert_int_equal(d.has_last, 1);
+
+    /* Rows that age past the limit while running are pruned too. */
+    telemetry_reading old = reading_seq("a", now - 3 * hour, 3, 1);
+    assert_int_equal(store_put_reading(st, &old), STORE_OK);
+    WAIT_FOR(st, s, s.pruned == 12001, 20000);
+    assert_int_equal(s.stored, 1);
+    store_close(st);
+}
+
+static void test_newer_version_refused(void **state)
+{
+    fixture *f = *state;
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 999", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+
+    store_options o = {.path = f->path};
+    store *st = (store *)1;
+    char err[256] = "";
+    assert_int_equal(store_open(&o, &st, err, sizeof err), STORE_EIO);
+    assert_null(st);
+    assert_non_null(strstr(err, "999"));
+    assert_non_null(strstr(err, "newer"));
+    assert_int_equal(db_int(f->path, "PRAGMA user_version"), 999);
+
+    /* Not a database at all. */
+    FILE *fp = fopen(f->path, "w");
+    assert_non_null(fp);
+    fputs("this is not an SQLite file, just some text that is long enough........"
+          "..............................................................", fp);
+    fclose(fp);
+    assert_int_equal(store_open(&o, &st, err, sizeof err), STORE_EIO);
+    assert_true(strlen(err) > 0);
+}
+
+int main(void)
+{
+    log_threshold = LOG_LEVEL_ERROR;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_open_migrate_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_put_close_reopen_query, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_duplicates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_device_upsert, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_get_notfound, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_range_inclusive, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_downsample_vs_bruteforce, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_error_recovery, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_newer_version_refused, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
