@@ -1,0 +1,442 @@
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "telemetry.h"
+
+typedef enum opt_type { OPT_STR, OPT_INT, OPT_BOOL, OPT_DURATION, OPT_SECRET_FILE } opt_type;
+
+/* One row per option. `off` is the field's offset in vigil_config; for
+ * OPT_INT the field is an int, for OPT_DURATION an int64_t, for OPT_BOOL an
+ * int, for OPT_STR / OPT_SECRET_FILE a char *. */
+typedef struct opt_def {
+    const char *name;     /* long option and config-file key */
+    const char *env;      /* environment variable */
+    opt_type type;
+    size_t off;
+    const char *def;      /* default, as text; NULL for none */
+    int64_t min, max;     /* bounds for INT and DURATION */
+    const char *help;
+} opt_def;
+
+#define F(field) offsetof(vigil_config, field)
+
+static const opt_def opts[] = {
+    {"broker", "VIGIL_BROKER", OPT_STR, F(broker), "mqtt://127.0.0.1:1883", 0, 0,
+     "MQTT broker URL: mqtt://HOST:PORT, or mqtts://HOST:PORT for TLS"},
+    {"listen", "VIGIL_LISTEN", OPT_STR, F(listen), "127.0.0.1:8080", 0, 0,
+     "HTTP/WebSocket listen address HOST:PORT"},
+    {"db", "VIGIL_DB", OPT_STR, F(db), "vigil.db", 0, 0, "SQLite database file"},
+    {"web-root", "VIGIL_WEB_ROOT", OPT_STR, F(web_root), NULL, 0, 0,
+     "directory of the built dashboard, served at /"},
+    {"config", "VIGIL_CONFIG", OPT_STR, F(config_file), NULL, 0, 0,
+     "config file of 'key = value' lines (keys as the long options)"},
+    {"mqtt-version", "VIGIL_MQTT_VERSION", OPT_INT, F(mqtt_version), "5", 5, 311,
+     "MQTT protocol: 5 (default) or 311 for 3.1.1"},
+    {"client-id", "VIGIL_CLIENT_ID", OPT_STR, F(client_id), "vigild", 0, 0,
+     "MQTT client id; the persistent session is keyed on it"},
+    {"keepalive", "VIGIL_KEEPALIVE", OPT_INT, F(keepalive_s), "30", 5, 3600,
+     "MQTT keepalive, seconds"},
+    {"session-expiry", "VIGIL_SESSION_EXPIRY", OPT_DURATION, F(session_expiry_s), "1d", 0,
+     4294967295LL, "how long the broker keeps vigild's session (and queues readings) while it is away"},
+    {"username", "VIGIL_USERNAME", OPT_STR, F(username), NULL, 0, 0, "MQTT username"},
+    {"password-file", "VIGIL_PASSWORD_FILE", OPT_SECRET_FILE, F(password_file), NULL, 0, 0,
+     "file holding the MQTT password (or set VIGIL_PASSWORD; never on the command line)"},
+    {"tls-ca", "VIGIL_TLS_CA", OPT_STR, F(tls_ca), NULL, 0, 0,
+     "CA certificate file for mqtts:// (default: the system's CAs)"},
+    {"tls-cert", "VIGIL_TLS_CERT", OPT_STR, F(tls_cert), NULL, 0, 0, "client certificate (PEM)"},
+    {"tls-key", "VIGIL_TLS_KEY", OPT_STR, F(tls_key), NULL, 0, 0, "client private key (PEM)"},
+    {"tls-insecure", "VIGIL_TLS_INSECURE", OPT_BOOL, F(tls_insecure), "false", 0, 0,
+     "skip broker certificate verification (testing only)"},
+    {"topic-data", "VIGIL_TOPIC_DATA", OPT_STR, F(topic_data), "sensors/esp32/+/data", 0, 0,
+     "subscription for readings"},
+    {"topic-status", "VIGIL_TOPIC_STATUS", OPT_STR, F(topic_status), "sensors/esp32/+/status", 0, 0,
+     "subscription for device statuses"},
+    {"topic-ack", "VIGIL_TOPIC_ACK", OPT_STR, F(topic_ack), "sensors/esp32/+/ack", 0, 0,
+     "subscription for command results"},
+    {"max-payload", "VIGIL_MAX_PAYLOAD", OPT_INT, F(max_payload), "4096", 64, 65536,
+     "largest accepted payload, bytes"},
+    {"store-queue", "VIGIL_STORE_QUEUE", OPT_INT, F(store_queue), "100000", 1024, 10000000,
+     "records waiting for the database before new ones are refused"},
+    {"retention", "VIGIL_RETENTION", OPT_DURATION, F(retention_s), "30d", 0, 100LL * 365 * 86400,
+     "keep readings this long (e.g. 7d, 12h; 0 keeps all)"},
+    {"ws-queue", "VIGIL_WS_QUEUE", OPT_INT, F(ws_queue), "4096", 16, 1000000,
+     "messages queued per WebSocket client before it is disconnected"},
+    {"log-level", "VIGIL_LOG_LEVEL", OPT_STR, F(log_level), "info", 0, 0,
+     "error, warn, info or debug"},
+};
+#define NOPTS (sizeof opts / sizeof *opts)
+
+static void *field(vigil_config *cfg, const opt_def *o) { return (char *)cfg + o->off; }
+
+int config_parse_duration(const char *s, int64_t *out_s)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || v < 0)
+        return -1;
+    int64_t mul = 1;
+    if (*end) {
+        switch (*end) {
+        case 's': mul = 1; break;
+        case 'm': mul = 60; break;
+        case 'h': mul = 3600; break;
+        case 'd': mul = 86400; break;
+        default: return -1;
+        }
+        if (end[1])
+            return -1;
+    }
+    if (v > INT64_MAX / mul)
+        return -1;
+    *out_s = v * mul;
+    return 0;
+}
+
+static int read_secret_file(const char *path, char **out)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char buf[1024];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    int err = ferror(f);
+    fclose(f);
+    if (err)
+        return -1;
+    buf[n] = 0;
+    buf[strcspn(buf, "\r\n")] = 0; /* a trailing newline is not part of the secret */
+    *out = strdup(buf);
+    return *out ? 0 : -1;
+}
+
+/* Sets one option from text. `from` names the source for error messages. */
+static int set_opt(vigil_config *cfg, const opt_def *o, const char *val, const char *from)
+{
+    void *p = field(cfg, o);
+    switch (o->type) {
+    case OPT_STR:
+    case OPT_SECRET_FILE: {
+        char *copy = strdup(val);
+        if (!copy)
+            return -1;
+        free(*(char **)p);
+        *(char **)p = copy;
+        if (o->type == OPT_SECRET_FILE) {
+            char *secret = NULL;
+            if (read_secret_file(val, &secret) != 0) {
+                fprintf(stderr, "vigild: %s: cannot read %s '%s': %s\n", from, o->name, val,
+                        strerror(errno));
+                return -1;
+            }
+            free(cfg->password);
+            cfg->password = secret;
+        }
+        return 0;
+    }
+    case OPT_INT: {
+        char *end;
+        errno = 0;
+        long long v = strtoll(val, &end, 10);
+        if (errno || end == val || *end || v < o->min || v > o->max) {
+            fprintf(stderr, "vigild: %s: %s must be an integer in %lld..%lld, got '%s'\n", from,
+                    o->name, (long long)o->min, (long long)o->max, val);
+            return -1;
+        }
+        *(int *)p = (int)v;
+        return 0;
+    }
+    case OPT_DURATION: {
+        int64_t v;
+        if (config_parse_duration(val, &v) != 0 || v < o->min || v > o->max) {
+            fprintf(stderr, "vigild: %s: %s must be a duration (e.g. 30s, 15m, 12h, 7d) up to %llds, got '%s'\n",
+                    from, o->name, (long long)o->max, val);
+            return -1;
+        }
+        *(int64_t *)p = v;
+        return 0;
+    }
+    case OPT_BOOL:
+        if (!strcmp(val, "1") || !strcmp(val, "true") || !strcmp(val, "yes") || !strcmp(val, "on"))
+            *(int *)p = 1;
+        else if (!strcmp(val, "0") || !strcmp(val, "false") || !strcmp(val, "no") || !strcmp(val, "off"))
+            *(int *)p = 0;
+        else {
+            fprintf(stderr, "vigild: %s: %s must be true or false, got '%s'\n", from, o->name, val);
+            return -1;
+        }
+        return 0;
+    }
+    return -1;
+}
+
+static const opt_def *find_opt(const char *name)
+{
+    for (size_t i = 0; i < NOPTS; i++)
+        if (!strcmp(opts[i].name, name))
+            return &opts[i];
+    return NULL;
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
+        s[--n] = 0;
+    return s;
+}
+
+static int load_file(vigil_config *cfg, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "vigild: cannot open config file '%s': %s\n", path, strerror(errno));
+        return -1;
+    }
+    char line[4096];
+    int lineno = 0, rc = 0;
+    while (rc == 0 && fgets(line, sizeof line, f)) {
+        lineno++;
+        char *s = trim(line);
+        if (!*s || *s == '#')
+            continue;
+        char *eq = strchr(s, '=');
+        char from[600];
+        snprintf(from, sizeof from, "%s:%d", path, lineno);
+        if (!eq) {
+            fprintf(stderr, "vigild: %s: expected 'key = value'\n", from);
+            rc = -1;
+            break;
+        }
+        *eq = 0;
+        char *key = trim(s), *val = trim(eq + 1);
+        if (!strcmp(key, "password")) { /* secrets may live in a protected config file */
+            free(cfg->password);
+            cfg->password = strdup(val);
+            if (!cfg->password)
+                rc = -1;
+            continue;
+        }
+        const opt_def *o = find_opt(key);
+        if (!o || !strcmp(key, "config")) {
+            fprintf(stderr, "vigild: %s: unknown key '%s'\n", from, key);
+            rc = -1;
+            break;
+        }
+        rc = set_opt(cfg, o, val, from);
+    }
+    fclose(f);
+    return rc;
+}
+
+int config_parse_hostport(const char *s, char **host, int *port)
+{
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon == s)
+        return -1;
+    const char *h = s;
+    size_t hlen = (size_t)(colon - s);
+    if (h[0] == '[' && hlen >= 2 && h[hlen - 1] == ']') { /* [::1]:8080 */
+        h++;
+        hlen -= 2;
+    }
+    char *end;
+    errno = 0;
+    long p = strtol(colon + 1, &end, 10);
+    if (errno || end == colon + 1 || *end || p < 0 || p > 65535 || hlen == 0)
+        return -1;
+    *host = strndup(h, hlen);
+    if (!*host)
+        return -1;
+    *port = (int)p;
+    return 0;
+}
+
+int config_parse_url(const char *url, char **host, int *port, int *tls)
+{
+    const char *rest;
+    if (!strncmp(url, "mqtt://", 7)) {
+        rest = url + 7;
+        *tls = 0;
+    } else if (!strncmp(url, "mqtts://", 8)) {
+        rest = url + 8;
+        *tls = 1;
+    } else
+        return -1;
+    size_t len = strcspn(rest, "/");
+    if (rest[len] == '/' && rest[len + 1]) /* a path means something we do not speak */
+        return -1;
+    char hp[512];
+    if (len == 0 || len >= sizeof hp)
+        return -1;
+    memcpy(hp, rest, len);
+    hp[len] = 0;
+    const char *colon = strrchr(hp, ':');
+    int bracketed = hp[0] == '[';
+    if (!colon || (bracketed && colon < strchr(hp, ']'))) {
+        char with_port[540];
+        snprintf(with_port, sizeof with_port, "%s:%d", hp, *tls ? 8883 : 1883);
+        return config_parse_hostport(with_port, host, port);
+    }
+    return config_parse_hostport(hp, host, port);
+}
+
+void config_print_help(const char *argv0)
+{
+    printf("Usage: %s [OPTIONS]\n\n"
+           "vigild — Vigil's backend: subscribes to device telemetry over MQTT, validates\n"
+           "and stores it (SQLite), and serves it live over WebSocket and REST.\n\n"
+           "Each option can also be set in the config file (key = value) or through its\n"
+           "environment variable; the command line wins over the environment, which wins\n"
+           "over the file.\n\n",
+           argv0);
+    for (size_t i = 0; i < NOPTS; i++) {
+        const opt_def *o = &opts[i];
+        char left[64];
+        snprintf(left, sizeof left, "--%s%s", o->name, o->type == OPT_BOOL ? "[=BOOL]" : " VALUE");
+        printf("  %-26s %s\n", left, o->help);
+        printf("  %-26s env %s%s%s\n", "", o->env, o->def ? ", default " : "", o->def ? o->def : "");
+    }
+    printf("  %-26s %s\n", "--help", "show this help");
+    printf("  %-26s %s\n\n", "--version", "show the version");
+    printf("The MQTT password comes from --password-file, VIGIL_PASSWORD or the config\n"
+           "file's 'password' key.\n");
+}
+
+static int finish(vigil_config *cfg)
+{
+    if (config_parse_url(cfg->broker, &cfg->broker_host, &cfg->broker_port, &cfg->broker_tls) != 0) {
+        fprintf(stderr, "vigild: --broker: expected mqtt://HOST:PORT or mqtts://HOST:PORT, got '%s'\n",
+                cfg->broker);
+        return -1;
+    }
+    if (config_parse_hostport(cfg->listen, &cfg->listen_host, &cfg->listen_port) != 0) {
+        fprintf(stderr, "vigild: --listen: expected HOST:PORT, got '%s'\n", cfg->listen);
+        return -1;
+    }
+    if (cfg->mqtt_version != 5 && cfg->mqtt_version != 311) {
+        fprintf(stderr, "vigild: --mqtt-version: expected 5 or 311, got %d\n", cfg->mqtt_version);
+        return -1;
+    }
+    int lvl;
+    if (log_parse_level(cfg->log_level, &lvl) != 0) {
+        fprintf(stderr, "vigild: --log-level: expected error, warn, info or debug, got '%s'\n",
+                cfg->log_level);
+        return -1;
+    }
+    atomic_store(&log_threshold, lvl);
+    if (!cfg->client_id[0] || strlen(cfg->client_id) > 23 * 10) {
+        fprintf(stderr, "vigild: --client-id must be 1..230 characters\n");
+        return -1;
+    }
+    if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL)) {
+        fprintf(stderr, "vigild: --tls-cert and --tls-key go together\n");
+        return -1;
+    }
+    if (cfg->web_root && !cfg->web_root[0]) {
+        free(cfg->web_root);
+        cfg->web_root = NULL;
+    }
+    return 0;
+}
+
+config_result config_load(vigil_config *cfg, int argc, char **argv)
+{
+    memset(cfg, 0, sizeof *cfg);
+    for (size_t i = 0; i < NOPTS; i++)
+        if (opts[i].def && set_opt(cfg, &opts[i], opts[i].def, "default") != 0)
+            return CONFIG_ERROR;
+
+    /* getopt table built from the option table. */
+    struct option lopts[NOPTS + 3];
+    for (size_t i = 0; i < NOPTS; i++) {
+        lopts[i].name = opts[i].name;
+        lopts[i].has_arg = opts[i].type == OPT_BOOL ? optional_argument : required_argument;
+        lopts[i].flag = NULL;
+        lopts[i].val = 1000 + (int)i;
+    }
+    lopts[NOPTS] = (struct option){"help", no_argument, NULL, 'h'};
+    lopts[NOPTS + 1] = (struct option){"version", no_argument, NULL, 'V'};
+    lopts[NOPTS + 2] = (struct option){NULL, 0, NULL, 0};
+
+    /* Pass 1: --help, --version and --config, which decide what else to read. */
+    const char *config_path = getenv("VIGIL_CONFIG");
+    opterr = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "hV", lopts, NULL)) != -1) {
+        if (c == 'h') {
+            config_print_help(argv[0]);
+            return CONFIG_EXIT_OK;
+        }
+        if (c == 'V') {
+            printf("vigild %s\n", VIGIL_VERSION);
+            return CONFIG_EXIT_OK;
+        }
+        if (c >= 1000 && !strcmp(opts[c - 1000].name, "config"))
+            config_path = optarg;
+    }
+    if (config_path) {
+        if (set_opt(cfg, find_opt("config"), config_path, "--config") != 0)
+            return CONFIG_ERROR;
+        if (load_file(cfg, config_path) != 0)
+            return CONFIG_ERROR;
+    }
+
+    /* Environment. */
+    for (size_t i = 0; i < NOPTS; i++) {
+        const char *v = getenv(opts[i].env);
+        if (v && strcmp(opts[i].name, "config") != 0 && set_opt(cfg, &opts[i], v, opts[i].env) != 0)
+            return CONFIG_ERROR;
+    }
+    const char *pw = getenv("VIGIL_PASSWORD");
+    if (pw) {
+        free(cfg->password);
+        cfg->password = strdup(pw);
+        if (!cfg->password)
+            return CONFIG_ERROR;
+    }
+
+    /* Pass 2: the command line. */
+    opterr = 1;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "hV", lopts, NULL)) != -1) {
+        if (c == '?' || c == ':')
+            return CONFIG_ERROR; /* getopt printed why */
+        if (c < 1000)
+            continue;
+        const opt_def *o = &opts[c - 1000];
+        if (!strcmp(o->name, "config"))
+            continue;
+        if (set_opt(cfg, o, optarg ? optarg : "true", "command line") != 0)
+            return CONFIG_ERROR;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "vigild: unexpected argument '%s' (see --help)\n", argv[optind]);
+        return CONFIG_ERROR;
+    }
+    return finish(cfg) == 0 ? CONFIG_OK : CONFIG_ERROR;
+}
+
+void config_free(vigil_config *cfg)
+{
+    for (size_t i = 0; i < NOPTS; i++)
+        if (opts[i].type == OPT_STR || opts[i].type == OPT_SECRET_FILE) {
+            char **p = field(cfg, &opts[i]);
+            free(*p);
+            *p = NULL;
+        }
+    free(cfg->password);
+    free(cfg->broker_host);
+    free(cfg->listen_host);
+    cfg->password = cfg->broker_host = cfg->listen_host = NULL;
+}

@@ -1,0 +1,72 @@
+/* config — vigild's settings: one declarative table (config.c) gives each
+ * option its name, environment variable, type, bounds, default and help.
+ * Values come from, in increasing precedence: defaults, the config file
+ * (--config FILE or VIGIL_CONFIG), VIGIL_* environment variables, argv.
+ * Out-of-range values are rejected with a message, never clamped.
+ *
+ * Secrets (the MQTT password) are taken from a file, the environment or the
+ * config file — never from argv, where any local user could read them.
+ *
+ * Ownership: strings in vigil_config are malloc'ed and owned by the struct;
+ * config_free() releases them. Single-threaded: main() only. */
+#ifndef VIGIL_CONFIG_H
+#define VIGIL_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct vigil_config {
+    /* broker */
+    char *broker;          /* mqtt://host:port or mqtts://host:port */
+    char *broker_host;     /* parsed from broker */
+    int broker_port;
+    int broker_tls;
+    int mqtt_version;      /* 5 or 311 */
+    char *client_id;
+    int keepalive_s;
+    int64_t session_expiry_s;
+    char *username;
+    char *password;        /* from password_file, VIGIL_PASSWORD or the config file */
+    char *password_file;
+    char *tls_ca;
+    char *tls_cert;
+    char *tls_key;
+    int tls_insecure;      /* 1 disables peer verification (never the default) */
+    char *topic_data;
+    char *topic_status;
+    char *topic_ack;
+    /* HTTP / WebSocket */
+    char *listen;          /* host:port */
+    char *listen_host;
+    int listen_port;
+    char *web_root;        /* NULL: no static files */
+    int ws_queue;          /* messages queued per WebSocket client before it is dropped */
+    /* ingest and store */
+    char *db;
+    int max_payload;
+    int store_queue;
+    int64_t retention_s;   /* 0 keeps everything */
+    /* misc */
+    char *config_file;
+    char *log_level;
+} vigil_config;
+
+typedef enum config_result {
+    CONFIG_OK = 0,
+    CONFIG_EXIT_OK = 1,    /* --help or --version was printed: exit 0 */
+    CONFIG_ERROR = -1,     /* a message was printed to stderr: exit 2 */
+} config_result;
+
+/* Fills cfg from defaults, file, environment and argv, in that order. */
+config_result config_load(vigil_config *cfg, int argc, char **argv);
+void config_free(vigil_config *cfg);
+void config_print_help(const char *argv0);
+
+/* Parses "mqtt://host:port" / "mqtts://host:port" (port defaults 1883/8883)
+ * and "host:port" listen addresses. Returns 0 or -1; host is malloc'ed. */
+int config_parse_url(const char *url, char **host, int *port, int *tls);
+int config_parse_hostport(const char *s, char **host, int *port);
+/* Durations: plain seconds or a number with s, m, h, d. Returns 0 or -1. */
+int config_parse_duration(const char *s, int64_t *out_s);
+
+#endif

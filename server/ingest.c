@@ -1,0 +1,507 @@
+/* ingest — see ingest.h. The loop, in one picture:
+ *
+ *   poll(mosquitto socket [+POLLOUT when want_write], eventfd)
+ *     socket readable  → mosquitto_loop_read → on_message → validate →
+ *                        store_put_*, hub_post
+ *     socket writable  → mosquitto_loop_write
+ *     eventfd          → publish what ingest_publish() queued; check stop
+ *     every second     → mosquitto_loop_misc (keepalive)
+ *   disconnected       → reconnect after a capped exponential backoff with
+ *                        jitter; one log line per state change. */
+#include "ingest.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <mosquitto.h>
+#include <mqtt_protocol.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "command.h"
+#include "log.h"
+#include "telemetry.h"
+
+#define TAG "ingest"
+#define PUBQ_CAP 1024         /* publishes waiting for the ingest thread */
+#define BACKOFF_MIN_MS 250
+#define BACKOFF_MAX_MS 30000
+
+typedef struct pub_req {
+    char topic[128];
+    char *payload;            /* malloc'ed, owned by the request */
+    size_t len;
+    int qos, retain;
+} pub_req;
+
+struct ingest {
+    const vigil_config *cfg;
+    store *st;
+    hub *hub;
+    vigil_metrics *m;
+    struct mosquitto *mosq;
+    pthread_t thread;
+    int efd;                  /* wakes the loop: publishes queued, or stop */
+    _Atomic int stop;
+    _Atomic int connected;
+    /* publish queue {lock} */
+    pthread_mutex_t lock;
+    pub_req q[PUBQ_CAP];
+    size_t qhead, qcount;
+    /* ingest thread only */
+    int socket_up;            /* TCP connected (CONNACK may still be pending) */
+    int64_t next_connect_ms;
+    int backoff_ms;
+    uint32_t rng;
+    log_ratelimit reject_rl;
+};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void reject(ingest *in, telemetry_reason r, const char *topic, const char *detail)
+{
+    atomic_fetch_add_explicit(&in->m->rejected[r], 1, memory_order_relaxed);
+    uint64_t suppressed = 0;
+    if (log_ratelimit_ok(&in->reject_rl, mono_ms(), &suppressed))
+        LOG_W(TAG, "rejected %s on '%.128s': %s%s (%" PRIu64 " similar lines suppressed)",
+              telemetry_reason_name(r), topic, detail && *detail ? detail : "-", "", suppressed);
+}
+
+static void handle_data(ingest *in, const char *id, const char *topic,
+                        const struct mosquitto_message *msg, uint64_t t_ns)
+{
+    telemetry_reading r;
+    char detail[160] = "";
+    telemetry_reason why = telemetry_parse_data(id, msg->payload, (size_t)msg->payloadlen,
+                                                (size_t)in->cfg->max_payload, &r, detail,
+                                                sizeof detail);
+    if (why != TELEMETRY_OK) {
+        reject(in, why, topic, detail);
+        return;
+    }
+    r.received_ms = wall_ms();
+    atomic_fetch_add_explicit(&in->m->accepted_data, 1, memory_order_relaxed);
+    if (store_put_reading(in->st, &r) != STORE_OK) {
+        /* Counted by the store (dropped_full); the reading still goes live,
+         * and the completeness tracker sees the hole. */
+    }
+    char json[2048];
+    size_t len = telemetry_reading_json(&r, json, sizeof json);
+    if (!len) {
+        LOG_E(TAG, "reading of %s too large to serialize", id);
+        return;
+    }
+    hub_msg *hm = hub_msg_new(HUB_SENSOR_DATA, id, json, len);
+    if (!hm)
+        return;
+    hm->ingest_ns = t_ns;
+    hm->received_ms = r.received_ms;
+    hub_post(in->hub, hm);
+}
+
+static void handle_status(ingest *in, const char *id, const char *topic,
+                          const struct mosquitto_message *msg, uint64_t t_ns)
+{
+    telemetry_status s;
+    char detail[160] = "";
+    if (msg->payloadlen == 0)
+        return; /* a cleared retained status: nothing to record */
+    telemetry_reason why = telemetry_parse_status(id, msg->payload, (size_t)msg->payloadlen,
+                                                  (size_t)in->cfg->max_payload, &s, detail,
+                                                  sizeof detail);
+    if (why != TELEMETRY_OK) {
+        reject(in, why, topic, detail);
+        return;
+    }
+    s.received_ms = wall_ms();
+    atomic_fetch_add_explicit(&in->m->accepted_status, 1, memory_order_relaxed);
+    store_put_status(in->st, &s);
+    char json[512];
+    size_t len = telemetry_status_json(&s, json, sizeof json);
+    hub_msg *hm = len ? hub_msg_new(HUB_DEVICE_STATUS, id, json, len) : NULL;
+    if (!hm)
+        return;
+    hm->ingest_ns = t_ns;
+    hm->received_ms = s.received_ms;
+    hm->status = s;
+    hub_post(in->hub, hm);
+}
+
+static void handle_ack(ingest *in, const char *id, const char *topic,
+                       const struct mosquitto_message *msg, uint64_t t_ns)
+{
+    char err[160];
+    sbuf data;
+    sbuf_init(&data, 0);
+    int64_t now = wall_ms();
+    if (command_parse_ack(id, msg->payload ? msg->payload : "", (size_t)msg->payloadlen,
+                          (size_t)in->cfg->max_payload, now, &data, err, sizeof err) != 0) {
+        reject(in, TELEMETRY_WRONG_TYPE, topic, err);
+        sbuf_free(&data);
+        return;
+    }
+    hub_msg *hm = hub_msg_new(HUB_COMMAND_RESULT, id, sbuf_data(&data), data.len);
+    sbuf_free(&data);
+    if (!hm)
+        return;
+    hm->ingest_ns = t_ns;
+    hm->received_ms = now;
+    hub_post(in->hub, hm);
+}
+
+static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg,
+                       const mosquitto_property *props)
+{
+    (void)mosq;
+    (void)props;
+    ingest *in = obj;
+    uint64_t t_ns = mono_ns();
+    char id[TELEMETRY_ID_MAX + 1];
+    telemetry_kind kind;
+    const char *topic = msg->topic ? msg->topic : "";
+    if (telemetry_parse_topic(topic, strlen(topic), id, &kind) != TELEMETRY_OK) {
+        atomic_fetch_add_explicit(&in->m->received_other, 1, memory_order_relaxed);
+        reject(in, TELEMETRY_BAD_TOPIC, topic, "expected sensors/esp32/{id}/data|status|ack");
+        return;
+    }
+    if ((size_t)msg->payloadlen > (size_t)in->cfg->max_payload) {
+        /* Checked before any parsing, for every kind. */
+        atomic_fetch_add_explicit(kind == TELEMETRY_KIND_DATA ? &in->m->received_data
+                                  : kind == TELEMETRY_KIND_STATUS ? &in->m->received_status
+                                                                  : &in->m->received_ack,
+                                  1, memory_order_relaxed);
+        char d[64];
+        snprintf(d, sizeof d, "%d bytes > %d", msg->payloadlen, in->cfg->max_payload);
+        reject(in, TELEMETRY_OVERSIZE, topic, d);
+        return;
+    }
+    switch (kind) {
+    case TELEMETRY_KIND_DATA:
+        atomic_fetch_add_explicit(&in->m->received_data, 1, memory_order_relaxed);
+        handle_data(in, id, topic, msg, t_ns);
+        break;
+    case TELEMETRY_KIND_STATUS:
+        atomic_fetch_add_explicit(&in->m->received_status, 1, memory_order_relaxed);
+        handle_status(in, id, topic, msg, t_ns);
+        break;
+    case TELEMETRY_KIND_ACK:
+        atomic_fetch_add_explicit(&in->m->received_ack, 1, memory_order_relaxed);
+        handle_ack(in, id, topic, msg, t_ns);
+        break;
+    }
+}
+
+static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
+                       const mosquitto_property *props)
+{
+    (void)props;
+    ingest *in = obj;
+    if (rc != 0) {
+        LOG_E(TAG, "broker %s refused the connection: %s", in->cfg->broker,
+              in->cfg->mqtt_version == 5 ? mosquitto_reason_string(rc) : mosquitto_connack_string(rc));
+        return; /* the broker closes the socket; the loop backs off */
+    }
+    char *const subs[3] = {in->cfg->topic_data, in->cfg->topic_status, in->cfg->topic_ack};
+    int src = mosquitto_subscribe_multiple(mosq, NULL, 3, subs, 1, 0, NULL);
+    if (src != MOSQ_ERR_SUCCESS) {
+        LOG_E(TAG, "subscribe failed: %s", mosquitto_strerror(src));
+        mosquitto_disconnect(mosq);
+        return;
+    }
+    atomic_store(&in->connected, 1);
+    atomic_store(&in->m->mqtt_connected, 1);
+    atomic_fetch_add(&in->m->mqtt_connects, 1);
+    in->backoff_ms = 0;
+    LOG_I(TAG, "connected to %s (session %s)", in->cfg->broker,
+          (flags & 1) ? "resumed: queued readings follow" : "new");
+}
+
+static void on_disconnect(struct mosquitto *mosq, void *obj, int rc, const mosquitto_property *p)
+{
+    (void)mosq;
+    (void)p;
+    ingest *in = obj;
+    if (atomic_exchange(&in->connected, 0)) {
+        atomic_store(&in->m->mqtt_connected, 0);
+        atomic_fetch_add(&in->m->mqtt_disconnects, 1);
+        if (!atomic_load(&in->stop))
+            LOG_W(TAG, "disconnected from %s: %s", in->cfg->broker, mosquitto_strerror(rc));
+    }
+}
+
+static void on_log(struct mosquitto *mosq, void *obj, int level, const char *str)
+{
+    (void)mosq;
+    (void)obj;
+    if (level & MOSQ_LOG_ERR)
+        LOG_D(TAG, "libmosquitto: %s", str);
+}
+
+static void schedule_reconnect(ingest *in, const char *why)
+{
+    in->socket_up = 0;
+    int b = in->backoff_ms ? in->backoff_ms * 2 : BACKOFF_MIN_MS;
+    if (b > BACKOFF_MAX_MS)
+        b = BACKOFF_MAX_MS;
+    in->backoff_ms = b;
+    /* Full jitter over [b/2, b]: many vigild replicas (or a restart storm)
+     * do not hit the broker in lockstep. */
+    in->rng = in->rng * 1103515245u + 12345u;
+    int delay = b / 2 + (int)((in->rng >> 8) % (uint32_t)(b / 2 + 1));
+    in->next_connect_ms = mono_ms() + delay;
+    if (why)
+        LOG_W(TAG, "broker %s unreachable (%s); retrying in %d ms", in->cfg->broker, why, delay);
+}
+
+static void try_connect(ingest *in)
+{
+    mosquitto_property *props = NULL;
+    if (in->cfg->mqtt_version == 5 && in->cfg->session_expiry_s > 0)
+        mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL,
+                                     (uint32_t)in->cfg->session_expiry_s);
+    int rc = mosquitto_connect_bind_v5(in->mosq, in->cfg->broker_host, in->cfg->broker_port,
+                                       in->cfg->keepalive_s, NULL, props);
+    mosquitto_property_free_all(&props);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        schedule_reconnect(in, rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+        return;
+    }
+    in->socket_up = 1;
+}
+
+static void flush_publishes(ingest *in)
+{
+    for (;;) {
+        pub_req r;
+        pthread_mutex_lock(&in->lock);
+        if (!in->qcount) {
+            pthread_mutex_unlock(&in->lock);
+            return;
+        }
+        r = in->q[in->qhead];
+        in->qhead = (in->qhead + 1) % PUBQ_CAP;
+        in->qcount--;
+        pthread_mutex_unlock(&in->lock);
+        int rc = mosquitto_publish_v5(in->mosq, NULL, r.topic, (int)r.len, r.payload, r.qos,
+                                      r.retain != 0, NULL);
+        if (rc != MOSQ_ERR_SUCCESS) {
+            atomic_fetch_add(&in->m->publish_failed, 1);
+            LOG_E(TAG, "publish to %s failed: %s", r.topic, mosquitto_strerror(rc));
+        }
+        free(r.payload);
+    }
+}
+
+static void *ingest_main(void *arg)
+{
+    ingest *in = arg;
+    int64_t last_misc = mono_ms();
+    while (!atomic_load(&in->stop)) {
+        int64_t now = mono_ms();
+        if (!in->socket_up && now >= in->next_connect_ms)
+            try_connect(in);
+        struct pollfd pfd[2] = {{.fd = in->efd, .events = POLLIN}};
+        int nfds = 1;
+        int sock = in->socket_up ? mosquitto_socket(in->mosq) : -1;
+        if (sock >= 0) {
+            pfd[1].fd = sock;
+            pfd[1].events = POLLIN | (mosquitto_want_write(in->mosq) ? POLLOUT : 0);
+            nfds = 2;
+        }
+        int timeout = 1000;
+        if (!in->socket_up) {
+            int64_t wait = in->next_connect_ms - mono_ms();
+            timeout = wait < 0 ? 0 : wait > 1000 ? 1000 : (int)wait;
+        }
+        if (poll(pfd, (nfds_t)nfds, timeout) < 0 && errno != EINTR) {
+            LOG_E(TAG, "poll: %s", strerror(errno));
+            break;
+        }
+        if (pfd[0].revents & POLLIN) {
+            uint64_t v;
+            if (read(in->efd, &v, sizeof v) < 0 && errno != EAGAIN)
+                LOG_E(TAG, "eventfd read: %s", strerror(errno));
+        }
+        if (atomic_load(&in->stop))
+            break;
+        int rc = MOSQ_ERR_SUCCESS;
+        if (nfds == 2 && (pfd[1].revents & (POLLIN | POLLERR | POLLHUP)))
+            rc = mosquitto_loop_read(in->mosq, 1000);
+        if (rc == MOSQ_ERR_SUCCESS && in->socket_up && atomic_load(&in->connected))
+            flush_publishes(in);
+        if (rc == MOSQ_ERR_SUCCESS && in->socket_up && mosquitto_want_write(in->mosq))
+            rc = mosquitto_loop_write(in->mosq, 1000);
+        now = mono_ms();
+        if (rc == MOSQ_ERR_SUCCESS && in->socket_up && now - last_misc >= 1000) {
+            rc = mosquitto_loop_misc(in->mosq);
+            last_misc = now;
+        }
+        if (rc != MOSQ_ERR_SUCCESS && in->socket_up) {
+            on_disconnect(in->mosq, in, rc, NULL);
+            schedule_reconnect(in, rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+        }
+    }
+    if (in->socket_up) {
+        /* Deliver publishes still queued (config, commands), then leave
+         * cleanly so the broker keeps our session and queues for us. */
+        if (atomic_load(&in->connected)) {
+            flush_publishes(in);
+            for (int i = 0; i < 50 && mosquitto_want_write(in->mosq); i++)
+                if (mosquitto_loop_write(in->mosq, 1000) != MOSQ_ERR_SUCCESS)
+                    break;
+        }
+        mosquitto_disconnect_v5(in->mosq, 0, NULL);
+        mosquitto_loop_write(in->mosq, 1);
+        atomic_store(&in->connected, 0);
+        atomic_store(&in->m->mqtt_connected, 0);
+    }
+    return NULL;
+}
+
+int ingest_start(const vigil_config *cfg, store *st, hub *h, vigil_metrics *m, ingest **out)
+{
+    ingest *in = calloc(1, sizeof *in);
+    if (!in)
+        return -1;
+    in->cfg = cfg;
+    in->st = st;
+    in->hub = h;
+    in->m = m;
+    in->rng = (uint32_t)mono_ns() ^ (uint32_t)getpid();
+    in->reject_rl = (log_ratelimit)LOG_RATELIMIT_INIT(20);
+    in->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (in->efd < 0 || pthread_mutex_init(&in->lock, NULL) != 0) {
+        LOG_E(TAG, "eventfd/mutex: %s", strerror(errno));
+        if (in->efd >= 0)
+            close(in->efd);
+        free(in);
+        return -1;
+    }
+    /* Persistent session: clean start off, keyed on the client id. */
+    in->mosq = mosquitto_new(cfg->client_id, false, in);
+    if (!in->mosq) {
+        LOG_E(TAG, "mosquitto_new: %s", strerror(errno));
+        goto fail;
+    }
+    mosquitto_int_option(in->mosq, MOSQ_OPT_PROTOCOL_VERSION,
+                         cfg->mqtt_version == 5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
+    mosquitto_int_option(in->mosq, MOSQ_OPT_TCP_NODELAY, 1);
+    mosquitto_int_option(in->mosq, MOSQ_OPT_RECEIVE_MAXIMUM, 1000);
+    if (cfg->username || cfg->password) {
+        int rc = mosquitto_username_pw_set(in->mosq, cfg->username, cfg->password);
+        if (rc != MOSQ_ERR_SUCCESS) {
+            LOG_E(TAG, "credentials: %s", mosquitto_strerror(rc));
+            goto fail;
+        }
+    }
+    if (cfg->broker_tls) {
+        int rc = mosquitto_tls_set(in->mosq, cfg->tls_ca, cfg->tls_ca ? NULL : "/etc/ssl/certs",
+                                   cfg->tls_cert, cfg->tls_key, NULL);
+        if (rc == MOSQ_ERR_SUCCESS)
+            rc = mosquitto_tls_opts_set(in->mosq, 1 /* SSL_VERIFY_PEER */, NULL, NULL);
+        if (rc == MOSQ_ERR_SUCCESS && cfg->tls_insecure)
+            rc = mosquitto_tls_insecure_set(in->mosq, true);
+        if (rc != MOSQ_ERR_SUCCESS) {
+            LOG_E(TAG, "TLS setup (ca %s, cert %s): %s", cfg->tls_ca ? cfg->tls_ca : "system",
+                  cfg->tls_cert ? cfg->tls_cert : "none", mosquitto_strerror(rc));
+            goto fail;
+        }
+    }
+    mosquitto_connect_v5_callback_set(in->mosq, on_connect);
+    mosquitto_disconnect_v5_callback_set(in->mosq, on_disconnect);
+    mosquitto_message_v5_callback_set(in->mosq, on_message);
+    mosquitto_log_callback_set(in->mosq, on_log);
+    if (pthread_create(&in->thread, NULL, ingest_main, in) != 0) {
+        LOG_E(TAG, "cannot start the ingest thread");
+        goto fail;
+    }
+    *out = in;
+    return 0;
+fail:
+    mosquitto_destroy(in->mosq);
+    pthread_mutex_destroy(&in->lock);
+    close(in->efd);
+    free(in);
+    return -1;
+}
+
+static void wake(ingest *in)
+{
+    uint64_t one = 1;
+    if (write(in->efd, &one, sizeof one) < 0 && errno != EAGAIN)
+        LOG_E(TAG, "eventfd write: %s", strerror(errno));
+}
+
+void ingest_stop(ingest *in)
+{
+    if (!in)
+        return;
+    atomic_store(&in->stop, 1);
+    wake(in);
+    pthread_join(in->thread, NULL);
+    mosquitto_destroy(in->mosq);
+    while (in->qcount) {
+        free(in->q[in->qhead].payload);
+        in->qhead = (in->qhead + 1) % PUBQ_CAP;
+        in->qcount--;
+    }
+    pthread_mutex_destroy(&in->lock);
+    close(in->efd);
+    free(in);
+}
+
+int ingest_connected(ingest *in) { return atomic_load(&in->connected); }
+
+ingest_err ingest_publish(ingest *in, const char *topic, const char *payload, size_t len, int qos,
+                          int retain)
+{
+    if (strlen(topic) >= sizeof in->q[0].topic || len > 65536)
+        return INGEST_EINVAL;
+    if (!atomic_load(&in->connected))
+        return INGEST_ENOTCONN;
+    char *copy = malloc(len ? len : 1);
+    if (!copy)
+        return INGEST_ENOMEM;
+    memcpy(copy, payload, len);
+    pthread_mutex_lock(&in->lock);
+    if (in->qcount == PUBQ_CAP) {
+        pthread_mutex_unlock(&in->lock);
+        free(copy);
+        return INGEST_EFULL;
+    }
+    pub_req *r = &in->q[(in->qhead + in->qcount) % PUBQ_CAP];
+    snprintf(r->topic, sizeof r->topic, "%s", topic);
+    r->payload = copy;
+    r->len = len;
+    r->qos = qos;
+    r->retain = retain;
+    in->qcount++;
+    pthread_mutex_unlock(&in->lock);
+    wake(in);
+    return INGEST_OK;
+}

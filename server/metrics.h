@@ -1,0 +1,44 @@
+/* metrics — vigild's counters and the ingest→broadcast latency histogram,
+ * rendered in the Prometheus text format for GET /metrics.
+ *
+ * One vigil_metrics is owned by main() and shared by pointer with every
+ * thread. Every field is atomic (relaxed): any thread may update or read.
+ * Gauges owned by other modules (queue depths, store stats) are read by the
+ * renderer through metrics_render()'s arguments. */
+#ifndef VIGIL_METRICS_H
+#define VIGIL_METRICS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "sbuf.h"
+#include "store.h"
+#include "telemetry.h"
+
+#define METRICS_LAT_BUCKETS 14
+
+typedef struct vigil_metrics {
+    _Atomic uint64_t received_data, received_status, received_ack, received_other;
+    _Atomic uint64_t rejected[TELEMETRY_REASON_COUNT];
+    _Atomic uint64_t accepted_data, accepted_status;
+    _Atomic uint64_t hub_dropped;       /* live messages lost because the hub queue was full */
+    _Atomic uint64_t broadcast;         /* messages fanned out to WebSocket clients */
+    _Atomic uint64_t ws_frames;         /* WebSocket frames written */
+    _Atomic uint64_t ws_clients;        /* gauge */
+    _Atomic uint64_t ws_connections;    /* total accepted */
+    _Atomic uint64_t ws_dropped_clients;/* disconnected for falling behind */
+    _Atomic uint64_t ws_bad_messages;   /* unparseable client messages */
+    _Atomic uint64_t http_requests;
+    _Atomic uint64_t mqtt_connected;    /* gauge 0/1 */
+    _Atomic uint64_t mqtt_connects, mqtt_disconnects;
+    _Atomic uint64_t commands_sent, configs_sent, publish_failed;
+    _Atomic uint64_t hub_queue_depth;   /* gauge */
+    /* ingest→broadcast latency, seconds, cumulative buckets filled at render */
+    _Atomic uint64_t lat_bucket[METRICS_LAT_BUCKETS + 1]; /* last = +Inf */
+    _Atomic uint64_t lat_sum_ns, lat_count;
+} vigil_metrics;
+
+void metrics_observe_latency(vigil_metrics *m, uint64_t ns);
+void metrics_render(const vigil_metrics *m, const store_stats *st, sbuf *out);
+
+#endif

@@ -1,0 +1,605 @@
+/* web — see web.h. One lws protocol serves both HTTP and the WebSocket, so a
+ * browser's plain `new WebSocket(url)` (no subprotocol) lands here too. */
+#include "web.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <libwebsockets.h>
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "command.h"
+#include "log.h"
+
+#define TAG "web"
+#define BODY_MAX 4096                 /* largest request body */
+#define WS_RX_MAX (1024 * 1024)       /* largest message from a WebSocket client */
+#define HTTP_CHUNK (16 * 1024)        /* bytes per HTTP writable callback */
+#define MAX_POINTS_DEFAULT 1000
+#define MAX_POINTS_LIMIT 10000
+
+struct web {
+    const vigil_config *cfg;
+    hub *hub;
+    store *st;
+    _Atomic(ingest *) in;
+    vigil_metrics *m;
+    struct lws_context *ctx;
+    struct lws_protocols protocols[2];
+    pthread_t thread;
+    _Atomic int stop;
+    uint64_t id_counter;              /* command ids; web thread only */
+};
+
+typedef enum method { M_OTHER = 0, M_GET, M_POST, M_PUT, M_DELETE } method;
+typedef enum route { R_NONE = 0, R_COMMANDS, R_CONFIG } route;
+
+/* Per-connection storage (lws zeroes it). For HTTP the fields describe the
+ * current transaction; for a WebSocket, `client` is the hub's state. */
+typedef struct pss {
+    int is_ws;
+    /* HTTP */
+    method meth;
+    route pending;                    /* a route waiting for its body */
+    char dev[TELEMETRY_ID_MAX + 1];
+    sbuf body;
+    int body_too_large;
+    sbuf resp;                        /* headroom LWS_PRE */
+    size_t resp_off;
+    int resp_active;
+    /* WebSocket */
+    sbuf rx;
+    alignas(max_align_t) unsigned char client[];
+} pss;
+
+static web *web_of(struct lws *wsi) { return lws_context_user(lws_get_context(wsi)); }
+
+static void http_reset(pss *p)
+{
+    sbuf_free(&p->body);
+    sbuf_free(&p->resp);
+    p->resp_off = 0;
+    p->resp_active = 0;
+    p->pending = R_NONE;
+    p->body_too_large = 0;
+}
+
+/* ---- responses ---- */
+
+static int send_headers(struct lws *wsi, unsigned status, const char *ctype, size_t len,
+                        const char *extra_name, const char *extra_value)
+{
+    unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
+    if (lws_add_http_common_headers(wsi, status, ctype, len, &p, end))
+        return -1;
+    if (lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+                                    (const unsigned char *)"no-store", 8, &p, end))
+        return -1;
+    if (extra_name && lws_add_http_header_by_name(wsi, (const unsigned char *)extra_name,
+                                                  (const unsigned char *)extra_value,
+                                                  (int)strlen(extra_value), &p, end))
+        return -1;
+    return lws_finalize_write_http_header(wsi, start, &p, end) ? -1 : 0;
+}
+
+/* Sends p->resp as the body; the rest goes out from HTTP_WRITEABLE. */
+static int respond(struct lws *wsi, pss *p, unsigned status, const char *ctype,
+                   const char *extra_name, const char *extra_value)
+{
+    web *w = web_of(wsi);
+    atomic_fetch_add_explicit(&w->m->http_requests, 1, memory_order_relaxed);
+    if (!sbuf_ok(&p->resp)) {
+        sbuf_reset(&p->resp);
+        sbuf_adds(&p->resp, "{\"error\":\"out of memory\"}");
+        status = 500;
+        ctype = "application/json";
+    }
+    if (send_headers(wsi, status, ctype, p->resp.len, extra_name, extra_value))
+        return -1;
+    p->resp_active = 1;
+    p->resp_off = 0;
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
+static int respond_json(struct lws *wsi, pss *p, unsigned status)
+{
+    return respond(wsi, p, status, "application/json", NULL, NULL);
+}
+
+static int respond_error(struct lws *wsi, pss *p, unsigned status, const char *msg)
+{
+    sbuf_free(&p->resp);
+    sbuf_init(&p->resp, LWS_PRE);
+    sbuf_adds(&p->resp, "{\"error\":");
+    sbuf_add_json_str(&p->resp, msg);
+    sbuf_adds(&p->resp, "}");
+    return respond_json(wsi, p, status);
+}
+
+static int respond_405(struct lws *wsi, pss *p, const char *allow)
+{
+    sbuf_free(&p->resp);
+    sbuf_init(&p->resp, LWS_PRE);
+    sbuf_addf(&p->resp, "{\"error\":\"method not allowed; use %s\"}", allow);
+    return respond(wsi, p, 405, "application/json", "allow:", allow);
+}
+
+static int write_more(struct lws *wsi, pss *p)
+{
+    if (!p->resp_active)
+        return 0;
+    size_t left = p->resp.len - p->resp_off;
+    size_t n = left > HTTP_CHUNK ? HTTP_CHUNK : left;
+    int final = n == left;
+    /* The bytes before the chunk are headroom or already sent. */
+    unsigned char *data = (unsigned char *)sbuf_data(&p->resp);
+    if (!data) { /* empty body */
+        static unsigned char empty[LWS_PRE + 1];
+        data = empty + LWS_PRE;
+    }
+    if (lws_write(wsi, data + p->resp_off, n, final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int)n)
+        return -1;
+    p->resp_off += n;
+    if (!final) {
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    http_reset(p);
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+/* ---- request parsing ---- */
+
+static method get_method(struct lws *wsi)
+{
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI))
+        return M_GET;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI))
+        return M_POST;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_PUT_URI))
+        return M_PUT;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_DELETE_URI))
+        return M_DELETE;
+    return M_OTHER;
+}
+
+/* Reads query argument `name` ("from=") as an int64. Returns 1 if present
+ * and valid, 0 if absent, -1 if malformed. */
+static int arg_int(struct lws *wsi, const char *name, int64_t *out)
+{
+    char buf[64];
+    const char *v = lws_get_urlarg_by_name(wsi, name, buf, sizeof buf);
+    if (!v)
+        return 0;
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno || end == v || *end)
+        return -1;
+    *out = x;
+    return 1;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- routes ---- */
+
+static void add_stat(sbuf *o, const char *name, const downsample_stat *s)
+{
+    sbuf_addf(o, ",\"%s\":", name);
+    if (!s->n)
+        sbuf_adds(o, "null");
+    else
+        sbuf_addf(o, "{\"min\":%.10g,\"avg\":%.10g,\"max\":%.10g}", s->min, s->sum / s->n, s->max);
+}
+
+static void add_num(sbuf *o, const char *name, int has, double v)
+{
+    if (has)
+        sbuf_addf(o, ",\"%s\":%.10g", name, v);
+    else
+        sbuf_addf(o, ",\"%s\":null", name);
+}
+
+static int route_readings(struct lws *wsi, pss *p, web *w)
+{
+    int64_t to = wall_ms(), from = to - 3600 * 1000, maxp = MAX_POINTS_DEFAULT;
+    int rf = arg_int(wsi, "from=", &from), rt = arg_int(wsi, "to=", &to),
+        rm = arg_int(wsi, "max_points=", &maxp);
+    if (rf < 0 || rt < 0)
+        return respond_error(wsi, p, 400, "from and to must be epoch milliseconds");
+    if (rf == 0 && rt == 1)
+        from = to - 3600 * 1000;
+    if (rm < 0 || maxp < 1 || maxp > MAX_POINTS_LIMIT)
+        return respond_error(wsi, p, 400, "max_points must be an integer in 1..10000");
+    if (from > to)
+        return respond_error(wsi, p, 400, "from must not be after to");
+    store_series s;
+    store_err e = store_query_readings(w->st, p->dev, from, to, (size_t)maxp, &s);
+    if (e == STORE_ENOTFOUND)
+        return respond_error(wsi, p, 404, "unknown device");
+    if (e != STORE_OK)
+        return respond_error(wsi, p, 500, "store query failed");
+    sbuf *o = &p->resp;
+    sbuf_adds(o, "{\"device_id\":");
+    sbuf_add_json_str(o, p->dev);
+    sbuf_addf(o, ",\"from\":%" PRId64 ",\"to\":%" PRId64 ",\"total\":%zu,\"downsampled\":%s", from,
+              to, s.total, s.downsampled ? "true" : "false");
+    if (s.downsampled) {
+        sbuf_addf(o, ",\"bucket_ms\":%" PRId64 ",\"buckets\":[", s.ds.width);
+        int first = 1;
+        for (size_t i = 0; i < s.ds.nbuckets; i++) {
+            const downsample_bucket *b = &s.ds.b[i];
+            if (!b->count)
+                continue;
+            sbuf_addf(o, "%s{\"t\":%" PRId64 ",\"n\":%" PRIu32, first ? "" : ",", b->t_start, b->count);
+            first = 0;
+            add_stat(o, "heart_rate", &b->ch[DS_HEART_RATE]);
+            add_stat(o, "spo2", &b->ch[DS_SPO2]);
+            add_stat(o, "object_temp", &b->ch[DS_OBJECT_TEMP]);
+            add_stat(o, "ambient_temp", &b->ch[DS_AMBIENT_TEMP]);
+            sbuf_adds(o, "}");
+        }
+    } else {
+        sbuf_adds(o, ",\"readings\":[");
+        char iso[32];
+        for (size_t i = 0; i < s.total; i++) {
+            const telemetry_reading *r = &s.raw[i];
+            telemetry_format_iso(r->received_ms, iso, sizeof iso);
+            sbuf_addf(o, "%s{\"t\":%" PRId64 ",\"received_at\":\"%s\"", i ? "," : "", s.raw_t[i], iso);
+            if (r->present & TELEMETRY_HAS_SEQ)
+                sbuf_addf(o, ",\"seq\":%" PRId64, r->seq);
+            if (r->present & TELEMETRY_HAS_BOOT)
+                sbuf_addf(o, ",\"boot\":%" PRId64, r->boot);
+            add_num(o, "object_temp", r->present & TELEMETRY_HAS_OBJECT_TEMP, r->object_temp);
+            add_num(o, "ambient_temp", r->present & TELEMETRY_HAS_AMBIENT_TEMP, r->ambient_temp);
+            add_num(o, "heart_rate", r->present & TELEMETRY_HAS_HEART_RATE, r->heart_rate);
+            add_num(o, "spo2", r->present & TELEMETRY_HAS_SPO2, r->spo2);
+            if (r->present & TELEMETRY_HAS_HR_VALID)
+                sbuf_addf(o, ",\"hr_valid\":%s", r->hr_valid ? "true" : "false");
+            if (r->present & TELEMETRY_HAS_SPO2_VALID)
+                sbuf_addf(o, ",\"spo2_valid\":%s", r->spo2_valid ? "true" : "false");
+            if (r->present & TELEMETRY_HAS_TEMP_VALID)
+                sbuf_addf(o, ",\"temp_valid\":%s", r->temp_valid ? "true" : "false");
+            sbuf_adds(o, "}");
+        }
+    }
+    sbuf_adds(o, "]}");
+    store_series_free(&s);
+    return respond_json(wsi, p, 200);
+}
+
+static int route_publish(struct lws *wsi, pss *p, web *w)
+{
+    char err[160], id[48], topic[128];
+    sbuf payload;
+    sbuf_init(&payload, 0);
+    int is_cfg = p->pending == R_CONFIG;
+    snprintf(id, sizeof id, "%s-%" PRId64 "-%" PRIu64, is_cfg ? "cfg" : "c", wall_ms(), ++w->id_counter);
+    const char *body = sbuf_data(&p->body) ? sbuf_data(&p->body) : "";
+    int rc = is_cfg ? command_build_config(body, p->body.len, id, &payload, err, sizeof err)
+                    : command_build(body, p->body.len, id, &payload, err, sizeof err);
+    if (rc != 0) {
+        sbuf_free(&payload);
+        return respond_error(wsi, p, 400, err);
+    }
+    if (is_cfg)
+        snprintf(topic, sizeof topic, "sensors/esp32/%s/config", p->dev);
+    else
+        snprintf(topic, sizeof topic, "commands/esp32/%s/control", p->dev);
+    /* Config is retained, so a device that is offline now gets it when it
+     * connects; commands are not: they mean "now". */
+    ingest *ing = atomic_load(&w->in);
+    ingest_err e = ing ? ingest_publish(ing, topic, sbuf_data(&payload), payload.len, 1, is_cfg)
+                       : INGEST_ENOTCONN;
+    if (e != INGEST_OK) {
+        sbuf_free(&payload);
+        return respond_error(wsi, p, 503, e == INGEST_ENOTCONN ? "broker not connected"
+                                          : e == INGEST_EFULL  ? "publish queue full, retry"
+                                                               : "publish failed");
+    }
+    atomic_fetch_add_explicit(is_cfg ? &w->m->configs_sent : &w->m->commands_sent, 1,
+                              memory_order_relaxed);
+    sbuf_free(&p->resp);
+    sbuf_init(&p->resp, LWS_PRE);
+    sbuf_addf(&p->resp, "{\"%s\":\"%s\",\"device_id\":", is_cfg ? "cfg_id" : "cmd_id", id);
+    sbuf_add_json_str(&p->resp, p->dev);
+    sbuf_addf(&p->resp, ",\"%s\":", is_cfg ? "config" : "command");
+    sbuf_add(&p->resp, sbuf_data(&payload), payload.len);
+    sbuf_adds(&p->resp, "}");
+    sbuf_free(&payload);
+    return respond_json(wsi, p, 202);
+}
+
+static int serve_static(struct lws *wsi, pss *p, web *w, const char *path)
+{
+    if (!w->cfg->web_root)
+        return respond_error(wsi, p, 404, "not found");
+    if (path[0] != '/' || strstr(path, "..") || strchr(path, '\\') || strlen(path) > 512)
+        return respond_error(wsi, p, 400, "bad path");
+    char full[1024];
+    snprintf(full, sizeof full, "%s%s", w->cfg->web_root, !strcmp(path, "/") ? "/index.html" : path);
+    struct stat st;
+    if (stat(full, &st) != 0 || !S_ISREG(st.st_mode)) {
+        /* Client-side routes fall back to the app; missing assets are 404. */
+        if (strchr(strrchr(path, '/'), '.'))
+            return respond_error(wsi, p, 404, "not found");
+        snprintf(full, sizeof full, "%s/index.html", w->cfg->web_root);
+        if (stat(full, &st) != 0)
+            return respond_error(wsi, p, 404, "dashboard not built");
+    }
+    const char *mime = lws_get_mimetype(full, NULL);
+    atomic_fetch_add_explicit(&w->m->http_requests, 1, memory_order_relaxed);
+    int n = lws_serve_http_file(wsi, full, mime ? mime : "application/octet-stream", NULL, 0);
+    if (n < 0 || (n > 0 && lws_http_transaction_completed(wsi)))
+        return -1;
+    return 0;
+}
+
+/* Splits /api/devices/{id}[/rest]. Returns 0 and fills id/rest, or -1. */
+static int split_device_path(const char *s, char *id, const char **rest)
+{
+    const char *slash = strchr(s, '/');
+    size_t n = slash ? (size_t)(slash - s) : strlen(s);
+    if (!telemetry_id_valid(s, n))
+        return -1;
+    memcpy(id, s, n);
+    id[n] = 0;
+    *rest = slash ? slash : "";
+    return 0;
+}
+
+static int handle_http(struct lws *wsi, pss *p, const char *path)
+{
+    web *w = web_of(wsi);
+    http_reset(p);
+    sbuf_init(&p->resp, LWS_PRE);
+    p->meth = get_method(wsi);
+
+    if (!strcmp(path, "/healthz")) {
+        if (p->meth != M_GET)
+            return respond_405(wsi, p, "GET");
+        store_stats ss;
+        store_get_stats(w->st, &ss);
+        ingest *ing = atomic_load(&w->in);
+        int broker = ing && ingest_connected(ing), ok = broker && ss.writable;
+        sbuf_addf(&p->resp, "{\"ok\":%s,\"broker_connected\":%s,\"store_writable\":%s,"
+                            "\"store_queue_depth\":%zu,\"devices\":%zu}",
+                  ok ? "true" : "false", broker ? "true" : "false", ss.writable ? "true" : "false",
+                  ss.queue_depth, hub_device_count(w->hub));
+        return respond_json(wsi, p, ok ? 200 : 503);
+    }
+    if (!strcmp(path, "/metrics")) {
+        if (p->meth != M_GET)
+            return respond_405(wsi, p, "GET");
+        store_stats ss;
+        store_get_stats(w->st, &ss);
+        metrics_render(w->m, &ss, &p->resp);
+        return respond(wsi, p, 200, "text/plain; version=0.0.4", NULL, NULL);
+    }
+    if (!strcmp(path, "/api/devices") || !strcmp(path, "/api/devices/")) {
+        if (p->meth != M_GET)
+            return respond_405(wsi, p, "GET");
+        hub_devices_json(w->hub, &p->resp);
+        return respond_json(wsi, p, 200);
+    }
+    if (!strncmp(path, "/api/devices/", 13)) {
+        const char *rest;
+        if (split_device_path(path + 13, p->dev, &rest) != 0)
+            return respond_error(wsi, p, 400, "invalid device id (1-64 of A-Z a-z 0-9 _ . -)");
+        if (!*rest) {
+            if (p->meth != M_GET)
+                return respond_405(wsi, p, "GET");
+            if (hub_device_json(w->hub, p->dev, &p->resp) != 0)
+                return respond_error(wsi, p, 404, "unknown device");
+            return respond_json(wsi, p, 200);
+        }
+        if (!strcmp(rest, "/readings")) {
+            if (p->meth != M_GET)
+                return respond_405(wsi, p, "GET");
+            return route_readings(wsi, p, w);
+        }
+        int is_cmd = !strcmp(rest, "/commands"), is_cfg = !strcmp(rest, "/config");
+        if (is_cmd || is_cfg) {
+            if (is_cmd && p->meth != M_POST)
+                return respond_405(wsi, p, "POST");
+            if (is_cfg && p->meth != M_PUT)
+                return respond_405(wsi, p, "PUT");
+            if (is_cmd && !hub_device_known(w->hub, p->dev))
+                return respond_error(wsi, p, 404, "unknown device");
+            char cl[24];
+            long long clen = -1;
+            if (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
+                clen = atoll(cl);
+            if (clen > BODY_MAX)
+                return respond_error(wsi, p, 413, "body larger than 4096 bytes");
+            if (clen <= 0)
+                return respond_error(wsi, p, 400, "a JSON body is required");
+            p->pending = is_cmd ? R_COMMANDS : R_CONFIG;
+            sbuf_init(&p->body, 0);
+            return 0; /* answered at HTTP_BODY_COMPLETION */
+        }
+        return respond_error(wsi, p, 404, "unknown route");
+    }
+    if (!strncmp(path, "/api", 4) && (path[4] == '/' || !path[4]))
+        return respond_error(wsi, p, 404, "unknown route");
+    if (p->meth != M_GET)
+        return respond_405(wsi, p, "GET");
+    return serve_static(wsi, p, w, path);
+}
+
+/* ---- the protocol callback ---- */
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+    pss *p = user;
+    web *w;
+    switch (reason) {
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        w = lws_context_user(lws_get_context(wsi));
+        if (w)
+            hub_drain(w->hub);
+        return 0;
+
+    case LWS_CALLBACK_HTTP: {
+        char path[600];
+        snprintf(path, sizeof path, "%s", in ? (const char *)in : "/");
+        return handle_http(wsi, p, path);
+    }
+    case LWS_CALLBACK_HTTP_BODY:
+        if (p->pending) {
+            if (p->body.len + len > BODY_MAX)
+                p->body_too_large = 1;
+            else
+                sbuf_add(&p->body, in, len);
+        }
+        return 0;
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (!p->pending)
+            return 0;
+        if (p->body_too_large)
+            return respond_error(wsi, p, 413, "body larger than 4096 bytes");
+        return route_publish(wsi, p, web_of(wsi));
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return write_more(wsi, p);
+    case LWS_CALLBACK_HTTP_FILE_COMPLETION:
+        return lws_http_transaction_completed(wsi) ? -1 : 0;
+    case LWS_CALLBACK_CLOSED_HTTP:
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        if (p && !p->is_ws)
+            http_reset(p);
+        return 0;
+
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+        char uri[64];
+        if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0 || strcmp(uri, "/ws") != 0)
+            return 1; /* WebSockets only on /ws */
+        return 0;
+    }
+    case LWS_CALLBACK_ESTABLISHED:
+        w = web_of(wsi);
+        http_reset(p);
+        p->is_ws = 1;
+        sbuf_init(&p->rx, 0);
+        return hub_client_open(w->hub, (hub_client *)p->client, wsi) ? -1 : 0;
+    case LWS_CALLBACK_RECEIVE:
+        w = web_of(wsi);
+        if (p->rx.len + len > WS_RX_MAX) {
+            LOG_W(TAG, "WebSocket client message over %d bytes: closing", WS_RX_MAX);
+            return -1;
+        }
+        sbuf_add(&p->rx, in, len);
+        if (lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi)) {
+            hub_client_receive(w->hub, (hub_client *)p->client, sbuf_data(&p->rx) ? sbuf_data(&p->rx) : "",
+                               p->rx.len);
+            sbuf_reset(&p->rx);
+        }
+        return 0;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return hub_client_writable(web_of(wsi)->hub, (hub_client *)p->client) ? -1 : 0;
+    case LWS_CALLBACK_CLOSED:
+        if (p->is_ws) {
+            hub_client_close(web_of(wsi)->hub, (hub_client *)p->client);
+            sbuf_free(&p->rx);
+        }
+        return 0;
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static void lws_log_emit(int level, const char *line)
+{
+    size_t n = strlen(line);
+    while (n && line[n - 1] == '\n')
+        n--;
+    if (level & LLL_ERR)
+        LOG_E("lws", "%.*s", (int)n, line);
+    else
+        LOG_D("lws", "%.*s", (int)n, line);
+}
+
+static void *web_main(void *arg)
+{
+    web *w = arg;
+    while (!atomic_load(&w->stop))
+        if (lws_service(w->ctx, 0) < 0)
+            break;
+    return NULL;
+}
+
+static void wake_lws(void *arg) { lws_cancel_service(arg); }
+
+int web_start(const vigil_config *cfg, hub *h, store *st, ingest *in, vigil_metrics *m, web **out)
+{
+    web *w = calloc(1, sizeof *w);
+    if (!w)
+        return -1;
+    w->cfg = cfg;
+    w->hub = h;
+    w->st = st;
+    atomic_store(&w->in, in);
+    w->m = m;
+    w->protocols[0] = (struct lws_protocols){
+        .name = "vigil",
+        .callback = callback,
+        .per_session_data_size = sizeof(pss) + hub_client_size(),
+        .rx_buffer_size = 0,
+    };
+    lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
+
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.port = cfg->listen_port;
+    info.iface = cfg->listen_host;
+    info.protocols = w->protocols;
+    info.user = w;
+    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+    if (!strchr(cfg->listen_host, ':'))
+        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+    info.max_http_header_pool = 64;
+    info.timeout_secs = 30;
+    w->ctx = lws_create_context(&info);
+    if (!w->ctx) {
+        LOG_E(TAG, "cannot listen on %s (address in use or not local?)", cfg->listen);
+        free(w);
+        return -1;
+    }
+    hub_set_waker(h, wake_lws, w->ctx);
+    if (pthread_create(&w->thread, NULL, web_main, w) != 0) {
+        LOG_E(TAG, "cannot start the web thread");
+        lws_context_destroy(w->ctx);
+        free(w);
+        return -1;
+    }
+    LOG_I(TAG, "listening on http://%s:%d (WebSocket /ws)", cfg->listen_host, cfg->listen_port);
+    *out = w;
+    return 0;
+}
+
+void web_set_ingest(web *w, ingest *in) { atomic_store(&w->in, in); }
+
+void web_stop(web *w)
+{
+    if (!w)
+        return;
+    atomic_store(&w->stop, 1);
+    lws_cancel_service(w->ctx);
+    pthread_join(w->thread, NULL);
+    hub_set_waker(w->hub, NULL, NULL);
+    lws_context_destroy(w->ctx);
+    free(w);
+}

@@ -1,0 +1,132 @@
+"""Small clients for vigild's HTTP and WebSocket APIs, for the tests.
+Standard library + python3-websockets only."""
+import asyncio
+import base64
+import json
+import os
+import socket
+import urllib.error
+import urllib.request
+
+import websockets
+
+
+def http(port, method, path, body=None, timeout=10):
+    """Returns (status, parsed JSON or text)."""
+    data = None
+    if body is not None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            raw, status, ctype = r.read(), r.status, r.headers.get("content-type", "")
+    except urllib.error.HTTPError as e:
+        raw, status, ctype = e.read(), e.code, e.headers.get("content-type", "")
+    if "json" in ctype:
+        return status, json.loads(raw)
+    return status, raw.decode()
+
+
+def metric(port, name, labels=None):
+    """Value of one Prometheus sample from /metrics (0 if absent)."""
+    _, text = http(port, "GET", "/metrics")
+    want = name + ("{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}" if labels else "")
+    for line in text.splitlines():
+        if line.startswith(want + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+class WsCollector:
+    """A WebSocket client on its own asyncio loop in a thread, collecting
+    every message it receives."""
+
+    def __init__(self, port, subscribe=None):
+        import threading
+        self.port = port
+        self.messages = []
+        self.subscribe = subscribe
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.closed = threading.Event()
+        self.error = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        if not self.ready.wait(10):
+            raise TimeoutError("WebSocket did not connect")
+        if self.error:
+            raise self.error
+
+    def _run(self):
+        self.loop.run_until_complete(self._main())
+
+    async def _main(self):
+        try:
+            async with websockets.connect(f"ws://127.0.0.1:{self.port}/ws",
+                                          max_size=64 * 1024 * 1024) as ws:
+                self.ws = ws
+                if self.subscribe is not None:
+                    await ws.send(json.dumps(self.subscribe))
+                self.ready.set()
+                async for raw in ws:
+                    msg = json.loads(raw)
+                    if isinstance(msg, list):
+                        self.messages.extend(msg)
+                    else:
+                        self.messages.append(msg)
+        except Exception as e:  # noqa: BLE001 - reported to the test
+            self.error = e
+            self.ready.set()
+        finally:
+            self.closed.set()
+
+    def of_type(self, t):
+        return [m for m in list(self.messages) if m.get("type") == t]
+
+    def close(self):
+        if not self.closed.is_set() and hasattr(self, "ws"):
+            asyncio.run_coroutine_threadsafe(self.ws.close(), self.loop)
+        self.closed.wait(5)
+
+
+class StalledWsClient:
+    """Completes the WebSocket handshake, then never reads a byte: the kind
+    of client that must not stall anybody else. Small receive buffer so the
+    server's socket fills quickly."""
+
+    def __init__(self, port):
+        self.s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.s.connect(("127.0.0.1", port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.s.sendall((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                        "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = self.s.recv(1)
+            if not chunk:
+                raise ConnectionError("closed during handshake")
+            head += chunk
+        if b" 101 " not in head.split(b"\r\n")[0]:
+            raise ConnectionError(head.decode(errors="replace"))
+
+    def is_closed_by_peer(self):
+        """Drains what is buffered; True once the server has closed."""
+        self.s.setblocking(False)
+        try:
+            while True:
+                d = self.s.recv(65536)
+                if not d:
+                    return True
+        except BlockingIOError:
+            return False
+        except ConnectionResetError:
+            return True
+        finally:
+            self.s.setblocking(True)
+
+    def close(self):
+        self.s.close()
