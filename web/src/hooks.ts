@@ -1,0 +1,46 @@
+import { useCallback, useSyncExternalStore } from 'react';
+import { clock, store, type Dev } from './store';
+import { deviceState } from './state';
+import { severity, type DevState, type Severity } from './severity';
+import { connection, type ConnInfo } from './ws';
+
+export function stateOf(d: Dev | undefined, now: number): DevState {
+  if (!d) return 'stale';
+  const r = d.last;
+  return deviceState({
+    status: d.status, intervalMs: d.intervalMs, lastReadingAt: d.lastAt,
+    hrValid: r?.hr_valid, spo2Valid: r?.spo2_valid, hr: r?.heart_rate, spo2: r?.spo2,
+  }, now);
+}
+
+export function severityOf(d: Dev | undefined): Severity {
+  const r = d?.last;
+  const hr = r && r.hr_valid !== false ? r.heart_rate : null;
+  const sp = r && r.spo2_valid !== false ? r.spo2 : null;
+  const te = r && r.temp_valid !== false ? r.object_temp : null;
+  return severity(hr, sp, te);
+}
+
+/** The device record; re-renders only when this device changes. */
+export function useDevice(id: string): Dev | undefined {
+  const sub = useCallback((l: () => void) => store.subscribeDevice(id, l), [id]);
+  return useSyncExternalStore(sub, () => store.get(id));
+}
+
+/** The device's state (clock-dependent); re-renders only when the state string changes. */
+export function useDevState(id: string): DevState {
+  const sub = useCallback((l: () => void) => {
+    const a = store.subscribeDevice(id, l);
+    const b = clock.subscribe(l);
+    return () => { a(); b(); };
+  }, [id]);
+  return useSyncExternalStore(sub, () => stateOf(store.get(id), clock.now()));
+}
+
+export function useClock(): number {
+  return useSyncExternalStore(clock.subscribe, clock.now);
+}
+
+export function useConnection(): ConnInfo {
+  return useSyncExternalStore(connection.subscribe, connection.get);
+}

@@ -1,0 +1,168 @@
+import { describe, expect, it } from 'vitest';
+import { applyMessage, DeviceStore, isNewer, newDev, reduceReading, type ApplyResult, type Dev } from './store';
+import type { Reading, ServerMsg } from './types';
+
+const out = (): ApplyResult => ({ changed: new Set(), membership: false, results: [] });
+const NOW = Date.parse('2026-11-27T12:00:00.000Z');
+const iso = (ms: number) => new Date(ms).toISOString();
+
+function apply(map: Map<string, Dev>, msgs: ServerMsg[], now = NOW) {
+  const o = out();
+  for (const m of msgs) applyMessage(map, m, now, o);
+  return o;
+}
+
+const rd = (p: Partial<Reading>): ServerMsg => ({ type: 'sensor_data', data: { device_id: 'A', ...p } });
+
+describe('snapshot', () => {
+  it('creates devices with status, info and last reading', () => {
+    const map = new Map<string, Dev>();
+    const o = apply(map, [{
+      type: 'snapshot', devices: [
+        { device_id: 'A', status: 'online', fw: '0.1.0', interval_ms: 500, boot: 7, status_at: iso(NOW - 5000),
+          first_seen: iso(NOW - 1e6), last_seen: iso(NOW - 200),
+          last: { device_id: 'A', heart_rate: 72, spo2: 98, object_temp: 36.6, ambient_temp: 24.1, seq: 10, boot: 7, ts: NOW - 300, received_at: iso(NOW - 200), battery: 80, rssi: -60 } },
+        { device_id: 'B', status: 'offline', last: null },
+      ],
+    }]);
+    expect(o.membership).toBe(true);
+    expect([...o.changed].sort()).toEqual(['A', 'B']);
+    const a = map.get('A')!;
+    expect(a.status).toBe('online');
+    expect(a.intervalMs).toBe(500);
+    expect(a.boot).toBe(7);
+    expect(a.last?.heart_rate).toBe(72);
+    expect(a.lastT).toBe(NOW - 300);
+    expect(a.lastAt).toBe(NOW - 200); // from received_at
+    expect(a.battery).toBe(80);
+    expect(a.ring.length).toBe(1);
+    expect(map.get('B')!.status).toBe('offline');
+    expect(map.get('B')!.last).toBeNull();
+  });
+
+  it('replaces the device set and keeps rings of devices still present', () => {
+    const map = new Map<string, Dev>();
+    apply(map, [{ type: 'snapshot', devices: [{ device_id: 'A', status: 'online' }, { device_id: 'B', status: 'online' }] }]);
+    apply(map, [rd({ seq: 1, boot: 1, ts: NOW - 1000, heart_rate: 70, spo2: 97 })]);
+    const o = apply(map, [{ type: 'snapshot', devices: [{ device_id: 'A', status: 'online', last: { device_id: 'A', seq: 2, boot: 1, ts: NOW, heart_rate: 71, spo2: 97 } }] }]);
+    expect(map.has('B')).toBe(false);
+    expect(o.membership).toBe(true);
+    expect(map.get('A')!.ring.length).toBe(2);
+    expect(map.get('A')!.last?.seq).toBe(2);
+  });
+
+  it('received_at in the future (server clock ahead) is capped at now', () => {
+    const map = new Map<string, Dev>();
+    apply(map, [{ type: 'snapshot', devices: [{ device_id: 'A', status: 'online', last: { device_id: 'A', heart_rate: 70, received_at: iso(NOW + 60000) } }] }]);
+    expect(map.get('A')!.lastAt).toBe(NOW);
+  });
+});
+
+describe('sensor_data', () => {
+  it('creates an unknown device and records the reading at local receive time', () => {
+    const map = new Map<string, Dev>();
+    const o = apply(map, [rd({ heart_rate: 80, spo2: 95, received_at: iso(NOW - 50) })]);
+    expect(o.membership).toBe(true);
+    const a = map.get('A')!;
+    expect(a.last?.heart_rate).toBe(80);
+    expect(a.lastAt).toBe(NOW);
+    expect(a.lastT).toBe(NOW - 50); // no ts: t is receive time
+    expect(a.status).toBe('unknown');
+  });
+
+  it('an older reading by seq (same boot) does not overwrite a newer one', () => {
+    const map = new Map<string, Dev>();
+    apply(map, [rd({ seq: 10, boot: 3, heart_rate: 90, received_at: iso(NOW) })]);
+    apply(map, [rd({ seq: 9, boot: 3, heart_rate: 60, received_at: iso(NOW + 1000) })], NOW + 1000);
+    const a = map.get('A')!;
+    expect(a.last?.seq).toBe(10);
+    expect(a.last?.heart_rate).toBe(90);
+    expect(a.lastAt).toBe(NOW); // an old reading is no sign of fresh data
+    expect(a.ring.length).toBe(2); // but it is history
+  });
+
+  it('a redelivered reading (same boot/seq) changes nothing', () => {
+    const map = new Map<string, Dev>();
+    apply(map, [rd({ seq: 10, boot: 3, ts: NOW, heart_rate: 90 })]);
+    apply(map, [rd({ seq: 10, boot: 3, ts: NOW, heart_rate: 90 })]);
+    expect(map.get('A')!.ring.length).toBe(1);
+  });
+
+  it('an older reading by t does not overwrite a newer one', () => {
+    const map = new Map<string, Dev>();
+    apply(map, [rd({ ts: NOW, heart_rate: 90 })]);
+    apply(map, [rd({ ts: NOW - 5000, heart_rate: 60 })]);
+    expect(map.get('A')!.last?.heart_rate).toBe(90);
+    const pts = map.get('A')!.ring.range();
+    expect(pts.map((p) => p.t)).toEqual([NOW - 5000, NOW]);
+  });
+
+  it('after a reboot the current boot wins even with a lower seq; resent readings of the old boot do not', () => {
+    const map = new Map<string, Dev>();
+    apply(map, [rd({ seq: 500, boot: 7, heart_rate: 70 })]);
+    apply(map, [{ type: 'device_status', data: { device_id: 'A', status: 'online', boot: 8, interval_ms: 1000 } }]);
+    apply(map, [rd({ seq: 1, boot: 8, heart_rate: 75 })]);
+    expect(map.get('A')!.last?.boot).toBe(8);
+    // a resend from boot 7 arrives later, without ts: still not newer
+    apply(map, [rd({ seq: 501, boot: 7, heart_rate: 50 })]);
+    expect(map.get('A')!.last?.boot).toBe(8);
+    expect(map.get('A')!.last?.heart_rate).toBe(75);
+  });
+});
+
+describe('device_status', () => {
+  it('updates status, interval, fw and boot; ignores an older status', () => {
+    const map = new Map<string, Dev>();
+    apply(map, [{ type: 'device_status', data: { device_id: 'A', status: 'online', fw: '0.2.0', interval_ms: 2000, boot: 9, received_at: iso(NOW) } }]);
+    let a = map.get('A')!;
+    expect([a.status, a.fw, a.intervalMs, a.boot]).toEqual(['online', '0.2.0', 2000, 9]);
+    apply(map, [{ type: 'device_status', data: { device_id: 'A', status: 'offline', received_at: iso(NOW + 1) } }]);
+    a = map.get('A')!;
+    expect(a.status).toBe('offline');
+    expect(a.intervalMs).toBe(2000); // offline form carries no interval: kept
+    apply(map, [{ type: 'device_status', data: { device_id: 'A', status: 'online', received_at: iso(NOW - 10) } }]);
+    expect(map.get('A')!.status).toBe('offline');
+  });
+
+  it('maps unknown words to unknown', () => {
+    const map = new Map<string, Dev>();
+    apply(map, [{ type: 'device_status', data: { device_id: 'A', status: 'weird' } }]);
+    expect(map.get('A')!.status).toBe('unknown');
+  });
+});
+
+describe('isNewer', () => {
+  it('without ordering information the latest message wins', () => {
+    const d = reduceReading(newDev('A'), { device_id: 'A', heart_rate: 1 }, NOW);
+    expect(isNewer(d, { device_id: 'A', heart_rate: 2 })).toBe(true);
+  });
+});
+
+describe('DeviceStore', () => {
+  it('coalesces queued messages into one flush and notifies only changed devices', () => {
+    const s = new DeviceStore();
+    s.now = () => NOW;
+    let a = 0, b = 0, any = 0;
+    s.enqueue({ type: 'snapshot', devices: [{ device_id: 'A', status: 'online' }, { device_id: 'B', status: 'online' }] });
+    s.flush();
+    s.subscribeDevice('A', () => a++);
+    s.subscribeDevice('B', () => b++);
+    s.subscribeAny(() => any++);
+    for (let i = 0; i < 5; i++) s.enqueue({ type: 'sensor_data', data: { device_id: 'A', seq: i, boot: 1, heart_rate: 70 + i } });
+    s.flush();
+    expect([a, b, any]).toEqual([1, 0, 1]);
+    expect(s.get('A')!.last?.heart_rate).toBe(74);
+  });
+
+  it('matches command results by cmd_id and cfg_id, even when they arrive first', async () => {
+    const s = new DeviceStore();
+    s.enqueue({ type: 'command_result', data: { device_id: 'A', cmd_id: 'c-1', cmd: 'ping', ok: true } });
+    s.flush();
+    expect((await s.waitResult('c-1', 100))?.ok).toBe(true);
+    const p = s.waitResult('cfg-2', 1000);
+    s.enqueue({ type: 'command_result', data: { device_id: 'A', cfg_id: 'cfg-2', ok: false, error: 'x' } });
+    s.flush();
+    expect((await p)?.error).toBe('x');
+    expect(await s.waitResult('c-never', 20)).toBeNull();
+  });
+});

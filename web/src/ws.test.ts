@@ -1,0 +1,82 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { Connection } from './ws';
+import { store } from './store';
+
+class FakeWS {
+  static OPEN = 1;
+  static all: FakeWS[] = [];
+  readyState = 0;
+  onopen: (() => void) | null = null;
+  onmessage: ((e: { data: string }) => void) | null = null;
+  onclose: (() => void) | null = null;
+  onerror: (() => void) | null = null;
+  sent: string[] = [];
+  constructor(public url: string) { FakeWS.all.push(this); }
+  send(s: string) { this.sent.push(s); }
+  close() { this.readyState = 3; }
+  // test helpers
+  open() { this.readyState = 1; this.onopen?.(); }
+  msg(o: unknown) { this.onmessage?.({ data: JSON.stringify(o) }); }
+  drop() { this.readyState = 3; this.onclose?.(); }
+}
+
+describe('Connection', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+    FakeWS.all = [];
+    vi.stubGlobal('WebSocket', FakeWS);
+  });
+  afterEach(() => { vi.useRealTimers(); vi.unstubAllGlobals(); });
+
+  it('reconnects with growing, capped delays and resyncs from the snapshot', () => {
+    const c = new Connection('ws://x/ws');
+    (c as unknown as { open(): void }).open();
+    expect(FakeWS.all.length).toBe(1);
+    FakeWS.all[0].open();
+    expect(c.info.state).toBe('connected');
+    FakeWS.all[0].drop();
+    expect(c.info.state).toBe('reconnecting');
+    expect(c.info.attempt).toBe(1);
+    // several failures in a row: delays grow but never exceed the cap
+    let prevAttempt = c.info.attempt;
+    for (let i = 0; i < 8; i++) {
+      const delay = c.info.nextRetryAt - Date.now();
+      expect(delay).toBeLessThanOrEqual(15000);
+      vi.advanceTimersByTime(delay + 1);
+      const ws = FakeWS.all[FakeWS.all.length - 1];
+      ws.drop();
+      expect(c.info.attempt).toBe(prevAttempt + 1);
+      prevAttempt = c.info.attempt;
+    }
+    vi.advanceTimersByTime(c.info.nextRetryAt - Date.now() + 1);
+    const ws = FakeWS.all[FakeWS.all.length - 1];
+    ws.open();
+    ws.msg({ type: 'snapshot', devices: [{ device_id: 'R1', status: 'online' }] });
+    expect(c.info.attempt).toBe(0);
+    store.flush();
+    expect(store.get('R1')?.status).toBe('online');
+    expect(Number.isFinite(c.info.lastMessageAt)).toBe(true);
+  });
+
+  it('retryNow never leaves two sockets feeding the store', () => {
+    const c = new Connection('ws://x/ws');
+    (c as unknown as { open(): void }).open();
+    FakeWS.all[0].drop();
+    c.retryNow();
+    expect(FakeWS.all.length).toBe(2);
+    vi.advanceTimersByTime(20000); // the scheduled retry was cancelled
+    expect(FakeWS.all.length).toBe(2);
+    c.stop();
+  });
+
+  it('goes offline after a long outage', () => {
+    const c = new Connection('ws://x/ws');
+    (c as unknown as { open(): void }).open();
+    FakeWS.all[0].open();
+    FakeWS.all[0].drop();
+    vi.advanceTimersByTime(21000);
+    FakeWS.all[FakeWS.all.length - 1].drop();
+    expect(c.info.state).toBe('offline');
+    c.stop();
+  });
+});

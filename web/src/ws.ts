@@ -1,0 +1,123 @@
+import { backoffDelay } from './backoff';
+import { store } from './store';
+import type { ServerMsg } from './types';
+
+export type ConnState = 'connecting' | 'connected' | 'reconnecting' | 'offline';
+
+export interface ConnInfo {
+  state: ConnState;
+  lastMessageAt: number;   // local ms, NaN before the first
+  connectedAt: number;
+  disconnectedAt: number;
+  nextRetryAt: number;
+  attempt: number;
+}
+
+/** After this long without a connection the indicator says offline (still retrying). */
+const OFFLINE_AFTER_MS = 20000;
+
+type Listener = () => void;
+
+export class Connection {
+  info: ConnInfo = { state: 'connecting', lastMessageAt: NaN, connectedAt: NaN, disconnectedAt: NaN, nextRetryAt: NaN, attempt: 0 };
+  private ws: WebSocket | null = null;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private listeners = new Set<Listener>();
+  private stopped = false;
+
+  constructor(private url: string) {}
+
+  subscribe = (l: Listener): (() => void) => { this.listeners.add(l); return () => { this.listeners.delete(l); }; };
+  get = (): ConnInfo => this.info;
+
+  private set(p: Partial<ConnInfo>): void {
+    this.info = { ...this.info, ...p };
+    for (const l of this.listeners) l();
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.open();
+    if (typeof window !== 'undefined') {
+      window.addEventListener('online', () => this.retryNow());
+      window.addEventListener('offline', () => { this.set({ state: 'offline' }); });
+      document.addEventListener('visibilitychange', () => {
+        if (!document.hidden && this.info.state !== 'connected') this.retryNow();
+      });
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.ws?.close();
+  }
+
+  retryNow(): void {
+    if (this.stopped || this.info.state === 'connected' || this.info.state === 'connecting') return;
+    if (this.timer) { clearTimeout(this.timer); this.timer = null; }
+    this.open();
+  }
+
+  private open(): void {
+    const old = this.ws;
+    if (old) {
+      // never two sockets feeding the store
+      this.ws = null;
+      old.onopen = old.onmessage = old.onclose = old.onerror = null;
+      try { old.close(); } catch { /* already closed */ }
+    }
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(this.url);
+    } catch {
+      this.scheduleRetry();
+      return;
+    }
+    this.ws = ws;
+    if (this.info.state !== 'reconnecting' && this.info.state !== 'offline') this.set({ state: 'connecting' });
+    ws.onopen = () => {
+      if (this.ws !== ws) return;
+      this.set({ state: 'connected', connectedAt: Date.now(), nextRetryAt: NaN });
+    };
+    ws.onmessage = (ev) => {
+      if (this.ws !== ws) return;
+      this.info.lastMessageAt = Date.now();
+      let msg: ServerMsg;
+      try { msg = JSON.parse(typeof ev.data === 'string' ? ev.data : ''); } catch { return; }
+      if (!msg || typeof msg !== 'object') return;
+      if (msg.type === 'snapshot') this.set({ attempt: 0 }); // resynced: backoff resets
+      store.enqueue(msg);
+    };
+    ws.onclose = () => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      if (this.stopped) return;
+      if (this.info.state === 'connected') this.set({ disconnectedAt: Date.now() });
+      this.scheduleRetry();
+    };
+    ws.onerror = () => { /* onclose follows */ };
+  }
+
+  private scheduleRetry(): void {
+    const attempt = this.info.attempt;
+    const delay = backoffDelay(attempt);
+    const down = Number.isFinite(this.info.disconnectedAt) ? Date.now() - this.info.disconnectedAt : Infinity;
+    const offline = (typeof navigator !== 'undefined' && navigator.onLine === false) || down > OFFLINE_AFTER_MS;
+    if (!Number.isFinite(this.info.disconnectedAt)) this.info.disconnectedAt = Date.now();
+    this.set({ state: offline ? 'offline' : 'reconnecting', attempt: attempt + 1, nextRetryAt: Date.now() + delay });
+    this.timer = setTimeout(() => { this.timer = null; this.open(); }, delay);
+  }
+
+  /** Narrow the stream (null = all devices). The server answers with a snapshot. */
+  send(obj: unknown): void {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(obj));
+  }
+}
+
+function wsUrl(): string {
+  const loc = window.location;
+  return `${loc.protocol === 'https:' ? 'wss' : 'ws'}://${loc.host}/ws`;
+}
+
+export const connection = new Connection(typeof window !== 'undefined' ? wsUrl() : 'ws://localhost/ws');
