@@ -29,6 +29,7 @@ class Collector:
         self.retained_status = {}
         self.status_history = {}
         self.bad = []
+        self.acks = []
         self.subscribed = threading.Event()
         self.c = mqtt.Client(client_id=client_id, clean_session=True)
         self.c.on_connect = lambda c, u, f, rc: c.subscribe([(t, 1) for t in topics])
@@ -51,6 +52,8 @@ class Collector:
         with self.lock:
             if kind == "data":
                 self.seqs.setdefault(dev, []).append((body["boot"], body["seq"]))
+            elif kind == "ack":
+                self.acks.append((dev, body))
             elif kind == "status":
                 self.status[dev] = body.get("status")
                 self.status_history.setdefault(dev, []).append(body.get("status"))
@@ -162,6 +165,76 @@ class SimFleetTest(harness.TempDirTest):
                 self.assertEqual(col.status_history[dev][:3], ["online", "offline", "online"], dev)
             else:
                 self.assertEqual(d["reconnects"], 0, dev)
+
+    def test_commands_and_config_roundtrip(self):
+        prefix = "CMD_"
+        dev = prefix + "001"
+        col = Collector(self.broker.port, ["sensors/esp32/+/ack", "sensors/esp32/+/status"],
+                        "it-cmd")
+        sim = self.track(harness.Proc(
+            [self.sim_bin, "--broker", self.broker.url, "--devices", "2", "--rate", "5",
+             "--duration", "8", "--prefix", prefix, "--summary-json",
+             os.path.join(self.tmp, "cmd.json")],
+            os.path.join(self.tmp, "sim-cmd.log")))
+        harness.wait_for(lambda: len(col.statuses(prefix, "online")) == 2, timeout=10,
+                         what="online")
+        time.sleep(1.2)  # a few readings for resend
+        ctl = f"commands/esp32/{dev}/control"
+        port = self.broker.port
+        harness.mosquitto_pub(port, ctl, {"cmd_id": "c1", "cmd": "ping"})
+        harness.mosquitto_pub(port, ctl, "{not json")
+        harness.mosquitto_pub(port, ctl, {"cmd_id": "c2", "cmd": "bogus"})
+        harness.mosquitto_pub(port, f"sensors/esp32/{dev}/config",
+                              {"cfg_id": "cfg-1", "interval_ms": 5}, retain=True)
+        harness.mosquitto_pub(port, f"sensors/esp32/{dev}/config",
+                              {"cfg_id": "cfg-2", "interval_ms": 400}, retain=True)
+
+        def acks():
+            with col.lock:
+                return {b.get("cmd_id") or b.get("cfg_id"): b for d, b in col.acks if d == dev}
+
+        harness.wait_for(lambda: len(acks()) >= 4, timeout=5, what="acks")
+        a = acks()
+        self.assertEqual(a["c1"], {"cmd_id": "c1", "cmd": "ping", "ok": True})
+        self.assertEqual(a["c2"]["ok"], False)
+        self.assertEqual(a["c2"]["error"], "unknown command")
+        self.assertEqual(a["cfg-1"]["ok"], False)
+        self.assertEqual(a["cfg-2"], {"cfg_id": "cfg-2", "ok": True, "interval_ms": 400})
+        # resend from the outbox, then reboot: a new boot id and the
+        # persisted interval survives it
+        return_boot = [None]
+        interval = [None]
+
+        def on_status(c, u, msg):
+            body = json.loads(msg.payload)
+            if body.get("status") == "online":
+                return_boot[0] = body["boot"]
+                interval[0] = body["interval_ms"]
+
+        sub = mqtt.Client(client_id="it-boot", clean_session=True)
+        sub.on_message = on_status
+        sub.connect("127.0.0.1", port)
+        sub.subscribe(f"sensors/esp32/{dev}/status", 1)
+        sub.loop_start()
+        harness.wait_for(lambda: return_boot[0] is not None, timeout=5, what="boot")
+        boot = return_boot[0]
+        harness.mosquitto_pub(port, ctl, {"cmd_id": "c4", "cmd": "resend", "boot": boot,
+                                          "from": 1, "to": 3})
+        harness.wait_for(lambda: "c4" in acks(), timeout=5, what="resend ack")
+        self.assertEqual(acks()["c4"], {"cmd_id": "c4", "cmd": "resend", "ok": True,
+                                        "sent": 3, "missing": 0})
+        harness.mosquitto_pub(port, ctl, {"cmd_id": "c5", "cmd": "reboot"})
+        harness.wait_for(lambda: return_boot[0] == boot + 1, timeout=8, what="reboot")
+        sub.loop_stop()
+        sub.disconnect()
+        self.assertEqual(acks()["c5"]["ok"], True)
+        self.assertEqual(interval[0], 400)
+        sim.p.wait(timeout=30)
+        col.close()
+        self.assertEqual(sim.p.returncode, 0, sim.output())
+        with open(os.path.join(self.tmp, "cmd.json")) as f:
+            s = json.load(f)
+        self.assertEqual(s["per_device"][dev]["boot"], boot + 1)
 
     def test_kill9_fires_last_will(self):
         n, prefix = 30, "KILL_"

@@ -1,0 +1,91 @@
+/* scenario — parsing of --scenario NAME[@LO-HI][:START-DUR] and lookup of
+ * the scenarios active for a device at a time.
+ *
+ * LO-HI are device numbers as they appear in the ids (a single number is
+ * allowed); START and DUR are seconds from the start of the run (DUR may be
+ * left out: until the end). Ownership/threading: none. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim.h"
+
+static const char *const names[SIM_SC_COUNT] = {
+    "desaturation", "tachycardia", "bradycardia", "fever", "hypothermia", "finger_off", "disconnect",
+};
+
+const char *sim_scenario_name(sim_scen_kind k)
+{
+    return (unsigned)k < SIM_SC_COUNT ? names[k] : "?";
+}
+
+static int parse_num(const char *s, const char *end, double *out)
+{
+    char buf[32];
+    size_t n = (size_t)(end - s);
+    if (n == 0 || n >= sizeof buf)
+        return -1;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    char *e;
+    double v = strtod(buf, &e);
+    if (*e || v < 0)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int sim_scenario_parse(const char *spec, sim_scenario *out, char *err, size_t errlen)
+{
+    *out = (sim_scenario){.dev_lo = 0, .dev_hi = -1, .start_s = 0, .dur_s = -1};
+    const char *at = strchr(spec, '@'), *colon = strchr(spec, ':');
+    const char *name_end = at ? at : colon ? colon : spec + strlen(spec);
+    int k = -1;
+    for (int i = 0; i < SIM_SC_COUNT; i++)
+        if (strlen(names[i]) == (size_t)(name_end - spec) && !strncmp(spec, names[i], (size_t)(name_end - spec)))
+            k = i;
+    if (k < 0) {
+        snprintf(err, errlen, "unknown scenario in '%s'", spec);
+        return -1;
+    }
+    out->kind = (sim_scen_kind)k;
+    if (at) {
+        const char *re = colon && colon > at ? colon : at + strlen(at);
+        const char *dash = memchr(at + 1, '-', (size_t)(re - at - 1));
+        double lo, hi;
+        if (parse_num(at + 1, dash ? dash : re, &lo) || (dash && parse_num(dash + 1, re, &hi))) {
+            snprintf(err, errlen, "bad device range in '%s'", spec);
+            return -1;
+        }
+        out->dev_lo = (long)lo;
+        out->dev_hi = dash ? (long)hi : (long)lo;
+        if (out->dev_hi < out->dev_lo) {
+            snprintf(err, errlen, "empty device range in '%s'", spec);
+            return -1;
+        }
+    }
+    if (colon) {
+        const char *e = colon + strlen(colon);
+        const char *dash = strchr(colon + 1, '-');
+        if (parse_num(colon + 1, dash ? dash : e, &out->start_s) ||
+            (dash && parse_num(dash + 1, e, &out->dur_s))) {
+            snprintf(err, errlen, "bad time window in '%s'", spec);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+unsigned sim_scenarios_active(const sim_opts *o, long dev, double t_s)
+{
+    unsigned m = 0;
+    for (int i = 0; i < o->nscen; i++) {
+        const sim_scenario *s = &o->scen[i];
+        if (s->dev_hi >= 0 && (dev < s->dev_lo || dev > s->dev_hi))
+            continue;
+        if (t_s < s->start_s || (s->dur_s >= 0 && t_s >= s->start_s + s->dur_s))
+            continue;
+        m |= 1u << s->kind;
+    }
+    return m;
+}
