@@ -37,8 +37,8 @@ static const opt_def opts[] = {
      "directory of the built dashboard, served at /"},
     {"config", "VIGIL_CONFIG", OPT_STR, F(config_file), NULL, 0, 0,
      "config file of 'key = value' lines (keys as the long options)"},
-    {"mqtt-version", "VIGIL_MQTT_VERSION", OPT_INT, F(mqtt_version), "5", 5, 311,
-     "MQTT protocol: 5 (default) or 311 for 3.1.1"},
+    {"mqtt-version", "VIGIL_MQTT_VERSION", OPT_STR, F(mqtt_version_s), "5", 0, 0,
+     "MQTT protocol: 5, or 311 (also written 3.1.1)"},
     {"client-id", "VIGIL_CLIENT_ID", OPT_STR, F(client_id), "vigild", 0, 0,
      "MQTT client id; the persistent session is keyed on it"},
     {"keepalive", "VIGIL_KEEPALIVE", OPT_INT, F(keepalive_s), "30", 5, 3600,
@@ -323,8 +323,13 @@ static int finish(vigil_config *cfg)
         fprintf(stderr, "vigild: --listen: expected HOST:PORT, got '%s'\n", cfg->listen);
         return -1;
     }
-    if (cfg->mqtt_version != 5 && cfg->mqtt_version != 311) {
-        fprintf(stderr, "vigild: --mqtt-version: expected 5 or 311, got %d\n", cfg->mqtt_version);
+    if (!strcmp(cfg->mqtt_version_s, "5"))
+        cfg->mqtt_version = 5;
+    else if (!strcmp(cfg->mqtt_version_s, "311") || !strcmp(cfg->mqtt_version_s, "3.1.1"))
+        cfg->mqtt_version = 311;
+    else {
+        fprintf(stderr, "vigild: --mqtt-version: expected 5 or 311 (3.1.1), got '%s'\n",
+                cfg->mqtt_version_s);
         return -1;
     }
     int lvl;

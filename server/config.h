@@ -21,7 +21,8 @@ typedef struct vigil_config {
     char *broker_host;     /* parsed from broker */
     int broker_port;
     int broker_tls;
-    int mqtt_version;      /* 5 or 311 */
+    int mqtt_version;      /* 5 or 311, parsed from mqtt_version_s */
+    char *mqtt_version_s;
     char *client_id;
     int keepalive_s;
     int64_t session_expiry_s;
