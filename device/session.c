@@ -466,7 +466,7 @@ static void session__on_config(session *s, const char *buf, size_t len)
         return;
     }
     char idpart[SESSION_ID_MAX + 16] = "";
-    js_span id, iv;
+    js_span id = {0}, iv = {0};
     int has_id = js_get(f, nf, "cfg_id", &id);
     const char *err = NULL;
     if (has_id == 1 && id.type == JS_STR && id.n <= SESSION_ID_MAX)
@@ -528,7 +528,7 @@ static void session__on_command(session *s, const char *buf, size_t len)
     char head[SESSION_ID_MAX + SESSION_CMD_MAX + 32] = "";
     size_t hl = 0;
     const char *err = NULL;
-    js_span id, cmd;
+    js_span id = {0}, cmd = {0};
     int has_id = js_get(f, nf, "cmd_id", &id);
     if (has_id == 1 && id.type == JS_STR && id.n <= SESSION_ID_MAX)
         hl += (size_t)snprintf(head, sizeof head, "\"cmd_id\":\"%.*s\",", (int)id.n, id.p);
@@ -563,7 +563,7 @@ static void session__on_command(session *s, const char *buf, size_t len)
             err = "not supported";
         }
     } else if (js_span_is(&cmd, "set_interval")) {
-        js_span iv;
+        js_span iv = {0};
         uint64_t v;
         if (js_get(f, nf, "interval_ms", &iv) != 1 ||
             !js_uint(&iv, SESSION_INTERVAL_MIN_MS, SESSION_INTERVAL_MAX_MS, &v)) {
@@ -575,7 +575,7 @@ static void session__on_command(session *s, const char *buf, size_t len)
             status_changed = true;
         }
     } else if (js_span_is(&cmd, "resend")) {
-        js_span b, fr, to;
+        js_span b = {0}, fr = {0}, to = {0};
         uint64_t vb, vf, vt;
         const double max53 = 9007199254740992.0;
         if (js_get(f, nf, "boot", &b) != 1 || !js_uint(&b, 0, 4294967295.0, &vb) ||
