@@ -57,6 +57,7 @@ struct hub {
     size_t inbox_cap, inbox_head, inbox_count;
     void (*wake)(void *);
     void *wake_arg;
+    tracker *trk;                    /* set before the web thread starts; locks itself */
     /* web thread only */
     hub_device **dev;                /* open addressing, dev_cap a power of two */
     size_t dev_cap, ndev;
@@ -170,6 +171,9 @@ void hub_destroy(hub *h)
     free(h->dev);
     free(h);
 }
+
+void hub_set_tracker(hub *h, tracker *t) { h->trk = t; }
+tracker *hub_tracker(hub *h) { return h->trk; }
 
 void hub_set_waker(hub *h, void (*wake)(void *), void *arg)
 {
@@ -336,7 +340,7 @@ static void add_iso_or_null(sbuf *o, int64_t ms)
     sbuf_adds(o, "\"");
 }
 
-static void device_json(const hub_device *d, sbuf *o)
+static void device_json(const hub *h, const hub_device *d, sbuf *o)
 {
     sbuf_adds(o, "{\"device_id\":");
     sbuf_add_json_str(o, d->id);
@@ -365,6 +369,8 @@ static void device_json(const hub_device *d, sbuf *o)
         sbuf_add(o, d->last->text + d->last->data_off, d->last->data_len);
     else
         sbuf_adds(o, "null");
+    sbuf_adds(o, ",\"completeness\":");
+    tracker_summary_json(h->trk, d->id, o);
     sbuf_adds(o, "}");
 }
 
@@ -398,7 +404,7 @@ static void devices_array(hub *h, const hub_client *c, sbuf *o)
     for (size_t i = 0; i < n; i++) {
         if (i)
             sbuf_adds(o, ",");
-        device_json(list[i], o);
+        device_json(h, list[i], o);
     }
     sbuf_adds(o, "]");
     free(list);
@@ -416,7 +422,7 @@ int hub_device_json(hub *h, const char *id, sbuf *out)
     hub_device *d = dev_find(h, id);
     if (!d)
         return -1;
-    device_json(d, out);
+    device_json(h, d, out);
     return 0;
 }
 

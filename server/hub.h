@@ -28,6 +28,7 @@
 #include "sbuf.h"
 #include "store.h"
 #include "telemetry.h"
+#include "tracker.h"
 
 struct lws;
 
@@ -54,6 +55,11 @@ typedef struct hub hub;
  * threads. Returns NULL on allocation failure. */
 hub *hub_create(vigil_metrics *m, size_t ws_queue, size_t inbox);
 void hub_destroy(hub *h);
+
+/* The completeness tracker shown in DEVICE objects ("completeness"); set
+ * before the web thread starts, must outlive it. NULL: shown as null. */
+void hub_set_tracker(hub *h, tracker *t);
+tracker *hub_tracker(hub *h);
 
 /* Fills the device table from the store (startup, before the web thread). */
 int hub_load_devices(hub *h, store *st);

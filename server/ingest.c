@@ -6,6 +6,7 @@
  *     socket writable  → mosquitto_loop_write
  *     eventfd          → publish what ingest_publish() queued; check stop
  *     every second     → mosquitto_loop_misc (keepalive)
+ *     every 250 ms     → completeness tick: resend requests, timeouts, losses
  *   disconnected       → reconnect after a capped exponential backoff with
  *                        jitter; one log line per state change. */
 #include "ingest.h"
@@ -24,6 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "command.h"
 #include "log.h"
 #include "telemetry.h"
@@ -32,6 +35,8 @@
 #define PUBQ_CAP 1024         /* publishes waiting for the ingest thread */
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 30000
+#define TICK_MS 250           /* completeness tick period */
+#define TICK_MAX_REQUESTS 64  /* resend requests per tick, on top of the tracker's own rate */
 
 typedef struct pub_req {
     char topic[128];
@@ -45,6 +50,7 @@ struct ingest {
     store *st;
     hub *hub;
     vigil_metrics *m;
+    tracker *trk;             /* may be NULL; see tracker.h for the lock */
     struct mosquitto *mosq;
     pthread_t thread;
     int efd;                  /* wakes the loop: publishes queued, or stop */
@@ -60,6 +66,9 @@ struct ingest {
     int backoff_ms;
     uint32_t rng;
     log_ratelimit reject_rl;
+    log_ratelimit lost_rl;
+    char nonce[24];           /* this process's resend cmd_id prefix: stale acks never match */
+    int64_t next_tick_ms;
 };
 
 static int64_t mono_ms(void)
@@ -92,6 +101,120 @@ static void reject(ingest *in, telemetry_reason r, const char *topic, const char
               telemetry_reason_name(r), topic, detail && *detail ? detail : "-", "", suppressed);
 }
 
+/* ---- completeness: the tracker's decisions, carried out here ---- */
+
+/* Publishes a resend command. Called on the ingest thread under the tracker
+ * lock, so the client is ours to use. */
+static int on_resend_request(void *ctx, const char *id, int64_t boot, int64_t from, int64_t to,
+                             uint64_t req_id)
+{
+    ingest *in = ctx;
+    if (!atomic_load(&in->connected))
+        return -1;
+    char topic[128], payload[256];
+    snprintf(topic, sizeof topic, "commands/esp32/%s/control", id);
+    int n = snprintf(payload, sizeof payload,
+                     "{\"cmd_id\":\"%s%" PRIu64 "\",\"cmd\":\"resend\",\"boot\":%" PRId64
+                     ",\"from\":%" PRId64 ",\"to\":%" PRId64 "}",
+                     in->nonce, req_id, boot, from, to);
+    if (n <= 0 || (size_t)n >= sizeof payload)
+        return -1;
+    int rc = mosquitto_publish_v5(in->mosq, NULL, topic, n, payload, 1, false, NULL);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        atomic_fetch_add(&in->m->publish_failed, 1);
+        return -1;
+    }
+    atomic_fetch_add_explicit(&in->m->resend_requests, 1, memory_order_relaxed);
+    LOG_D(TAG, "resend %s boot %" PRId64 " seq %" PRId64 "..%" PRId64, id, boot, from, to);
+    return 0;
+}
+
+static void on_lost_range(void *ctx, const char *id, int64_t boot, int64_t from, int64_t to,
+                          completeness_reason why)
+{
+    ingest *in = ctx;
+    atomic_fetch_add_explicit(&in->m->readings_lost, (uint64_t)(to - from + 1),
+                              memory_order_relaxed);
+    /* Persisted so the loss survives a restart; if even that is refused
+     * (queue full) it stays visible until the restart. */
+    if (store_put_lost(in->st, id, boot, from, to, completeness_reason_name(why), wall_ms()) !=
+        STORE_OK)
+        LOG_W(TAG, "lost range of %s not persisted (store queue full)", id);
+    uint64_t suppressed = 0;
+    if (log_ratelimit_ok(&in->lost_rl, mono_ms(), &suppressed))
+        LOG_W(TAG, "%s boot %" PRId64 ": readings %" PRId64 "..%" PRId64
+                   " lost (%s) (%" PRIu64 " similar lines suppressed)",
+              id, boot, from, to, completeness_reason_name(why), suppressed);
+}
+
+static void on_gap(void *ctx, const char *id, int64_t boot, int64_t from, int64_t to)
+{
+    ingest *in = ctx;
+    (void)id;
+    (void)boot;
+    (void)from;
+    (void)to;
+    atomic_fetch_add_explicit(&in->m->gaps_detected, 1, memory_order_relaxed);
+}
+
+static completeness_sink tracker_sink(ingest *in)
+{
+    return (completeness_sink){.on_request = on_resend_request, .on_lost = on_lost_range,
+                               .on_gap = on_gap, .ctx = in};
+}
+
+static void tracker_tick(ingest *in, int64_t now)
+{
+    if (!in->trk)
+        return;
+    store_stats ss;
+    store_get_stats(in->st, &ss);
+    /* No requests while the broker is away or the store is congested: the
+     * answers would only be refused again. Deadlines still run. */
+    int can = atomic_load(&in->connected) && ss.queue_depth * 2 < ss.queue_capacity;
+    completeness_sink sink = tracker_sink(in);
+    pthread_mutex_lock(&in->trk->lock);
+    completeness_tick(in->trk->c, &sink, now, can, TICK_MAX_REQUESTS);
+    pthread_mutex_unlock(&in->trk->lock);
+}
+
+/* A resend ack (cmd_id carries our nonce): feeds the tracker. Every field
+ * is checked; anything odd is ignored (the request then times out). */
+static void resend_ack(ingest *in, const char *id, const struct mosquitto_message *msg)
+{
+    cJSON *j = cJSON_ParseWithLength(msg->payload, (size_t)msg->payloadlen);
+    if (!j)
+        return;
+    const cJSON *cid = cJSON_GetObjectItemCaseSensitive(j, "cmd_id");
+    size_t nl = strlen(in->nonce);
+    if (cJSON_IsString(cid) && !strncmp(cid->valuestring, in->nonce, nl)) {
+        char *end;
+        errno = 0;
+        unsigned long long rid = strtoull(cid->valuestring + nl, &end, 10);
+        const cJSON *ok = cJSON_GetObjectItemCaseSensitive(j, "ok");
+        const cJSON *sent = cJSON_GetObjectItemCaseSensitive(j, "sent");
+        const cJSON *missing = cJSON_GetObjectItemCaseSensitive(j, "missing");
+        const cJSON *err = cJSON_GetObjectItemCaseSensitive(j, "error");
+        double ms = cJSON_IsNumber(missing) ? missing->valuedouble : 0;
+        double sn = cJSON_IsNumber(sent) ? sent->valuedouble : 0;
+        if (!errno && end != cid->valuestring + nl && !*end && cJSON_IsBool(ok) &&
+            ms >= 0 && ms <= 9007199254740992.0 && sn >= 0 && sn <= 9007199254740992.0) {
+            /* A device that cannot resend at all, or refuses our range,
+             * will never refill it. */
+            int permanent = !cJSON_IsTrue(ok) && cJSON_IsString(err) &&
+                            (!strcmp(err->valuestring, "unknown command") ||
+                             !strcmp(err->valuestring, "invalid range") ||
+                             !strcmp(err->valuestring, "not supported"));
+            completeness_sink sink = tracker_sink(in);
+            pthread_mutex_lock(&in->trk->lock);
+            completeness_on_ack(in->trk->c, &sink, id, rid, cJSON_IsTrue(ok), permanent,
+                                (uint64_t)sn, (uint64_t)ms, mono_ms());
+            pthread_mutex_unlock(&in->trk->lock);
+        }
+    }
+    cJSON_Delete(j);
+}
+
 static void handle_data(ingest *in, const char *id, const char *topic,
                         const struct mosquitto_message *msg, uint64_t t_ns)
 {
@@ -106,9 +229,22 @@ static void handle_data(ingest *in, const char *id, const char *topic,
     }
     r.received_ms = wall_ms();
     atomic_fetch_add_explicit(&in->m->accepted_data, 1, memory_order_relaxed);
-    if (store_put_reading(in->st, &r) != STORE_OK) {
-        /* Counted by the store (dropped_full); the reading still goes live,
-         * and the completeness tracker sees the hole. */
+    store_err se = store_put_reading(in->st, &r);
+    if (in->trk && (r.present & TELEMETRY_HAS_SEQ)) {
+        /* Only what the store accepted counts as received. A reading the
+         * queue refused (counted there as dropped_full) still goes live, and
+         * becomes a pending gap that is asked for again once the store has
+         * room: it is never silently absent. */
+        int64_t boot = (r.present & TELEMETRY_HAS_BOOT) ? r.boot : 0;
+        completeness_sink sink = tracker_sink(in);
+        pthread_mutex_lock(&in->trk->lock);
+        if (se == STORE_OK) {
+            if (completeness_on_reading(in->trk->c, &sink, id, boot, r.seq, mono_ms()) == 2)
+                atomic_fetch_add_explicit(&in->m->readings_refilled, 1, memory_order_relaxed);
+        } else {
+            completeness_on_unstored(in->trk->c, &sink, id, boot, r.seq, mono_ms());
+        }
+        pthread_mutex_unlock(&in->trk->lock);
     }
     char json[2048];
     size_t len = telemetry_reading_json(&r, json, sizeof json);
@@ -165,6 +301,8 @@ static void handle_ack(ingest *in, const char *id, const char *topic,
         sbuf_free(&data);
         return;
     }
+    if (in->trk)
+        resend_ack(in, id, msg);
     hub_msg *hm = hub_msg_new(HUB_COMMAND_RESULT, id, sbuf_data(&data), data.len);
     sbuf_free(&data);
     if (!hm)
@@ -333,10 +471,10 @@ static void *ingest_main(void *arg)
             pfd[1].events = POLLIN | (mosquitto_want_write(in->mosq) ? POLLOUT : 0);
             nfds = 2;
         }
-        int timeout = 1000;
+        int timeout = TICK_MS;
         if (!in->socket_up) {
             int64_t wait = in->next_connect_ms - mono_ms();
-            timeout = wait < 0 ? 0 : wait > 1000 ? 1000 : (int)wait;
+            timeout = wait < 0 ? 0 : wait > TICK_MS ? TICK_MS : (int)wait;
         }
         if (poll(pfd, (nfds_t)nfds, timeout) < 0 && errno != EINTR) {
             LOG_E(TAG, "poll: %s", strerror(errno));
@@ -365,6 +503,16 @@ static void *ingest_main(void *arg)
             on_disconnect(in->mosq, in, rc, NULL);
             schedule_reconnect(in, rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
         }
+        if (now >= in->next_tick_ms) {
+            tracker_tick(in, now);
+            in->next_tick_ms = now + TICK_MS;
+            /* Requests just queued go out now, not at the next poll. */
+            if (in->socket_up && atomic_load(&in->connected) && mosquitto_want_write(in->mosq) &&
+                mosquitto_loop_write(in->mosq, 1000) != MOSQ_ERR_SUCCESS) {
+                on_disconnect(in->mosq, in, MOSQ_ERR_CONN_LOST, NULL);
+                schedule_reconnect(in, "write failed");
+            }
+        }
     }
     if (in->socket_up) {
         /* Deliver publishes still queued (config, commands), then leave
@@ -383,11 +531,15 @@ static void *ingest_main(void *arg)
     return NULL;
 }
 
-int ingest_start(const vigil_config *cfg, store *st, hub *h, vigil_metrics *m, ingest **out)
+int ingest_start(const vigil_config *cfg, store *st, hub *h, vigil_metrics *m, tracker *trk,
+                 ingest **out)
 {
     ingest *in = calloc(1, sizeof *in);
     if (!in)
         return -1;
+    in->trk = trk;
+    in->lost_rl = (log_ratelimit)LOG_RATELIMIT_INIT(20);
+    snprintf(in->nonce, sizeof in->nonce, "rs-%x-", (unsigned)(mono_ns() ^ (uint64_t)getpid()) & 0xffffffu);
     in->cfg = cfg;
     in->st = st;
     in->hub = h;

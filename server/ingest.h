@@ -20,6 +20,7 @@
 #include "hub.h"
 #include "metrics.h"
 #include "store.h"
+#include "tracker.h"
 
 typedef struct ingest ingest;
 
@@ -32,7 +33,11 @@ typedef enum ingest_err {
 } ingest_err;
 
 /* Borrowed pointers: cfg, st, hub and m must outlive the ingest. */
-int ingest_start(const vigil_config *cfg, store *st, hub *h, vigil_metrics *m, ingest **out);
+/* trk (may be NULL) is the completeness tracker, fed and driven from the
+ * ingest thread: every reading the store accepts or refuses, resend acks,
+ * and a tick every 250 ms that publishes resend commands (tracker.h). */
+int ingest_start(const vigil_config *cfg, store *st, hub *h, vigil_metrics *m, tracker *trk,
+                 ingest **out);
 /* Disconnects cleanly, joins the thread, frees everything. NULL is allowed. */
 void ingest_stop(ingest *in);
 

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <mosquitto.h>
 
@@ -21,6 +22,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
+#include "tracker.h"
 #include "web.h"
 
 #define TAG "main"
@@ -50,6 +52,7 @@ int main(int argc, char **argv)
     hub *h = NULL;
     web *w = NULL;
     ingest *in = NULL;
+    tracker *trk = NULL;
     char err[256] = "";
 
     mosquitto_lib_init();
@@ -70,9 +73,19 @@ int main(int argc, char **argv)
         LOG_E(TAG, "cannot create the live hub");
         goto out;
     }
+    /* Completeness: rebuilt from what the store holds, before any thread
+     * that uses it runs (tracker.h). */
+    struct timespec mts;
+    clock_gettime(CLOCK_MONOTONIC, &mts);
+    trk = tracker_create(NULL);
+    if (!trk || tracker_load(trk, st, (int64_t)mts.tv_sec * 1000 + mts.tv_nsec / 1000000) != 0) {
+        LOG_E(TAG, "cannot start completeness tracking");
+        goto out;
+    }
+    hub_set_tracker(h, trk);
     if (web_start(&cfg, h, st, NULL, &metrics, &w) != 0)
         goto out;
-    if (ingest_start(&cfg, st, h, &metrics, &in) != 0)
+    if (ingest_start(&cfg, st, h, &metrics, trk, &in) != 0)
         goto out;
     web_set_ingest(w, in);
 
@@ -85,6 +98,7 @@ out:
     web_stop(w);
     store_close(st); /* flushes everything queued */
     hub_destroy(h);
+    tracker_destroy(trk); /* after both of its users have stopped */
     mosquitto_lib_cleanup();
     if (rc == 0)
         LOG_I(TAG, "stopped cleanly");

@@ -70,6 +70,10 @@ void metrics_render(const vigil_metrics *cm, const store_stats *st, sbuf *o)
     counter(o, "vigil_commands_sent_total", "Commands published to devices.", LOAD(m->commands_sent));
     counter(o, "vigil_configs_sent_total", "Configurations published to devices.", LOAD(m->configs_sent));
     counter(o, "vigil_publish_failed_total", "Publishes to the broker that failed.", LOAD(m->publish_failed));
+    counter(o, "vigil_gaps_detected_total", "Gaps opened in a device's (boot, seq) record.", LOAD(m->gaps_detected));
+    counter(o, "vigil_resend_requests_total", "Resend commands published to devices.", LOAD(m->resend_requests));
+    counter(o, "vigil_readings_refilled_total", "Readings stored after a resend request for them.", LOAD(m->readings_refilled));
+    counter(o, "vigil_readings_lost_total", "Readings given up as lost (device no longer has them).", LOAD(m->readings_lost));
 
     sbuf_adds(o, "# HELP vigil_ingest_to_broadcast_seconds Time from MQTT receive to WebSocket fan-out.\n"
                  "# TYPE vigil_ingest_to_broadcast_seconds histogram\n");

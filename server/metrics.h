@@ -33,6 +33,9 @@ typedef struct vigil_metrics {
     _Atomic uint64_t mqtt_connects, mqtt_disconnects;
     _Atomic uint64_t commands_sent, configs_sent, publish_failed;
     _Atomic uint64_t hub_queue_depth;   /* gauge */
+    /* completeness (tracker.h): gaps opened, resend commands published,
+     * readings that arrived because we asked, readings given up as lost */
+    _Atomic uint64_t gaps_detected, resend_requests, readings_refilled, readings_lost;
     /* ingest→broadcast latency, seconds, cumulative buckets filled at render */
     _Atomic uint64_t lat_bucket[METRICS_LAT_BUCKETS + 1]; /* last = +Inf */
     _Atomic uint64_t lat_sum_ns, lat_count;

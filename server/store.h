@@ -57,6 +57,23 @@ void store_close(store *st);
 store_err store_put_reading(store *st, const telemetry_reading *r);
 store_err store_put_status(store *st, const telemetry_status *s);
 
+/* A range of readings the completeness tracker gave up on (docs/RELIABILITY.md).
+ * Queued like a reading; reason is copied (≤ 15 chars). Any thread. */
+store_err store_put_lost(store *st, const char *device_id, int64_t boot, int64_t from_seq,
+                         int64_t to_seq, const char *reason, int64_t at_ms);
+
+/* Startup, before the ingest thread runs: what completeness needs to rebuild
+ * itself. Calls island() once per maximal run of consecutive seqs stored for
+ * a device's current boot, within its last 200,000 seqs (nothing older can
+ * be resent) — gaps-and-islands over the unique (device, boot, seq) index —
+ * then lost() once per persisted lost range. Caller's thread. */
+typedef struct store_completeness_cb {
+    void (*island)(void *ctx, const char *device_id, int64_t boot, int64_t lo, int64_t hi);
+    void (*lost)(void *ctx, const char *device_id, int64_t boot, int64_t lo, int64_t hi);
+    void *ctx;
+} store_completeness_cb;
+store_err store_load_completeness(store *st, const store_completeness_cb *cb);
+
 /* Counters, for /metrics and /healthz. Any thread. */
 typedef struct store_stats {
     uint64_t queued;        /* records accepted into the queue */

@@ -92,6 +92,17 @@ static const char *const migrations[] = {
      * without seq cannot be told apart, so they are always stored. */
     "CREATE UNIQUE INDEX readings_device_boot_seq ON readings(device, boot, seq)"
     "  WHERE seq IS NOT NULL;",
+    /* 2: ranges of readings given up as lost by the completeness tracker,
+     * so the gap stays visible after a restart (docs/RELIABILITY.md). */
+    "CREATE TABLE lost_ranges ("
+    "  device INTEGER NOT NULL REFERENCES devices(key),"
+    "  boot INTEGER NOT NULL,"
+    "  from_seq INTEGER NOT NULL,"
+    "  to_seq INTEGER NOT NULL,"
+    "  reason TEXT NOT NULL,"
+    "  marked_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX lost_ranges_device ON lost_ranges(device, boot, from_seq);",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
 
@@ -105,13 +116,20 @@ static const char *const migrations[] = {
 #define DEVICE_COLS                                                            \
     "id, first_seen, last_seen, online, status_at, fw, interval_ms, boot, " LAST_COLS
 
-enum { REC_READING = 1, REC_STATUS };
+enum { REC_READING = 1, REC_STATUS, REC_LOST };
+
+typedef struct store_lost_rec {
+    char device_id[TELEMETRY_ID_MAX + 1];
+    int64_t boot, from_seq, to_seq, at_ms;
+    char reason[16];
+} store_lost_rec;
 
 typedef struct store_rec {
     int kind;
     union {
         telemetry_reading r;
         telemetry_status s;
+        store_lost_rec l;
     } u;
 } store_rec;
 
@@ -128,7 +146,7 @@ struct store {
     sqlite3 *wdb;
     sqlite3_stmt *w_begin, *w_commit, *w_rollback;
     sqlite3_stmt *w_touch, *w_insert, *w_last, *w_status;
-    sqlite3_stmt *w_prune_devs, *w_prune;
+    sqlite3_stmt *w_prune_devs, *w_prune, *w_lost;
     store_rec *batch;
     size_t batch_max, batch_n;
     int64_t retention_ms;
@@ -356,6 +374,23 @@ static int write_status(store *st, const telemetry_status *x)
     return rc;
 }
 
+static int write_lost(store *st, const store_lost_rec *l)
+{
+    sqlite3_stmt *s = st->w_lost;
+    int b[6] = {
+        sqlite3_bind_text(s, 1, l->device_id, -1, SQLITE_STATIC),
+        sqlite3_bind_int64(s, 2, l->boot),
+        sqlite3_bind_int64(s, 3, l->from_seq),
+        sqlite3_bind_int64(s, 4, l->to_seq),
+        sqlite3_bind_text(s, 5, l->reason, -1, SQLITE_STATIC),
+        sqlite3_bind_int64(s, 6, l->at_ms),
+    };
+    for (int i = 0; i < 6; i++)
+        if (b[i] != SQLITE_OK)
+            return b[i];
+    return exec_stmt(s);
+}
+
 static void rollback(store *st)
 {
     /* Keep the reason: a successful ROLLBACK resets sqlite3_errmsg(). */
@@ -382,6 +417,7 @@ static int write_batch(store *st, uint64_t *n_stored, uint64_t *n_dup, uint64_t 
         const store_rec *rec = &st->batch[i];
         int was_stored = 0;
         rc = rec->kind == REC_READING ? write_reading(st, &rec->u.r, &was_stored)
+             : rec->kind == REC_LOST  ? write_lost(st, &rec->u.l)
                                       : write_status(st, &rec->u.s);
         if (rc == SQLITE_DONE) {
             if (rec->kind == REC_READING)
@@ -395,7 +431,9 @@ static int write_batch(store *st, uint64_t *n_stored, uint64_t *n_dup, uint64_t 
         /* Only this record is refused; retrying it would wedge the store. */
         rejected++;
         LOG_W(TAG, "record for %s refused by the database, dropped: %s",
-              rec->kind == REC_READING ? rec->u.r.device_id : rec->u.s.device_id,
+              rec->kind == REC_READING ? rec->u.r.device_id
+              : rec->kind == REC_LOST  ? rec->u.l.device_id
+                                       : rec->u.s.device_id,
               sqlite3_errmsg(st->wdb));
     }
     rc = exec_stmt(st->w_commit);
@@ -677,7 +715,7 @@ static void close_db(sqlite3 **db, const char *what)
 static void destroy(store *st)
 {
     sqlite3_stmt *w[] = {st->w_begin, st->w_commit, st->w_rollback, st->w_touch, st->w_insert,
-                         st->w_last, st->w_status, st->w_prune_devs, st->w_prune};
+                         st->w_last, st->w_status, st->w_prune_devs, st->w_prune, st->w_lost};
     sqlite3_stmt *r[] = {st->r_begin, st->r_end, st->r_list, st->r_get,
                          st->r_key, st->r_count, st->r_raw, st->r_ds};
     finalize_all(r, sizeof r / sizeof *r);
@@ -773,6 +811,9 @@ static int open_writer(store *st, const char *path, char *err, size_t errlen)
         {&st->w_prune_devs, "SELECT key FROM devices WHERE key > ?1 ORDER BY key"},
         {&st->w_prune, "DELETE FROM readings WHERE rowid IN (SELECT rowid FROM readings "
                        "WHERE device = ?1 AND t < ?2 LIMIT ?3)"},
+        /* A device never stored has no key and nothing to be lost against. */
+        {&st->w_lost, "INSERT INTO lost_ranges(device, boot, from_seq, to_seq, reason, marked_at) "
+                      "SELECT key, ?2, ?3, ?4, ?5, ?6 FROM devices WHERE id = ?1"},
     };
     for (size_t i = 0; i < sizeof stmts / sizeof *stmts; i++)
         if (prepare(st->wdb, stmts[i].sql, stmts[i].s, err, errlen) != 0)
@@ -939,6 +980,22 @@ store_err store_put_status(store *st, const telemetry_status *s)
     if (!st || !s || !id_ok(s->device_id))
         return STORE_EINVAL;
     return enqueue(st, REC_STATUS, s, sizeof *s);
+}
+
+store_err store_put_lost(store *st, const char *device_id, int64_t boot, int64_t from_seq,
+                         int64_t to_seq, const char *reason, int64_t at_ms)
+{
+    if (!st || !device_id || !id_ok(device_id) || from_seq > to_seq)
+        return STORE_EINVAL;
+    store_lost_rec l;
+    memset(&l, 0, sizeof l);
+    snprintf(l.device_id, sizeof l.device_id, "%s", device_id);
+    snprintf(l.reason, sizeof l.reason, "%s", reason ? reason : "");
+    l.boot = boot;
+    l.from_seq = from_seq;
+    l.to_seq = to_seq;
+    l.at_ms = at_ms;
+    return enqueue(st, REC_LOST, &l, sizeof l);
 }
 
 void store_get_stats(store *st, store_stats *out)
@@ -1162,4 +1219,75 @@ void store_series_free(store_series *s)
     free(s->raw_t);
     free(s->ds.b);
     memset(s, 0, sizeof *s);
+}
+
+/* ---- completeness ----------------------------------------------------- */
+
+/* Gaps and islands: within one (device, boot), seq - row_number() is
+ * constant along a run of consecutive seqs, so grouping by it yields the
+ * runs. Only each device's current boot (devices.boot) and, of it, only the
+ * last ISLANDS_HORIZON seqs are read: nothing older can still be in a
+ * device's outbox, so there is nothing to ask for, and the startup cost is
+ * bounded by devices x horizon instead of the whole table. CROSS JOIN keeps
+ * devices as the outer loop, so both max(seq) and the rows are range seeks
+ * of the unique (device, boot, seq) index (measured: 1M rows, 200 devices,
+ * ~1 s; the window's sort is over those rows only). */
+#define ISLANDS_HORIZON 200000
+#define ISLANDS_SQL                                                            \
+    "SELECT d.id, g.boot, min(g.seq), max(g.seq) FROM ("                       \
+    "  SELECT r.device, r.boot, r.seq,"                                        \
+    "         r.seq - row_number() OVER (PARTITION BY r.device, r.boot ORDER BY r.seq) AS grp" \
+    "  FROM devices AS k CROSS JOIN readings AS r" /* devices outer: seeks */ \
+    "    ON r.device = k.key AND r.boot = k.boot AND r.seq IS NOT NULL"       \
+    "   AND r.seq > (SELECT max(x.seq) FROM readings AS x"                     \
+    "                WHERE x.device = k.key AND x.boot = k.boot AND x.seq IS NOT NULL) - ?1" \
+    "  WHERE k.boot IS NOT NULL) AS g "                                        \
+    "JOIN devices AS d ON d.key = g.device "                                   \
+    "GROUP BY g.device, g.boot, g.grp"
+#define LOST_SQL                                                               \
+    "SELECT d.id, l.boot, l.from_seq, l.to_seq FROM lost_ranges AS l "         \
+    "JOIN devices AS d ON d.key = l.device ORDER BY l.device, l.boot, l.from_seq"
+
+static store_err load_rows(store *st, const char *sql,
+                           void (*fn)(void *, const char *, int64_t, int64_t, int64_t), void *ctx)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->rdb, sql, -1, &s, NULL) != SQLITE_OK)
+        return read_error(st, "completeness (prepare)");
+    if (sqlite3_bind_parameter_count(s) >= 1 &&
+        sqlite3_bind_int64(s, 1, ISLANDS_HORIZON) != SQLITE_OK) {
+        sqlite3_finalize(s);
+        return read_error(st, "completeness (bind)");
+    }
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        char id[TELEMETRY_ID_MAX + 1];
+        copy_text(id, sizeof id, s, 0);
+        if (fn)
+            fn(ctx, id, sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2),
+               sqlite3_column_int64(s, 3));
+    }
+    store_err ret = rc == SQLITE_DONE ? STORE_OK : read_error(st, "completeness (rows)");
+    sqlite3_finalize(s);
+    return ret;
+}
+
+store_err store_load_completeness(store *st, const store_completeness_cb *cb)
+{
+    if (!st || !cb)
+        return STORE_EINVAL;
+    pthread_mutex_lock(&st->rlock);
+    store_err ret;
+    /* One snapshot for both: a lost range and the islands agree. */
+    if (exec_stmt(st->r_begin) != SQLITE_DONE) {
+        ret = read_error(st, "completeness (begin)");
+    } else {
+        ret = load_rows(st, ISLANDS_SQL, cb->island, cb->ctx);
+        if (ret == STORE_OK)
+            ret = load_rows(st, LOST_SQL, cb->lost, cb->ctx);
+        if (exec_stmt(st->r_end) != SQLITE_DONE && ret == STORE_OK)
+            ret = read_error(st, "completeness (end)");
+    }
+    pthread_mutex_unlock(&st->rlock);
+    return ret;
 }

@@ -23,6 +23,7 @@
 #define HTTP_CHUNK (16 * 1024)        /* bytes per HTTP writable callback */
 #define MAX_POINTS_DEFAULT 1000
 #define MAX_POINTS_LIMIT 10000
+#define COMPLETENESS_GAPS_MAX 1000    /* gaps listed per completeness answer */
 
 struct web {
     const vigil_config *cfg;
@@ -281,6 +282,39 @@ static int route_readings(struct lws *wsi, pss *p, web *w)
     return respond_json(wsi, p, 200);
 }
 
+/* Per (boot, seq), not per time: a gap has no readings and so no time of
+ * its own, while seqs are exact (docs/PROTOCOL.md). */
+static int route_completeness(struct lws *wsi, pss *p, web *w)
+{
+    const int64_t seq_max = (int64_t)1 << 53;
+    int64_t from = 0, to = seq_max, boot = -1;
+    int rf = arg_int(wsi, "from=", &from), rt = arg_int(wsi, "to=", &to),
+        rb = arg_int(wsi, "boot=", &boot);
+    if (rf < 0 || rt < 0 || from < 0 || to < 0 || from > seq_max || to > seq_max)
+        return respond_error(wsi, p, 400, "from and to must be seq numbers in 0..2^53");
+    if (rb < 0 || (rb == 1 && (boot < 0 || boot > seq_max)))
+        return respond_error(wsi, p, 400, "boot must be an integer in 0..2^53");
+    if (from > to)
+        return respond_error(wsi, p, 400, "from must not be after to");
+    tracker *t = hub_tracker(w->hub);
+    if (!t)
+        return respond_error(wsi, p, 503, "completeness tracking is off");
+    if (tracker_device_json(t, p->dev, boot, from, to, COMPLETENESS_GAPS_MAX, &p->resp) != 0) {
+        if (!hub_device_known(w->hub, p->dev))
+            return respond_error(wsi, p, 404, "unknown device");
+        /* Known, but never sent a reading with a seq: nothing to account. */
+        sbuf_reset(&p->resp);
+        sbuf_adds(&p->resp, "{\"device_id\":");
+        sbuf_add_json_str(&p->resp, p->dev);
+        sbuf_addf(&p->resp, ",\"boot\":null,\"from\":%" PRId64 ",\"to\":%" PRId64
+                            ",\"expected\":0,\"received\":0,\"refilled\":0,\"lost\":0,"
+                            "\"pending\":0,\"ratio\":1,\"current_boot\":null,\"boots\":[],"
+                            "\"gaps\":[],\"gaps_truncated\":false,\"untracked\":0}",
+                  from, to);
+    }
+    return respond_json(wsi, p, 200);
+}
+
 static int route_publish(struct lws *wsi, pss *p, web *w)
 {
     char err[160], id[48], topic[128];
@@ -405,6 +439,11 @@ static int handle_http(struct lws *wsi, pss *p, const char *path)
             if (hub_device_json(w->hub, p->dev, &p->resp) != 0)
                 return respond_error(wsi, p, 404, "unknown device");
             return respond_json(wsi, p, 200);
+        }
+        if (!strcmp(rest, "/completeness")) {
+            if (p->meth != M_GET)
+                return respond_405(wsi, p, "GET");
+            return route_completeness(wsi, p, w);
         }
         if (!strcmp(rest, "/readings")) {
             if (p->meth != M_GET)

@@ -1,0 +1,156 @@
+/* completeness — "nothing lost, nothing doubled" as pure logic: for every
+ * (device, boot) the set of readings vigild has durably accepted, kept as a
+ * compact list of seq intervals, the gaps in it, and the decisions about
+ * them: when to ask the device to resend (coalesced, rate-limited, retried
+ * with backoff) and when to give a gap up as lost. No I/O, no clock, no
+ * threads: the caller passes the time in and carries the decisions out
+ * (publishing resend commands, persisting lost ranges).
+ *
+ * Model, per boot of a device:
+ *   base .. hi      the seqs the device is known to have produced (hi = the
+ *                   highest seq seen; base = 1 when the boot was first seen
+ *                   live at a seq within lead_max of 1, else the first seq
+ *                   seen or the first seq stored);
+ *   recv            intervals of seqs accepted by the store;
+ *   lost            intervals given up (device said missing, boot replaced
+ *                   past the deadline, retries exhausted, too big to ask);
+ *   pending gaps    [base, hi] minus recv minus lost.
+ * A seq is counted once however often it arrives (duplicates are ignored).
+ * Tails are invisible: readings after the last one seen cannot be known
+ * until a later one arrives (docs/RELIABILITY.md).
+ *
+ * Resend policy (completeness_tick): at most one outstanding request per
+ * device; a gap is asked for only once it has been quiet for settle_ms (a
+ * reconnecting device replays its backlog after the live reading, so young
+ * gaps usually fill by themselves); ranges closer than coalesce_slack are
+ * merged into one request of at most max_span seqs; a global token bucket
+ * (rate_per_s, burst) bounds the command rate of the whole fleet; an
+ * unanswered request times out after ack_timeout_ms << (tries - 1); the same
+ * range asked max_tries times is marked lost.
+ *
+ * Threads and ownership: a completeness is owned by one thread (vigild's
+ * ingest thread). It is not internally locked; any other thread must go
+ * through the owner's lock (ingest.c). Device ids are copied. Memory is
+ * bounded: max_devices devices, max_boots boots per device (the oldest boot
+ * is retired into the device totals), max_ranges intervals per list (when
+ * full, the smallest pending gap is marked lost so tracking stays exact). */
+#ifndef VIGIL_COMPLETENESS_H
+#define VIGIL_COMPLETENESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sbuf.h"
+
+typedef struct completeness completeness;
+
+typedef struct completeness_config {
+    int64_t settle_ms;          /* quiet time before a gap is first asked for */
+    int64_t ack_timeout_ms;     /* first timeout; doubles per try */
+    int max_tries;              /* requests for the same range before it is lost */
+    int64_t old_boot_deadline_ms; /* a replaced boot's gaps are lost after this */
+    double rate_per_s;          /* global resend requests per second */
+    double burst;               /* global bucket size */
+    uint64_t max_span;          /* seqs per request */
+    uint64_t coalesce_slack;    /* merge gaps separated by at most this many seqs */
+    uint64_t lead_max;          /* a new boot first seen at seq s <= lead_max + 1 has a gap 1..s-1 */
+    uint64_t max_gap;           /* a single gap bigger than this is lost at once (no device holds it) */
+    size_t max_ranges;          /* intervals per list */
+    size_t max_boots;           /* boots tracked per device */
+    size_t max_devices;
+} completeness_config;
+
+/* Defaults used for any zero field. */
+void completeness_config_defaults(completeness_config *cfg);
+
+completeness *completeness_new(const completeness_config *cfg);
+void completeness_free(completeness *c);
+
+/* Why a range was given up. */
+typedef enum completeness_reason {
+    COMPLETENESS_LOST_MISSING = 1, /* the device answered missing */
+    COMPLETENESS_LOST_REBOOT,      /* boot replaced, gap unfilled past the deadline */
+    COMPLETENESS_LOST_RETRIES,     /* no answer / not refilled after max_tries */
+    COMPLETENESS_LOST_UNSUPPORTED, /* the device cannot resend at all */
+    COMPLETENESS_LOST_TOO_BIG,     /* larger than max_gap, or tracking capacity exceeded */
+} completeness_reason;
+const char *completeness_reason_name(completeness_reason r);
+
+/* What the tracker tells its owner. on_request: publish a resend command;
+ * return 0 if it went out, -1 if not (nothing is counted, asked again
+ * later). on_lost: persist a lost range. on_gap: a new gap was detected
+ * (n seqs). Any callback may be NULL. */
+typedef struct completeness_sink {
+    int (*on_request)(void *ctx, const char *device_id, int64_t boot, int64_t from, int64_t to,
+                      uint64_t req_id);
+    void (*on_lost)(void *ctx, const char *device_id, int64_t boot, int64_t from, int64_t to,
+                    completeness_reason why);
+    void (*on_gap)(void *ctx, const char *device_id, int64_t boot, int64_t from, int64_t to);
+    void *ctx;
+} completeness_sink;
+
+/* Totals since tracking began (counters of retired boots included). */
+typedef struct completeness_counts {
+    uint64_t expected, received, refilled, lost;
+    uint64_t pending;          /* expected - received - lost */
+    uint64_t gaps_detected;    /* gaps opened */
+    uint64_t requests;         /* resend requests issued */
+    uint64_t duplicates;       /* seqs seen again (not counted) */
+} completeness_counts;
+
+/* ---- feeding (owner thread) ---- */
+
+/* Startup, before any live reading: a stored island [lo, hi] of (device,
+ * boot), and a persisted lost range. Islands may come in any order. */
+int completeness_load_island(completeness *c, const char *id, int64_t boot, int64_t lo, int64_t hi);
+int completeness_load_lost(completeness *c, const char *id, int64_t boot, int64_t lo, int64_t hi);
+/* Ends loading: for each device the highest boot is current, the others
+ * are replaced as of now_ms. */
+void completeness_load_done(completeness *c, int64_t now_ms);
+
+/* A reading of (boot, seq) the store accepted. Returns 2 if it refilled a
+ * requested gap, 1 if otherwise new, 0 if a duplicate, -1 if not tracked
+ * (bad values, capacity). Refills and gaps
+ * are counted here; a new gap is reported through sink->on_gap; capacity
+ * losses through sink->on_lost. */
+int completeness_on_reading(completeness *c, const completeness_sink *sink, const char *id,
+                            int64_t boot, int64_t seq, int64_t now_ms);
+
+/* A reading the store could NOT accept (queue full): it exists, so hi moves
+ * past it and it becomes a pending gap, re-requested later. */
+int completeness_on_unstored(completeness *c, const completeness_sink *sink, const char *id,
+                             int64_t boot, int64_t seq, int64_t now_ms);
+
+/* The device's answer to request req_id. ok: the command ran; sent and
+ * missing as in the ack (missing = seqs of the range it no longer has —
+ * the oldest ones, as its outbox is a ring). permanent: the device cannot
+ * resend at all (unknown command). Unknown / stale req_id: ignored
+ * (returns -1). */
+int completeness_on_ack(completeness *c, const completeness_sink *sink, const char *id,
+                        uint64_t req_id, int ok, int permanent, uint64_t sent, uint64_t missing,
+                        int64_t now_ms);
+
+/* Drives timeouts, deadlines and requests. can_request = 0 (broker down,
+ * store congested) defers every new request. Bounded: at most max_requests
+ * requests are issued per call. Returns the number issued. */
+size_t completeness_tick(completeness *c, const completeness_sink *sink, int64_t now_ms,
+                         int can_request, size_t max_requests);
+
+/* ---- views (owner thread, or under the owner's lock) ---- */
+
+int completeness_counts_get(const completeness *c, const char *id, completeness_counts *out);
+void completeness_totals(const completeness *c, completeness_counts *out);
+
+/* {"expected":..,"received":..,"lost":..,"ratio":..} for DEVICE objects
+ * (ratio = received / expected, 1 when nothing is expected); "null" for an
+ * untracked device. */
+void completeness_summary_json(const completeness *c, const char *id, sbuf *out);
+
+/* The body of GET /api/devices/{id}/completeness, restricted to boot
+ * `boot` (-1: all tracked boots) and to seqs in [from, to]. Returns 0, or
+ * -1 if the device is not tracked. At most max_gaps gaps are listed
+ * ("gaps_truncated":true beyond). */
+int completeness_device_json(const completeness *c, const char *id, int64_t boot, int64_t from,
+                             int64_t to, size_t max_gaps, sbuf *out);
+
+#endif

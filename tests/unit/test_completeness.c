@@ -1,0 +1,507 @@
+/* Unit tests for server/completeness.c: interval bookkeeping, live gap
+ * detection, duplicates, refills, resend policy (settle, coalescing, one
+ * outstanding request, backoff, give-up, global rate), losses (missing ack,
+ * reboot deadline, unsupported), restart rebuild, unstored readings, the
+ * JSON views and hostile values. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "completeness.h"
+
+/* ---- a recording sink ---- */
+
+typedef struct req {
+    char id[65];
+    int64_t boot, from, to;
+    uint64_t rid;
+} req;
+
+typedef struct rec {
+    req reqs[256];
+    size_t nreq;
+    int64_t lost[64][3];
+    int lost_why[64];
+    size_t nlost;
+    size_t ngap;
+    int refuse;        /* on_request fails */
+} rec;
+
+static int r_req(void *ctx, const char *id, int64_t boot, int64_t from, int64_t to, uint64_t rid)
+{
+    rec *r = ctx;
+    if (r->refuse)
+        return -1;
+    if (r->nreq < 256) {
+        req *q = &r->reqs[r->nreq++];
+        snprintf(q->id, sizeof q->id, "%s", id);
+        q->boot = boot;
+        q->from = from;
+        q->to = to;
+        q->rid = rid;
+    }
+    return 0;
+}
+
+static void r_lost(void *ctx, const char *id, int64_t boot, int64_t from, int64_t to,
+                   completeness_reason why)
+{
+    (void)id;
+    rec *r = ctx;
+    if (r->nlost < 64) {
+        r->lost[r->nlost][0] = boot;
+        r->lost[r->nlost][1] = from;
+        r->lost[r->nlost][2] = to;
+        r->lost_why[r->nlost] = (int)why;
+        r->nlost++;
+    }
+}
+
+static void r_gap(void *ctx, const char *id, int64_t boot, int64_t from, int64_t to)
+{
+    (void)id;
+    (void)boot;
+    (void)from;
+    (void)to;
+    ((rec *)ctx)->ngap++;
+}
+
+typedef struct fx {
+    completeness *c;
+    rec r;
+    completeness_sink sink;
+} fx;
+
+static completeness_config test_cfg(void)
+{
+    completeness_config k = {0};
+    k.settle_ms = 1000;
+    k.ack_timeout_ms = 2000;
+    k.max_tries = 3;
+    k.old_boot_deadline_ms = 10000;
+    k.rate_per_s = 1000;
+    k.burst = 1000;
+    k.max_span = 100;
+    k.coalesce_slack = 5;
+    k.lead_max = 50;
+    k.max_gap = 100000;
+    return k;
+}
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    completeness_config k = test_cfg();
+    f->c = completeness_new(&k);
+    f->sink = (completeness_sink){.on_request = r_req, .on_lost = r_lost, .on_gap = r_gap,
+                                  .ctx = &f->r};
+    *state = f;
+    return f->c ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    completeness_free(f->c);
+    free(f);
+    return 0;
+}
+
+static void feed(fx *f, const char *id, int64_t boot, int64_t lo, int64_t hi, int64_t now)
+{
+    for (int64_t s = lo; s <= hi; s++)
+        completeness_on_reading(f->c, &f->sink, id, boot, s, now);
+}
+
+static completeness_counts counts(fx *f, const char *id)
+{
+    completeness_counts x;
+    assert_int_equal(completeness_counts_get(f->c, id, &x), 0);
+    return x;
+}
+
+static cJSON *device_json(fx *f, const char *id, int64_t boot, int64_t from, int64_t to)
+{
+    sbuf o;
+    sbuf_init(&o, 0);
+    assert_int_equal(completeness_device_json(f->c, id, boot, from, to, 100, &o), 0);
+    cJSON *j = cJSON_ParseWithLength(sbuf_data(&o), o.len);
+    sbuf_free(&o);
+    assert_non_null(j);
+    return j;
+}
+
+static int64_t jint(const cJSON *j, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, k);
+    assert_true(cJSON_IsNumber(v));
+    return (int64_t)v->valuedouble;
+}
+
+/* ---- tests ---- */
+
+static void test_contiguous_no_gap(void **state)
+{
+    fx *f = *state;
+    feed(f, "D1", 7, 1, 100, 0);
+    completeness_counts x = counts(f, "D1");
+    assert_int_equal(x.expected, 100);
+    assert_int_equal(x.received, 100);
+    assert_int_equal(x.pending, 0);
+    assert_int_equal(x.gaps_detected, 0);
+    assert_int_equal(completeness_tick(f->c, &f->sink, 5000, 1, 100), 0);
+    assert_int_equal(f->r.nreq, 0);
+}
+
+static void test_duplicates_counted_once(void **state)
+{
+    fx *f = *state;
+    feed(f, "D1", 7, 1, 10, 0);
+    assert_int_equal(completeness_on_reading(f->c, &f->sink, "D1", 7, 5, 0), 0);
+    assert_int_equal(completeness_on_reading(f->c, &f->sink, "D1", 7, 10, 0), 0);
+    completeness_counts x = counts(f, "D1");
+    assert_int_equal(x.received, 10);
+    assert_int_equal(x.duplicates, 2);
+}
+
+static void test_live_gap_settle_then_request(void **state)
+{
+    fx *f = *state;
+    feed(f, "D1", 7, 1, 10, 0);
+    feed(f, "D1", 7, 16, 20, 100); /* 11..15 missing */
+    assert_int_equal(f->r.ngap, 1);
+    completeness_counts x = counts(f, "D1");
+    assert_int_equal(x.expected, 20);
+    assert_int_equal(x.pending, 5);
+    /* Young gap: wait (a backlog replay may be on its way). */
+    assert_int_equal(completeness_tick(f->c, &f->sink, 500, 1, 100), 0);
+    assert_int_equal(completeness_tick(f->c, &f->sink, 1200, 1, 100), 1);
+    assert_int_equal(f->r.reqs[0].boot, 7);
+    assert_int_equal(f->r.reqs[0].from, 11);
+    assert_int_equal(f->r.reqs[0].to, 15);
+    /* One outstanding at a time. */
+    assert_int_equal(completeness_tick(f->c, &f->sink, 1300, 1, 100), 0);
+    /* The refill arrives: counted as refilled, no more requests. */
+    assert_int_equal(completeness_on_reading(f->c, &f->sink, "D1", 7, 11, 1400), 2);
+    feed(f, "D1", 7, 12, 15, 1400);
+    assert_int_equal(completeness_on_ack(f->c, &f->sink, "D1", f->r.reqs[0].rid, 1, 0, 5, 0, 1500), 0);
+    x = counts(f, "D1");
+    assert_int_equal(x.received, 20);
+    assert_int_equal(x.refilled, 5);
+    assert_int_equal(x.pending, 0);
+    assert_int_equal(completeness_tick(f->c, &f->sink, 9000, 1, 100), 0);
+    assert_int_equal(f->r.nlost, 0);
+}
+
+static void test_backlog_fills_without_request(void **state)
+{
+    fx *f = *state;
+    feed(f, "D1", 7, 1, 10, 0);
+    feed(f, "D1", 7, 40, 40, 100);     /* live first after a reconnect */
+    feed(f, "D1", 7, 11, 39, 300);     /* then the replayed backlog */
+    assert_int_equal(completeness_tick(f->c, &f->sink, 5000, 1, 100), 0);
+    completeness_counts x = counts(f, "D1");
+    assert_int_equal(x.received, 40);
+    assert_int_equal(x.refilled, 0); /* not asked for: a late arrival, not a refill */
+}
+
+static void test_coalescing_and_span(void **state)
+{
+    fx *f = *state;
+    /* gaps 11-12, 15-16 (slack 2 apart → merged), 40-41 (too far) */
+    feed(f, "D1", 1, 1, 10, 0);
+    feed(f, "D1", 1, 13, 14, 0);
+    feed(f, "D1", 1, 17, 39, 0);
+    feed(f, "D1", 1, 42, 50, 0);
+    assert_int_equal(completeness_tick(f->c, &f->sink, 2000, 1, 100), 1);
+    assert_int_equal(f->r.reqs[0].from, 11);
+    assert_int_equal(f->r.reqs[0].to, 16);
+    /* A huge gap is asked for max_span at a time. */
+    feed(f, "D2", 1, 1, 1, 0);
+    feed(f, "D2", 1, 1000, 1000, 0);
+    completeness_tick(f->c, &f->sink, 2000, 1, 100);
+    assert_int_equal(f->r.nreq, 2);
+    assert_int_equal(f->r.reqs[1].from, 2);
+    assert_int_equal(f->r.reqs[1].to, 101);
+}
+
+static void test_missing_ack_marks_oldest_lost(void **state)
+{
+    fx *f = *state;
+    feed(f, "D1", 7, 1, 10, 0);
+    feed(f, "D1", 7, 31, 40, 0); /* 11..30 */
+    completeness_tick(f->c, &f->sink, 2000, 1, 100);
+    assert_int_equal(f->r.nreq, 1);
+    /* The device's ring lost 11..18; it sends 19..30. */
+    feed(f, "D1", 7, 19, 30, 2100);
+    assert_int_equal(completeness_on_ack(f->c, &f->sink, "D1", f->r.reqs[0].rid, 1, 0, 12, 8, 2200), 0);
+    completeness_counts x = counts(f, "D1");
+    assert_int_equal(x.lost, 8);
+    assert_int_equal(x.refilled, 12);
+    assert_int_equal(x.pending, 0);
+    assert_int_equal(f->r.nlost, 1);
+    assert_int_equal(f->r.lost[0][1], 11);
+    assert_int_equal(f->r.lost[0][2], 18);
+    assert_int_equal(f->r.lost_why[0], COMPLETENESS_LOST_MISSING);
+    /* Nothing left to ask. */
+    assert_int_equal(completeness_tick(f->c, &f->sink, 60000, 1, 100), 0);
+    /* Stale or foreign acks are ignored. */
+    assert_int_equal(completeness_on_ack(f->c, &f->sink, "D1", 999, 1, 0, 0, 5, 3000), -1);
+    assert_int_equal(completeness_on_ack(f->c, &f->sink, "NOPE", 1, 1, 0, 0, 5, 3000), -1);
+    /* A lost seq that shows up after all is recovered. */
+    assert_int_equal(completeness_on_reading(f->c, &f->sink, "D1", 7, 12, 4000), 2);
+    x = counts(f, "D1");
+    assert_int_equal(x.lost, 7);
+    assert_int_equal(x.received, 33);
+}
+
+static void test_timeouts_backoff_give_up(void **state)
+{
+    fx *f = *state;
+    feed(f, "D1", 7, 1, 10, 0);
+    feed(f, "D1", 7, 13, 13, 0); /* 11..12 */
+    int64_t t = 1000;
+    assert_int_equal(completeness_tick(f->c, &f->sink, t, 1, 100), 1);
+    /* No answer: first timeout 2 s, then 4 s, then give up after 3 tries. */
+    assert_int_equal(completeness_tick(f->c, &f->sink, t + 1999, 1, 100), 0);
+    assert_int_equal(completeness_tick(f->c, &f->sink, t + 2000, 1, 100), 1);
+    assert_int_equal(completeness_tick(f->c, &f->sink, t + 2000 + 3999, 1, 100), 0);
+    assert_int_equal(completeness_tick(f->c, &f->sink, t + 6000, 1, 100), 1);
+    assert_int_equal(f->r.nreq, 3);
+    assert_int_equal(completeness_tick(f->c, &f->sink, t + 6000 + 8000, 1, 100), 0);
+    completeness_counts x = counts(f, "D1");
+    assert_int_equal(x.lost, 2);
+    assert_int_equal(x.requests, 3);
+    assert_int_equal(f->r.lost_why[0], COMPLETENESS_LOST_RETRIES);
+}
+
+static void test_can_request_and_refused_publish(void **state)
+{
+    fx *f = *state;
+    feed(f, "D1", 7, 1, 1, 0);
+    feed(f, "D1", 7, 5, 5, 0);
+    assert_int_equal(completeness_tick(f->c, &f->sink, 5000, 0, 100), 0);
+    f->r.refuse = 1;
+    assert_int_equal(completeness_tick(f->c, &f->sink, 5000, 1, 100), 0);
+    f->r.refuse = 0;
+    assert_int_equal(completeness_tick(f->c, &f->sink, 5500, 1, 100), 0); /* retry after 1 s */
+    assert_int_equal(completeness_tick(f->c, &f->sink, 6000, 1, 100), 1);
+    assert_int_equal(counts(f, "D1").requests, 1);
+}
+
+static void test_global_rate_limit(void **state)
+{
+    (void)state;
+    completeness_config k = test_cfg();
+    k.rate_per_s = 10;
+    k.burst = 5;
+    completeness *c = completeness_new(&k);
+    rec r = {0};
+    completeness_sink s = {.on_request = r_req, .ctx = &r};
+    char id[16];
+    for (int i = 0; i < 50; i++) {
+        snprintf(id, sizeof id, "D%d", i);
+        completeness_on_reading(c, &s, id, 1, 1, 0);
+        completeness_on_reading(c, &s, id, 1, 3, 0);
+    }
+    assert_int_equal(completeness_tick(c, &s, 2000, 1, 1000), 5);  /* the burst */
+    assert_int_equal(completeness_tick(c, &s, 2000, 1, 1000), 0);
+    assert_int_equal(completeness_tick(c, &s, 2500, 1, 1000), 5);  /* 10/s */
+    assert_int_equal(completeness_tick(c, &s, 3000, 1, 2), 2);     /* per-call cap */
+    completeness_free(c);
+}
+
+static void test_reboot_deadline(void **state)
+{
+    fx *f = *state;
+    feed(f, "D1", 7, 1, 10, 0);
+    feed(f, "D1", 7, 20, 25, 0); /* 11..19 pending in boot 7 */
+    /* The device reboots: boot 8 is current now. */
+    feed(f, "D1", 8, 1, 5, 1000);
+    /* The old boot is still asked for (the device may keep its outbox)... */
+    assert_int_equal(completeness_tick(f->c, &f->sink, 2500, 1, 100), 1);
+    assert_int_equal(f->r.reqs[0].boot, 7);
+    /* ...but nobody answers, and after the deadline it is lost. */
+    completeness_tick(f->c, &f->sink, 11000, 1, 100);
+    completeness_counts x = counts(f, "D1");
+    assert_int_equal(x.lost, 9);
+    assert_int_equal(x.expected, 30);
+    assert_int_equal(f->r.lost_why[0], COMPLETENESS_LOST_REBOOT);
+}
+
+static void test_unsupported_device(void **state)
+{
+    fx *f = *state;
+    feed(f, "D1", 7, 1, 1, 0);
+    feed(f, "D1", 7, 4, 4, 0);
+    completeness_tick(f->c, &f->sink, 2000, 1, 100);
+    completeness_on_ack(f->c, &f->sink, "D1", f->r.reqs[0].rid, 0, 1, 0, 0, 2100);
+    assert_int_equal(counts(f, "D1").lost, 2);
+    assert_int_equal(f->r.lost_why[0], COMPLETENESS_LOST_UNSUPPORTED);
+}
+
+static void test_leading_gap_of_new_boot(void **state)
+{
+    fx *f = *state;
+    feed(f, "D1", 7, 6, 10, 0); /* seqs 1..5 never arrived */
+    completeness_counts x = counts(f, "D1");
+    assert_int_equal(x.expected, 10);
+    assert_int_equal(x.pending, 5);
+    /* Far from 1: tracking starts where the device was first seen. */
+    feed(f, "D2", 7, 1000, 1001, 0);
+    x = counts(f, "D2");
+    assert_int_equal(x.expected, 2);
+    assert_int_equal(x.pending, 0);
+}
+
+static void test_unstored_becomes_pending(void **state)
+{
+    fx *f = *state;
+    feed(f, "D1", 7, 1, 10, 0);
+    /* The store queue refused 11..13: they exist, so they are a gap now. */
+    for (int s = 11; s <= 13; s++)
+        completeness_on_unstored(f->c, &f->sink, "D1", 7, s, 100);
+    assert_int_equal(f->r.ngap, 1); /* one gap, extended, not three */
+    completeness_counts x = counts(f, "D1");
+    assert_int_equal(x.expected, 13);
+    assert_int_equal(x.pending, 3);
+    feed(f, "D1", 7, 14, 14, 200); /* continues the same gap */
+    assert_int_equal(f->r.ngap, 1);
+    completeness_tick(f->c, &f->sink, 1500, 1, 100);
+    assert_int_equal(f->r.nreq, 1);
+    assert_int_equal(f->r.reqs[0].from, 11);
+    assert_int_equal(f->r.reqs[0].to, 13);
+}
+
+static void test_rebuild_from_islands(void **state)
+{
+    fx *f = *state;
+    /* Islands in any order, lost ranges after. */
+    assert_int_equal(completeness_load_island(f->c, "D1", 7, 21, 30), 0);
+    assert_int_equal(completeness_load_island(f->c, "D1", 7, 1, 10), 0);
+    assert_int_equal(completeness_load_island(f->c, "D1", 6, 1, 50), 0);
+    assert_int_equal(completeness_load_lost(f->c, "D1", 7, 11, 14), 0);
+    /* a lost range partly recovered later: only the unstored part counts */
+    assert_int_equal(completeness_load_lost(f->c, "D1", 7, 28, 32), 0);
+    completeness_load_done(f->c, 0);
+    completeness_counts x = counts(f, "D1");
+    assert_int_equal(x.expected, 80);
+    assert_int_equal(x.received, 70);
+    assert_int_equal(x.lost, 4);
+    assert_int_equal(x.pending, 6); /* 15..20 */
+    cJSON *j = device_json(f, "D1", 7, 0, 1000);
+    assert_int_equal(jint(j, "expected"), 30);
+    assert_int_equal(jint(j, "current_boot"), 7);
+    const cJSON *g = cJSON_GetObjectItemCaseSensitive(j, "gaps");
+    assert_int_equal(cJSON_GetArraySize(g), 2);
+    assert_int_equal(jint(cJSON_GetArrayItem(g, 0), "from_seq"), 11);
+    assert_int_equal(jint(cJSON_GetArrayItem(g, 0), "to_seq"), 14);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(g, 0), "state")->valuestring, "lost");
+    assert_int_equal(jint(cJSON_GetArrayItem(g, 1), "from_seq"), 15);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(g, 1), "state")->valuestring, "pending");
+    cJSON_Delete(j);
+    /* After the restart the pending gap is asked for; boot 6 is complete. */
+    completeness_tick(f->c, &f->sink, 2000, 1, 100);
+    assert_int_equal(f->r.nreq, 1);
+    assert_int_equal(f->r.reqs[0].from, 15);
+    assert_int_equal(f->r.reqs[0].to, 20);
+    /* Live continues: 31 is next, no gap. */
+    assert_int_equal(completeness_on_reading(f->c, &f->sink, "D1", 7, 31, 2100), 1);
+    assert_int_equal(f->r.ngap, 0);
+}
+
+static void test_json_ranges(void **state)
+{
+    fx *f = *state;
+    feed(f, "D1", 7, 1, 10, 0);
+    feed(f, "D1", 7, 21, 30, 0);
+    cJSON *j = device_json(f, "D1", -1, 15, 25);
+    assert_int_equal(jint(j, "expected"), 11);
+    assert_int_equal(jint(j, "received"), 5);
+    const cJSON *g = cJSON_GetObjectItemCaseSensitive(j, "gaps");
+    assert_int_equal(cJSON_GetArraySize(g), 1);
+    assert_int_equal(jint(cJSON_GetArrayItem(g, 0), "from_seq"), 15);
+    assert_int_equal(jint(cJSON_GetArrayItem(g, 0), "to_seq"), 20);
+    cJSON_Delete(j);
+    sbuf o;
+    sbuf_init(&o, 0);
+    completeness_summary_json(f->c, "D1", &o);
+    cJSON *s = cJSON_ParseWithLength(sbuf_data(&o), o.len);
+    assert_non_null(s);
+    assert_int_equal(jint(s, "expected"), 30);
+    assert_int_equal(jint(s, "received"), 20);
+    assert_true(cJSON_GetObjectItem(s, "ratio")->valuedouble > 0.66 &&
+                cJSON_GetObjectItem(s, "ratio")->valuedouble < 0.67);
+    cJSON_Delete(s);
+    sbuf_reset(&o);
+    completeness_summary_json(f->c, "UNKNOWN", &o);
+    assert_int_equal(o.len, 4);
+    assert_memory_equal(sbuf_data(&o), "null", 4);
+    sbuf_free(&o);
+    assert_int_equal(completeness_device_json(f->c, "UNKNOWN", -1, 0, 10, 10, &o), -1);
+}
+
+static void test_hostile_values(void **state)
+{
+    fx *f = *state;
+    const int64_t big = (int64_t)1 << 53;
+    assert_int_equal(completeness_on_reading(f->c, &f->sink, "D1", -1, 1, 0), -1);
+    assert_int_equal(completeness_on_reading(f->c, &f->sink, "D1", 1, -5, 0), -1);
+    assert_int_equal(completeness_on_reading(f->c, &f->sink, "D1", 1, big + 1, 0), -1);
+    assert_int_equal(completeness_on_reading(f->c, &f->sink, "", 1, 1, 0), -1);
+    char longid[100];
+    memset(longid, 'A', sizeof longid - 1);
+    longid[99] = 0;
+    assert_int_equal(completeness_on_reading(f->c, &f->sink, longid, 1, 1, 0), -1);
+    /* A device claiming seq 2^53 right after 1: a gap beyond any outbox is
+     * lost at once, and no storm of requests follows. */
+    feed(f, "D1", 1, 1, 1, 0);
+    assert_int_equal(completeness_on_reading(f->c, &f->sink, "D1", 1, big, 0), 1);
+    completeness_counts x = counts(f, "D1");
+    assert_int_equal(x.expected, (uint64_t)big);
+    assert_int_equal(x.lost, (uint64_t)big - 2);
+    assert_int_equal(f->r.lost_why[0], COMPLETENESS_LOST_TOO_BIG);
+    assert_int_equal(completeness_tick(f->c, &f->sink, 5000, 1, 100), 0);
+    /* Every other seq: fragmentation is bounded by max_ranges. */
+    for (int64_t s = 1; s < 40000; s += 2)
+        completeness_on_reading(f->c, &f->sink, "D3", 1, s, 0);
+    x = counts(f, "D3");
+    assert_true(x.received + x.lost + x.pending == x.expected);
+    /* Many boots: bounded, older ones retired into the totals. */
+    for (int b = 0; b < 20; b++)
+        feed(f, "D4", b, 1, 3, b);
+    x = counts(f, "D4");
+    assert_int_equal(x.expected, 60);
+    assert_int_equal(x.received, 60);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_contiguous_no_gap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_duplicates_counted_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_live_gap_settle_then_request, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backlog_fills_without_request, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_coalescing_and_span, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_missing_ack_marks_oldest_lost, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timeouts_backoff_give_up, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_can_request_and_refused_publish, setup, teardown),
+        cmocka_unit_test(test_global_rate_limit),
+        cmocka_unit_test_setup_teardown(test_reboot_deadline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unsupported_device, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_leading_gap_of_new_boot, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unstored_becomes_pending, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rebuild_from_islands, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_json_ranges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hostile_values, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
