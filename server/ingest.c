@@ -64,6 +64,9 @@ struct ingest {
     int socket_up;            /* TCP connected (CONNACK may still be pending) */
     int64_t next_connect_ms;
     int backoff_ms;
+    int failed_attempts;      /* connection attempts since the last success */
+    char last_why[256];       /* reason last logged for this outage */
+    char lib_err[200];        /* last error libmosquitto logged (e.g. OpenSSL's) */
     uint32_t rng;
     log_ratelimit reject_rl;
     log_ratelimit lost_rl;
@@ -375,8 +378,11 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
     atomic_store(&in->m->mqtt_connected, 1);
     atomic_fetch_add(&in->m->mqtt_connects, 1);
     in->backoff_ms = 0;
-    LOG_I(TAG, "connected to %s (session %s)", in->cfg->broker,
-          (flags & 1) ? "resumed: queued readings follow" : "new");
+    LOG_I(TAG, "connected to %s (session %s)%s", in->cfg->broker,
+          (flags & 1) ? "resumed: queued readings follow" : "new",
+          in->failed_attempts ? " after an outage" : "");
+    in->failed_attempts = 0;
+    in->last_why[0] = 0;
 }
 
 static void on_disconnect(struct mosquitto *mosq, void *obj, int rc, const mosquitto_property *p)
@@ -392,12 +398,16 @@ static void on_disconnect(struct mosquitto *mosq, void *obj, int rc, const mosqu
     }
 }
 
+/* libmosquitto's own error lines (TLS verification, for one) carry the
+ * real reason of a failed connect; keep the last one for the outage line. */
 static void on_log(struct mosquitto *mosq, void *obj, int level, const char *str)
 {
     (void)mosq;
-    (void)obj;
-    if (level & MOSQ_LOG_ERR)
+    ingest *in = obj;
+    if (level & MOSQ_LOG_ERR) {
+        snprintf(in->lib_err, sizeof in->lib_err, "%s", str);
         LOG_D(TAG, "libmosquitto: %s", str);
+    }
 }
 
 static void schedule_reconnect(ingest *in, const char *why)
@@ -412,8 +422,20 @@ static void schedule_reconnect(ingest *in, const char *why)
     in->rng = in->rng * 1103515245u + 12345u;
     int delay = b / 2 + (int)((in->rng >> 8) % (uint32_t)(b / 2 + 1));
     in->next_connect_ms = mono_ms() + delay;
-    if (why)
-        LOG_W(TAG, "broker %s unreachable (%s); retrying in %d ms", in->cfg->broker, why, delay);
+    if (!why)
+        return;
+    in->failed_attempts++;
+    char reason[sizeof in->last_why];
+    snprintf(reason, sizeof reason, "%s%s%s", why, in->lib_err[0] ? ": " : "", in->lib_err);
+    in->lib_err[0] = 0;
+    /* One line per outage (and per change of reason), not one per retry. */
+    if (strcmp(reason, in->last_why) != 0) {
+        LOG_W(TAG, "broker %s unreachable (%s); retrying with backoff up to %d s", in->cfg->broker,
+              reason, BACKOFF_MAX_MS / 1000);
+        snprintf(in->last_why, sizeof in->last_why, "%s", reason);
+    } else
+        LOG_D(TAG, "broker %s still unreachable after %d attempts; next in %d ms", in->cfg->broker,
+              in->failed_attempts, delay);
 }
 
 static void try_connect(ingest *in)

@@ -52,7 +52,7 @@ class TlsTest(TempDirTest):
     def start(self, ca):
         args = [binary("vigild"), "--broker", f"mqtts://127.0.0.1:{self.broker.port}",
                 "--tls-ca", f"{self.tmp}/{ca}.pem", "--listen", f"127.0.0.1:{self.http_port}",
-                "--db", f"{self.tmp}/v.db", "--log-level", "debug"]
+                "--db", f"{self.tmp}/v.db"]
         p = self.track(Proc(args, os.path.join(self.tmp, f"vigild-{ca}.log")))
         wait_port(self.http_port)
         return p

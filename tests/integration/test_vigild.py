@@ -313,7 +313,9 @@ class VigildTest(TempDirTest):
         wait_for(lambda: http(self.http_port, "GET", "/healthz")[0] == 200, 40,
                  what="reconnect with backoff")
         self.assertTrue(self.vigild.alive())
-        self.assertIn("unreachable", self.vigild.output())
+        out = self.vigild.output()
+        self.assertEqual(out.count("unreachable"), 1, "one line per outage, not per retry")
+        self.assertIn("after an outage", out)
 
 
 if __name__ == "__main__":
