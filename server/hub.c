@@ -2,6 +2,7 @@
  * back-pressure rules; in short: hub_post() is the only entry from another
  * thread, everything else runs on the lws service thread. */
 #include "hub.h"
+#include "vclock.h"
 
 #include <cjson/cJSON.h>
 #include <libwebsockets.h>
@@ -63,13 +64,6 @@ struct hub {
     size_t dev_cap, ndev;
     hub_client *clients;
 };
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static const char *kind_type(hub_kind k)
 {
@@ -691,7 +685,7 @@ void hub_drain(hub *h)
     pthread_mutex_unlock(&h->lock);
     if (!n)
         return;
-    uint64_t t = now_ns();
+    uint64_t t = vclock_mono_ns();
     for (size_t i = 0; i < n; i++) {
         hub_msg *m = batch[i];
         dev_apply(h, m);

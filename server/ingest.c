@@ -10,6 +10,7 @@
  *   disconnected       → reconnect after a capped exponential backoff with
  *                        jitter; one log line per state change. */
 #include "ingest.h"
+#include "vclock.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -74,32 +75,11 @@ struct ingest {
     int64_t next_tick_ms;
 };
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void reject(ingest *in, telemetry_reason r, const char *topic, const char *detail)
 {
     atomic_fetch_add_explicit(&in->m->rejected[r], 1, memory_order_relaxed);
     uint64_t suppressed = 0;
-    if (log_ratelimit_ok(&in->reject_rl, mono_ms(), &suppressed))
+    if (log_ratelimit_ok(&in->reject_rl, vclock_mono_ms(), &suppressed))
         LOG_W(TAG, "rejected %s on '%.128s': %s%s (%" PRIu64 " similar lines suppressed)",
               telemetry_reason_name(r), topic, detail && *detail ? detail : "-", "", suppressed);
 }
@@ -140,11 +120,11 @@ static void on_lost_range(void *ctx, const char *id, int64_t boot, int64_t from,
                               memory_order_relaxed);
     /* Persisted so the loss survives a restart; if even that is refused
      * (queue full) it stays visible until the restart. */
-    if (store_put_lost(in->st, id, boot, from, to, completeness_reason_name(why), wall_ms()) !=
+    if (store_put_lost(in->st, id, boot, from, to, completeness_reason_name(why), vclock_wall_ms()) !=
         STORE_OK)
         LOG_W(TAG, "lost range of %s not persisted (store queue full)", id);
     uint64_t suppressed = 0;
-    if (log_ratelimit_ok(&in->lost_rl, mono_ms(), &suppressed))
+    if (log_ratelimit_ok(&in->lost_rl, vclock_mono_ms(), &suppressed))
         LOG_W(TAG, "%s boot %" PRId64 ": readings %" PRId64 "..%" PRId64
                    " lost (%s) (%" PRIu64 " similar lines suppressed)",
               id, boot, from, to, completeness_reason_name(why), suppressed);
@@ -211,7 +191,7 @@ static void resend_ack(ingest *in, const char *id, const struct mosquitto_messag
             completeness_sink sink = tracker_sink(in);
             pthread_mutex_lock(&in->trk->lock);
             completeness_on_ack(in->trk->c, &sink, id, rid, cJSON_IsTrue(ok), permanent,
-                                (uint64_t)sn, (uint64_t)ms, mono_ms());
+                                (uint64_t)sn, (uint64_t)ms, vclock_mono_ms());
             pthread_mutex_unlock(&in->trk->lock);
         }
     }
@@ -230,7 +210,7 @@ static void handle_data(ingest *in, const char *id, const char *topic,
         reject(in, why, topic, detail);
         return;
     }
-    r.received_ms = wall_ms();
+    r.received_ms = vclock_wall_ms();
     atomic_fetch_add_explicit(&in->m->accepted_data, 1, memory_order_relaxed);
     store_err se = store_put_reading(in->st, &r);
     if (in->trk && (r.present & TELEMETRY_HAS_SEQ)) {
@@ -242,10 +222,10 @@ static void handle_data(ingest *in, const char *id, const char *topic,
         completeness_sink sink = tracker_sink(in);
         pthread_mutex_lock(&in->trk->lock);
         if (se == STORE_OK) {
-            if (completeness_on_reading(in->trk->c, &sink, id, boot, r.seq, mono_ms()) == 2)
+            if (completeness_on_reading(in->trk->c, &sink, id, boot, r.seq, vclock_mono_ms()) == 2)
                 atomic_fetch_add_explicit(&in->m->readings_refilled, 1, memory_order_relaxed);
         } else {
-            completeness_on_unstored(in->trk->c, &sink, id, boot, r.seq, mono_ms());
+            completeness_on_unstored(in->trk->c, &sink, id, boot, r.seq, vclock_mono_ms());
         }
         pthread_mutex_unlock(&in->trk->lock);
     }
@@ -277,7 +257,7 @@ static void handle_status(ingest *in, const char *id, const char *topic,
         reject(in, why, topic, detail);
         return;
     }
-    s.received_ms = wall_ms();
+    s.received_ms = vclock_wall_ms();
     atomic_fetch_add_explicit(&in->m->accepted_status, 1, memory_order_relaxed);
     store_put_status(in->st, &s);
     char json[512];
@@ -297,7 +277,7 @@ static void handle_ack(ingest *in, const char *id, const char *topic,
     char err[160];
     sbuf data;
     sbuf_init(&data, 0);
-    int64_t now = wall_ms();
+    int64_t now = vclock_wall_ms();
     if (command_parse_ack(id, msg->payload ? msg->payload : "", (size_t)msg->payloadlen,
                           (size_t)in->cfg->max_payload, now, &data, err, sizeof err) != 0) {
         reject(in, TELEMETRY_WRONG_TYPE, topic, err);
@@ -321,7 +301,7 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
     (void)mosq;
     (void)props;
     ingest *in = obj;
-    uint64_t t_ns = mono_ns();
+    uint64_t t_ns = vclock_mono_ns();
     char id[TELEMETRY_ID_MAX + 1];
     telemetry_kind kind;
     const char *topic = msg->topic ? msg->topic : "";
@@ -421,7 +401,7 @@ static void schedule_reconnect(ingest *in, const char *why)
      * do not hit the broker in lockstep. */
     in->rng = in->rng * 1103515245u + 12345u;
     int delay = b / 2 + (int)((in->rng >> 8) % (uint32_t)(b / 2 + 1));
-    in->next_connect_ms = mono_ms() + delay;
+    in->next_connect_ms = vclock_mono_ms() + delay;
     if (!why)
         return;
     in->failed_attempts++;
@@ -480,9 +460,9 @@ static void flush_publishes(ingest *in)
 static void *ingest_main(void *arg)
 {
     ingest *in = arg;
-    int64_t last_misc = mono_ms();
+    int64_t last_misc = vclock_mono_ms();
     while (!atomic_load(&in->stop)) {
-        int64_t now = mono_ms();
+        int64_t now = vclock_mono_ms();
         if (!in->socket_up && now >= in->next_connect_ms)
             try_connect(in);
         struct pollfd pfd[2] = {{.fd = in->efd, .events = POLLIN}};
@@ -495,7 +475,7 @@ static void *ingest_main(void *arg)
         }
         int timeout = TICK_MS;
         if (!in->socket_up) {
-            int64_t wait = in->next_connect_ms - mono_ms();
+            int64_t wait = in->next_connect_ms - vclock_mono_ms();
             timeout = wait < 0 ? 0 : wait > TICK_MS ? TICK_MS : (int)wait;
         }
         if (poll(pfd, (nfds_t)nfds, timeout) < 0 && errno != EINTR) {
@@ -516,7 +496,7 @@ static void *ingest_main(void *arg)
             flush_publishes(in);
         if (rc == MOSQ_ERR_SUCCESS && in->socket_up && mosquitto_want_write(in->mosq))
             rc = mosquitto_loop_write(in->mosq, 1000);
-        now = mono_ms();
+        now = vclock_mono_ms();
         if (rc == MOSQ_ERR_SUCCESS && in->socket_up && now - last_misc >= 1000) {
             rc = mosquitto_loop_misc(in->mosq);
             last_misc = now;
@@ -561,12 +541,12 @@ int ingest_start(const vigil_config *cfg, store *st, hub *h, vigil_metrics *m, t
         return -1;
     in->trk = trk;
     in->lost_rl = (log_ratelimit)LOG_RATELIMIT_INIT(20);
-    snprintf(in->nonce, sizeof in->nonce, "rs-%x-", (unsigned)(mono_ns() ^ (uint64_t)getpid()) & 0xffffffu);
+    snprintf(in->nonce, sizeof in->nonce, "rs-%x-", (unsigned)(vclock_mono_ns() ^ (uint64_t)getpid()) & 0xffffffu);
     in->cfg = cfg;
     in->st = st;
     in->hub = h;
     in->m = m;
-    in->rng = (uint32_t)mono_ns() ^ (uint32_t)getpid();
+    in->rng = (uint32_t)vclock_mono_ns() ^ (uint32_t)getpid();
     in->reject_rl = (log_ratelimit)LOG_RATELIMIT_INIT(20);
     in->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (in->efd < 0 || pthread_mutex_init(&in->lock, NULL) != 0) {

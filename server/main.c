@@ -22,6 +22,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
+#include "vclock.h"
 #include "tracker.h"
 #include "web.h"
 
@@ -75,10 +76,8 @@ int main(int argc, char **argv)
     }
     /* Completeness: rebuilt from what the store holds, before any thread
      * that uses it runs (tracker.h). */
-    struct timespec mts;
-    clock_gettime(CLOCK_MONOTONIC, &mts);
     trk = tracker_create(NULL);
-    if (!trk || tracker_load(trk, st, (int64_t)mts.tv_sec * 1000 + mts.tv_nsec / 1000000) != 0) {
+    if (!trk || tracker_load(trk, st, vclock_mono_ms()) != 0) {
         LOG_E(TAG, "cannot start completeness tracking");
         goto out;
     }

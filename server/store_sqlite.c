@@ -21,6 +21,7 @@
  * Schema versions are kept in PRAGMA user_version; migrations[] holds the
  * steps, applied in order in one transaction at open. */
 #include "store.h"
+#include "vclock.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -165,20 +166,6 @@ struct store {
 };
 
 /* ---- small helpers ---------------------------------------------------- */
-
-static int64_t now_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t now_real_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Waits on st->wake until the monotonic time deadline_ms (lock held). */
 static void wait_until(store *st, int64_t deadline_ms)
@@ -511,7 +498,7 @@ static void *writer_main(void *arg)
     int64_t backoff = 0;       /* > 0 while the current batch keeps failing */
     int64_t retry_at = 0;
     int64_t give_up_at = 0;    /* set once stop is seen with a failing batch */
-    int64_t next_prune = now_mono_ms();
+    int64_t next_prune = vclock_mono_ms();
     uint64_t failures = 0;     /* in the current unwritable period */
     int stop_kicked = 0;
 
@@ -523,7 +510,7 @@ static void *writer_main(void *arg)
                     int rc = pthread_cond_wait(&st->wake, &st->lock);
                     if (rc != 0)
                         LOG_E(TAG, "pthread_cond_wait: %s", strerror(rc));
-                } else if (now_mono_ms() >= next_prune) {
+                } else if (vclock_mono_ms() >= next_prune) {
                     break;
                 } else {
                     wait_until(st, next_prune);
@@ -540,7 +527,7 @@ static void *writer_main(void *arg)
         } else {
             /* A failed batch waits out its backoff; close cuts the current
              * wait short once (a last prompt try), then backoff applies. */
-            while (now_mono_ms() < retry_at) {
+            while (vclock_mono_ms() < retry_at) {
                 if (st->stop && !stop_kicked) {
                     stop_kicked = 1;
                     break;
@@ -579,7 +566,7 @@ static void *writer_main(void *arg)
                 backoff = backoff == 0 ? BACKOFF_MIN_MS
                                        : (backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
                                                                        : backoff * 2);
-                int64_t now = now_mono_ms();
+                int64_t now = vclock_mono_ms();
                 retry_at = now + backoff;
                 if (st->stop) {
                     if (give_up_at == 0)
@@ -599,9 +586,9 @@ static void *writer_main(void *arg)
         /* Retention between batches, only while writes work, and never
          * more than one chunk per batch so ingest keeps flowing. */
         if (st->retention_ms > 0 && st->batch_n == 0 && !stopping &&
-            now_mono_ms() >= next_prune) {
-            int64_t n = prune_pass(st, now_real_ms() - st->retention_ms);
-            next_prune = now_mono_ms() + (n >= PRUNE_CHUNK ? PRUNE_CATCHUP_MS : PRUNE_INTERVAL_MS);
+            vclock_mono_ms() >= next_prune) {
+            int64_t n = prune_pass(st, vclock_wall_ms() - st->retention_ms);
+            next_prune = vclock_mono_ms() + (n >= PRUNE_CHUNK ? PRUNE_CATCHUP_MS : PRUNE_INTERVAL_MS);
             if (n > 0) {
                 pthread_mutex_lock(&st->lock);
                 st->stats.pruned += (uint64_t)n;

@@ -1,6 +1,7 @@
 /* web — see web.h. One lws protocol serves both HTTP and the WebSocket, so a
  * browser's plain `new WebSocket(url)` (no subprotocol) lands here too. */
 #include "web.h"
+#include "vclock.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -188,13 +189,6 @@ static int arg_int(struct lws *wsi, const char *name, int64_t *out)
     return 1;
 }
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- routes ---- */
 
 static void add_stat(sbuf *o, const char *name, const downsample_stat *s)
@@ -216,7 +210,7 @@ static void add_num(sbuf *o, const char *name, int has, double v)
 
 static int route_readings(struct lws *wsi, pss *p, web *w)
 {
-    int64_t to = wall_ms(), from = to - 3600 * 1000, maxp = MAX_POINTS_DEFAULT;
+    int64_t to = vclock_wall_ms(), from = to - 3600 * 1000, maxp = MAX_POINTS_DEFAULT;
     int rf = arg_int(wsi, "from=", &from), rt = arg_int(wsi, "to=", &to),
         rm = arg_int(wsi, "max_points=", &maxp);
     if (rf < 0 || rt < 0)
@@ -321,7 +315,7 @@ static int route_publish(struct lws *wsi, pss *p, web *w)
     sbuf payload;
     sbuf_init(&payload, 0);
     int is_cfg = p->pending == R_CONFIG;
-    snprintf(id, sizeof id, "%s-%" PRId64 "-%" PRIu64, is_cfg ? "cfg" : "c", wall_ms(), ++w->id_counter);
+    snprintf(id, sizeof id, "%s-%" PRId64 "-%" PRIu64, is_cfg ? "cfg" : "c", vclock_wall_ms(), ++w->id_counter);
     const char *body = sbuf_data(&p->body) ? sbuf_data(&p->body) : "";
     int rc = is_cfg ? command_build_config(body, p->body.len, id, &payload, err, sizeof err)
                     : command_build(body, p->body.len, id, &payload, err, sizeof err);
