@@ -32,6 +32,7 @@ if [ "$QUICK" = 0 ]; then
   cmake --build build-asan -j"$JOBS"
   step "tests under ASan + UBSan"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  LSAN_OPTIONS=suppressions=$ROOT/tests/lsan.supp \
     ctest --test-dir build-asan --output-on-failure -j2 --timeout 900
 
   step "fuzz (libFuzzer, bounded)"
