@@ -1,0 +1,238 @@
+#!/usr/bin/python3
+"""Turns bench/results/latest.json into the plots (docs/img/bench-*.png, via
+gnuplot) and the generated section of docs/BENCHMARKS.md (between the
+BEGIN/END RESULTS markers; the prose around it is written by hand)."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.dirname(HERE)
+res_path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "results", "latest.json")
+doc = sys.argv[2] if len(sys.argv) > 2 else os.path.join(SRC, "docs", "BENCHMARKS.md")
+img = os.path.join(os.path.dirname(os.path.abspath(doc)), "img")  # quick runs keep theirs in bench/out
+R = json.load(open(res_path))
+
+NAMES = {"sub": "counting subscriber (MQTT, C)", "relay": "minimal relay (C)", "vigild": "vigild",
+         "python": "Python design", "nodered": "Node-RED", "mqttws": "Mosquitto WS direct",
+         "vigild_1c": "vigild, 1 WS client"}
+ORDER = ["sub", "relay", "vigild", "python", "nodered", "mqttws", "vigild_1c"]
+
+
+def f(x, nd=1):
+    if x is None:
+        return "—"
+    if isinstance(x, (int,)) or (isinstance(x, float) and x.is_integer() and abs(x) >= 100):
+        return f"{int(x):,}"
+    return f"{x:,.{nd}f}"
+
+
+def ratio(a, b):
+    if not a or not b:
+        return "—"
+    return f"{a / b:.2f}×" if a / b < 10 else f"{a / b:.0f}×"
+
+
+def w(res, k):
+    return res.get("watch", {}).get(res.get("subject"), {}).get(k)
+
+
+lines = []
+P = lines.append
+v = R["versions"]
+P(f"Run: {v['date']}, git `{v['git']}`, {'quick' if R['quick'] else 'full'} run, {R.get('elapsed_s', '?')} s.  ")
+P(f"Machine: {v['cpu']}, {v['cores']} cores (shared), {v['mem_mb']:,} MB, Linux {v['kernel']}.  ")
+P(f"Versions: {v['mosquitto']}; vigild {v['vigild']}; {v['python']}, paho-mqtt {v['paho_mqtt']}, "
+  f"websockets {v['websockets']}; Node {v['node']}, Node-RED {v['node_red']}.")
+P("")
+
+ramp = {(r["subject"] + ("_1c" if r["subject"] != "sub" and r["clients"] == 1 else "")): r
+        for r in R.get("ramp", []) if "error" not in r}
+sus = {k: r.get("sustainable_msgs_per_s") for k, r in ramp.items()}
+if ramp:
+    nc = next((r["clients"] for k, r in ramp.items() if k != "sub"), "?")
+    P(f"### Saturation ramp — sustainable msgs/s ({next(iter(ramp.values()))['devices']:,} devices, QoS 1, "
+      f"{nc} WebSocket clients; the counting subscriber is 1 MQTT client)")
+    P("")
+    P("Sustainable = highest step delivered in full (≥ 95 % of offered, per client) with p99 ≤ 1 s. "
+      "Per-client rate: every client receives every reading, so the subject's total output is this × clients.")
+    P("")
+    P("| subject | sustainable msgs/s per client | total deliveries/s | ÷ counting subscriber | ÷ minimal relay | ÷ Python design | first failing step (offered → delivered per client, p99) |")
+    P("|---|---:|---:|---:|---:|---:|---|")
+    for k in ORDER:
+        if k not in ramp:
+            continue
+        r = ramp[k]
+        fs = next((s for s in r["steps"] if not (s["delivered_msgs_per_s_per_client"] >= 0.95 * s["offered_msgs_per_s"]
+                                                 and 0 <= s["p99_ms"] <= 1000)), None)
+        fail = (f"{f(fs['offered_msgs_per_s'], 0)} → {f(fs['delivered_msgs_per_s_per_client'], 0)}, {f(fs['p99_ms'])} ms"
+                if fs else "none (top step sustained)")
+        P(f"| {NAMES[k]} ({r['clients']} client{'s' if r['clients'] > 1 else ''}) | {f(sus[k], 0)} | {f(sus[k] * r['clients'], 0)} | {ratio(sus[k], sus.get('sub'))} | "
+          f"{ratio(sus[k], sus.get('relay'))} | {ratio(sus[k], sus.get('python'))} | {fail} |")
+    P("")
+
+fixed = [r for r in R.get("fixed", []) if "error" not in r]
+wls = []
+for r in fixed:
+    if r["workload"] not in wls:
+        wls.append(r["workload"])
+for wl in wls:
+    rs = {r["subject"]: r for r in fixed if r["workload"] == wl}
+    any_r = next(iter(rs.values()))
+    nc = next((r["clients"] for k, r in rs.items() if k != "sub"), "?")
+    P(f"### {any_r['devices']:,} devices × {any_r['steps'][0]['rate_hz']:g} Hz, QoS 1, {nc} WebSocket clients")
+    P("")
+    P("| subject | offered msgs/s | delivered msgs/s per client | p50 ms | p99 ms | p99.9 ms | max ms | lost | dup | rows stored | CPU µs/msg | CPU % of a core | peak RSS MB | broker CPU µs/msg |")
+    P("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for k in ORDER:
+        if k not in rs:
+            continue
+        r = rs[k]
+        lat = r["latency_ms"]
+        cpu = w(r, "cpu_us_per_msg")
+        util = w(r, "cpu_util")
+        rss = w(r, "vmhwm_kb")
+        mq = r["watch"].get("mosquitto", {}).get("cpu_us_per_msg")
+        P(f"| {NAMES[k]} | {f(r['offered_msgs_per_s'], 0)} | {f(r['delivered_msgs_per_s_per_client'], 0)} | "
+          f"{f(lat['p50'], 2)} | {f(lat['p99'], 2)} | {f(lat['p999'], 2)} | {f(lat['max'], 1)} | "
+          f"{f(r['lost'], 0)} | {f(r['duplicates'], 0)} | {f(r.get('stored'), 0)} | "
+          f"{f(cpu, 1) if cpu is not None else '—'} | {f(util * 100, 0) if util is not None else '—'} | "
+          f"{f(rss / 1024, 1) if rss else '—'} | {f(mq, 1)} |")
+    P("")
+
+cl = [r for r in R.get("clients", []) if "error" not in r]
+if cl:
+    P(f"### WebSocket client scaling ({cl[0]['devices']:,} devices × {cl[0]['steps'][0]['rate_hz']:g} Hz)")
+    P("")
+    P("| subject | clients | ready | closed by server | delivered msgs/s per client | total deliveries/s | lost (all clients) | p99 ms | CPU µs/msg | peak RSS MB |")
+    P("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in cl:
+        P(f"| {NAMES[r['subject']]} | {r['clients']:,} | {r['receivers_ready']:,} | {r['receivers_closed']:,} | "
+          f"{f(r['delivered_msgs_per_s_per_client'], 0)} | {f(r['delivered_msgs_per_s_total'], 0)} | {f(r['lost'], 0)} | "
+          f"{f(r['latency_ms']['p99'], 1)} | {f(w(r, 'cpu_us_per_msg'), 1)} | {f((w(r, 'vmhwm_kb') or 0) / 1024, 1)} |")
+    P("")
+
+h = R.get("history", {})
+if h and "error" not in h:
+    d, a = h["day_1hz_1000pts"], h["hour_all_devices"]
+    P("### History queries (vigild REST, prefilled SQLite)")
+    P("")
+    P("| query | result | time |")
+    P("|---|---|---:|")
+    P(f"| 24 h at 1 Hz, one device, `max_points=1000` | {d['total']:,} readings → {d['points']:,} buckets, {d['bytes']:,} bytes | median {d['median_ms']} ms (min {d['min_ms']}, max {d['max_ms']}, {d['reps']} runs) |")
+    P(f"| 1 h at 1 Hz for each of {a['devices']:,} devices (one request each) | {a['points']:,} points | {a['total_ms']:,.0f} ms total, {a['per_device_ms']} ms per device |")
+    P("")
+
+# ---- targets ----
+def fx(wl, s):
+    return next((r for r in fixed if r["workload"] == wl and r["subject"] == s), None)
+
+if not R["quick"] and ramp:
+    P("### Targets (reported, never asserted)")
+    P("")
+    P("| target | measured | verdict |")
+    P("|---|---|---|")
+    def row(name, meas, ok):
+        P(f"| {name} | {meas} | {'met' if ok else '**missed**'} |")
+    if sus.get("vigild") and sus.get("sub"):
+        row("vigild ≥ 0.9× counting subscriber (sustainable, storage + 100 WS clients on)",
+            f"{f(sus['vigild'], 0)} vs {f(sus['sub'], 0)} msgs/s = {sus['vigild'] / sus['sub']:.2f}×", sus["vigild"] >= 0.9 * sus["sub"])
+    if sus.get("vigild") and sus.get("python"):
+        row("vigild ≥ 20× Python design (100 clients, storage on)",
+            f"{sus['vigild'] / sus['python']:.1f}×", sus["vigild"] >= 20 * sus["python"])
+    if sus.get("vigild") and sus.get("nodered"):
+        row("vigild ≥ 10× Node-RED (100 clients)", f"{sus['vigild'] / sus['nodered']:.1f}×", sus["vigild"] >= 10 * sus["nodered"])
+    a, b = fx("w_1kx10", "vigild"), fx("w_1kx10", "sub")
+    if a and b:
+        row("p99 end-to-end ≤ 2× raw pub→sub p99 (1,000 × 10 Hz, 100 clients)",
+            f"{a['latency_ms']['p99']:.2f} ms vs {b['latency_ms']['p99']:.2f} ms = {a['latency_ms']['p99'] / b['latency_ms']['p99']:.1f}×",
+            a["latency_ms"]["p99"] <= 2 * b["latency_ms"]["p99"])
+    a1 = next((r for r in fixed if r["workload"] == "w_10kx1_1c"), None)
+    if a1:
+        row("10,000 devices at 1 Hz, no loss (1 WS client)",
+            f"{a1['publishers_connected']:,} connected, {a1['lost']:,} lost of {a1['expected_deliveries']:,}, "
+            f"{a1['duplicates']} dup, {f(a1.get('stored'), 0)} rows stored of {a1['sent']:,} sent",
+            a1["lost"] == 0 and a1["publishers_connected"] == 10000 and (a1.get("stored") or 0) >= a1["sent"])
+        rss = w(a1, "vmhwm_kb") / 1024
+        row("vigild peak RSS ≤ 64 MB there (1 client)", f"{rss:.1f} MB", rss <= 64)
+        cpu = w(a1, "cpu_us_per_msg")
+        row("vigild CPU ≤ 10 µs per message (10,000 × 1 Hz, 1 client)", f"{cpu:.1f} µs", cpu <= 10)
+    a = fx("w_10kx1", "vigild")
+    if a:
+        row("10,000 devices at 1 Hz, no loss (100 WS clients)", f"{a['publishers_connected']:,} connected, {a['lost']:,} lost of {a['expected_deliveries']:,}, {a['duplicates']} dup",
+            a["lost"] == 0 and a["publishers_connected"] == 10000)
+        rss = w(a, "vmhwm_kb") / 1024
+        row("vigild peak RSS ≤ 64 MB there (100 clients)", f"{rss:.1f} MB", rss <= 64)
+        cpu = w(a, "cpu_us_per_msg")
+        row("vigild CPU ≤ 10 µs per message (10,000 × 1 Hz, 100 clients)", f"{cpu:.1f} µs", cpu <= 10)
+    a = fx("w_1kx10", "vigild")
+    if a:
+        cpu = w(a, "cpu_us_per_msg")
+        row("vigild CPU ≤ 10 µs per message (1,000 × 10 Hz, 100 clients)", f"{cpu:.1f} µs", cpu <= 10)
+    P("")
+
+text = "\n".join(lines)
+begin, end = "<!-- BEGIN RESULTS (generated by bench/report.py) -->", "<!-- END RESULTS -->"
+if os.path.exists(doc):
+    cur = open(doc).read()
+    if begin in cur and end in cur:
+        cur = cur[:cur.index(begin) + len(begin)] + "\n" + text + "\n" + cur[cur.index(end):]
+    else:
+        cur += f"\n{begin}\n{text}\n{end}\n"
+else:
+    cur = f"# Benchmarks\n\n{begin}\n{text}\n{end}\n"
+open(doc, "w").write(cur)
+print(text)
+
+# ---- plots ----
+try:
+    subprocess.run(["gnuplot", "--version"], check=True, stdout=subprocess.DEVNULL)
+except (OSError, subprocess.CalledProcessError):
+    print("gnuplot not found: plots skipped", file=sys.stderr)
+    sys.exit(0)
+os.makedirs(img, exist_ok=True)
+tmp = tempfile.mkdtemp(prefix="vigil-plot-")
+plots = []
+for k in ORDER:
+    if k in ramp:
+        p = os.path.join(tmp, f"ramp_{k}.dat")
+        with open(p, "w") as fh:
+            for s in ramp[k]["steps"]:
+                fh.write(f"{s['offered_msgs_per_s']:.0f} {s['delivered_msgs_per_s_per_client']:.0f} {max(s['p99_ms'], 0.001):.3f}\n")
+        plots.append((k, p))
+if plots:
+    g = [f"set terminal pngcairo size 900,520 font ',10'", f"set output '{img}/bench-throughput.png'",
+         "set title 'Saturation ramp: delivered vs offered (per client, QoS 1)'", "set key left top",
+         "set xlabel 'offered msgs/s'", "set ylabel 'delivered msgs/s per client'", "set grid",
+         "set logscale xy", "plot " + ", ".join(
+             [f"'{p}' using 1:2 with linespoints lw 2 title '{NAMES[k]}'" for k, p in plots]
+             + [f"'{plots[0][1]}' using 1:1 with lines dt 2 lc rgb 'gray' title 'offered'"])]
+    g += [f"set output '{img}/bench-ramp-p99.png'", "set title 'Saturation ramp: p99 end-to-end latency per step'",
+          "set ylabel 'p99 latency, ms'", "set key left top",
+          "plot " + ", ".join(f"'{p}' using 1:3 with linespoints lw 2 title '{NAMES[k]}'" for k, p in plots)]
+    subprocess.run(["gnuplot"], input="\n".join(g).encode(), check=False)
+lat_wls = [x for x in ("w_1kx1", "w_1kx10") if any(r["workload"] == x for r in fixed)] or wls[:1]
+if lat_wls:
+    g = ["set terminal pngcairo size 1200,520 font ',10'", f"set output '{img}/bench-latency.png'",
+         "set termoption noenhanced", f"set multiplot layout 1,{len(lat_wls)}",
+         "set style data histogram", "set style histogram clustered gap 1", "set style fill solid 0.8 border -1",
+         "set logscale y", "set yrange [0.01:20000]", "set ylabel 'ms (log)'", "set grid ytics",
+         "set xtics rotate by -20 font ',8'", "set key left top"]
+    for wl in lat_wls:
+        p = os.path.join(tmp, f"lat_{wl}.dat")
+        r0 = None
+        with open(p, "w") as fh:
+            for k in ORDER:
+                r = fx(wl, k)
+                if r:
+                    r0 = r
+                    l = r["latency_ms"]
+                    fh.write(f"\"{NAMES[k]}\" {max(l['p50'], 0.001)} {max(l['p99'], 0.001)} {max(l['p999'], 0.001)} {max(l['max'], 0.001)}\n")
+        title = f"publish -> receive, {r0['devices']:,} devices x {r0['steps'][0]['rate_hz']:g} Hz, {max(x['clients'] for x in fixed if x['workload'] == wl)} clients"
+        g += [f"set title '{title}'",
+              f"plot '{p}' using 2:xtic(1) title 'p50', '' using 3 title 'p99', '' using 4 title 'p99.9', '' using 5 title 'max'"]
+    g.append("unset multiplot")
+    subprocess.run(["gnuplot"], input="\n".join(g).encode(), check=False)
+print(f"plots in {img}/bench-*.png", file=sys.stderr)
