@@ -58,6 +58,7 @@ struct hub {
     size_t inbox_cap, inbox_head, inbox_count;
     void (*wake)(void *);
     void *wake_arg;
+    atomic_int wake_pending;         /* a wake is posted and not yet drained */
     tracker *trk;                    /* set before the web thread starts; locks itself */
     /* web thread only */
     hub_device **dev;                /* open addressing, dev_cap a power of two */
@@ -194,7 +195,9 @@ int hub_post(hub *h, hub_msg *m)
     }
     /* One wake-up per empty → non-empty transition: the web thread drains
      * everything that arrives until it runs. */
-    if (was_empty && h->wake)
+    /* At most one wake in flight: lws reads its cancel pipe a few bytes per
+     * pass, so a wake per message fills the pipe (writes fail with EAGAIN). */
+    if (was_empty && h->wake && !atomic_exchange(&h->wake_pending, 1))
         h->wake(h->wake_arg);
     return 0;
 }
@@ -623,7 +626,11 @@ int hub_client_writable(hub *h, hub_client *c)
     if (c->snap.len)
         return write_snapshot(h, c);
     int budget = WRITE_BUDGET;
-    while (c->count && budget-- > 0 && !lws_send_pipe_choked(c->wsi)) {
+    /* lws calls us only when the socket is writable; lws_send_pipe_choked()
+     * is a poll() syscall, so ask it only before a second write. */
+    int first_write = 1;
+    while (c->count && budget-- > 0 && (first_write || !lws_send_pipe_choked(c->wsi))) {
+        first_write = 0;
         if (c->batch && c->count > 1) {
             /* Several messages as one JSON array in one frame: one syscall
              * instead of many when a client is behind. */
@@ -674,6 +681,7 @@ void hub_drain(hub *h)
     hub_msg *batch[DRAIN_BATCH];
     size_t n = 0;
     int more;
+    atomic_store(&h->wake_pending, 0); /* before taking: a later post wakes us again */
     pthread_mutex_lock(&h->lock);
     while (h->inbox_count && n < DRAIN_BATCH) {
         batch[n++] = h->inbox[h->inbox_head];
@@ -700,6 +708,6 @@ void hub_drain(hub *h)
     for (hub_client *c = h->clients; c; c = c->next)
         if (c->count && !c->closing)
             lws_callback_on_writable(c->wsi);
-    if (more && h->wake)
+    if (more && h->wake && !atomic_exchange(&h->wake_pending, 1))
         h->wake(h->wake_arg);
 }

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,6 +37,7 @@
 #define PUBQ_CAP 1024         /* publishes waiting for the ingest thread */
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 30000
+#define READ_BURST 512        /* packets read per wake-up at most */
 #define TICK_MS 250           /* completeness tick period */
 #define TICK_MAX_REQUESTS 64  /* resend requests per tick, on top of the tracker's own rate */
 
@@ -490,8 +492,18 @@ static void *ingest_main(void *arg)
         if (atomic_load(&in->stop))
             break;
         int rc = MOSQ_ERR_SUCCESS;
-        if (nfds == 2 && (pfd[1].revents & (POLLIN | POLLERR | POLLHUP)))
-            rc = mosquitto_loop_read(in->mosq, 1000);
+        if (nfds == 2 && (pfd[1].revents & (POLLIN | POLLERR | POLLHUP))) {
+            /* libmosquitto 2.0 reads one packet per call: keep reading
+             * while the kernel holds more, instead of one poll() per
+             * reading. Bounded so publishes and keepalive still run. */
+            int more = 0;
+            for (int i = 0; i < READ_BURST; i++) {
+                rc = mosquitto_loop_read(in->mosq, 1);
+                if (rc != MOSQ_ERR_SUCCESS || !in->socket_up ||
+                    ioctl(sock, FIONREAD, &more) != 0 || more <= 0)
+                    break;
+            }
+        }
         if (rc == MOSQ_ERR_SUCCESS && in->socket_up && atomic_load(&in->connected))
             flush_publishes(in);
         if (rc == MOSQ_ERR_SUCCESS && in->socket_up && mosquitto_want_write(in->mosq))

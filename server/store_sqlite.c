@@ -46,6 +46,7 @@
 #define PRUNE_INTERVAL_MS 2000      /* retention pass period when caught up */
 #define PRUNE_CATCHUP_MS 50         /* ... and when the last pass found a full chunk */
 #define PRUNE_CHUNK 5000            /* rows deleted per retention transaction */
+#define GROUP_COMMIT_MS 10          /* wait for more records before a small batch */
 
 /* readings.flags: the TELEMETRY_HAS_* bits, then the device's validity flags. */
 #define FLAG_PRESENT_MASK 0xFFFFu
@@ -150,6 +151,17 @@ struct store {
     sqlite3_stmt *w_prune_devs, *w_prune, *w_lost;
     store_rec *batch;
     size_t batch_max, batch_n;
+    /* Device id -> key, so a reading costs one INSERT, not an upsert too.
+     * Open addressing, keys_cap a power of two; cleared on rollback (a
+     * rolled-back device row's key may be handed to another device). */
+    struct key_slot { char id[TELEMETRY_ID_MAX + 1]; int64_t key; } *keys;
+    size_t keys_cap, keys_n;
+    /* Per batch: the latest stored reading of each device, applied to the
+     * devices row once per batch instead of once per reading. */
+    struct last_slot { int64_t key; size_t idx; } *lasts;
+    size_t lasts_cap;         /* power of two >= 2 * batch_max */
+    size_t *lasts_used;       /* slots in use, to reset them cheaply */
+    size_t lasts_n;
     int64_t retention_ms;
     int64_t prune_cursor;     /* device key the next retention pass starts after */
     int prune_failing;
@@ -300,10 +312,67 @@ static void row_to_reading(sqlite3_stmt *s, int c, const char *id, telemetry_rea
 
 /* ---- writer ----------------------------------------------------------- */
 
-/* Applies one reading inside the open transaction. *stored / *dup tell what
- * happened. Returns an SQLite code (SQLITE_DONE on success). */
-static int write_reading(store *st, const telemetry_reading *r, int *stored)
+static uint64_t hash_str(const char *p)
 {
+    uint64_t x = 1469598103934665603ull; /* FNV-1a */
+    while (*p)
+        x = (x ^ (unsigned char)*p++) * 1099511628211ull;
+    return x;
+}
+
+static void keys_clear(store *st)
+{
+    if (st->keys)
+        memset(st->keys, 0, st->keys_cap * sizeof *st->keys);
+    st->keys_n = 0;
+}
+
+static int keys_put(store *st, const char *id, int64_t key)
+{
+    if ((st->keys_n + 1) * 10 > st->keys_cap * 7) {
+        size_t ncap = st->keys_cap ? st->keys_cap * 2 : 1024;
+        struct key_slot *n = calloc(ncap, sizeof *n);
+        if (!n)
+            return -1; /* not cached: the upsert path still works */
+        for (size_t i = 0; i < st->keys_cap; i++) {
+            if (!st->keys[i].id[0])
+                continue;
+            size_t j = hash_str(st->keys[i].id) & (ncap - 1);
+            while (n[j].id[0])
+                j = (j + 1) & (ncap - 1);
+            n[j] = st->keys[i];
+        }
+        free(st->keys);
+        st->keys = n;
+        st->keys_cap = ncap;
+    }
+    size_t j = hash_str(id) & (st->keys_cap - 1);
+    while (st->keys[j].id[0] && strcmp(st->keys[j].id, id) != 0)
+        j = (j + 1) & (st->keys_cap - 1);
+    if (!st->keys[j].id[0])
+        st->keys_n++;
+    snprintf(st->keys[j].id, sizeof st->keys[j].id, "%s", id);
+    st->keys[j].key = key;
+    return 0;
+}
+
+static int64_t keys_get(store *st, const char *id)
+{
+    if (!st->keys_cap)
+        return 0;
+    for (size_t j = hash_str(id) & (st->keys_cap - 1); st->keys[j].id[0];
+         j = (j + 1) & (st->keys_cap - 1))
+        if (!strcmp(st->keys[j].id, id))
+            return st->keys[j].key;
+    return 0;
+}
+
+/* The device's key, creating its row on first sight. */
+static int device_key(store *st, const telemetry_reading *r, int64_t *key)
+{
+    *key = keys_get(st, r->device_id);
+    if (*key)
+        return SQLITE_DONE;
     sqlite3_stmt *s = st->w_touch;
     int rc = sqlite3_bind_text(s, 1, r->device_id, -1, SQLITE_STATIC);
     if (rc == SQLITE_OK)
@@ -311,12 +380,41 @@ static int write_reading(store *st, const telemetry_reading *r, int *stored)
     if (rc != SQLITE_OK)
         return rc;
     rc = sqlite3_step(s);
-    int64_t key = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    *key = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
     sqlite3_reset(s);
     if (rc != SQLITE_ROW)
         return rc;
+    keys_put(st, r->device_id, *key);
+    return SQLITE_DONE;
+}
 
-    s = st->w_insert;
+/* Remembers batch[idx] as the device's latest stored reading of this batch
+ * (by receive time, later records winning ties). */
+static void last_note(store *st, int64_t key, size_t idx)
+{
+    size_t mask = st->lasts_cap - 1, j = (size_t)((uint64_t)key * 11400714819323198485ull) & mask;
+    while (st->lasts[j].key && st->lasts[j].key != key)
+        j = (j + 1) & mask;
+    if (!st->lasts[j].key) {
+        st->lasts[j].key = key;
+        st->lasts[j].idx = idx;
+        st->lasts_used[st->lasts_n++] = j;
+        return;
+    }
+    if (st->batch[idx].u.r.received_ms >= st->batch[st->lasts[j].idx].u.r.received_ms)
+        st->lasts[j].idx = idx;
+}
+
+/* Applies one reading inside the open transaction. *stored tells whether it
+ * was new. Returns an SQLite code (SQLITE_DONE on success). */
+static int write_reading(store *st, size_t idx, int *stored)
+{
+    const telemetry_reading *r = &st->batch[idx].u.r;
+    int64_t key;
+    int rc = device_key(st, r, &key);
+    if (rc != SQLITE_DONE)
+        return rc;
+    sqlite3_stmt *s = st->w_insert;
     rc = sqlite3_bind_int64(s, 1, key);
     if (rc == SQLITE_OK)
         rc = bind_reading(s, r);
@@ -326,16 +424,31 @@ static int write_reading(store *st, const telemetry_reading *r, int *stored)
     if (rc != SQLITE_DONE)
         return rc;
     *stored = sqlite3_changes(st->wdb) > 0;
-    if (!*stored)
-        return SQLITE_DONE; /* a redelivery: the old copy stays the device's history */
+    if (*stored) /* a redelivery leaves the device's latest values alone */
+        last_note(st, key, idx);
+    return SQLITE_DONE;
+}
 
-    s = st->w_last;
-    rc = sqlite3_bind_int64(s, 1, key);
-    if (rc == SQLITE_OK)
-        rc = bind_reading(s, r);
-    if (rc != SQLITE_OK)
-        return rc;
-    return exec_stmt(s);
+/* Updates each device touched by the batch once, with its latest reading. */
+static int write_lasts(store *st)
+{
+    int rc = SQLITE_DONE;
+    for (size_t i = 0; i < st->lasts_n && rc == SQLITE_DONE; i++) {
+        struct last_slot *l = &st->lasts[st->lasts_used[i]];
+        sqlite3_stmt *s = st->w_last;
+        rc = sqlite3_bind_int64(s, 1, l->key);
+        if (rc == SQLITE_OK)
+            rc = bind_reading(s, &st->batch[l->idx].u.r);
+        rc = rc == SQLITE_OK ? exec_stmt(s) : rc;
+    }
+    return rc;
+}
+
+static void lasts_reset(store *st)
+{
+    for (size_t i = 0; i < st->lasts_n; i++)
+        st->lasts[st->lasts_used[i]].key = 0;
+    st->lasts_n = 0;
 }
 
 static int write_status(store *st, const telemetry_status *x)
@@ -380,6 +493,8 @@ static int write_lost(store *st, const store_lost_rec *l)
 
 static void rollback(store *st)
 {
+    keys_clear(st); /* device rows created in this transaction are gone */
+    lasts_reset(st);
     /* Keep the reason: a successful ROLLBACK resets sqlite3_errmsg(). */
     snprintf(st->werr, sizeof st->werr, "%s", sqlite3_errmsg(st->wdb));
     /* SQLite may already have rolled back on its own (FULL, IOERR, NOMEM). */
@@ -403,7 +518,7 @@ static int write_batch(store *st, uint64_t *n_stored, uint64_t *n_dup, uint64_t 
     for (size_t i = 0; i < st->batch_n; i++) {
         const store_rec *rec = &st->batch[i];
         int was_stored = 0;
-        rc = rec->kind == REC_READING ? write_reading(st, &rec->u.r, &was_stored)
+        rc = rec->kind == REC_READING ? write_reading(st, i, &was_stored)
              : rec->kind == REC_LOST  ? write_lost(st, &rec->u.l)
                                       : write_status(st, &rec->u.s);
         if (rc == SQLITE_DONE) {
@@ -423,11 +538,17 @@ static int write_batch(store *st, uint64_t *n_stored, uint64_t *n_dup, uint64_t 
                                        : rec->u.s.device_id,
               sqlite3_errmsg(st->wdb));
     }
+    rc = write_lasts(st);
+    if (rc != SQLITE_DONE) {
+        rollback(st);
+        return rc;
+    }
     rc = exec_stmt(st->w_commit);
     if (rc != SQLITE_DONE) {
         rollback(st);
         return rc;
     }
+    lasts_reset(st);
     *n_stored = stored;
     *n_dup = dup;
     *n_rejected = rejected;
@@ -515,6 +636,16 @@ static void *writer_main(void *arg)
                 } else {
                     wait_until(st, next_prune);
                 }
+            }
+            /* Group commit: a transaction costs far more than a row, so
+             * when only a few records are waiting, let more arrive for a
+             * moment. Storage lags by GROUP_COMMIT_MS at most; the live
+             * path does not wait for it. */
+            if (st->count > 0 && st->count < st->batch_max && !st->stop) {
+                pthread_mutex_unlock(&st->lock);
+                struct timespec gc = {0, GROUP_COMMIT_MS * 1000000L};
+                nanosleep(&gc, NULL);
+                pthread_mutex_lock(&st->lock);
             }
             /* Take everything queued, up to one batch. */
             size_t n = st->count < st->batch_max ? st->count : st->batch_max;
@@ -718,6 +849,9 @@ static void destroy(store *st)
         pthread_mutex_destroy(&st->rlock);
     free(st->ring);
     free(st->batch);
+    free(st->lasts);
+    free(st->lasts_used);
+    free(st->keys);
     free(st);
 }
 
@@ -778,7 +912,7 @@ static int open_writer(store *st, const char *path, char *err, size_t errlen)
                         "?15, ?16)"},
         /* Latest by receive time; fw and boot follow the latest reading. */
         {&st->w_last,
-         "UPDATE devices SET last_t = ?2, last_received = ?3, last_ts = ?4, last_uptime = ?5, "
+         "UPDATE devices SET last_seen = max(last_seen, ?3), last_t = ?2, last_received = ?3, last_ts = ?4, last_uptime = ?5, "
          "last_boot = ?6, last_seq = ?7, last_object_temp = ?8, last_ambient_temp = ?9, "
          "last_heart_rate = ?10, last_spo2 = ?11, last_battery = ?12, last_rssi = ?13, "
          "last_flags = ?14, last_sensor_type = ?15, last_fw = ?16, "
@@ -865,7 +999,11 @@ store_err store_open(const store_options *opt, store **out, char *err, size_t er
     /* calloc of a large ring maps lazily: untouched slots cost no RAM. */
     st->ring = calloc(st->cap, sizeof *st->ring);
     st->batch = calloc(st->batch_max, sizeof *st->batch);
-    if (!st->ring || !st->batch) {
+    for (st->lasts_cap = 16; st->lasts_cap < 2 * st->batch_max; st->lasts_cap *= 2)
+        ;
+    st->lasts = calloc(st->lasts_cap, sizeof *st->lasts);
+    st->lasts_used = calloc(st->batch_max, sizeof *st->lasts_used);
+    if (!st->ring || !st->batch || !st->lasts || !st->lasts_used) {
         snprintf(err, errlen, "out of memory for a queue of %zu records", st->cap);
         destroy(st);
         return STORE_ENOMEM;
