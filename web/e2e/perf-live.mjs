@@ -30,7 +30,7 @@ try {
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync', '--enable-precise-memory-info'] });
   const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-  await page.goto(`http://127.0.0.1:${http}/`);
+  await page.goto(`http://127.0.0.1:${http}/?perf=1`);
   await page.waitForFunction((n) => document.querySelectorAll('a.tile').length >= n, N, { timeout: 60000 });
   await sleep(5000); // warm up
   const cdp = await page.context().newCDPSession(page);
