@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "telemetry.h"
+
 #define SEQ_MAX ((int64_t)1 << 53)   /* protocol bound for seq and boot */
 #define ID_MAX 64
 
@@ -304,18 +306,10 @@ static cboot *boot_new(completeness *c, const completeness_sink *sink, cdev *d, 
 
 /* ---- devices ---- */
 
-static uint64_t hash_id(const char *s)
-{
-    uint64_t x = 1469598103934665603ull; /* FNV-1a */
-    while (*s)
-        x = (x ^ (unsigned char)*s++) * 1099511628211ull;
-    return x;
-}
-
 static cdev *dev_find(const completeness *c, const char *id)
 {
     size_t mask = c->cap - 1;
-    for (size_t i = hash_id(id) & mask, k = 0; k < c->cap; i = (i + 1) & mask, k++) {
+    for (size_t i = telemetry_id_hash(id) & mask, k = 0; k < c->cap; i = (i + 1) & mask, k++) {
         if (!c->dev[i])
             return NULL;
         if (!strcmp(c->dev[i]->id, id))
@@ -333,7 +327,7 @@ static int dev_grow(completeness *c)
     for (size_t i = 0; i < c->cap; i++) {
         if (!c->dev[i])
             continue;
-        size_t j = hash_id(c->dev[i]->id) & (ncap - 1);
+        size_t j = telemetry_id_hash(c->dev[i]->id) & (ncap - 1);
         while (n[j])
             j = (j + 1) & (ncap - 1);
         n[j] = c->dev[i];
@@ -367,7 +361,7 @@ static cdev *dev_get(completeness *c, const char *id)
     }
     snprintf(d->id, sizeof d->id, "%s", id);
     d->current = -1;
-    size_t mask = c->cap - 1, i = hash_id(id) & mask;
+    size_t mask = c->cap - 1, i = telemetry_id_hash(id) & mask;
     while (c->dev[i])
         i = (i + 1) & mask;
     c->dev[i] = d;

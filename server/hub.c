@@ -204,18 +204,10 @@ int hub_post(hub *h, hub_msg *m)
 
 /* ---- device table ---- */
 
-static uint64_t hash_id(const char *s)
-{
-    uint64_t x = 1469598103934665603ull; /* FNV-1a */
-    while (*s)
-        x = (x ^ (unsigned char)*s++) * 1099511628211ull;
-    return x;
-}
-
 static hub_device *dev_find(hub *h, const char *id)
 {
     size_t mask = h->dev_cap - 1;
-    for (size_t i = hash_id(id) & mask;; i = (i + 1) & mask) {
+    for (size_t i = telemetry_id_hash(id) & mask;; i = (i + 1) & mask) {
         if (!h->dev[i])
             return NULL;
         if (!strcmp(h->dev[i]->id, id))
@@ -233,7 +225,7 @@ static int dev_grow(hub *h)
         hub_device *d = h->dev[i];
         if (!d)
             continue;
-        size_t j = hash_id(d->id) & (ncap - 1);
+        size_t j = telemetry_id_hash(d->id) & (ncap - 1);
         while (n[j])
             j = (j + 1) & (ncap - 1);
         n[j] = d;
@@ -258,7 +250,7 @@ static hub_device *dev_get(hub *h, const char *id, int64_t now_ms)
     d->first_seen_ms = now_ms;
     d->online = -1;
     d->boot = -1;
-    size_t mask = h->dev_cap - 1, i = hash_id(id) & mask;
+    size_t mask = h->dev_cap - 1, i = telemetry_id_hash(id) & mask;
     while (h->dev[i])
         i = (i + 1) & mask;
     h->dev[i] = d;

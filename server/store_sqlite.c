@@ -312,14 +312,6 @@ static void row_to_reading(sqlite3_stmt *s, int c, const char *id, telemetry_rea
 
 /* ---- writer ----------------------------------------------------------- */
 
-static uint64_t hash_str(const char *p)
-{
-    uint64_t x = 1469598103934665603ull; /* FNV-1a */
-    while (*p)
-        x = (x ^ (unsigned char)*p++) * 1099511628211ull;
-    return x;
-}
-
 static void keys_clear(store *st)
 {
     if (st->keys)
@@ -337,7 +329,7 @@ static int keys_put(store *st, const char *id, int64_t key)
         for (size_t i = 0; i < st->keys_cap; i++) {
             if (!st->keys[i].id[0])
                 continue;
-            size_t j = hash_str(st->keys[i].id) & (ncap - 1);
+            size_t j = telemetry_id_hash(st->keys[i].id) & (ncap - 1);
             while (n[j].id[0])
                 j = (j + 1) & (ncap - 1);
             n[j] = st->keys[i];
@@ -346,7 +338,7 @@ static int keys_put(store *st, const char *id, int64_t key)
         st->keys = n;
         st->keys_cap = ncap;
     }
-    size_t j = hash_str(id) & (st->keys_cap - 1);
+    size_t j = telemetry_id_hash(id) & (st->keys_cap - 1);
     while (st->keys[j].id[0] && strcmp(st->keys[j].id, id) != 0)
         j = (j + 1) & (st->keys_cap - 1);
     if (!st->keys[j].id[0])
@@ -360,7 +352,7 @@ static int64_t keys_get(store *st, const char *id)
 {
     if (!st->keys_cap)
         return 0;
-    for (size_t j = hash_str(id) & (st->keys_cap - 1); st->keys[j].id[0];
+    for (size_t j = telemetry_id_hash(id) & (st->keys_cap - 1); st->keys[j].id[0];
          j = (j + 1) & (st->keys_cap - 1))
         if (!strcmp(st->keys[j].id, id))
             return st->keys[j].key;

@@ -894,3 +894,11 @@ size_t telemetry_status_json(const telemetry_status *s, char *buf, size_t len)
     jw_iso(&w, "received_at", s->received_ms);
     return jw_end(&w);
 }
+
+uint64_t telemetry_id_hash(const char *id)
+{
+    uint64_t x = 1469598103934665603ull; /* FNV-1a offset basis and prime */
+    while (*id)
+        x = (x ^ (unsigned char)*id++) * 1099511628211ull;
+    return x;
+}
