@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { Procs, freePort, pub, pubLines, sleep, startMosquitto, subOnce, tmpDir, waitFor } from './lib.mjs';
+import { Procs, freePort, pub, pubLines, sleep, startMosquitto, subMatch, subOnce, tmpDir, waitFor } from './lib.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const webDir = path.resolve(here, '..');
@@ -141,7 +141,7 @@ describe('dashboard against vigild', { timeout: 180000 }, () => {
     });
     assert.ok(painted > 20, `HR line pixels: ${painted}`);
 
-    const sub = subOnce(procs, mq.port, 'commands/esp32/E2E_A/control', 15);
+    const sub = subMatch(procs, mq.port, 'commands/esp32/E2E_A/control', (m) => m.cmd === 'ping', 15);
     await sub.ready;
     await page.getByTestId('cmd-ping').click();
     const raw = await sub.message;

@@ -101,6 +101,29 @@ export function subOnce(procs, port, topic, secs = 10) {
   return { proc: p, message, ready: sleep(800) };
 }
 
+/** The first message on topic whose JSON satisfies pred (others are skipped:
+ * vigild itself may command the device, e.g. a completeness `resend`). */
+export function subMatch(procs, port, topic, pred, secs = 10) {
+  const p = procs.start(`subm-${topic.replace(/\W+/g, '_')}`, 'mosquitto_sub',
+    ['-h', '127.0.0.1', '-p', String(port), '-q', '1', '-W', String(secs), '-t', topic], { stdout: 'pipe' });
+  let buf = '';
+  const message = new Promise((resolve) => {
+    p.stdout.on('data', (d) => {
+      buf += d;
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl).trim();
+        buf = buf.slice(nl + 1);
+        let msg = null;
+        try { msg = JSON.parse(line); } catch { /* not JSON: skip */ }
+        if (msg && pred(msg)) { resolve(line); procs.stop(p); return; }
+      }
+    });
+    p.exited.then(() => resolve(null));
+  });
+  return { proc: p, message, ready: sleep(800) };
+}
+
 /** A long-lived `mosquitto_pub -l` for one topic: each written line is one message. */
 export function pubLines(procs, port, topic) {
   const p = procs.start(`publ-${topic.replace(/\W+/g, '_')}`, 'mosquitto_pub',
