@@ -47,6 +47,11 @@ listener $MQTT_PORT 127.0.0.1
 persistence_location $RUN/mosquitto/
 log_dest file $RUN/mosquitto.log
 CONF
+# Started as root, Mosquitto drops to its own user: let it write its files.
+if [ "$(id -u)" -eq 0 ] && id mosquitto >/dev/null 2>&1; then
+  touch "$RUN/mosquitto.log"
+  chown mosquitto: "$RUN/mosquitto" "$RUN/mosquitto.log"
+fi
 
 PIDS=()
 cleanup() {
@@ -61,7 +66,8 @@ cleanup() {
   done
   echo "run: stopped"
 }
-trap cleanup INT TERM EXIT
+trap 'cleanup; exit 0' INT TERM
+trap cleanup EXIT
 
 mosquitto -c "$RUN/mosquitto.conf" &
 PIDS+=($!)
