@@ -436,21 +436,32 @@ static telemetry_reason data_field(enum field f, const cJSON *it, const char *to
     return rc;
 }
 
+/* The checks every message gets before its payload is looked at: the
+ * caller's topic id, the size cap, a payload pointer. Clears detail. */
+static telemetry_reason check_envelope(const char *topic_id, const char *payload, size_t len,
+                                       size_t max_len, telemetry_reason no_payload, errbuf *e)
+{
+    if (e->s != NULL && e->n > 0)
+        e->s[0] = '\0';
+    if (!topic_id_ok(topic_id))
+        return fail(e, TELEMETRY_BAD_TOPIC, "invalid device id");
+    size_t cap = payload_cap(max_len);
+    if (len > cap)
+        return fail(e, TELEMETRY_OVERSIZE, "payload %zu bytes, at most %zu", len, cap);
+    if (payload == NULL && len > 0)
+        return fail(e, no_payload, "no payload");
+    return TELEMETRY_OK;
+}
+
 telemetry_reason telemetry_parse_data(const char *topic_id, const char *payload,
                                       size_t len, size_t max_len,
                                       telemetry_reading *out,
                                       char *detail, size_t detail_len)
 {
     errbuf e = {detail, detail_len};
-    if (detail != NULL && detail_len > 0)
-        detail[0] = '\0';
-    if (!topic_id_ok(topic_id))
-        return fail(&e, TELEMETRY_BAD_TOPIC, "invalid device id");
-    size_t cap = payload_cap(max_len);
-    if (len > cap)
-        return fail(&e, TELEMETRY_OVERSIZE, "payload %zu bytes, at most %zu", len, cap);
-    if (payload == NULL && len > 0)
-        return fail(&e, TELEMETRY_MALFORMED_JSON, "no payload");
+    telemetry_reason env = check_envelope(topic_id, payload, len, max_len, TELEMETRY_MALFORMED_JSON, &e);
+    if (env != TELEMETRY_OK)
+        return env;
 
     telemetry_reason rc;
     cJSON *root = parse_json(payload, len, &e, &rc);
@@ -507,15 +518,9 @@ telemetry_reason telemetry_parse_status(const char *topic_id, const char *payloa
                                         char *detail, size_t detail_len)
 {
     errbuf e = {detail, detail_len};
-    if (detail != NULL && detail_len > 0)
-        detail[0] = '\0';
-    if (!topic_id_ok(topic_id))
-        return fail(&e, TELEMETRY_BAD_TOPIC, "invalid device id");
-    size_t cap = payload_cap(max_len);
-    if (len > cap)
-        return fail(&e, TELEMETRY_OVERSIZE, "payload %zu bytes, at most %zu", len, cap);
-    if (payload == NULL && len > 0)
-        return fail(&e, TELEMETRY_BAD_STATUS, "no payload");
+    telemetry_reason env = check_envelope(topic_id, payload, len, max_len, TELEMETRY_BAD_STATUS, &e);
+    if (env != TELEMETRY_OK)
+        return env;
     if (payload == NULL)
         payload = ""; /* len is 0; avoids arithmetic on a null pointer */
 
