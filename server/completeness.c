@@ -568,16 +568,29 @@ static void advance(completeness *c, const completeness_sink *sink, cdev *d, cbo
     }
 }
 
+/* The device and boot a (boot, seq) of device id belongs to, created on
+ * first sight; NULL for out-of-range values or a full device table. */
+static cboot *entry(completeness *c, const completeness_sink *sink, const char *id, int64_t boot,
+                    int64_t seq, int64_t now_ms, cdev **dout)
+{
+    if (!vals_ok(boot, seq))
+        return NULL;
+    cdev *d = dev_get(c, id);
+    if (!d)
+        return NULL;
+    int created;
+    *dout = d;
+    return boot_for(c, sink, d, boot, seq, now_ms, &created);
+}
+
 int completeness_on_reading(completeness *c, const completeness_sink *sink, const char *id,
                             int64_t boot, int64_t seq, int64_t now_ms)
 {
-    if (!vals_ok(boot, seq))
+    cdev *d;
+    cboot *b = entry(c, sink, id, boot, seq, now_ms, &d);
+    if (!b)
         return -1;
-    cdev *d = dev_get(c, id);
-    if (!d)
-        return -1;
-    int created, refill = 0;
-    cboot *b = boot_for(c, sink, d, boot, seq, now_ms, &created);
+    int refill = 0;
     if (seq < b->base) {
         /* Older than anything known of this boot (e.g. a pruned start):
          * the seqs between become a gap. */
@@ -624,13 +637,10 @@ int completeness_on_reading(completeness *c, const completeness_sink *sink, cons
 int completeness_on_unstored(completeness *c, const completeness_sink *sink, const char *id,
                              int64_t boot, int64_t seq, int64_t now_ms)
 {
-    if (!vals_ok(boot, seq))
+    cdev *d;
+    cboot *b = entry(c, sink, id, boot, seq, now_ms, &d);
+    if (!b)
         return -1;
-    cdev *d = dev_get(c, id);
-    if (!d)
-        return -1;
-    int created;
-    cboot *b = boot_for(c, sink, d, boot, seq, now_ms, &created);
     if (seq > b->hi)
         advance(c, sink, d, b, seq, seq, now_ms);
     else if (seq < b->base && (uint64_t)(b->base - seq) <= c->cfg.max_gap) {
