@@ -1,0 +1,42 @@
+/* ports — the narrow interfaces main wires between vigild's modules, so that
+ * no module holds a peer's handle (docs/ARCHITECTURE.md, "Wiring"). Each is
+ * a struct of function pointers plus a ctx, like device/platform.h: the
+ * module that offers it fills one in, main hands it to the module that uses
+ * it, and a unit test can hand in a fake.
+ *
+ * Ownership: ports are plain values copied by the user; ctx is borrowed and
+ * must outlive every call. Which thread may call each function is said at
+ * the function. */
+#ifndef VIGIL_PORTS_H
+#define VIGIL_PORTS_H
+
+#include <stddef.h>
+
+typedef struct sbuf sbuf;
+
+/* Publishing to the broker (offered by ingest, used by web for commands and
+ * config). Any thread; never blocks: publish queues and returns. */
+typedef enum publish_err {
+    PUBLISH_OK = 0,
+    PUBLISH_ENOTCONN = -1, /* not connected to the broker: nothing was queued */
+    PUBLISH_EFULL = -2,    /* publish queue full: retry later */
+    PUBLISH_EINVAL = -3,   /* topic or payload too long */
+    PUBLISH_ENOMEM = -4,
+} publish_err;
+
+typedef struct vigil_publisher {
+    publish_err (*publish)(void *ctx, const char *topic, const char *payload, size_t len, int qos,
+                           int retain);
+    int (*connected)(void *ctx); /* 1 while the broker session is up */
+    void *ctx;
+} vigil_publisher;
+
+/* Extra facts about a device shown in its DEVICE object (offered by the
+ * completeness tracker, used by the live model): appends one JSON value —
+ * "null" when there is nothing to say — to out. Called on the web thread. */
+typedef struct vigil_annotator {
+    void (*annotate)(void *ctx, const char *device_id, sbuf *out);
+    void *ctx;
+} vigil_annotator;
+
+#endif
