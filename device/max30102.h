@@ -25,7 +25,7 @@
 #define MAX30102_PART_ID 0x15
 #define MAX30102_FIFO_DEPTH 32
 
-/* Registers (DOMAIN.md §2). */
+/* Registers (docs/DOMAIN.md §2). */
 #define MAX30102_REG_INT_STATUS1 0x00
 #define MAX30102_REG_INT_STATUS2 0x01
 #define MAX30102_REG_INT_ENABLE1 0x02

@@ -5,7 +5,7 @@
  * start and a PEC byte. Every read is checked for PEC, the error flag (bit 15)
  * and physical plausibility; transport and PEC failures are retried a bounded
  * number of times, with bus recovery after a bus error (ESP32 parts are known
- * to wedge the bus; see DOMAIN.md §1).
+ * to wedge the bus; see docs/DOMAIN.md §1).
  *
  * Ownership: the caller owns the mlx90614 struct; the i2c_bus is borrowed and
  * must outlive it. No allocation. Threading: not thread-safe; one caller per

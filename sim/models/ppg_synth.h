@@ -1,6 +1,6 @@
 /* ppg_synth — deterministic synthetic red/IR photoplethysmogram (host only).
  *
- * DOMAIN.md §2 recipe: ir = DC_ir(1 − PI·p(t)), red = DC_red(1 − R·PI·p(t)),
+ * docs/DOMAIN.md §2 recipe: ir = DC_ir(1 − PI·p(t)), red = DC_red(1 − R·PI·p(t)),
  * p = systolic Gaussian + 0.3 × dicrotic Gaussian per beat, beat period
  * 60/HR (optionally jittered), R from the target SpO2 by inverting the Maxim
  * curve. Impairments: white noise, 0.25 Hz multiplicative baseline wander,
