@@ -129,18 +129,9 @@ telemetry_reason telemetry_parse_status(const char *topic_id, const char *payloa
                                         telemetry_status *out,
                                         char *detail, size_t detail_len);
 
-/* Formats epoch milliseconds as ISO 8601 UTC with milliseconds
- * ("2026-11-27T17:18:41.123Z"). buf must hold at least 25 bytes.
- * Returns the length written. */
-size_t telemetry_format_iso(int64_t epoch_ms, char *buf, size_t len);
-
-/* Serializes a reading as the design's enriched object — the payload's
- * validated fields plus "device_id", "received_at", "topic" — into buf,
- * without the {"type":...} wrapper. Unknown payload fields are not carried
- * (they were never validated). Returns the length, or 0 if buf is too small. */
-size_t telemetry_reading_json(const telemetry_reading *r, char *buf, size_t len);
-
-/* The same for a status: {"device_id","status","fw","interval_ms","boot","received_at"}. */
-size_t telemetry_status_json(const telemetry_status *s, char *buf, size_t len);
+/* Output (telemetry_format_iso, telemetry_reading_json,
+ * telemetry_status_json) lives in telemetry_json.h; included here so the
+ * callers that predate the split keep compiling. */
+#include "telemetry_json.h"
 
 #endif
