@@ -1,6 +1,8 @@
 /* telemetry_enc — see telemetry_enc.h. */
 #include "telemetry_enc.h"
 
+#include "json_escape.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,20 +32,26 @@ static void tenc__put(tenc_buf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
-/* JSON string body; fw comes from the build, but escape it anyway so a
- * stray quote can never produce invalid JSON. */
+static void tenc__sink(void *ctx, const char *p, size_t n)
+{
+    tenc_buf *b = ctx;
+    if (b->trunc)
+        return;
+    if (n >= b->cap - b->len) { /* keep room for the NUL */
+        b->trunc = true;
+        return;
+    }
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+/* JSON string; fw comes from the build, but escape it anyway so a stray
+ * quote can never produce invalid JSON. */
 static void tenc__put_str(tenc_buf *b, const char *s)
 {
     tenc__put(b, "\"");
-    for (; *s && !b->trunc; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            tenc__put(b, "\\%c", c);
-        else if (c < 0x20)
-            tenc__put(b, "\\u%04x", c);
-        else
-            tenc__put(b, "%c", c);
-    }
+    json_escape(s, tenc__sink, b);
     tenc__put(b, "\"");
 }
 
