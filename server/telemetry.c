@@ -26,6 +26,8 @@
  * Output (JSON, ISO timestamps) is in telemetry_json.c. */
 #include "telemetry.h"
 
+#include "topics.h"
+
 #include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <math.h>
@@ -33,9 +35,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define TOPIC_PREFIX "sensors/esp32/"
-#define TOPIC_PREFIX_LEN (sizeof TOPIC_PREFIX - 1)
 
 /* Integers travel as JSON numbers, i.e. doubles: 2^53 is the largest value
  * every integer below which is exact. */
@@ -66,57 +65,31 @@ const char *telemetry_reason_name(telemetry_reason r)
 
 /* ---- topic ------------------------------------------------------------ */
 
-static int id_char(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '.' || c == '-';
-}
-
+/* The rule and the layout belong to protocol/ (device_id.h, topics.h); these
+ * are vigild's names for them. */
 int telemetry_id_valid(const char *s, size_t len)
 {
-    if (s == NULL || len == 0 || len > TELEMETRY_ID_MAX)
-        return 0;
-    for (size_t i = 0; i < len; i++)
-        if (!id_char((unsigned char)s[i]))
-            return 0;
-    return 1;
+    return device_id_valid(s, len);
 }
 
 telemetry_reason telemetry_parse_topic(const char *topic, size_t topic_len,
                                        char *id_out, telemetry_kind *kind_out)
 {
-    if (topic == NULL || topic_len <= TOPIC_PREFIX_LEN ||
-        memcmp(topic, TOPIC_PREFIX, TOPIC_PREFIX_LEN) != 0)
+    char id[DEVICE_ID_MAX + 1];
+    topics_kind k;
+    if (topics_parse(topic, topic_len, id, &k) != TOPICS_OK)
         return TELEMETRY_BAD_TOPIC;
-
-    const char *id = topic + TOPIC_PREFIX_LEN;
-    size_t rest = topic_len - TOPIC_PREFIX_LEN;
-    const char *slash = memchr(id, '/', rest);
-    if (slash == NULL)
-        return TELEMETRY_BAD_TOPIC;
-    size_t id_len = (size_t)(slash - id);
-    if (!telemetry_id_valid(id, id_len))
-        return TELEMETRY_BAD_TOPIC;
-
-    /* The kind is the whole remainder: "data/x" (extra level) must not match. */
-    const char *kind = slash + 1;
-    size_t kind_len = rest - id_len - 1;
-    telemetry_kind k;
-    if (kind_len == 4 && memcmp(kind, "data", 4) == 0)
-        k = TELEMETRY_KIND_DATA;
-    else if (kind_len == 6 && memcmp(kind, "status", 6) == 0)
-        k = TELEMETRY_KIND_STATUS;
-    else if (kind_len == 3 && memcmp(kind, "ack", 3) == 0)
-        k = TELEMETRY_KIND_ACK;
-    else
-        return TELEMETRY_BAD_TOPIC;
-
-    if (id_out != NULL) {
-        memcpy(id_out, id, id_len);
-        id_out[id_len] = '\0';
+    telemetry_kind tk;
+    switch (k) { /* vigild only receives these three */
+    case TOPICS_DATA: tk = TELEMETRY_KIND_DATA; break;
+    case TOPICS_STATUS: tk = TELEMETRY_KIND_STATUS; break;
+    case TOPICS_ACK: tk = TELEMETRY_KIND_ACK; break;
+    default: return TELEMETRY_BAD_TOPIC;
     }
+    if (id_out != NULL)
+        memcpy(id_out, id, strlen(id) + 1);
     if (kind_out != NULL)
-        *kind_out = k;
+        *kind_out = tk;
     return TELEMETRY_OK;
 }
 
@@ -341,16 +314,6 @@ static size_t payload_cap(size_t max_len)
     return max_len == 0 ? TELEMETRY_PAYLOAD_MAX_DEFAULT : max_len;
 }
 
-static int topic_id_ok(const char *topic_id)
-{
-    if (topic_id == NULL)
-        return 0;
-    size_t n = 0; /* bounded: the caller's id may be unterminated garbage */
-    while (n <= TELEMETRY_ID_MAX && topic_id[n] != '\0')
-        n++;
-    return telemetry_id_valid(topic_id, n);
-}
-
 /* ---- data -------------------------------------------------------------- */
 
 static telemetry_reason data_field(enum field f, const cJSON *it, const char *topic_id,
@@ -442,7 +405,7 @@ static telemetry_reason check_envelope(const char *topic_id, const char *payload
 {
     if (e->s != NULL && e->n > 0)
         e->s[0] = '\0';
-    if (!topic_id_ok(topic_id))
+    if (!device_id_valid_str(topic_id)) /* bounded: may be unterminated garbage */
         return fail(e, TELEMETRY_BAD_TOPIC, "invalid device id");
     size_t cap = payload_cap(max_len);
     if (len > cap)

@@ -15,7 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TELEMETRY_ID_MAX 64          /* device id: 1..64 of [A-Za-z0-9_.-] */
+#include "device_id.h"
+
+#define TELEMETRY_ID_MAX DEVICE_ID_MAX /* device id: 1..64 of [A-Za-z0-9_.-] */
 #define TELEMETRY_SENSOR_TYPE_MAX 32
 #define TELEMETRY_FW_MAX 32
 #define TELEMETRY_PAYLOAD_MAX_DEFAULT 4096
@@ -45,13 +47,14 @@ typedef enum telemetry_kind {
     TELEMETRY_KIND_ACK,      /* sensors/esp32/{id}/ack (command/config results) */
 } telemetry_kind;
 
-/* Parses a topic of the form sensors/esp32/{id}/{data|status|ack} and copies
+/* Parses a topic of the form sensors/esp32/{id}/{data|status|ack} (layout
+ * owned by protocol/topics.h; the other kinds are not vigild's input) and copies
  * the id (NUL-terminated) into id_out, which must hold TELEMETRY_ID_MAX + 1.
  * Returns TELEMETRY_OK or TELEMETRY_BAD_TOPIC. */
 telemetry_reason telemetry_parse_topic(const char *topic, size_t topic_len,
                                        char *id_out, telemetry_kind *kind_out);
 
-/* 1 if s[0..len) is a valid device id. */
+/* 1 if s[0..len) is a valid device id: protocol/device_id.h's rule. */
 int telemetry_id_valid(const char *s, size_t len);
 
 /* Hash of a NUL-terminated device id (FNV-1a), for the id-keyed tables of

@@ -6,12 +6,11 @@
 
 #include "jsonw.h"
 #include "telemetry.h"
+#include "topics.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-
-#define TOPIC_PREFIX "sensors/esp32/"
 
 /* ---- output ------------------------------------------------------------ */
 
@@ -158,10 +157,13 @@ size_t telemetry_reading_json(const telemetry_reading *r, char *buf, size_t len)
     }
     telemetry_json__iso(&w, "received_at", r->received_ms);
     jsonw_key(&w, "topic");
-    JSONW_LIT(&w, "\"" TOPIC_PREFIX);
-    /* The id is topic-safe by construction; escaped all the same. */
-    jsonw_esc(&w, r->device_id);
-    JSONW_LIT(&w, "/data\"");
+    /* Parsed readings always have a valid id; a hand-filled one that cannot
+     * form a topic gets no JSON rather than a wrong topic. */
+    char topic[TOPICS_BUF_SIZE];
+    if (topics_build(TOPICS_DATA, r->device_id, topic, sizeof topic, NULL) == TOPICS_OK)
+        jsonw_str(&w, topic);
+    else
+        w.ok = 0;
     return telemetry_json__end(&w);
 }
 
