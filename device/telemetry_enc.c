@@ -1,6 +1,7 @@
 /* telemetry_enc — see telemetry_enc.h. */
 #include "telemetry_enc.h"
 
+#include "device_id.h"
 #include "json_escape.h"
 
 #include <math.h>
@@ -57,17 +58,7 @@ static void tenc__put_str(tenc_buf *b, const char *s)
 
 bool tenc_valid_device_id(const char *id)
 {
-    if (!id)
-        return false;
-    size_t n = 0;
-    for (; id[n]; n++) {
-        char c = id[n];
-        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                  c == '_' || c == '.' || c == '-';
-        if (!ok || n >= 64)
-            return false;
-    }
-    return n >= 1;
+    return device_id_valid_str(id) != 0;
 }
 
 static bool tenc__in(double v, double lo, double hi)
