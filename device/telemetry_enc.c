@@ -3,6 +3,7 @@
 
 #include "device_id.h"
 #include "json_escape.h"
+#include "vital_ranges.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -74,11 +75,12 @@ tenc_status tenc_encode(const tenc_reading *r, const char *device_id, const char
     tenc_buf b = {.p = buf, .cap = cap};
     buf[0] = '\0';
 
-    /* Ranges are the protocol's accepted ranges (docs/PROTOCOL.md). */
-    bool temp_ok = r->temp_valid && tenc__in(r->object_temp, -20.0, 60.0);
-    bool amb_ok = tenc__in(r->ambient_temp, -40.0, 85.0);
-    bool hr_ok = r->hr_valid && tenc__in(r->heart_rate, 20.0, 300.0);
-    bool spo2_ok = r->spo2_valid && tenc__in(r->spo2, 50.0, 100.0);
+    /* The protocol's accepted ranges (protocol/vital_ranges.h). */
+    bool temp_ok = r->temp_valid &&
+                   tenc__in(r->object_temp, VITAL_OBJECT_TEMP_MIN, VITAL_OBJECT_TEMP_MAX);
+    bool amb_ok = tenc__in(r->ambient_temp, VITAL_AMBIENT_TEMP_MIN, VITAL_AMBIENT_TEMP_MAX);
+    bool hr_ok = r->hr_valid && tenc__in(r->heart_rate, VITAL_HEART_RATE_MIN, VITAL_HEART_RATE_MAX);
+    bool spo2_ok = r->spo2_valid && tenc__in(r->spo2, VITAL_SPO2_MIN, VITAL_SPO2_MAX);
 
     tenc__put(&b, "{\"sensor_type\":\"" TENC_SENSOR_TYPE "\",\"device_id\":\"%s\"", device_id);
     if (temp_ok)
@@ -96,12 +98,12 @@ tenc_status tenc_encode(const tenc_reading *r, const char *device_id, const char
         tenc__put(&b, ",\"ts\":%llu", (unsigned long long)r->ts_ms);
     tenc__put(&b, ",\"hr_valid\":%s,\"spo2_valid\":%s,\"temp_valid\":%s", hr_ok ? "true" : "false",
               spo2_ok ? "true" : "false", temp_ok ? "true" : "false");
-    if (r->battery >= 0 && r->battery <= 100)
+    if (r->battery >= VITAL_BATTERY_MIN && r->battery <= VITAL_BATTERY_MAX)
         tenc__put(&b, ",\"battery\":%d", r->battery);
-    if (r->rssi >= -127 && r->rssi <= 0)
+    if (r->rssi >= VITAL_RSSI_MIN && r->rssi <= VITAL_RSSI_MAX)
         tenc__put(&b, ",\"rssi\":%d", r->rssi);
-    /* vigild rejects an fw longer than 32: leave it out rather than lose the reading. */
-    if (fw && *fw && strlen(fw) <= 32) {
+    /* vigild rejects a longer fw: leave it out rather than lose the reading. */
+    if (fw && *fw && strlen(fw) <= VITAL_FW_LEN_MAX) {
         tenc__put(&b, ",\"fw\":");
         tenc__put_str(&b, fw);
     }

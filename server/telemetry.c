@@ -1,5 +1,5 @@
-/* telemetry — see telemetry.h. The accepted ranges live here and in
- * docs/PROTOCOL.md; keep the two in step.
+/* telemetry — see telemetry.h. The accepted ranges live in
+ * protocol/vital_ranges.h and docs/PROTOCOL.md; keep the two in step.
  *
  * Where PROTOCOL.md is silent, this file decides:
  * - Order of checks: caller's topic id (bad_topic), size cap (oversize),
@@ -27,6 +27,7 @@
 #include "telemetry.h"
 
 #include "topics.h"
+#include "vital_ranges.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -36,11 +37,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Integers travel as JSON numbers, i.e. doubles: 2^53 is the largest value
- * every integer below which is exact. */
-#define INT_MAX_EXACT INT64_C(9007199254740992)
-#define TS_MIN INT64_C(1483228800000) /* 2017-01-01T00:00:00Z */
-#define TS_MAX INT64_C(4102444800000) /* 2100-01-01T00:00:00Z */
 
 static const char *const reason_names[TELEMETRY_REASON_COUNT] = {
     [TELEMETRY_OK] = "ok",
@@ -330,39 +326,39 @@ static telemetry_reason data_field(enum field f, const cJSON *it, const char *to
         rc = check_device_id(it, topic_id, e);
         break;
     case F_OBJECT_TEMP:
-        rc = get_double(it, name, -20.0, 60.0, &r->object_temp, e);
+        rc = get_double(it, name, VITAL_OBJECT_TEMP_MIN, VITAL_OBJECT_TEMP_MAX, &r->object_temp, e);
         r->present |= TELEMETRY_HAS_OBJECT_TEMP;
         break;
     case F_AMBIENT_TEMP:
-        rc = get_double(it, name, -40.0, 85.0, &r->ambient_temp, e);
+        rc = get_double(it, name, VITAL_AMBIENT_TEMP_MIN, VITAL_AMBIENT_TEMP_MAX, &r->ambient_temp, e);
         r->present |= TELEMETRY_HAS_AMBIENT_TEMP;
         break;
     case F_HEART_RATE:
         if (cJSON_IsNull(it)) /* null = the device has no valid value */
             break;
-        rc = get_double(it, name, 20.0, 300.0, &r->heart_rate, e);
+        rc = get_double(it, name, VITAL_HEART_RATE_MIN, VITAL_HEART_RATE_MAX, &r->heart_rate, e);
         r->present |= TELEMETRY_HAS_HEART_RATE;
         break;
     case F_SPO2:
         if (cJSON_IsNull(it))
             break;
-        rc = get_double(it, name, 50.0, 100.0, &r->spo2, e);
+        rc = get_double(it, name, VITAL_SPO2_MIN, VITAL_SPO2_MAX, &r->spo2, e);
         r->present |= TELEMETRY_HAS_SPO2;
         break;
     case F_TIMESTAMP:
-        rc = get_int(it, name, 0, INT_MAX_EXACT, &r->uptime_ms, e);
+        rc = get_int(it, name, VITAL_COUNTER_MIN, VITAL_COUNTER_MAX, &r->uptime_ms, e);
         r->present |= TELEMETRY_HAS_UPTIME;
         break;
     case F_SEQ:
-        rc = get_int(it, name, 0, INT_MAX_EXACT, &r->seq, e);
+        rc = get_int(it, name, VITAL_COUNTER_MIN, VITAL_COUNTER_MAX, &r->seq, e);
         r->present |= TELEMETRY_HAS_SEQ;
         break;
     case F_BOOT:
-        rc = get_int(it, name, 0, INT_MAX_EXACT, &r->boot, e);
+        rc = get_int(it, name, VITAL_COUNTER_MIN, VITAL_COUNTER_MAX, &r->boot, e);
         r->present |= TELEMETRY_HAS_BOOT;
         break;
     case F_TS:
-        rc = get_int(it, name, TS_MIN, TS_MAX, &r->ts_ms, e);
+        rc = get_int(it, name, VITAL_TS_MIN_MS, VITAL_TS_MAX_MS, &r->ts_ms, e);
         r->present |= TELEMETRY_HAS_TS;
         break;
     case F_HR_VALID:
@@ -378,12 +374,12 @@ static telemetry_reason data_field(enum field f, const cJSON *it, const char *to
         r->present |= TELEMETRY_HAS_TEMP_VALID;
         break;
     case F_BATTERY:
-        rc = get_double(it, name, 0.0, 100.0, &r->battery, e);
+        rc = get_double(it, name, VITAL_BATTERY_MIN, VITAL_BATTERY_MAX, &r->battery, e);
         r->present |= TELEMETRY_HAS_BATTERY;
         break;
     case F_RSSI: {
         int64_t v = 0;
-        rc = get_int(it, name, -127, 0, &v, e);
+        rc = get_int(it, name, VITAL_RSSI_MIN, VITAL_RSSI_MAX, &v, e);
         r->rssi = (int32_t)v;
         r->present |= TELEMETRY_HAS_RSSI;
         break;
@@ -553,11 +549,11 @@ telemetry_reason telemetry_parse_status(const char *topic_id, const char *payloa
             s.present |= TELEMETRY_STATUS_HAS_FW;
             break;
         case F_INTERVAL_MS:
-            rc = get_int(it, "interval_ms", 10, 3600000, &s.interval_ms, &e);
+            rc = get_int(it, "interval_ms", VITAL_INTERVAL_MS_MIN, VITAL_INTERVAL_MS_MAX, &s.interval_ms, &e);
             s.present |= TELEMETRY_STATUS_HAS_INTERVAL;
             break;
         case F_BOOT:
-            rc = get_int(it, "boot", 0, INT_MAX_EXACT, &s.boot, &e);
+            rc = get_int(it, "boot", VITAL_COUNTER_MIN, VITAL_COUNTER_MAX, &s.boot, &e);
             s.present |= TELEMETRY_STATUS_HAS_BOOT;
             break;
         default:

@@ -5,7 +5,7 @@
  * Every byte handed in here came from the network and is hostile until a
  * function below returned TELEMETRY_OK. Out-of-range values are rejected with
  * a reason, never clamped. The accepted ranges are documented in
- * docs/PROTOCOL.md and defined in telemetry.c.
+ * docs/PROTOCOL.md and defined in protocol/vital_ranges.h.
  *
  * Thread safety: every function is reentrant; the structs are plain values
  * owned by the caller. */
@@ -16,10 +16,11 @@
 #include <stdint.h>
 
 #include "device_id.h"
+#include "vital_ranges.h"
 
 #define TELEMETRY_ID_MAX DEVICE_ID_MAX /* device id: 1..64 of [A-Za-z0-9_.-] */
-#define TELEMETRY_SENSOR_TYPE_MAX 32
-#define TELEMETRY_FW_MAX 32
+#define TELEMETRY_SENSOR_TYPE_MAX VITAL_SENSOR_TYPE_LEN_MAX
+#define TELEMETRY_FW_MAX VITAL_FW_LEN_MAX
 #define TELEMETRY_PAYLOAD_MAX_DEFAULT 4096
 
 /* Why a message was rejected. The metric label is telemetry_reason_name(). */
