@@ -97,7 +97,7 @@ typedef struct errbuf {
 } errbuf;
 
 __attribute__((format(printf, 3, 4)))
-static telemetry_reason fail(errbuf *e, telemetry_reason r, const char *fmt, ...)
+static telemetry_reason telemetry__fail(errbuf *e, telemetry_reason r, const char *fmt, ...)
 {
     if (e->s != NULL && e->n > 0) {
         va_list ap;
@@ -112,9 +112,10 @@ static telemetry_reason fail(errbuf *e, telemetry_reason r, const char *fmt, ...
 }
 
 /* 1 if p[0..len) is UTF-8 without NUL bytes, without control bytes where
- * JSON forbids them, and without a "\u0000" escape inside a string. cJSON stops at NUL both in raw text and in decoded
- * strings, so either would let "heart_rate\u0000x" pass as "heart_rate". */
-static int text_ok(const unsigned char *p, size_t len)
+ * JSON forbids them, and without a "\u0000" escape inside a string. cJSON
+ * stops at NUL both in raw text and in decoded strings, so either would let
+ * "heart_rate\u0000x" pass as "heart_rate". */
+static int telemetry__text_ok(const unsigned char *p, size_t len)
 {
     int in_string = 0;
     size_t i = 0;
@@ -175,15 +176,16 @@ static int text_ok(const unsigned char *p, size_t len)
 /* Parses payload[0..len) strictly: text_ok, one JSON value, nothing after it
  * but whitespace. cJSON's require_null_terminated check needs the NUL inside
  * buffer_length, and the payload need not carry one, so it is copied. */
-static cJSON *parse_json(const char *payload, size_t len, errbuf *e, telemetry_reason *why)
+static cJSON *telemetry__parse_json(const char *payload, size_t len, errbuf *e,
+                                    telemetry_reason *why)
 {
     *why = TELEMETRY_MALFORMED_JSON;
     if (len == 0) {
-        (void)fail(e, TELEMETRY_MALFORMED_JSON, "empty payload");
+        (void)telemetry__fail(e, TELEMETRY_MALFORMED_JSON, "empty payload");
         return NULL;
     }
-    if (!text_ok((const unsigned char *)payload, len)) {
-        (void)fail(e, TELEMETRY_MALFORMED_JSON, "not UTF-8 text, or contains NUL");
+    if (!telemetry__text_ok((const unsigned char *)payload, len)) {
+        (void)telemetry__fail(e, TELEMETRY_MALFORMED_JSON, "not UTF-8 text, or contains NUL");
         return NULL;
     }
     char local[TELEMETRY_PAYLOAD_MAX_DEFAULT + 1];
@@ -191,7 +193,7 @@ static cJSON *parse_json(const char *payload, size_t len, errbuf *e, telemetry_r
     if (len >= sizeof local) {
         copy = malloc(len + 1);
         if (copy == NULL) {
-            (void)fail(e, TELEMETRY_MALFORMED_JSON, "out of memory");
+            (void)telemetry__fail(e, TELEMETRY_MALFORMED_JSON, "out of memory");
             return NULL;
         }
     }
@@ -201,7 +203,7 @@ static cJSON *parse_json(const char *payload, size_t len, errbuf *e, telemetry_r
     cJSON *root = cJSON_ParseWithLengthOpts(copy, len + 1, &end, 1);
     if (root == NULL) {
         size_t at = (end != NULL && end >= copy && end <= copy + len) ? (size_t)(end - copy) : 0;
-        (void)fail(e, TELEMETRY_MALFORMED_JSON, "malformed JSON near byte %zu", at);
+        (void)telemetry__fail(e, TELEMETRY_MALFORMED_JSON, "malformed JSON near byte %zu", at);
     }
     if (copy != local)
         free(copy);
@@ -221,7 +223,7 @@ static const char *const field_names[F_COUNT] = {
     "battery", "rssi", "fw", "status", "interval_ms",
 };
 
-static enum field field_lookup(const char *key, enum field first, enum field last)
+static enum field telemetry__field_lookup(const char *key, enum field first, enum field last)
 {
     if (key == NULL)
         return F_UNKNOWN;
@@ -231,80 +233,83 @@ static enum field field_lookup(const char *key, enum field first, enum field las
     return F_UNKNOWN;
 }
 
-static telemetry_reason get_double(const cJSON *it, const char *name, double lo, double hi,
-                                   double *out, errbuf *e)
+static telemetry_reason telemetry__get_double(const cJSON *it, const char *name, double lo,
+                                              double hi, double *out, errbuf *e)
 {
     if (!cJSON_IsNumber(it))
-        return fail(e, TELEMETRY_WRONG_TYPE, "%s: expected a number", name);
+        return telemetry__fail(e, TELEMETRY_WRONG_TYPE, "%s: expected a number", name);
     double v = it->valuedouble;
     if (!isfinite(v))
-        return fail(e, TELEMETRY_OUT_OF_RANGE, "%s is not finite", name);
+        return telemetry__fail(e, TELEMETRY_OUT_OF_RANGE, "%s is not finite", name);
     if (v < lo || v > hi)
-        return fail(e, TELEMETRY_OUT_OF_RANGE, "%s %.10g outside %.10g..%.10g", name, v, lo, hi);
+        return telemetry__fail(e, TELEMETRY_OUT_OF_RANGE, "%s %.10g outside %.10g..%.10g", name, v,
+                               lo, hi);
     *out = v;
     return TELEMETRY_OK;
 }
 
 /* Integral values only: 1.5 is the wrong type, 1e3 and 1000.0 are 1000. */
-static telemetry_reason get_int(const cJSON *it, const char *name, int64_t lo, int64_t hi,
-                                int64_t *out, errbuf *e)
+static telemetry_reason telemetry__get_int(const cJSON *it, const char *name, int64_t lo,
+                                           int64_t hi, int64_t *out, errbuf *e)
 {
     if (!cJSON_IsNumber(it))
-        return fail(e, TELEMETRY_WRONG_TYPE, "%s: expected an integer", name);
+        return telemetry__fail(e, TELEMETRY_WRONG_TYPE, "%s: expected an integer", name);
     double v = it->valuedouble;
     if (!isfinite(v))
-        return fail(e, TELEMETRY_OUT_OF_RANGE, "%s is not finite", name);
+        return telemetry__fail(e, TELEMETRY_OUT_OF_RANGE, "%s is not finite", name);
     if (v != floor(v))
-        return fail(e, TELEMETRY_WRONG_TYPE, "%s %.10g is not an integer", name, v);
+        return telemetry__fail(e, TELEMETRY_WRONG_TYPE, "%s %.10g is not an integer", name, v);
     /* The bounds are within 2^53, so the comparisons are exact and the
      * conversion below cannot overflow. */
     if (v < (double)lo || v > (double)hi)
-        return fail(e, TELEMETRY_OUT_OF_RANGE, "%s %.17g outside %" PRId64 "..%" PRId64, name,
-                    v, lo, hi);
+        return telemetry__fail(e, TELEMETRY_OUT_OF_RANGE, "%s %.17g outside %" PRId64 "..%" PRId64,
+                               name, v, lo, hi);
     *out = (int64_t)v;
     return TELEMETRY_OK;
 }
 
-static telemetry_reason get_bool(const cJSON *it, const char *name, uint8_t *out, errbuf *e)
+static telemetry_reason telemetry__get_bool(const cJSON *it, const char *name, uint8_t *out,
+                                            errbuf *e)
 {
     if (!cJSON_IsBool(it))
-        return fail(e, TELEMETRY_WRONG_TYPE, "%s: expected true or false", name);
+        return telemetry__fail(e, TELEMETRY_WRONG_TYPE, "%s: expected true or false", name);
     *out = cJSON_IsTrue(it) ? 1 : 0;
     return TELEMETRY_OK;
 }
 
 /* Printable ASCII only: these strings are shown as is on the dashboard and
  * written into JSON by hand. */
-static telemetry_reason get_string(const cJSON *it, const char *name, size_t max,
+static telemetry_reason telemetry__get_string(const cJSON *it, const char *name, size_t max,
                                    char *out, errbuf *e)
 {
     if (!cJSON_IsString(it) || it->valuestring == NULL)
-        return fail(e, TELEMETRY_WRONG_TYPE, "%s: expected a string", name);
+        return telemetry__fail(e, TELEMETRY_WRONG_TYPE, "%s: expected a string", name);
     const char *s = it->valuestring;
     size_t n = 0;
     for (; s[n] != '\0'; n++)
         if ((unsigned char)s[n] < 0x20 || (unsigned char)s[n] > 0x7E)
-            return fail(e, TELEMETRY_WRONG_TYPE, "%s: not printable ASCII", name);
+            return telemetry__fail(e, TELEMETRY_WRONG_TYPE, "%s: not printable ASCII", name);
     if (n > max)
-        return fail(e, TELEMETRY_OUT_OF_RANGE, "%s: %zu chars, at most %zu", name, n, max);
+        return telemetry__fail(e, TELEMETRY_OUT_OF_RANGE, "%s: %zu chars, at most %zu", name, n,
+                               max);
     if (out != NULL)
         memcpy(out, s, n + 1);
     return TELEMETRY_OK;
 }
 
-static telemetry_reason check_device_id(const cJSON *it, const char *topic_id, errbuf *e)
+static telemetry_reason telemetry__check_device_id(const cJSON *it, const char *topic_id, errbuf *e)
 {
     char id[TELEMETRY_ID_MAX + 1];
-    telemetry_reason r = get_string(it, "device_id", TELEMETRY_ID_MAX, id, e);
+    telemetry_reason r = telemetry__get_string(it, "device_id", TELEMETRY_ID_MAX, id, e);
     if (r != TELEMETRY_OK)
         return r;
     if (strcmp(id, topic_id) != 0)
-        return fail(e, TELEMETRY_ID_MISMATCH, "device_id \"%s\" differs from topic id \"%s\"",
-                    id, topic_id);
+        return telemetry__fail(e, TELEMETRY_ID_MISMATCH,
+                               "device_id \"%s\" differs from topic id \"%s\"", id, topic_id);
     return TELEMETRY_OK;
 }
 
-static size_t payload_cap(size_t max_len)
+static size_t telemetry__payload_cap(size_t max_len)
 {
     /* 0 means "not configured": the protocol default applies. */
     return max_len == 0 ? TELEMETRY_PAYLOAD_MAX_DEFAULT : max_len;
@@ -312,80 +317,83 @@ static size_t payload_cap(size_t max_len)
 
 /* ---- data -------------------------------------------------------------- */
 
-static telemetry_reason data_field(enum field f, const cJSON *it, const char *topic_id,
+static telemetry_reason telemetry__data_field(enum field f, const cJSON *it, const char *topic_id,
                                    telemetry_reading *r, errbuf *e)
 {
     const char *name = field_names[f];
     telemetry_reason rc = TELEMETRY_OK;
     switch (f) {
     case F_SENSOR_TYPE:
-        rc = get_string(it, name, TELEMETRY_SENSOR_TYPE_MAX, r->sensor_type, e);
+        rc = telemetry__get_string(it, name, TELEMETRY_SENSOR_TYPE_MAX, r->sensor_type, e);
         r->present |= TELEMETRY_HAS_SENSOR_TYPE;
         break;
     case F_DEVICE_ID:
-        rc = check_device_id(it, topic_id, e);
+        rc = telemetry__check_device_id(it, topic_id, e);
         break;
     case F_OBJECT_TEMP:
-        rc = get_double(it, name, VITAL_OBJECT_TEMP_MIN, VITAL_OBJECT_TEMP_MAX, &r->object_temp, e);
+        rc = telemetry__get_double(it, name, VITAL_OBJECT_TEMP_MIN, VITAL_OBJECT_TEMP_MAX,
+                                   &r->object_temp, e);
         r->present |= TELEMETRY_HAS_OBJECT_TEMP;
         break;
     case F_AMBIENT_TEMP:
-        rc = get_double(it, name, VITAL_AMBIENT_TEMP_MIN, VITAL_AMBIENT_TEMP_MAX, &r->ambient_temp, e);
+        rc = telemetry__get_double(it, name, VITAL_AMBIENT_TEMP_MIN, VITAL_AMBIENT_TEMP_MAX,
+                                   &r->ambient_temp, e);
         r->present |= TELEMETRY_HAS_AMBIENT_TEMP;
         break;
     case F_HEART_RATE:
         if (cJSON_IsNull(it)) /* null = the device has no valid value */
             break;
-        rc = get_double(it, name, VITAL_HEART_RATE_MIN, VITAL_HEART_RATE_MAX, &r->heart_rate, e);
+        rc = telemetry__get_double(it, name, VITAL_HEART_RATE_MIN, VITAL_HEART_RATE_MAX,
+                                   &r->heart_rate, e);
         r->present |= TELEMETRY_HAS_HEART_RATE;
         break;
     case F_SPO2:
         if (cJSON_IsNull(it))
             break;
-        rc = get_double(it, name, VITAL_SPO2_MIN, VITAL_SPO2_MAX, &r->spo2, e);
+        rc = telemetry__get_double(it, name, VITAL_SPO2_MIN, VITAL_SPO2_MAX, &r->spo2, e);
         r->present |= TELEMETRY_HAS_SPO2;
         break;
     case F_TIMESTAMP:
-        rc = get_int(it, name, VITAL_COUNTER_MIN, VITAL_COUNTER_MAX, &r->uptime_ms, e);
+        rc = telemetry__get_int(it, name, VITAL_COUNTER_MIN, VITAL_COUNTER_MAX, &r->uptime_ms, e);
         r->present |= TELEMETRY_HAS_UPTIME;
         break;
     case F_SEQ:
-        rc = get_int(it, name, VITAL_COUNTER_MIN, VITAL_COUNTER_MAX, &r->seq, e);
+        rc = telemetry__get_int(it, name, VITAL_COUNTER_MIN, VITAL_COUNTER_MAX, &r->seq, e);
         r->present |= TELEMETRY_HAS_SEQ;
         break;
     case F_BOOT:
-        rc = get_int(it, name, VITAL_COUNTER_MIN, VITAL_COUNTER_MAX, &r->boot, e);
+        rc = telemetry__get_int(it, name, VITAL_COUNTER_MIN, VITAL_COUNTER_MAX, &r->boot, e);
         r->present |= TELEMETRY_HAS_BOOT;
         break;
     case F_TS:
-        rc = get_int(it, name, VITAL_TS_MIN_MS, VITAL_TS_MAX_MS, &r->ts_ms, e);
+        rc = telemetry__get_int(it, name, VITAL_TS_MIN_MS, VITAL_TS_MAX_MS, &r->ts_ms, e);
         r->present |= TELEMETRY_HAS_TS;
         break;
     case F_HR_VALID:
-        rc = get_bool(it, name, &r->hr_valid, e);
+        rc = telemetry__get_bool(it, name, &r->hr_valid, e);
         r->present |= TELEMETRY_HAS_HR_VALID;
         break;
     case F_SPO2_VALID:
-        rc = get_bool(it, name, &r->spo2_valid, e);
+        rc = telemetry__get_bool(it, name, &r->spo2_valid, e);
         r->present |= TELEMETRY_HAS_SPO2_VALID;
         break;
     case F_TEMP_VALID:
-        rc = get_bool(it, name, &r->temp_valid, e);
+        rc = telemetry__get_bool(it, name, &r->temp_valid, e);
         r->present |= TELEMETRY_HAS_TEMP_VALID;
         break;
     case F_BATTERY:
-        rc = get_double(it, name, VITAL_BATTERY_MIN, VITAL_BATTERY_MAX, &r->battery, e);
+        rc = telemetry__get_double(it, name, VITAL_BATTERY_MIN, VITAL_BATTERY_MAX, &r->battery, e);
         r->present |= TELEMETRY_HAS_BATTERY;
         break;
     case F_RSSI: {
         int64_t v = 0;
-        rc = get_int(it, name, VITAL_RSSI_MIN, VITAL_RSSI_MAX, &v, e);
+        rc = telemetry__get_int(it, name, VITAL_RSSI_MIN, VITAL_RSSI_MAX, &v, e);
         r->rssi = (int32_t)v;
         r->present |= TELEMETRY_HAS_RSSI;
         break;
     }
     case F_FW:
-        rc = get_string(it, name, TELEMETRY_FW_MAX, r->fw, e);
+        rc = telemetry__get_string(it, name, TELEMETRY_FW_MAX, r->fw, e);
         r->present |= TELEMETRY_HAS_FW;
         break;
     default:
@@ -396,18 +404,19 @@ static telemetry_reason data_field(enum field f, const cJSON *it, const char *to
 
 /* The checks every message gets before its payload is looked at: the
  * caller's topic id, the size cap, a payload pointer. Clears detail. */
-static telemetry_reason check_envelope(const char *topic_id, const char *payload, size_t len,
-                                       size_t max_len, telemetry_reason no_payload, errbuf *e)
+static telemetry_reason telemetry__check_envelope(const char *topic_id, const char *payload,
+                                                  size_t len, size_t max_len,
+                                                  telemetry_reason no_payload, errbuf *e)
 {
     if (e->s != NULL && e->n > 0)
         e->s[0] = '\0';
     if (!device_id_valid_str(topic_id)) /* bounded: may be unterminated garbage */
-        return fail(e, TELEMETRY_BAD_TOPIC, "invalid device id");
-    size_t cap = payload_cap(max_len);
+        return telemetry__fail(e, TELEMETRY_BAD_TOPIC, "invalid device id");
+    size_t cap = telemetry__payload_cap(max_len);
     if (len > cap)
-        return fail(e, TELEMETRY_OVERSIZE, "payload %zu bytes, at most %zu", len, cap);
+        return telemetry__fail(e, TELEMETRY_OVERSIZE, "payload %zu bytes, at most %zu", len, cap);
     if (payload == NULL && len > 0)
-        return fail(e, no_payload, "no payload");
+        return telemetry__fail(e, no_payload, "no payload");
     return TELEMETRY_OK;
 }
 
@@ -417,17 +426,18 @@ telemetry_reason telemetry_parse_data(const char *topic_id, const char *payload,
                                       char *detail, size_t detail_len)
 {
     errbuf e = {detail, detail_len};
-    telemetry_reason env = check_envelope(topic_id, payload, len, max_len, TELEMETRY_MALFORMED_JSON, &e);
+    telemetry_reason env =
+        telemetry__check_envelope(topic_id, payload, len, max_len, TELEMETRY_MALFORMED_JSON, &e);
     if (env != TELEMETRY_OK)
         return env;
 
     telemetry_reason rc;
-    cJSON *root = parse_json(payload, len, &e, &rc);
+    cJSON *root = telemetry__parse_json(payload, len, &e, &rc);
     if (root == NULL)
         return rc;
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
-        return fail(&e, TELEMETRY_NOT_OBJECT, "payload is not a JSON object");
+        return telemetry__fail(&e, TELEMETRY_NOT_OBJECT, "payload is not a JSON object");
     }
 
     /* Filled locally so *out is never left half-written on rejection. */
@@ -439,15 +449,15 @@ telemetry_reason telemetry_parse_data(const char *topic_id, const char *payload,
     /* One pass over the children: cJSON keeps duplicate keys, and only this
      * loop sees all of them. */
     for (const cJSON *it = root->child; it != NULL && rc == TELEMETRY_OK; it = it->next) {
-        enum field f = field_lookup(it->string, F_SENSOR_TYPE, F_FW);
+        enum field f = telemetry__field_lookup(it->string, F_SENSOR_TYPE, F_FW);
         if (f == F_UNKNOWN)
             continue; /* ignored, never stored nor forwarded */
         if (seen & (1u << f)) {
-            rc = fail(&e, TELEMETRY_DUPLICATE_FIELD, "%s given twice", field_names[f]);
+            rc = telemetry__fail(&e, TELEMETRY_DUPLICATE_FIELD, "%s given twice", field_names[f]);
             break;
         }
         seen |= 1u << f;
-        rc = data_field(f, it, topic_id, &r, &e);
+        rc = telemetry__data_field(f, it, topic_id, &r, &e);
     }
     cJSON_Delete(root);
     if (rc != TELEMETRY_OK)
@@ -457,7 +467,7 @@ telemetry_reason telemetry_parse_data(const char *topic_id, const char *payload,
     const uint32_t recordable = TELEMETRY_HAS_OBJECT_TEMP | TELEMETRY_HAS_AMBIENT_TEMP |
                                 TELEMETRY_HAS_HEART_RATE | TELEMETRY_HAS_SPO2 | TELEMETRY_HAS_SEQ;
     if ((r.present & recordable) == 0)
-        return fail(&e, TELEMETRY_EMPTY, "no vital and no seq");
+        return telemetry__fail(&e, TELEMETRY_EMPTY, "no vital and no seq");
     if (out != NULL)
         *out = r;
     return TELEMETRY_OK;
@@ -465,7 +475,7 @@ telemetry_reason telemetry_parse_data(const char *topic_id, const char *payload,
 
 /* ---- status ------------------------------------------------------------ */
 
-static int is_space(char c)
+static int telemetry__is_space(char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
@@ -476,7 +486,8 @@ telemetry_reason telemetry_parse_status(const char *topic_id, const char *payloa
                                         char *detail, size_t detail_len)
 {
     errbuf e = {detail, detail_len};
-    telemetry_reason env = check_envelope(topic_id, payload, len, max_len, TELEMETRY_BAD_STATUS, &e);
+    telemetry_reason env =
+        telemetry__check_envelope(topic_id, payload, len, max_len, TELEMETRY_BAD_STATUS, &e);
     if (env != TELEMETRY_OK)
         return env;
     if (payload == NULL)
@@ -489,9 +500,9 @@ telemetry_reason telemetry_parse_status(const char *topic_id, const char *payloa
     /* Old devices (and hand-typed mosquitto_pub) send bare words; surrounding
      * whitespace is tolerated. */
     size_t b = 0, n = len;
-    while (b < n && is_space(payload[b]))
+    while (b < n && telemetry__is_space(payload[b]))
         b++;
-    while (n > b && is_space(payload[n - 1]))
+    while (n > b && telemetry__is_space(payload[n - 1]))
         n--;
     const char *w = payload + b;
     size_t wl = n - b;
@@ -504,26 +515,27 @@ telemetry_reason telemetry_parse_status(const char *topic_id, const char *payloa
     /* Only text that looks like an object is judged as JSON; anything else
      * is neither known form. */
     if (wl == 0 || w[0] != '{')
-        return fail(&e, TELEMETRY_BAD_STATUS, "neither a JSON object nor online/offline");
+        return telemetry__fail(&e, TELEMETRY_BAD_STATUS,
+                               "neither a JSON object nor online/offline");
 
     telemetry_reason rc;
-    cJSON *root = parse_json(payload, len, &e, &rc);
+    cJSON *root = telemetry__parse_json(payload, len, &e, &rc);
     if (root == NULL)
         return rc;
     if (!cJSON_IsObject(root)) { /* unreachable after the '{' check; kept for safety */
         cJSON_Delete(root);
-        return fail(&e, TELEMETRY_BAD_STATUS, "not a JSON object");
+        return telemetry__fail(&e, TELEMETRY_BAD_STATUS, "not a JSON object");
     }
 
     uint32_t seen = 0;
     int have_status = 0;
     rc = TELEMETRY_OK;
     for (const cJSON *it = root->child; it != NULL && rc == TELEMETRY_OK; it = it->next) {
-        enum field f = field_lookup(it->string, F_DEVICE_ID, F_INTERVAL_MS);
+        enum field f = telemetry__field_lookup(it->string, F_DEVICE_ID, F_INTERVAL_MS);
         if (f != F_DEVICE_ID && f != F_BOOT && f != F_FW && f != F_STATUS && f != F_INTERVAL_MS)
             continue;
         if (seen & (1u << f)) {
-            rc = fail(&e, TELEMETRY_DUPLICATE_FIELD, "%s given twice", field_names[f]);
+            rc = telemetry__fail(&e, TELEMETRY_DUPLICATE_FIELD, "%s given twice", field_names[f]);
             break;
         }
         seen |= 1u << f;
@@ -538,22 +550,24 @@ telemetry_reason telemetry_parse_status(const char *topic_id, const char *payloa
                 s.online = 0;
                 have_status = 1;
             } else {
-                rc = fail(&e, TELEMETRY_BAD_STATUS, "status must be \"online\" or \"offline\"");
+                rc = telemetry__fail(&e, TELEMETRY_BAD_STATUS,
+                                     "status must be \"online\" or \"offline\"");
             }
             break;
         case F_DEVICE_ID:
-            rc = check_device_id(it, topic_id, &e);
+            rc = telemetry__check_device_id(it, topic_id, &e);
             break;
         case F_FW:
-            rc = get_string(it, "fw", TELEMETRY_FW_MAX, s.fw, &e);
+            rc = telemetry__get_string(it, "fw", TELEMETRY_FW_MAX, s.fw, &e);
             s.present |= TELEMETRY_STATUS_HAS_FW;
             break;
         case F_INTERVAL_MS:
-            rc = get_int(it, "interval_ms", VITAL_INTERVAL_MS_MIN, VITAL_INTERVAL_MS_MAX, &s.interval_ms, &e);
+            rc = telemetry__get_int(it, "interval_ms", VITAL_INTERVAL_MS_MIN, VITAL_INTERVAL_MS_MAX,
+                                    &s.interval_ms, &e);
             s.present |= TELEMETRY_STATUS_HAS_INTERVAL;
             break;
         case F_BOOT:
-            rc = get_int(it, "boot", VITAL_COUNTER_MIN, VITAL_COUNTER_MAX, &s.boot, &e);
+            rc = telemetry__get_int(it, "boot", VITAL_COUNTER_MIN, VITAL_COUNTER_MAX, &s.boot, &e);
             s.present |= TELEMETRY_STATUS_HAS_BOOT;
             break;
         default:
@@ -564,7 +578,7 @@ telemetry_reason telemetry_parse_status(const char *topic_id, const char *payloa
     if (rc != TELEMETRY_OK)
         return rc;
     if (!have_status)
-        return fail(&e, TELEMETRY_BAD_STATUS, "no \"status\" field");
+        return telemetry__fail(&e, TELEMETRY_BAD_STATUS, "no \"status\" field");
     if (out != NULL)
         *out = s;
     return TELEMETRY_OK;
