@@ -1,6 +1,8 @@
 /* session — see session.h. */
 #include "session.h"
 
+#include "topics.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -290,11 +292,12 @@ session_status session_init(session *s, const platform *p, outbox *ob, const ses
     s->sample_ctx = cfg->sample_ctx;
     snprintf(s->id, sizeof s->id, "%s", cfg->device_id);
     snprintf(s->fw, sizeof s->fw, "%s", cfg->fw ? cfg->fw : "");
-    snprintf(s->t_data, sizeof s->t_data, "sensors/esp32/%s/data", s->id);
-    snprintf(s->t_status, sizeof s->t_status, "sensors/esp32/%s/status", s->id);
-    snprintf(s->t_ack, sizeof s->t_ack, "sensors/esp32/%s/ack", s->id);
-    snprintf(s->t_config, sizeof s->t_config, "sensors/esp32/%s/config", s->id);
-    snprintf(s->t_control, sizeof s->t_control, "commands/esp32/%s/control", s->id);
+    if (topics_build(TOPICS_DATA, s->id, s->t_data, sizeof s->t_data, NULL) != TOPICS_OK ||
+        topics_build(TOPICS_STATUS, s->id, s->t_status, sizeof s->t_status, NULL) != TOPICS_OK ||
+        topics_build(TOPICS_ACK, s->id, s->t_ack, sizeof s->t_ack, NULL) != TOPICS_OK ||
+        topics_build(TOPICS_CONFIG, s->id, s->t_config, sizeof s->t_config, NULL) != TOPICS_OK ||
+        topics_build(TOPICS_CONTROL, s->id, s->t_control, sizeof s->t_control, NULL) != TOPICS_OK)
+        return SESSION_EINVAL;
     s->drain_per_tick = cfg->drain_per_tick ? cfg->drain_per_tick : 10;
 
     uint32_t iv = cfg->default_interval_ms ? cfg->default_interval_ms : SESSION_DEFAULT_INTERVAL_MS;

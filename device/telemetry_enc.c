@@ -1,6 +1,10 @@
 /* telemetry_enc — see telemetry_enc.h. */
 #include "telemetry_enc.h"
 
+#include "device_id.h"
+#include "json_escape.h"
+#include "vital_ranges.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,36 +34,32 @@ static void tenc__put(tenc_buf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
-/* JSON string body; fw comes from the build, but escape it anyway so a
- * stray quote can never produce invalid JSON. */
+static void tenc__sink(void *ctx, const char *p, size_t n)
+{
+    tenc_buf *b = ctx;
+    if (b->trunc)
+        return;
+    if (n >= b->cap - b->len) { /* keep room for the NUL */
+        b->trunc = true;
+        return;
+    }
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+/* JSON string; fw comes from the build, but escape it anyway so a stray
+ * quote can never produce invalid JSON. */
 static void tenc__put_str(tenc_buf *b, const char *s)
 {
     tenc__put(b, "\"");
-    for (; *s && !b->trunc; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            tenc__put(b, "\\%c", c);
-        else if (c < 0x20)
-            tenc__put(b, "\\u%04x", c);
-        else
-            tenc__put(b, "%c", c);
-    }
+    json_escape(s, tenc__sink, b);
     tenc__put(b, "\"");
 }
 
 bool tenc_valid_device_id(const char *id)
 {
-    if (!id)
-        return false;
-    size_t n = 0;
-    for (; id[n]; n++) {
-        char c = id[n];
-        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                  c == '_' || c == '.' || c == '-';
-        if (!ok || n >= 64)
-            return false;
-    }
-    return n >= 1;
+    return device_id_valid_str(id) != 0;
 }
 
 static bool tenc__in(double v, double lo, double hi)
@@ -75,11 +75,12 @@ tenc_status tenc_encode(const tenc_reading *r, const char *device_id, const char
     tenc_buf b = {.p = buf, .cap = cap};
     buf[0] = '\0';
 
-    /* Ranges are the protocol's accepted ranges (docs/PROTOCOL.md). */
-    bool temp_ok = r->temp_valid && tenc__in(r->object_temp, -20.0, 60.0);
-    bool amb_ok = tenc__in(r->ambient_temp, -40.0, 85.0);
-    bool hr_ok = r->hr_valid && tenc__in(r->heart_rate, 20.0, 300.0);
-    bool spo2_ok = r->spo2_valid && tenc__in(r->spo2, 50.0, 100.0);
+    /* The protocol's accepted ranges (protocol/vital_ranges.h). */
+    bool temp_ok = r->temp_valid &&
+                   tenc__in(r->object_temp, VITAL_OBJECT_TEMP_MIN, VITAL_OBJECT_TEMP_MAX);
+    bool amb_ok = tenc__in(r->ambient_temp, VITAL_AMBIENT_TEMP_MIN, VITAL_AMBIENT_TEMP_MAX);
+    bool hr_ok = r->hr_valid && tenc__in(r->heart_rate, VITAL_HEART_RATE_MIN, VITAL_HEART_RATE_MAX);
+    bool spo2_ok = r->spo2_valid && tenc__in(r->spo2, VITAL_SPO2_MIN, VITAL_SPO2_MAX);
 
     tenc__put(&b, "{\"sensor_type\":\"" TENC_SENSOR_TYPE "\",\"device_id\":\"%s\"", device_id);
     if (temp_ok)
@@ -97,12 +98,12 @@ tenc_status tenc_encode(const tenc_reading *r, const char *device_id, const char
         tenc__put(&b, ",\"ts\":%llu", (unsigned long long)r->ts_ms);
     tenc__put(&b, ",\"hr_valid\":%s,\"spo2_valid\":%s,\"temp_valid\":%s", hr_ok ? "true" : "false",
               spo2_ok ? "true" : "false", temp_ok ? "true" : "false");
-    if (r->battery >= 0 && r->battery <= 100)
+    if (r->battery >= VITAL_BATTERY_MIN && r->battery <= VITAL_BATTERY_MAX)
         tenc__put(&b, ",\"battery\":%d", r->battery);
-    if (r->rssi >= -127 && r->rssi <= 0)
+    if (r->rssi >= VITAL_RSSI_MIN && r->rssi <= VITAL_RSSI_MAX)
         tenc__put(&b, ",\"rssi\":%d", r->rssi);
-    /* vigild rejects an fw longer than 32: leave it out rather than lose the reading. */
-    if (fw && *fw && strlen(fw) <= 32) {
+    /* vigild rejects a longer fw: leave it out rather than lose the reading. */
+    if (fw && *fw && strlen(fw) <= VITAL_FW_LEN_MAX) {
         tenc__put(&b, ",\"fw\":");
         tenc__put_str(&b, fw);
     }

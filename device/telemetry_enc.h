@@ -50,7 +50,8 @@ typedef struct tenc_reading {
 tenc_status tenc_encode(const tenc_reading *r, const char *device_id, const char *fw, char *buf,
                         size_t cap, size_t *len_out);
 
-/* True when id is a valid device id per the protocol. */
+/* True when id is a valid device id per the protocol (protocol/device_id.h,
+ * the rule vigild applies too). */
 bool tenc_valid_device_id(const char *id);
 
 #endif

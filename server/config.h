@@ -33,9 +33,6 @@ typedef struct vigil_config {
     char *tls_cert;
     char *tls_key;
     int tls_insecure;      /* 1 disables peer verification (never the default) */
-    char *topic_data;
-    char *topic_status;
-    char *topic_ack;
     /* HTTP / WebSocket */
     char *listen;          /* host:port */
     char *listen_host;

@@ -31,6 +31,7 @@
 
 #include "command.h"
 #include "log.h"
+#include "topics.h"
 #include "telemetry.h"
 
 #define TAG "ingest"
@@ -97,7 +98,8 @@ static int on_resend_request(void *ctx, const char *id, int64_t boot, int64_t fr
     if (!atomic_load(&in->connected))
         return -1;
     char topic[128], payload[256];
-    snprintf(topic, sizeof topic, "commands/esp32/%s/control", id);
+    if (topics_build(TOPICS_CONTROL, id, topic, sizeof topic, NULL) != TOPICS_OK)
+        return -1;
     int n = snprintf(payload, sizeof payload,
                      "{\"cmd_id\":\"%s%" PRIu64 "\",\"cmd\":\"resend\",\"boot\":%" PRId64
                      ",\"from\":%" PRId64 ",\"to\":%" PRId64 "}",
@@ -349,8 +351,8 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
               in->cfg->mqtt_version == 5 ? mosquitto_reason_string(rc) : mosquitto_connack_string(rc));
         return; /* the broker closes the socket; the loop backs off */
     }
-    char *const subs[3] = {in->cfg->topic_data, in->cfg->topic_status, in->cfg->topic_ack};
-    int src = mosquitto_subscribe_multiple(mosq, NULL, 3, subs, 1, 0, NULL);
+    char *const subs[TOPICS_SUBSCRIPTION_COUNT] = TOPICS_SUBSCRIPTIONS;
+    int src = mosquitto_subscribe_multiple(mosq, NULL, TOPICS_SUBSCRIPTION_COUNT, subs, 1, 0, NULL);
     if (src != MOSQ_ERR_SUCCESS) {
         LOG_E(TAG, "subscribe failed: %s", mosquitto_strerror(src));
         mosquitto_disconnect(mosq);

@@ -1,5 +1,7 @@
 #include "sbuf.h"
 
+#include "json_escape.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,19 +86,14 @@ void sbuf_addf(sbuf *b, const char *fmt, ...)
     }
 }
 
+static void sbuf__sink(void *ctx, const char *p, size_t n)
+{
+    sbuf_add(ctx, p, n);
+}
+
 void sbuf_add_json_str(sbuf *b, const char *s)
 {
     sbuf_add(b, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') {
-            char esc[2] = {'\\', (char)*p};
-            sbuf_add(b, esc, 2);
-        } else if (*p < 0x20) {
-            char esc[8];
-            snprintf(esc, sizeof esc, "\\u%04x", *p);
-            sbuf_add(b, esc, 6);
-        } else
-            sbuf_add(b, p, 1);
-    }
+    json_escape(s, sbuf__sink, b);
     sbuf_add(b, "\"", 1);
 }

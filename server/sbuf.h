@@ -28,7 +28,8 @@ void sbuf_reset(sbuf *b);
 void sbuf_add(sbuf *b, const void *p, size_t n);
 void sbuf_adds(sbuf *b, const char *s);
 void sbuf_addf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Appends s as a JSON string literal, quotes included. */
+/* Appends s as a JSON string literal, quotes included, escaped by
+ * protocol/json_escape (the one escaper). */
 void sbuf_add_json_str(sbuf *b, const char *s);
 int sbuf_reserve(sbuf *b, size_t extra);
 

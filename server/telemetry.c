@@ -1,5 +1,5 @@
-/* telemetry — see telemetry.h. The accepted ranges live here and in
- * docs/PROTOCOL.md; keep the two in step.
+/* telemetry — see telemetry.h. The accepted ranges live in
+ * protocol/vital_ranges.h and docs/PROTOCOL.md; keep the two in step.
  *
  * Where PROTOCOL.md is silent, this file decides:
  * - Order of checks: caller's topic id (bad_topic), size cap (oversize),
@@ -23,9 +23,11 @@
  *   is not the string "online"/"offline" is bad_status; text starting with
  *   '{' that fails to parse is malformed_json; fw/interval_ms/boot/device_id
  *   follow the data rules.
- * - Output: doubles as "%.10g" (10 significant digits), non-finite as null
- *   (unreachable from parsed input). */
+ * Output (JSON, ISO timestamps) is in telemetry_json.c. */
 #include "telemetry.h"
+
+#include "topics.h"
+#include "vital_ranges.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -35,14 +37,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TOPIC_PREFIX "sensors/esp32/"
-#define TOPIC_PREFIX_LEN (sizeof TOPIC_PREFIX - 1)
-
-/* Integers travel as JSON numbers, i.e. doubles: 2^53 is the largest value
- * every integer below which is exact. */
-#define INT_MAX_EXACT INT64_C(9007199254740992)
-#define TS_MIN INT64_C(1483228800000) /* 2017-01-01T00:00:00Z */
-#define TS_MAX INT64_C(4102444800000) /* 2100-01-01T00:00:00Z */
 
 static const char *const reason_names[TELEMETRY_REASON_COUNT] = {
     [TELEMETRY_OK] = "ok",
@@ -67,57 +61,31 @@ const char *telemetry_reason_name(telemetry_reason r)
 
 /* ---- topic ------------------------------------------------------------ */
 
-static int id_char(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '.' || c == '-';
-}
-
+/* The rule and the layout belong to protocol/ (device_id.h, topics.h); these
+ * are vigild's names for them. */
 int telemetry_id_valid(const char *s, size_t len)
 {
-    if (s == NULL || len == 0 || len > TELEMETRY_ID_MAX)
-        return 0;
-    for (size_t i = 0; i < len; i++)
-        if (!id_char((unsigned char)s[i]))
-            return 0;
-    return 1;
+    return device_id_valid(s, len);
 }
 
 telemetry_reason telemetry_parse_topic(const char *topic, size_t topic_len,
                                        char *id_out, telemetry_kind *kind_out)
 {
-    if (topic == NULL || topic_len <= TOPIC_PREFIX_LEN ||
-        memcmp(topic, TOPIC_PREFIX, TOPIC_PREFIX_LEN) != 0)
+    char id[DEVICE_ID_MAX + 1];
+    topics_kind k;
+    if (topics_parse(topic, topic_len, id, &k) != TOPICS_OK)
         return TELEMETRY_BAD_TOPIC;
-
-    const char *id = topic + TOPIC_PREFIX_LEN;
-    size_t rest = topic_len - TOPIC_PREFIX_LEN;
-    const char *slash = memchr(id, '/', rest);
-    if (slash == NULL)
-        return TELEMETRY_BAD_TOPIC;
-    size_t id_len = (size_t)(slash - id);
-    if (!telemetry_id_valid(id, id_len))
-        return TELEMETRY_BAD_TOPIC;
-
-    /* The kind is the whole remainder: "data/x" (extra level) must not match. */
-    const char *kind = slash + 1;
-    size_t kind_len = rest - id_len - 1;
-    telemetry_kind k;
-    if (kind_len == 4 && memcmp(kind, "data", 4) == 0)
-        k = TELEMETRY_KIND_DATA;
-    else if (kind_len == 6 && memcmp(kind, "status", 6) == 0)
-        k = TELEMETRY_KIND_STATUS;
-    else if (kind_len == 3 && memcmp(kind, "ack", 3) == 0)
-        k = TELEMETRY_KIND_ACK;
-    else
-        return TELEMETRY_BAD_TOPIC;
-
-    if (id_out != NULL) {
-        memcpy(id_out, id, id_len);
-        id_out[id_len] = '\0';
+    telemetry_kind tk;
+    switch (k) { /* vigild only receives these three */
+    case TOPICS_DATA: tk = TELEMETRY_KIND_DATA; break;
+    case TOPICS_STATUS: tk = TELEMETRY_KIND_STATUS; break;
+    case TOPICS_ACK: tk = TELEMETRY_KIND_ACK; break;
+    default: return TELEMETRY_BAD_TOPIC;
     }
+    if (id_out != NULL)
+        memcpy(id_out, id, strlen(id) + 1);
     if (kind_out != NULL)
-        *kind_out = k;
+        *kind_out = tk;
     return TELEMETRY_OK;
 }
 
@@ -129,7 +97,7 @@ typedef struct errbuf {
 } errbuf;
 
 __attribute__((format(printf, 3, 4)))
-static telemetry_reason fail(errbuf *e, telemetry_reason r, const char *fmt, ...)
+static telemetry_reason telemetry__fail(errbuf *e, telemetry_reason r, const char *fmt, ...)
 {
     if (e->s != NULL && e->n > 0) {
         va_list ap;
@@ -144,9 +112,10 @@ static telemetry_reason fail(errbuf *e, telemetry_reason r, const char *fmt, ...
 }
 
 /* 1 if p[0..len) is UTF-8 without NUL bytes, without control bytes where
- * JSON forbids them, and without a "\u0000" escape inside a string. cJSON stops at NUL both in raw text and in decoded
- * strings, so either would let "heart_rate\u0000x" pass as "heart_rate". */
-static int text_ok(const unsigned char *p, size_t len)
+ * JSON forbids them, and without a "\u0000" escape inside a string. cJSON
+ * stops at NUL both in raw text and in decoded strings, so either would let
+ * "heart_rate\u0000x" pass as "heart_rate". */
+static int telemetry__text_ok(const unsigned char *p, size_t len)
 {
     int in_string = 0;
     size_t i = 0;
@@ -207,15 +176,16 @@ static int text_ok(const unsigned char *p, size_t len)
 /* Parses payload[0..len) strictly: text_ok, one JSON value, nothing after it
  * but whitespace. cJSON's require_null_terminated check needs the NUL inside
  * buffer_length, and the payload need not carry one, so it is copied. */
-static cJSON *parse_json(const char *payload, size_t len, errbuf *e, telemetry_reason *why)
+static cJSON *telemetry__parse_json(const char *payload, size_t len, errbuf *e,
+                                    telemetry_reason *why)
 {
     *why = TELEMETRY_MALFORMED_JSON;
     if (len == 0) {
-        (void)fail(e, TELEMETRY_MALFORMED_JSON, "empty payload");
+        (void)telemetry__fail(e, TELEMETRY_MALFORMED_JSON, "empty payload");
         return NULL;
     }
-    if (!text_ok((const unsigned char *)payload, len)) {
-        (void)fail(e, TELEMETRY_MALFORMED_JSON, "not UTF-8 text, or contains NUL");
+    if (!telemetry__text_ok((const unsigned char *)payload, len)) {
+        (void)telemetry__fail(e, TELEMETRY_MALFORMED_JSON, "not UTF-8 text, or contains NUL");
         return NULL;
     }
     char local[TELEMETRY_PAYLOAD_MAX_DEFAULT + 1];
@@ -223,7 +193,7 @@ static cJSON *parse_json(const char *payload, size_t len, errbuf *e, telemetry_r
     if (len >= sizeof local) {
         copy = malloc(len + 1);
         if (copy == NULL) {
-            (void)fail(e, TELEMETRY_MALFORMED_JSON, "out of memory");
+            (void)telemetry__fail(e, TELEMETRY_MALFORMED_JSON, "out of memory");
             return NULL;
         }
     }
@@ -233,7 +203,7 @@ static cJSON *parse_json(const char *payload, size_t len, errbuf *e, telemetry_r
     cJSON *root = cJSON_ParseWithLengthOpts(copy, len + 1, &end, 1);
     if (root == NULL) {
         size_t at = (end != NULL && end >= copy && end <= copy + len) ? (size_t)(end - copy) : 0;
-        (void)fail(e, TELEMETRY_MALFORMED_JSON, "malformed JSON near byte %zu", at);
+        (void)telemetry__fail(e, TELEMETRY_MALFORMED_JSON, "malformed JSON near byte %zu", at);
     }
     if (copy != local)
         free(copy);
@@ -253,7 +223,7 @@ static const char *const field_names[F_COUNT] = {
     "battery", "rssi", "fw", "status", "interval_ms",
 };
 
-static enum field field_lookup(const char *key, enum field first, enum field last)
+static enum field telemetry__field_lookup(const char *key, enum field first, enum field last)
 {
     if (key == NULL)
         return F_UNKNOWN;
@@ -263,171 +233,167 @@ static enum field field_lookup(const char *key, enum field first, enum field las
     return F_UNKNOWN;
 }
 
-static telemetry_reason get_double(const cJSON *it, const char *name, double lo, double hi,
-                                   double *out, errbuf *e)
+static telemetry_reason telemetry__get_double(const cJSON *it, const char *name, double lo,
+                                              double hi, double *out, errbuf *e)
 {
     if (!cJSON_IsNumber(it))
-        return fail(e, TELEMETRY_WRONG_TYPE, "%s: expected a number", name);
+        return telemetry__fail(e, TELEMETRY_WRONG_TYPE, "%s: expected a number", name);
     double v = it->valuedouble;
     if (!isfinite(v))
-        return fail(e, TELEMETRY_OUT_OF_RANGE, "%s is not finite", name);
+        return telemetry__fail(e, TELEMETRY_OUT_OF_RANGE, "%s is not finite", name);
     if (v < lo || v > hi)
-        return fail(e, TELEMETRY_OUT_OF_RANGE, "%s %.10g outside %.10g..%.10g", name, v, lo, hi);
+        return telemetry__fail(e, TELEMETRY_OUT_OF_RANGE, "%s %.10g outside %.10g..%.10g", name, v,
+                               lo, hi);
     *out = v;
     return TELEMETRY_OK;
 }
 
 /* Integral values only: 1.5 is the wrong type, 1e3 and 1000.0 are 1000. */
-static telemetry_reason get_int(const cJSON *it, const char *name, int64_t lo, int64_t hi,
-                                int64_t *out, errbuf *e)
+static telemetry_reason telemetry__get_int(const cJSON *it, const char *name, int64_t lo,
+                                           int64_t hi, int64_t *out, errbuf *e)
 {
     if (!cJSON_IsNumber(it))
-        return fail(e, TELEMETRY_WRONG_TYPE, "%s: expected an integer", name);
+        return telemetry__fail(e, TELEMETRY_WRONG_TYPE, "%s: expected an integer", name);
     double v = it->valuedouble;
     if (!isfinite(v))
-        return fail(e, TELEMETRY_OUT_OF_RANGE, "%s is not finite", name);
+        return telemetry__fail(e, TELEMETRY_OUT_OF_RANGE, "%s is not finite", name);
     if (v != floor(v))
-        return fail(e, TELEMETRY_WRONG_TYPE, "%s %.10g is not an integer", name, v);
+        return telemetry__fail(e, TELEMETRY_WRONG_TYPE, "%s %.10g is not an integer", name, v);
     /* The bounds are within 2^53, so the comparisons are exact and the
      * conversion below cannot overflow. */
     if (v < (double)lo || v > (double)hi)
-        return fail(e, TELEMETRY_OUT_OF_RANGE, "%s %.17g outside %" PRId64 "..%" PRId64, name,
-                    v, lo, hi);
+        return telemetry__fail(e, TELEMETRY_OUT_OF_RANGE, "%s %.17g outside %" PRId64 "..%" PRId64,
+                               name, v, lo, hi);
     *out = (int64_t)v;
     return TELEMETRY_OK;
 }
 
-static telemetry_reason get_bool(const cJSON *it, const char *name, uint8_t *out, errbuf *e)
+static telemetry_reason telemetry__get_bool(const cJSON *it, const char *name, uint8_t *out,
+                                            errbuf *e)
 {
     if (!cJSON_IsBool(it))
-        return fail(e, TELEMETRY_WRONG_TYPE, "%s: expected true or false", name);
+        return telemetry__fail(e, TELEMETRY_WRONG_TYPE, "%s: expected true or false", name);
     *out = cJSON_IsTrue(it) ? 1 : 0;
     return TELEMETRY_OK;
 }
 
 /* Printable ASCII only: these strings are shown as is on the dashboard and
  * written into JSON by hand. */
-static telemetry_reason get_string(const cJSON *it, const char *name, size_t max,
+static telemetry_reason telemetry__get_string(const cJSON *it, const char *name, size_t max,
                                    char *out, errbuf *e)
 {
     if (!cJSON_IsString(it) || it->valuestring == NULL)
-        return fail(e, TELEMETRY_WRONG_TYPE, "%s: expected a string", name);
+        return telemetry__fail(e, TELEMETRY_WRONG_TYPE, "%s: expected a string", name);
     const char *s = it->valuestring;
     size_t n = 0;
     for (; s[n] != '\0'; n++)
         if ((unsigned char)s[n] < 0x20 || (unsigned char)s[n] > 0x7E)
-            return fail(e, TELEMETRY_WRONG_TYPE, "%s: not printable ASCII", name);
+            return telemetry__fail(e, TELEMETRY_WRONG_TYPE, "%s: not printable ASCII", name);
     if (n > max)
-        return fail(e, TELEMETRY_OUT_OF_RANGE, "%s: %zu chars, at most %zu", name, n, max);
+        return telemetry__fail(e, TELEMETRY_OUT_OF_RANGE, "%s: %zu chars, at most %zu", name, n,
+                               max);
     if (out != NULL)
         memcpy(out, s, n + 1);
     return TELEMETRY_OK;
 }
 
-static telemetry_reason check_device_id(const cJSON *it, const char *topic_id, errbuf *e)
+static telemetry_reason telemetry__check_device_id(const cJSON *it, const char *topic_id, errbuf *e)
 {
     char id[TELEMETRY_ID_MAX + 1];
-    telemetry_reason r = get_string(it, "device_id", TELEMETRY_ID_MAX, id, e);
+    telemetry_reason r = telemetry__get_string(it, "device_id", TELEMETRY_ID_MAX, id, e);
     if (r != TELEMETRY_OK)
         return r;
     if (strcmp(id, topic_id) != 0)
-        return fail(e, TELEMETRY_ID_MISMATCH, "device_id \"%s\" differs from topic id \"%s\"",
-                    id, topic_id);
+        return telemetry__fail(e, TELEMETRY_ID_MISMATCH,
+                               "device_id \"%s\" differs from topic id \"%s\"", id, topic_id);
     return TELEMETRY_OK;
 }
 
-static size_t payload_cap(size_t max_len)
+static size_t telemetry__payload_cap(size_t max_len)
 {
     /* 0 means "not configured": the protocol default applies. */
     return max_len == 0 ? TELEMETRY_PAYLOAD_MAX_DEFAULT : max_len;
 }
 
-static int topic_id_ok(const char *topic_id)
-{
-    if (topic_id == NULL)
-        return 0;
-    size_t n = 0; /* bounded: the caller's id may be unterminated garbage */
-    while (n <= TELEMETRY_ID_MAX && topic_id[n] != '\0')
-        n++;
-    return telemetry_id_valid(topic_id, n);
-}
-
 /* ---- data -------------------------------------------------------------- */
 
-static telemetry_reason data_field(enum field f, const cJSON *it, const char *topic_id,
+static telemetry_reason telemetry__data_field(enum field f, const cJSON *it, const char *topic_id,
                                    telemetry_reading *r, errbuf *e)
 {
     const char *name = field_names[f];
     telemetry_reason rc = TELEMETRY_OK;
     switch (f) {
     case F_SENSOR_TYPE:
-        rc = get_string(it, name, TELEMETRY_SENSOR_TYPE_MAX, r->sensor_type, e);
+        rc = telemetry__get_string(it, name, TELEMETRY_SENSOR_TYPE_MAX, r->sensor_type, e);
         r->present |= TELEMETRY_HAS_SENSOR_TYPE;
         break;
     case F_DEVICE_ID:
-        rc = check_device_id(it, topic_id, e);
+        rc = telemetry__check_device_id(it, topic_id, e);
         break;
     case F_OBJECT_TEMP:
-        rc = get_double(it, name, -20.0, 60.0, &r->object_temp, e);
+        rc = telemetry__get_double(it, name, VITAL_OBJECT_TEMP_MIN, VITAL_OBJECT_TEMP_MAX,
+                                   &r->object_temp, e);
         r->present |= TELEMETRY_HAS_OBJECT_TEMP;
         break;
     case F_AMBIENT_TEMP:
-        rc = get_double(it, name, -40.0, 85.0, &r->ambient_temp, e);
+        rc = telemetry__get_double(it, name, VITAL_AMBIENT_TEMP_MIN, VITAL_AMBIENT_TEMP_MAX,
+                                   &r->ambient_temp, e);
         r->present |= TELEMETRY_HAS_AMBIENT_TEMP;
         break;
     case F_HEART_RATE:
         if (cJSON_IsNull(it)) /* null = the device has no valid value */
             break;
-        rc = get_double(it, name, 20.0, 300.0, &r->heart_rate, e);
+        rc = telemetry__get_double(it, name, VITAL_HEART_RATE_MIN, VITAL_HEART_RATE_MAX,
+                                   &r->heart_rate, e);
         r->present |= TELEMETRY_HAS_HEART_RATE;
         break;
     case F_SPO2:
         if (cJSON_IsNull(it))
             break;
-        rc = get_double(it, name, 50.0, 100.0, &r->spo2, e);
+        rc = telemetry__get_double(it, name, VITAL_SPO2_MIN, VITAL_SPO2_MAX, &r->spo2, e);
         r->present |= TELEMETRY_HAS_SPO2;
         break;
     case F_TIMESTAMP:
-        rc = get_int(it, name, 0, INT_MAX_EXACT, &r->uptime_ms, e);
+        rc = telemetry__get_int(it, name, VITAL_COUNTER_MIN, VITAL_COUNTER_MAX, &r->uptime_ms, e);
         r->present |= TELEMETRY_HAS_UPTIME;
         break;
     case F_SEQ:
-        rc = get_int(it, name, 0, INT_MAX_EXACT, &r->seq, e);
+        rc = telemetry__get_int(it, name, VITAL_COUNTER_MIN, VITAL_COUNTER_MAX, &r->seq, e);
         r->present |= TELEMETRY_HAS_SEQ;
         break;
     case F_BOOT:
-        rc = get_int(it, name, 0, INT_MAX_EXACT, &r->boot, e);
+        rc = telemetry__get_int(it, name, VITAL_COUNTER_MIN, VITAL_COUNTER_MAX, &r->boot, e);
         r->present |= TELEMETRY_HAS_BOOT;
         break;
     case F_TS:
-        rc = get_int(it, name, TS_MIN, TS_MAX, &r->ts_ms, e);
+        rc = telemetry__get_int(it, name, VITAL_TS_MIN_MS, VITAL_TS_MAX_MS, &r->ts_ms, e);
         r->present |= TELEMETRY_HAS_TS;
         break;
     case F_HR_VALID:
-        rc = get_bool(it, name, &r->hr_valid, e);
+        rc = telemetry__get_bool(it, name, &r->hr_valid, e);
         r->present |= TELEMETRY_HAS_HR_VALID;
         break;
     case F_SPO2_VALID:
-        rc = get_bool(it, name, &r->spo2_valid, e);
+        rc = telemetry__get_bool(it, name, &r->spo2_valid, e);
         r->present |= TELEMETRY_HAS_SPO2_VALID;
         break;
     case F_TEMP_VALID:
-        rc = get_bool(it, name, &r->temp_valid, e);
+        rc = telemetry__get_bool(it, name, &r->temp_valid, e);
         r->present |= TELEMETRY_HAS_TEMP_VALID;
         break;
     case F_BATTERY:
-        rc = get_double(it, name, 0.0, 100.0, &r->battery, e);
+        rc = telemetry__get_double(it, name, VITAL_BATTERY_MIN, VITAL_BATTERY_MAX, &r->battery, e);
         r->present |= TELEMETRY_HAS_BATTERY;
         break;
     case F_RSSI: {
         int64_t v = 0;
-        rc = get_int(it, name, -127, 0, &v, e);
+        rc = telemetry__get_int(it, name, VITAL_RSSI_MIN, VITAL_RSSI_MAX, &v, e);
         r->rssi = (int32_t)v;
         r->present |= TELEMETRY_HAS_RSSI;
         break;
     }
     case F_FW:
-        rc = get_string(it, name, TELEMETRY_FW_MAX, r->fw, e);
+        rc = telemetry__get_string(it, name, TELEMETRY_FW_MAX, r->fw, e);
         r->present |= TELEMETRY_HAS_FW;
         break;
     default:
@@ -438,18 +404,19 @@ static telemetry_reason data_field(enum field f, const cJSON *it, const char *to
 
 /* The checks every message gets before its payload is looked at: the
  * caller's topic id, the size cap, a payload pointer. Clears detail. */
-static telemetry_reason check_envelope(const char *topic_id, const char *payload, size_t len,
-                                       size_t max_len, telemetry_reason no_payload, errbuf *e)
+static telemetry_reason telemetry__check_envelope(const char *topic_id, const char *payload,
+                                                  size_t len, size_t max_len,
+                                                  telemetry_reason no_payload, errbuf *e)
 {
     if (e->s != NULL && e->n > 0)
         e->s[0] = '\0';
-    if (!topic_id_ok(topic_id))
-        return fail(e, TELEMETRY_BAD_TOPIC, "invalid device id");
-    size_t cap = payload_cap(max_len);
+    if (!device_id_valid_str(topic_id)) /* bounded: may be unterminated garbage */
+        return telemetry__fail(e, TELEMETRY_BAD_TOPIC, "invalid device id");
+    size_t cap = telemetry__payload_cap(max_len);
     if (len > cap)
-        return fail(e, TELEMETRY_OVERSIZE, "payload %zu bytes, at most %zu", len, cap);
+        return telemetry__fail(e, TELEMETRY_OVERSIZE, "payload %zu bytes, at most %zu", len, cap);
     if (payload == NULL && len > 0)
-        return fail(e, no_payload, "no payload");
+        return telemetry__fail(e, no_payload, "no payload");
     return TELEMETRY_OK;
 }
 
@@ -459,17 +426,18 @@ telemetry_reason telemetry_parse_data(const char *topic_id, const char *payload,
                                       char *detail, size_t detail_len)
 {
     errbuf e = {detail, detail_len};
-    telemetry_reason env = check_envelope(topic_id, payload, len, max_len, TELEMETRY_MALFORMED_JSON, &e);
+    telemetry_reason env =
+        telemetry__check_envelope(topic_id, payload, len, max_len, TELEMETRY_MALFORMED_JSON, &e);
     if (env != TELEMETRY_OK)
         return env;
 
     telemetry_reason rc;
-    cJSON *root = parse_json(payload, len, &e, &rc);
+    cJSON *root = telemetry__parse_json(payload, len, &e, &rc);
     if (root == NULL)
         return rc;
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
-        return fail(&e, TELEMETRY_NOT_OBJECT, "payload is not a JSON object");
+        return telemetry__fail(&e, TELEMETRY_NOT_OBJECT, "payload is not a JSON object");
     }
 
     /* Filled locally so *out is never left half-written on rejection. */
@@ -481,15 +449,15 @@ telemetry_reason telemetry_parse_data(const char *topic_id, const char *payload,
     /* One pass over the children: cJSON keeps duplicate keys, and only this
      * loop sees all of them. */
     for (const cJSON *it = root->child; it != NULL && rc == TELEMETRY_OK; it = it->next) {
-        enum field f = field_lookup(it->string, F_SENSOR_TYPE, F_FW);
+        enum field f = telemetry__field_lookup(it->string, F_SENSOR_TYPE, F_FW);
         if (f == F_UNKNOWN)
             continue; /* ignored, never stored nor forwarded */
         if (seen & (1u << f)) {
-            rc = fail(&e, TELEMETRY_DUPLICATE_FIELD, "%s given twice", field_names[f]);
+            rc = telemetry__fail(&e, TELEMETRY_DUPLICATE_FIELD, "%s given twice", field_names[f]);
             break;
         }
         seen |= 1u << f;
-        rc = data_field(f, it, topic_id, &r, &e);
+        rc = telemetry__data_field(f, it, topic_id, &r, &e);
     }
     cJSON_Delete(root);
     if (rc != TELEMETRY_OK)
@@ -499,7 +467,7 @@ telemetry_reason telemetry_parse_data(const char *topic_id, const char *payload,
     const uint32_t recordable = TELEMETRY_HAS_OBJECT_TEMP | TELEMETRY_HAS_AMBIENT_TEMP |
                                 TELEMETRY_HAS_HEART_RATE | TELEMETRY_HAS_SPO2 | TELEMETRY_HAS_SEQ;
     if ((r.present & recordable) == 0)
-        return fail(&e, TELEMETRY_EMPTY, "no vital and no seq");
+        return telemetry__fail(&e, TELEMETRY_EMPTY, "no vital and no seq");
     if (out != NULL)
         *out = r;
     return TELEMETRY_OK;
@@ -507,7 +475,7 @@ telemetry_reason telemetry_parse_data(const char *topic_id, const char *payload,
 
 /* ---- status ------------------------------------------------------------ */
 
-static int is_space(char c)
+static int telemetry__is_space(char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
@@ -518,7 +486,8 @@ telemetry_reason telemetry_parse_status(const char *topic_id, const char *payloa
                                         char *detail, size_t detail_len)
 {
     errbuf e = {detail, detail_len};
-    telemetry_reason env = check_envelope(topic_id, payload, len, max_len, TELEMETRY_BAD_STATUS, &e);
+    telemetry_reason env =
+        telemetry__check_envelope(topic_id, payload, len, max_len, TELEMETRY_BAD_STATUS, &e);
     if (env != TELEMETRY_OK)
         return env;
     if (payload == NULL)
@@ -531,9 +500,9 @@ telemetry_reason telemetry_parse_status(const char *topic_id, const char *payloa
     /* Old devices (and hand-typed mosquitto_pub) send bare words; surrounding
      * whitespace is tolerated. */
     size_t b = 0, n = len;
-    while (b < n && is_space(payload[b]))
+    while (b < n && telemetry__is_space(payload[b]))
         b++;
-    while (n > b && is_space(payload[n - 1]))
+    while (n > b && telemetry__is_space(payload[n - 1]))
         n--;
     const char *w = payload + b;
     size_t wl = n - b;
@@ -546,26 +515,27 @@ telemetry_reason telemetry_parse_status(const char *topic_id, const char *payloa
     /* Only text that looks like an object is judged as JSON; anything else
      * is neither known form. */
     if (wl == 0 || w[0] != '{')
-        return fail(&e, TELEMETRY_BAD_STATUS, "neither a JSON object nor online/offline");
+        return telemetry__fail(&e, TELEMETRY_BAD_STATUS,
+                               "neither a JSON object nor online/offline");
 
     telemetry_reason rc;
-    cJSON *root = parse_json(payload, len, &e, &rc);
+    cJSON *root = telemetry__parse_json(payload, len, &e, &rc);
     if (root == NULL)
         return rc;
     if (!cJSON_IsObject(root)) { /* unreachable after the '{' check; kept for safety */
         cJSON_Delete(root);
-        return fail(&e, TELEMETRY_BAD_STATUS, "not a JSON object");
+        return telemetry__fail(&e, TELEMETRY_BAD_STATUS, "not a JSON object");
     }
 
     uint32_t seen = 0;
     int have_status = 0;
     rc = TELEMETRY_OK;
     for (const cJSON *it = root->child; it != NULL && rc == TELEMETRY_OK; it = it->next) {
-        enum field f = field_lookup(it->string, F_DEVICE_ID, F_INTERVAL_MS);
+        enum field f = telemetry__field_lookup(it->string, F_DEVICE_ID, F_INTERVAL_MS);
         if (f != F_DEVICE_ID && f != F_BOOT && f != F_FW && f != F_STATUS && f != F_INTERVAL_MS)
             continue;
         if (seen & (1u << f)) {
-            rc = fail(&e, TELEMETRY_DUPLICATE_FIELD, "%s given twice", field_names[f]);
+            rc = telemetry__fail(&e, TELEMETRY_DUPLICATE_FIELD, "%s given twice", field_names[f]);
             break;
         }
         seen |= 1u << f;
@@ -580,22 +550,24 @@ telemetry_reason telemetry_parse_status(const char *topic_id, const char *payloa
                 s.online = 0;
                 have_status = 1;
             } else {
-                rc = fail(&e, TELEMETRY_BAD_STATUS, "status must be \"online\" or \"offline\"");
+                rc = telemetry__fail(&e, TELEMETRY_BAD_STATUS,
+                                     "status must be \"online\" or \"offline\"");
             }
             break;
         case F_DEVICE_ID:
-            rc = check_device_id(it, topic_id, &e);
+            rc = telemetry__check_device_id(it, topic_id, &e);
             break;
         case F_FW:
-            rc = get_string(it, "fw", TELEMETRY_FW_MAX, s.fw, &e);
+            rc = telemetry__get_string(it, "fw", TELEMETRY_FW_MAX, s.fw, &e);
             s.present |= TELEMETRY_STATUS_HAS_FW;
             break;
         case F_INTERVAL_MS:
-            rc = get_int(it, "interval_ms", 10, 3600000, &s.interval_ms, &e);
+            rc = telemetry__get_int(it, "interval_ms", VITAL_INTERVAL_MS_MIN, VITAL_INTERVAL_MS_MAX,
+                                    &s.interval_ms, &e);
             s.present |= TELEMETRY_STATUS_HAS_INTERVAL;
             break;
         case F_BOOT:
-            rc = get_int(it, "boot", 0, INT_MAX_EXACT, &s.boot, &e);
+            rc = telemetry__get_int(it, "boot", VITAL_COUNTER_MIN, VITAL_COUNTER_MAX, &s.boot, &e);
             s.present |= TELEMETRY_STATUS_HAS_BOOT;
             break;
         default:
@@ -606,298 +578,10 @@ telemetry_reason telemetry_parse_status(const char *topic_id, const char *payloa
     if (rc != TELEMETRY_OK)
         return rc;
     if (!have_status)
-        return fail(&e, TELEMETRY_BAD_STATUS, "no \"status\" field");
+        return telemetry__fail(&e, TELEMETRY_BAD_STATUS, "no \"status\" field");
     if (out != NULL)
         *out = s;
     return TELEMETRY_OK;
-}
-
-/* ---- output ------------------------------------------------------------ */
-
-/* Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's
- * civil_from_days): exact for every int64 input we can be given. */
-static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
-
-static void put2(char *p, int v)
-{
-    p[0] = (char)('0' + v / 10);
-    p[1] = (char)('0' + v % 10);
-}
-
-size_t telemetry_format_iso(int64_t epoch_ms, char *buf, size_t len)
-{
-    if (buf == NULL || len == 0)
-        return 0;
-    /* Floor division, so times before 1970 still give ms in 0..999. */
-    int64_t ms = epoch_ms % 1000, secs = epoch_ms / 1000;
-    if (ms < 0) {
-        ms += 1000;
-        secs--;
-    }
-    int64_t days = secs / 86400, sod = secs % 86400;
-    if (sod < 0) {
-        sod += 86400;
-        days--;
-    }
-    int64_t y;
-    int mo, d;
-    civil_from_days(days, &y, &mo, &d);
-    int hh = (int)(sod / 3600), mi = (int)(sod / 60 % 60), ss = (int)(sod % 60);
-
-    if (y >= 0 && y <= 9999) {
-        /* The hot path (every reading): no snprintf. */
-        if (len < 25) {
-            buf[0] = '\0';
-            return 0;
-        }
-        put2(buf, (int)(y / 100));
-        put2(buf + 2, (int)(y % 100));
-        buf[4] = '-';
-        put2(buf + 5, mo);
-        buf[7] = '-';
-        put2(buf + 8, d);
-        buf[10] = 'T';
-        put2(buf + 11, hh);
-        buf[13] = ':';
-        put2(buf + 14, mi);
-        buf[16] = ':';
-        put2(buf + 17, ss);
-        buf[19] = '.';
-        buf[20] = (char)('0' + ms / 100);
-        put2(buf + 21, (int)(ms % 100));
-        buf[23] = 'Z';
-        buf[24] = '\0';
-        return 24;
-    }
-    int w = snprintf(buf, len, "%04" PRId64 "-%02d-%02dT%02d:%02d:%02d.%03dZ", y, mo, d, hh,
-                     mi, ss, (int)ms);
-    if (w < 0 || (size_t)w >= len) {
-        buf[0] = '\0';
-        return 0;
-    }
-    return (size_t)w;
-}
-
-/* Append-only writer into the caller's buffer; any overflow poisons it so
- * the caller gets 0, never a truncated object. */
-typedef struct jw {
-    char *p;
-    size_t cap, n;
-    int ok;
-    int first;
-} jw;
-
-static void jw_raw(jw *w, const char *s, size_t n)
-{
-    if (!w->ok)
-        return;
-    if (w->cap - w->n <= n) { /* keep room for the NUL */
-        w->ok = 0;
-        return;
-    }
-    memcpy(w->p + w->n, s, n);
-    w->n += n;
-}
-
-#define JW_LIT(w, lit) jw_raw((w), (lit), sizeof(lit) - 1)
-
-/* Writes s escaped, without quotes. */
-static void jw_esc(jw *w, const char *s)
-{
-    /* Strings were validated as printable ASCII, but escape anything else
-     * too: a caller may fill the struct by hand. */
-    size_t run = 0;
-    for (size_t i = 0;; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c != '\0' && c != '"' && c != '\\' && c >= 0x20) {
-            run++;
-            continue;
-        }
-        jw_raw(w, s + i - run, run);
-        run = 0;
-        if (c == '\0')
-            break;
-        char esc[7];
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)c;
-            jw_raw(w, esc, 2);
-        } else {
-            static const char hex[] = "0123456789abcdef";
-            memcpy(esc, "\\u00", 4);
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            jw_raw(w, esc, 6);
-        }
-    }
-}
-
-static void jw_str(jw *w, const char *s)
-{
-    JW_LIT(w, "\"");
-    jw_esc(w, s);
-    JW_LIT(w, "\"");
-}
-
-static void jw_key(jw *w, const char *k)
-{
-    if (!w->first)
-        JW_LIT(w, ",");
-    w->first = 0;
-    JW_LIT(w, "\"");
-    jw_raw(w, k, strlen(k));
-    JW_LIT(w, "\":");
-}
-
-static void jw_double(jw *w, const char *k, double v)
-{
-    jw_key(w, k);
-    if (!isfinite(v)) { /* never produced by parsing; JSON has no inf/nan */
-        JW_LIT(w, "null");
-        return;
-    }
-    char tmp[40];
-    int n = snprintf(tmp, sizeof tmp, "%.10g", v);
-    if (n < 0 || (size_t)n >= sizeof tmp) {
-        w->ok = 0;
-        return;
-    }
-    jw_raw(w, tmp, (size_t)n);
-}
-
-static void jw_int(jw *w, const char *k, int64_t v)
-{
-    jw_key(w, k);
-    char tmp[24];
-    int n = snprintf(tmp, sizeof tmp, "%" PRId64, v);
-    if (n < 0 || (size_t)n >= sizeof tmp) {
-        w->ok = 0;
-        return;
-    }
-    jw_raw(w, tmp, (size_t)n);
-}
-
-static void jw_bool(jw *w, const char *k, int v)
-{
-    jw_key(w, k);
-    if (v)
-        JW_LIT(w, "true");
-    else
-        JW_LIT(w, "false");
-}
-
-static void jw_iso(jw *w, const char *k, int64_t ms)
-{
-    jw_key(w, k);
-    char tmp[64];
-    size_t n = telemetry_format_iso(ms, tmp, sizeof tmp);
-    if (n == 0) {
-        w->ok = 0;
-        return;
-    }
-    JW_LIT(w, "\"");
-    jw_raw(w, tmp, n);
-    JW_LIT(w, "\"");
-}
-
-static size_t jw_end(jw *w)
-{
-    JW_LIT(w, "}");
-    if (!w->ok) {
-        if (w->cap > 0)
-            w->p[0] = '\0';
-        return 0;
-    }
-    w->p[w->n] = '\0';
-    return w->n;
-}
-
-size_t telemetry_reading_json(const telemetry_reading *r, char *buf, size_t len)
-{
-    if (r == NULL || buf == NULL || len == 0)
-        return 0;
-    jw w = {buf, len, 0, 1, 1};
-    uint32_t p = r->present;
-    JW_LIT(&w, "{");
-    if (p & TELEMETRY_HAS_SENSOR_TYPE) {
-        jw_key(&w, "sensor_type");
-        jw_str(&w, r->sensor_type);
-    }
-    jw_key(&w, "device_id");
-    jw_str(&w, r->device_id);
-    if (p & TELEMETRY_HAS_OBJECT_TEMP)
-        jw_double(&w, "object_temp", r->object_temp);
-    if (p & TELEMETRY_HAS_AMBIENT_TEMP)
-        jw_double(&w, "ambient_temp", r->ambient_temp);
-    if (p & TELEMETRY_HAS_HEART_RATE)
-        jw_double(&w, "heart_rate", r->heart_rate);
-    if (p & TELEMETRY_HAS_SPO2)
-        jw_double(&w, "spo2", r->spo2);
-    if (p & TELEMETRY_HAS_UPTIME)
-        jw_int(&w, "timestamp", r->uptime_ms);
-    if (p & TELEMETRY_HAS_SEQ)
-        jw_int(&w, "seq", r->seq);
-    if (p & TELEMETRY_HAS_BOOT)
-        jw_int(&w, "boot", r->boot);
-    if (p & TELEMETRY_HAS_TS)
-        jw_int(&w, "ts", r->ts_ms);
-    if (p & TELEMETRY_HAS_HR_VALID)
-        jw_bool(&w, "hr_valid", r->hr_valid);
-    if (p & TELEMETRY_HAS_SPO2_VALID)
-        jw_bool(&w, "spo2_valid", r->spo2_valid);
-    if (p & TELEMETRY_HAS_TEMP_VALID)
-        jw_bool(&w, "temp_valid", r->temp_valid);
-    if (p & TELEMETRY_HAS_BATTERY)
-        jw_double(&w, "battery", r->battery);
-    if (p & TELEMETRY_HAS_RSSI)
-        jw_int(&w, "rssi", r->rssi);
-    if (p & TELEMETRY_HAS_FW) {
-        jw_key(&w, "fw");
-        jw_str(&w, r->fw);
-    }
-    jw_iso(&w, "received_at", r->received_ms);
-    jw_key(&w, "topic");
-    JW_LIT(&w, "\"" TOPIC_PREFIX);
-    /* The id is topic-safe by construction; escaped all the same. */
-    jw_esc(&w, r->device_id);
-    JW_LIT(&w, "/data\"");
-    return jw_end(&w);
-}
-
-size_t telemetry_status_json(const telemetry_status *s, char *buf, size_t len)
-{
-    if (s == NULL || buf == NULL || len == 0)
-        return 0;
-    jw w = {buf, len, 0, 1, 1};
-    JW_LIT(&w, "{");
-    jw_key(&w, "device_id");
-    jw_str(&w, s->device_id);
-    jw_key(&w, "status");
-    if (s->online)
-        JW_LIT(&w, "\"online\"");
-    else
-        JW_LIT(&w, "\"offline\"");
-    if (s->present & TELEMETRY_STATUS_HAS_FW) {
-        jw_key(&w, "fw");
-        jw_str(&w, s->fw);
-    }
-    if (s->present & TELEMETRY_STATUS_HAS_INTERVAL)
-        jw_int(&w, "interval_ms", s->interval_ms);
-    if (s->present & TELEMETRY_STATUS_HAS_BOOT)
-        jw_int(&w, "boot", s->boot);
-    jw_iso(&w, "received_at", s->received_ms);
-    return jw_end(&w);
 }
 
 uint64_t telemetry_id_hash(const char *id)

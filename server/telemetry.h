@@ -5,7 +5,7 @@
  * Every byte handed in here came from the network and is hostile until a
  * function below returned TELEMETRY_OK. Out-of-range values are rejected with
  * a reason, never clamped. The accepted ranges are documented in
- * docs/PROTOCOL.md and defined in telemetry.c.
+ * docs/PROTOCOL.md and defined in protocol/vital_ranges.h.
  *
  * Thread safety: every function is reentrant; the structs are plain values
  * owned by the caller. */
@@ -15,9 +15,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TELEMETRY_ID_MAX 64          /* device id: 1..64 of [A-Za-z0-9_.-] */
-#define TELEMETRY_SENSOR_TYPE_MAX 32
-#define TELEMETRY_FW_MAX 32
+#include "device_id.h"
+#include "vital_ranges.h"
+
+#define TELEMETRY_ID_MAX DEVICE_ID_MAX /* device id: 1..64 of [A-Za-z0-9_.-] */
+#define TELEMETRY_SENSOR_TYPE_MAX VITAL_SENSOR_TYPE_LEN_MAX
+#define TELEMETRY_FW_MAX VITAL_FW_LEN_MAX
 #define TELEMETRY_PAYLOAD_MAX_DEFAULT 4096
 
 /* Why a message was rejected. The metric label is telemetry_reason_name(). */
@@ -45,13 +48,14 @@ typedef enum telemetry_kind {
     TELEMETRY_KIND_ACK,      /* sensors/esp32/{id}/ack (command/config results) */
 } telemetry_kind;
 
-/* Parses a topic of the form sensors/esp32/{id}/{data|status|ack} and copies
+/* Parses a topic of the form sensors/esp32/{id}/{data|status|ack} (layout
+ * owned by protocol/topics.h; the other kinds are not vigild's input) and copies
  * the id (NUL-terminated) into id_out, which must hold TELEMETRY_ID_MAX + 1.
  * Returns TELEMETRY_OK or TELEMETRY_BAD_TOPIC. */
 telemetry_reason telemetry_parse_topic(const char *topic, size_t topic_len,
                                        char *id_out, telemetry_kind *kind_out);
 
-/* 1 if s[0..len) is a valid device id. */
+/* 1 if s[0..len) is a valid device id: protocol/device_id.h's rule. */
 int telemetry_id_valid(const char *s, size_t len);
 
 /* Hash of a NUL-terminated device id (FNV-1a), for the id-keyed tables of
@@ -129,18 +133,9 @@ telemetry_reason telemetry_parse_status(const char *topic_id, const char *payloa
                                         telemetry_status *out,
                                         char *detail, size_t detail_len);
 
-/* Formats epoch milliseconds as ISO 8601 UTC with milliseconds
- * ("2026-11-27T17:18:41.123Z"). buf must hold at least 25 bytes.
- * Returns the length written. */
-size_t telemetry_format_iso(int64_t epoch_ms, char *buf, size_t len);
-
-/* Serializes a reading as the design's enriched object — the payload's
- * validated fields plus "device_id", "received_at", "topic" — into buf,
- * without the {"type":...} wrapper. Unknown payload fields are not carried
- * (they were never validated). Returns the length, or 0 if buf is too small. */
-size_t telemetry_reading_json(const telemetry_reading *r, char *buf, size_t len);
-
-/* The same for a status: {"device_id","status","fw","interval_ms","boot","received_at"}. */
-size_t telemetry_status_json(const telemetry_status *s, char *buf, size_t len);
+/* Output (telemetry_format_iso, telemetry_reading_json,
+ * telemetry_status_json) lives in telemetry_json.h; included here so the
+ * callers that predate the split keep compiling. */
+#include "telemetry_json.h"
 
 #endif

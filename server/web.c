@@ -17,6 +17,7 @@
 
 #include "command.h"
 #include "log.h"
+#include "topics.h"
 
 #define TAG "web"
 #define BODY_MAX 4096                 /* largest request body */
@@ -323,10 +324,11 @@ static int route_publish(struct lws *wsi, pss *p, web *w)
         sbuf_free(&payload);
         return respond_error(wsi, p, 400, err);
     }
-    if (is_cfg)
-        snprintf(topic, sizeof topic, "sensors/esp32/%s/config", p->dev);
-    else
-        snprintf(topic, sizeof topic, "commands/esp32/%s/control", p->dev);
+    if (topics_build(is_cfg ? TOPICS_CONFIG : TOPICS_CONTROL, p->dev, topic, sizeof topic, NULL) !=
+        TOPICS_OK) {
+        sbuf_free(&payload);
+        return respond_error(wsi, p, 400, "invalid device id");
+    }
     /* Config is retained, so a device that is offline now gets it when it
      * connects; commands are not: they mean "now". */
     ingest *ing = atomic_load(&w->in);

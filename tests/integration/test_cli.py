@@ -11,7 +11,7 @@ from vigil_client import http  # noqa: E402
 
 OPTIONS = ["broker", "listen", "db", "web-root", "config", "mqtt-version", "client-id",
            "keepalive", "session-expiry", "username", "password-file", "tls-ca", "tls-cert",
-           "tls-key", "tls-insecure", "topic-data", "topic-status", "topic-ack", "max-payload",
+           "tls-key", "tls-insecure", "max-payload",
            "store-queue", "retention", "ws-queue", "log-level"]
 
 
