@@ -1,260 +1,17 @@
 /* session — see session.h. */
 #include "session.h"
 
+#include "json_scan.h"
 #include "topics.h"
 
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define SESSION_LWT_PAYLOAD "{\"status\":\"offline\"}"
 #define SESSION_ID_MAX 64  /* cmd_id / cfg_id echoed back, raw JSON text */
 #define SESSION_CMD_MAX 32
-
-/* ---- a bounded JSON scanner -------------------------------------------
- * Validates a whole document (RFC 8259 grammar, nesting ≤ JS_DEPTH) and
- * records the top-level members of an object as raw spans. Strings stay
- * escaped: we only compare them with plain ASCII literals and echo them
- * back verbatim inside quotes, which is valid JSON by construction. */
-
-enum { JS_STR, JS_NUM, JS_TRUE, JS_FALSE, JS_NULL, JS_OBJ, JS_ARR };
-#define JS_DEPTH 8
-#define JS_FIELDS 24
-
-typedef struct js_span {
-    const char *p;
-    size_t n;
-    int type;
-} js_span;
-
-typedef struct js_field {
-    js_span key;
-    js_span val;
-} js_field;
-
-typedef struct js_scan {
-    const char *s;
-    size_t n;
-    size_t i;
-} js_scan;
-
-static void js__ws(js_scan *j)
-{
-    while (j->i < j->n &&
-           (j->s[j->i] == ' ' || j->s[j->i] == '\t' || j->s[j->i] == '\n' || j->s[j->i] == '\r'))
-        j->i++;
-}
-
-static bool js__hex(char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-static bool js__string(js_scan *j, js_span *out)
-{
-    if (j->i >= j->n || j->s[j->i] != '"')
-        return false;
-    size_t start = ++j->i;
-    while (j->i < j->n) {
-        unsigned char c = (unsigned char)j->s[j->i];
-        if (c == '"') {
-            out->p = j->s + start;
-            out->n = j->i - start;
-            out->type = JS_STR;
-            j->i++;
-            return true;
-        }
-        if (c < 0x20)
-            return false;
-        if (c == '\\') {
-            if (++j->i >= j->n)
-                return false;
-            char e = j->s[j->i];
-            if (e == 'u') {
-                if (j->i + 4 >= j->n)
-                    return false;
-                for (int k = 1; k <= 4; k++)
-                    if (!js__hex(j->s[j->i + k]))
-                        return false;
-                j->i += 4;
-            } else if (!strchr("\"\\/bfnrt", e) || e == '\0') {
-                return false;
-            }
-        }
-        j->i++;
-    }
-    return false;
-}
-
-static bool js__digits(js_scan *j)
-{
-    size_t st = j->i;
-    while (j->i < j->n && j->s[j->i] >= '0' && j->s[j->i] <= '9')
-        j->i++;
-    return j->i > st;
-}
-
-static bool js__number(js_scan *j, js_span *out)
-{
-    size_t st = j->i;
-    if (j->i < j->n && j->s[j->i] == '-')
-        j->i++;
-    if (j->i < j->n && j->s[j->i] == '0')
-        j->i++;
-    else if (!js__digits(j))
-        return false;
-    if (j->i < j->n && j->s[j->i] == '.') {
-        j->i++;
-        if (!js__digits(j))
-            return false;
-    }
-    if (j->i < j->n && (j->s[j->i] == 'e' || j->s[j->i] == 'E')) {
-        j->i++;
-        if (j->i < j->n && (j->s[j->i] == '+' || j->s[j->i] == '-'))
-            j->i++;
-        if (!js__digits(j))
-            return false;
-    }
-    out->p = j->s + st;
-    out->n = j->i - st;
-    out->type = JS_NUM;
-    return true;
-}
-
-static bool js__lit(js_scan *j, const char *w, int type, js_span *out)
-{
-    size_t n = strlen(w);
-    if (j->n - j->i < n || memcmp(j->s + j->i, w, n) != 0)
-        return false;
-    out->p = j->s + j->i;
-    out->n = n;
-    out->type = type;
-    j->i += n;
-    return true;
-}
-
-/* Parses one value. At depth 0 with fields != NULL, an object's members
- * are recorded; more than JS_FIELDS members is refused (hostile input). */
-static bool js__value(js_scan *j, int depth, js_span *out, js_field *fields, size_t *nfields)
-{
-    if (depth > JS_DEPTH)
-        return false;
-    js__ws(j);
-    if (j->i >= j->n)
-        return false;
-    char c = j->s[j->i];
-    size_t st = j->i;
-    if (c == '"')
-        return js__string(j, out);
-    if (c == 't')
-        return js__lit(j, "true", JS_TRUE, out);
-    if (c == 'f')
-        return js__lit(j, "false", JS_FALSE, out);
-    if (c == 'n')
-        return js__lit(j, "null", JS_NULL, out);
-    if (c == '-' || (c >= '0' && c <= '9'))
-        return js__number(j, out);
-    if (c != '{' && c != '[')
-        return false;
-    bool obj = c == '{';
-    char close = obj ? '}' : ']';
-    j->i++;
-    js__ws(j);
-    if (j->i < j->n && j->s[j->i] == close) {
-        j->i++;
-    } else {
-        for (;;) {
-            js_span key = {0}, val = {0};
-            js__ws(j);
-            if (obj) {
-                if (!js__string(j, &key))
-                    return false;
-                js__ws(j);
-                if (j->i >= j->n || j->s[j->i] != ':')
-                    return false;
-                j->i++;
-            }
-            if (!js__value(j, depth + 1, &val, NULL, NULL))
-                return false;
-            if (obj && fields && depth == 0) {
-                if (*nfields >= JS_FIELDS)
-                    return false;
-                fields[*nfields].key = key;
-                fields[*nfields].val = val;
-                (*nfields)++;
-            }
-            js__ws(j);
-            if (j->i >= j->n)
-                return false;
-            if (j->s[j->i] == ',') {
-                j->i++;
-                continue;
-            }
-            if (j->s[j->i] != close)
-                return false;
-            j->i++;
-            break;
-        }
-    }
-    out->p = j->s + st;
-    out->n = j->i - st;
-    out->type = obj ? JS_OBJ : JS_ARR;
-    return true;
-}
-
-/* True when buf[0..n) is exactly one JSON object; its members go to fields. */
-static bool js_parse_object(const char *buf, size_t n, js_field *fields, size_t *nfields)
-{
-    js_scan j = {.s = buf, .n = n, .i = 0};
-    js_span top;
-    *nfields = 0;
-    js__ws(&j);
-    if (j.i >= j.n || buf[j.i] != '{')
-        return false;
-    if (!js__value(&j, 0, &top, fields, nfields))
-        return false;
-    js__ws(&j);
-    return j.i == j.n;
-}
-
-static bool js_span_is(const js_span *sp, const char *lit)
-{
-    size_t n = strlen(lit);
-    return sp->n == n && memcmp(sp->p, lit, n) == 0;
-}
-
-/* 0: absent; 1: found once (in *out); -1: given twice (refused: which one
- * would the sender have meant?). */
-static int js_get(const js_field *f, size_t n, const char *key, js_span *out)
-{
-    int found = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (js_span_is(&f[i].key, key)) {
-            if (found)
-                return -1;
-            *out = f[i].val;
-            found = 1;
-        }
-    }
-    return found;
-}
-
-/* An integral JSON number within [lo, hi] (≤ 2^53, exact in a double). */
-static bool js_uint(const js_span *sp, double lo, double hi, uint64_t *out)
-{
-    if (sp->type != JS_NUM || sp->n >= 40)
-        return false;
-    char tmp[40];
-    memcpy(tmp, sp->p, sp->n);
-    tmp[sp->n] = '\0';
-    double v = strtod(tmp, NULL);
-    if (!isfinite(v) || v < lo || v > hi || v != floor(v))
-        return false;
-    *out = (uint64_t)v;
-    return true;
-}
 
 /* ---- session ------------------------------------------------------------ */
 
@@ -461,25 +218,26 @@ static bool session__set_interval(session *s, uint32_t iv)
 
 static void session__on_config(session *s, const char *buf, size_t len)
 {
-    js_field f[JS_FIELDS];
+    json_scan_field f[JSON_SCAN_FIELDS];
     size_t nf;
-    if (!js_parse_object(buf, len, f, &nf)) {
+    if (json_scan_object(buf, len, f, JSON_SCAN_FIELDS, &nf) != JSON_SCAN_OK) {
         s->st.malformed++;
         session__log(s, PLATFORM_LOG_WARN, "%s: malformed config ignored", s->id);
         return;
     }
     char idpart[SESSION_ID_MAX + 16] = "";
-    js_span id = {0}, iv = {0};
-    int has_id = js_get(f, nf, "cfg_id", &id);
+    json_scan_span id = {0}, iv = {0};
+    json_scan_status has_id = json_scan_get(f, nf, "cfg_id", &id);
     const char *err = NULL;
-    if (has_id == 1 && id.type == JS_STR && id.n <= SESSION_ID_MAX)
+    if (has_id == JSON_SCAN_OK && id.type == JSON_SCAN_STR && id.n <= SESSION_ID_MAX)
         snprintf(idpart, sizeof idpart, "\"cfg_id\":\"%.*s\",", (int)id.n, id.p);
-    else if (has_id != 0)
+    else if (has_id != JSON_SCAN_EABSENT)
         err = "invalid cfg_id";
-    int has_iv = js_get(f, nf, "interval_ms", &iv);
+    json_scan_status has_iv = json_scan_get(f, nf, "interval_ms", &iv);
     uint64_t v = s->interval_ms;
-    if (!err && has_iv != 0 &&
-        (has_iv < 0 || !js_uint(&iv, SESSION_INTERVAL_MIN_MS, SESSION_INTERVAL_MAX_MS, &v)))
+    if (!err && has_iv != JSON_SCAN_EABSENT &&
+        (has_iv != JSON_SCAN_OK ||
+         json_scan_uint(&iv, SESSION_INTERVAL_MIN_MS, SESSION_INTERVAL_MAX_MS, &v) != JSON_SCAN_OK))
         err = "invalid interval_ms";
     char out[256];
     int n;
@@ -519,9 +277,9 @@ static bool session__resend_one(void *ctx, const outbox_rec *rec)
 
 static void session__on_command(session *s, const char *buf, size_t len)
 {
-    js_field f[JS_FIELDS];
+    json_scan_field f[JSON_SCAN_FIELDS];
     size_t nf;
-    if (!js_parse_object(buf, len, f, &nf)) {
+    if (json_scan_object(buf, len, f, JSON_SCAN_FIELDS, &nf) != JSON_SCAN_OK) {
         /* No cmd_id can be trusted from it, so there is nobody to answer. */
         s->st.malformed++;
         session__log(s, PLATFORM_LOG_WARN, "%s: malformed command ignored", s->id);
@@ -531,17 +289,17 @@ static void session__on_command(session *s, const char *buf, size_t len)
     char head[SESSION_ID_MAX + SESSION_CMD_MAX + 32] = "";
     size_t hl = 0;
     const char *err = NULL;
-    js_span id = {0}, cmd = {0};
-    int has_id = js_get(f, nf, "cmd_id", &id);
-    if (has_id == 1 && id.type == JS_STR && id.n <= SESSION_ID_MAX)
+    json_scan_span id = {0}, cmd = {0};
+    json_scan_status has_id = json_scan_get(f, nf, "cmd_id", &id);
+    if (has_id == JSON_SCAN_OK && id.type == JSON_SCAN_STR && id.n <= SESSION_ID_MAX)
         hl += (size_t)snprintf(head, sizeof head, "\"cmd_id\":\"%.*s\",", (int)id.n, id.p);
-    else if (has_id != 0)
+    else if (has_id != JSON_SCAN_EABSENT)
         err = "invalid cmd_id";
-    int has_cmd = js_get(f, nf, "cmd", &cmd);
-    if (has_cmd == 1 && cmd.type == JS_STR && cmd.n <= SESSION_CMD_MAX)
+    json_scan_status has_cmd = json_scan_get(f, nf, "cmd", &cmd);
+    if (has_cmd == JSON_SCAN_OK && cmd.type == JSON_SCAN_STR && cmd.n <= SESSION_CMD_MAX)
         snprintf(head + hl, sizeof head - hl, "\"cmd\":\"%.*s\",", (int)cmd.n, cmd.p);
     else if (!err)
-        err = has_cmd == 0 ? "missing cmd" : "invalid cmd";
+        err = has_cmd == JSON_SCAN_EABSENT ? "missing cmd" : "invalid cmd";
 
     char out[384];
     int n = 0;
@@ -549,27 +307,28 @@ static void session__on_command(session *s, const char *buf, size_t len)
     bool reboot = false;
     if (err) {
         /* reported below */
-    } else if (js_span_is(&cmd, "ping")) {
+    } else if (json_scan_span_is(&cmd, "ping")) {
         n = snprintf(out, sizeof out, "{%s\"ok\":true}", head);
-    } else if (js_span_is(&cmd, "identify")) {
+    } else if (json_scan_span_is(&cmd, "identify")) {
         if (s->p->identify) {
             s->p->identify(s->p->ctx);
             n = snprintf(out, sizeof out, "{%s\"ok\":true}", head);
         } else {
             err = "not supported";
         }
-    } else if (js_span_is(&cmd, "reboot")) {
+    } else if (json_scan_span_is(&cmd, "reboot")) {
         if (s->p->reboot) {
             n = snprintf(out, sizeof out, "{%s\"ok\":true}", head);
             reboot = true;
         } else {
             err = "not supported";
         }
-    } else if (js_span_is(&cmd, "set_interval")) {
-        js_span iv = {0};
+    } else if (json_scan_span_is(&cmd, "set_interval")) {
+        json_scan_span iv = {0};
         uint64_t v;
-        if (js_get(f, nf, "interval_ms", &iv) != 1 ||
-            !js_uint(&iv, SESSION_INTERVAL_MIN_MS, SESSION_INTERVAL_MAX_MS, &v)) {
+        if (json_scan_get(f, nf, "interval_ms", &iv) != JSON_SCAN_OK ||
+            json_scan_uint(&iv, SESSION_INTERVAL_MIN_MS, SESSION_INTERVAL_MAX_MS, &v) !=
+                JSON_SCAN_OK) {
             err = "invalid interval_ms";
         } else {
             bool persisted = session__set_interval(s, (uint32_t)v);
@@ -577,13 +336,16 @@ static void session__on_command(session *s, const char *buf, size_t len)
                          (unsigned long)s->interval_ms, persisted ? "" : ",\"persisted\":false");
             status_changed = true;
         }
-    } else if (js_span_is(&cmd, "resend")) {
-        js_span b = {0}, fr = {0}, to = {0};
+    } else if (json_scan_span_is(&cmd, "resend")) {
+        json_scan_span b = {0}, fr = {0}, to = {0};
         uint64_t vb, vf, vt;
         const double max53 = 9007199254740992.0;
-        if (js_get(f, nf, "boot", &b) != 1 || !js_uint(&b, 0, 4294967295.0, &vb) ||
-            js_get(f, nf, "from", &fr) != 1 || !js_uint(&fr, 0, max53, &vf) ||
-            js_get(f, nf, "to", &to) != 1 || !js_uint(&to, 0, max53, &vt) || vt < vf) {
+        if (json_scan_get(f, nf, "boot", &b) != JSON_SCAN_OK ||
+            json_scan_uint(&b, 0, 4294967295.0, &vb) != JSON_SCAN_OK ||
+            json_scan_get(f, nf, "from", &fr) != JSON_SCAN_OK ||
+            json_scan_uint(&fr, 0, max53, &vf) != JSON_SCAN_OK ||
+            json_scan_get(f, nf, "to", &to) != JSON_SCAN_OK ||
+            json_scan_uint(&to, 0, max53, &vt) != JSON_SCAN_OK || vt < vf) {
             err = "invalid range";
         } else {
             session_resend rs = {.s = s};

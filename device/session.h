@@ -14,7 +14,7 @@
  *  - applies config and commands (set_interval, identify, reboot, ping,
  *    resend) from hostile input and answers each on sensors/esp32/{id}/ack.
  *
- * Incoming JSON is read with a small bounded scanner (no allocation, depth
+ * Incoming JSON is read with json_scan.h (no allocation, depth
  * limit, size limit) rather than cJSON so the core never mallocs after init.
  *
  * Ownership: the caller owns the session struct, the platform and the

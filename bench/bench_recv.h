@@ -1,0 +1,61 @@
+/* bench_recv — the receivers: --clients connections to the subject under
+ * test, all driven by one thread on one epoll loop, counting what arrives.
+ *
+ * Kinds (--recv): `ws`, a hand-written WebSocket client reading JSON text
+ * frames (vigild, the relay, the baselines); `mqttws`, MQTT 3.1.1 over
+ * WebSocket (a broker's websockets listener); `mqtt`, libmosquitto
+ * subscribers on sensors/esp32/+/data. They stay cheaper than the subjects
+ * they measure: payloads are scanned for (device_id, seq), never parsed.
+ *
+ * Message identity is (device, seq): the device from the numeric part of
+ * the id, seq from the payload. Each connection has a bitmap of what it has
+ * seen, giving unique, duplicated and unknown deliveries per connection;
+ * every delivery's latency (now - its bench_sendtab send time) goes into
+ * the histogram of the step main has set (bench_recv_set_step).
+ *
+ * Ownership: main owns the receivers; the options and the send table must
+ * outlive them. Nothing is freed before exit (the kernel closes sockets).
+ * Threading: bench_recv_start starts the receiver thread, which owns every
+ * connection. The main thread calls everything else; the counters it reads
+ * while the thread runs are relaxed atomics, bench_recv_read and
+ * bench_recv_step_hist only after bench_recv_stop. */
+#ifndef VIGIL_BENCH_RECV_H
+#define VIGIL_BENCH_RECV_H
+
+#include <stdint.h>
+
+#include "bench_hist.h"
+#include "bench_opts.h"
+#include "bench_sendtab.h"
+
+typedef struct bench_recv bench_recv;
+
+typedef enum bench_recv_status {
+    BENCH_RECV_OK = 0,
+    BENCH_RECV_ENOMEM = -1, /* connections or their bitmaps */
+    BENCH_RECV_ESYS = -2,   /* epoll_create1 or pthread_create failed */
+} bench_recv_status;
+
+typedef struct bench_recv_stats {
+    uint64_t uniq, dups, unknown, frames, bytes;
+} bench_recv_stats;
+
+/* Allocates the connections (not yet connected) and their bitmaps. */
+bench_recv_status bench_recv_create(const bench_opts *o, const bench_sendtab *tab,
+                                    bench_recv **out);
+/* Starts the receiver thread: it opens the connections in bursts of 200. */
+bench_recv_status bench_recv_start(bench_recv *r);
+/* Steps 1..BENCH_MAX_STEPS-1 are measured; 0 is warm-up, BENCH_MAX_STEPS
+ * the drain (late deliveries counted apart). */
+void bench_recv_set_step(bench_recv *r, int step);
+long bench_recv_ready(const bench_recv *r);  /* subscribed and receiving */
+long bench_recv_closed(const bench_recv *r); /* failed or closed by the server */
+uint64_t bench_recv_uniq(const bench_recv *r); /* unique deliveries, all connections */
+uint64_t bench_recv_step_count(const bench_recv *r, int step); /* deliveries in a step */
+/* Stops and joins the receiver thread. */
+void bench_recv_stop(bench_recv *r);
+/* After bench_recv_stop. */
+void bench_recv_read(const bench_recv *r, bench_recv_stats *out);
+const bench_hist *bench_recv_step_hist(const bench_recv *r, int step);
+
+#endif
