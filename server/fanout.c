@@ -8,9 +8,11 @@
 
 #include "live.h"
 #include "log.h"
+#include "metrics.h"
 #include "ring.h"
 #include "sbuf.h"
 #include "telemetry.h"
+#include "vthread.h"
 
 #define TAG "hub"
 

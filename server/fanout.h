@@ -27,11 +27,11 @@
 
 #include <stddef.h>
 
-#include "hub.h"
-#include "metrics.h"
-#include "vthread.h"
+#include "hub.h" /* HUB_PRE */
 
 typedef struct live live;
+typedef struct vigil_metrics vigil_metrics;
+typedef struct thread_owner thread_owner;
 
 #define FANOUT_PRE HUB_PRE
 #define FANOUT_SNAPSHOT_CHUNK (64 * 1024) /* bytes per writable callback for a snapshot */

@@ -6,9 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hub.h"
 #include "idtable.h"
 #include "sbuf.h"
 #include "store.h"
+#include "vthread.h"
 
 #define LIVE_INITIAL 1024 /* devices before the table first grows */
 

@@ -17,12 +17,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "hub.h"
 #include "ports.h"
 #include "telemetry.h"
-#include "vthread.h"
 
 typedef struct sbuf sbuf;
+typedef struct hub_msg hub_msg;
+typedef struct thread_owner thread_owner;
 struct store_device;
 
 typedef struct live_device {
