@@ -1,22 +1,22 @@
-/* hub — the live side of vigild: the in-memory device table and the fan-out
- * of every accepted message to WebSocket clients.
+/* hub — the live side of vigild: messages handed over from the ingest
+ * thread, applied to the live model (live.h) and fanned out to WebSocket
+ * clients (fanout.h). The hub owns one of each and the inbox between them.
  *
  * Threads. The ingest thread builds each message once (hub_msg_new + the
- * serialized JSON) and hands it over with hub_post(): a bounded queue,
- * protected by a mutex, with one wake-up of the web thread per empty →
- * non-empty transition. Everything else here — the device table, the
- * clients, their queues — belongs to the web (lws service) thread alone and
- * is only touched from lws callbacks or before the web thread starts.
+ * serialized JSON) and hands it over with hub_post(): a bounded queue (a
+ * ring under a vmutex) with at most one wake-up of the web thread in flight.
+ * Everything else — the live model, the clients, their queues — belongs to
+ * the web (lws service) thread alone: it binds the hub's owner when its loop
+ * starts (hub_thread_bind) and every "web thread only" entry point below
+ * asserts it (debug builds). Before that (set-up by main) and after it is
+ * released (tear-down) any thread may call them.
  *
  * Back-pressure. When the inbox is full, hub_post() drops the message for
  * the live path (counted as vigil_hub_dropped_total; the store still has it).
- * Each client has its own bounded queue of references to shared messages;
- * a client whose queue is full is disconnected (counted as
- * vigil_ws_dropped_clients_total) — it never delays another client and never
- * grows memory. It reconnects and resyncs from the snapshot.
+ * A client whose own queue is full is disconnected (fanout.h).
  *
  * Ownership. hub_msg is reference-counted: the inbox, each client queue and
- * the device table (latest reading) each hold a reference. */
+ * the live model (latest reading) each hold a reference. */
 #ifndef VIGIL_HUB_H
 #define VIGIL_HUB_H
 
@@ -24,13 +24,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "metrics.h"
-#include "sbuf.h"
-#include "store.h"
+#include "ports.h"
 #include "telemetry.h"
-#include "tracker.h"
 
-struct lws;
+typedef struct sbuf sbuf;
+typedef struct vigil_metrics vigil_metrics;
+typedef struct fanout_conn_ops fanout_conn_ops;
+struct store_device;
 
 typedef enum hub_kind { HUB_SENSOR_DATA = 0, HUB_DEVICE_STATUS, HUB_COMMAND_RESULT } hub_kind;
 
@@ -47,7 +47,7 @@ typedef struct hub_msg {
     unsigned char buf[];         /* HUB_PRE bytes of headroom for lws_write, then text, NUL */
 } hub_msg;
 
-#define HUB_PRE 16 /* >= LWS_PRE; checked in hub.c */
+#define HUB_PRE 16 /* >= LWS_PRE; checked in web.c */
 
 typedef struct hub hub;
 
@@ -56,43 +56,56 @@ typedef struct hub hub;
 hub *hub_create(vigil_metrics *m, size_t ws_queue, size_t inbox);
 void hub_destroy(hub *h);
 
-/* The completeness tracker shown in DEVICE objects ("completeness"); set
- * before the web thread starts, must outlive it. NULL: shown as null. */
-void hub_set_tracker(hub *h, tracker *t);
-tracker *hub_tracker(hub *h);
+/* The "completeness" field of DEVICE objects; set before the web thread
+ * starts, ctx must outlive it. Unset: shown as null. */
+void hub_set_annotator(hub *h, vigil_annotator a);
 
-/* Fills the device table from the store (startup, before the web thread). */
-int hub_load_devices(hub *h, store *st);
+/* Adds a device as the store knows it (startup, before the web thread).
+ * 0, or -1 on allocation failure. */
+int hub_load_device(hub *h, const struct store_device *d);
 
 /* How the web thread is woken (lws_cancel_service). Set before posting. */
 void hub_set_waker(hub *h, void (*wake)(void *), void *arg);
+/* The WebSocket transport (web.c's lws port); set before the web thread
+ * starts, ops must outlive the hub's clients. */
+void hub_set_conn_ops(hub *h, const fanout_conn_ops *ops);
+
+/* The web thread marks itself the owner at the top of its loop and
+ * releases before it returns. */
+void hub_thread_bind(hub *h);
+void hub_thread_release(hub *h);
 
 /* Builds a message: {"type":"<type>","data":<data>}; refs = 1. Any thread. */
 hub_msg *hub_msg_new(hub_kind kind, const char *device_id, const char *data, size_t data_len);
-void hub_msg_unref(hub_msg *m);
+/* A message whose text is exactly text (error replies); refs = 1. */
+hub_msg *hub_msg_text(const char *text, size_t len);
+hub_msg *hub_msg_ref(hub_msg *m);
+void hub_msg_unref(hub_msg *m); /* NULL-safe */
 
-/* Hands a message to the web thread (takes the reference). Any thread.
- * Returns 0, or -1 if the inbox was full (message released, counted). */
+/* Hands a message to the web thread (takes the reference). Any thread but
+ * with the inbox lock not held. Returns 0, or -1 if the inbox was full
+ * (message released, counted). */
 int hub_post(hub *h, hub_msg *m);
 
 /* ---- web thread only ---- */
 
-/* Moves everything posted into the device table and client queues. */
+/* Moves what was posted (up to a batch per call) into the live model and
+ * the client queues; wakes itself again if more is left. */
 void hub_drain(hub *h);
 
 /* Per-connection state of a WebSocket client; lives in lws' per-session
- * storage, zeroed by lws. */
-typedef struct hub_client hub_client;
+ * storage (hub_client_size() bytes). conn is the transport's handle. */
+typedef struct fanout_client hub_client;
 size_t hub_client_size(void);
 
-int hub_client_open(hub *h, hub_client *c, struct lws *wsi);   /* queues the snapshot */
+int hub_client_open(hub *h, hub_client *c, void *conn);   /* queues the snapshot */
 void hub_client_close(hub *h, hub_client *c);
 /* A text message from the client (subscribe). */
 void hub_client_receive(hub *h, hub_client *c, const char *in, size_t len);
 /* Writes what is queued while the socket accepts it. Returns -1 to close. */
 int hub_client_writable(hub *h, hub_client *c);
 
-/* REST views of the device table: DEVICE objects (docs/PROTOCOL.md). */
+/* REST views of the live model: DEVICE objects (docs/PROTOCOL.md). */
 void hub_devices_json(hub *h, sbuf *out);                 /* {"devices":[...]} */
 int hub_device_json(hub *h, const char *id, sbuf *out);   /* 0, or -1 if unknown */
 int hub_device_known(hub *h, const char *id);

@@ -57,6 +57,7 @@ struct ingest {
     tracker *trk;             /* may be NULL; see tracker.h for the lock */
     struct mosquitto *mosq;
     pthread_t thread;
+    int started;                      /* the thread runs: stop joins it */
     int efd;                  /* wakes the loop: publishes queued, or stop */
     _Atomic int stop;
     _Atomic int connected;
@@ -547,8 +548,8 @@ static void *ingest_main(void *arg)
     return NULL;
 }
 
-int ingest_start(const vigil_config *cfg, store *st, hub *h, vigil_metrics *m, tracker *trk,
-                 ingest **out)
+int ingest_create(const vigil_config *cfg, store *st, hub *h, vigil_metrics *m, tracker *trk,
+                  ingest **out)
 {
     ingest *in = calloc(1, sizeof *in);
     if (!in)
@@ -604,10 +605,6 @@ int ingest_start(const vigil_config *cfg, store *st, hub *h, vigil_metrics *m, t
     mosquitto_disconnect_v5_callback_set(in->mosq, on_disconnect);
     mosquitto_message_v5_callback_set(in->mosq, on_message);
     mosquitto_log_callback_set(in->mosq, on_log);
-    if (pthread_create(&in->thread, NULL, ingest_main, in) != 0) {
-        LOG_E(TAG, "cannot start the ingest thread");
-        goto fail;
-    }
     *out = in;
     return 0;
 fail:
@@ -616,6 +613,16 @@ fail:
     close(in->efd);
     free(in);
     return -1;
+}
+
+int ingest_start(ingest *in)
+{
+    if (pthread_create(&in->thread, NULL, ingest_main, in) != 0) {
+        LOG_E(TAG, "cannot start the ingest thread");
+        return -1;
+    }
+    in->started = 1;
+    return 0;
 }
 
 static void wake(ingest *in)
@@ -629,9 +636,11 @@ void ingest_stop(ingest *in)
 {
     if (!in)
         return;
-    atomic_store(&in->stop, 1);
-    wake(in);
-    pthread_join(in->thread, NULL);
+    if (in->started) {
+        atomic_store(&in->stop, 1);
+        wake(in);
+        pthread_join(in->thread, NULL);
+    }
     mosquitto_destroy(in->mosq);
     while (in->qcount) {
         free(in->q[in->qhead].payload);
@@ -672,4 +681,20 @@ ingest_err ingest_publish(ingest *in, const char *topic, const char *payload, si
     pthread_mutex_unlock(&in->lock);
     wake(in);
     return INGEST_OK;
+}
+
+static publish_err ingest__port_publish(void *ctx, const char *topic, const char *payload, size_t len,
+                                        int qos, int retain)
+{
+    _Static_assert(INGEST_ENOTCONN == (int)PUBLISH_ENOTCONN && INGEST_EFULL == (int)PUBLISH_EFULL &&
+                       INGEST_EINVAL == (int)PUBLISH_EINVAL && INGEST_ENOMEM == (int)PUBLISH_ENOMEM,
+                   "ingest_err and publish_err share their values");
+    return (publish_err)ingest_publish(ctx, topic, payload, len, qos, retain);
+}
+
+static int ingest__port_connected(void *ctx) { return ingest_connected(ctx); }
+
+vigil_publisher ingest_publisher(ingest *in)
+{
+    return (vigil_publisher){.publish = ingest__port_publish, .connected = ingest__port_connected, .ctx = in};
 }

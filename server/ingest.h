@@ -19,6 +19,7 @@
 #include "config.h"
 #include "hub.h"
 #include "metrics.h"
+#include "ports.h"
 #include "store.h"
 #include "tracker.h"
 
@@ -36,10 +37,15 @@ typedef enum ingest_err {
 /* trk (may be NULL) is the completeness tracker, fed and driven from the
  * ingest thread: every reading the store accepts or refuses, resend acks,
  * and a tick every 250 ms that publishes resend commands (tracker.h). */
-int ingest_start(const vigil_config *cfg, store *st, hub *h, vigil_metrics *m, tracker *trk,
-                 ingest **out);
-/* Disconnects cleanly, joins the thread, frees everything. NULL is allowed. */
+int ingest_create(const vigil_config *cfg, store *st, hub *h, vigil_metrics *m, tracker *trk,
+                  ingest **out);
+/* Spawns the ingest thread. */
+int ingest_start(ingest *in);
+/* Disconnects cleanly, joins the thread (if started), frees everything.
+ * NULL is allowed. */
 void ingest_stop(ingest *in);
+/* publish/connected on this ingest as a port; any thread. */
+vigil_publisher ingest_publisher(ingest *in);
 
 ingest_err ingest_publish(ingest *in, const char *topic, const char *payload, size_t len,
                           int qos, int retain);

@@ -30,6 +30,22 @@
 #define TAG "main"
 #define HUB_INBOX 65536
 
+/* Fills the live model from the store (startup, before the web thread). */
+static int load_hub(hub *h, store *st)
+{
+    store_device *devs = NULL;
+    size_t n = 0;
+    if (store_list_devices(st, &devs, &n) != STORE_OK)
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = hub_load_device(h, &devs[i]);
+    free(devs);
+    if (rc == 0)
+        LOG_I(TAG, "loaded %zu devices from the store", hub_device_count(h));
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     vigil_config cfg;
@@ -75,7 +91,7 @@ int main(int argc, char **argv)
         goto out;
     }
     h = hub_create(&metrics, (size_t)cfg.ws_queue, HUB_INBOX);
-    if (!h || hub_load_devices(h, st) != 0) {
+    if (!h || load_hub(h, st) != 0) {
         LOG_E(TAG, "cannot create the live hub");
         goto out;
     }
@@ -86,12 +102,15 @@ int main(int argc, char **argv)
         LOG_E(TAG, "cannot start completeness tracking");
         goto out;
     }
-    hub_set_tracker(h, trk);
-    if (web_start(&cfg, h, st, NULL, &metrics, &w) != 0)
+    hub_set_annotator(h, tracker_annotator(trk));
+    if (ingest_create(&cfg, st, h, &metrics, trk, &in) != 0)
         goto out;
-    if (ingest_start(&cfg, st, h, &metrics, trk, &in) != 0)
+    web_deps deps = {.hub = h, .st = st, .trk = trk, .pub = ingest_publisher(in), .m = &metrics};
+    if (web_start(&cfg, &deps, &w) != 0)
         goto out;
-    web_set_ingest(w, in);
+    /* After the web: the hub's waker is set before anything is posted. */
+    if (ingest_start(in) != 0)
+        goto out;
 
     int sig = 0;
     sigwait(&sigs, &sig);

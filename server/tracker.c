@@ -94,3 +94,10 @@ int tracker_device_json(tracker *t, const char *id, int64_t boot, int64_t from, 
     pthread_mutex_unlock(&t->lock);
     return rc;
 }
+
+static void tracker__annotate(void *ctx, const char *id, sbuf *out) { tracker_summary_json(ctx, id, out); }
+
+vigil_annotator tracker_annotator(tracker *t)
+{
+    return (vigil_annotator){.annotate = tracker__annotate, .ctx = t};
+}

@@ -19,6 +19,7 @@
 #include <pthread.h>
 
 #include "completeness.h"
+#include "ports.h"
 #include "sbuf.h"
 #include "store.h"
 
@@ -35,6 +36,8 @@ int tracker_load(tracker *t, store *st, int64_t now_ms);
 
 /* Web thread views; each takes the lock. NULL tracker: "null" / -1. */
 void tracker_summary_json(tracker *t, const char *id, sbuf *out);
+/* The summary as a DEVICE annotation (ports.h); t may be NULL. */
+vigil_annotator tracker_annotator(tracker *t);
 int tracker_device_json(tracker *t, const char *id, int64_t boot, int64_t from, int64_t to,
                         size_t max_gaps, sbuf *out);
 

@@ -16,8 +16,16 @@
 #include <time.h>
 
 #include "command.h"
+#include "config.h"
+#include "fanout.h"
+#include "hub.h"
 #include "log.h"
+#include "metrics.h"
+#include "store.h"
 #include "topics.h"
+#include "tracker.h"
+
+_Static_assert(HUB_PRE >= LWS_PRE, "HUB_PRE must leave room for lws' frame header");
 
 #define TAG "web"
 #define BODY_MAX 4096                 /* largest request body */
@@ -31,7 +39,8 @@ struct web {
     const vigil_config *cfg;
     hub *hub;
     store *st;
-    _Atomic(ingest *) in;
+    tracker *trk;                     /* may be NULL: completeness off */
+    vigil_publisher pub;
     vigil_metrics *m;
     struct lws_context *ctx;
     struct lws_protocols protocols[2];
@@ -291,7 +300,7 @@ static int route_completeness(struct lws *wsi, pss *p, web *w)
         return respond_error(wsi, p, 400, "boot must be an integer in 0..2^53");
     if (from > to)
         return respond_error(wsi, p, 400, "from must not be after to");
-    tracker *t = hub_tracker(w->hub);
+    tracker *t = w->trk;
     if (!t)
         return respond_error(wsi, p, 503, "completeness tracking is off");
     if (tracker_device_json(t, p->dev, boot, from, to, COMPLETENESS_GAPS_MAX, &p->resp) != 0) {
@@ -331,13 +340,11 @@ static int route_publish(struct lws *wsi, pss *p, web *w)
     }
     /* Config is retained, so a device that is offline now gets it when it
      * connects; commands are not: they mean "now". */
-    ingest *ing = atomic_load(&w->in);
-    ingest_err e = ing ? ingest_publish(ing, topic, sbuf_data(&payload), payload.len, 1, is_cfg)
-                       : INGEST_ENOTCONN;
-    if (e != INGEST_OK) {
+    publish_err e = w->pub.publish(w->pub.ctx, topic, sbuf_data(&payload), payload.len, 1, is_cfg);
+    if (e != PUBLISH_OK) {
         sbuf_free(&payload);
-        return respond_error(wsi, p, 503, e == INGEST_ENOTCONN ? "broker not connected"
-                                          : e == INGEST_EFULL  ? "publish queue full, retry"
+        return respond_error(wsi, p, 503, e == PUBLISH_ENOTCONN ? "broker not connected"
+                                          : e == PUBLISH_EFULL  ? "publish queue full, retry"
                                                                : "publish failed");
     }
     atomic_fetch_add_explicit(is_cfg ? &w->m->configs_sent : &w->m->commands_sent, 1,
@@ -403,8 +410,7 @@ static int handle_http(struct lws *wsi, pss *p, const char *path)
             return respond_405(wsi, p, "GET");
         store_stats ss;
         store_get_stats(w->st, &ss);
-        ingest *ing = atomic_load(&w->in);
-        int broker = ing && ingest_connected(ing), ok = broker && ss.writable;
+        int broker = w->pub.connected(w->pub.ctx), ok = broker && ss.writable;
         sbuf_addf(&p->resp, "{\"ok\":%s,\"broker_connected\":%s,\"store_writable\":%s,"
                             "\"store_queue_depth\":%zu,\"devices\":%zu}",
                   ok ? "true" : "false", broker ? "true" : "false", ss.writable ? "true" : "false",
@@ -570,24 +576,52 @@ static void lws_log_emit(int level, const char *line)
 static void *web_main(void *arg)
 {
     web *w = arg;
+    hub_thread_bind(w->hub);
     while (!atomic_load(&w->stop))
         if (lws_service(w->ctx, 0) < 0)
             break;
+    hub_thread_release(w->hub);
     return NULL;
 }
 
+/* ---- the hub's connection port, on lws ---- */
+
+static int web__conn_write(void *conn, unsigned char *buf, size_t len, fanout_frame kind)
+{
+    int flags = kind == FANOUT_TEXT    ? LWS_WRITE_TEXT
+                : kind == FANOUT_FIRST ? LWS_WRITE_TEXT | LWS_WRITE_NO_FIN
+                : kind == FANOUT_FINAL ? LWS_WRITE_CONTINUATION
+                                       : LWS_WRITE_CONTINUATION | LWS_WRITE_NO_FIN;
+    return lws_write(conn, buf, len, (enum lws_write_protocol)flags) < 0 ? -1 : 0;
+}
+
+static int web__conn_choked(void *conn) { return lws_send_pipe_choked(conn); }
+static void web__conn_want_write(void *conn) { lws_callback_on_writable(conn); }
+static void web__conn_kill(void *conn) { lws_set_timeout(conn, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC); }
+static int web__conn_fd(void *conn) { return (int)lws_get_socket_fd(conn); }
+
+static const fanout_conn_ops web__conn_ops = {
+    .write = web__conn_write,
+    .choked = web__conn_choked,
+    .want_write = web__conn_want_write,
+    .kill = web__conn_kill,
+    .fd = web__conn_fd,
+};
+
 static void wake_lws(void *arg) { lws_cancel_service(arg); }
 
-int web_start(const vigil_config *cfg, hub *h, store *st, ingest *in, vigil_metrics *m, web **out)
+int web_start(const vigil_config *cfg, const web_deps *deps, web **out)
 {
     web *w = calloc(1, sizeof *w);
     if (!w)
         return -1;
+    hub *h = deps->hub;
     w->cfg = cfg;
     w->hub = h;
-    w->st = st;
-    atomic_store(&w->in, in);
-    w->m = m;
+    w->st = deps->st;
+    w->trk = deps->trk;
+    w->pub = deps->pub;
+    w->m = deps->m;
     w->protocols[0] = (struct lws_protocols){
         .name = "vigil",
         .callback = callback,
@@ -613,6 +647,7 @@ int web_start(const vigil_config *cfg, hub *h, store *st, ingest *in, vigil_metr
         free(w);
         return -1;
     }
+    hub_set_conn_ops(h, &web__conn_ops);
     hub_set_waker(h, wake_lws, w->ctx);
     if (pthread_create(&w->thread, NULL, web_main, w) != 0) {
         LOG_E(TAG, "cannot start the web thread");
@@ -624,8 +659,6 @@ int web_start(const vigil_config *cfg, hub *h, store *st, ingest *in, vigil_metr
     *out = w;
     return 0;
 }
-
-void web_set_ingest(web *w, ingest *in) { atomic_store(&w->in, in); }
 
 void web_stop(web *w)
 {

@@ -1,25 +1,38 @@
 /* web — vigild's HTTP side on libwebsockets: REST API, /healthz, /metrics,
- * the dashboard's static files and the /ws WebSocket (handed to the hub).
+ * the dashboard's static files and the /ws WebSocket (handed to the hub,
+ * through the connection port web implements with lws, fanout.h).
  *
  * Threads: web_start() creates the lws context and runs its service loop on
- * a thread of its own; every lws callback, and so every hub_* call but
- * hub_post, runs there. web_stop() (from the starting thread) ends the loop,
- * closes every connection and joins. Borrowed pointers must outlive it. */
+ * a thread of its own, which binds the hub's owner; every lws callback, and
+ * so every hub_* call but hub_post, runs there. web_stop() (from the
+ * starting thread) ends the loop, closes every connection and joins.
+ *
+ * Ownership: everything in web_deps is borrowed and must outlive the web;
+ * pub.ctx is used for commands, config and /healthz's broker_connected; trk
+ * may be NULL (completeness views answer 503). web sets the hub's waker and
+ * connection port. */
 #ifndef VIGIL_WEB_H
 #define VIGIL_WEB_H
 
-#include "config.h"
-#include "hub.h"
-#include "ingest.h"
-#include "metrics.h"
-#include "store.h"
+#include "ports.h"
+
+typedef struct vigil_config vigil_config;
+typedef struct vigil_metrics vigil_metrics;
+typedef struct hub hub;
+typedef struct store store;
+typedef struct tracker tracker;
 
 typedef struct web web;
 
-int web_start(const vigil_config *cfg, hub *h, store *st, ingest *in, vigil_metrics *m, web **out);
-/* The ingest starts after the web (it needs the hub's waker); web handlers
- * answer 503 for publishes until it is set. */
-void web_set_ingest(web *w, ingest *in);
-void web_stop(web *w);
+typedef struct web_deps {
+    hub *hub;
+    store *st;
+    tracker *trk;
+    vigil_publisher pub;
+    vigil_metrics *m;
+} web_deps;
+
+int web_start(const vigil_config *cfg, const web_deps *deps, web **out);
+void web_stop(web *w); /* NULL-safe */
 
 #endif

@@ -1,0 +1,86 @@
+/* fanout — the WebSocket side of the live stream: per-client queues of
+ * shared messages, the snapshot a client gets on connect and on every
+ * subscribe, subscriptions (device filter, batch mode), error replies, and
+ * the write loop with its fairness budget. The transport is behind a small
+ * connection port (fanout_conn_ops) that web.c implements with lws and the
+ * unit tests with a fake, so the back-pressure rules are testable.
+ *
+ * Back-pressure. Each client has its own bounded queue (a ring of hub_msg
+ * references, ws_queue entries). When full: the client is dropped — its
+ * queue released, conn kill() asked, vigil_ws_dropped_clients_total counted;
+ * it never delays another client and never grows memory. It reconnects and
+ * resyncs from the snapshot.
+ *
+ * Writes. Every buffer handed to write() has FANOUT_PRE (= HUB_PRE) bytes
+ * before it that the transport may overwrite (lws writes its frame header
+ * there, no copy). A snapshot goes out in FANOUT_SNAPSHOT_CHUNK fragments,
+ * one per writable callback; queued messages at most FANOUT_WRITE_BUDGET per
+ * callback, asking choked() only before a second write (it is a syscall).
+ *
+ * Threads: one owner (the web thread); when an owner is given at create,
+ * every entry point asserts it. Ownership: the fanout borrows the live model
+ * (snapshots), the metrics and the ops; client state lives in memory the
+ * caller provides (fanout_client_size() bytes, lws' per-session storage) and
+ * is linked into the fanout from open to close. */
+#ifndef VIGIL_FANOUT_H
+#define VIGIL_FANOUT_H
+
+#include <stddef.h>
+
+#include "hub.h" /* HUB_PRE */
+
+typedef struct live live;
+typedef struct vigil_metrics vigil_metrics;
+typedef struct thread_owner thread_owner;
+
+#define FANOUT_PRE HUB_PRE
+#define FANOUT_SNAPSHOT_CHUNK (64 * 1024) /* bytes per writable callback for a snapshot */
+#define FANOUT_WRITE_BUDGET 256           /* frames per writable callback: fairness */
+#define FANOUT_BATCH_BYTES (64 * 1024)    /* largest batched frame (one message may exceed it alone) */
+#define FANOUT_FILTER_MAX 10000           /* device ids a client may subscribe to */
+
+typedef enum fanout_frame {
+    FANOUT_TEXT = 0,   /* a whole text message */
+    FANOUT_FIRST,      /* first fragment of a text message */
+    FANOUT_CONTINUE,   /* a middle fragment */
+    FANOUT_FINAL,      /* the last fragment */
+} fanout_frame;
+
+/* The connection port. conn is what the caller passed to fanout_open. */
+typedef struct fanout_conn_ops {
+    /* Sends len bytes at buf (FANOUT_PRE writable bytes before it) as one
+     * frame of the given kind. 0, or -1 if the connection failed. */
+    int (*write)(void *conn, unsigned char *buf, size_t len, fanout_frame kind);
+    int (*choked)(void *conn);      /* 1 if another write now would block */
+    void (*want_write)(void *conn); /* call fanout_writable when writable */
+    void (*kill)(void *conn);       /* close it soon (then fanout_close) */
+    int (*fd)(void *conn);          /* for log lines */
+} fanout_conn_ops;
+
+typedef struct fanout fanout;
+typedef struct fanout_client fanout_client;
+
+/* NULL on ENOMEM. ws_queue: messages per client (>= 1). */
+fanout *fanout_create(vigil_metrics *m, size_t ws_queue, live *lv, const fanout_conn_ops *ops,
+                      const thread_owner *owner);
+/* After every client was closed. NULL-safe. */
+void fanout_destroy(fanout *f);
+
+size_t fanout_client_size(void);
+/* Opens a client in c (fanout_client_size() bytes) and queues its snapshot.
+ * 0, or -1 on ENOMEM (c needs no close then). */
+int fanout_open(fanout *f, fanout_client *c, void *conn);
+void fanout_close(fanout *f, fanout_client *c); /* safe on a never-opened c */
+/* A whole text message from the client: {"type":"subscribe","devices":
+ * [ids]|null,"batch":bool}. Anything else: an error frame, counted as
+ * vigil_ws_bad_messages_total. */
+void fanout_receive(fanout *f, fanout_client *c, const char *in, size_t len);
+/* Writes what is queued while the connection accepts it. -1: close it. */
+int fanout_writable(fanout *f, fanout_client *c);
+
+/* Queues m (a reference each) on every client that wants its device. */
+void fanout_push(fanout *f, hub_msg *m);
+/* Asks for a writable callback on every client with something queued. */
+void fanout_flush(fanout *f);
+
+#endif

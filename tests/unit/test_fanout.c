@@ -1,0 +1,572 @@
+/* Unit tests for server/fanout.c (and the hub's inbox in front of it),
+ * through a fake connection port that records frames and can simulate a
+ * choked or failing socket: snapshot then live messages, subscriptions and
+ * their filter, batch frames, the write budget, dropping a client whose
+ * queue is full, re-snapshot after a half-sent snapshot, error replies,
+ * write failures; hub_post's bound and its one wake in flight. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fanout.h"
+#include "hub.h"
+#include "live.h"
+#include "metrics.h"
+#include "sbuf.h"
+
+#define T0 1764576000000LL
+
+/* ---- the fake connection ---- */
+
+typedef struct frame {
+    fanout_frame kind;
+    char *data;
+    size_t len;
+} frame;
+
+typedef struct conn {
+    frame *frames;
+    size_t nframes;
+    int want_write;     /* want_write asked since the last pump */
+    int killed;
+    int fail;           /* write fails */
+    int choke_after;    /* choked() once this many writes were made in a callback (0: never) */
+    int writes;         /* in the current callback */
+    size_t msg_seen;    /* frames already returned by messages() */
+} conn;
+
+static int fake_write(void *cp, unsigned char *buf, size_t len, fanout_frame kind)
+{
+    conn *c = cp;
+    if (c->fail)
+        return -1;
+    /* As lws does: the frame header goes into the headroom. */
+    memset(buf - FANOUT_PRE, 0xAA, FANOUT_PRE);
+    c->frames = realloc(c->frames, (c->nframes + 1) * sizeof *c->frames);
+    assert_non_null(c->frames);
+    frame *f = &c->frames[c->nframes++];
+    f->kind = kind;
+    f->len = len;
+    f->data = malloc(len + 1);
+    assert_non_null(f->data);
+    memcpy(f->data, buf, len);
+    f->data[len] = 0;
+    c->writes++;
+    return 0;
+}
+
+static int fake_choked(void *cp)
+{
+    conn *c = cp;
+    return c->choke_after && c->writes >= c->choke_after;
+}
+
+static void fake_want_write(void *cp) { ((conn *)cp)->want_write = 1; }
+static void fake_kill(void *cp) { ((conn *)cp)->killed = 1; }
+static int fake_fd(void *cp) { (void)cp; return 42; }
+
+static const fanout_conn_ops ops = {fake_write, fake_choked, fake_want_write, fake_kill, fake_fd};
+
+static void conn_free(conn *c)
+{
+    for (size_t i = 0; i < c->nframes; i++)
+        free(c->frames[i].data);
+    free(c->frames);
+    memset(c, 0, sizeof *c);
+}
+
+/* One writable callback. */
+static int writable(fanout *f, fanout_client *cl, conn *c)
+{
+    c->want_write = 0;
+    c->writes = 0;
+    return fanout_writable(f, cl);
+}
+
+/* Writable callbacks while the client asks for them (bounded). */
+static void pump(fanout *f, fanout_client *cl, conn *c)
+{
+    for (int i = 0; i < 10000 && c->want_write; i++)
+        assert_int_equal(writable(f, cl, c), 0);
+    assert_false(c->want_write);
+}
+
+/* The complete text messages received since the last call, parsed; the
+ * fragments of a message must come as FIRST, CONTINUE..., FINAL. */
+static size_t messages(conn *c, cJSON **out, size_t max)
+{
+    size_t n = 0;
+    sbuf acc;
+    sbuf_init(&acc, 0);
+    int in_frag = 0;
+    for (; c->msg_seen < c->nframes; c->msg_seen++) {
+        const frame *f = &c->frames[c->msg_seen];
+        if (f->kind == FANOUT_TEXT || f->kind == FANOUT_FIRST)
+            assert_false(in_frag);
+        else
+            assert_true(in_frag);
+        sbuf_add(&acc, f->data, f->len);
+        in_frag = f->kind == FANOUT_FIRST || f->kind == FANOUT_CONTINUE;
+        if (in_frag)
+            continue;
+        assert_true(n < max);
+        out[n] = cJSON_ParseWithLength(sbuf_data(&acc), acc.len);
+        assert_non_null(out[n]);
+        n++;
+        sbuf_reset(&acc);
+    }
+    assert_false(in_frag);
+    sbuf_free(&acc);
+    return n;
+}
+
+static void free_all(cJSON **j, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        cJSON_Delete(j[i]);
+}
+
+static const char *type_of(const cJSON *j)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "type");
+    return cJSON_IsString(t) ? t->valuestring : "";
+}
+
+static const char *device_of(const cJSON *j)
+{
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "data"),
+                                                      "device_id");
+    return cJSON_IsString(d) ? d->valuestring : "";
+}
+
+static int snapshot_size(const cJSON *j)
+{
+    assert_string_equal(type_of(j), "snapshot");
+    return cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "devices"));
+}
+
+/* A reading whose data pads to about pad bytes. */
+static hub_msg *reading(const char *id, int seq, size_t pad)
+{
+    char data[4096];
+    assert_true(pad < 4000);
+    int n = snprintf(data, sizeof data, "{\"device_id\":\"%s\",\"seq\":%d,\"pad\":\"%*s\"}", id, seq,
+                     (int)pad, "");
+    hub_msg *m = hub_msg_new(HUB_SENSOR_DATA, id, data, (size_t)n);
+    assert_non_null(m);
+    m->received_ms = T0 + seq;
+    return m;
+}
+
+/* Applies to the model and fans out, as hub_drain does. */
+static void post(live *l, fanout *f, hub_msg *m)
+{
+    assert_int_equal(live_apply(l, m), 0);
+    fanout_push(f, m);
+    fanout_flush(f);
+    hub_msg_unref(m);
+}
+
+typedef struct fixture {
+    vigil_metrics m;
+    live *l;
+    fanout *f;
+} fixture;
+
+static fixture *fx_new(size_t ws_queue)
+{
+    fixture *x = calloc(1, sizeof *x);
+    assert_non_null(x);
+    x->l = live_create(NULL);
+    assert_non_null(x->l);
+    x->f = fanout_create(&x->m, ws_queue, x->l, &ops, NULL);
+    assert_non_null(x->f);
+    return x;
+}
+
+static void fx_free(fixture *x)
+{
+    fanout_destroy(x->f);
+    live_destroy(x->l);
+    free(x);
+}
+
+static fanout_client *client_new(fixture *x, conn *c)
+{
+    fanout_client *cl = calloc(1, fanout_client_size());
+    assert_non_null(cl);
+    assert_int_equal(fanout_open(x->f, cl, c), 0);
+    return cl;
+}
+
+static void client_free(fixture *x, fanout_client *cl, conn *c)
+{
+    fanout_close(x->f, cl);
+    free(cl);
+    conn_free(c);
+}
+
+static void receive(fixture *x, fanout_client *cl, const char *s)
+{
+    fanout_receive(x->f, cl, s, strlen(s));
+}
+
+/* ---- tests ---- */
+
+static void test_snapshot_then_live(void **state)
+{
+    (void)state;
+    fixture *x = fx_new(64);
+    hub_msg *m = reading("b", 1, 0);
+    live_apply(x->l, m);
+    hub_msg_unref(m);
+    m = reading("a", 2, 0);
+    live_apply(x->l, m);
+    hub_msg_unref(m);
+    conn c = {0};
+    fanout_client *cl = client_new(x, &c);
+    assert_true(c.want_write);
+    assert_int_equal(x->m.ws_clients, 1);
+    assert_int_equal(x->m.ws_connections, 1);
+    post(x->l, x->f, reading("a", 3, 0)); /* queued behind the snapshot */
+    pump(x->f, cl, &c);
+    cJSON *j[8];
+    size_t n = messages(&c, j, 8);
+    assert_int_equal(n, 2);
+    assert_int_equal(snapshot_size(j[0]), 2);
+    const cJSON *devs = cJSON_GetObjectItemCaseSensitive(j[0], "devices");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(devs, 0), "device_id")->valuestring, "a");
+    assert_string_equal(type_of(j[1]), "sensor_data");
+    assert_string_equal(device_of(j[1]), "a");
+    free_all(j, n);
+    assert_int_equal(x->m.ws_frames, 2);
+    client_free(x, cl, &c);
+    assert_int_equal(x->m.ws_clients, 0);
+    fx_free(x);
+}
+
+static void test_subscribe_filter(void **state)
+{
+    (void)state;
+    fixture *x = fx_new(64);
+    post(x->l, x->f, reading("a", 1, 0));
+    post(x->l, x->f, reading("b", 2, 0));
+    post(x->l, x->f, reading("c", 3, 0));
+    conn c = {0};
+    fanout_client *cl = client_new(x, &c);
+    pump(x->f, cl, &c);
+    cJSON *j[16];
+    size_t n = messages(&c, j, 16);
+    assert_int_equal(n, 1);
+    assert_int_equal(snapshot_size(j[0]), 3);
+    free_all(j, n);
+
+    receive(x, cl, "{\"type\":\"subscribe\",\"devices\":[\"c\",\"b\"]}");
+    assert_true(c.want_write);
+    for (int i = 0; i < 3; i++) {
+        post(x->l, x->f, reading("a", 10 + i, 0));
+        post(x->l, x->f, reading("b", 20 + i, 0));
+    }
+    pump(x->f, cl, &c);
+    n = messages(&c, j, 16);
+    assert_int_equal(n, 4);
+    /* The re-snapshot holds only b and c, and is sent before anything new. */
+    assert_int_equal(snapshot_size(j[0]), 2);
+    for (size_t i = 1; i < n; i++)
+        assert_string_equal(device_of(j[i]), "b");
+    free_all(j, n);
+    /* null: every device again. */
+    receive(x, cl, "{\"type\":\"subscribe\",\"devices\":null}");
+    post(x->l, x->f, reading("a", 30, 0));
+    pump(x->f, cl, &c);
+    n = messages(&c, j, 16);
+    assert_int_equal(n, 2);
+    assert_int_equal(snapshot_size(j[0]), 3);
+    assert_string_equal(device_of(j[1]), "a");
+    free_all(j, n);
+    assert_int_equal(x->m.ws_bad_messages, 0);
+    client_free(x, cl, &c);
+    fx_free(x);
+}
+
+static void test_batch_frames(void **state)
+{
+    (void)state;
+    fixture *x = fx_new(1024);
+    conn c = {0};
+    fanout_client *cl = client_new(x, &c);
+    receive(x, cl, "{\"type\":\"subscribe\",\"batch\":true}");
+    pump(x->f, cl, &c);
+    cJSON *j[64];
+    size_t n = messages(&c, j, 64);
+    assert_int_equal(n, 1);
+    free_all(j, n);
+    size_t before = c.nframes;
+    for (int i = 0; i < 600; i++)
+        post(x->l, x->f, reading("d", i, 300));
+    pump(x->f, cl, &c);
+    size_t frames = c.nframes - before;
+    assert_true(frames >= 3 && frames < 20); /* ~200 KB in 64 KiB arrays */
+    for (size_t i = before; i < c.nframes; i++)
+        assert_true(c.frames[i].len <= FANOUT_BATCH_BYTES);
+    n = messages(&c, j, 64);
+    assert_int_equal(n, frames);
+    int want = 0;
+    for (size_t i = 0; i < n; i++) {
+        assert_true(cJSON_IsArray(j[i]));
+        const cJSON *it;
+        cJSON_ArrayForEach(it, j[i])
+        {
+            assert_string_equal(type_of(it), "sensor_data");
+            const cJSON *seq = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(it, "data"), "seq");
+            assert_int_equal(seq->valueint, want++); /* in order, none lost */
+        }
+    }
+    assert_int_equal(want, 600);
+    free_all(j, n);
+    /* A single queued message goes out on its own, not as an array. */
+    post(x->l, x->f, reading("d", 600, 0));
+    pump(x->f, cl, &c);
+    n = messages(&c, j, 64);
+    assert_int_equal(n, 1);
+    assert_string_equal(type_of(j[0]), "sensor_data");
+    free_all(j, n);
+    client_free(x, cl, &c);
+    fx_free(x);
+}
+
+static void test_write_budget_and_choke(void **state)
+{
+    (void)state;
+    fixture *x = fx_new(1024);
+    conn c = {0};
+    fanout_client *cl = client_new(x, &c);
+    pump(x->f, cl, &c);
+    size_t base = c.nframes;
+    for (int i = 0; i < FANOUT_WRITE_BUDGET + 44; i++)
+        post(x->l, x->f, reading("d", i, 0));
+    assert_true(c.want_write);
+    assert_int_equal(writable(x->f, cl, &c), 0);
+    assert_int_equal(c.nframes - base, FANOUT_WRITE_BUDGET);
+    assert_true(c.want_write); /* the rest on the next callback */
+    assert_int_equal(writable(x->f, cl, &c), 0);
+    assert_int_equal(c.nframes - base, FANOUT_WRITE_BUDGET + 44);
+    assert_false(c.want_write);
+    /* A choked socket: the first write goes (we were told it is writable),
+     * then the loop stops and asks again. */
+    c.choke_after = 1;
+    base = c.nframes;
+    for (int i = 0; i < 3; i++)
+        post(x->l, x->f, reading("d", 1000 + i, 0));
+    assert_int_equal(writable(x->f, cl, &c), 0);
+    assert_int_equal(c.nframes - base, 1);
+    assert_true(c.want_write);
+    pump(x->f, cl, &c);
+    assert_int_equal(c.nframes - base, 3);
+    client_free(x, cl, &c);
+    fx_free(x);
+}
+
+static void test_full_queue_drops_only_that_client(void **state)
+{
+    (void)state;
+    fixture *x = fx_new(4);
+    conn ca = {0}, cb = {0};
+    fanout_client *a = client_new(x, &ca), *b = client_new(x, &cb);
+    pump(x->f, a, &ca);
+    pump(x->f, b, &cb);
+    size_t abase = ca.nframes, bbase = cb.nframes;
+    for (int i = 0; i < 6; i++) {
+        post(x->l, x->f, reading("d", i, 0));
+        pump(x->f, b, &cb); /* b reads, a does not */
+    }
+    assert_true(ca.killed);
+    assert_false(cb.killed);
+    assert_int_equal(x->m.ws_dropped_clients, 1);
+    assert_int_equal(writable(x->f, a, &ca), -1); /* closing: nothing more */
+    assert_int_equal(ca.nframes, abase);
+    assert_int_equal(cb.nframes - bbase, 6);
+    cJSON *j[16];
+    size_t n = messages(&cb, j, 16);
+    assert_int_equal(n, 7);
+    for (size_t i = 1; i < n; i++)
+        assert_int_equal(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j[i], "data"), "seq")->valueint, (int)i - 1);
+    free_all(j, n);
+    fanout_close(x->f, a); /* lws closes it */
+    post(x->l, x->f, reading("d", 6, 0));
+    pump(x->f, b, &cb);
+    assert_int_equal(cb.nframes - bbase, 7);
+    assert_int_equal(x->m.ws_dropped_clients, 1);
+    assert_int_equal(x->m.ws_clients, 1);
+    free(a);
+    conn_free(&ca);
+    client_free(x, b, &cb);
+    fx_free(x);
+}
+
+static void test_subscribe_during_half_sent_snapshot(void **state)
+{
+    (void)state;
+    fixture *x = fx_new(64);
+    for (int i = 0; i < 600; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "dev%03d", i);
+        hub_msg *m = reading(id, i, 400);
+        live_apply(x->l, m);
+        hub_msg_unref(m);
+    }
+    conn c = {0};
+    fanout_client *cl = client_new(x, &c);
+    assert_int_equal(writable(x->f, cl, &c), 0);
+    assert_int_equal(c.nframes, 1);
+    assert_int_equal(c.frames[0].kind, FANOUT_FIRST);
+    assert_int_equal(c.frames[0].len, FANOUT_SNAPSHOT_CHUNK);
+    receive(x, cl, "{\"type\":\"subscribe\",\"devices\":[\"dev007\"]}");
+    pump(x->f, cl, &c);
+    assert_true(c.nframes >= 4);
+    assert_int_equal(c.frames[c.nframes - 2].kind, FANOUT_FINAL);
+    assert_int_equal(c.frames[c.nframes - 1].kind, FANOUT_TEXT);
+    cJSON *j[4];
+    size_t n = messages(&c, j, 4);
+    assert_int_equal(n, 2);
+    assert_int_equal(snapshot_size(j[0]), 600); /* finished as it began */
+    assert_int_equal(snapshot_size(j[1]), 1);   /* then the new subscription */
+    free_all(j, n);
+    client_free(x, cl, &c);
+    fx_free(x);
+}
+
+static void test_bad_messages(void **state)
+{
+    (void)state;
+    fixture *x = fx_new(64);
+    post(x->l, x->f, reading("a", 1, 0));
+    post(x->l, x->f, reading("b", 2, 0));
+    conn c = {0};
+    fanout_client *cl = client_new(x, &c);
+    receive(x, cl, "{\"type\":\"subscribe\",\"devices\":[\"b\"]}");
+    pump(x->f, cl, &c);
+    cJSON *j[16];
+    size_t n = messages(&c, j, 16);
+    free_all(j, n);
+    static const char *bad[] = {
+        "not json",
+        "[1,2]",
+        "{\"type\":\"hello\"}",
+        "{\"type\":\"subscribe\",\"batch\":1}",
+        "{\"type\":\"subscribe\",\"devices\":\"b\"}",
+        "{\"type\":\"subscribe\",\"devices\":[\"bad id!\"]}",
+        "{\"type\":\"subscribe\",\"devices\":[7]}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        receive(x, cl, bad[i]);
+    pump(x->f, cl, &c);
+    n = messages(&c, j, 16);
+    assert_int_equal(n, sizeof bad / sizeof *bad);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(type_of(j[i]), "error");
+        assert_true(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(j[i], "error")));
+    }
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(j[2], "error")->valuestring, "unknown message type");
+    free_all(j, n);
+    assert_int_equal(x->m.ws_bad_messages, sizeof bad / sizeof *bad);
+    /* The subscription in force is unchanged. */
+    post(x->l, x->f, reading("a", 3, 0));
+    post(x->l, x->f, reading("b", 4, 0));
+    pump(x->f, cl, &c);
+    n = messages(&c, j, 16);
+    assert_int_equal(n, 1);
+    assert_string_equal(device_of(j[0]), "b");
+    free_all(j, n);
+    client_free(x, cl, &c);
+    fx_free(x);
+}
+
+static void test_write_failure_closes(void **state)
+{
+    (void)state;
+    fixture *x = fx_new(64);
+    conn c = {0};
+    fanout_client *cl = client_new(x, &c);
+    c.fail = 1;
+    assert_int_equal(writable(x->f, cl, &c), -1); /* the snapshot */
+    client_free(x, cl, &c);
+
+    conn d = {0};
+    cl = client_new(x, &d);
+    pump(x->f, cl, &d);
+    d.fail = 1;
+    post(x->l, x->f, reading("a", 1, 0));
+    assert_int_equal(writable(x->f, cl, &d), -1); /* a live message */
+    client_free(x, cl, &d);
+    assert_int_equal(x->m.ws_dropped_clients, 0);
+    fx_free(x);
+}
+
+/* ---- the hub in front: bounded inbox, one wake in flight ---- */
+
+static void count_wake(void *arg) { (*(int *)arg)++; }
+
+static void test_hub_inbox(void **state)
+{
+    (void)state;
+    vigil_metrics m;
+    memset(&m, 0, sizeof m);
+    hub *h = hub_create(&m, 64, 4);
+    assert_non_null(h);
+    int wakes = 0;
+    hub_set_waker(h, count_wake, &wakes);
+    hub_set_conn_ops(h, &ops);
+    conn c = {0};
+    hub_client *cl = calloc(1, hub_client_size());
+    assert_int_equal(hub_client_open(h, cl, &c), 0);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(hub_post(h, reading("a", i, 0)), 0);
+    assert_int_equal(wakes, 1); /* one per empty → non-empty */
+    assert_int_equal(hub_post(h, reading("a", 4, 0)), -1);
+    assert_int_equal(m.hub_dropped, 1);
+    assert_int_equal(m.hub_queue_depth, 4);
+    hub_drain(h);
+    assert_int_equal(m.hub_queue_depth, 0);
+    assert_int_equal(m.broadcast, 4);
+    assert_int_equal(hub_device_count(h), 1);
+    assert_true(hub_device_known(h, "a"));
+    assert_int_equal(hub_post(h, reading("b", 5, 0)), 0);
+    assert_int_equal(wakes, 2);
+    c.want_write = 1;
+    for (int i = 0; i < 100 && c.want_write; i++) {
+        c.want_write = 0;
+        assert_int_equal(hub_client_writable(h, cl), 0);
+    }
+    cJSON *j[8];
+    size_t n = messages(&c, j, 8);
+    assert_int_equal(n, 5); /* snapshot + 4; b is still in the inbox */
+    free_all(j, n);
+    hub_client_close(h, cl);
+    free(cl);
+    conn_free(&c);
+    hub_destroy(h); /* releases what is still in the inbox */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_snapshot_then_live),
+        cmocka_unit_test(test_subscribe_filter),
+        cmocka_unit_test(test_batch_frames),
+        cmocka_unit_test(test_write_budget_and_choke),
+        cmocka_unit_test(test_full_queue_drops_only_that_client),
+        cmocka_unit_test(test_subscribe_during_half_sent_snapshot),
+        cmocka_unit_test(test_bad_messages),
+        cmocka_unit_test(test_write_failure_closes),
+        cmocka_unit_test(test_hub_inbox),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
