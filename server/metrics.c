@@ -64,6 +64,8 @@ void metrics_render(const vigil_metrics *cm, const store_stats *st, sbuf *o)
     counter(o, "vigil_hub_dropped_total", "Live messages dropped because the broadcast queue was full.", LOAD(m->hub_dropped));
     gauge(o, "vigil_hub_queue_depth", "Messages waiting for the broadcast thread.", LOAD(m->hub_queue_depth));
     counter(o, "vigil_http_requests_total", "HTTP requests served.", LOAD(m->http_requests));
+    counter(o, "vigil_http_busy_total", "History reads refused with 503 because the query queue was full.",
+            LOAD(m->http_busy));
     gauge(o, "vigil_mqtt_connected", "1 while connected to the broker.", LOAD(m->mqtt_connected));
     counter(o, "vigil_mqtt_connects_total", "Successful broker connections.", LOAD(m->mqtt_connects));
     counter(o, "vigil_mqtt_disconnects_total", "Broker connections lost.", LOAD(m->mqtt_disconnects));

@@ -29,6 +29,7 @@ typedef struct vigil_metrics {
     _Atomic uint64_t ws_dropped_clients;/* disconnected for falling behind */
     _Atomic uint64_t ws_bad_messages;   /* unparseable client messages */
     _Atomic uint64_t http_requests;
+    _Atomic uint64_t http_busy;         /* history reads refused: query queue full (503) */
     _Atomic uint64_t mqtt_connected;    /* gauge 0/1 */
     _Atomic uint64_t mqtt_connects, mqtt_disconnects;
     _Atomic uint64_t commands_sent, configs_sent, publish_failed;

@@ -21,6 +21,7 @@
 #include "hub.h"
 #include "log.h"
 #include "metrics.h"
+#include "query.h"
 #include "store.h"
 #include "topics.h"
 #include "tracker.h"
@@ -33,7 +34,6 @@ _Static_assert(HUB_PRE >= LWS_PRE, "HUB_PRE must leave room for lws' frame heade
 #define HTTP_CHUNK (16 * 1024)        /* bytes per HTTP writable callback */
 #define MAX_POINTS_DEFAULT 1000
 #define MAX_POINTS_LIMIT 10000
-#define COMPLETENESS_GAPS_MAX 1000    /* gaps listed per completeness answer */
 
 struct web {
     const vigil_config *cfg;
@@ -42,6 +42,7 @@ struct web {
     tracker *trk;                     /* may be NULL: completeness off */
     vigil_publisher pub;
     vigil_metrics *m;
+    query *q;                         /* history reads off this thread */
     struct lws_context *ctx;
     struct lws_protocols protocols[2];
     pthread_t thread;
@@ -65,6 +66,9 @@ typedef struct pss {
     sbuf resp;                        /* headroom LWS_PRE */
     size_t resp_off;
     int resp_active;
+    uint64_t q_serial;                /* query awaiting its answer, 0 if none */
+    unsigned q_status;
+    int q_ready;                      /* resp holds the query's answer: send it */
     /* WebSocket */
     sbuf rx;
     alignas(max_align_t) unsigned char client[];
@@ -201,21 +205,47 @@ static int arg_int(struct lws *wsi, const char *name, int64_t *out)
 
 /* ---- routes ---- */
 
-static void add_stat(sbuf *o, const char *name, const downsample_stat *s)
+/* Hands a validated read to the query worker; the answer comes back through
+ * web__query_answers. A full queue answers 503 at once. */
+static int web__query_submit(struct lws *wsi, pss *p, web *w, query_job *job)
 {
-    sbuf_addf(o, ",\"%s\":", name);
-    if (!s->n)
-        sbuf_adds(o, "null");
-    else
-        sbuf_addf(o, "{\"min\":%.10g,\"avg\":%.10g,\"max\":%.10g}", s->min, s->sum / s->n, s->max);
+    job->conn = wsi;
+    snprintf(job->dev, sizeof job->dev, "%s", p->dev);
+    if (query_submit(w->q, job, &p->q_serial) != QUERY_OK) {
+        p->q_serial = 0;
+        atomic_fetch_add_explicit(&w->m->http_busy, 1, memory_order_relaxed);
+        return respond_error(wsi, p, 503, "busy, retry");
+    }
+    return 0; /* answered from HTTP_WRITEABLE once the worker is done */
 }
 
-static void add_num(sbuf *o, const char *name, int has, double v)
+/* The connection is closing or starting another transaction: drop its answer. */
+static void web__query_forget(web *w, pss *p)
 {
-    if (has)
-        sbuf_addf(o, ",\"%s\":%.10g", name, v);
-    else
-        sbuf_addf(o, ",\"%s\":null", name);
+    if (w && w->q && p->q_serial)
+        query_cancel(w->q, p->q_serial);
+    p->q_serial = 0;
+    p->q_ready = 0;
+}
+
+/* Takes the worker's finished answers. query_cancel on close guarantees each
+ * conn is a live wsi; the serial check guards against a reused session. */
+static void web__query_answers(web *w)
+{
+    query_done d;
+    for (size_t n = 0; w->q && n < 256 && query_take(w->q, &d); n++) {
+        pss *p = lws_wsi_user(d.conn);
+        if (!p || p->q_serial != d.serial) {
+            sbuf_free(&d.body);
+            continue;
+        }
+        p->q_serial = 0;
+        sbuf_free(&p->resp);
+        p->resp = d.body;
+        p->q_status = d.status;
+        p->q_ready = 1;
+        lws_callback_on_writable(d.conn);
+    }
 }
 
 static int route_readings(struct lws *wsi, pss *p, web *w)
@@ -231,63 +261,10 @@ static int route_readings(struct lws *wsi, pss *p, web *w)
         return respond_error(wsi, p, 400, "max_points must be an integer in 1..10000");
     if (from > to)
         return respond_error(wsi, p, 400, "from must not be after to");
-    store_series s;
-    store_err e = store_query_readings(w->st, p->dev, from, to, (size_t)maxp, &s);
-    if (e == STORE_ENOTFOUND)
-        return respond_error(wsi, p, 404, "unknown device");
-    if (e != STORE_OK)
-        return respond_error(wsi, p, 500, "store query failed");
-    sbuf *o = &p->resp;
-    sbuf_adds(o, "{\"device_id\":");
-    sbuf_add_json_str(o, p->dev);
-    sbuf_addf(o, ",\"from\":%" PRId64 ",\"to\":%" PRId64 ",\"total\":%zu,\"downsampled\":%s", from,
-              to, s.total, s.downsampled ? "true" : "false");
-    if (s.downsampled) {
-        sbuf_addf(o, ",\"bucket_ms\":%" PRId64 ",\"buckets\":[", s.ds.width);
-        int first = 1;
-        for (size_t i = 0; i < s.ds.nbuckets; i++) {
-            const downsample_bucket *b = &s.ds.b[i];
-            if (!b->count)
-                continue;
-            sbuf_addf(o, "%s{\"t\":%" PRId64 ",\"n\":%" PRIu32, first ? "" : ",", b->t_start, b->count);
-            first = 0;
-            add_stat(o, "heart_rate", &b->ch[DS_HEART_RATE]);
-            add_stat(o, "spo2", &b->ch[DS_SPO2]);
-            add_stat(o, "object_temp", &b->ch[DS_OBJECT_TEMP]);
-            add_stat(o, "ambient_temp", &b->ch[DS_AMBIENT_TEMP]);
-            sbuf_adds(o, "}");
-        }
-    } else {
-        sbuf_adds(o, ",\"readings\":[");
-        char iso[32];
-        for (size_t i = 0; i < s.total; i++) {
-            const telemetry_reading *r = &s.raw[i];
-            telemetry_format_iso(r->received_ms, iso, sizeof iso);
-            sbuf_addf(o, "%s{\"t\":%" PRId64 ",\"received_at\":\"%s\"", i ? "," : "", s.raw_t[i], iso);
-            if (r->present & TELEMETRY_HAS_SEQ)
-                sbuf_addf(o, ",\"seq\":%" PRId64, r->seq);
-            if (r->present & TELEMETRY_HAS_BOOT)
-                sbuf_addf(o, ",\"boot\":%" PRId64, r->boot);
-            add_num(o, "object_temp", r->present & TELEMETRY_HAS_OBJECT_TEMP, r->object_temp);
-            add_num(o, "ambient_temp", r->present & TELEMETRY_HAS_AMBIENT_TEMP, r->ambient_temp);
-            add_num(o, "heart_rate", r->present & TELEMETRY_HAS_HEART_RATE, r->heart_rate);
-            add_num(o, "spo2", r->present & TELEMETRY_HAS_SPO2, r->spo2);
-            if (r->present & TELEMETRY_HAS_HR_VALID)
-                sbuf_addf(o, ",\"hr_valid\":%s", r->hr_valid ? "true" : "false");
-            if (r->present & TELEMETRY_HAS_SPO2_VALID)
-                sbuf_addf(o, ",\"spo2_valid\":%s", r->spo2_valid ? "true" : "false");
-            if (r->present & TELEMETRY_HAS_TEMP_VALID)
-                sbuf_addf(o, ",\"temp_valid\":%s", r->temp_valid ? "true" : "false");
-            sbuf_adds(o, "}");
-        }
-    }
-    sbuf_adds(o, "]}");
-    store_series_free(&s);
-    return respond_json(wsi, p, 200);
+    query_job job = {.kind = QUERY_READINGS, .from = from, .to = to, .max_points = maxp};
+    return web__query_submit(wsi, p, w, &job);
 }
 
-/* Per (boot, seq), not per time: a gap has no readings and so no time of
- * its own, while seqs are exact (docs/PROTOCOL.md). */
 static int route_completeness(struct lws *wsi, pss *p, web *w)
 {
     const int64_t seq_max = (int64_t)1 << 53;
@@ -300,23 +277,12 @@ static int route_completeness(struct lws *wsi, pss *p, web *w)
         return respond_error(wsi, p, 400, "boot must be an integer in 0..2^53");
     if (from > to)
         return respond_error(wsi, p, 400, "from must not be after to");
-    tracker *t = w->trk;
-    if (!t)
+    if (!w->trk)
         return respond_error(wsi, p, 503, "completeness tracking is off");
-    if (tracker_device_json(t, p->dev, boot, from, to, COMPLETENESS_GAPS_MAX, &p->resp) != 0) {
-        if (!hub_device_known(w->hub, p->dev))
-            return respond_error(wsi, p, 404, "unknown device");
-        /* Known, but never sent a reading with a seq: nothing to account. */
-        sbuf_reset(&p->resp);
-        sbuf_adds(&p->resp, "{\"device_id\":");
-        sbuf_add_json_str(&p->resp, p->dev);
-        sbuf_addf(&p->resp, ",\"boot\":null,\"from\":%" PRId64 ",\"to\":%" PRId64
-                            ",\"expected\":0,\"received\":0,\"refilled\":0,\"lost\":0,"
-                            "\"pending\":0,\"ratio\":1,\"current_boot\":null,\"boots\":[],"
-                            "\"gaps\":[],\"gaps_truncated\":false,\"untracked\":0}",
-                  from, to);
-    }
-    return respond_json(wsi, p, 200);
+    if (!hub_device_known(w->hub, p->dev)) /* the hub is web-thread only */
+        return respond_error(wsi, p, 404, "unknown device");
+    query_job job = {.kind = QUERY_COMPLETENESS, .from = from, .to = to, .boot = boot};
+    return web__query_submit(wsi, p, w, &job);
 }
 
 static int route_publish(struct lws *wsi, pss *p, web *w)
@@ -401,6 +367,7 @@ static int split_device_path(const char *s, char *id, const char **rest)
 static int handle_http(struct lws *wsi, pss *p, const char *path)
 {
     web *w = web_of(wsi);
+    web__query_forget(w, p);
     http_reset(p);
     sbuf_init(&p->resp, LWS_PRE);
     p->meth = get_method(wsi);
@@ -490,8 +457,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     switch (reason) {
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         w = lws_context_user(lws_get_context(wsi));
-        if (w)
+        if (w) {
             hub_drain(w->hub);
+            web__query_answers(w);
+        }
         return 0;
 
     case LWS_CALLBACK_HTTP: {
@@ -514,13 +483,20 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             return respond_error(wsi, p, 413, "body larger than 4096 bytes");
         return route_publish(wsi, p, web_of(wsi));
     case LWS_CALLBACK_HTTP_WRITEABLE:
+        if (p->q_ready) {
+            p->q_ready = 0;
+            return respond_json(wsi, p, p->q_status);
+        }
         return write_more(wsi, p);
     case LWS_CALLBACK_HTTP_FILE_COMPLETION:
         return lws_http_transaction_completed(wsi) ? -1 : 0;
     case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
-        if (p && !p->is_ws)
+    case LWS_CALLBACK_WSI_DESTROY: /* the last word on a wsi: its answer must not find it */
+        if (p && !p->is_ws) {
+            web__query_forget(web_of(wsi), p);
             http_reset(p);
+        }
         return 0;
 
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
@@ -648,9 +624,17 @@ int web_start(const vigil_config *cfg, const web_deps *deps, web **out)
         return -1;
     }
     hub_set_conn_ops(h, &web__conn_ops);
+    query_config qc = {.st = deps->st, .trk = deps->trk, .headroom = LWS_PRE, .wake = wake_lws,
+                       .wake_ctx = w->ctx};
+    if (query_start(&qc, &w->q) != QUERY_OK) {
+        lws_context_destroy(w->ctx);
+        free(w);
+        return -1;
+    }
     hub_set_waker(h, wake_lws, w->ctx);
     if (pthread_create(&w->thread, NULL, web_main, w) != 0) {
         LOG_E(TAG, "cannot start the web thread");
+        query_stop(w->q);
         lws_context_destroy(w->ctx);
         free(w);
         return -1;
@@ -668,6 +652,8 @@ void web_stop(web *w)
     lws_cancel_service(w->ctx);
     pthread_join(w->thread, NULL);
     hub_set_waker(w->hub, NULL, NULL);
+    query_stop(w->q); /* joins the worker, which wakes ctx: before it goes */
+    w->q = NULL;
     lws_context_destroy(w->ctx);
     free(w);
 }

@@ -1,0 +1,352 @@
+/* query — see query.h. */
+#include "query.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "downsample.h"
+#include "log.h"
+#include "ring.h"
+#include "store.h"
+#include "tracker.h"
+#include "vthread.h"
+
+#define TAG "query"
+#define QUERY_CAP_DEFAULT 64
+#define COMPLETENESS_GAPS_MAX 1000 /* gaps listed per completeness answer */
+
+typedef struct query__job {
+    query_job job;
+    uint64_t serial;
+    int cancelled;
+} query__job;
+
+typedef struct query__done {
+    query_done d;
+    int cancelled;
+} query__done;
+
+struct query {
+    query_config cfg;
+    thread_owner worker;       /* the worker thread, bound in query__main */
+    pthread_t thread;
+    /* Guarded by lock. */
+    vmutex lock;
+    pthread_cond_t cond;       /* jobs pushed, or stop */
+    ring jobs;                 /* query__job */
+    ring done;                 /* query__done */
+    int running;               /* 1 while the worker runs a job */
+    uint64_t running_serial;
+    int running_cancelled;
+    int stop;
+    /* Web thread only. */
+    uint64_t next_serial;
+};
+
+/* ---- the answers (worker thread; pure but for the store/tracker reads) ---- */
+
+static void query__error(sbuf *o, const char *msg)
+{
+    sbuf_adds(o, "{\"error\":");
+    sbuf_add_json_str(o, msg);
+    sbuf_adds(o, "}");
+}
+
+static void query__add_stat(sbuf *o, const char *name, const downsample_stat *s)
+{
+    sbuf_addf(o, ",\"%s\":", name);
+    if (!s->n)
+        sbuf_adds(o, "null");
+    else
+        sbuf_addf(o, "{\"min\":%.10g,\"avg\":%.10g,\"max\":%.10g}", s->min, s->sum / s->n, s->max);
+}
+
+static void query__add_num(sbuf *o, const char *name, int has, double v)
+{
+    if (has)
+        sbuf_addf(o, ",\"%s\":%.10g", name, v);
+    else
+        sbuf_addf(o, ",\"%s\":null", name);
+}
+
+static void query__buckets(sbuf *o, const store_series *s)
+{
+    sbuf_addf(o, ",\"bucket_ms\":%" PRId64 ",\"buckets\":[", s->ds.width);
+    int first = 1;
+    for (size_t i = 0; i < s->ds.nbuckets; i++) {
+        const downsample_bucket *b = &s->ds.b[i];
+        if (!b->count)
+            continue;
+        sbuf_addf(o, "%s{\"t\":%" PRId64 ",\"n\":%" PRIu32, first ? "" : ",", b->t_start, b->count);
+        first = 0;
+        query__add_stat(o, "heart_rate", &b->ch[DS_HEART_RATE]);
+        query__add_stat(o, "spo2", &b->ch[DS_SPO2]);
+        query__add_stat(o, "object_temp", &b->ch[DS_OBJECT_TEMP]);
+        query__add_stat(o, "ambient_temp", &b->ch[DS_AMBIENT_TEMP]);
+        sbuf_adds(o, "}");
+    }
+}
+
+static void query__raw(sbuf *o, const store_series *s)
+{
+    sbuf_adds(o, ",\"readings\":[");
+    char iso[32];
+    for (size_t i = 0; i < s->total; i++) {
+        const telemetry_reading *r = &s->raw[i];
+        telemetry_format_iso(r->received_ms, iso, sizeof iso);
+        sbuf_addf(o, "%s{\"t\":%" PRId64 ",\"received_at\":\"%s\"", i ? "," : "", s->raw_t[i], iso);
+        if (r->present & TELEMETRY_HAS_SEQ)
+            sbuf_addf(o, ",\"seq\":%" PRId64, r->seq);
+        if (r->present & TELEMETRY_HAS_BOOT)
+            sbuf_addf(o, ",\"boot\":%" PRId64, r->boot);
+        query__add_num(o, "object_temp", r->present & TELEMETRY_HAS_OBJECT_TEMP, r->object_temp);
+        query__add_num(o, "ambient_temp", r->present & TELEMETRY_HAS_AMBIENT_TEMP, r->ambient_temp);
+        query__add_num(o, "heart_rate", r->present & TELEMETRY_HAS_HEART_RATE, r->heart_rate);
+        query__add_num(o, "spo2", r->present & TELEMETRY_HAS_SPO2, r->spo2);
+        if (r->present & TELEMETRY_HAS_HR_VALID)
+            sbuf_addf(o, ",\"hr_valid\":%s", r->hr_valid ? "true" : "false");
+        if (r->present & TELEMETRY_HAS_SPO2_VALID)
+            sbuf_addf(o, ",\"spo2_valid\":%s", r->spo2_valid ? "true" : "false");
+        if (r->present & TELEMETRY_HAS_TEMP_VALID)
+            sbuf_addf(o, ",\"temp_valid\":%s", r->temp_valid ? "true" : "false");
+        sbuf_adds(o, "}");
+    }
+}
+
+static unsigned query__readings(store *st, const query_job *j, sbuf *o)
+{
+    store_series s;
+    store_err e = store_query_readings(st, j->dev, j->from, j->to, (size_t)j->max_points, &s);
+    if (e == STORE_ENOTFOUND) {
+        query__error(o, "unknown device");
+        return 404;
+    }
+    if (e != STORE_OK) {
+        query__error(o, "store query failed");
+        return 500;
+    }
+    sbuf_adds(o, "{\"device_id\":");
+    sbuf_add_json_str(o, j->dev);
+    sbuf_addf(o, ",\"from\":%" PRId64 ",\"to\":%" PRId64 ",\"total\":%zu,\"downsampled\":%s", j->from,
+              j->to, s.total, s.downsampled ? "true" : "false");
+    if (s.downsampled)
+        query__buckets(o, &s);
+    else
+        query__raw(o, &s);
+    sbuf_adds(o, "]}");
+    store_series_free(&s);
+    return 200;
+}
+
+/* Per (boot, seq), not per time: a gap has no readings and so no time of
+ * its own, while seqs are exact (docs/PROTOCOL.md). The web thread has
+ * checked that the device is known. */
+static unsigned query__completeness(tracker *trk, const query_job *j, sbuf *o)
+{
+    if (!trk) {
+        query__error(o, "completeness tracking is off");
+        return 503;
+    }
+    if (tracker_device_json(trk, j->dev, j->boot, j->from, j->to, COMPLETENESS_GAPS_MAX, o) != 0) {
+        /* Known, but never sent a reading with a seq: nothing to account. */
+        sbuf_reset(o);
+        sbuf_adds(o, "{\"device_id\":");
+        sbuf_add_json_str(o, j->dev);
+        sbuf_addf(o, ",\"boot\":null,\"from\":%" PRId64 ",\"to\":%" PRId64
+                     ",\"expected\":0,\"received\":0,\"refilled\":0,\"lost\":0,"
+                     "\"pending\":0,\"ratio\":1,\"current_boot\":null,\"boots\":[],"
+                     "\"gaps\":[],\"gaps_truncated\":false,\"untracked\":0}",
+                  j->from, j->to);
+    }
+    return 200;
+}
+
+unsigned query_run(store *st, tracker *trk, const query_job *job, sbuf *out)
+{
+    switch (job->kind) {
+    case QUERY_READINGS:
+        return query__readings(st, job, out);
+    case QUERY_COMPLETENESS:
+        return query__completeness(trk, job, out);
+    }
+    query__error(out, "unknown query");
+    return 500;
+}
+
+/* ---- the worker ---- */
+
+/* pthread_cond_wait releases and retakes the mutex behind the vmutex's
+ * back: keep its holder record true across the wait. Called with lock held. */
+static void query__wait(query *q)
+{
+    VMUTEX_ASSERT_HELD(&q->lock);
+#ifndef NDEBUG
+    atomic_store(&q->lock.held, 0);
+#endif
+    pthread_cond_wait(&q->cond, &q->lock.m);
+#ifndef NDEBUG
+    q->lock.holder = pthread_self();
+    atomic_store(&q->lock.held, 1);
+#endif
+}
+
+/* Runs one job outside the lock; returns its answer in *d. Worker thread. */
+static void query__work(query *q, const query__job *j, query_done *d)
+{
+    THREAD_ASSERT_OWNER(&q->worker);
+    VMUTEX_ASSERT_NOT_HELD(&q->lock);
+    d->conn = j->job.conn;
+    d->serial = j->serial;
+    sbuf_init(&d->body, q->cfg.headroom);
+    d->status = query_run(q->cfg.st, q->cfg.trk, &j->job, &d->body);
+}
+
+static void *query__main(void *arg)
+{
+    query *q = arg;
+    thread_owner_bind(&q->worker);
+    vmutex_lock(&q->lock);
+    for (;;) {
+        while (!q->stop && ring_empty(&q->jobs))
+            query__wait(q);
+        if (q->stop)
+            break;
+        query__job j;
+        ring_pop_copy(&q->jobs, &j);
+        if (j.cancelled)
+            continue;
+        q->running = 1;
+        q->running_serial = j.serial;
+        q->running_cancelled = 0;
+        vmutex_unlock(&q->lock);
+
+        query__done done = {.cancelled = 0};
+        query__work(q, &j, &done.d);
+
+        vmutex_lock(&q->lock);
+        q->running = 0;
+        int keep = !q->running_cancelled;
+        /* Cannot fail: admission keeps queued + running + done <= cap. */
+        if (keep && ring_push_copy(&q->done, &done) != RING_OK)
+            keep = 0;
+        if (!keep) {
+            sbuf_free(&done.d.body);
+            continue;
+        }
+        vmutex_unlock(&q->lock);
+        if (q->cfg.wake)
+            q->cfg.wake(q->cfg.wake_ctx);
+        vmutex_lock(&q->lock);
+    }
+    vmutex_unlock(&q->lock);
+    thread_owner_release(&q->worker);
+    return NULL;
+}
+
+/* ---- the web thread's side ---- */
+
+query_err query_start(const query_config *cfg, query **out)
+{
+    query *q = calloc(1, sizeof *q);
+    if (!q)
+        return QUERY_ENOMEM;
+    q->cfg = *cfg;
+    if (!q->cfg.cap)
+        q->cfg.cap = QUERY_CAP_DEFAULT;
+    if (ring_init(&q->jobs, q->cfg.cap, sizeof(query__job)) != RING_OK ||
+        ring_init(&q->done, q->cfg.cap, sizeof(query__done)) != RING_OK) {
+        ring_free(&q->jobs);
+        free(q);
+        return QUERY_ENOMEM;
+    }
+    vmutex_init(&q->lock);
+    pthread_cond_init(&q->cond, NULL);
+    if (pthread_create(&q->thread, NULL, query__main, q) != 0) {
+        LOG_E(TAG, "cannot start the query worker");
+        pthread_cond_destroy(&q->cond);
+        vmutex_destroy(&q->lock);
+        ring_free(&q->jobs);
+        ring_free(&q->done);
+        free(q);
+        return QUERY_ETHREAD;
+    }
+    *out = q;
+    return QUERY_OK;
+}
+
+void query_stop(query *q)
+{
+    if (!q)
+        return;
+    vmutex_lock(&q->lock);
+    q->stop = 1;
+    pthread_cond_signal(&q->cond);
+    vmutex_unlock(&q->lock);
+    pthread_join(q->thread, NULL);
+    /* Queued jobs hold nothing; untaken answers hold their bodies. */
+    query__done d;
+    while (ring_pop_copy(&q->done, &d) == RING_OK)
+        sbuf_free(&d.d.body);
+    ring_free(&q->jobs);
+    ring_free(&q->done);
+    pthread_cond_destroy(&q->cond);
+    vmutex_destroy(&q->lock);
+    free(q);
+}
+
+query_err query_submit(query *q, const query_job *job, uint64_t *serial)
+{
+    vmutex_lock(&q->lock);
+    size_t outstanding = ring_count(&q->jobs) + (size_t)q->running + ring_count(&q->done);
+    query__job *slot = outstanding < q->cfg.cap ? ring_push(&q->jobs) : NULL;
+    if (!slot) {
+        vmutex_unlock(&q->lock);
+        return QUERY_EFULL;
+    }
+    slot->job = *job;
+    slot->serial = ++q->next_serial;
+    slot->cancelled = 0;
+    *serial = slot->serial;
+    pthread_cond_signal(&q->cond);
+    vmutex_unlock(&q->lock);
+    return QUERY_OK;
+}
+
+/* A linear scan: both rings hold at most cap (64) entries and a cancel only
+ * happens when a connection closes with its answer still pending. */
+void query_cancel(query *q, uint64_t serial)
+{
+    if (!serial)
+        return;
+    vmutex_lock(&q->lock);
+    for (size_t i = 0; i < ring_count(&q->jobs); i++) {
+        query__job *j = ring_at(&q->jobs, i);
+        if (j->serial == serial)
+            j->cancelled = 1;
+    }
+    if (q->running && q->running_serial == serial)
+        q->running_cancelled = 1;
+    for (size_t i = 0; i < ring_count(&q->done); i++) {
+        query__done *d = ring_at(&q->done, i);
+        if (d->d.serial == serial && !d->cancelled) {
+            d->cancelled = 1;
+            sbuf_free(&d->d.body);
+        }
+    }
+    vmutex_unlock(&q->lock);
+}
+
+int query_take(query *q, query_done *out)
+{
+    vmutex_lock(&q->lock);
+    query__done d;
+    int got = 0;
+    while (!got && ring_pop_copy(&q->done, &d) == RING_OK)
+        got = !d.cancelled;
+    vmutex_unlock(&q->lock);
+    if (got)
+        *out = d.d;
+    return got;
+}
