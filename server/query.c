@@ -177,21 +177,6 @@ unsigned query_run(store *st, tracker *trk, const query_job *job, sbuf *out)
 
 /* ---- the worker ---- */
 
-/* pthread_cond_wait releases and retakes the mutex behind the vmutex's
- * back: keep its holder record true across the wait. Called with lock held. */
-static void query__wait(query *q)
-{
-    VMUTEX_ASSERT_HELD(&q->lock);
-#ifndef NDEBUG
-    atomic_store(&q->lock.held, 0);
-#endif
-    pthread_cond_wait(&q->cond, &q->lock.m);
-#ifndef NDEBUG
-    q->lock.holder = pthread_self();
-    atomic_store(&q->lock.held, 1);
-#endif
-}
-
 /* Runs one job outside the lock; returns its answer in *d. Worker thread. */
 static void query__work(query *q, const query__job *j, query_done *d)
 {
@@ -210,7 +195,7 @@ static void *query__main(void *arg)
     vmutex_lock(&q->lock);
     for (;;) {
         while (!q->stop && ring_empty(&q->jobs))
-            query__wait(q);
+            vmutex_cond_wait(&q->cond, &q->lock);
         if (q->stop)
             break;
         query__job j;

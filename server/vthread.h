@@ -15,6 +15,7 @@
 #include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 
 typedef struct thread_owner {
 #ifndef NDEBUG
@@ -76,6 +77,36 @@ static inline void vmutex_unlock(vmutex *x)
 #endif
     pthread_mutex_unlock(&x->m);
 }
+/* pthread_cond_wait releases and retakes the mutex behind the vmutex's
+ * back: these keep the holder record true across the wait. Called with x
+ * held; return as pthread_cond_wait / pthread_cond_timedwait. */
+static inline int vmutex_cond_wait(pthread_cond_t *c, vmutex *x)
+{
+#ifndef NDEBUG
+    assert(atomic_load(&x->held) && pthread_equal(x->holder, pthread_self()));
+    atomic_store(&x->held, 0);
+#endif
+    int rc = pthread_cond_wait(c, &x->m);
+#ifndef NDEBUG
+    x->holder = pthread_self();
+    atomic_store(&x->held, 1);
+#endif
+    return rc;
+}
+static inline int vmutex_cond_timedwait(pthread_cond_t *c, vmutex *x, const struct timespec *abstime)
+{
+#ifndef NDEBUG
+    assert(atomic_load(&x->held) && pthread_equal(x->holder, pthread_self()));
+    atomic_store(&x->held, 0);
+#endif
+    int rc = pthread_cond_timedwait(c, &x->m, abstime);
+#ifndef NDEBUG
+    x->holder = pthread_self();
+    atomic_store(&x->held, 1);
+#endif
+    return rc;
+}
+
 #ifndef NDEBUG
 /* 1 if the calling thread holds x. */
 static inline int vmutex_held(vmutex *x)
