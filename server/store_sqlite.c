@@ -206,11 +206,10 @@ static void store__destroy(store *st)
         pthread_mutex_destroy(&st->lock);
     if (st->rlock_init)
         pthread_mutex_destroy(&st->rlock);
-    free(st->ring);
+    ring_free(&st->queue);
     free(st->batch);
-    free(st->lasts);
-    free(st->lasts_used);
-    free(st->keys);
+    idtable_free(&st->lasts);
+    idtable_free(&st->keys);
     free(st);
 }
 
@@ -276,22 +275,14 @@ store_err store_open(const store_options *opt, store **out, char *err, size_t er
         snprintf(err, errlen, "out of memory");
         return STORE_ENOMEM;
     }
-    st->cap = opt->queue_capacity ? opt->queue_capacity : DEFAULT_QUEUE_CAPACITY;
+    size_t cap = opt->queue_capacity ? opt->queue_capacity : DEFAULT_QUEUE_CAPACITY;
     st->batch_max = opt->batch_max ? opt->batch_max : DEFAULT_BATCH_MAX;
     st->retention_ms = opt->retention_ms > 0 ? opt->retention_ms : 0;
-    /* calloc of a large ring maps lazily: untouched slots cost no RAM. */
-    st->ring = calloc(st->cap, sizeof *st->ring);
-    st->batch = calloc(st->batch_max, sizeof *st->batch);
-    for (st->lasts_cap = 16; st->lasts_cap < 2 * st->batch_max; st->lasts_cap *= 2)
-        ;
-    st->lasts = calloc(st->lasts_cap, sizeof *st->lasts);
-    st->lasts_used = calloc(st->batch_max, sizeof *st->lasts_used);
-    if (!st->ring || !st->batch || !st->lasts || !st->lasts_used) {
-        snprintf(err, errlen, "out of memory for a queue of %zu records", st->cap);
+    if (store_sqlite__writer_init(st, cap, err, errlen) != 0) {
         store__destroy(st);
         return STORE_ENOMEM;
     }
-    st->stats.queue_capacity = st->cap;
+    st->stats.queue_capacity = cap;
     st->stats.writable = 1;
 
     pthread_condattr_t ca;
@@ -361,6 +352,6 @@ void store_get_stats(store *st, store_stats *out)
     pthread_mutex_lock(&st->lock);
     *out = st->stats;
     /* Records held by a failing batch are still waiting: count them. */
-    out->queue_depth = st->count + st->batch_n;
+    out->queue_depth = ring_count(&st->queue) + st->batch_n;
     pthread_mutex_unlock(&st->lock);
 }

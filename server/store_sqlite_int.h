@@ -10,7 +10,7 @@
  *
  * Threads and ownership:
  *  - Callers of store_put_*() (the ingest thread) copy records into a
- *    bounded ring (st->ring) under st->lock and signal st->wake. Nothing on
+ *    bounded ring (st->queue) under st->lock and signal st->wake. Nothing on
  *    that path touches SQLite or blocks on I/O, so ingest never stalls.
  *  - One writer thread (store_sqlite__writer_main) owns the read-write
  *    connection st->wdb and every w_* statement. It moves up to batch_max
@@ -35,6 +35,8 @@
 
 #include <sqlite3.h>
 
+#include "idtable.h"
+#include "ring.h"
 #include "store.h"
 
 #define STORE_TAG "store"
@@ -68,12 +70,27 @@ typedef struct store_rec {
     } u;
 } store_rec;
 
+/* A device-key cache entry (st->keys): device id -> devices.key. */
+typedef struct store_key {
+    char id[TELEMETRY_ID_MAX + 1];
+    int64_t key;
+} store_key;
+
+/* A per-batch entry (st->lasts): devices.key -> index in st->batch of the
+ * device's latest stored reading of the batch. */
+typedef struct store_last {
+    int64_t key;
+    size_t idx;
+} store_last;
+
 struct store {
     /* Guarded by lock. */
     pthread_mutex_t lock;
     pthread_cond_t wake;      /* writer waits here for records, stop or a timer */
-    store_rec *ring;
-    size_t cap, head, count;  /* records live at ring[(head + i) % cap] */
+    /* The write queue: store_rec, capacity queue_capacity. When full,
+     * store_put_*() refuses the record (STORE_EFULL), counts it in
+     * stats.dropped_full and returns at once: the caller never blocks. */
+    ring queue;
     int stop;
     store_stats stats;
 
@@ -84,17 +101,15 @@ struct store {
     sqlite3_stmt *w_prune_devs, *w_prune, *w_lost;
     store_rec *batch;
     size_t batch_max, batch_n;
-    /* Device id -> key, so a reading costs one INSERT, not an upsert too.
-     * Open addressing, keys_cap a power of two; cleared on rollback (a
-     * rolled-back device row's key may be handed to another device). */
-    struct key_slot { char id[TELEMETRY_ID_MAX + 1]; int64_t key; } *keys;
-    size_t keys_cap, keys_n;
-    /* Per batch: the latest stored reading of each device, applied to the
-     * devices row once per batch instead of once per reading. */
-    struct last_slot { int64_t key; size_t idx; } *lasts;
-    size_t lasts_cap;         /* power of two >= 2 * batch_max */
-    size_t *lasts_used;       /* slots in use, to reset them cheaply */
-    size_t lasts_n;
+    /* Device id -> key (store_key), so a reading costs one INSERT, not an
+     * upsert too. Cleared on rollback (a rolled-back device row's key may be
+     * handed to another device). */
+    idtable keys;
+    /* Per batch: the latest stored reading of each device (store_last),
+     * applied to the devices row once per batch instead of once per reading.
+     * Sized at open for 2 * batch_max entries, so it never grows (a batch
+     * touches at most batch_max devices); cleared after each batch. */
+    idtable lasts;
     int64_t retention_ms;
     int64_t prune_cursor;     /* device key the next retention pass starts after */
     int prune_failing;
@@ -121,6 +136,9 @@ int store_sqlite__prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out, char
 
 /* ---- writer (store_sqlite_writer.c) ----------------------------------- */
 
+/* Allocates the queue, the batch and the writer's tables (st->batch_max
+ * set); on failure writes a message into err (the caller destroys st). */
+int store_sqlite__writer_init(store *st, size_t queue_capacity, char *err, size_t errlen);
 /* Prepares the w_* statements on st->wdb (open, before the thread starts). */
 int store_sqlite__writer_prepare(store *st, char *err, size_t errlen);
 /* The writer thread's main; arg is the store. */

@@ -97,59 +97,30 @@ static int store__bind_reading(sqlite3_stmt *s, const telemetry_reading *r)
 
 /* ---- writer thread ---------------------------------------------------- */
 
-static void store__keys_clear(store *st)
-{
-    if (st->keys)
-        memset(st->keys, 0, st->keys_cap * sizeof *st->keys);
-    st->keys_n = 0;
-}
+static const void *store__key_of_key(const void *e) { return ((const store_key *)e)->id; }
+static const void *store__key_of_last(const void *e) { return &((const store_last *)e)->key; }
 
-static int store__keys_put(store *st, const char *id, int64_t key)
-{
-    if ((st->keys_n + 1) * 10 > st->keys_cap * 7) {
-        size_t ncap = st->keys_cap ? st->keys_cap * 2 : 1024;
-        struct key_slot *n = calloc(ncap, sizeof *n);
-        if (!n)
-            return -1; /* not cached: the upsert path still works */
-        for (size_t i = 0; i < st->keys_cap; i++) {
-            if (!st->keys[i].id[0])
-                continue;
-            size_t j = telemetry_id_hash(st->keys[i].id) & (ncap - 1);
-            while (n[j].id[0])
-                j = (j + 1) & (ncap - 1);
-            n[j] = st->keys[i];
-        }
-        free(st->keys);
-        st->keys = n;
-        st->keys_cap = ncap;
-    }
-    size_t j = telemetry_id_hash(id) & (st->keys_cap - 1);
-    while (st->keys[j].id[0] && strcmp(st->keys[j].id, id) != 0)
-        j = (j + 1) & (st->keys_cap - 1);
-    if (!st->keys[j].id[0])
-        st->keys_n++;
-    snprintf(st->keys[j].id, sizeof st->keys[j].id, "%s", id);
-    st->keys[j].key = key;
-    return 0;
-}
-
-static int64_t store__keys_get(store *st, const char *id)
-{
-    if (!st->keys_cap)
-        return 0;
-    for (size_t j = telemetry_id_hash(id) & (st->keys_cap - 1); st->keys[j].id[0];
-         j = (j + 1) & (st->keys_cap - 1))
-        if (!strcmp(st->keys[j].id, id))
-            return st->keys[j].key;
-    return 0;
-}
+static const idtable_type store__keys_type = {
+    .entry_size = sizeof(store_key),
+    .key_of = store__key_of_key,
+    .hash = idtable_hash_str,
+    .equal = idtable_equal_str,
+};
+static const idtable_type store__lasts_type = {
+    .entry_size = sizeof(store_last),
+    .key_of = store__key_of_last,
+    .hash = idtable_hash_i64,
+    .equal = idtable_equal_i64,
+};
 
 /* The device's key, creating its row on first sight. */
 static int store__device_key(store *st, const telemetry_reading *r, int64_t *key)
 {
-    *key = store__keys_get(st, r->device_id);
-    if (*key)
+    const store_key *k = idtable_find(&st->keys, r->device_id);
+    if (k) {
+        *key = k->key;
         return SQLITE_DONE;
+    }
     sqlite3_stmt *s = st->w_touch;
     int rc = sqlite3_bind_text(s, 1, r->device_id, -1, SQLITE_STATIC);
     if (rc == SQLITE_OK)
@@ -161,25 +132,30 @@ static int store__device_key(store *st, const telemetry_reading *r, int64_t *key
     sqlite3_reset(s);
     if (rc != SQLITE_ROW)
         return rc;
-    store__keys_put(st, r->device_id, *key);
+    store_key e = {.key = *key};
+    memcpy(e.id, r->device_id, sizeof e.id); /* NUL-terminated: checked by store_put_reading */
+    void *slot;
+    if (idtable_put(&st->keys, &e, &slot) == IDTABLE_EEXIST)
+        ((store_key *)slot)->key = *key;
+    /* Any other failure: not cached, the upsert path still works. */
     return SQLITE_DONE;
 }
 
 /* Remembers batch[idx] as the device's latest stored reading of this batch
  * (by receive time, later records winning ties). */
-static void store__last_note(store *st, int64_t key, size_t idx)
+static int store__last_note(store *st, int64_t key, size_t idx)
 {
-    size_t mask = st->lasts_cap - 1, j = (size_t)((uint64_t)key * 11400714819323198485ull) & mask;
-    while (st->lasts[j].key && st->lasts[j].key != key)
-        j = (j + 1) & mask;
-    if (!st->lasts[j].key) {
-        st->lasts[j].key = key;
-        st->lasts[j].idx = idx;
-        st->lasts_used[st->lasts_n++] = j;
-        return;
-    }
-    if (st->batch[idx].u.r.received_ms >= st->batch[st->lasts[j].idx].u.r.received_ms)
-        st->lasts[j].idx = idx;
+    store_last e = {.key = key, .idx = idx};
+    void *slot;
+    idtable_err rc = idtable_put(&st->lasts, &e, &slot);
+    if (rc == IDTABLE_OK)
+        return SQLITE_DONE;
+    if (rc != IDTABLE_EEXIST)
+        return SQLITE_NOMEM; /* cannot happen (sized at open); retry the batch */
+    store_last *l = slot;
+    if (st->batch[idx].u.r.received_ms >= st->batch[l->idx].u.r.received_ms)
+        l->idx = idx;
+    return SQLITE_DONE;
 }
 
 /* Applies one reading inside the open transaction. *stored tells whether it
@@ -201,17 +177,18 @@ static int store__write_reading(store *st, size_t idx, int *stored)
     if (rc != SQLITE_DONE)
         return rc;
     *stored = sqlite3_changes(st->wdb) > 0;
-    if (*stored) /* a redelivery leaves the device's latest values alone */
-        store__last_note(st, key, idx);
-    return SQLITE_DONE;
+    if (!*stored) /* a redelivery leaves the device's latest values alone */
+        return SQLITE_DONE;
+    return store__last_note(st, key, idx);
 }
 
 /* Updates each device touched by the batch once, with its latest reading. */
 static int store__write_lasts(store *st)
 {
     int rc = SQLITE_DONE;
-    for (size_t i = 0; i < st->lasts_n && rc == SQLITE_DONE; i++) {
-        struct last_slot *l = &st->lasts[st->lasts_used[i]];
+    size_t it = 0;
+    const store_last *l;
+    while (rc == SQLITE_DONE && (l = idtable_next(&st->lasts, &it))) {
         sqlite3_stmt *s = st->w_last;
         rc = sqlite3_bind_int64(s, 1, l->key);
         if (rc == SQLITE_OK)
@@ -219,13 +196,6 @@ static int store__write_lasts(store *st)
         rc = rc == SQLITE_OK ? store_sqlite__exec_stmt(s) : rc;
     }
     return rc;
-}
-
-static void store__lasts_reset(store *st)
-{
-    for (size_t i = 0; i < st->lasts_n; i++)
-        st->lasts[st->lasts_used[i]].key = 0;
-    st->lasts_n = 0;
 }
 
 static int store__write_status(store *st, const telemetry_status *x)
@@ -270,8 +240,8 @@ static int store__write_lost(store *st, const store_lost_rec *l)
 
 static void store__rollback(store *st)
 {
-    store__keys_clear(st); /* device rows created in this transaction are gone */
-    store__lasts_reset(st);
+    idtable_clear(&st->keys); /* device rows created in this transaction are gone */
+    idtable_clear(&st->lasts);
     /* Keep the reason: a successful ROLLBACK resets sqlite3_errmsg(). */
     snprintf(st->werr, sizeof st->werr, "%s", sqlite3_errmsg(st->wdb));
     /* SQLite may already have rolled back on its own (FULL, IOERR, NOMEM). */
@@ -325,7 +295,7 @@ static int store__write_batch(store *st, uint64_t *n_stored, uint64_t *n_dup, ui
         store__rollback(st);
         return rc;
     }
-    store__lasts_reset(st);
+    idtable_clear(&st->lasts);
     *n_stored = stored;
     *n_dup = dup;
     *n_rejected = rejected;
@@ -403,7 +373,7 @@ void *store_sqlite__writer_main(void *arg)
     pthread_mutex_lock(&st->lock);
     for (;;) {
         if (st->batch_n == 0) {
-            while (st->count == 0 && !st->stop) {
+            while (ring_empty(&st->queue) && !st->stop) {
                 if (st->retention_ms <= 0) {
                     int rc = pthread_cond_wait(&st->wake, &st->lock);
                     if (rc != 0)
@@ -418,19 +388,19 @@ void *store_sqlite__writer_main(void *arg)
              * when only a few records are waiting, let more arrive for a
              * moment. Storage lags by GROUP_COMMIT_MS at most; the live
              * path does not wait for it. */
-            if (st->count > 0 && st->count < st->batch_max && !st->stop) {
+            size_t queued = ring_count(&st->queue);
+            if (queued > 0 && queued < st->batch_max && !st->stop) {
                 pthread_mutex_unlock(&st->lock);
                 struct timespec gc = {0, GROUP_COMMIT_MS * 1000000L};
                 nanosleep(&gc, NULL);
                 pthread_mutex_lock(&st->lock);
             }
             /* Take everything queued, up to one batch. */
-            size_t n = st->count < st->batch_max ? st->count : st->batch_max;
-            for (size_t i = 0; i < n; i++) {
-                st->batch[i] = st->ring[st->head];
-                st->head = (st->head + 1) % st->cap;
-            }
-            st->count -= n;
+            size_t n = ring_count(&st->queue);
+            if (n > st->batch_max)
+                n = st->batch_max;
+            for (size_t i = 0; i < n; i++)
+                (void)ring_pop_copy(&st->queue, &st->batch[i]); /* i < count: cannot fail */
             st->batch_n = n;
         } else {
             /* A failed batch waits out its backoff; close cuts the current
@@ -482,8 +452,9 @@ void *store_sqlite__writer_main(void *arg)
                     else if (now >= give_up_at) {
                         LOG_E(TAG, "closing: giving up on %zu queued + %zu batched "
                                    "records, database still not writable",
-                              st->count, st->batch_n);
-                        st->count = 0;
+                              ring_count(&st->queue), st->batch_n);
+                        while (!ring_empty(&st->queue))
+                            ring_pop(&st->queue);
                         st->batch_n = 0;
                     }
                 }
@@ -505,14 +476,27 @@ void *store_sqlite__writer_main(void *arg)
         }
 
         pthread_mutex_lock(&st->lock);
-        if (st->stop && st->count == 0 && st->batch_n == 0)
+        if (st->stop && ring_empty(&st->queue) && st->batch_n == 0)
             break;
     }
     pthread_mutex_unlock(&st->lock);
     return NULL;
 }
 
-/* ---- statements ------------------------------------------------------- */
+/* ---- set-up ----------------------------------------------------------- */
+
+int store_sqlite__writer_init(store *st, size_t queue_capacity, char *err, size_t errlen)
+{
+    st->batch = calloc(st->batch_max, sizeof *st->batch);
+    /* malloc maps a large ring lazily (mmap): untouched slots cost no RAM. */
+    if (ring_init(&st->queue, queue_capacity, sizeof(store_rec)) != RING_OK || !st->batch ||
+        idtable_init(&st->keys, &store__keys_type, 1024, 0) != IDTABLE_OK ||
+        idtable_init(&st->lasts, &store__lasts_type, 2 * st->batch_max, 0) != IDTABLE_OK) {
+        snprintf(err, errlen, "out of memory for a queue of %zu records", queue_capacity);
+        return -1;
+    }
+    return 0;
+}
 
 int store_sqlite__writer_prepare(store *st, char *err, size_t errlen)
 {
@@ -565,25 +549,29 @@ int store_sqlite__writer_prepare(store *st, char *err, size_t errlen)
 
 /* ---- queue ------------------------------------------------------------ */
 
-static int store__id_ok(const char *id)
+/* The id is read from a fixed TELEMETRY_ID_MAX + 1 array (or a caller's
+ * string): find its NUL within that bound first, then validate it. */
+static int store__id_valid(const char *id)
 {
-    return id[0] != '\0' && memchr(id, '\0', TELEMETRY_ID_MAX + 1) != NULL;
+    const char *end = memchr(id, '\0', TELEMETRY_ID_MAX + 1);
+    return end && telemetry_id_valid(id, (size_t)(end - id));
 }
 
 static store_err store__enqueue(store *st, int kind, const void *rec, size_t size)
 {
     store_err ret = STORE_OK;
+    store_rec *slot;
     pthread_mutex_lock(&st->lock);
     if (st->stop) {
         ret = STORE_EINVAL; /* closing: the caller is misusing the store */
-    } else if (st->count == st->cap) {
+    } else if (!(slot = ring_push(&st->queue))) {
+        /* Full: refuse and count; never wait for the writer. */
         st->stats.dropped_full++;
         ret = STORE_EFULL;
     } else {
-        store_rec *slot = &st->ring[(st->head + st->count) % st->cap];
         slot->kind = kind;
         memcpy(&slot->u, rec, size);
-        if (st->count++ == 0)
+        if (ring_count(&st->queue) == 1)
             pthread_cond_signal(&st->wake); /* the writer only sleeps on an empty ring */
         st->stats.queued++;
     }
@@ -593,14 +581,14 @@ static store_err store__enqueue(store *st, int kind, const void *rec, size_t siz
 
 store_err store_put_reading(store *st, const telemetry_reading *r)
 {
-    if (!st || !r || !store__id_ok(r->device_id))
+    if (!st || !r || !store__id_valid(r->device_id))
         return STORE_EINVAL;
     return store__enqueue(st, STORE_REC_READING, r, sizeof *r);
 }
 
 store_err store_put_status(store *st, const telemetry_status *s)
 {
-    if (!st || !s || !store__id_ok(s->device_id))
+    if (!st || !s || !store__id_valid(s->device_id))
         return STORE_EINVAL;
     return store__enqueue(st, STORE_REC_STATUS, s, sizeof *s);
 }
@@ -608,7 +596,7 @@ store_err store_put_status(store *st, const telemetry_status *s)
 store_err store_put_lost(store *st, const char *device_id, int64_t boot, int64_t from_seq,
                          int64_t to_seq, const char *reason, int64_t at_ms)
 {
-    if (!st || !device_id || !store__id_ok(device_id) || from_seq > to_seq)
+    if (!st || !device_id || !store__id_valid(device_id) || from_seq > to_seq)
         return STORE_EINVAL;
     store_lost_rec l;
     memset(&l, 0, sizeof l);
