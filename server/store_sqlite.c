@@ -203,9 +203,9 @@ static void store__destroy(store *st)
     if (st->wake_init)
         pthread_cond_destroy(&st->wake);
     if (st->lock_init)
-        pthread_mutex_destroy(&st->lock);
+        vmutex_destroy(&st->lock);
     if (st->rlock_init)
-        pthread_mutex_destroy(&st->rlock);
+        vmutex_destroy(&st->rlock);
     ring_free(&st->queue);
     free(st->batch);
     idtable_free(&st->lasts);
@@ -286,10 +286,10 @@ store_err store_open(const store_options *opt, store **out, char *err, size_t er
     st->stats.writable = 1;
 
     pthread_condattr_t ca;
-    int rc = pthread_mutex_init(&st->lock, NULL);
+    int rc = vmutex_init(&st->lock);
     st->lock_init = rc == 0;
     if (rc == 0) {
-        rc = pthread_mutex_init(&st->rlock, NULL);
+        rc = vmutex_init(&st->rlock);
         st->rlock_init = rc == 0;
     }
     if (rc == 0 && (rc = pthread_condattr_init(&ca)) == 0) {
@@ -328,10 +328,10 @@ void store_close(store *st)
     if (!st)
         return;
     if (st->writer_started) {
-        pthread_mutex_lock(&st->lock);
+        vmutex_lock(&st->lock);
         st->stop = 1;
         pthread_cond_signal(&st->wake);
-        pthread_mutex_unlock(&st->lock);
+        vmutex_unlock(&st->lock);
         int rc = pthread_join(st->writer, NULL);
         if (rc != 0)
             LOG_E(TAG, "joining the writer: %s", strerror(rc));
@@ -349,9 +349,9 @@ void store_get_stats(store *st, store_stats *out)
         memset(out, 0, sizeof *out);
         return;
     }
-    pthread_mutex_lock(&st->lock);
+    vmutex_lock(&st->lock);
     *out = st->stats;
     /* Records held by a failing batch are still waiting: count them. */
     out->queue_depth = ring_count(&st->queue) + st->batch_n;
-    pthread_mutex_unlock(&st->lock);
+    vmutex_unlock(&st->lock);
 }

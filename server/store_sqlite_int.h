@@ -20,9 +20,10 @@
  *    exponential backoff, while the ring keeps accepting records until it is
  *    full (then STORE_EFULL). Between batches it prunes old readings
  *    (retention) in small chunks.
- *  - Reads run on the caller's thread through a second, read-only
- *    connection st->rdb; st->rlock serializes them (one connection, one
- *    user at a time). WAL lets them run beside the writer.
+ *  - Reads run on the caller's thread — the query worker, and main at
+ *    startup; never the writer — through a second, read-only connection
+ *    st->rdb; st->rlock serializes them (one connection, one user at a
+ *    time). WAL lets them run beside the writer.
  *  - Counters live in st->stats under st->lock.
  *  - store_close() sets st->stop; the writer drains the ring, exits, and is
  *    joined; then both connections are closed on the closing thread. */
@@ -38,6 +39,7 @@
 #include "idtable.h"
 #include "ring.h"
 #include "store.h"
+#include "vthread.h"
 
 #define STORE_TAG "store"
 #define STORE_BUSY_TIMEOUT_MS 1000 /* how long one statement waits for a lock held elsewhere */
@@ -85,7 +87,7 @@ typedef struct store_last {
 
 struct store {
     /* Guarded by lock. */
-    pthread_mutex_t lock;
+    vmutex lock;
     pthread_cond_t wake;      /* writer waits here for records, stop or a timer */
     /* The write queue: store_rec, capacity queue_capacity. When full,
      * store_put_*() refuses the record (STORE_EFULL), counts it in
@@ -94,7 +96,9 @@ struct store {
     int stop;
     store_stats stats;
 
-    /* Writer thread only (after store_open returns). */
+    /* Writer thread only (after store_open returns; asserted against
+     * writer_owner, bound by the writer thread while it runs). */
+    thread_owner writer_owner;
     sqlite3 *wdb;
     sqlite3_stmt *w_begin, *w_commit, *w_rollback;
     sqlite3_stmt *w_touch, *w_insert, *w_last, *w_status;
@@ -116,7 +120,7 @@ struct store {
     char werr[256];           /* message of the last failed batch, kept before rollback */
 
     /* Guarded by rlock. */
-    pthread_mutex_t rlock;
+    vmutex rlock;
     sqlite3 *rdb;
     sqlite3_stmt *r_begin, *r_end, *r_list, *r_get, *r_key, *r_count, *r_raw, *r_ds;
 

@@ -111,8 +111,11 @@ static void store__row_to_device(sqlite3_stmt *s, store_device *d)
         store__row_to_reading(s, 8, d->id, &d->last, NULL);
 }
 
+/* Logs a read failure (the one log line for it; callers get STORE_EIO).
+ * rlock held: the message belongs to st->rdb. */
 static store_err store__read_error(store *st, const char *what)
 {
+    VMUTEX_ASSERT_HELD(&st->rlock);
     LOG_E(TAG, "%s: %s", what, sqlite3_errmsg(st->rdb));
     return STORE_EIO;
 }
@@ -127,7 +130,7 @@ store_err store_list_devices(store *st, store_device **out, size_t *n)
     size_t len = 0, cap = 0;
     store_err ret = STORE_OK;
     int rc;
-    pthread_mutex_lock(&st->rlock);
+    vmutex_lock(&st->rlock);
     while ((rc = sqlite3_step(st->r_list)) == SQLITE_ROW) {
         if (len == cap) {
             size_t ncap = cap ? cap * 2 : 16;
@@ -144,7 +147,7 @@ store_err store_list_devices(store *st, store_device **out, size_t *n)
     if (ret == STORE_OK && rc != SQLITE_DONE)
         ret = store__read_error(st, "listing devices");
     sqlite3_reset(st->r_list);
-    pthread_mutex_unlock(&st->rlock);
+    vmutex_unlock(&st->rlock);
     if (ret != STORE_OK) {
         free(v);
         return ret;
@@ -163,7 +166,7 @@ store_err store_get_device(store *st, const char *id, store_device *out)
     if (!st || !id || !out)
         return STORE_EINVAL;
     store_err ret;
-    pthread_mutex_lock(&st->rlock);
+    vmutex_lock(&st->rlock);
     int rc = sqlite3_bind_text(st->r_get, 1, id, -1, SQLITE_TRANSIENT);
     if (rc != SQLITE_OK) {
         ret = store__read_error(st, "get device");
@@ -179,7 +182,7 @@ store_err store_get_device(store *st, const char *id, store_device *out)
         }
     }
     sqlite3_reset(st->r_get);
-    pthread_mutex_unlock(&st->rlock);
+    vmutex_unlock(&st->rlock);
     return ret;
 }
 
@@ -187,6 +190,7 @@ store_err store_get_device(store *st, const char *id, store_device *out)
 static store_err store__query_locked(store *st, const char *id, int64_t from_ms, int64_t to_ms,
                               size_t max_points, store_series *out)
 {
+    VMUTEX_ASSERT_HELD(&st->rlock);
     sqlite3_stmt *s = st->r_key;
     int rc = sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
     if (rc != SQLITE_OK)
@@ -275,7 +279,7 @@ store_err store_query_readings(store *st, const char *id, int64_t from_ms, int64
     memset(out, 0, sizeof *out);
     if (!st || !id || max_points == 0 || to_ms < from_ms)
         return STORE_EINVAL;
-    pthread_mutex_lock(&st->rlock);
+    vmutex_lock(&st->rlock);
     store_err ret;
     /* One read transaction: count and rows see the same snapshot. */
     if (store_sqlite__exec_stmt(st->r_begin) != SQLITE_DONE) {
@@ -285,7 +289,7 @@ store_err store_query_readings(store *st, const char *id, int64_t from_ms, int64
         if (store_sqlite__exec_stmt(st->r_end) != SQLITE_DONE && ret == STORE_OK)
             ret = store__read_error(st, "query readings (end)");
     }
-    pthread_mutex_unlock(&st->rlock);
+    vmutex_unlock(&st->rlock);
     if (ret != STORE_OK)
         store_series_free(out);
     return ret;
@@ -328,9 +332,11 @@ void store_series_free(store_series *s)
     "SELECT d.id, l.boot, l.from_seq, l.to_seq FROM lost_ranges AS l "         \
     "JOIN devices AS d ON d.key = l.device ORDER BY l.device, l.boot, l.from_seq"
 
+/* Runs one completeness query inside the read transaction, rlock held. */
 static store_err store__load_rows(store *st, const char *sql,
                            void (*fn)(void *, const char *, int64_t, int64_t, int64_t), void *ctx)
 {
+    VMUTEX_ASSERT_HELD(&st->rlock);
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(st->rdb, sql, -1, &s, NULL) != SQLITE_OK)
         return store__read_error(st, "completeness (prepare)");
@@ -356,7 +362,7 @@ store_err store_load_completeness(store *st, const store_completeness_cb *cb)
 {
     if (!st || !cb)
         return STORE_EINVAL;
-    pthread_mutex_lock(&st->rlock);
+    vmutex_lock(&st->rlock);
     store_err ret;
     /* One snapshot for both: a lost range and the islands agree. */
     if (store_sqlite__exec_stmt(st->r_begin) != SQLITE_DONE) {
@@ -368,6 +374,6 @@ store_err store_load_completeness(store *st, const store_completeness_cb *cb)
         if (store_sqlite__exec_stmt(st->r_end) != SQLITE_DONE && ret == STORE_OK)
             ret = store__read_error(st, "completeness (end)");
     }
-    pthread_mutex_unlock(&st->rlock);
+    vmutex_unlock(&st->rlock);
     return ret;
 }

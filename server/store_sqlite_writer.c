@@ -25,14 +25,30 @@
 
 /* ---- small helpers ---------------------------------------------------- */
 
-/* Waits on st->wake until the monotonic time deadline_ms (lock held). */
-static void store__wait_until(store *st, int64_t deadline_ms)
+/* Waits on st->wake until signalled or, if deadline_ms >= 0, until that
+ * monotonic time. Called with lock held; the wait releases and retakes it,
+ * so the vmutex's holder record is handed back and forth around it (vthread
+ * has no condition-variable wrapper of its own). */
+static void store__wait(store *st, int64_t deadline_ms)
 {
-    struct timespec ts = {.tv_sec = deadline_ms / 1000,
-                          .tv_nsec = (long)(deadline_ms % 1000) * 1000000};
-    int rc = pthread_cond_timedwait(&st->wake, &st->lock, &ts);
+    VMUTEX_ASSERT_HELD(&st->lock);
+#ifndef NDEBUG
+    atomic_store(&st->lock.held, 0);
+#endif
+    int rc;
+    if (deadline_ms < 0) {
+        rc = pthread_cond_wait(&st->wake, &st->lock.m);
+    } else {
+        struct timespec ts = {.tv_sec = deadline_ms / 1000,
+                              .tv_nsec = (long)(deadline_ms % 1000) * 1000000};
+        rc = pthread_cond_timedwait(&st->wake, &st->lock.m, &ts);
+    }
+#ifndef NDEBUG
+    st->lock.holder = pthread_self();
+    atomic_store(&st->lock.held, 1);
+#endif
     if (rc != 0 && rc != ETIMEDOUT)
-        LOG_E(TAG, "pthread_cond_timedwait: %s", strerror(rc));
+        LOG_E(TAG, "waiting for records: %s", strerror(rc));
 }
 
 /* Errors worth retrying the whole batch for: the database or its file is
@@ -96,6 +112,8 @@ static int store__bind_reading(sqlite3_stmt *s, const telemetry_reading *r)
 }
 
 /* ---- writer thread ---------------------------------------------------- */
+/* Everything in this section is writer thread only (THREAD_ASSERT_OWNER),
+ * and runs without lock held unless it says so. */
 
 static const void *store__key_of_key(const void *e) { return ((const store_key *)e)->id; }
 static const void *store__key_of_last(const void *e) { return &((const store_last *)e)->key; }
@@ -116,6 +134,7 @@ static const idtable_type store__lasts_type = {
 /* The device's key, creating its row on first sight. */
 static int store__device_key(store *st, const telemetry_reading *r, int64_t *key)
 {
+    THREAD_ASSERT_OWNER(&st->writer_owner);
     const store_key *k = idtable_find(&st->keys, r->device_id);
     if (k) {
         *key = k->key;
@@ -145,6 +164,7 @@ static int store__device_key(store *st, const telemetry_reading *r, int64_t *key
  * (by receive time, later records winning ties). */
 static int store__last_note(store *st, int64_t key, size_t idx)
 {
+    THREAD_ASSERT_OWNER(&st->writer_owner);
     store_last e = {.key = key, .idx = idx};
     void *slot;
     idtable_err rc = idtable_put(&st->lasts, &e, &slot);
@@ -162,6 +182,7 @@ static int store__last_note(store *st, int64_t key, size_t idx)
  * was new. Returns an SQLite code (SQLITE_DONE on success). */
 static int store__write_reading(store *st, size_t idx, int *stored)
 {
+    THREAD_ASSERT_OWNER(&st->writer_owner);
     const telemetry_reading *r = &st->batch[idx].u.r;
     int64_t key;
     int rc = store__device_key(st, r, &key);
@@ -185,6 +206,7 @@ static int store__write_reading(store *st, size_t idx, int *stored)
 /* Updates each device touched by the batch once, with its latest reading. */
 static int store__write_lasts(store *st)
 {
+    THREAD_ASSERT_OWNER(&st->writer_owner);
     int rc = SQLITE_DONE;
     size_t it = 0;
     const store_last *l;
@@ -200,6 +222,7 @@ static int store__write_lasts(store *st)
 
 static int store__write_status(store *st, const telemetry_status *x)
 {
+    THREAD_ASSERT_OWNER(&st->writer_owner);
     sqlite3_stmt *s = st->w_status;
     int rc = SQLITE_OK;
     int b[6];
@@ -223,6 +246,7 @@ static int store__write_status(store *st, const telemetry_status *x)
 
 static int store__write_lost(store *st, const store_lost_rec *l)
 {
+    THREAD_ASSERT_OWNER(&st->writer_owner);
     sqlite3_stmt *s = st->w_lost;
     int b[6] = {
         sqlite3_bind_text(s, 1, l->device_id, -1, SQLITE_STATIC),
@@ -238,8 +262,12 @@ static int store__write_lost(store *st, const store_lost_rec *l)
     return store_sqlite__exec_stmt(s);
 }
 
+/* Ends a failed transaction. The reason goes into st->werr (with the
+ * rollback's own failure, if any), for the caller's one log line: the
+ * writer loop for a batch, store__prune_pass for retention. */
 static void store__rollback(store *st)
 {
+    THREAD_ASSERT_OWNER(&st->writer_owner);
     idtable_clear(&st->keys); /* device rows created in this transaction are gone */
     idtable_clear(&st->lasts);
     /* Keep the reason: a successful ROLLBACK resets sqlite3_errmsg(). */
@@ -247,8 +275,10 @@ static void store__rollback(store *st)
     /* SQLite may already have rolled back on its own (FULL, IOERR, NOMEM). */
     if (!sqlite3_get_autocommit(st->wdb)) {
         int rc = store_sqlite__exec_stmt(st->w_rollback);
-        if (rc != SQLITE_DONE)
-            LOG_E(TAG, "rollback failed: %s", sqlite3_errmsg(st->wdb));
+        size_t n = strlen(st->werr);
+        if (rc != SQLITE_DONE && n + 1 < sizeof st->werr)
+            snprintf(st->werr + n, sizeof st->werr - n, "; rollback failed: %s",
+                     sqlite3_errmsg(st->wdb));
     }
 }
 
@@ -256,6 +286,7 @@ static void store__rollback(store *st)
  * the failure that aborted it (then nothing of the batch was stored). */
 static int store__write_batch(store *st, uint64_t *n_stored, uint64_t *n_dup, uint64_t *n_rejected)
 {
+    THREAD_ASSERT_OWNER(&st->writer_owner);
     uint64_t stored = 0, dup = 0, rejected = 0;
     int rc = store_sqlite__exec_stmt(st->w_begin);
     if (rc != SQLITE_DONE) {
@@ -308,6 +339,7 @@ static int store__write_batch(store *st, uint64_t *n_stored, uint64_t *n_dup, ui
  * deleted, or -1 on error. */
 static int64_t store__prune_pass(store *st, int64_t cutoff)
 {
+    THREAD_ASSERT_OWNER(&st->writer_owner);
     int64_t budget = PRUNE_CHUNK, deleted = 0;
     int rc = store_sqlite__exec_stmt(st->w_begin);
     if (rc != SQLITE_DONE)
@@ -352,11 +384,11 @@ static int64_t store__prune_pass(store *st, int64_t cutoff)
     }
     return deleted;
 fail:
+    store__rollback(st);
     if (!st->prune_failing) {
         st->prune_failing = 1;
-        LOG_W(TAG, "retention pruning failed, will retry: %s", sqlite3_errmsg(st->wdb));
+        LOG_W(TAG, "retention pruning failed, will retry: %s", st->werr);
     }
-    store__rollback(st);
     return -1;
 }
 
@@ -370,18 +402,17 @@ void *store_sqlite__writer_main(void *arg)
     uint64_t failures = 0;     /* in the current unwritable period */
     int stop_kicked = 0;
 
-    pthread_mutex_lock(&st->lock);
+    thread_owner_bind(&st->writer_owner);
+    vmutex_lock(&st->lock);
     for (;;) {
         if (st->batch_n == 0) {
             while (ring_empty(&st->queue) && !st->stop) {
                 if (st->retention_ms <= 0) {
-                    int rc = pthread_cond_wait(&st->wake, &st->lock);
-                    if (rc != 0)
-                        LOG_E(TAG, "pthread_cond_wait: %s", strerror(rc));
+                    store__wait(st, -1);
                 } else if (vclock_mono_ms() >= next_prune) {
                     break;
                 } else {
-                    store__wait_until(st, next_prune);
+                    store__wait(st, next_prune);
                 }
             }
             /* Group commit: a transaction costs far more than a row, so
@@ -390,10 +421,10 @@ void *store_sqlite__writer_main(void *arg)
              * path does not wait for it. */
             size_t queued = ring_count(&st->queue);
             if (queued > 0 && queued < st->batch_max && !st->stop) {
-                pthread_mutex_unlock(&st->lock);
+                vmutex_unlock(&st->lock);
                 struct timespec gc = {0, GROUP_COMMIT_MS * 1000000L};
                 nanosleep(&gc, NULL);
-                pthread_mutex_lock(&st->lock);
+                vmutex_lock(&st->lock);
             }
             /* Take everything queued, up to one batch. */
             size_t n = ring_count(&st->queue);
@@ -410,16 +441,16 @@ void *store_sqlite__writer_main(void *arg)
                     stop_kicked = 1;
                     break;
                 }
-                store__wait_until(st, retry_at);
+                store__wait(st, retry_at);
             }
         }
         int stopping = st->stop;
-        pthread_mutex_unlock(&st->lock);
+        vmutex_unlock(&st->lock);
 
         if (st->batch_n > 0) {
             uint64_t stored = 0, dup = 0, rejected = 0;
             int rc = store__write_batch(st, &stored, &dup, &rejected);
-            pthread_mutex_lock(&st->lock);
+            vmutex_lock(&st->lock);
             if (rc == SQLITE_DONE) {
                 st->stats.stored += stored;
                 st->stats.duplicates += dup;
@@ -459,7 +490,7 @@ void *store_sqlite__writer_main(void *arg)
                     }
                 }
             }
-            pthread_mutex_unlock(&st->lock);
+            vmutex_unlock(&st->lock);
         }
 
         /* Retention between batches, only while writes work, and never
@@ -469,17 +500,18 @@ void *store_sqlite__writer_main(void *arg)
             int64_t n = store__prune_pass(st, vclock_wall_ms() - st->retention_ms);
             next_prune = vclock_mono_ms() + (n >= PRUNE_CHUNK ? PRUNE_CATCHUP_MS : PRUNE_INTERVAL_MS);
             if (n > 0) {
-                pthread_mutex_lock(&st->lock);
+                vmutex_lock(&st->lock);
                 st->stats.pruned += (uint64_t)n;
-                pthread_mutex_unlock(&st->lock);
+                vmutex_unlock(&st->lock);
             }
         }
 
-        pthread_mutex_lock(&st->lock);
+        vmutex_lock(&st->lock);
         if (st->stop && ring_empty(&st->queue) && st->batch_n == 0)
             break;
     }
-    pthread_mutex_unlock(&st->lock);
+    vmutex_unlock(&st->lock);
+    thread_owner_release(&st->writer_owner);
     return NULL;
 }
 
@@ -500,6 +532,7 @@ int store_sqlite__writer_init(store *st, size_t queue_capacity, char *err, size_
 
 int store_sqlite__writer_prepare(store *st, char *err, size_t errlen)
 {
+    THREAD_ASSERT_OWNER(&st->writer_owner);
     const struct {
         sqlite3_stmt **s;
         const char *sql;
@@ -561,7 +594,7 @@ static store_err store__enqueue(store *st, int kind, const void *rec, size_t siz
 {
     store_err ret = STORE_OK;
     store_rec *slot;
-    pthread_mutex_lock(&st->lock);
+    vmutex_lock(&st->lock);
     if (st->stop) {
         ret = STORE_EINVAL; /* closing: the caller is misusing the store */
     } else if (!(slot = ring_push(&st->queue))) {
@@ -575,7 +608,7 @@ static store_err store__enqueue(store *st, int kind, const void *rec, size_t siz
             pthread_cond_signal(&st->wake); /* the writer only sleeps on an empty ring */
         st->stats.queued++;
     }
-    pthread_mutex_unlock(&st->lock);
+    vmutex_unlock(&st->lock);
     return ret;
 }
 

@@ -1,4 +1,4 @@
-/* Tests of store_sqlite.c against a real database file. Each test gets a
+/* Tests of the SQLite store (store_sqlite*.c) against a real database file. Each test gets a
  * fresh mkdtemp directory (setup) that teardown removes with its files.
  * Lock-holding tests open a second SQLite connection on the same file and
  * hold BEGIN EXCLUSIVE: that makes the store's writer fail with SQLITE_BUSY,
