@@ -1,6 +1,7 @@
 /* store — where readings and device state are kept. This header is the
  * storage interface: ingest, live and API code only ever see store_*, so a
- * PostgreSQL implementation can sit behind it later. store_sqlite.c is the
+ * PostgreSQL implementation can sit behind it later. The SQLite store
+ * (store_sqlite.c, store_sqlite_writer.c, store_sqlite_read.c) is the
  * embedded default.
  *
  * Writes are asynchronous. store_put_*() copies the record into a bounded
@@ -11,9 +12,14 @@
  * readings are then missing from the store, which the completeness tracker
  * sees as a gap and asks the device to resend.
  *
- * Reads are synchronous on the caller's thread, through a separate read-only
- * connection (WAL lets it run beside the writer). They are serialized by a
- * mutex inside the store, so any thread may call them.
+ * Reads (store_list_devices, store_get_device, store_query_readings,
+ * store_load_completeness) are synchronous on the caller's thread, through a
+ * separate read-only connection (WAL lets it run beside the writer). They
+ * are serialized by a mutex inside the store, so any thread other than the
+ * store's own writer may call them. Today that is main at startup (loading
+ * the hub and the completeness tracker) and then the query worker thread
+ * that serves REST history and device reads; a long query delays the next
+ * read, never a write.
  *
  * Ownership: strings passed in are copied; arrays returned through out
  * parameters are malloc'ed and owned by the caller (free with the matching
@@ -80,7 +86,7 @@ typedef struct store_stats {
     uint64_t stored;        /* readings inserted */
     uint64_t duplicates;    /* readings ignored as already stored (device, boot, seq) */
     uint64_t dropped_full;  /* records refused because the queue was full */
-    uint64_t write_errors;  /* failed transactions (records are retried, see store_sqlite.c) */
+    uint64_t write_errors;  /* failed transactions (records are retried, see store_sqlite_writer.c) */
     uint64_t pruned;        /* readings removed by retention */
     uint64_t rejected;      /* records the database refused permanently (constraint); dropped */
     size_t queue_depth;

@@ -1,4 +1,4 @@
-/* Tests of store_sqlite.c against a real database file. Each test gets a
+/* Tests of the SQLite store (store_sqlite*.c) against a real database file. Each test gets a
  * fresh mkdtemp directory (setup) that teardown removes with its files.
  * Lock-holding tests open a second SQLite connection on the same file and
  * hold BEGIN EXCLUSIVE: that makes the store's writer fail with SQLITE_BUSY,
@@ -583,6 +583,28 @@ static void test_queue_full(void **state)
     assert_int_equal(db_int(f->path, "SELECT count(*) FROM readings"), ok);
 }
 
+/* Ids are checked before queueing: an invalid or unterminated id is refused
+ * with STORE_EINVAL and neither queued nor counted as dropped. */
+static void test_put_invalid_id(void **state)
+{
+    fixture *f = *state;
+    store *st = open_store(f, 16, 0, 0);
+    telemetry_reading r = reading_seq("ok-1", 1000, 1, 1);
+    assert_int_equal(store_put_reading(st, &r), STORE_OK);
+    telemetry_reading bad = reading_seq("bad id", 1000, 1, 2); /* space: not an id char */
+    assert_int_equal(store_put_reading(st, &bad), STORE_EINVAL);
+    memset(bad.device_id, 'x', sizeof bad.device_id); /* no NUL within the array */
+    assert_int_equal(store_put_reading(st, &bad), STORE_EINVAL);
+    telemetry_status s = {.online = 1, .received_ms = 10};
+    assert_int_equal(store_put_status(st, &s), STORE_EINVAL); /* empty id */
+    assert_int_equal(store_put_lost(st, "a/b", 1, 1, 2, "gave_up", 10), STORE_EINVAL);
+    store_stats ss;
+    store_get_stats(st, &ss);
+    assert_int_equal(ss.queued, 1);
+    assert_int_equal(ss.dropped_full, 0);
+    store_close(st);
+}
+
 static void test_write_error_recovery(void **state)
 {
     fixture *f = *state;
@@ -693,6 +715,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_range_inclusive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_downsample_vs_bruteforce, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_put_invalid_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_error_recovery, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_version_refused, setup, teardown),
