@@ -87,11 +87,12 @@ int main(int argc, char **argv)
         goto out;
     }
     hub_set_tracker(h, trk);
-    if (web_start(&cfg, h, st, NULL, &metrics, &w) != 0)
+    if (ingest_create(&cfg, st, h, &metrics, trk, &in) != 0)
         goto out;
-    if (ingest_start(&cfg, st, h, &metrics, trk, &in) != 0)
+    if (web_start(&cfg, h, st, in, &metrics, &w) != 0)
         goto out;
-    web_set_ingest(w, in);
+    if (ingest_start(in) != 0)
+        goto out;
 
     int sig = 0;
     sigwait(&sigs, &sig);

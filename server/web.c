@@ -330,12 +330,12 @@ static int route_publish(struct lws *wsi, pss *p, web *w)
     /* Config is retained, so a device that is offline now gets it when it
      * connects; commands are not: they mean "now". */
     ingest *ing = atomic_load(&w->in);
-    ingest_err e = ing ? ingest_publish(ing, topic, sbuf_data(&payload), payload.len, 1, is_cfg)
-                       : INGEST_ENOTCONN;
-    if (e != INGEST_OK) {
+    publish_err e = ing ? ingest_publish(ing, topic, sbuf_data(&payload), payload.len, 1, is_cfg)
+                        : PUBLISH_ENOTCONN;
+    if (e != PUBLISH_OK) {
         sbuf_free(&payload);
-        return respond_error(wsi, p, 503, e == INGEST_ENOTCONN ? "broker not connected"
-                                          : e == INGEST_EFULL  ? "publish queue full, retry"
+        return respond_error(wsi, p, 503, e == PUBLISH_ENOTCONN ? "broker not connected"
+                                          : e == PUBLISH_EFULL  ? "publish queue full, retry"
                                                                : "publish failed");
     }
     atomic_fetch_add_explicit(is_cfg ? &w->m->configs_sent : &w->m->commands_sent, 1,
