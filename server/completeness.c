@@ -6,7 +6,6 @@
  * model decides; what must be done is appended to a completeness_actions. */
 #include "completeness.h"
 
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -32,7 +32,7 @@
  *
  * Threads and ownership: a completeness is owned by one thread (vigild's
  * ingest thread). It is not internally locked; any other thread must go
- * through the owner's lock (ingest.c). Device ids are copied. Memory is
+ * through the owner's lock (tracker.c). Device ids are copied. Memory is
  * bounded: max_devices devices, max_boots boots per device (the oldest boot
  * is retired into the device totals), max_ranges intervals per list (when
  * full, the smallest pending gap is marked lost so tracking stays exact). */
