@@ -1,9 +1,11 @@
 #include "command.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "telemetry.h"
@@ -213,4 +215,66 @@ int command_parse_ack(const char *device_id, const char *payload, size_t len, si
 out:
     cJSON_Delete(j);
     return rc;
+}
+
+int command_build_resend(const char *prefix, uint64_t req_id, int64_t boot, int64_t from,
+                         int64_t to, sbuf *payload)
+{
+    const int64_t max = (int64_t)1 << 53;
+    if (!prefix || !printable(prefix, COMMAND_ID_MAX - 20) || strchr(prefix, '"') ||
+        strchr(prefix, '\\') || boot < 0 || boot > max || from < 0 || to < from || to > max)
+        return -1;
+    sbuf_addf(payload,
+              "{\"cmd_id\":\"%s%" PRIu64 "\",\"cmd\":\"resend\",\"boot\":%" PRId64
+              ",\"from\":%" PRId64 ",\"to\":%" PRId64 "}",
+              prefix, req_id, boot, from, to);
+    return sbuf_ok(payload) ? 0 : -1;
+}
+
+/* A count field of a resend ack: absent or not a number reads as 0 (as the
+ * device omits what it has nothing to say about); -1 outside 0..2^53. */
+static int command__count(const cJSON *j, const char *key, uint64_t *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    double d = cJSON_IsNumber(v) ? v->valuedouble : 0;
+    if (!(d >= 0 && d <= 9007199254740992.0))
+        return -1;
+    *out = (uint64_t)d;
+    return 0;
+}
+
+command_ack_kind command_parse_resend_ack(const char *payload, size_t len, const char *prefix,
+                                          command_resend_ack *out)
+{
+    cJSON *j = cJSON_ParseWithLength(payload, len);
+    if (!j)
+        return COMMAND_ACK_OTHER;
+    command_ack_kind kind = COMMAND_ACK_OTHER;
+    const cJSON *cid = cJSON_GetObjectItemCaseSensitive(j, "cmd_id");
+    size_t nl = strlen(prefix);
+    if (cJSON_IsString(cid) && !strncmp(cid->valuestring, prefix, nl)) {
+        kind = COMMAND_ACK_INVALID;
+        char *end;
+        errno = 0;
+        unsigned long long rid = strtoull(cid->valuestring + nl, &end, 10);
+        const cJSON *ok = cJSON_GetObjectItemCaseSensitive(j, "ok");
+        const cJSON *err = cJSON_GetObjectItemCaseSensitive(j, "error");
+        uint64_t sent, missing;
+        if (!errno && end != cid->valuestring + nl && !*end && cJSON_IsBool(ok) &&
+            command__count(j, "sent", &sent) == 0 && command__count(j, "missing", &missing) == 0) {
+            out->req_id = rid;
+            out->ok = cJSON_IsTrue(ok);
+            /* A device that cannot resend at all, or refuses our range,
+             * will never refill it. */
+            out->permanent = !out->ok && cJSON_IsString(err) &&
+                             (!strcmp(err->valuestring, "unknown command") ||
+                              !strcmp(err->valuestring, "invalid range") ||
+                              !strcmp(err->valuestring, "not supported"));
+            out->sent = sent;
+            out->missing = missing;
+            kind = COMMAND_ACK_RESEND;
+        }
+    }
+    cJSON_Delete(j);
+    return kind;
 }

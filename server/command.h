@@ -1,6 +1,8 @@
 /* command — the backend → device half of the protocol, as pure logic:
  * validating REST bodies into command / config payloads, and validating the
- * results devices send back on sensors/esp32/{id}/ack. No I/O; reentrant.
+ * results devices send back on sensors/esp32/{id}/ack, and the resend
+ * commands the completeness tracker asks for (with their acks). No I/O;
+ * reentrant.
  *
  * Formats are in docs/PROTOCOL.md. Every body is hostile until a function
  * here returned 0; on failure err receives a message for the HTTP 400 body. */
@@ -31,5 +33,32 @@ int command_build_config(const char *body, size_t len, const char *cfg_id, sbuf 
  * (ISO 8601). Returns 0, or -1 with err set. */
 int command_parse_ack(const char *device_id, const char *payload, size_t len, size_t max_len,
                       int64_t received_ms, sbuf *data, char *err, size_t errlen);
+
+/* The resend command vigild's completeness tracker sends on
+ * commands/esp32/{id}/control: {"cmd_id":"<prefix><req_id>","cmd":"resend",
+ * "boot":..,"from":..,"to":..}. prefix is this process's nonce (printable,
+ * at most COMMAND_ID_MAX - 20 chars), so acks of an earlier run never match.
+ * Returns 0, or -1 (bad prefix or range, out of memory). */
+int command_build_resend(const char *prefix, uint64_t req_id, int64_t boot, int64_t from,
+                         int64_t to, sbuf *payload);
+
+/* An ack to one of our resend commands, from a payload command_parse_ack
+ * already accepted. */
+typedef struct command_resend_ack {
+    uint64_t req_id;
+    int ok;
+    int permanent;     /* not ok, and the device can never resend that range:
+                        * "unknown command", "invalid range", "not supported" */
+    uint64_t sent, missing;
+} command_resend_ack;
+
+typedef enum command_ack_kind {
+    COMMAND_ACK_RESEND = 0,  /* ours: *out filled */
+    COMMAND_ACK_OTHER = 1,   /* not a resend ack of ours (other prefix, no cmd_id) */
+    COMMAND_ACK_INVALID = -1 /* ours, but a field is malformed: ignore (the request times out) */
+} command_ack_kind;
+
+command_ack_kind command_parse_resend_ack(const char *payload, size_t len, const char *prefix,
+                                          command_resend_ack *out);
 
 #endif

@@ -28,9 +28,11 @@
  * unanswered request times out after ack_timeout_ms << (tries - 1); the same
  * range asked max_tries times is marked lost.
  *
+ * Modules: the interval sets are ivset.h, the JSON views completeness_json.h.
+ *
  * Threads and ownership: a completeness is owned by one thread (vigild's
  * ingest thread). It is not internally locked; any other thread must go
- * through the owner's lock (ingest.c). Device ids are copied. Memory is
+ * through the owner's lock (tracker.c). Device ids are copied. Memory is
  * bounded: max_devices devices, max_boots boots per device (the oldest boot
  * is retired into the device totals), max_ranges intervals per list (when
  * full, the smallest pending gap is marked lost so tracking stays exact). */
@@ -40,7 +42,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sbuf.h"
+typedef struct ivset ivset; /* ivset.h */
 
 typedef struct completeness completeness;
 
@@ -76,18 +78,57 @@ typedef enum completeness_reason {
 } completeness_reason;
 const char *completeness_reason_name(completeness_reason r);
 
-/* What the tracker tells its owner. on_request: publish a resend command;
- * return 0 if it went out, -1 if not (nothing is counted, asked again
- * later). on_lost: persist a lost range. on_gap: a new gap was detected
- * (n seqs). Any callback may be NULL. */
-typedef struct completeness_sink {
-    int (*on_request)(void *ctx, const char *device_id, int64_t boot, int64_t from, int64_t to,
-                      uint64_t req_id);
-    void (*on_lost)(void *ctx, const char *device_id, int64_t boot, int64_t from, int64_t to,
-                    completeness_reason why);
-    void (*on_gap)(void *ctx, const char *device_id, int64_t boot, int64_t from, int64_t to);
-    void *ctx;
-} completeness_sink;
+/* ---- decisions ----
+ * The feeding functions and the tick do not act: they append what must be
+ * done to a caller-provided, bounded completeness_actions, and the caller
+ * carries it out after the call (tracker.h: after dropping its lock).
+ * Appending never fails the model, which stays exact whatever fits:
+ *   requests  the tick issues no more requests than there is room for
+ *             (a full list is like max_requests reached: the rest go next
+ *             tick). A request the caller then could not publish must be
+ *             reported with completeness_request_failed, which un-issues it
+ *             (not counted, its token back, asked again 1 s later) — the
+ *             same as a refused publish always meant.
+ *   lost      every range is counted in the model when it is given up; a
+ *             range that does not fit is only summed into lost_overflow_*
+ *             (the caller counts those seqs and says once that they were not
+ *             persisted, as when the store refuses a lost range).
+ *   gaps      counted (gaps_opened), never dropped. */
+#define COMPLETENESS_ID_MAX 64
+#define COMPLETENESS_ACTIONS_REQUESTS 64
+#define COMPLETENESS_ACTIONS_LOST 256
+
+typedef struct completeness_request { /* publish a resend command */
+    char id[COMPLETENESS_ID_MAX + 1];
+    int64_t boot, from, to;
+    uint64_t req_id;
+} completeness_request;
+
+typedef struct completeness_lost { /* persist a lost range */
+    char id[COMPLETENESS_ID_MAX + 1];
+    int64_t boot, from, to;
+    completeness_reason why;
+} completeness_lost;
+
+typedef struct completeness_actions {
+    completeness_request requests[COMPLETENESS_ACTIONS_REQUESTS];
+    size_t nrequests;
+    completeness_lost lost[COMPLETENESS_ACTIONS_LOST];
+    size_t nlost;
+    uint64_t lost_overflow_ranges, lost_overflow_seqs; /* lost ranges that did not fit */
+    uint64_t gaps_opened;                              /* new gaps detected */
+} completeness_actions;
+
+/* Empties the list (the model only ever appends). */
+void completeness_actions_clear(completeness_actions *a);
+
+/* What a stored reading was to the model. */
+typedef enum completeness_result {
+    COMPLETENESS_NEW = 0,     /* a seq not seen before */
+    COMPLETENESS_REFILLED,    /* new, and inside the outstanding resend request */
+    COMPLETENESS_DUPLICATE,   /* seen before: not counted again */
+    COMPLETENESS_UNTRACKED,   /* bad values or tracking capacity: not counted */
+} completeness_result;
 
 /* Totals since tracking began (counters of retired boots included). */
 typedef struct completeness_counts {
@@ -108,17 +149,15 @@ int completeness_load_lost(completeness *c, const char *id, int64_t boot, int64_
  * are replaced as of now_ms. */
 void completeness_load_done(completeness *c, int64_t now_ms);
 
-/* A reading of (boot, seq) the store accepted. Returns 2 if it refilled a
- * requested gap, 1 if otherwise new, 0 if a duplicate, -1 if not tracked
- * (bad values, capacity). Refills and gaps
- * are counted here; a new gap is reported through sink->on_gap; capacity
- * losses through sink->on_lost. */
-int completeness_on_reading(completeness *c, const completeness_sink *sink, const char *id,
-                            int64_t boot, int64_t seq, int64_t now_ms);
+/* A reading of (boot, seq) the store accepted. Refills and gaps are
+ * counted here; new gaps and capacity losses are appended to out. */
+completeness_result completeness_on_reading(completeness *c, completeness_actions *out,
+                                            const char *id, int64_t boot, int64_t seq,
+                                            int64_t now_ms);
 
 /* A reading the store could NOT accept (queue full): it exists, so hi moves
  * past it and it becomes a pending gap, re-requested later. */
-int completeness_on_unstored(completeness *c, const completeness_sink *sink, const char *id,
+int completeness_on_unstored(completeness *c, completeness_actions *out, const char *id,
                              int64_t boot, int64_t seq, int64_t now_ms);
 
 /* The device's answer to request req_id. ok: the command ran; sent and
@@ -126,31 +165,53 @@ int completeness_on_unstored(completeness *c, const completeness_sink *sink, con
  * the oldest ones, as its outbox is a ring). permanent: the device cannot
  * resend at all (unknown command). Unknown / stale req_id: ignored
  * (returns -1). */
-int completeness_on_ack(completeness *c, const completeness_sink *sink, const char *id,
+int completeness_on_ack(completeness *c, completeness_actions *out, const char *id,
                         uint64_t req_id, int ok, int permanent, uint64_t sent, uint64_t missing,
                         int64_t now_ms);
 
 /* Drives timeouts, deadlines and requests. can_request = 0 (broker down,
  * store congested) defers every new request. Bounded: at most max_requests
- * requests are issued per call. Returns the number issued. */
-size_t completeness_tick(completeness *c, const completeness_sink *sink, int64_t now_ms,
+ * requests are issued per call, and no more than out has room for.
+ * Returns the number issued (appended to out->requests). */
+size_t completeness_tick(completeness *c, completeness_actions *out, int64_t now_ms,
                          int can_request, size_t max_requests);
+
+/* Request req_id of device id, just issued by a tick, could not be
+ * published: undone as if never issued (not counted, token returned, the
+ * previous request's retry count kept) and asked again after 1 s. Returns 0,
+ * or -1 if req_id is not that device's outstanding request. */
+int completeness_request_failed(completeness *c, const char *id, uint64_t req_id, int64_t now_ms);
 
 /* ---- views (owner thread, or under the owner's lock) ---- */
 
 int completeness_counts_get(const completeness *c, const char *id, completeness_counts *out);
 void completeness_totals(const completeness *c, completeness_counts *out);
 
-/* {"expected":..,"received":..,"lost":..,"ratio":..} for DEVICE objects
- * (ratio = received / expected, 1 when nothing is expected); "null" for an
- * untracked device. */
-void completeness_summary_json(const completeness *c, const char *id, sbuf *out);
+/* A read-only look at one device, for the JSON views (completeness_json.h).
+ * Pointers are the model's: valid until the next feeding call. Boots in
+ * the model's order, at most COMPLETENESS_VIEW_BOOTS. */
+#define COMPLETENESS_VIEW_BOOTS 64
+typedef struct completeness_boot_view {
+    int64_t boot, base, hi;   /* expected seqs base..hi (none while hi < base) */
+    uint64_t refilled;
+    const ivset *recv, *lost;
+} completeness_boot_view;
 
-/* The body of GET /api/devices/{id}/completeness, restricted to boot
- * `boot` (-1: all tracked boots) and to seqs in [from, to]. Returns 0, or
- * -1 if the device is not tracked. At most max_gaps gaps are listed
- * ("gaps_truncated":true beyond). */
-int completeness_device_json(const completeness *c, const char *id, int64_t boot, int64_t from,
-                             int64_t to, size_t max_gaps, sbuf *out);
+typedef struct completeness_device_view {
+    const char *id;
+    int64_t current;          /* highest boot seen; -1 none */
+    uint64_t untracked;
+    completeness_counts retired; /* expected/received/refilled/lost of retired boots */
+    size_t nboots;
+    completeness_boot_view boots[COMPLETENESS_VIEW_BOOTS];
+} completeness_device_view;
+
+/* Returns 0, or -1 if the device is not tracked. */
+int completeness_device_view_get(const completeness *c, const char *id,
+                                 completeness_device_view *out);
+/* The first pending run of b starting at or after x within [x, end]:
+ * returns 1 and sets [*lo, *hi], or 0 if none. */
+int completeness_boot_next_pending(const completeness_boot_view *b, int64_t x, int64_t end,
+                                   int64_t *lo, int64_t *hi);
 
 #endif

@@ -7,6 +7,9 @@
  *     eventfd          → publish what ingest_publish() queued; check stop
  *     every second     → mosquitto_loop_misc (keepalive)
  *     every 250 ms     → completeness tick: resend requests, timeouts, losses
+ *   completeness         the tracker decides under its lock; what it decided
+ *                        (resends, lost ranges) is done here after the lock
+ *                        is dropped (ingest__act)
  *   disconnected       → reconnect after a capped exponential backoff with
  *                        jitter; one log line per state change. */
 #include "ingest.h"
@@ -30,9 +33,15 @@
 #include <cjson/cJSON.h>
 
 #include "command.h"
+#include "completeness.h"
+#include "hub.h"
 #include "log.h"
-#include "topics.h"
+#include "ring.h"
+#include "store.h"
 #include "telemetry.h"
+#include "topics.h"
+#include "tracker.h"
+#include "vthread.h"
 
 #define TAG "ingest"
 #define PUBQ_CAP 1024         /* publishes waiting for the ingest thread */
@@ -57,15 +66,16 @@ struct ingest {
     tracker *trk;             /* may be NULL; see tracker.h for the lock */
     struct mosquitto *mosq;
     pthread_t thread;
-    int started;                      /* the thread runs: stop joins it */
     int efd;                  /* wakes the loop: publishes queued, or stop */
     _Atomic int stop;
     _Atomic int connected;
-    /* publish queue {lock} */
-    pthread_mutex_t lock;
-    pub_req q[PUBQ_CAP];
-    size_t qhead, qcount;
-    /* ingest thread only */
+    int started;              /* the thread was spawned (main's) */
+    /* publish queue {lock}: ring of pub_req; full → PUBLISH_EFULL */
+    vmutex lock;
+    ring pubq;
+    /* ingest thread only {owner} */
+    thread_owner owner;
+    completeness_actions act; /* the tracker's last decisions, carried out by ingest__act */
     int socket_up;            /* TCP connected (CONNACK may still be pending) */
     int64_t next_connect_ms;
     int backoff_ms;
@@ -90,69 +100,78 @@ static void reject(ingest *in, telemetry_reason r, const char *topic, const char
 
 /* ---- completeness: the tracker's decisions, carried out here ---- */
 
-/* Publishes a resend command. Called on the ingest thread under the tracker
- * lock, so the client is ours to use. */
-static int on_resend_request(void *ctx, const char *id, int64_t boot, int64_t from, int64_t to,
-                             uint64_t req_id)
+/* Publishes one resend command. Returns 0 if it went out. */
+static int ingest__publish_resend(ingest *in, const completeness_request *q)
 {
-    ingest *in = ctx;
     if (!atomic_load(&in->connected))
         return -1;
-    char topic[128], payload[256];
-    if (topics_build(TOPICS_CONTROL, id, topic, sizeof topic, NULL) != TOPICS_OK)
+    char topic[TOPICS_BUF_SIZE];
+    if (topics_build(TOPICS_CONTROL, q->id, topic, sizeof topic, NULL) != TOPICS_OK)
         return -1;
-    int n = snprintf(payload, sizeof payload,
-                     "{\"cmd_id\":\"%s%" PRIu64 "\",\"cmd\":\"resend\",\"boot\":%" PRId64
-                     ",\"from\":%" PRId64 ",\"to\":%" PRId64 "}",
-                     in->nonce, req_id, boot, from, to);
-    if (n <= 0 || (size_t)n >= sizeof payload)
-        return -1;
-    int rc = mosquitto_publish_v5(in->mosq, NULL, topic, n, payload, 1, false, NULL);
-    if (rc != MOSQ_ERR_SUCCESS) {
+    sbuf payload;
+    sbuf_init(&payload, 0);
+    int rc = command_build_resend(in->nonce, q->req_id, q->boot, q->from, q->to, &payload);
+    if (rc == 0)
+        rc = mosquitto_publish_v5(in->mosq, NULL, topic, (int)payload.len, sbuf_data(&payload), 1,
+                                  false, NULL) == MOSQ_ERR_SUCCESS
+                 ? 0
+                 : -1;
+    sbuf_free(&payload);
+    if (rc != 0) {
         atomic_fetch_add(&in->m->publish_failed, 1);
         return -1;
     }
     atomic_fetch_add_explicit(&in->m->resend_requests, 1, memory_order_relaxed);
-    LOG_D(TAG, "resend %s boot %" PRId64 " seq %" PRId64 "..%" PRId64, id, boot, from, to);
+    LOG_D(TAG, "resend %s boot %" PRId64 " seq %" PRId64 "..%" PRId64, q->id, q->boot, q->from,
+          q->to);
     return 0;
 }
 
-static void on_lost_range(void *ctx, const char *id, int64_t boot, int64_t from, int64_t to,
-                          completeness_reason why)
+static void ingest__lost_range(ingest *in, const completeness_lost *l)
 {
-    ingest *in = ctx;
-    atomic_fetch_add_explicit(&in->m->readings_lost, (uint64_t)(to - from + 1),
+    atomic_fetch_add_explicit(&in->m->readings_lost, (uint64_t)(l->to - l->from + 1),
                               memory_order_relaxed);
     /* Persisted so the loss survives a restart; if even that is refused
      * (queue full) it stays visible until the restart. */
-    if (store_put_lost(in->st, id, boot, from, to, completeness_reason_name(why), vclock_wall_ms()) !=
-        STORE_OK)
-        LOG_W(TAG, "lost range of %s not persisted (store queue full)", id);
+    const char *why = completeness_reason_name(l->why);
+    if (store_put_lost(in->st, l->id, l->boot, l->from, l->to, why, vclock_wall_ms()) != STORE_OK)
+        LOG_W(TAG, "lost range of %s not persisted (store queue full)", l->id);
     uint64_t suppressed = 0;
     if (log_ratelimit_ok(&in->lost_rl, vclock_mono_ms(), &suppressed))
         LOG_W(TAG, "%s boot %" PRId64 ": readings %" PRId64 "..%" PRId64
                    " lost (%s) (%" PRIu64 " similar lines suppressed)",
-              id, boot, from, to, completeness_reason_name(why), suppressed);
+              l->id, l->boot, l->from, l->to, why, suppressed);
 }
 
-static void on_gap(void *ctx, const char *id, int64_t boot, int64_t from, int64_t to)
+/* Carries out what the tracker decided: never under its lock, so the web
+ * thread's snapshots never wait on a socket, the store queue or a log. */
+static void ingest__act(ingest *in, const completeness_actions *a)
 {
-    ingest *in = ctx;
-    (void)id;
-    (void)boot;
-    (void)from;
-    (void)to;
-    atomic_fetch_add_explicit(&in->m->gaps_detected, 1, memory_order_relaxed);
+    THREAD_ASSERT_OWNER(&in->owner);
+    tracker_assert_not_held(in->trk);
+    if (a->gaps_opened)
+        atomic_fetch_add_explicit(&in->m->gaps_detected, a->gaps_opened, memory_order_relaxed);
+    for (size_t i = 0; i < a->nrequests; i++) {
+        const completeness_request *q = &a->requests[i];
+        /* Not counted, asked again later (completeness.h). */
+        if (ingest__publish_resend(in, q) != 0)
+            tracker_request_failed(in->trk, q->id, q->req_id, vclock_mono_ms());
+    }
+    for (size_t i = 0; i < a->nlost; i++)
+        ingest__lost_range(in, &a->lost[i]);
+    if (a->lost_overflow_ranges) {
+        /* More lost ranges at once than the decision list holds: counted
+         * (model and metric), not persisted — as a refused store_put_lost. */
+        atomic_fetch_add_explicit(&in->m->readings_lost, a->lost_overflow_seqs,
+                                  memory_order_relaxed);
+        LOG_W(TAG, "%" PRIu64 " more lost ranges (%" PRIu64 " readings) not persisted",
+              a->lost_overflow_ranges, a->lost_overflow_seqs);
+    }
 }
 
-static completeness_sink tracker_sink(ingest *in)
+static void ingest__tick(ingest *in, int64_t now)
 {
-    return (completeness_sink){.on_request = on_resend_request, .on_lost = on_lost_range,
-                               .on_gap = on_gap, .ctx = in};
-}
-
-static void tracker_tick(ingest *in, int64_t now)
-{
+    THREAD_ASSERT_OWNER(&in->owner);
     if (!in->trk)
         return;
     store_stats ss;
@@ -160,52 +179,27 @@ static void tracker_tick(ingest *in, int64_t now)
     /* No requests while the broker is away or the store is congested: the
      * answers would only be refused again. Deadlines still run. */
     int can = atomic_load(&in->connected) && ss.queue_depth * 2 < ss.queue_capacity;
-    completeness_sink sink = tracker_sink(in);
-    pthread_mutex_lock(&in->trk->lock);
-    completeness_tick(in->trk->c, &sink, now, can, TICK_MAX_REQUESTS);
-    pthread_mutex_unlock(&in->trk->lock);
+    tracker_tick(in->trk, now, can, TICK_MAX_REQUESTS, &in->act);
+    ingest__act(in, &in->act);
 }
 
-/* A resend ack (cmd_id carries our nonce): feeds the tracker. Every field
- * is checked; anything odd is ignored (the request then times out). */
-static void resend_ack(ingest *in, const char *id, const struct mosquitto_message *msg)
+/* A resend ack (cmd_id carries our nonce): feeds the tracker. Anything odd
+ * is ignored (the request then times out). */
+static void ingest__resend_ack(ingest *in, const char *id, const struct mosquitto_message *msg)
 {
-    cJSON *j = cJSON_ParseWithLength(msg->payload, (size_t)msg->payloadlen);
-    if (!j)
+    command_resend_ack ack;
+    if (command_parse_resend_ack(msg->payload, (size_t)msg->payloadlen, in->nonce, &ack) !=
+        COMMAND_ACK_RESEND)
         return;
-    const cJSON *cid = cJSON_GetObjectItemCaseSensitive(j, "cmd_id");
-    size_t nl = strlen(in->nonce);
-    if (cJSON_IsString(cid) && !strncmp(cid->valuestring, in->nonce, nl)) {
-        char *end;
-        errno = 0;
-        unsigned long long rid = strtoull(cid->valuestring + nl, &end, 10);
-        const cJSON *ok = cJSON_GetObjectItemCaseSensitive(j, "ok");
-        const cJSON *sent = cJSON_GetObjectItemCaseSensitive(j, "sent");
-        const cJSON *missing = cJSON_GetObjectItemCaseSensitive(j, "missing");
-        const cJSON *err = cJSON_GetObjectItemCaseSensitive(j, "error");
-        double ms = cJSON_IsNumber(missing) ? missing->valuedouble : 0;
-        double sn = cJSON_IsNumber(sent) ? sent->valuedouble : 0;
-        if (!errno && end != cid->valuestring + nl && !*end && cJSON_IsBool(ok) &&
-            ms >= 0 && ms <= 9007199254740992.0 && sn >= 0 && sn <= 9007199254740992.0) {
-            /* A device that cannot resend at all, or refuses our range,
-             * will never refill it. */
-            int permanent = !cJSON_IsTrue(ok) && cJSON_IsString(err) &&
-                            (!strcmp(err->valuestring, "unknown command") ||
-                             !strcmp(err->valuestring, "invalid range") ||
-                             !strcmp(err->valuestring, "not supported"));
-            completeness_sink sink = tracker_sink(in);
-            pthread_mutex_lock(&in->trk->lock);
-            completeness_on_ack(in->trk->c, &sink, id, rid, cJSON_IsTrue(ok), permanent,
-                                (uint64_t)sn, (uint64_t)ms, vclock_mono_ms());
-            pthread_mutex_unlock(&in->trk->lock);
-        }
-    }
-    cJSON_Delete(j);
+    tracker_on_ack(in->trk, id, ack.req_id, ack.ok, ack.permanent, ack.sent, ack.missing,
+                   vclock_mono_ms(), &in->act);
+    ingest__act(in, &in->act);
 }
 
 static void handle_data(ingest *in, const char *id, const char *topic,
                         const struct mosquitto_message *msg, uint64_t t_ns)
 {
+    THREAD_ASSERT_OWNER(&in->owner);
     telemetry_reading r;
     char detail[160] = "";
     telemetry_reason why = telemetry_parse_data(id, msg->payload, (size_t)msg->payloadlen,
@@ -224,15 +218,10 @@ static void handle_data(ingest *in, const char *id, const char *topic,
          * becomes a pending gap that is asked for again once the store has
          * room: it is never silently absent. */
         int64_t boot = (r.present & TELEMETRY_HAS_BOOT) ? r.boot : 0;
-        completeness_sink sink = tracker_sink(in);
-        pthread_mutex_lock(&in->trk->lock);
-        if (se == STORE_OK) {
-            if (completeness_on_reading(in->trk->c, &sink, id, boot, r.seq, vclock_mono_ms()) == 2)
-                atomic_fetch_add_explicit(&in->m->readings_refilled, 1, memory_order_relaxed);
-        } else {
-            completeness_on_unstored(in->trk->c, &sink, id, boot, r.seq, vclock_mono_ms());
-        }
-        pthread_mutex_unlock(&in->trk->lock);
+        if (tracker_on_reading(in->trk, id, boot, r.seq, se == STORE_OK, vclock_mono_ms(),
+                               &in->act) == COMPLETENESS_REFILLED)
+            atomic_fetch_add_explicit(&in->m->readings_refilled, 1, memory_order_relaxed);
+        ingest__act(in, &in->act);
     }
     char json[2048];
     size_t len = telemetry_reading_json(&r, json, sizeof json);
@@ -251,6 +240,7 @@ static void handle_data(ingest *in, const char *id, const char *topic,
 static void handle_status(ingest *in, const char *id, const char *topic,
                           const struct mosquitto_message *msg, uint64_t t_ns)
 {
+    THREAD_ASSERT_OWNER(&in->owner);
     telemetry_status s;
     char detail[160] = "";
     if (msg->payloadlen == 0)
@@ -279,6 +269,7 @@ static void handle_status(ingest *in, const char *id, const char *topic,
 static void handle_ack(ingest *in, const char *id, const char *topic,
                        const struct mosquitto_message *msg, uint64_t t_ns)
 {
+    THREAD_ASSERT_OWNER(&in->owner);
     char err[160];
     sbuf data;
     sbuf_init(&data, 0);
@@ -290,7 +281,7 @@ static void handle_ack(ingest *in, const char *id, const char *topic,
         return;
     }
     if (in->trk)
-        resend_ack(in, id, msg);
+        ingest__resend_ack(in, id, msg);
     hub_msg *hm = hub_msg_new(HUB_COMMAND_RESULT, id, sbuf_data(&data), data.len);
     sbuf_free(&data);
     if (!hm)
@@ -306,6 +297,7 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
     (void)mosq;
     (void)props;
     ingest *in = obj;
+    THREAD_ASSERT_OWNER(&in->owner);
     uint64_t t_ns = vclock_mono_ns();
     char id[TELEMETRY_ID_MAX + 1];
     telemetry_kind kind;
@@ -347,6 +339,7 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
 {
     (void)props;
     ingest *in = obj;
+    THREAD_ASSERT_OWNER(&in->owner);
     if (rc != 0) {
         LOG_E(TAG, "broker %s refused the connection: %s", in->cfg->broker,
               in->cfg->mqtt_version == 5 ? mosquitto_reason_string(rc) : mosquitto_connack_string(rc));
@@ -397,6 +390,7 @@ static void on_log(struct mosquitto *mosq, void *obj, int level, const char *str
 
 static void schedule_reconnect(ingest *in, const char *why)
 {
+    THREAD_ASSERT_OWNER(&in->owner);
     in->socket_up = 0;
     int b = in->backoff_ms ? in->backoff_ms * 2 : BACKOFF_MIN_MS;
     if (b > BACKOFF_MAX_MS)
@@ -425,6 +419,7 @@ static void schedule_reconnect(ingest *in, const char *why)
 
 static void try_connect(ingest *in)
 {
+    THREAD_ASSERT_OWNER(&in->owner);
     mosquitto_property *props = NULL;
     if (in->cfg->mqtt_version == 5 && in->cfg->session_expiry_s > 0)
         mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL,
@@ -441,17 +436,14 @@ static void try_connect(ingest *in)
 
 static void flush_publishes(ingest *in)
 {
+    THREAD_ASSERT_OWNER(&in->owner);
     for (;;) {
         pub_req r;
-        pthread_mutex_lock(&in->lock);
-        if (!in->qcount) {
-            pthread_mutex_unlock(&in->lock);
+        vmutex_lock(&in->lock);
+        ring_err e = ring_pop_copy(&in->pubq, &r);
+        vmutex_unlock(&in->lock);
+        if (e != RING_OK)
             return;
-        }
-        r = in->q[in->qhead];
-        in->qhead = (in->qhead + 1) % PUBQ_CAP;
-        in->qcount--;
-        pthread_mutex_unlock(&in->lock);
         int rc = mosquitto_publish_v5(in->mosq, NULL, r.topic, (int)r.len, r.payload, r.qos,
                                       r.retain != 0, NULL);
         if (rc != MOSQ_ERR_SUCCESS) {
@@ -465,6 +457,7 @@ static void flush_publishes(ingest *in)
 static void *ingest_main(void *arg)
 {
     ingest *in = arg;
+    thread_owner_bind(&in->owner);
     int64_t last_misc = vclock_mono_ms();
     while (!atomic_load(&in->stop)) {
         int64_t now = vclock_mono_ms();
@@ -521,7 +514,7 @@ static void *ingest_main(void *arg)
             schedule_reconnect(in, rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
         }
         if (now >= in->next_tick_ms) {
-            tracker_tick(in, now);
+            ingest__tick(in, now);
             in->next_tick_ms = now + TICK_MS;
             /* Requests just queued go out now, not at the next poll. */
             if (in->socket_up && atomic_load(&in->connected) && mosquitto_want_write(in->mosq) &&
@@ -545,6 +538,7 @@ static void *ingest_main(void *arg)
         atomic_store(&in->connected, 0);
         atomic_store(&in->m->mqtt_connected, 0);
     }
+    thread_owner_release(&in->owner);
     return NULL;
 }
 
@@ -564,12 +558,16 @@ int ingest_create(const vigil_config *cfg, store *st, hub *h, vigil_metrics *m, 
     in->rng = (uint32_t)vclock_mono_ns() ^ (uint32_t)getpid();
     in->reject_rl = (log_ratelimit)LOG_RATELIMIT_INIT(20);
     in->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (in->efd < 0 || pthread_mutex_init(&in->lock, NULL) != 0) {
+    if (in->efd < 0 || vmutex_init(&in->lock) != 0) {
         LOG_E(TAG, "eventfd/mutex: %s", strerror(errno));
         if (in->efd >= 0)
             close(in->efd);
         free(in);
         return -1;
+    }
+    if (ring_init(&in->pubq, PUBQ_CAP, sizeof(pub_req)) != RING_OK) {
+        LOG_E(TAG, "out of memory for the publish queue");
+        goto fail;
     }
     /* Persistent session: clean start off, keyed on the client id. */
     in->mosq = mosquitto_new(cfg->client_id, false, in);
@@ -609,7 +607,8 @@ int ingest_create(const vigil_config *cfg, store *st, hub *h, vigil_metrics *m, 
     return 0;
 fail:
     mosquitto_destroy(in->mosq);
-    pthread_mutex_destroy(&in->lock);
+    ring_free(&in->pubq);
+    vmutex_destroy(&in->lock);
     close(in->efd);
     free(in);
     return -1;
@@ -636,65 +635,61 @@ void ingest_stop(ingest *in)
 {
     if (!in)
         return;
+    atomic_store(&in->stop, 1);
     if (in->started) {
-        atomic_store(&in->stop, 1);
         wake(in);
         pthread_join(in->thread, NULL);
     }
     mosquitto_destroy(in->mosq);
-    while (in->qcount) {
-        free(in->q[in->qhead].payload);
-        in->qhead = (in->qhead + 1) % PUBQ_CAP;
-        in->qcount--;
-    }
-    pthread_mutex_destroy(&in->lock);
+    pub_req r;
+    while (ring_pop_copy(&in->pubq, &r) == RING_OK)
+        free(r.payload);
+    ring_free(&in->pubq);
+    vmutex_destroy(&in->lock);
     close(in->efd);
     free(in);
 }
 
 int ingest_connected(ingest *in) { return atomic_load(&in->connected); }
 
-ingest_err ingest_publish(ingest *in, const char *topic, const char *payload, size_t len, int qos,
-                          int retain)
+publish_err ingest_publish(ingest *in, const char *topic, const char *payload, size_t len,
+                           int qos, int retain)
 {
-    if (strlen(topic) >= sizeof in->q[0].topic || len > 65536)
-        return INGEST_EINVAL;
+    if (strlen(topic) >= sizeof((pub_req *)0)->topic || len > 65536)
+        return PUBLISH_EINVAL;
     if (!atomic_load(&in->connected))
-        return INGEST_ENOTCONN;
+        return PUBLISH_ENOTCONN;
     char *copy = malloc(len ? len : 1);
     if (!copy)
-        return INGEST_ENOMEM;
+        return PUBLISH_ENOMEM;
     memcpy(copy, payload, len);
-    pthread_mutex_lock(&in->lock);
-    if (in->qcount == PUBQ_CAP) {
-        pthread_mutex_unlock(&in->lock);
+    vmutex_lock(&in->lock);
+    pub_req *r = ring_push(&in->pubq);
+    if (!r) { /* full: refused, the caller answers 503 */
+        vmutex_unlock(&in->lock);
         free(copy);
-        return INGEST_EFULL;
+        return PUBLISH_EFULL;
     }
-    pub_req *r = &in->q[(in->qhead + in->qcount) % PUBQ_CAP];
     snprintf(r->topic, sizeof r->topic, "%s", topic);
     r->payload = copy;
     r->len = len;
     r->qos = qos;
     r->retain = retain;
-    in->qcount++;
-    pthread_mutex_unlock(&in->lock);
+    vmutex_unlock(&in->lock);
     wake(in);
-    return INGEST_OK;
+    return PUBLISH_OK;
 }
 
-static publish_err ingest__port_publish(void *ctx, const char *topic, const char *payload, size_t len,
-                                        int qos, int retain)
+static publish_err ingest__port_publish(void *ctx, const char *topic, const char *payload,
+                                        size_t len, int qos, int retain)
 {
-    _Static_assert(INGEST_ENOTCONN == (int)PUBLISH_ENOTCONN && INGEST_EFULL == (int)PUBLISH_EFULL &&
-                       INGEST_EINVAL == (int)PUBLISH_EINVAL && INGEST_ENOMEM == (int)PUBLISH_ENOMEM,
-                   "ingest_err and publish_err share their values");
-    return (publish_err)ingest_publish(ctx, topic, payload, len, qos, retain);
+    return ingest_publish(ctx, topic, payload, len, qos, retain);
 }
 
 static int ingest__port_connected(void *ctx) { return ingest_connected(ctx); }
 
 vigil_publisher ingest_publisher(ingest *in)
 {
-    return (vigil_publisher){.publish = ingest__port_publish, .connected = ingest__port_connected, .ctx = in};
+    return (vigil_publisher){.publish = ingest__port_publish, .connected = ingest__port_connected,
+                             .ctx = in};
 }

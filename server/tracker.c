@@ -3,9 +3,18 @@
 
 #include <stdlib.h>
 
+#include "completeness_json.h"
 #include "log.h"
+#include "sbuf.h"
+#include "store.h"
+#include "vthread.h"
 
 #define TAG "completeness"
+
+struct tracker {
+    vmutex lock;
+    completeness *c; /* {lock} */
+};
 
 tracker *tracker_create(const completeness_config *cfg)
 {
@@ -13,7 +22,7 @@ tracker *tracker_create(const completeness_config *cfg)
     if (!t)
         return NULL;
     t->c = completeness_new(cfg);
-    if (!t->c || pthread_mutex_init(&t->lock, NULL) != 0) {
+    if (!t->c || vmutex_init(&t->lock) != 0) {
         completeness_free(t->c);
         free(t);
         return NULL;
@@ -25,27 +34,27 @@ void tracker_destroy(tracker *t)
 {
     if (!t)
         return;
-    pthread_mutex_destroy(&t->lock);
+    vmutex_destroy(&t->lock);
     completeness_free(t->c);
     free(t);
 }
 
-typedef struct load_ctx {
+typedef struct tracker__load {
     completeness *c;
     size_t islands, lost, refused;
-} load_ctx;
+} tracker__load;
 
-static void on_island(void *ctx, const char *id, int64_t boot, int64_t lo, int64_t hi)
+static void tracker__on_island(void *ctx, const char *id, int64_t boot, int64_t lo, int64_t hi)
 {
-    load_ctx *l = ctx;
+    tracker__load *l = ctx;
     l->islands++;
     if (completeness_load_island(l->c, id, boot, lo, hi) != 0)
         l->refused++;
 }
 
-static void on_lost(void *ctx, const char *id, int64_t boot, int64_t lo, int64_t hi)
+static void tracker__on_lost(void *ctx, const char *id, int64_t boot, int64_t lo, int64_t hi)
 {
-    load_ctx *l = ctx;
+    tracker__load *l = ctx;
     l->lost++;
     if (completeness_load_lost(l->c, id, boot, lo, hi) != 0)
         l->refused++;
@@ -53,14 +62,16 @@ static void on_lost(void *ctx, const char *id, int64_t boot, int64_t lo, int64_t
 
 int tracker_load(tracker *t, store *st, int64_t now_ms)
 {
-    load_ctx l = {.c = t->c};
-    store_completeness_cb cb = {.island = on_island, .lost = on_lost, .ctx = &l};
-    pthread_mutex_lock(&t->lock);
+    /* Start-up, before any other thread: the store is read under the lock
+     * only because nobody else can want it yet. */
+    tracker__load l = {.c = t->c};
+    store_completeness_cb cb = {.island = tracker__on_island, .lost = tracker__on_lost, .ctx = &l};
+    vmutex_lock(&t->lock);
     store_err e = store_load_completeness(st, &cb);
     completeness_load_done(t->c, now_ms);
     completeness_counts tot;
     completeness_totals(t->c, &tot);
-    pthread_mutex_unlock(&t->lock);
+    vmutex_unlock(&t->lock);
     if (e != STORE_OK) {
         LOG_E(TAG, "cannot rebuild from the store");
         return -1;
@@ -73,15 +84,65 @@ int tracker_load(tracker *t, store *st, int64_t now_ms)
     return 0;
 }
 
+completeness_result tracker_on_reading(tracker *t, const char *id, int64_t boot, int64_t seq,
+                                       int stored, int64_t now_ms, completeness_actions *out)
+{
+    completeness_actions_clear(out);
+    vmutex_lock(&t->lock);
+    completeness_result r;
+    if (stored)
+        r = completeness_on_reading(t->c, out, id, boot, seq, now_ms);
+    else
+        r = completeness_on_unstored(t->c, out, id, boot, seq, now_ms) == 0
+                ? COMPLETENESS_NEW
+                : COMPLETENESS_UNTRACKED;
+    vmutex_unlock(&t->lock);
+    return r;
+}
+
+int tracker_on_ack(tracker *t, const char *id, uint64_t req_id, int ok, int permanent,
+                   uint64_t sent, uint64_t missing, int64_t now_ms, completeness_actions *out)
+{
+    completeness_actions_clear(out);
+    vmutex_lock(&t->lock);
+    int rc = completeness_on_ack(t->c, out, id, req_id, ok, permanent, sent, missing, now_ms);
+    vmutex_unlock(&t->lock);
+    return rc;
+}
+
+size_t tracker_tick(tracker *t, int64_t now_ms, int can_request, size_t max_requests,
+                    completeness_actions *out)
+{
+    completeness_actions_clear(out);
+    vmutex_lock(&t->lock);
+    size_t n = completeness_tick(t->c, out, now_ms, can_request, max_requests);
+    vmutex_unlock(&t->lock);
+    return n;
+}
+
+int tracker_request_failed(tracker *t, const char *id, uint64_t req_id, int64_t now_ms)
+{
+    vmutex_lock(&t->lock);
+    int rc = completeness_request_failed(t->c, id, req_id, now_ms);
+    vmutex_unlock(&t->lock);
+    return rc;
+}
+
+void tracker_assert_not_held(tracker *t)
+{
+    if (t)
+        VMUTEX_ASSERT_NOT_HELD(&t->lock);
+}
+
 void tracker_summary_json(tracker *t, const char *id, sbuf *out)
 {
     if (!t) {
         sbuf_adds(out, "null");
         return;
     }
-    pthread_mutex_lock(&t->lock);
+    vmutex_lock(&t->lock);
     completeness_summary_json(t->c, id, out);
-    pthread_mutex_unlock(&t->lock);
+    vmutex_unlock(&t->lock);
 }
 
 int tracker_device_json(tracker *t, const char *id, int64_t boot, int64_t from, int64_t to,
@@ -89,13 +150,16 @@ int tracker_device_json(tracker *t, const char *id, int64_t boot, int64_t from, 
 {
     if (!t)
         return -1;
-    pthread_mutex_lock(&t->lock);
+    vmutex_lock(&t->lock);
     int rc = completeness_device_json(t->c, id, boot, from, to, max_gaps, out);
-    pthread_mutex_unlock(&t->lock);
+    vmutex_unlock(&t->lock);
     return rc;
 }
 
-static void tracker__annotate(void *ctx, const char *id, sbuf *out) { tracker_summary_json(ctx, id, out); }
+static void tracker__annotate(void *ctx, const char *device_id, sbuf *out)
+{
+    tracker_summary_json(ctx, device_id, out);
+}
 
 vigil_annotator tracker_annotator(tracker *t)
 {

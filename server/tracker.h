@@ -1,44 +1,71 @@
-/* tracker — the completeness tracker as vigild shares it: one completeness
- * (pure logic, completeness.h) behind one mutex.
+/* tracker — the completeness model (completeness.h, pure) as vigild shares
+ * it: one model behind one lock, fed by the ingest thread and read by the
+ * web thread.
  *
- * Threads. The ingest thread owns it: it feeds every stored reading, every
- * resend ack and the periodic tick, each under the lock (a few hundred ns
- * per reading, uncontended but for API reads). The web thread only reads
- * it, under the same lock, to build DEVICE objects and the completeness
- * endpoint. A locked snapshot rather than hub messages because the API
- * needs the gap lists, not just counters, and because the data must be
- * exactly what the ingest thread decides on (no second copy to drift).
- * Lock order: tracker → store (store_put_lost is called under it); the web
- * thread holds no other lock while taking it.
+ * The boundary: every call takes the lock, feeds or reads the model,
+ * copies its decisions out into the caller's completeness_actions and
+ * drops the lock. Acting on them — publishing resend commands, writing lost
+ * ranges to the store, metrics, logs — is the caller's, after the call:
+ * nothing slow ever runs under this lock, which the web thread takes once
+ * per DEVICE object it renders. A locked snapshot rather than hub messages
+ * because the API needs the gap lists, not just counters, and because the
+ * data must be exactly what the ingest thread decides on.
+ *
+ * Threads. Feeding (on_reading, on_ack, tick, request_failed): the ingest
+ * thread. Views and the annotator: any thread (the web thread). The lock is
+ * a leaf: no other lock is taken under it (but for tracker_load, which
+ * reads the store under it at start-up, before any other thread exists).
  *
  * Lifetime: created and loaded by main() before the ingest and web threads
- * start, destroyed after both have stopped. */
+ * start, destroyed after both have stopped. A NULL tracker is allowed in
+ * the views ("null" / -1). */
 #ifndef VIGIL_TRACKER_H
 #define VIGIL_TRACKER_H
 
-#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "completeness.h"
 #include "ports.h"
-#include "sbuf.h"
-#include "store.h"
 
-typedef struct tracker {
-    pthread_mutex_t lock;
-    completeness *c;
-} tracker;
+typedef struct tracker tracker;
+typedef struct store store;
+typedef struct sbuf sbuf;
 
+/* cfg may be NULL (defaults). */
 tracker *tracker_create(const completeness_config *cfg);
-void tracker_destroy(tracker *t);
+void tracker_destroy(tracker *t); /* NULL-safe */
 
-/* Rebuilds the tracker from the store (startup, before other threads). */
+/* Rebuilds the model from the store (startup, before other threads). */
 int tracker_load(tracker *t, store *st, int64_t now_ms);
 
-/* Web thread views; each takes the lock. NULL tracker: "null" / -1. */
+/* ---- feeding: ingest thread; out is cleared, then filled ---- */
+
+/* A reading with a seq; stored = the store accepted it (else it is
+ * tracked as a pending gap, completeness_on_unstored). Returns what it was
+ * (always COMPLETENESS_NEW for an unstored one that was tracked). */
+completeness_result tracker_on_reading(tracker *t, const char *id, int64_t boot, int64_t seq,
+                                       int stored, int64_t now_ms, completeness_actions *out);
+/* A resend ack (completeness_on_ack). */
+int tracker_on_ack(tracker *t, const char *id, uint64_t req_id, int ok, int permanent,
+                   uint64_t sent, uint64_t missing, int64_t now_ms, completeness_actions *out);
+/* Timeouts, deadlines and new requests (completeness_tick). */
+size_t tracker_tick(tracker *t, int64_t now_ms, int can_request, size_t max_requests,
+                    completeness_actions *out);
+/* A request from out->requests that could not be published: undone,
+ * asked again later (completeness_request_failed). */
+int tracker_request_failed(tracker *t, const char *id, uint64_t req_id, int64_t now_ms);
+
+/* Debug builds: asserts the calling thread does not hold t's lock — for
+ * the places that act on decisions (NULL-safe; a no-op with NDEBUG). */
+void tracker_assert_not_held(tracker *t);
+
+/* ---- views: any thread; each takes the lock ---- */
+
 void tracker_summary_json(tracker *t, const char *id, sbuf *out);
-/* The summary as a DEVICE annotation (ports.h); t may be NULL. */
-vigil_annotator tracker_annotator(tracker *t);
 int tracker_device_json(tracker *t, const char *id, int64_t boot, int64_t from, int64_t to,
                         size_t max_gaps, sbuf *out);
+/* The summary as the DEVICE object's extra facts (ports.h); t may be NULL. */
+vigil_annotator tracker_annotator(tracker *t);
 
 #endif

@@ -16,68 +16,13 @@
 #include <cjson/cJSON.h>
 
 #include "completeness.h"
+#include "completeness_json.h"
 
-/* ---- a recording sink ---- */
-
-typedef struct req {
-    char id[65];
-    int64_t boot, from, to;
-    uint64_t rid;
-} req;
-
-typedef struct rec {
-    req reqs[256];
-    size_t nreq;
-    int64_t lost[64][3];
-    int lost_why[64];
-    size_t nlost;
-    size_t ngap;
-    int refuse;        /* on_request fails */
-} rec;
-
-static int r_req(void *ctx, const char *id, int64_t boot, int64_t from, int64_t to, uint64_t rid)
-{
-    rec *r = ctx;
-    if (r->refuse)
-        return -1;
-    if (r->nreq < 256) {
-        req *q = &r->reqs[r->nreq++];
-        snprintf(q->id, sizeof q->id, "%s", id);
-        q->boot = boot;
-        q->from = from;
-        q->to = to;
-        q->rid = rid;
-    }
-    return 0;
-}
-
-static void r_lost(void *ctx, const char *id, int64_t boot, int64_t from, int64_t to,
-                   completeness_reason why)
-{
-    (void)id;
-    rec *r = ctx;
-    if (r->nlost < 64) {
-        r->lost[r->nlost][0] = boot;
-        r->lost[r->nlost][1] = from;
-        r->lost[r->nlost][2] = to;
-        r->lost_why[r->nlost] = (int)why;
-        r->nlost++;
-    }
-}
-
-static void r_gap(void *ctx, const char *id, int64_t boot, int64_t from, int64_t to)
-{
-    (void)id;
-    (void)boot;
-    (void)from;
-    (void)to;
-    ((rec *)ctx)->ngap++;
-}
-
+/* The decisions of every call of a test accumulate in one list (the
+ * model only appends), read back like a recording fake. */
 typedef struct fx {
     completeness *c;
-    rec r;
-    completeness_sink sink;
+    completeness_actions a;
 } fx;
 
 static completeness_config test_cfg(void)
@@ -101,8 +46,6 @@ static int setup(void **state)
     fx *f = calloc(1, sizeof *f);
     completeness_config k = test_cfg();
     f->c = completeness_new(&k);
-    f->sink = (completeness_sink){.on_request = r_req, .on_lost = r_lost, .on_gap = r_gap,
-                                  .ctx = &f->r};
     *state = f;
     return f->c ? 0 : -1;
 }
@@ -118,7 +61,7 @@ static int teardown(void **state)
 static void feed(fx *f, const char *id, int64_t boot, int64_t lo, int64_t hi, int64_t now)
 {
     for (int64_t s = lo; s <= hi; s++)
-        completeness_on_reading(f->c, &f->sink, id, boot, s, now);
+        completeness_on_reading(f->c, &f->a, id, boot, s, now);
 }
 
 static completeness_counts counts(fx *f, const char *id)
@@ -157,16 +100,16 @@ static void test_contiguous_no_gap(void **state)
     assert_int_equal(x.received, 100);
     assert_int_equal(x.pending, 0);
     assert_int_equal(x.gaps_detected, 0);
-    assert_int_equal(completeness_tick(f->c, &f->sink, 5000, 1, 100), 0);
-    assert_int_equal(f->r.nreq, 0);
+    assert_int_equal(completeness_tick(f->c, &f->a, 5000, 1, 100), 0);
+    assert_int_equal(f->a.nrequests, 0);
 }
 
 static void test_duplicates_counted_once(void **state)
 {
     fx *f = *state;
     feed(f, "D1", 7, 1, 10, 0);
-    assert_int_equal(completeness_on_reading(f->c, &f->sink, "D1", 7, 5, 0), 0);
-    assert_int_equal(completeness_on_reading(f->c, &f->sink, "D1", 7, 10, 0), 0);
+    assert_int_equal(completeness_on_reading(f->c, &f->a, "D1", 7, 5, 0), COMPLETENESS_DUPLICATE);
+    assert_int_equal(completeness_on_reading(f->c, &f->a, "D1", 7, 10, 0), COMPLETENESS_DUPLICATE);
     completeness_counts x = counts(f, "D1");
     assert_int_equal(x.received, 10);
     assert_int_equal(x.duplicates, 2);
@@ -177,28 +120,28 @@ static void test_live_gap_settle_then_request(void **state)
     fx *f = *state;
     feed(f, "D1", 7, 1, 10, 0);
     feed(f, "D1", 7, 16, 20, 100); /* 11..15 missing */
-    assert_int_equal(f->r.ngap, 1);
+    assert_int_equal(f->a.gaps_opened, 1);
     completeness_counts x = counts(f, "D1");
     assert_int_equal(x.expected, 20);
     assert_int_equal(x.pending, 5);
     /* Young gap: wait (a backlog replay may be on its way). */
-    assert_int_equal(completeness_tick(f->c, &f->sink, 500, 1, 100), 0);
-    assert_int_equal(completeness_tick(f->c, &f->sink, 1200, 1, 100), 1);
-    assert_int_equal(f->r.reqs[0].boot, 7);
-    assert_int_equal(f->r.reqs[0].from, 11);
-    assert_int_equal(f->r.reqs[0].to, 15);
+    assert_int_equal(completeness_tick(f->c, &f->a, 500, 1, 100), 0);
+    assert_int_equal(completeness_tick(f->c, &f->a, 1200, 1, 100), 1);
+    assert_int_equal(f->a.requests[0].boot, 7);
+    assert_int_equal(f->a.requests[0].from, 11);
+    assert_int_equal(f->a.requests[0].to, 15);
     /* One outstanding at a time. */
-    assert_int_equal(completeness_tick(f->c, &f->sink, 1300, 1, 100), 0);
+    assert_int_equal(completeness_tick(f->c, &f->a, 1300, 1, 100), 0);
     /* The refill arrives: counted as refilled, no more requests. */
-    assert_int_equal(completeness_on_reading(f->c, &f->sink, "D1", 7, 11, 1400), 2);
+    assert_int_equal(completeness_on_reading(f->c, &f->a, "D1", 7, 11, 1400), COMPLETENESS_REFILLED);
     feed(f, "D1", 7, 12, 15, 1400);
-    assert_int_equal(completeness_on_ack(f->c, &f->sink, "D1", f->r.reqs[0].rid, 1, 0, 5, 0, 1500), 0);
+    assert_int_equal(completeness_on_ack(f->c, &f->a, "D1", f->a.requests[0].req_id, 1, 0, 5, 0, 1500), 0);
     x = counts(f, "D1");
     assert_int_equal(x.received, 20);
     assert_int_equal(x.refilled, 5);
     assert_int_equal(x.pending, 0);
-    assert_int_equal(completeness_tick(f->c, &f->sink, 9000, 1, 100), 0);
-    assert_int_equal(f->r.nlost, 0);
+    assert_int_equal(completeness_tick(f->c, &f->a, 9000, 1, 100), 0);
+    assert_int_equal(f->a.nlost, 0);
 }
 
 static void test_backlog_fills_without_request(void **state)
@@ -207,7 +150,7 @@ static void test_backlog_fills_without_request(void **state)
     feed(f, "D1", 7, 1, 10, 0);
     feed(f, "D1", 7, 40, 40, 100);     /* live first after a reconnect */
     feed(f, "D1", 7, 11, 39, 300);     /* then the replayed backlog */
-    assert_int_equal(completeness_tick(f->c, &f->sink, 5000, 1, 100), 0);
+    assert_int_equal(completeness_tick(f->c, &f->a, 5000, 1, 100), 0);
     completeness_counts x = counts(f, "D1");
     assert_int_equal(x.received, 40);
     assert_int_equal(x.refilled, 0); /* not asked for: a late arrival, not a refill */
@@ -221,16 +164,16 @@ static void test_coalescing_and_span(void **state)
     feed(f, "D1", 1, 13, 14, 0);
     feed(f, "D1", 1, 17, 39, 0);
     feed(f, "D1", 1, 42, 50, 0);
-    assert_int_equal(completeness_tick(f->c, &f->sink, 2000, 1, 100), 1);
-    assert_int_equal(f->r.reqs[0].from, 11);
-    assert_int_equal(f->r.reqs[0].to, 16);
+    assert_int_equal(completeness_tick(f->c, &f->a, 2000, 1, 100), 1);
+    assert_int_equal(f->a.requests[0].from, 11);
+    assert_int_equal(f->a.requests[0].to, 16);
     /* A huge gap is asked for max_span at a time. */
     feed(f, "D2", 1, 1, 1, 0);
     feed(f, "D2", 1, 1000, 1000, 0);
-    completeness_tick(f->c, &f->sink, 2000, 1, 100);
-    assert_int_equal(f->r.nreq, 2);
-    assert_int_equal(f->r.reqs[1].from, 2);
-    assert_int_equal(f->r.reqs[1].to, 101);
+    completeness_tick(f->c, &f->a, 2000, 1, 100);
+    assert_int_equal(f->a.nrequests, 2);
+    assert_int_equal(f->a.requests[1].from, 2);
+    assert_int_equal(f->a.requests[1].to, 101);
 }
 
 static void test_missing_ack_marks_oldest_lost(void **state)
@@ -238,26 +181,26 @@ static void test_missing_ack_marks_oldest_lost(void **state)
     fx *f = *state;
     feed(f, "D1", 7, 1, 10, 0);
     feed(f, "D1", 7, 31, 40, 0); /* 11..30 */
-    completeness_tick(f->c, &f->sink, 2000, 1, 100);
-    assert_int_equal(f->r.nreq, 1);
+    completeness_tick(f->c, &f->a, 2000, 1, 100);
+    assert_int_equal(f->a.nrequests, 1);
     /* The device's ring lost 11..18; it sends 19..30. */
     feed(f, "D1", 7, 19, 30, 2100);
-    assert_int_equal(completeness_on_ack(f->c, &f->sink, "D1", f->r.reqs[0].rid, 1, 0, 12, 8, 2200), 0);
+    assert_int_equal(completeness_on_ack(f->c, &f->a, "D1", f->a.requests[0].req_id, 1, 0, 12, 8, 2200), 0);
     completeness_counts x = counts(f, "D1");
     assert_int_equal(x.lost, 8);
     assert_int_equal(x.refilled, 12);
     assert_int_equal(x.pending, 0);
-    assert_int_equal(f->r.nlost, 1);
-    assert_int_equal(f->r.lost[0][1], 11);
-    assert_int_equal(f->r.lost[0][2], 18);
-    assert_int_equal(f->r.lost_why[0], COMPLETENESS_LOST_MISSING);
+    assert_int_equal(f->a.nlost, 1);
+    assert_int_equal(f->a.lost[0].from, 11);
+    assert_int_equal(f->a.lost[0].to, 18);
+    assert_int_equal((int)f->a.lost[0].why, COMPLETENESS_LOST_MISSING);
     /* Nothing left to ask. */
-    assert_int_equal(completeness_tick(f->c, &f->sink, 60000, 1, 100), 0);
+    assert_int_equal(completeness_tick(f->c, &f->a, 60000, 1, 100), 0);
     /* Stale or foreign acks are ignored. */
-    assert_int_equal(completeness_on_ack(f->c, &f->sink, "D1", 999, 1, 0, 0, 5, 3000), -1);
-    assert_int_equal(completeness_on_ack(f->c, &f->sink, "NOPE", 1, 1, 0, 0, 5, 3000), -1);
+    assert_int_equal(completeness_on_ack(f->c, &f->a, "D1", 999, 1, 0, 0, 5, 3000), -1);
+    assert_int_equal(completeness_on_ack(f->c, &f->a, "NOPE", 1, 1, 0, 0, 5, 3000), -1);
     /* A lost seq that shows up after all is recovered. */
-    assert_int_equal(completeness_on_reading(f->c, &f->sink, "D1", 7, 12, 4000), 2);
+    assert_int_equal(completeness_on_reading(f->c, &f->a, "D1", 7, 12, 4000), COMPLETENESS_REFILLED);
     x = counts(f, "D1");
     assert_int_equal(x.lost, 7);
     assert_int_equal(x.received, 33);
@@ -269,18 +212,18 @@ static void test_timeouts_backoff_give_up(void **state)
     feed(f, "D1", 7, 1, 10, 0);
     feed(f, "D1", 7, 13, 13, 0); /* 11..12 */
     int64_t t = 1000;
-    assert_int_equal(completeness_tick(f->c, &f->sink, t, 1, 100), 1);
+    assert_int_equal(completeness_tick(f->c, &f->a, t, 1, 100), 1);
     /* No answer: first timeout 2 s, then 4 s, then give up after 3 tries. */
-    assert_int_equal(completeness_tick(f->c, &f->sink, t + 1999, 1, 100), 0);
-    assert_int_equal(completeness_tick(f->c, &f->sink, t + 2000, 1, 100), 1);
-    assert_int_equal(completeness_tick(f->c, &f->sink, t + 2000 + 3999, 1, 100), 0);
-    assert_int_equal(completeness_tick(f->c, &f->sink, t + 6000, 1, 100), 1);
-    assert_int_equal(f->r.nreq, 3);
-    assert_int_equal(completeness_tick(f->c, &f->sink, t + 6000 + 8000, 1, 100), 0);
+    assert_int_equal(completeness_tick(f->c, &f->a, t + 1999, 1, 100), 0);
+    assert_int_equal(completeness_tick(f->c, &f->a, t + 2000, 1, 100), 1);
+    assert_int_equal(completeness_tick(f->c, &f->a, t + 2000 + 3999, 1, 100), 0);
+    assert_int_equal(completeness_tick(f->c, &f->a, t + 6000, 1, 100), 1);
+    assert_int_equal(f->a.nrequests, 3);
+    assert_int_equal(completeness_tick(f->c, &f->a, t + 6000 + 8000, 1, 100), 0);
     completeness_counts x = counts(f, "D1");
     assert_int_equal(x.lost, 2);
     assert_int_equal(x.requests, 3);
-    assert_int_equal(f->r.lost_why[0], COMPLETENESS_LOST_RETRIES);
+    assert_int_equal((int)f->a.lost[0].why, COMPLETENESS_LOST_RETRIES);
 }
 
 static void test_can_request_and_refused_publish(void **state)
@@ -288,13 +231,69 @@ static void test_can_request_and_refused_publish(void **state)
     fx *f = *state;
     feed(f, "D1", 7, 1, 1, 0);
     feed(f, "D1", 7, 5, 5, 0);
-    assert_int_equal(completeness_tick(f->c, &f->sink, 5000, 0, 100), 0);
-    f->r.refuse = 1;
-    assert_int_equal(completeness_tick(f->c, &f->sink, 5000, 1, 100), 0);
-    f->r.refuse = 0;
-    assert_int_equal(completeness_tick(f->c, &f->sink, 5500, 1, 100), 0); /* retry after 1 s */
-    assert_int_equal(completeness_tick(f->c, &f->sink, 6000, 1, 100), 1);
+    assert_int_equal(completeness_tick(f->c, &f->a, 5000, 0, 100), 0);
+    /* Issued, but the publish fails: the caller says so, and it is undone
+     * (not counted, asked again later). */
+    assert_int_equal(completeness_tick(f->c, &f->a, 5000, 1, 100), 1);
+    assert_int_equal(completeness_request_failed(f->c, "D1", f->a.requests[0].req_id, 5000), 0);
+    assert_int_equal(counts(f, "D1").requests, 0);
+    assert_int_equal(completeness_request_failed(f->c, "D1", f->a.requests[0].req_id, 5000), -1);
+    assert_int_equal(completeness_tick(f->c, &f->a, 5500, 1, 100), 0); /* retry after 1 s */
+    assert_int_equal(completeness_tick(f->c, &f->a, 6000, 1, 100), 1);
     assert_int_equal(counts(f, "D1").requests, 1);
+}
+
+static void test_full_request_list_defers(void **state)
+{
+    fx *f = *state;
+    char id[16];
+    for (int i = 0; i < 100; i++) {
+        snprintf(id, sizeof id, "D%d", i);
+        completeness_on_reading(f->c, &f->a, id, 1, 1, 0);
+        completeness_on_reading(f->c, &f->a, id, 1, 3, 0);
+    }
+    /* Room for COMPLETENESS_ACTIONS_REQUESTS: the rest are not lost, they
+     * go out on the next tick. */
+    assert_int_equal(completeness_tick(f->c, &f->a, 2000, 1, 1000), COMPLETENESS_ACTIONS_REQUESTS);
+    assert_int_equal(f->a.nrequests, COMPLETENESS_ACTIONS_REQUESTS);
+    assert_int_equal(completeness_tick(f->c, &f->a, 2000, 1, 1000), 0);
+    completeness_actions_clear(&f->a);
+    assert_int_equal(completeness_tick(f->c, &f->a, 2000, 1, 1000),
+                     100 - COMPLETENESS_ACTIONS_REQUESTS);
+    completeness_counts x;
+    completeness_totals(f->c, &x);
+    assert_int_equal(x.requests, 100);
+}
+
+static void test_full_lost_list_still_counted(void **state)
+{
+    fx *f = *state;
+    for (int64_t s = 1; s <= 601; s += 2) /* 300 one-seq gaps */
+        completeness_on_reading(f->c, &f->a, "D1", 1, s, 0);
+    feed(f, "D1", 2, 1, 1, 0); /* reboot: boot 1 is replaced */
+    completeness_tick(f->c, &f->a, 20000, 0, 100); /* past the deadline */
+    assert_int_equal(f->a.nlost, COMPLETENESS_ACTIONS_LOST);
+    assert_int_equal(f->a.lost_overflow_ranges, 300 - COMPLETENESS_ACTIONS_LOST);
+    assert_int_equal(f->a.lost_overflow_seqs, 300 - COMPLETENESS_ACTIONS_LOST);
+    assert_int_equal(counts(f, "D1").lost, 300);
+    assert_int_equal(counts(f, "D1").pending, 0);
+}
+
+static void test_failed_publish_keeps_tries(void **state)
+{
+    fx *f = *state;
+    feed(f, "D1", 7, 1, 1, 0);
+    feed(f, "D1", 7, 3, 3, 0); /* 2 */
+    assert_int_equal(completeness_tick(f->c, &f->a, 1000, 1, 100), 1); /* try 1 */
+    assert_int_equal(completeness_tick(f->c, &f->a, 3000, 1, 100), 1); /* timeout: try 2 */
+    assert_int_equal(completeness_request_failed(f->c, "D1", f->a.requests[1].req_id, 3000), 0);
+    /* Undone: the next is try 2 again, then try 3, then the range is lost. */
+    assert_int_equal(completeness_tick(f->c, &f->a, 4000, 1, 100), 1);
+    assert_int_equal(completeness_tick(f->c, &f->a, 8000, 1, 100), 1);
+    assert_int_equal(counts(f, "D1").lost, 0);
+    assert_int_equal(completeness_tick(f->c, &f->a, 16000, 1, 100), 0);
+    assert_int_equal(counts(f, "D1").lost, 1);
+    assert_int_equal(counts(f, "D1").requests, 3);
 }
 
 static void test_global_rate_limit(void **state)
@@ -304,18 +303,19 @@ static void test_global_rate_limit(void **state)
     k.rate_per_s = 10;
     k.burst = 5;
     completeness *c = completeness_new(&k);
-    rec r = {0};
-    completeness_sink s = {.on_request = r_req, .ctx = &r};
+    completeness_actions *s = calloc(1, sizeof *s);
     char id[16];
     for (int i = 0; i < 50; i++) {
         snprintf(id, sizeof id, "D%d", i);
-        completeness_on_reading(c, &s, id, 1, 1, 0);
-        completeness_on_reading(c, &s, id, 1, 3, 0);
+        completeness_on_reading(c, s, id, 1, 1, 0);
+        completeness_on_reading(c, s, id, 1, 3, 0);
     }
-    assert_int_equal(completeness_tick(c, &s, 2000, 1, 1000), 5);  /* the burst */
-    assert_int_equal(completeness_tick(c, &s, 2000, 1, 1000), 0);
-    assert_int_equal(completeness_tick(c, &s, 2500, 1, 1000), 5);  /* 10/s */
-    assert_int_equal(completeness_tick(c, &s, 3000, 1, 2), 2);     /* per-call cap */
+    assert_int_equal(completeness_tick(c, s, 2000, 1, 1000), 5);  /* the burst */
+    assert_int_equal(completeness_tick(c, s, 2000, 1, 1000), 0);
+    assert_int_equal(completeness_tick(c, s, 2500, 1, 1000), 5);  /* 10/s */
+    assert_int_equal(completeness_tick(c, s, 3000, 1, 2), 2);     /* per-call cap */
+    assert_int_equal(s->nrequests, 12);
+    free(s);
     completeness_free(c);
 }
 
@@ -327,14 +327,14 @@ static void test_reboot_deadline(void **state)
     /* The device reboots: boot 8 is current now. */
     feed(f, "D1", 8, 1, 5, 1000);
     /* The old boot is still asked for (the device may keep its outbox)... */
-    assert_int_equal(completeness_tick(f->c, &f->sink, 2500, 1, 100), 1);
-    assert_int_equal(f->r.reqs[0].boot, 7);
+    assert_int_equal(completeness_tick(f->c, &f->a, 2500, 1, 100), 1);
+    assert_int_equal(f->a.requests[0].boot, 7);
     /* ...but nobody answers, and after the deadline it is lost. */
-    completeness_tick(f->c, &f->sink, 11000, 1, 100);
+    completeness_tick(f->c, &f->a, 11000, 1, 100);
     completeness_counts x = counts(f, "D1");
     assert_int_equal(x.lost, 9);
     assert_int_equal(x.expected, 30);
-    assert_int_equal(f->r.lost_why[0], COMPLETENESS_LOST_REBOOT);
+    assert_int_equal((int)f->a.lost[0].why, COMPLETENESS_LOST_REBOOT);
 }
 
 static void test_unsupported_device(void **state)
@@ -342,10 +342,10 @@ static void test_unsupported_device(void **state)
     fx *f = *state;
     feed(f, "D1", 7, 1, 1, 0);
     feed(f, "D1", 7, 4, 4, 0);
-    completeness_tick(f->c, &f->sink, 2000, 1, 100);
-    completeness_on_ack(f->c, &f->sink, "D1", f->r.reqs[0].rid, 0, 1, 0, 0, 2100);
+    completeness_tick(f->c, &f->a, 2000, 1, 100);
+    completeness_on_ack(f->c, &f->a, "D1", f->a.requests[0].req_id, 0, 1, 0, 0, 2100);
     assert_int_equal(counts(f, "D1").lost, 2);
-    assert_int_equal(f->r.lost_why[0], COMPLETENESS_LOST_UNSUPPORTED);
+    assert_int_equal((int)f->a.lost[0].why, COMPLETENESS_LOST_UNSUPPORTED);
 }
 
 static void test_leading_gap_of_new_boot(void **state)
@@ -368,17 +368,17 @@ static void test_unstored_becomes_pending(void **state)
     feed(f, "D1", 7, 1, 10, 0);
     /* The store queue refused 11..13: they exist, so they are a gap now. */
     for (int s = 11; s <= 13; s++)
-        completeness_on_unstored(f->c, &f->sink, "D1", 7, s, 100);
-    assert_int_equal(f->r.ngap, 1); /* one gap, extended, not three */
+        completeness_on_unstored(f->c, &f->a, "D1", 7, s, 100);
+    assert_int_equal(f->a.gaps_opened, 1); /* one gap, extended, not three */
     completeness_counts x = counts(f, "D1");
     assert_int_equal(x.expected, 13);
     assert_int_equal(x.pending, 3);
     feed(f, "D1", 7, 14, 14, 200); /* continues the same gap */
-    assert_int_equal(f->r.ngap, 1);
-    completeness_tick(f->c, &f->sink, 1500, 1, 100);
-    assert_int_equal(f->r.nreq, 1);
-    assert_int_equal(f->r.reqs[0].from, 11);
-    assert_int_equal(f->r.reqs[0].to, 13);
+    assert_int_equal(f->a.gaps_opened, 1);
+    completeness_tick(f->c, &f->a, 1500, 1, 100);
+    assert_int_equal(f->a.nrequests, 1);
+    assert_int_equal(f->a.requests[0].from, 11);
+    assert_int_equal(f->a.requests[0].to, 13);
 }
 
 static void test_rebuild_from_islands(void **state)
@@ -409,13 +409,13 @@ static void test_rebuild_from_islands(void **state)
     assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(g, 1), "state")->valuestring, "pending");
     cJSON_Delete(j);
     /* After the restart the pending gap is asked for; boot 6 is complete. */
-    completeness_tick(f->c, &f->sink, 2000, 1, 100);
-    assert_int_equal(f->r.nreq, 1);
-    assert_int_equal(f->r.reqs[0].from, 15);
-    assert_int_equal(f->r.reqs[0].to, 20);
+    completeness_tick(f->c, &f->a, 2000, 1, 100);
+    assert_int_equal(f->a.nrequests, 1);
+    assert_int_equal(f->a.requests[0].from, 15);
+    assert_int_equal(f->a.requests[0].to, 20);
     /* Live continues: 31 is next, no gap. */
-    assert_int_equal(completeness_on_reading(f->c, &f->sink, "D1", 7, 31, 2100), 1);
-    assert_int_equal(f->r.ngap, 0);
+    assert_int_equal(completeness_on_reading(f->c, &f->a, "D1", 7, 31, 2100), COMPLETENESS_NEW);
+    assert_int_equal(f->a.gaps_opened, 0);
 }
 
 static void test_json_ranges(void **state)
@@ -453,26 +453,26 @@ static void test_hostile_values(void **state)
 {
     fx *f = *state;
     const int64_t big = (int64_t)1 << 53;
-    assert_int_equal(completeness_on_reading(f->c, &f->sink, "D1", -1, 1, 0), -1);
-    assert_int_equal(completeness_on_reading(f->c, &f->sink, "D1", 1, -5, 0), -1);
-    assert_int_equal(completeness_on_reading(f->c, &f->sink, "D1", 1, big + 1, 0), -1);
-    assert_int_equal(completeness_on_reading(f->c, &f->sink, "", 1, 1, 0), -1);
+    assert_int_equal(completeness_on_reading(f->c, &f->a, "D1", -1, 1, 0), COMPLETENESS_UNTRACKED);
+    assert_int_equal(completeness_on_reading(f->c, &f->a, "D1", 1, -5, 0), COMPLETENESS_UNTRACKED);
+    assert_int_equal(completeness_on_reading(f->c, &f->a, "D1", 1, big + 1, 0), COMPLETENESS_UNTRACKED);
+    assert_int_equal(completeness_on_reading(f->c, &f->a, "", 1, 1, 0), COMPLETENESS_UNTRACKED);
     char longid[100];
     memset(longid, 'A', sizeof longid - 1);
     longid[99] = 0;
-    assert_int_equal(completeness_on_reading(f->c, &f->sink, longid, 1, 1, 0), -1);
+    assert_int_equal(completeness_on_reading(f->c, &f->a, longid, 1, 1, 0), COMPLETENESS_UNTRACKED);
     /* A device claiming seq 2^53 right after 1: a gap beyond any outbox is
      * lost at once, and no storm of requests follows. */
     feed(f, "D1", 1, 1, 1, 0);
-    assert_int_equal(completeness_on_reading(f->c, &f->sink, "D1", 1, big, 0), 1);
+    assert_int_equal(completeness_on_reading(f->c, &f->a, "D1", 1, big, 0), COMPLETENESS_NEW);
     completeness_counts x = counts(f, "D1");
     assert_int_equal(x.expected, (uint64_t)big);
     assert_int_equal(x.lost, (uint64_t)big - 2);
-    assert_int_equal(f->r.lost_why[0], COMPLETENESS_LOST_TOO_BIG);
-    assert_int_equal(completeness_tick(f->c, &f->sink, 5000, 1, 100), 0);
+    assert_int_equal((int)f->a.lost[0].why, COMPLETENESS_LOST_TOO_BIG);
+    assert_int_equal(completeness_tick(f->c, &f->a, 5000, 1, 100), 0);
     /* Every other seq: fragmentation is bounded by max_ranges. */
     for (int64_t s = 1; s < 40000; s += 2)
-        completeness_on_reading(f->c, &f->sink, "D3", 1, s, 0);
+        completeness_on_reading(f->c, &f->a, "D3", 1, s, 0);
     x = counts(f, "D3");
     assert_true(x.received + x.lost + x.pending == x.expected);
     /* Many boots: bounded, older ones retired into the totals. */
@@ -494,6 +494,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_missing_ack_marks_oldest_lost, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeouts_backoff_give_up, setup, teardown),
         cmocka_unit_test_setup_teardown(test_can_request_and_refused_publish, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_request_list_defers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_lost_list_still_counted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_publish_keeps_tries, setup, teardown),
         cmocka_unit_test(test_global_rate_limit),
         cmocka_unit_test_setup_teardown(test_reboot_deadline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unsupported_device, setup, teardown),
