@@ -1,11 +1,18 @@
-/* vigild — Vigil's backend daemon.
+/* vigild — Vigil's backend daemon. main wires the modules through narrow
+ * ports (docs/ARCHITECTURE.md, "Wiring") and owns the start and stop order.
  *
  * Threads (docs/ARCHITECTURE.md has the picture):
  *   main    parses the config, starts the others, waits for SIGINT/SIGTERM,
  *           then stops them in dependency order;
- *   ingest  the MQTT client: validation, enrichment (ingest.c);
- *   web     libwebsockets: REST, static files, WebSocket fan-out (web.c, hub.c);
- *   store   the SQLite writer (store_sqlite.c).
+ *   ingest  the MQTT client: validation, enrichment, completeness decisions
+ *           carried out (ingest.c, tracker.c);
+ *   web     libwebsockets: REST, static files, the hub's live model and
+ *           WebSocket fan-out (web.c, hub.c, live.c, fanout.c);
+ *   query   REST reads: history, completeness (query.c);
+ *   store   the SQLite writer (store_sqlite_writer.c).
+ * Start: store → hub (filled from the store) → tracker (rebuilt from the
+ * store) → ingest created (no thread) → web (sets the hub's waker, starts
+ * the query worker) → ingest thread. Nothing is posted before the waker.
  * Shutdown: stop intake first (MQTT disconnect: the broker keeps our session
  * and queues what arrives), then close clients, then flush the store. */
 #include <malloc.h>
@@ -31,7 +38,7 @@
 #define HUB_INBOX 65536
 
 /* Fills the live model from the store (startup, before the web thread). */
-static int load_hub(hub *h, store *st)
+static int main__load_hub(hub *h, store *st)
 {
     store_device *devs = NULL;
     size_t n = 0;
@@ -91,15 +98,19 @@ int main(int argc, char **argv)
         goto out;
     }
     h = hub_create(&metrics, (size_t)cfg.ws_queue, HUB_INBOX);
-    if (!h || load_hub(h, st) != 0) {
-        LOG_E(TAG, "cannot create the live hub");
+    if (!h) {
+        LOG_E(TAG, "cannot create the live hub: out of memory");
+        goto out;
+    }
+    if (main__load_hub(h, st) != 0) {
+        LOG_E(TAG, "cannot load the devices from the store %s", cfg.db);
         goto out;
     }
     /* Completeness: rebuilt from what the store holds, before any thread
      * that uses it runs (tracker.h). */
     trk = tracker_create(NULL);
     if (!trk || tracker_load(trk, st, vclock_mono_ms()) != 0) {
-        LOG_E(TAG, "cannot start completeness tracking");
+        LOG_E(TAG, "cannot start completeness tracking (rebuilding it from %s failed)", cfg.db);
         goto out;
     }
     hub_set_annotator(h, tracker_annotator(trk));

@@ -583,11 +583,3 @@ telemetry_reason telemetry_parse_status(const char *topic_id, const char *payloa
         *out = s;
     return TELEMETRY_OK;
 }
-
-uint64_t telemetry_id_hash(const char *id)
-{
-    uint64_t x = 1469598103934665603ull; /* FNV-1a offset basis and prime */
-    while (*id)
-        x = (x ^ (unsigned char)*id++) * 1099511628211ull;
-    return x;
-}

@@ -58,10 +58,6 @@ telemetry_reason telemetry_parse_topic(const char *topic, size_t topic_len,
 /* 1 if s[0..len) is a valid device id: protocol/device_id.h's rule. */
 int telemetry_id_valid(const char *s, size_t len);
 
-/* Hash of a NUL-terminated device id (FNV-1a), for the id-keyed tables of
- * the hub, the store's key cache and the completeness tracker. */
-uint64_t telemetry_id_hash(const char *id);
-
 /* Bits of telemetry_reading.present: which optional fields the payload had. */
 enum {
     TELEMETRY_HAS_OBJECT_TEMP  = 1u << 0,

@@ -72,10 +72,8 @@ int tracker_load(tracker *t, store *st, int64_t now_ms)
     completeness_counts tot;
     completeness_totals(t->c, &tot);
     vmutex_unlock(&t->lock);
-    if (e != STORE_OK) {
-        LOG_E(TAG, "cannot rebuild from the store");
-        return -1;
-    }
+    if (e != STORE_OK)
+        return -1; /* the store logged why; main says what it means */
     LOG_I(TAG, "rebuilt from the store: %zu islands, %zu lost ranges (%zu not tracked); "
                "%llu expected, %llu stored, %llu lost, %llu pending",
           l.islands, l.lost, l.refused, (unsigned long long)tot.expected,
