@@ -5,7 +5,8 @@
  * docs/PROTOCOL.md ("Readings" and "Status") states the same numbers; change
  * both together.
  *
- * All bounds are inclusive. Header only; portable C. */
+ * All bounds are inclusive. Header only, constants only (nothing to own,
+ * any thread); portable C. */
 #ifndef VIGIL_VITAL_RANGES_H
 #define VIGIL_VITAL_RANGES_H
 

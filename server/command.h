@@ -5,7 +5,11 @@
  * reentrant.
  *
  * Formats are in docs/PROTOCOL.md. Every body is hostile until a function
- * here returned 0; on failure err receives a message for the HTTP 400 body. */
+ * here returned 0; on failure err receives a message for the HTTP 400 body.
+ *
+ * Ownership: inputs are borrowed for the call; output goes to the caller's
+ * sbuf / struct. Threads: any (web thread for REST bodies, ingest thread for
+ * acks and resends). */
 #ifndef VIGIL_COMMAND_H
 #define VIGIL_COMMAND_H
 

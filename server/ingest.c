@@ -33,9 +33,11 @@
 #include <cjson/cJSON.h>
 
 #include "command.h"
+#include "config.h"
 #include "completeness.h"
 #include "hub.h"
 #include "log.h"
+#include "metrics.h"
 #include "ring.h"
 #include "store.h"
 #include "telemetry.h"

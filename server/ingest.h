@@ -27,11 +27,11 @@
 
 #include <stddef.h>
 
-#include "config.h"
-#include "metrics.h"
 #include "ports.h"
 
 typedef struct ingest ingest;
+typedef struct vigil_config vigil_config;
+typedef struct vigil_metrics vigil_metrics;
 typedef struct store store;
 typedef struct hub hub;
 typedef struct tracker tracker;

@@ -1,4 +1,5 @@
 #include "metrics.h"
+#include "store.h"
 
 #include <inttypes.h>
 

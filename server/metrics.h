@@ -12,8 +12,9 @@
 #include <stdint.h>
 
 #include "sbuf.h"
-#include "store.h"
 #include "telemetry.h"
+
+typedef struct store_stats store_stats;
 
 #define METRICS_LAT_BUCKETS 14
 
