@@ -3,7 +3,8 @@
 #   1. warnings-as-errors build + the whole CTest suite (unit, store, device,
 #      integration against a real Mosquitto),
 #   2. the same suite under AddressSanitizer + UndefinedBehaviorSanitizer,
-#   3. a bounded libFuzzer run of the payload/topic parser (clang),
+#   3. bounded libFuzzer runs of the payload/topic parser and the device's
+#      JSON scanner (clang),
 #   4. the dashboard: vitest unit tests and the end-to-end test in Chromium.
 # Idempotent; run as root on Debian 12. Usage: scripts/test.sh [--quick]
 #   --quick  skips the sanitizer and fuzz passes (for a fast local loop).
@@ -37,7 +38,7 @@ if [ "$QUICK" = 0 ]; then
 
   step "fuzz (libFuzzer, bounded)"
   CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DVIGIL_WERROR=ON -DVIGIL_FUZZ=ON >/dev/null
-  cmake --build build-fuzz -j"$JOBS" --target fuzz_telemetry
+  cmake --build build-fuzz -j"$JOBS" --target fuzz_telemetry fuzz_json_scan
   ctest --test-dir build-fuzz --output-on-failure -R '^fuzz_' 
 fi
 
