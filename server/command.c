@@ -10,14 +10,14 @@
 
 #include "telemetry.h"
 
-static int fail(char *err, size_t errlen, const char *msg)
+static int command__fail(char *err, size_t errlen, const char *msg)
 {
     snprintf(err, errlen, "%s", msg);
     return -1;
 }
 
 /* An integral JSON number within [lo, hi]. */
-static int get_int(const cJSON *o, const char *key, int64_t lo, int64_t hi, int64_t *out,
+static int command__get_int(const cJSON *o, const char *key, int64_t lo, int64_t hi, int64_t *out,
                    char *err, size_t errlen)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
@@ -34,7 +34,7 @@ static int get_int(const cJSON *o, const char *key, int64_t lo, int64_t hi, int6
     return 0;
 }
 
-static int only_keys(const cJSON *o, const char *const *allowed, char *err, size_t errlen)
+static int command__only_keys(const cJSON *o, const char *const *allowed, char *err, size_t errlen)
 {
     const cJSON *it;
     cJSON_ArrayForEach(it, o)
@@ -51,23 +51,23 @@ static int only_keys(const cJSON *o, const char *const *allowed, char *err, size
     return 0;
 }
 
-static cJSON *parse_object(const char *body, size_t len, char *err, size_t errlen)
+static cJSON *command__parse_object(const char *body, size_t len, char *err, size_t errlen)
 {
     if (len == 0 || len > 4096) {
-        fail(err, errlen, "body must be a JSON object of at most 4096 bytes");
+        command__fail(err, errlen, "body must be a JSON object of at most 4096 bytes");
         return NULL;
     }
     const char *end = NULL;
     cJSON *j = cJSON_ParseWithLengthOpts(body, len, &end, 0);
     if (!j) {
-        fail(err, errlen, "body is not valid JSON");
+        command__fail(err, errlen, "body is not valid JSON");
         return NULL;
     }
     while (end && end < body + len && (*end == ' ' || *end == '\n' || *end == '\r' || *end == '\t'))
         end++;
     if (!cJSON_IsObject(j) || (end && end < body + len)) {
         cJSON_Delete(j);
-        fail(err, errlen, "body must be a single JSON object");
+        command__fail(err, errlen, "body must be a single JSON object");
         return NULL;
     }
     return j;
@@ -76,13 +76,13 @@ static cJSON *parse_object(const char *body, size_t len, char *err, size_t errle
 int command_build(const char *body, size_t len, const char *cmd_id, sbuf *payload, char *err,
                   size_t errlen)
 {
-    cJSON *j = parse_object(body, len, err, errlen);
+    cJSON *j = command__parse_object(body, len, err, errlen);
     if (!j)
         return -1;
     int rc = -1;
     const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(j, "cmd");
     if (!cJSON_IsString(cmd)) {
-        fail(err, errlen, "missing \"cmd\" (ping, identify, reboot, set_interval, resend)");
+        command__fail(err, errlen, "missing \"cmd\" (ping, identify, reboot, set_interval, resend)");
         goto out;
     }
     const char *c = cmd->valuestring;
@@ -93,34 +93,34 @@ int command_build(const char *body, size_t len, const char *cmd_id, sbuf *payloa
                                           : !strcmp(c, "resend") ? "resend" : "");
     if (!strcmp(c, "ping") || !strcmp(c, "identify") || !strcmp(c, "reboot")) {
         static const char *const keys[] = {"cmd", NULL};
-        if (only_keys(j, keys, err, errlen))
+        if (command__only_keys(j, keys, err, errlen))
             goto out;
     } else if (!strcmp(c, "set_interval")) {
         static const char *const keys[] = {"cmd", "interval_ms", NULL};
         int64_t iv;
-        if (only_keys(j, keys, err, errlen) ||
-            get_int(j, "interval_ms", COMMAND_INTERVAL_MIN, COMMAND_INTERVAL_MAX, &iv, err, errlen))
+        if (command__only_keys(j, keys, err, errlen) ||
+            command__get_int(j, "interval_ms", COMMAND_INTERVAL_MIN, COMMAND_INTERVAL_MAX, &iv, err, errlen))
             goto out;
         sbuf_addf(payload, ",\"interval_ms\":%" PRId64, iv);
     } else if (!strcmp(c, "resend")) {
         static const char *const keys[] = {"cmd", "boot", "from", "to", NULL};
         int64_t boot, from, to;
         const int64_t max = (int64_t)1 << 53;
-        if (only_keys(j, keys, err, errlen) || get_int(j, "boot", 0, max, &boot, err, errlen) ||
-            get_int(j, "from", 0, max, &from, err, errlen) ||
-            get_int(j, "to", 0, max, &to, err, errlen))
+        if (command__only_keys(j, keys, err, errlen) || command__get_int(j, "boot", 0, max, &boot, err, errlen) ||
+            command__get_int(j, "from", 0, max, &from, err, errlen) ||
+            command__get_int(j, "to", 0, max, &to, err, errlen))
             goto out;
         if (to < from) {
-            fail(err, errlen, "\"to\" must not be below \"from\"");
+            command__fail(err, errlen, "\"to\" must not be below \"from\"");
             goto out;
         }
         sbuf_addf(payload, ",\"boot\":%" PRId64 ",\"from\":%" PRId64 ",\"to\":%" PRId64, boot, from, to);
     } else {
-        fail(err, errlen, "unknown \"cmd\" (ping, identify, reboot, set_interval, resend)");
+        command__fail(err, errlen, "unknown \"cmd\" (ping, identify, reboot, set_interval, resend)");
         goto out;
     }
     sbuf_adds(payload, "}");
-    rc = sbuf_ok(payload) ? 0 : fail(err, errlen, "out of memory");
+    rc = sbuf_ok(payload) ? 0 : command__fail(err, errlen, "out of memory");
 out:
     cJSON_Delete(j);
     return rc;
@@ -129,25 +129,25 @@ out:
 int command_build_config(const char *body, size_t len, const char *cfg_id, sbuf *payload,
                          char *err, size_t errlen)
 {
-    cJSON *j = parse_object(body, len, err, errlen);
+    cJSON *j = command__parse_object(body, len, err, errlen);
     if (!j)
         return -1;
     int rc = -1;
     static const char *const keys[] = {"interval_ms", NULL};
     int64_t iv;
-    if (only_keys(j, keys, err, errlen) ||
-        get_int(j, "interval_ms", COMMAND_INTERVAL_MIN, COMMAND_INTERVAL_MAX, &iv, err, errlen))
+    if (command__only_keys(j, keys, err, errlen) ||
+        command__get_int(j, "interval_ms", COMMAND_INTERVAL_MIN, COMMAND_INTERVAL_MAX, &iv, err, errlen))
         goto out;
     sbuf_adds(payload, "{\"cfg_id\":");
     sbuf_add_json_str(payload, cfg_id);
     sbuf_addf(payload, ",\"interval_ms\":%" PRId64 "}", iv);
-    rc = sbuf_ok(payload) ? 0 : fail(err, errlen, "out of memory");
+    rc = sbuf_ok(payload) ? 0 : command__fail(err, errlen, "out of memory");
 out:
     cJSON_Delete(j);
     return rc;
 }
 
-static int printable(const char *s, size_t max)
+static int command__printable(const char *s, size_t max)
 {
     size_t n = 0;
     for (; *s; s++, n++)
@@ -160,10 +160,10 @@ int command_parse_ack(const char *device_id, const char *payload, size_t len, si
                       int64_t received_ms, sbuf *data, char *err, size_t errlen)
 {
     if (len > max_len)
-        return fail(err, errlen, "ack larger than the payload cap");
+        return command__fail(err, errlen, "ack larger than the payload cap");
     if (memchr(payload, 0, len))
-        return fail(err, errlen, "ack contains a NUL byte");
-    cJSON *j = parse_object(payload, len, err, errlen);
+        return command__fail(err, errlen, "ack contains a NUL byte");
+    cJSON *j = command__parse_object(payload, len, err, errlen);
     if (!j)
         return -1;
     int rc = -1;
@@ -175,7 +175,7 @@ int command_parse_ack(const char *device_id, const char *payload, size_t len, si
         const char *k = it->string;
         if (!strcmp(k, "cmd_id") || !strcmp(k, "cfg_id") || !strcmp(k, "cmd") || !strcmp(k, "error")) {
             size_t cap = !strcmp(k, "error") ? 200 : COMMAND_ID_MAX;
-            if (!cJSON_IsString(it) || !printable(it->valuestring, cap)) {
+            if (!cJSON_IsString(it) || !command__printable(it->valuestring, cap)) {
                 snprintf(err, errlen, "\"%s\" must be a printable string of at most %zu chars", k, cap);
                 goto out;
             }
@@ -185,7 +185,7 @@ int command_parse_ack(const char *device_id, const char *payload, size_t len, si
             sbuf_adds(data, ",");
         } else if (!strcmp(k, "ok")) {
             if (!cJSON_IsBool(it)) {
-                fail(err, errlen, "\"ok\" must be true or false");
+                command__fail(err, errlen, "\"ok\" must be true or false");
                 goto out;
             }
             have_ok = 1;
@@ -203,7 +203,7 @@ int command_parse_ack(const char *device_id, const char *payload, size_t len, si
         /* other fields: ignored, as for readings */
     }
     if (!have_id || !have_ok) {
-        fail(err, errlen, "ack needs \"cmd_id\" or \"cfg_id\", and \"ok\"");
+        command__fail(err, errlen, "ack needs \"cmd_id\" or \"cfg_id\", and \"ok\"");
         goto out;
     }
     char iso[32];
@@ -211,7 +211,7 @@ int command_parse_ack(const char *device_id, const char *payload, size_t len, si
     sbuf_adds(data, "\"device_id\":");
     sbuf_add_json_str(data, device_id);
     sbuf_addf(data, ",\"received_at\":\"%s\"}", iso);
-    rc = sbuf_ok(data) ? 0 : fail(err, errlen, "out of memory");
+    rc = sbuf_ok(data) ? 0 : command__fail(err, errlen, "out of memory");
 out:
     cJSON_Delete(j);
     return rc;
@@ -221,7 +221,7 @@ int command_build_resend(const char *prefix, uint64_t req_id, int64_t boot, int6
                          int64_t to, sbuf *payload)
 {
     const int64_t max = (int64_t)1 << 53;
-    if (!prefix || !printable(prefix, COMMAND_ID_MAX - 20) || strchr(prefix, '"') ||
+    if (!prefix || !command__printable(prefix, COMMAND_ID_MAX - 20) || strchr(prefix, '"') ||
         strchr(prefix, '\\') || boot < 0 || boot > max || from < 0 || to < from || to > max)
         return -1;
     sbuf_addf(payload,

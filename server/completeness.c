@@ -99,7 +99,7 @@ static void completeness__lost(completeness_actions *out, const cdev *d, int64_t
 
 /* ---- boots ---- */
 
-static uint64_t boot_expected(const cboot *b)
+static uint64_t completeness__boot_expected(const cboot *b)
 {
     return b->hi >= b->base ? (uint64_t)(b->hi - b->base + 1) : 0;
 }
@@ -107,8 +107,8 @@ static uint64_t boot_expected(const cboot *b)
 /* The first pending run of [base, top] minus recv minus lost starting at
  * or after x within [x, end]: returns 1 and sets [*lo, *hi], or 0 if none.
  * Each step skips one whole interval. */
-static int pending_run(const ivset *recv, const ivset *lost, int64_t base, int64_t top, int64_t x,
-                       int64_t end, int64_t *lo, int64_t *hi)
+static int completeness__pending_run(const ivset *recv, const ivset *lost, int64_t base, int64_t top,
+                                     int64_t x, int64_t end, int64_t *lo, int64_t *hi)
 {
     if (x < base)
         x = base;
@@ -140,29 +140,29 @@ static int pending_run(const ivset *recv, const ivset *lost, int64_t base, int64
     return 0;
 }
 
-static int next_pending(const cboot *b, int64_t x, int64_t end, int64_t *lo, int64_t *hi)
+static int completeness__next_pending(const cboot *b, int64_t x, int64_t end, int64_t *lo, int64_t *hi)
 {
-    return pending_run(&b->recv, &b->lost, b->base, b->hi, x, end, lo, hi);
+    return completeness__pending_run(&b->recv, &b->lost, b->base, b->hi, x, end, lo, hi);
 }
 
 int completeness_boot_next_pending(const completeness_boot_view *b, int64_t x, int64_t end,
                                    int64_t *lo, int64_t *hi)
 {
-    return pending_run(b->recv, b->lost, b->base, b->hi, x, end, lo, hi);
+    return completeness__pending_run(b->recv, b->lost, b->base, b->hi, x, end, lo, hi);
 }
 
-static int is_pending(const cboot *b, int64_t x)
+static int completeness__is_pending(const cboot *b, int64_t x)
 {
     return x >= b->base && x <= b->hi && !ivset_find(&b->recv, x) && !ivset_find(&b->lost, x);
 }
 
 /* Marks every pending seq of [lo, hi] lost. */
-static void mark_lost(completeness *c, completeness_actions *out, cdev *d, cboot *b,
+static void completeness__mark_lost(completeness *c, completeness_actions *out, cdev *d, cboot *b,
                       int64_t lo, int64_t hi, completeness_reason why)
 {
     int64_t glo, ghi, x = lo;
     size_t guard = b->recv.n + b->lost.n + 2;
-    while (guard-- && next_pending(b, x, hi, &glo, &ghi)) {
+    while (guard-- && completeness__next_pending(b, x, hi, &glo, &ghi)) {
         int64_t added = ivset_add(&b->lost, glo, ghi);
         if (added < 0 && b->lost.n == 0) {
             added = ghi - glo + 1; /* out of memory: counted, not listed */
@@ -181,7 +181,7 @@ static void mark_lost(completeness *c, completeness_actions *out, cdev *d, cboot
     }
 }
 
-static cboot *boot_find(cdev *d, int64_t boot)
+static cboot *completeness__boot_find(cdev *d, int64_t boot)
 {
     for (size_t i = 0; i < d->nboots; i++)
         if (d->boots[i].boot == boot)
@@ -189,14 +189,14 @@ static cboot *boot_find(cdev *d, int64_t boot)
     return NULL;
 }
 
-static void boot_free(cboot *b)
+static void completeness__boot_free(cboot *b)
 {
     ivset_free(&b->recv);
     ivset_free(&b->lost);
 }
 
 /* A fresh boot record (both sets empty, bounded by max_ranges). */
-static void boot_init(const completeness *c, cboot *b, int64_t boot)
+static void completeness__boot_init(const completeness *c, cboot *b, int64_t boot)
 {
     memset(b, 0, sizeof *b);
     b->boot = boot;
@@ -205,31 +205,31 @@ static void boot_init(const completeness *c, cboot *b, int64_t boot)
 }
 
 /* Makes room by retiring the least recently seen boot into the totals. */
-static void boot_retire_one(completeness *c, completeness_actions *out, cdev *d)
+static void completeness__boot_retire_one(completeness *c, completeness_actions *out, cdev *d)
 {
     size_t k = 0;
     for (size_t i = 1; i < d->nboots; i++)
         if (d->boots[i].last_seen_ms < d->boots[k].last_seen_ms)
             k = i;
     cboot *b = &d->boots[k];
-    mark_lost(c, out, d, b, b->base, b->hi, COMPLETENESS_LOST_REBOOT);
-    d->r_expected += boot_expected(b);
+    completeness__mark_lost(c, out, d, b, b->base, b->hi, COMPLETENESS_LOST_REBOOT);
+    d->r_expected += completeness__boot_expected(b);
     d->r_received += b->nrecv;
     d->r_refilled += b->refilled;
     d->r_lost += b->nlost;
     if (d->req.has && d->req.boot == b->boot)
         d->req.has = d->outstanding = 0;
-    boot_free(b);
+    completeness__boot_free(b);
     d->boots[k] = d->boots[--d->nboots];
 }
 
-static cboot *boot_new(completeness *c, completeness_actions *out, cdev *d, int64_t boot,
+static cboot *completeness__boot_new(completeness *c, completeness_actions *out, cdev *d, int64_t boot,
                        int64_t base, int64_t now_ms)
 {
     if (d->nboots == c->cfg.max_boots)
-        boot_retire_one(c, out, d);
+        completeness__boot_retire_one(c, out, d);
     cboot *b = &d->boots[d->nboots++];
-    boot_init(c, b, boot);
+    completeness__boot_init(c, b, boot);
     b->base = base;
     b->hi = base - 1;
     b->last_seen_ms = now_ms;
@@ -246,22 +246,22 @@ static cboot *boot_new(completeness *c, completeness_actions *out, cdev *d, int6
 
 /* ---- devices ---- */
 
-static cdev *dev_find(const completeness *c, const char *id)
+static cdev *completeness__dev_find(const completeness *c, const char *id)
 {
     cdev **e = idtable_find(&c->dev, id);
     return e ? *e : NULL;
 }
 
-static int id_ok(const char *id)
+static int completeness__id_ok(const char *id)
 {
     return id && telemetry_id_valid(id, strnlen(id, ID_MAX + 1));
 }
 
-static cdev *dev_get(completeness *c, const char *id)
+static cdev *completeness__dev_get(completeness *c, const char *id)
 {
-    if (!id_ok(id))
+    if (!completeness__id_ok(id))
         return NULL;
-    cdev *d = dev_find(c, id);
+    cdev *d = completeness__dev_find(c, id);
     if (d)
         return d;
     if (idtable_count(&c->dev) >= c->cfg.max_devices)
@@ -325,7 +325,7 @@ void completeness_free(completeness *c)
     while ((e = idtable_next(&c->dev, &it))) {
         cdev *d = *e;
         for (size_t k = 0; k < d->nboots; k++)
-            boot_free(&d->boots[k]);
+            completeness__boot_free(&d->boots[k]);
         free(d->boots);
         free(d);
     }
@@ -345,7 +345,7 @@ const char *completeness_reason_name(completeness_reason r)
     return "unknown";
 }
 
-static int vals_ok(int64_t boot, int64_t seq)
+static int completeness__vals_ok(int64_t boot, int64_t seq)
 {
     return boot >= 0 && boot <= SEQ_MAX && seq >= 0 && seq <= SEQ_MAX;
 }
@@ -354,12 +354,12 @@ static int vals_ok(int64_t boot, int64_t seq)
 
 int completeness_load_island(completeness *c, const char *id, int64_t boot, int64_t lo, int64_t hi)
 {
-    if (!vals_ok(boot, lo) || !vals_ok(boot, hi) || hi < lo)
+    if (!completeness__vals_ok(boot, lo) || !completeness__vals_ok(boot, hi) || hi < lo)
         return -1;
-    cdev *d = dev_get(c, id);
+    cdev *d = completeness__dev_get(c, id);
     if (!d)
         return -1;
-    cboot *b = boot_find(d, boot);
+    cboot *b = completeness__boot_find(d, boot);
     if (!b) {
         if (d->nboots == c->cfg.max_boots) {
             /* Keep the highest boots: replace the lowest if this is higher. */
@@ -370,14 +370,14 @@ int completeness_load_island(completeness *c, const char *id, int64_t boot, int6
             if (d->boots[k].boot > boot)
                 return 0;
             cboot *o = &d->boots[k];
-            d->r_expected += boot_expected(o);
+            d->r_expected += completeness__boot_expected(o);
             d->r_received += o->nrecv;
             d->r_lost += o->nlost;
-            boot_free(o);
+            completeness__boot_free(o);
             d->boots[k] = d->boots[--d->nboots];
         }
         b = &d->boots[d->nboots++];
-        boot_init(c, b, boot);
+        completeness__boot_init(c, b, boot);
         b->base = lo;
         b->hi = hi;
         if (boot > d->current)
@@ -398,10 +398,10 @@ int completeness_load_island(completeness *c, const char *id, int64_t boot, int6
 
 int completeness_load_lost(completeness *c, const char *id, int64_t boot, int64_t lo, int64_t hi)
 {
-    if (!vals_ok(boot, lo) || !vals_ok(boot, hi) || hi < lo)
+    if (!completeness__vals_ok(boot, lo) || !completeness__vals_ok(boot, hi) || hi < lo)
         return -1;
-    cdev *d = dev_find(c, id);
-    cboot *b = d ? boot_find(d, boot) : NULL;
+    cdev *d = completeness__dev_find(c, id);
+    cboot *b = d ? completeness__boot_find(d, boot) : NULL;
     if (!b)
         return 0; /* nothing stored of that boot any more: nothing to show */
     if (lo < b->base)
@@ -411,7 +411,7 @@ int completeness_load_lost(completeness *c, const char *id, int64_t boot, int64_
     if (lo > hi)
         return 0;
     /* Only what is still not stored: a late arrival recovered the rest. */
-    mark_lost(c, NULL, d, b, lo, hi, COMPLETENESS_LOST_MISSING);
+    completeness__mark_lost(c, NULL, d, b, lo, hi, COMPLETENESS_LOST_MISSING);
     return 0;
 }
 
@@ -432,11 +432,11 @@ void completeness_load_done(completeness *c, int64_t now_ms)
 
 /* ---- live ---- */
 
-static int open_gap(completeness_actions *out, cdev *d, cboot *b,
+static int completeness__open_gap(completeness_actions *out, cdev *d, cboot *b,
                     int64_t lo, int64_t hi, int64_t now_ms)
 {
     /* A continuation of a pending tail is the same gap, not a new one. */
-    int fresh = !(lo > b->base && is_pending(b, lo - 1));
+    int fresh = !(lo > b->base && completeness__is_pending(b, lo - 1));
     b->last_change_ms = now_ms;
     if (fresh) {
         d->gaps_detected++;
@@ -446,16 +446,16 @@ static int open_gap(completeness_actions *out, cdev *d, cboot *b,
     return fresh;
 }
 
-static cboot *boot_for(completeness *c, completeness_actions *out, cdev *d, int64_t boot,
+static cboot *completeness__boot_for(completeness *c, completeness_actions *out, cdev *d, int64_t boot,
                        int64_t seq, int64_t now_ms, int *created)
 {
-    cboot *b = boot_find(d, boot);
+    cboot *b = completeness__boot_find(d, boot);
     *created = 0;
     if (!b) {
         /* Seqs start at 1: a boot first seen a little later has a leading
          * gap (e.g. its first readings died in a crashed vigild's queue). */
         int64_t base = seq >= 1 && (uint64_t)(seq - 1) <= c->cfg.lead_max ? 1 : seq;
-        b = boot_new(c, out, d, boot, base, now_ms);
+        b = completeness__boot_new(c, out, d, boot, base, now_ms);
         *created = 1;
     }
     b->last_seen_ms = now_ms;
@@ -463,7 +463,7 @@ static cboot *boot_for(completeness *c, completeness_actions *out, cdev *d, int6
 }
 
 /* Moves hi up to seq_hi, opening the gap (hi, gap_hi]. */
-static void advance(completeness *c, completeness_actions *out, cdev *d, cboot *b,
+static void completeness__advance(completeness *c, completeness_actions *out, cdev *d, cboot *b,
                     int64_t gap_hi, int64_t new_hi, int64_t now_ms)
 {
     int64_t lo = b->hi + 1;
@@ -471,25 +471,25 @@ static void advance(completeness *c, completeness_actions *out, cdev *d, cboot *
         lo = b->base;
     b->hi = new_hi;
     if (gap_hi >= lo) {
-        open_gap(out, d, b, lo, gap_hi, now_ms);
+        completeness__open_gap(out, d, b, lo, gap_hi, now_ms);
         if ((uint64_t)(gap_hi - lo + 1) > c->cfg.max_gap)
-            mark_lost(c, out, d, b, lo, gap_hi, COMPLETENESS_LOST_TOO_BIG);
+            completeness__mark_lost(c, out, d, b, lo, gap_hi, COMPLETENESS_LOST_TOO_BIG);
     }
 }
 
 /* The device and boot a (boot, seq) of device id belongs to, created on
  * first sight; NULL for out-of-range values or a full device table. */
-static cboot *entry(completeness *c, completeness_actions *out, const char *id, int64_t boot,
+static cboot *completeness__entry(completeness *c, completeness_actions *out, const char *id, int64_t boot,
                     int64_t seq, int64_t now_ms, cdev **dout)
 {
-    if (!vals_ok(boot, seq))
+    if (!completeness__vals_ok(boot, seq))
         return NULL;
-    cdev *d = dev_get(c, id);
+    cdev *d = completeness__dev_get(c, id);
     if (!d)
         return NULL;
     int created;
     *dout = d;
-    return boot_for(c, out, d, boot, seq, now_ms, &created);
+    return completeness__boot_for(c, out, d, boot, seq, now_ms, &created);
 }
 
 completeness_result completeness_on_reading(completeness *c, completeness_actions *out,
@@ -497,7 +497,7 @@ completeness_result completeness_on_reading(completeness *c, completeness_action
                                             int64_t now_ms)
 {
     cdev *d;
-    cboot *b = entry(c, out, id, boot, seq, now_ms, &d);
+    cboot *b = completeness__entry(c, out, id, boot, seq, now_ms, &d);
     if (!b)
         return COMPLETENESS_UNTRACKED;
     int refill = 0;
@@ -511,10 +511,10 @@ completeness_result completeness_on_reading(completeness *c, completeness_action
         int64_t old = b->base;
         b->base = seq;
         if (old - 1 >= seq + 1 && b->hi >= old)
-            open_gap(out, d, b, seq + 1, old - 1, now_ms);
+            completeness__open_gap(out, d, b, seq + 1, old - 1, now_ms);
     }
     if (seq > b->hi) {
-        advance(c, out, d, b, seq - 1, seq, now_ms);
+        completeness__advance(c, out, d, b, seq - 1, seq, now_ms);
     } else if (ivset_find(&b->recv, seq)) {
         d->duplicates++;
         return COMPLETENESS_DUPLICATE;
@@ -537,7 +537,7 @@ completeness_result completeness_on_reading(completeness *c, completeness_action
     if (added < 0) {
         /* Too fragmented to track exactly: say so rather than guess. */
         d->untracked++;
-        mark_lost(c, out, d, b, seq, seq, COMPLETENESS_LOST_TOO_BIG);
+        completeness__mark_lost(c, out, d, b, seq, seq, COMPLETENESS_LOST_TOO_BIG);
         return COMPLETENESS_UNTRACKED;
     }
     b->nrecv += (uint64_t)added;
@@ -548,15 +548,15 @@ int completeness_on_unstored(completeness *c, completeness_actions *out, const c
                              int64_t boot, int64_t seq, int64_t now_ms)
 {
     cdev *d;
-    cboot *b = entry(c, out, id, boot, seq, now_ms, &d);
+    cboot *b = completeness__entry(c, out, id, boot, seq, now_ms, &d);
     if (!b)
         return -1;
     if (seq > b->hi)
-        advance(c, out, d, b, seq, seq, now_ms);
+        completeness__advance(c, out, d, b, seq, seq, now_ms);
     else if (seq < b->base && (uint64_t)(b->base - seq) <= c->cfg.max_gap) {
         int64_t old = b->base;
         b->base = seq;
-        open_gap(out, d, b, seq, old - 1, now_ms);
+        completeness__open_gap(out, d, b, seq, old - 1, now_ms);
     }
     return 0;
 }
@@ -566,16 +566,16 @@ int completeness_on_ack(completeness *c, completeness_actions *out, const char *
                         int64_t now_ms)
 {
     (void)sent;
-    cdev *d = id_ok(id) ? dev_find(c, id) : NULL;
+    cdev *d = completeness__id_ok(id) ? completeness__dev_find(c, id) : NULL;
     if (!d || !d->req.has || d->req.id != req_id)
         return -1;
     d->outstanding = 0;
-    cboot *b = boot_find(d, d->req.boot);
+    cboot *b = completeness__boot_find(d, d->req.boot);
     int shift = d->req.tries > 1 ? (d->req.tries - 1 > 6 ? 6 : d->req.tries - 1) : 0;
     if (!b)
         return 0;
     if (permanent) {
-        mark_lost(c, out, d, b, d->req.from, d->req.to, COMPLETENESS_LOST_UNSUPPORTED);
+        completeness__mark_lost(c, out, d, b, d->req.from, d->req.to, COMPLETENESS_LOST_UNSUPPORTED);
         d->next_at = now_ms;
         return 0;
     }
@@ -588,7 +588,7 @@ int completeness_on_ack(completeness *c, completeness_actions *out, const char *
         uint64_t span = (uint64_t)(d->req.to - d->req.from) + 1;
         if (missing > span)
             missing = span;
-        mark_lost(c, out, d, b, d->req.from, d->req.from + (int64_t)missing - 1,
+        completeness__mark_lost(c, out, d, b, d->req.from, d->req.from + (int64_t)missing - 1,
                   COMPLETENESS_LOST_MISSING);
     }
     /* Let what was sent arrive and be stored before judging the range again. */
@@ -599,7 +599,7 @@ int completeness_on_ack(completeness *c, completeness_actions *out, const char *
 /* Picks the next range to ask for: the oldest eligible pending run of the
  * current boot first (its outbox is still filling over it), then older
  * boots. Coalesces nearby runs. Returns 1 if one was found. */
-static int pick(const completeness *c, cdev *d, int64_t now_ms, cboot **ob, int64_t *from,
+static int completeness__pick(const completeness *c, cdev *d, int64_t now_ms, cboot **ob, int64_t *from,
                 int64_t *to)
 {
     for (int pass = 0; pass < 2; pass++) {
@@ -610,7 +610,7 @@ static int pick(const completeness *c, cdev *d, int64_t now_ms, cboot **ob, int6
             if (now_ms - b->last_change_ms < c->cfg.settle_ms)
                 continue;
             int64_t lo, hi;
-            if (!next_pending(b, b->base, b->hi, &lo, &hi))
+            if (!completeness__next_pending(b, b->base, b->hi, &lo, &hi))
                 continue;
             int64_t end = lo + (int64_t)c->cfg.max_span - 1;
             if (hi > end)
@@ -618,9 +618,10 @@ static int pick(const completeness *c, cdev *d, int64_t now_ms, cboot **ob, int6
             int64_t nlo, nhi;
             size_t guard = b->recv.n + 1;
             while (guard-- && hi < end &&
-                   next_pending(b, hi + 1, hi + 1 + (int64_t)c->cfg.coalesce_slack, &nlo, &nhi)) {
+                   completeness__next_pending(b, hi + 1, hi + 1 + (int64_t)c->cfg.coalesce_slack, &nlo,
+                                              &nhi)) {
                 int64_t l2, h2;
-                next_pending(b, nlo, b->hi, &l2, &h2); /* the whole run */
+                completeness__next_pending(b, nlo, b->hi, &l2, &h2); /* the whole run */
                 hi = h2 > end ? end : h2;
             }
             *ob = b;
@@ -634,7 +635,7 @@ static int pick(const completeness *c, cdev *d, int64_t now_ms, cboot **ob, int6
 
 /* Deadlines, and at most one new request, for one device. *picked: it
  * was eligible and its ranges were looked at. */
-static size_t tick_device(completeness *c, completeness_actions *out, cdev *d, int64_t now_ms,
+static size_t completeness__tick_device(completeness *c, completeness_actions *out, cdev *d, int64_t now_ms,
                           int can_request, int budget, int *picked)
 {
     *picked = 0;
@@ -646,19 +647,19 @@ static size_t tick_device(completeness *c, completeness_actions *out, cdev *d, i
     for (size_t i = 0; i < d->nboots; i++) {
         cboot *b = &d->boots[i];
         if (b->replaced_ms && now_ms - b->replaced_ms >= c->cfg.old_boot_deadline_ms &&
-            b->nrecv + b->nlost < boot_expected(b))
-            mark_lost(c, out, d, b, b->base, b->hi, COMPLETENESS_LOST_REBOOT);
+            b->nrecv + b->nlost < completeness__boot_expected(b))
+            completeness__mark_lost(c, out, d, b, b->base, b->hi, COMPLETENESS_LOST_REBOOT);
     }
     if (!can_request || d->outstanding || now_ms < d->next_at || !budget || c->tokens < 1)
         return 0;
     *picked = 1;
     cboot *b;
     int64_t from, to;
-    for (int guard = 0; guard < 4 && pick(c, d, now_ms, &b, &from, &to); guard++) {
+    for (int guard = 0; guard < 4 && completeness__pick(c, d, now_ms, &b, &from, &to); guard++) {
         int same = d->req.has && d->req.boot == b->boot && from <= d->req.to && to >= d->req.from;
         int tries = same ? d->req.tries + 1 : 1;
         if (tries > c->cfg.max_tries) {
-            mark_lost(c, out, d, b, from, to, COMPLETENESS_LOST_RETRIES);
+            completeness__mark_lost(c, out, d, b, from, to, COMPLETENESS_LOST_RETRIES);
             d->req.has = 0;
             d->req.tries = 0;
             continue; /* the next range, if any */
@@ -705,7 +706,8 @@ size_t completeness_tick(completeness *c, completeness_actions *out, int64_t now
         cdev **e;
         while (it < stop && (e = idtable_next(&c->dev, &it)) && it - 1 < stop) {
             int picked;
-            issued += tick_device(c, out, *e, now_ms, can_request, issued < max_requests, &picked);
+            issued += completeness__tick_device(c, out, *e, now_ms, can_request, issued < max_requests,
+                                                &picked);
             if (picked && (issued >= max_requests || c->tokens < 1))
                 c->scan = it; /* the rest go first next time */
         }
@@ -715,7 +717,7 @@ size_t completeness_tick(completeness *c, completeness_actions *out, int64_t now
 
 int completeness_request_failed(completeness *c, const char *id, uint64_t req_id, int64_t now_ms)
 {
-    cdev *d = id_ok(id) ? dev_find(c, id) : NULL;
+    cdev *d = completeness__id_ok(id) ? completeness__dev_find(c, id) : NULL;
     if (!d || !d->outstanding || !d->req.has || d->req.id != req_id)
         return -1;
     d->req = d->undo;
@@ -728,7 +730,7 @@ int completeness_request_failed(completeness *c, const char *id, uint64_t req_id
 
 /* ---- views ---- */
 
-static void dev_counts(const cdev *d, completeness_counts *o)
+static void completeness__dev_counts(const cdev *d, completeness_counts *o)
 {
     memset(o, 0, sizeof *o);
     o->expected = d->r_expected;
@@ -737,7 +739,7 @@ static void dev_counts(const cdev *d, completeness_counts *o)
     o->lost = d->r_lost;
     for (size_t k = 0; k < d->nboots; k++) {
         const cboot *b = &d->boots[k];
-        o->expected += boot_expected(b);
+        o->expected += completeness__boot_expected(b);
         o->received += b->nrecv;
         o->refilled += b->refilled;
         o->lost += b->nlost;
@@ -750,10 +752,10 @@ static void dev_counts(const cdev *d, completeness_counts *o)
 
 int completeness_counts_get(const completeness *c, const char *id, completeness_counts *out)
 {
-    const cdev *d = id_ok(id) ? dev_find(c, id) : NULL;
+    const cdev *d = completeness__id_ok(id) ? completeness__dev_find(c, id) : NULL;
     if (!d)
         return -1;
-    dev_counts(d, out);
+    completeness__dev_counts(d, out);
     return 0;
 }
 
@@ -764,7 +766,7 @@ void completeness_totals(const completeness *c, completeness_counts *out)
     size_t it = 0;
     while ((e = idtable_next(&c->dev, &it))) {
         completeness_counts x;
-        dev_counts(*e, &x);
+        completeness__dev_counts(*e, &x);
         out->expected += x.expected;
         out->received += x.received;
         out->refilled += x.refilled;
@@ -779,7 +781,7 @@ void completeness_totals(const completeness *c, completeness_counts *out)
 int completeness_device_view_get(const completeness *c, const char *id,
                                  completeness_device_view *out)
 {
-    const cdev *d = id_ok(id) ? dev_find(c, id) : NULL;
+    const cdev *d = completeness__id_ok(id) ? completeness__dev_find(c, id) : NULL;
     if (!d)
         return -1;
     memset(out, 0, sizeof *out);

@@ -67,7 +67,7 @@ static const opt_def opts[] = {
 };
 #define NOPTS (sizeof opts / sizeof *opts)
 
-static void *field(vigil_config *cfg, const opt_def *o) { return (char *)cfg + o->off; }
+static void *config__field(vigil_config *cfg, const opt_def *o) { return (char *)cfg + o->off; }
 
 int config_parse_duration(const char *s, int64_t *out_s)
 {
@@ -94,7 +94,7 @@ int config_parse_duration(const char *s, int64_t *out_s)
     return 0;
 }
 
-static int read_secret_file(const char *path, char **out)
+static int config__read_secret_file(const char *path, char **out)
 {
     FILE *f = fopen(path, "r");
     if (!f)
@@ -112,9 +112,9 @@ static int read_secret_file(const char *path, char **out)
 }
 
 /* Sets one option from text. `from` names the source for error messages. */
-static int set_opt(vigil_config *cfg, const opt_def *o, const char *val, const char *from)
+static int config__set_opt(vigil_config *cfg, const opt_def *o, const char *val, const char *from)
 {
-    void *p = field(cfg, o);
+    void *p = config__field(cfg, o);
     switch (o->type) {
     case OPT_STR:
     case OPT_SECRET_FILE: {
@@ -125,7 +125,7 @@ static int set_opt(vigil_config *cfg, const opt_def *o, const char *val, const c
         *(char **)p = copy;
         if (o->type == OPT_SECRET_FILE) {
             char *secret = NULL;
-            if (read_secret_file(val, &secret) != 0) {
+            if (config__read_secret_file(val, &secret) != 0) {
                 fprintf(stderr, "vigild: %s: cannot read %s '%s': %s\n", from, o->name, val,
                         strerror(errno));
                 return -1;
@@ -171,7 +171,7 @@ static int set_opt(vigil_config *cfg, const opt_def *o, const char *val, const c
     return -1;
 }
 
-static const opt_def *find_opt(const char *name)
+static const opt_def *config__find_opt(const char *name)
 {
     for (size_t i = 0; i < NOPTS; i++)
         if (!strcmp(opts[i].name, name))
@@ -179,7 +179,7 @@ static const opt_def *find_opt(const char *name)
     return NULL;
 }
 
-static char *trim(char *s)
+static char *config__trim(char *s)
 {
     while (*s == ' ' || *s == '\t')
         s++;
@@ -189,7 +189,7 @@ static char *trim(char *s)
     return s;
 }
 
-static int load_file(vigil_config *cfg, const char *path)
+static int config__load_file(vigil_config *cfg, const char *path)
 {
     FILE *f = fopen(path, "r");
     if (!f) {
@@ -200,7 +200,7 @@ static int load_file(vigil_config *cfg, const char *path)
     int lineno = 0, rc = 0;
     while (rc == 0 && fgets(line, sizeof line, f)) {
         lineno++;
-        char *s = trim(line);
+        char *s = config__trim(line);
         if (!*s || *s == '#')
             continue;
         char *eq = strchr(s, '=');
@@ -212,7 +212,7 @@ static int load_file(vigil_config *cfg, const char *path)
             break;
         }
         *eq = 0;
-        char *key = trim(s), *val = trim(eq + 1);
+        char *key = config__trim(s), *val = config__trim(eq + 1);
         if (!strcmp(key, "password")) { /* secrets may live in a protected config file */
             free(cfg->password);
             cfg->password = strdup(val);
@@ -220,13 +220,13 @@ static int load_file(vigil_config *cfg, const char *path)
                 rc = -1;
             continue;
         }
-        const opt_def *o = find_opt(key);
+        const opt_def *o = config__find_opt(key);
         if (!o || !strcmp(key, "config")) {
             fprintf(stderr, "vigild: %s: unknown key '%s'\n", from, key);
             rc = -1;
             break;
         }
-        rc = set_opt(cfg, o, val, from);
+        rc = config__set_opt(cfg, o, val, from);
     }
     fclose(f);
     return rc;
@@ -306,7 +306,7 @@ void config_print_help(const char *argv0)
            "file's 'password' key.\n");
 }
 
-static int finish(vigil_config *cfg)
+static int config__finish(vigil_config *cfg)
 {
     if (config_parse_url(cfg->broker, &cfg->broker_host, &cfg->broker_port, &cfg->broker_tls) != 0) {
         fprintf(stderr, "vigild: --broker: expected mqtt://HOST:PORT or mqtts://HOST:PORT, got '%s'\n",
@@ -352,7 +352,7 @@ config_result config_load(vigil_config *cfg, int argc, char **argv)
 {
     memset(cfg, 0, sizeof *cfg);
     for (size_t i = 0; i < NOPTS; i++)
-        if (opts[i].def && set_opt(cfg, &opts[i], opts[i].def, "default") != 0)
+        if (opts[i].def && config__set_opt(cfg, &opts[i], opts[i].def, "default") != 0)
             return CONFIG_ERROR;
 
     /* getopt table built from the option table. */
@@ -385,16 +385,16 @@ config_result config_load(vigil_config *cfg, int argc, char **argv)
             config_path = optarg;
     }
     if (config_path) {
-        if (set_opt(cfg, find_opt("config"), config_path, "--config") != 0)
+        if (config__set_opt(cfg, config__find_opt("config"), config_path, "--config") != 0)
             return CONFIG_ERROR;
-        if (load_file(cfg, config_path) != 0)
+        if (config__load_file(cfg, config_path) != 0)
             return CONFIG_ERROR;
     }
 
     /* Environment. */
     for (size_t i = 0; i < NOPTS; i++) {
         const char *v = getenv(opts[i].env);
-        if (v && strcmp(opts[i].name, "config") != 0 && set_opt(cfg, &opts[i], v, opts[i].env) != 0)
+        if (v && strcmp(opts[i].name, "config") != 0 && config__set_opt(cfg, &opts[i], v, opts[i].env) != 0)
             return CONFIG_ERROR;
     }
     const char *pw = getenv("VIGIL_PASSWORD");
@@ -416,21 +416,21 @@ config_result config_load(vigil_config *cfg, int argc, char **argv)
         const opt_def *o = &opts[c - 1000];
         if (!strcmp(o->name, "config"))
             continue;
-        if (set_opt(cfg, o, optarg ? optarg : "true", "command line") != 0)
+        if (config__set_opt(cfg, o, optarg ? optarg : "true", "command line") != 0)
             return CONFIG_ERROR;
     }
     if (optind < argc) {
         fprintf(stderr, "vigild: unexpected argument '%s' (see --help)\n", argv[optind]);
         return CONFIG_ERROR;
     }
-    return finish(cfg) == 0 ? CONFIG_OK : CONFIG_ERROR;
+    return config__finish(cfg) == 0 ? CONFIG_OK : CONFIG_ERROR;
 }
 
 void config_free(vigil_config *cfg)
 {
     for (size_t i = 0; i < NOPTS; i++)
         if (opts[i].type == OPT_STR || opts[i].type == OPT_SECRET_FILE) {
-            char **p = field(cfg, &opts[i]);
+            char **p = config__field(cfg, &opts[i]);
             free(*p);
             *p = NULL;
         }

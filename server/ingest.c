@@ -1,7 +1,7 @@
 /* ingest — see ingest.h. The loop, in one picture:
  *
  *   poll(mosquitto socket [+POLLOUT when want_write], eventfd)
- *     socket readable  → mosquitto_loop_read → on_message → validate →
+ *     socket readable  → mosquitto_loop_read → ingest__on_message → validate →
  *                        store_put_*, hub_post
  *     socket writable  → mosquitto_loop_write
  *     eventfd          → publish what ingest_publish() queued; check stop
@@ -91,7 +91,7 @@ struct ingest {
     int64_t next_tick_ms;
 };
 
-static void reject(ingest *in, telemetry_reason r, const char *topic, const char *detail)
+static void ingest__reject(ingest *in, telemetry_reason r, const char *topic, const char *detail)
 {
     atomic_fetch_add_explicit(&in->m->rejected[r], 1, memory_order_relaxed);
     uint64_t suppressed = 0;
@@ -198,7 +198,7 @@ static void ingest__resend_ack(ingest *in, const char *id, const struct mosquitt
     ingest__act(in, &in->act);
 }
 
-static void handle_data(ingest *in, const char *id, const char *topic,
+static void ingest__handle_data(ingest *in, const char *id, const char *topic,
                         const struct mosquitto_message *msg, uint64_t t_ns)
 {
     THREAD_ASSERT_OWNER(&in->owner);
@@ -208,7 +208,7 @@ static void handle_data(ingest *in, const char *id, const char *topic,
                                                 (size_t)in->cfg->max_payload, &r, detail,
                                                 sizeof detail);
     if (why != TELEMETRY_OK) {
-        reject(in, why, topic, detail);
+        ingest__reject(in, why, topic, detail);
         return;
     }
     r.received_ms = vclock_wall_ms();
@@ -239,7 +239,7 @@ static void handle_data(ingest *in, const char *id, const char *topic,
     hub_post(in->hub, hm);
 }
 
-static void handle_status(ingest *in, const char *id, const char *topic,
+static void ingest__handle_status(ingest *in, const char *id, const char *topic,
                           const struct mosquitto_message *msg, uint64_t t_ns)
 {
     THREAD_ASSERT_OWNER(&in->owner);
@@ -251,7 +251,7 @@ static void handle_status(ingest *in, const char *id, const char *topic,
                                                   (size_t)in->cfg->max_payload, &s, detail,
                                                   sizeof detail);
     if (why != TELEMETRY_OK) {
-        reject(in, why, topic, detail);
+        ingest__reject(in, why, topic, detail);
         return;
     }
     s.received_ms = vclock_wall_ms();
@@ -268,7 +268,7 @@ static void handle_status(ingest *in, const char *id, const char *topic,
     hub_post(in->hub, hm);
 }
 
-static void handle_ack(ingest *in, const char *id, const char *topic,
+static void ingest__handle_ack(ingest *in, const char *id, const char *topic,
                        const struct mosquitto_message *msg, uint64_t t_ns)
 {
     THREAD_ASSERT_OWNER(&in->owner);
@@ -278,7 +278,7 @@ static void handle_ack(ingest *in, const char *id, const char *topic,
     int64_t now = vclock_wall_ms();
     if (command_parse_ack(id, msg->payload ? msg->payload : "", (size_t)msg->payloadlen,
                           (size_t)in->cfg->max_payload, now, &data, err, sizeof err) != 0) {
-        reject(in, TELEMETRY_WRONG_TYPE, topic, err);
+        ingest__reject(in, TELEMETRY_WRONG_TYPE, topic, err);
         sbuf_free(&data);
         return;
     }
@@ -293,7 +293,7 @@ static void handle_ack(ingest *in, const char *id, const char *topic,
     hub_post(in->hub, hm);
 }
 
-static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg,
+static void ingest__on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg,
                        const mosquitto_property *props)
 {
     (void)mosq;
@@ -306,7 +306,7 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
     const char *topic = msg->topic ? msg->topic : "";
     if (telemetry_parse_topic(topic, strlen(topic), id, &kind) != TELEMETRY_OK) {
         atomic_fetch_add_explicit(&in->m->received_other, 1, memory_order_relaxed);
-        reject(in, TELEMETRY_BAD_TOPIC, topic, "expected sensors/esp32/{id}/data|status|ack");
+        ingest__reject(in, TELEMETRY_BAD_TOPIC, topic, "expected sensors/esp32/{id}/data|status|ack");
         return;
     }
     if ((size_t)msg->payloadlen > (size_t)in->cfg->max_payload) {
@@ -317,26 +317,26 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
                                   1, memory_order_relaxed);
         char d[64];
         snprintf(d, sizeof d, "%d bytes > %d", msg->payloadlen, in->cfg->max_payload);
-        reject(in, TELEMETRY_OVERSIZE, topic, d);
+        ingest__reject(in, TELEMETRY_OVERSIZE, topic, d);
         return;
     }
     switch (kind) {
     case TELEMETRY_KIND_DATA:
         atomic_fetch_add_explicit(&in->m->received_data, 1, memory_order_relaxed);
-        handle_data(in, id, topic, msg, t_ns);
+        ingest__handle_data(in, id, topic, msg, t_ns);
         break;
     case TELEMETRY_KIND_STATUS:
         atomic_fetch_add_explicit(&in->m->received_status, 1, memory_order_relaxed);
-        handle_status(in, id, topic, msg, t_ns);
+        ingest__handle_status(in, id, topic, msg, t_ns);
         break;
     case TELEMETRY_KIND_ACK:
         atomic_fetch_add_explicit(&in->m->received_ack, 1, memory_order_relaxed);
-        handle_ack(in, id, topic, msg, t_ns);
+        ingest__handle_ack(in, id, topic, msg, t_ns);
         break;
     }
 }
 
-static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
+static void ingest__on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
                        const mosquitto_property *props)
 {
     (void)props;
@@ -365,7 +365,7 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
     in->last_why[0] = 0;
 }
 
-static void on_disconnect(struct mosquitto *mosq, void *obj, int rc, const mosquitto_property *p)
+static void ingest__on_disconnect(struct mosquitto *mosq, void *obj, int rc, const mosquitto_property *p)
 {
     (void)mosq;
     (void)p;
@@ -380,7 +380,7 @@ static void on_disconnect(struct mosquitto *mosq, void *obj, int rc, const mosqu
 
 /* libmosquitto's own error lines (TLS verification, for one) carry the
  * real reason of a failed connect; keep the last one for the outage line. */
-static void on_log(struct mosquitto *mosq, void *obj, int level, const char *str)
+static void ingest__on_log(struct mosquitto *mosq, void *obj, int level, const char *str)
 {
     (void)mosq;
     ingest *in = obj;
@@ -390,7 +390,7 @@ static void on_log(struct mosquitto *mosq, void *obj, int level, const char *str
     }
 }
 
-static void schedule_reconnect(ingest *in, const char *why)
+static void ingest__schedule_reconnect(ingest *in, const char *why)
 {
     THREAD_ASSERT_OWNER(&in->owner);
     in->socket_up = 0;
@@ -419,7 +419,7 @@ static void schedule_reconnect(ingest *in, const char *why)
               in->failed_attempts, delay);
 }
 
-static void try_connect(ingest *in)
+static void ingest__try_connect(ingest *in)
 {
     THREAD_ASSERT_OWNER(&in->owner);
     mosquitto_property *props = NULL;
@@ -430,13 +430,13 @@ static void try_connect(ingest *in)
                                        in->cfg->keepalive_s, NULL, props);
     mosquitto_property_free_all(&props);
     if (rc != MOSQ_ERR_SUCCESS) {
-        schedule_reconnect(in, rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+        ingest__schedule_reconnect(in, rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
         return;
     }
     in->socket_up = 1;
 }
 
-static void flush_publishes(ingest *in)
+static void ingest__flush_publishes(ingest *in)
 {
     THREAD_ASSERT_OWNER(&in->owner);
     for (;;) {
@@ -456,7 +456,7 @@ static void flush_publishes(ingest *in)
     }
 }
 
-static void *ingest_main(void *arg)
+static void *ingest__main(void *arg)
 {
     ingest *in = arg;
     thread_owner_bind(&in->owner);
@@ -464,7 +464,7 @@ static void *ingest_main(void *arg)
     while (!atomic_load(&in->stop)) {
         int64_t now = vclock_mono_ms();
         if (!in->socket_up && now >= in->next_connect_ms)
-            try_connect(in);
+            ingest__try_connect(in);
         struct pollfd pfd[2] = {{.fd = in->efd, .events = POLLIN}};
         int nfds = 1;
         int sock = in->socket_up ? mosquitto_socket(in->mosq) : -1;
@@ -503,7 +503,7 @@ static void *ingest_main(void *arg)
             }
         }
         if (rc == MOSQ_ERR_SUCCESS && in->socket_up && atomic_load(&in->connected))
-            flush_publishes(in);
+            ingest__flush_publishes(in);
         if (rc == MOSQ_ERR_SUCCESS && in->socket_up && mosquitto_want_write(in->mosq))
             rc = mosquitto_loop_write(in->mosq, 1000);
         now = vclock_mono_ms();
@@ -512,8 +512,8 @@ static void *ingest_main(void *arg)
             last_misc = now;
         }
         if (rc != MOSQ_ERR_SUCCESS && in->socket_up) {
-            on_disconnect(in->mosq, in, rc, NULL);
-            schedule_reconnect(in, rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+            ingest__on_disconnect(in->mosq, in, rc, NULL);
+            ingest__schedule_reconnect(in, rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
         }
         if (now >= in->next_tick_ms) {
             ingest__tick(in, now);
@@ -521,8 +521,8 @@ static void *ingest_main(void *arg)
             /* Requests just queued go out now, not at the next poll. */
             if (in->socket_up && atomic_load(&in->connected) && mosquitto_want_write(in->mosq) &&
                 mosquitto_loop_write(in->mosq, 1000) != MOSQ_ERR_SUCCESS) {
-                on_disconnect(in->mosq, in, MOSQ_ERR_CONN_LOST, NULL);
-                schedule_reconnect(in, "write failed");
+                ingest__on_disconnect(in->mosq, in, MOSQ_ERR_CONN_LOST, NULL);
+                ingest__schedule_reconnect(in, "write failed");
             }
         }
     }
@@ -530,7 +530,7 @@ static void *ingest_main(void *arg)
         /* Deliver publishes still queued (config, commands), then leave
          * cleanly so the broker keeps our session and queues for us. */
         if (atomic_load(&in->connected)) {
-            flush_publishes(in);
+            ingest__flush_publishes(in);
             for (int i = 0; i < 50 && mosquitto_want_write(in->mosq); i++)
                 if (mosquitto_loop_write(in->mosq, 1000) != MOSQ_ERR_SUCCESS)
                     break;
@@ -601,10 +601,10 @@ int ingest_create(const vigil_config *cfg, store *st, hub *h, vigil_metrics *m, 
             goto fail;
         }
     }
-    mosquitto_connect_v5_callback_set(in->mosq, on_connect);
-    mosquitto_disconnect_v5_callback_set(in->mosq, on_disconnect);
-    mosquitto_message_v5_callback_set(in->mosq, on_message);
-    mosquitto_log_callback_set(in->mosq, on_log);
+    mosquitto_connect_v5_callback_set(in->mosq, ingest__on_connect);
+    mosquitto_disconnect_v5_callback_set(in->mosq, ingest__on_disconnect);
+    mosquitto_message_v5_callback_set(in->mosq, ingest__on_message);
+    mosquitto_log_callback_set(in->mosq, ingest__on_log);
     *out = in;
     return 0;
 fail:
@@ -618,7 +618,7 @@ fail:
 
 int ingest_start(ingest *in)
 {
-    if (pthread_create(&in->thread, NULL, ingest_main, in) != 0) {
+    if (pthread_create(&in->thread, NULL, ingest__main, in) != 0) {
         LOG_E(TAG, "cannot start the ingest thread");
         return -1;
     }
@@ -626,7 +626,7 @@ int ingest_start(ingest *in)
     return 0;
 }
 
-static void wake(ingest *in)
+static void ingest__wake(ingest *in)
 {
     uint64_t one = 1;
     if (write(in->efd, &one, sizeof one) < 0 && errno != EAGAIN)
@@ -639,7 +639,7 @@ void ingest_stop(ingest *in)
         return;
     atomic_store(&in->stop, 1);
     if (in->started) {
-        wake(in);
+        ingest__wake(in);
         pthread_join(in->thread, NULL);
     }
     mosquitto_destroy(in->mosq);
@@ -678,7 +678,7 @@ publish_err ingest_publish(ingest *in, const char *topic, const char *payload, s
     r->qos = qos;
     r->retain = retain;
     vmutex_unlock(&in->lock);
-    wake(in);
+    ingest__wake(in);
     return PUBLISH_OK;
 }
 

@@ -20,12 +20,12 @@ void metrics_observe_latency(vigil_metrics *m, uint64_t ns)
 
 #define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 
-static void counter(sbuf *o, const char *name, const char *help, uint64_t v)
+static void metrics__counter(sbuf *o, const char *name, const char *help, uint64_t v)
 {
     sbuf_addf(o, "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64 "\n", name, help, name, name, v);
 }
 
-static void gauge(sbuf *o, const char *name, const char *help, uint64_t v)
+static void metrics__gauge(sbuf *o, const char *name, const char *help, uint64_t v)
 {
     sbuf_addf(o, "# HELP %s %s\n# TYPE %s gauge\n%s %" PRIu64 "\n", name, help, name, name, v);
 }
@@ -46,37 +46,37 @@ void metrics_render(const vigil_metrics *cm, const store_stats *st, sbuf *o)
         sbuf_addf(o, "vigil_rejected_total{reason=\"%s\"} %" PRIu64 "\n",
                   telemetry_reason_name((telemetry_reason)r), LOAD(m->rejected[r]));
 
-    counter(o, "vigil_readings_accepted_total", "Readings that passed validation.", LOAD(m->accepted_data));
-    counter(o, "vigil_statuses_accepted_total", "Status messages that passed validation.", LOAD(m->accepted_status));
-    counter(o, "vigil_stored_total", "Readings inserted into the store.", st->stored);
-    counter(o, "vigil_store_duplicates_total", "Readings ignored as already stored (device, boot, seq).", st->duplicates);
-    counter(o, "vigil_store_dropped_total", "Records refused because the store queue was full.", st->dropped_full);
-    counter(o, "vigil_store_write_errors_total", "Failed store transactions (retried).", st->write_errors);
-    counter(o, "vigil_store_pruned_total", "Readings removed by retention.", st->pruned);
-    gauge(o, "vigil_store_queue_depth", "Records waiting for the store writer.", st->queue_depth);
-    gauge(o, "vigil_store_queue_capacity", "Capacity of the store queue.", st->queue_capacity);
-    gauge(o, "vigil_store_writable", "1 if the last store transaction succeeded.", (uint64_t)st->writable);
-    counter(o, "vigil_broadcast_total", "Messages fanned out to WebSocket clients.", LOAD(m->broadcast));
-    counter(o, "vigil_ws_frames_total", "WebSocket frames written.", LOAD(m->ws_frames));
-    gauge(o, "vigil_ws_clients", "Connected WebSocket clients.", LOAD(m->ws_clients));
-    counter(o, "vigil_ws_connections_total", "WebSocket connections accepted.", LOAD(m->ws_connections));
-    counter(o, "vigil_ws_dropped_clients_total", "WebSocket clients disconnected for falling behind.", LOAD(m->ws_dropped_clients));
-    counter(o, "vigil_ws_bad_messages_total", "Unparseable messages from WebSocket clients.", LOAD(m->ws_bad_messages));
-    counter(o, "vigil_hub_dropped_total", "Live messages dropped because the broadcast queue was full.", LOAD(m->hub_dropped));
-    gauge(o, "vigil_hub_queue_depth", "Messages waiting for the broadcast thread.", LOAD(m->hub_queue_depth));
-    counter(o, "vigil_http_requests_total", "HTTP requests served.", LOAD(m->http_requests));
-    counter(o, "vigil_http_busy_total", "History reads refused with 503 because the query queue was full.",
+    metrics__counter(o, "vigil_readings_accepted_total", "Readings that passed validation.", LOAD(m->accepted_data));
+    metrics__counter(o, "vigil_statuses_accepted_total", "Status messages that passed validation.", LOAD(m->accepted_status));
+    metrics__counter(o, "vigil_stored_total", "Readings inserted into the store.", st->stored);
+    metrics__counter(o, "vigil_store_duplicates_total", "Readings ignored as already stored (device, boot, seq).", st->duplicates);
+    metrics__counter(o, "vigil_store_dropped_total", "Records refused because the store queue was full.", st->dropped_full);
+    metrics__counter(o, "vigil_store_write_errors_total", "Failed store transactions (retried).", st->write_errors);
+    metrics__counter(o, "vigil_store_pruned_total", "Readings removed by retention.", st->pruned);
+    metrics__gauge(o, "vigil_store_queue_depth", "Records waiting for the store writer.", st->queue_depth);
+    metrics__gauge(o, "vigil_store_queue_capacity", "Capacity of the store queue.", st->queue_capacity);
+    metrics__gauge(o, "vigil_store_writable", "1 if the last store transaction succeeded.", (uint64_t)st->writable);
+    metrics__counter(o, "vigil_broadcast_total", "Messages fanned out to WebSocket clients.", LOAD(m->broadcast));
+    metrics__counter(o, "vigil_ws_frames_total", "WebSocket frames written.", LOAD(m->ws_frames));
+    metrics__gauge(o, "vigil_ws_clients", "Connected WebSocket clients.", LOAD(m->ws_clients));
+    metrics__counter(o, "vigil_ws_connections_total", "WebSocket connections accepted.", LOAD(m->ws_connections));
+    metrics__counter(o, "vigil_ws_dropped_clients_total", "WebSocket clients disconnected for falling behind.", LOAD(m->ws_dropped_clients));
+    metrics__counter(o, "vigil_ws_bad_messages_total", "Unparseable messages from WebSocket clients.", LOAD(m->ws_bad_messages));
+    metrics__counter(o, "vigil_hub_dropped_total", "Live messages dropped because the broadcast queue was full.", LOAD(m->hub_dropped));
+    metrics__gauge(o, "vigil_hub_queue_depth", "Messages waiting for the broadcast thread.", LOAD(m->hub_queue_depth));
+    metrics__counter(o, "vigil_http_requests_total", "HTTP requests served.", LOAD(m->http_requests));
+    metrics__counter(o, "vigil_http_busy_total", "History reads refused with 503 because the query queue was full.",
             LOAD(m->http_busy));
-    gauge(o, "vigil_mqtt_connected", "1 while connected to the broker.", LOAD(m->mqtt_connected));
-    counter(o, "vigil_mqtt_connects_total", "Successful broker connections.", LOAD(m->mqtt_connects));
-    counter(o, "vigil_mqtt_disconnects_total", "Broker connections lost.", LOAD(m->mqtt_disconnects));
-    counter(o, "vigil_commands_sent_total", "Commands published to devices.", LOAD(m->commands_sent));
-    counter(o, "vigil_configs_sent_total", "Configurations published to devices.", LOAD(m->configs_sent));
-    counter(o, "vigil_publish_failed_total", "Publishes to the broker that failed.", LOAD(m->publish_failed));
-    counter(o, "vigil_gaps_detected_total", "Gaps opened in a device's (boot, seq) record.", LOAD(m->gaps_detected));
-    counter(o, "vigil_resend_requests_total", "Resend commands published to devices.", LOAD(m->resend_requests));
-    counter(o, "vigil_readings_refilled_total", "Readings stored after a resend request for them.", LOAD(m->readings_refilled));
-    counter(o, "vigil_readings_lost_total", "Readings given up as lost (device no longer has them).", LOAD(m->readings_lost));
+    metrics__gauge(o, "vigil_mqtt_connected", "1 while connected to the broker.", LOAD(m->mqtt_connected));
+    metrics__counter(o, "vigil_mqtt_connects_total", "Successful broker connections.", LOAD(m->mqtt_connects));
+    metrics__counter(o, "vigil_mqtt_disconnects_total", "Broker connections lost.", LOAD(m->mqtt_disconnects));
+    metrics__counter(o, "vigil_commands_sent_total", "Commands published to devices.", LOAD(m->commands_sent));
+    metrics__counter(o, "vigil_configs_sent_total", "Configurations published to devices.", LOAD(m->configs_sent));
+    metrics__counter(o, "vigil_publish_failed_total", "Publishes to the broker that failed.", LOAD(m->publish_failed));
+    metrics__counter(o, "vigil_gaps_detected_total", "Gaps opened in a device's (boot, seq) record.", LOAD(m->gaps_detected));
+    metrics__counter(o, "vigil_resend_requests_total", "Resend commands published to devices.", LOAD(m->resend_requests));
+    metrics__counter(o, "vigil_readings_refilled_total", "Readings stored after a resend request for them.", LOAD(m->readings_refilled));
+    metrics__counter(o, "vigil_readings_lost_total", "Readings given up as lost (device no longer has them).", LOAD(m->readings_lost));
 
     sbuf_adds(o, "# HELP vigil_ingest_to_broadcast_seconds Time from MQTT receive to WebSocket fan-out.\n"
                  "# TYPE vigil_ingest_to_broadcast_seconds histogram\n");

@@ -74,9 +74,9 @@ typedef struct pss {
     alignas(max_align_t) unsigned char client[];
 } pss;
 
-static web *web_of(struct lws *wsi) { return lws_context_user(lws_get_context(wsi)); }
+static web *web__of(struct lws *wsi) { return lws_context_user(lws_get_context(wsi)); }
 
-static void http_reset(pss *p)
+static void web__http_reset(pss *p)
 {
     sbuf_free(&p->body);
     sbuf_free(&p->resp);
@@ -88,7 +88,7 @@ static void http_reset(pss *p)
 
 /* ---- responses ---- */
 
-static int send_headers(struct lws *wsi, unsigned status, const char *ctype, size_t len,
+static int web__send_headers(struct lws *wsi, unsigned status, const char *ctype, size_t len,
                         const char *extra_name, const char *extra_value)
 {
     unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
@@ -105,10 +105,10 @@ static int send_headers(struct lws *wsi, unsigned status, const char *ctype, siz
 }
 
 /* Sends p->resp as the body; the rest goes out from HTTP_WRITEABLE. */
-static int respond(struct lws *wsi, pss *p, unsigned status, const char *ctype,
+static int web__respond(struct lws *wsi, pss *p, unsigned status, const char *ctype,
                    const char *extra_name, const char *extra_value)
 {
-    web *w = web_of(wsi);
+    web *w = web__of(wsi);
     atomic_fetch_add_explicit(&w->m->http_requests, 1, memory_order_relaxed);
     if (!sbuf_ok(&p->resp)) {
         sbuf_reset(&p->resp);
@@ -116,7 +116,7 @@ static int respond(struct lws *wsi, pss *p, unsigned status, const char *ctype,
         status = 500;
         ctype = "application/json";
     }
-    if (send_headers(wsi, status, ctype, p->resp.len, extra_name, extra_value))
+    if (web__send_headers(wsi, status, ctype, p->resp.len, extra_name, extra_value))
         return -1;
     p->resp_active = 1;
     p->resp_off = 0;
@@ -124,30 +124,30 @@ static int respond(struct lws *wsi, pss *p, unsigned status, const char *ctype,
     return 0;
 }
 
-static int respond_json(struct lws *wsi, pss *p, unsigned status)
+static int web__respond_json(struct lws *wsi, pss *p, unsigned status)
 {
-    return respond(wsi, p, status, "application/json", NULL, NULL);
+    return web__respond(wsi, p, status, "application/json", NULL, NULL);
 }
 
-static int respond_error(struct lws *wsi, pss *p, unsigned status, const char *msg)
+static int web__respond_error(struct lws *wsi, pss *p, unsigned status, const char *msg)
 {
     sbuf_free(&p->resp);
     sbuf_init(&p->resp, LWS_PRE);
     sbuf_adds(&p->resp, "{\"error\":");
     sbuf_add_json_str(&p->resp, msg);
     sbuf_adds(&p->resp, "}");
-    return respond_json(wsi, p, status);
+    return web__respond_json(wsi, p, status);
 }
 
-static int respond_405(struct lws *wsi, pss *p, const char *allow)
+static int web__respond_405(struct lws *wsi, pss *p, const char *allow)
 {
     sbuf_free(&p->resp);
     sbuf_init(&p->resp, LWS_PRE);
     sbuf_addf(&p->resp, "{\"error\":\"method not allowed; use %s\"}", allow);
-    return respond(wsi, p, 405, "application/json", "allow:", allow);
+    return web__respond(wsi, p, 405, "application/json", "allow:", allow);
 }
 
-static int write_more(struct lws *wsi, pss *p)
+static int web__write_more(struct lws *wsi, pss *p)
 {
     if (!p->resp_active)
         return 0;
@@ -167,13 +167,13 @@ static int write_more(struct lws *wsi, pss *p)
         lws_callback_on_writable(wsi);
         return 0;
     }
-    http_reset(p);
+    web__http_reset(p);
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
 /* ---- request parsing ---- */
 
-static method get_method(struct lws *wsi)
+static method web__get_method(struct lws *wsi)
 {
     if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI))
         return M_GET;
@@ -188,7 +188,7 @@ static method get_method(struct lws *wsi)
 
 /* Reads query argument `name` ("from=") as an int64. Returns 1 if present
  * and valid, 0 if absent, -1 if malformed. */
-static int arg_int(struct lws *wsi, const char *name, int64_t *out)
+static int web__arg_int(struct lws *wsi, const char *name, int64_t *out)
 {
     char buf[64];
     const char *v = lws_get_urlarg_by_name(wsi, name, buf, sizeof buf);
@@ -214,7 +214,7 @@ static int web__query_submit(struct lws *wsi, pss *p, web *w, query_job *job)
     if (query_submit(w->q, job, &p->q_serial) != QUERY_OK) {
         p->q_serial = 0;
         atomic_fetch_add_explicit(&w->m->http_busy, 1, memory_order_relaxed);
-        return respond_error(wsi, p, 503, "busy, retry");
+        return web__respond_error(wsi, p, 503, "busy, retry");
     }
     return 0; /* answered from HTTP_WRITEABLE once the worker is done */
 }
@@ -248,44 +248,44 @@ static void web__query_answers(web *w)
     }
 }
 
-static int route_readings(struct lws *wsi, pss *p, web *w)
+static int web__route_readings(struct lws *wsi, pss *p, web *w)
 {
     int64_t to = vclock_wall_ms(), from = to - 3600 * 1000, maxp = MAX_POINTS_DEFAULT;
-    int rf = arg_int(wsi, "from=", &from), rt = arg_int(wsi, "to=", &to),
-        rm = arg_int(wsi, "max_points=", &maxp);
+    int rf = web__arg_int(wsi, "from=", &from), rt = web__arg_int(wsi, "to=", &to),
+        rm = web__arg_int(wsi, "max_points=", &maxp);
     if (rf < 0 || rt < 0)
-        return respond_error(wsi, p, 400, "from and to must be epoch milliseconds");
+        return web__respond_error(wsi, p, 400, "from and to must be epoch milliseconds");
     if (rf == 0 && rt == 1)
         from = to - 3600 * 1000;
     if (rm < 0 || maxp < 1 || maxp > MAX_POINTS_LIMIT)
-        return respond_error(wsi, p, 400, "max_points must be an integer in 1..10000");
+        return web__respond_error(wsi, p, 400, "max_points must be an integer in 1..10000");
     if (from > to)
-        return respond_error(wsi, p, 400, "from must not be after to");
+        return web__respond_error(wsi, p, 400, "from must not be after to");
     query_job job = {.kind = QUERY_READINGS, .from = from, .to = to, .max_points = maxp};
     return web__query_submit(wsi, p, w, &job);
 }
 
-static int route_completeness(struct lws *wsi, pss *p, web *w)
+static int web__route_completeness(struct lws *wsi, pss *p, web *w)
 {
     const int64_t seq_max = (int64_t)1 << 53;
     int64_t from = 0, to = seq_max, boot = -1;
-    int rf = arg_int(wsi, "from=", &from), rt = arg_int(wsi, "to=", &to),
-        rb = arg_int(wsi, "boot=", &boot);
+    int rf = web__arg_int(wsi, "from=", &from), rt = web__arg_int(wsi, "to=", &to),
+        rb = web__arg_int(wsi, "boot=", &boot);
     if (rf < 0 || rt < 0 || from < 0 || to < 0 || from > seq_max || to > seq_max)
-        return respond_error(wsi, p, 400, "from and to must be seq numbers in 0..2^53");
+        return web__respond_error(wsi, p, 400, "from and to must be seq numbers in 0..2^53");
     if (rb < 0 || (rb == 1 && (boot < 0 || boot > seq_max)))
-        return respond_error(wsi, p, 400, "boot must be an integer in 0..2^53");
+        return web__respond_error(wsi, p, 400, "boot must be an integer in 0..2^53");
     if (from > to)
-        return respond_error(wsi, p, 400, "from must not be after to");
+        return web__respond_error(wsi, p, 400, "from must not be after to");
     if (!w->trk)
-        return respond_error(wsi, p, 503, "completeness tracking is off");
+        return web__respond_error(wsi, p, 503, "completeness tracking is off");
     if (!hub_device_known(w->hub, p->dev)) /* the hub is web-thread only */
-        return respond_error(wsi, p, 404, "unknown device");
+        return web__respond_error(wsi, p, 404, "unknown device");
     query_job job = {.kind = QUERY_COMPLETENESS, .from = from, .to = to, .boot = boot};
     return web__query_submit(wsi, p, w, &job);
 }
 
-static int route_publish(struct lws *wsi, pss *p, web *w)
+static int web__route_publish(struct lws *wsi, pss *p, web *w)
 {
     char err[160], id[48], topic[128];
     sbuf payload;
@@ -297,19 +297,19 @@ static int route_publish(struct lws *wsi, pss *p, web *w)
                     : command_build(body, p->body.len, id, &payload, err, sizeof err);
     if (rc != 0) {
         sbuf_free(&payload);
-        return respond_error(wsi, p, 400, err);
+        return web__respond_error(wsi, p, 400, err);
     }
     if (topics_build(is_cfg ? TOPICS_CONFIG : TOPICS_CONTROL, p->dev, topic, sizeof topic, NULL) !=
         TOPICS_OK) {
         sbuf_free(&payload);
-        return respond_error(wsi, p, 400, "invalid device id");
+        return web__respond_error(wsi, p, 400, "invalid device id");
     }
     /* Config is retained, so a device that is offline now gets it when it
      * connects; commands are not: they mean "now". */
     publish_err e = w->pub.publish(w->pub.ctx, topic, sbuf_data(&payload), payload.len, 1, is_cfg);
     if (e != PUBLISH_OK) {
         sbuf_free(&payload);
-        return respond_error(wsi, p, 503, e == PUBLISH_ENOTCONN ? "broker not connected"
+        return web__respond_error(wsi, p, 503, e == PUBLISH_ENOTCONN ? "broker not connected"
                                           : e == PUBLISH_EFULL  ? "publish queue full, retry"
                                                                : "publish failed");
     }
@@ -323,25 +323,25 @@ static int route_publish(struct lws *wsi, pss *p, web *w)
     sbuf_add(&p->resp, sbuf_data(&payload), payload.len);
     sbuf_adds(&p->resp, "}");
     sbuf_free(&payload);
-    return respond_json(wsi, p, 202);
+    return web__respond_json(wsi, p, 202);
 }
 
-static int serve_static(struct lws *wsi, pss *p, web *w, const char *path)
+static int web__serve_static(struct lws *wsi, pss *p, web *w, const char *path)
 {
     if (!w->cfg->web_root)
-        return respond_error(wsi, p, 404, "not found");
+        return web__respond_error(wsi, p, 404, "not found");
     if (path[0] != '/' || strstr(path, "..") || strchr(path, '\\') || strlen(path) > 512)
-        return respond_error(wsi, p, 400, "bad path");
+        return web__respond_error(wsi, p, 400, "bad path");
     char full[1024];
     snprintf(full, sizeof full, "%s%s", w->cfg->web_root, !strcmp(path, "/") ? "/index.html" : path);
     struct stat st;
     if (stat(full, &st) != 0 || !S_ISREG(st.st_mode)) {
         /* Client-side routes fall back to the app; missing assets are 404. */
         if (strchr(strrchr(path, '/'), '.'))
-            return respond_error(wsi, p, 404, "not found");
+            return web__respond_error(wsi, p, 404, "not found");
         snprintf(full, sizeof full, "%s/index.html", w->cfg->web_root);
         if (stat(full, &st) != 0)
-            return respond_error(wsi, p, 404, "dashboard not built");
+            return web__respond_error(wsi, p, 404, "dashboard not built");
     }
     const char *mime = lws_get_mimetype(full, NULL);
     atomic_fetch_add_explicit(&w->m->http_requests, 1, memory_order_relaxed);
@@ -352,7 +352,7 @@ static int serve_static(struct lws *wsi, pss *p, web *w, const char *path)
 }
 
 /* Splits /api/devices/{id}[/rest]. Returns 0 and fills id/rest, or -1. */
-static int split_device_path(const char *s, char *id, const char **rest)
+static int web__split_device_path(const char *s, char *id, const char **rest)
 {
     const char *slash = strchr(s, '/');
     size_t n = slash ? (size_t)(slash - s) : strlen(s);
@@ -364,17 +364,17 @@ static int split_device_path(const char *s, char *id, const char **rest)
     return 0;
 }
 
-static int handle_http(struct lws *wsi, pss *p, const char *path)
+static int web__handle_http(struct lws *wsi, pss *p, const char *path)
 {
-    web *w = web_of(wsi);
+    web *w = web__of(wsi);
     web__query_forget(w, p);
-    http_reset(p);
+    web__http_reset(p);
     sbuf_init(&p->resp, LWS_PRE);
-    p->meth = get_method(wsi);
+    p->meth = web__get_method(wsi);
 
     if (!strcmp(path, "/healthz")) {
         if (p->meth != M_GET)
-            return respond_405(wsi, p, "GET");
+            return web__respond_405(wsi, p, "GET");
         store_stats ss;
         store_get_stats(w->st, &ss);
         int broker = w->pub.connected(w->pub.ctx), ok = broker && ss.writable;
@@ -382,75 +382,75 @@ static int handle_http(struct lws *wsi, pss *p, const char *path)
                             "\"store_queue_depth\":%zu,\"devices\":%zu}",
                   ok ? "true" : "false", broker ? "true" : "false", ss.writable ? "true" : "false",
                   ss.queue_depth, hub_device_count(w->hub));
-        return respond_json(wsi, p, ok ? 200 : 503);
+        return web__respond_json(wsi, p, ok ? 200 : 503);
     }
     if (!strcmp(path, "/metrics")) {
         if (p->meth != M_GET)
-            return respond_405(wsi, p, "GET");
+            return web__respond_405(wsi, p, "GET");
         store_stats ss;
         store_get_stats(w->st, &ss);
         metrics_render(w->m, &ss, &p->resp);
-        return respond(wsi, p, 200, "text/plain; version=0.0.4", NULL, NULL);
+        return web__respond(wsi, p, 200, "text/plain; version=0.0.4", NULL, NULL);
     }
     if (!strcmp(path, "/api/devices") || !strcmp(path, "/api/devices/")) {
         if (p->meth != M_GET)
-            return respond_405(wsi, p, "GET");
+            return web__respond_405(wsi, p, "GET");
         hub_devices_json(w->hub, &p->resp);
-        return respond_json(wsi, p, 200);
+        return web__respond_json(wsi, p, 200);
     }
     if (!strncmp(path, "/api/devices/", 13)) {
         const char *rest;
-        if (split_device_path(path + 13, p->dev, &rest) != 0)
-            return respond_error(wsi, p, 400, "invalid device id (1-64 of A-Z a-z 0-9 _ . -)");
+        if (web__split_device_path(path + 13, p->dev, &rest) != 0)
+            return web__respond_error(wsi, p, 400, "invalid device id (1-64 of A-Z a-z 0-9 _ . -)");
         if (!*rest) {
             if (p->meth != M_GET)
-                return respond_405(wsi, p, "GET");
+                return web__respond_405(wsi, p, "GET");
             if (hub_device_json(w->hub, p->dev, &p->resp) != 0)
-                return respond_error(wsi, p, 404, "unknown device");
-            return respond_json(wsi, p, 200);
+                return web__respond_error(wsi, p, 404, "unknown device");
+            return web__respond_json(wsi, p, 200);
         }
         if (!strcmp(rest, "/completeness")) {
             if (p->meth != M_GET)
-                return respond_405(wsi, p, "GET");
-            return route_completeness(wsi, p, w);
+                return web__respond_405(wsi, p, "GET");
+            return web__route_completeness(wsi, p, w);
         }
         if (!strcmp(rest, "/readings")) {
             if (p->meth != M_GET)
-                return respond_405(wsi, p, "GET");
-            return route_readings(wsi, p, w);
+                return web__respond_405(wsi, p, "GET");
+            return web__route_readings(wsi, p, w);
         }
         int is_cmd = !strcmp(rest, "/commands"), is_cfg = !strcmp(rest, "/config");
         if (is_cmd || is_cfg) {
             if (is_cmd && p->meth != M_POST)
-                return respond_405(wsi, p, "POST");
+                return web__respond_405(wsi, p, "POST");
             if (is_cfg && p->meth != M_PUT)
-                return respond_405(wsi, p, "PUT");
+                return web__respond_405(wsi, p, "PUT");
             if (is_cmd && !hub_device_known(w->hub, p->dev))
-                return respond_error(wsi, p, 404, "unknown device");
+                return web__respond_error(wsi, p, 404, "unknown device");
             char cl[24];
             long long clen = -1;
             if (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
                 clen = atoll(cl);
             if (clen > BODY_MAX)
-                return respond_error(wsi, p, 413, "body larger than 4096 bytes");
+                return web__respond_error(wsi, p, 413, "body larger than 4096 bytes");
             if (clen <= 0)
-                return respond_error(wsi, p, 400, "a JSON body is required");
+                return web__respond_error(wsi, p, 400, "a JSON body is required");
             p->pending = is_cmd ? R_COMMANDS : R_CONFIG;
             sbuf_init(&p->body, 0);
             return 0; /* answered at HTTP_BODY_COMPLETION */
         }
-        return respond_error(wsi, p, 404, "unknown route");
+        return web__respond_error(wsi, p, 404, "unknown route");
     }
     if (!strncmp(path, "/api", 4) && (path[4] == '/' || !path[4]))
-        return respond_error(wsi, p, 404, "unknown route");
+        return web__respond_error(wsi, p, 404, "unknown route");
     if (p->meth != M_GET)
-        return respond_405(wsi, p, "GET");
-    return serve_static(wsi, p, w, path);
+        return web__respond_405(wsi, p, "GET");
+    return web__serve_static(wsi, p, w, path);
 }
 
 /* ---- the protocol callback ---- */
 
-static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+static int web__callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
     pss *p = user;
     web *w;
@@ -466,7 +466,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_HTTP: {
         char path[600];
         snprintf(path, sizeof path, "%s", in ? (const char *)in : "/");
-        return handle_http(wsi, p, path);
+        return web__handle_http(wsi, p, path);
     }
     case LWS_CALLBACK_HTTP_BODY:
         if (p->pending) {
@@ -480,22 +480,22 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (!p->pending)
             return 0;
         if (p->body_too_large)
-            return respond_error(wsi, p, 413, "body larger than 4096 bytes");
-        return route_publish(wsi, p, web_of(wsi));
+            return web__respond_error(wsi, p, 413, "body larger than 4096 bytes");
+        return web__route_publish(wsi, p, web__of(wsi));
     case LWS_CALLBACK_HTTP_WRITEABLE:
         if (p->q_ready) {
             p->q_ready = 0;
-            return respond_json(wsi, p, p->q_status);
+            return web__respond_json(wsi, p, p->q_status);
         }
-        return write_more(wsi, p);
+        return web__write_more(wsi, p);
     case LWS_CALLBACK_HTTP_FILE_COMPLETION:
         return lws_http_transaction_completed(wsi) ? -1 : 0;
     case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
     case LWS_CALLBACK_WSI_DESTROY: /* the last word on a wsi: its answer must not find it */
         if (p && !p->is_ws) {
-            web__query_forget(web_of(wsi), p);
-            http_reset(p);
+            web__query_forget(web__of(wsi), p);
+            web__http_reset(p);
         }
         return 0;
 
@@ -506,13 +506,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return 0;
     }
     case LWS_CALLBACK_ESTABLISHED:
-        w = web_of(wsi);
-        http_reset(p);
+        w = web__of(wsi);
+        web__http_reset(p);
         p->is_ws = 1;
         sbuf_init(&p->rx, 0);
         return hub_client_open(w->hub, (hub_client *)p->client, wsi) ? -1 : 0;
     case LWS_CALLBACK_RECEIVE:
-        w = web_of(wsi);
+        w = web__of(wsi);
         if (p->rx.len + len > WS_RX_MAX) {
             LOG_W(TAG, "WebSocket client message over %d bytes: closing", WS_RX_MAX);
             return -1;
@@ -525,10 +525,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         }
         return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
-        return hub_client_writable(web_of(wsi)->hub, (hub_client *)p->client) ? -1 : 0;
+        return hub_client_writable(web__of(wsi)->hub, (hub_client *)p->client) ? -1 : 0;
     case LWS_CALLBACK_CLOSED:
         if (p->is_ws) {
-            hub_client_close(web_of(wsi)->hub, (hub_client *)p->client);
+            hub_client_close(web__of(wsi)->hub, (hub_client *)p->client);
             sbuf_free(&p->rx);
         }
         return 0;
@@ -538,7 +538,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
-static void lws_log_emit(int level, const char *line)
+static void web__lws_log_emit(int level, const char *line)
 {
     size_t n = strlen(line);
     while (n && line[n - 1] == '\n')
@@ -549,7 +549,7 @@ static void lws_log_emit(int level, const char *line)
         LOG_D("lws", "%.*s", (int)n, line);
 }
 
-static void *web_main(void *arg)
+static void *web__main(void *arg)
 {
     web *w = arg;
     hub_thread_bind(w->hub);
@@ -584,7 +584,7 @@ static const fanout_conn_ops web__conn_ops = {
     .fd = web__conn_fd,
 };
 
-static void wake_lws(void *arg) { lws_cancel_service(arg); }
+static void web__wake_lws(void *arg) { lws_cancel_service(arg); }
 
 int web_start(const vigil_config *cfg, const web_deps *deps, web **out)
 {
@@ -600,11 +600,11 @@ int web_start(const vigil_config *cfg, const web_deps *deps, web **out)
     w->m = deps->m;
     w->protocols[0] = (struct lws_protocols){
         .name = "vigil",
-        .callback = callback,
+        .callback = web__callback,
         .per_session_data_size = sizeof(pss) + hub_client_size(),
         .rx_buffer_size = 0,
     };
-    lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
+    lws_set_log_level(LLL_ERR | LLL_WARN, web__lws_log_emit);
 
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
@@ -624,15 +624,15 @@ int web_start(const vigil_config *cfg, const web_deps *deps, web **out)
         return -1;
     }
     hub_set_conn_ops(h, &web__conn_ops);
-    query_config qc = {.st = deps->st, .trk = deps->trk, .headroom = LWS_PRE, .wake = wake_lws,
+    query_config qc = {.st = deps->st, .trk = deps->trk, .headroom = LWS_PRE, .wake = web__wake_lws,
                        .wake_ctx = w->ctx};
     if (query_start(&qc, &w->q) != QUERY_OK) {
         lws_context_destroy(w->ctx);
         free(w);
         return -1;
     }
-    hub_set_waker(h, wake_lws, w->ctx);
-    if (pthread_create(&w->thread, NULL, web_main, w) != 0) {
+    hub_set_waker(h, web__wake_lws, w->ctx);
+    if (pthread_create(&w->thread, NULL, web__main, w) != 0) {
         LOG_E(TAG, "cannot start the web thread");
         query_stop(w->q);
         lws_context_destroy(w->ctx);

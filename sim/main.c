@@ -29,13 +29,13 @@
 
 volatile sig_atomic_t sim_stop_requested;
 
-static void on_signal(int sig)
+static void sim_main__on_signal(int sig)
 {
     (void)sig;
     sim_stop_requested = 1;
 }
 
-static void usage(FILE *f)
+static void sim_main__usage(FILE *f)
 {
     fprintf(f,
         "usage: vigil-sim --broker mqtt://HOST:PORT --devices N --rate HZ [options]\n"
@@ -63,7 +63,7 @@ static void usage(FILE *f)
         "  --help\n");
 }
 
-static int parse_broker(const char *url, sim_opts *o)
+static int sim_main__parse_broker(const char *url, sim_opts *o)
 {
     const char *p = url;
     if (!strncmp(p, "mqtt://", 7))
@@ -87,7 +87,7 @@ static int parse_broker(const char *url, sim_opts *o)
     return 0;
 }
 
-static int num(const char *s, double lo, double hi, double *out)
+static int sim_main__num(const char *s, double lo, double hi, double *out)
 {
     char *e;
     errno = 0;
@@ -117,7 +117,7 @@ typedef struct dev_summary {
 static dev_summary *g_devs;
 static long g_ndevs;
 
-static void parse_totals(const char *line, sim_totals *t)
+static void sim_main__parse_totals(const char *line, sim_totals *t)
 {
     sscanf(line + 2,
            "%" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
@@ -126,10 +126,10 @@ static void parse_totals(const char *line, sim_totals *t)
            &t->connected, &t->conn_fail, &t->cmds, &t->first_connect_all_s);
 }
 
-static void handle_line(child *c, const char *line)
+static void sim_main__handle_line(child *c, const char *line)
 {
     if (line[0] == 'P' || line[0] == 'F') {
-        parse_totals(line, &c->last);
+        sim_main__parse_totals(line, &c->last);
         c->final = c->final || line[0] == 'F';
     } else if (line[0] == 'D' && g_ndevs >= 0) {
         dev_summary d = {0};
@@ -142,7 +142,7 @@ static void handle_line(child *c, const char *line)
     }
 }
 
-static void read_child(child *c)
+static void sim_main__read_child(child *c)
 {
     ssize_t n = read(c->fd, c->buf + c->len, sizeof c->buf - 1 - c->len);
     if (n <= 0) {
@@ -157,14 +157,14 @@ static void read_child(child *c)
     char *start = c->buf, *nl;
     while ((nl = strchr(start, '\n'))) {
         *nl = '\0';
-        handle_line(c, start);
+        sim_main__handle_line(c, start);
         start = nl + 1;
     }
     c->len = (size_t)(c->buf + c->len - start);
     memmove(c->buf, start, c->len);
 }
 
-static void sum_totals(const child *cs, int n, sim_totals *t)
+static void sim_main__sum_totals(const child *cs, int n, sim_totals *t)
 {
     memset(t, 0, sizeof *t);
     t->first_connect_all_s = 0;
@@ -186,14 +186,14 @@ static void sum_totals(const child *cs, int n, sim_totals *t)
     }
 }
 
-static uint64_t now_ms(void)
+static uint64_t sim_main__now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static int write_json(const sim_opts *o, const sim_totals *t, double elapsed)
+static int sim_main__write_json(const sim_opts *o, const sim_totals *t, double elapsed)
 {
     FILE *f = fopen(o->summary_json, "w");
     if (!f) {
@@ -248,15 +248,15 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         const char *bad = NULL;
         switch (c) {
-        case O_BROKER: if (parse_broker(optarg, &o)) bad = "--broker"; break;
-        case O_DEVICES: if (num(optarg, 1, 100000, &v)) bad = "--devices"; else o.devices = (long)v; break;
-        case O_RATE: if (num(optarg, 1.0 / 3600, 100, &v)) bad = "--rate"; else o.rate_hz = v; break;
-        case O_DURATION: if (num(optarg, 0.1, 7 * 86400, &v)) bad = "--duration"; else o.duration_s = v; break;
+        case O_BROKER: if (sim_main__parse_broker(optarg, &o)) bad = "--broker"; break;
+        case O_DEVICES: if (sim_main__num(optarg, 1, 100000, &v)) bad = "--devices"; else o.devices = (long)v; break;
+        case O_RATE: if (sim_main__num(optarg, 1.0 / 3600, 100, &v)) bad = "--rate"; else o.rate_hz = v; break;
+        case O_DURATION: if (sim_main__num(optarg, 0.1, 7 * 86400, &v)) bad = "--duration"; else o.duration_s = v; break;
         case O_PREFIX:
             if (strlen(optarg) >= sizeof o.prefix) bad = "--prefix";
             else snprintf(o.prefix, sizeof o.prefix, "%s", optarg);
             break;
-        case O_SEED: if (num(optarg, 0, 1e18, &v)) bad = "--seed"; else o.seed = (uint64_t)v; break;
+        case O_SEED: if (sim_main__num(optarg, 0, 1e18, &v)) bad = "--seed"; else o.seed = (uint64_t)v; break;
         case O_FID:
             if (!strcmp(optarg, "vitals")) o.fidelity = SIM_FID_VITALS;
             else if (!strcmp(optarg, "sensor")) o.fidelity = SIM_FID_SENSOR;
@@ -269,14 +269,14 @@ int main(int argc, char **argv)
                 return 2;
             } else o.nscen++;
             break;
-        case O_QOS: if (num(optarg, 0, 1, &v) || v != floor(v)) bad = "--qos"; else o.qos = (int)v; break;
+        case O_QOS: if (sim_main__num(optarg, 0, 1, &v) || v != floor(v)) bad = "--qos"; else o.qos = (int)v; break;
         case O_SUMMARY:
             if (strlen(optarg) >= sizeof o.summary_json) bad = "--summary-json";
             else snprintf(o.summary_json, sizeof o.summary_json, "%s", optarg);
             break;
-        case O_FIRST: if (num(optarg, 0, 1e9, &v)) bad = "--first-id"; else o.first_id = (long)v; break;
+        case O_FIRST: if (sim_main__num(optarg, 0, 1e9, &v)) bad = "--first-id"; else o.first_id = (long)v; break;
         case O_KEEPALIVE:
-            if (num(optarg, 1, 3600, &v)) bad = "--keepalive";
+            if (sim_main__num(optarg, 1, 3600, &v)) bad = "--keepalive";
             else if (v < 5) {
                 /* libmosquitto refuses keepalives below 5 s (MOSQ_ERR_INVAL). */
                 fprintf(stderr, "vigil-sim: --keepalive %g raised to 5 s (libmosquitto minimum)\n", v);
@@ -284,12 +284,12 @@ int main(int argc, char **argv)
             } else o.keepalive_s = (int)v;
             break;
         case O_CLEAN: o.clean_exit = true; break;
-        case O_PERW: if (num(optarg, 1, 5000, &v)) bad = "--per-worker"; else o.per_worker = (long)v; break;
-        case O_CRATE: if (num(optarg, 1, 100000, &v)) bad = "--connect-rate"; else o.connect_rate = v; break;
-        case O_OUTBOX: if (num(optarg, 1, 100000, &v)) bad = "--outbox"; else o.outbox_cap = (long)v; break;
+        case O_PERW: if (sim_main__num(optarg, 1, 5000, &v)) bad = "--per-worker"; else o.per_worker = (long)v; break;
+        case O_CRATE: if (sim_main__num(optarg, 1, 100000, &v)) bad = "--connect-rate"; else o.connect_rate = v; break;
+        case O_OUTBOX: if (sim_main__num(optarg, 1, 100000, &v)) bad = "--outbox"; else o.outbox_cap = (long)v; break;
         case O_VERBOSE: o.verbose = true; break;
-        case O_HELP: usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case O_HELP: sim_main__usage(stdout); return 0;
+        default: sim_main__usage(stderr); return 2;
         }
         if (bad) {
             fprintf(stderr, "vigil-sim: invalid %s '%s'\n", bad, optarg);
@@ -297,7 +297,7 @@ int main(int argc, char **argv)
         }
     }
     if (optind < argc) {
-        usage(stderr);
+        sim_main__usage(stderr);
         return 2;
     }
     if (o.fidelity == SIM_FID_SENSOR && !sim_sensor_available()) {
@@ -320,7 +320,7 @@ int main(int argc, char **argv)
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
-    struct sigaction sa = {.sa_handler = on_signal};
+    struct sigaction sa = {.sa_handler = sim_main__on_signal};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
@@ -335,7 +335,7 @@ int main(int argc, char **argv)
         return 1;
     }
     pid_t parent = getpid();
-    uint64_t t0 = now_ms();
+    uint64_t t0 = sim_main__now_ms();
     fprintf(stderr, "vigil-sim: %ld devices at %g Hz for %g s, %d worker(s), broker %s:%d\n",
             o.devices, o.rate_hz, o.duration_s, nw, o.host, o.port);
     for (int i = 0; i < nw; i++) {
@@ -402,11 +402,11 @@ int main(int argc, char **argv)
         int n = poll(pf, (nfds_t)nw, 250);
         for (int i = 0; n > 0 && i < nw; i++)
             if (cs[i].fd >= 0 && (pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
-                read_child(&cs[i]);
-        uint64_t now = now_ms();
+                sim_main__read_child(&cs[i]);
+        uint64_t now = sim_main__now_ms();
         if (now >= next_progress) {
             sim_totals t;
-            sum_totals(cs, nw, &t);
+            sim_main__sum_totals(cs, nw, &t);
             fprintf(stderr,
                     "vigil-sim: t=%.0fs connected=%" PRIu64 "/%ld sent=%" PRIu64 " acked=%" PRIu64
                     " pending=%" PRIu64 " dropped=%" PRIu64 " reconnects=%" PRIu64
@@ -430,15 +430,15 @@ int main(int argc, char **argv)
         if (!cs[i].final)
             status = 1;
     }
-    double elapsed = (double)(now_ms() - t0) / 1000.0;
+    double elapsed = (double)(sim_main__now_ms() - t0) / 1000.0;
     sim_totals t;
-    sum_totals(cs, nw, &t);
+    sim_main__sum_totals(cs, nw, &t);
     printf("vigil-sim: done in %.1f s: devices=%ld sent=%" PRIu64 " acked=%" PRIu64
            " readings=%" PRIu64 " dropped=%" PRIu64 " pending=%" PRIu64 " reconnects=%" PRIu64
            " connect_failures=%" PRIu64 " all_connected_s=%.3f\n",
            elapsed, o.devices, t.sent, t.acked, t.readings, t.dropped, t.pending, t.reconnects,
            t.conn_fail, t.first_connect_all_s);
-    if (o.summary_json[0] && write_json(&o, &t, elapsed) != 0)
+    if (o.summary_json[0] && sim_main__write_json(&o, &t, elapsed) != 0)
         status = 1;
     free(pf);
     free(cs);

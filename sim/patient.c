@@ -11,7 +11,7 @@
 
 #include "sim.h"
 
-static uint64_t splitmix64(uint64_t *x)
+static uint64_t sim_rng__splitmix64(uint64_t *x)
 {
     uint64_t z = (*x += 0x9E3779B97F4A7C15ULL);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
@@ -22,10 +22,10 @@ static uint64_t splitmix64(uint64_t *x)
 void sim_rng_seed(sim_rng *r, uint64_t seed)
 {
     for (int i = 0; i < 4; i++)
-        r->s[i] = splitmix64(&seed);
+        r->s[i] = sim_rng__splitmix64(&seed);
 }
 
-static uint64_t rotl(uint64_t x, int k)
+static uint64_t sim_rng__rotl(uint64_t x, int k)
 {
     return (x << k) | (x >> (64 - k));
 }
@@ -33,14 +33,14 @@ static uint64_t rotl(uint64_t x, int k)
 uint64_t sim_rng_next(sim_rng *r)
 {
     uint64_t *s = r->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
+    uint64_t result = sim_rng__rotl(s[1] * 5, 7) * 9;
     uint64_t t = s[1] << 17;
     s[2] ^= s[0];
     s[3] ^= s[1];
     s[1] ^= s[2];
     s[0] ^= s[3];
     s[2] ^= t;
-    s[3] = rotl(s[3], 45);
+    s[3] = sim_rng__rotl(s[3], 45);
     return result;
 }
 
@@ -87,7 +87,7 @@ void sim_patient_init(sim_patient *p, uint64_t seed)
     p->rssi0 = sim_rng_range(g, -75, -45);
 }
 
-static double relax(double x, double target, double dt, double tau)
+static double sim_patient__relax(double x, double target, double dt, double tau)
 {
     return target + (x - target) * exp(-dt / tau);
 }
@@ -133,10 +133,10 @@ void sim_patient_step(sim_patient *p, double t_s, unsigned active)
     if (ACT(SIM_SC_FINGER_OFF))
         skin_t = p->amb + 4; /* the IR thermometer now sees mostly air */
 
-    p->hr = relax(p->hr, hr_t, dt, hr_tau);
-    p->spo2 = relax(p->spo2, spo2_t, dt, spo2_tau);
-    p->skin = relax(p->skin, skin_t, dt, skin_tau);
-    p->amb = relax(p->amb, amb_t, dt, 600);
+    p->hr = sim_patient__relax(p->hr, hr_t, dt, hr_tau);
+    p->spo2 = sim_patient__relax(p->spo2, spo2_t, dt, spo2_tau);
+    p->skin = sim_patient__relax(p->skin, skin_t, dt, skin_tau);
+    p->amb = sim_patient__relax(p->amb, amb_t, dt, 600);
     /* AR(1) beat-to-beat and measurement-scale variability. */
     double a = exp(-dt / 5.0), w = sqrt(1 - a * a);
     p->hr_noise = a * p->hr_noise + w * 2.5 * sim_rng_normal(g);

@@ -19,7 +19,7 @@ const char *sim_scenario_name(sim_scen_kind k)
     return (unsigned)k < SIM_SC_COUNT ? names[k] : "?";
 }
 
-static int parse_num(const char *s, const char *end, double *out)
+static int sim_scenario__parse_num(const char *s, const char *end, double *out)
 {
     char buf[32];
     size_t n = (size_t)(end - s);
@@ -53,7 +53,8 @@ int sim_scenario_parse(const char *spec, sim_scenario *out, char *err, size_t er
         const char *re = colon && colon > at ? colon : at + strlen(at);
         const char *dash = memchr(at + 1, '-', (size_t)(re - at - 1));
         double lo, hi;
-        if (parse_num(at + 1, dash ? dash : re, &lo) || (dash && parse_num(dash + 1, re, &hi))) {
+        if (sim_scenario__parse_num(at + 1, dash ? dash : re, &lo) ||
+            (dash && sim_scenario__parse_num(dash + 1, re, &hi))) {
             snprintf(err, errlen, "bad device range in '%s'", spec);
             return -1;
         }
@@ -67,8 +68,8 @@ int sim_scenario_parse(const char *spec, sim_scenario *out, char *err, size_t er
     if (colon) {
         const char *e = colon + strlen(colon);
         const char *dash = strchr(colon + 1, '-');
-        if (parse_num(colon + 1, dash ? dash : e, &out->start_s) ||
-            (dash && parse_num(dash + 1, e, &out->dur_s))) {
+        if (sim_scenario__parse_num(colon + 1, dash ? dash : e, &out->start_s) ||
+            (dash && sim_scenario__parse_num(dash + 1, e, &out->dur_s))) {
             snprintf(err, errlen, "bad time window in '%s'", spec);
             return -1;
         }

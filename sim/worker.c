@@ -10,7 +10,7 @@
  * backoff.
  *
  * A device's socket is closed inside libmosquitto (on error, or after our
- * shutdown()), which also removes it from epoll; the on_disconnect callback
+ * shutdown()), which also removes it from epoll; the sim_worker__on_disconnect callback
  * therefore only marks it unregistered. Events carry the device pointer,
  * never the fd, so a reused fd number cannot be misattributed.
  *
@@ -87,7 +87,7 @@ typedef struct sim_worker {
     unsigned conn_err_logged;
 } sim_worker;
 
-static uint64_t mono_now(void)
+static uint64_t sim_worker__mono_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -96,13 +96,13 @@ static uint64_t mono_now(void)
 
 /* ---- the host platform ---- */
 
-static uint64_t p_mono(void *ctx)
+static uint64_t sim_worker__p_mono(void *ctx)
 {
     sim_dev *d = ctx;
     return d->w->now - d->boot_at_ms;
 }
 
-static bool p_wall(void *ctx, uint64_t *ms)
+static bool sim_worker__p_wall(void *ctx, uint64_t *ms)
 {
     (void)ctx;
     struct timespec ts;
@@ -111,7 +111,7 @@ static bool p_wall(void *ctx, uint64_t *ms)
     return true;
 }
 
-static platform_status p_publish(void *ctx, const char *topic, const void *payload, size_t len,
+static platform_status sim_worker__p_publish(void *ctx, const char *topic, const void *payload, size_t len,
                                  int qos, bool retain)
 {
     sim_dev *d = ctx;
@@ -138,14 +138,14 @@ static platform_status p_publish(void *ctx, const char *topic, const void *paylo
     return PLATFORM_OK;
 }
 
-static platform_status p_subscribe(void *ctx, const char *topic, int qos)
+static platform_status sim_worker__p_subscribe(void *ctx, const char *topic, int qos)
 {
     sim_dev *d = ctx;
     return mosquitto_subscribe(d->mosq, NULL, topic, qos) == MOSQ_ERR_SUCCESS ? PLATFORM_OK
                                                                              : PLATFORM_EIO;
 }
 
-static platform_status p_kv_get(void *ctx, const char *key, uint32_t *v)
+static platform_status sim_worker__p_kv_get(void *ctx, const char *key, uint32_t *v)
 {
     sim_dev *d = ctx;
     if (!strcmp(key, PLATFORM_KEY_INTERVAL) && d->has_interval) {
@@ -159,7 +159,7 @@ static platform_status p_kv_get(void *ctx, const char *key, uint32_t *v)
     return PLATFORM_ENOTFOUND;
 }
 
-static platform_status p_kv_set(void *ctx, const char *key, uint32_t v)
+static platform_status sim_worker__p_kv_set(void *ctx, const char *key, uint32_t v)
 {
     sim_dev *d = ctx;
     if (!strcmp(key, PLATFORM_KEY_INTERVAL)) {
@@ -174,14 +174,14 @@ static platform_status p_kv_set(void *ctx, const char *key, uint32_t v)
     return PLATFORM_OK;
 }
 
-static void p_log(void *ctx, platform_log_level lvl, const char *msg)
+static void sim_worker__p_log(void *ctx, platform_log_level lvl, const char *msg)
 {
     sim_dev *d = ctx;
     if (d->w->o->verbose || lvl <= PLATFORM_LOG_ERROR)
         fprintf(stderr, "vigil-sim: %s\n", msg);
 }
 
-static void p_reboot(void *ctx)
+static void sim_worker__p_reboot(void *ctx)
 {
     sim_dev *d = ctx;
     /* Acted on from the loop, not the callback, after the ack is out. */
@@ -189,12 +189,12 @@ static void p_reboot(void *ctx)
     d->reboot_at_ms = d->w->now + 300;
 }
 
-static void p_identify(void *ctx)
+static void sim_worker__p_identify(void *ctx)
 {
     ((sim_dev *)ctx)->identifies++;
 }
 
-static bool dev_sample(void *ctx, tenc_reading *r)
+static bool sim_worker__dev_sample(void *ctx, tenc_reading *r)
 {
     sim_dev *d = ctx;
     sim_worker *w = d->w;
@@ -210,7 +210,7 @@ static bool dev_sample(void *ctx, tenc_reading *r)
 
 /* ---- epoll bookkeeping ---- */
 
-static void dev_sync(sim_dev *d)
+static void sim_worker__dev_sync(sim_dev *d)
 {
     sim_worker *w = d->w;
     int fd = d->created ? mosquitto_socket(d->mosq) : -1;
@@ -234,36 +234,36 @@ static void dev_sync(sim_dev *d)
 
 /* Breaks the TCP connection without DISCONNECT, like a Wi-Fi drop: the
  * broker then publishes the last will. libmosquitto notices on the next
- * read and runs on_disconnect. */
-static void dev_drop(sim_dev *d)
+ * read and runs sim_worker__on_disconnect. */
+static void sim_worker__dev_drop(sim_dev *d)
 {
     int fd = mosquitto_socket(d->mosq);
     if (fd >= 0)
         shutdown(fd, SHUT_RDWR);
 }
 
-static uint32_t jitter(sim_dev *d, uint32_t ms)
+static uint32_t sim_worker__jitter(sim_dev *d, uint32_t ms)
 {
     return (uint32_t)((double)ms * sim_rng_range(&d->pat.rng, 0.5, 1.5));
 }
 
-static void dev_schedule_reconnect(sim_dev *d)
+static void sim_worker__dev_schedule_reconnect(sim_dev *d)
 {
     d->backoff_ms = d->backoff_ms ? d->backoff_ms * 2 : 250;
     if (d->backoff_ms > 8000)
         d->backoff_ms = 8000;
-    d->next_conn_ms = d->w->now + jitter(d, d->backoff_ms);
+    d->next_conn_ms = d->w->now + sim_worker__jitter(d, d->backoff_ms);
 }
 
 /* ---- libmosquitto callbacks ---- */
 
-static void on_connect(struct mosquitto *m, void *obj, int rc)
+static void sim_worker__on_connect(struct mosquitto *m, void *obj, int rc)
 {
     (void)m;
     sim_dev *d = obj;
     if (rc != 0) {
         d->conn_fail++;
-        d->state = DS_CONNECTING; /* the broker closes; on_disconnect reschedules */
+        d->state = DS_CONNECTING; /* the broker closes; sim_worker__on_disconnect reschedules */
         return;
     }
     if (d->ever_connected)
@@ -276,7 +276,7 @@ static void on_connect(struct mosquitto *m, void *obj, int rc)
     session_on_connect(&d->s);
 }
 
-static void on_disconnect(struct mosquitto *m, void *obj, int rc)
+static void sim_worker__on_disconnect(struct mosquitto *m, void *obj, int rc)
 {
     (void)m;
     (void)rc;
@@ -288,11 +288,11 @@ static void on_disconnect(struct mosquitto *m, void *obj, int rc)
         d->conn_fail++;
     if (d->state != DS_HELD) {
         d->state = DS_OFF;
-        dev_schedule_reconnect(d);
+        sim_worker__dev_schedule_reconnect(d);
     }
 }
 
-static void on_publish(struct mosquitto *m, void *obj, int mid)
+static void sim_worker__on_publish(struct mosquitto *m, void *obj, int mid)
 {
     (void)m;
     sim_dev *d = obj;
@@ -308,7 +308,7 @@ static void on_publish(struct mosquitto *m, void *obj, int mid)
         d->acked++;
 }
 
-static void on_message(struct mosquitto *m, void *obj, const struct mosquitto_message *msg)
+static void sim_worker__on_message(struct mosquitto *m, void *obj, const struct mosquitto_message *msg)
 {
     (void)m;
     sim_dev *d = obj;
@@ -317,7 +317,7 @@ static void on_message(struct mosquitto *m, void *obj, const struct mosquitto_me
 
 /* ---- device life cycle ---- */
 
-static int dev_mosq_new(sim_dev *d)
+static int sim_worker__dev_mosq_new(sim_dev *d)
 {
     d->mosq = mosquitto_new(d->id, true, d);
     if (!d->mosq)
@@ -325,21 +325,21 @@ static int dev_mosq_new(sim_dev *d)
     mosquitto_int_option(d->mosq, MOSQ_OPT_TCP_NODELAY, 1);
     mosquitto_int_option(d->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
     mosquitto_max_inflight_messages_set(d->mosq, 100);
-    mosquitto_connect_callback_set(d->mosq, on_connect);
-    mosquitto_disconnect_callback_set(d->mosq, on_disconnect);
-    mosquitto_publish_callback_set(d->mosq, on_publish);
-    mosquitto_message_callback_set(d->mosq, on_message);
+    mosquitto_connect_callback_set(d->mosq, sim_worker__on_connect);
+    mosquitto_disconnect_callback_set(d->mosq, sim_worker__on_disconnect);
+    mosquitto_publish_callback_set(d->mosq, sim_worker__on_publish);
+    mosquitto_message_callback_set(d->mosq, sim_worker__on_message);
     return 0;
 }
 
-static int dev_boot(sim_dev *d)
+static int sim_worker__dev_boot(sim_dev *d)
 {
     session_config cfg = {
         .device_id = d->id,
         .fw = VIGIL_VERSION,
         .default_interval_ms = (uint32_t)lround(1000.0 / d->w->o->rate_hz),
         .drain_per_tick = 20,
-        .sample = dev_sample,
+        .sample = sim_worker__dev_sample,
         .sample_ctx = d,
     };
     if (cfg.default_interval_ms < SESSION_INTERVAL_MIN_MS)
@@ -352,11 +352,11 @@ static int dev_boot(sim_dev *d)
     return 0;
 }
 
-static void dev_connect(sim_dev *d)
+static void sim_worker__dev_connect(sim_dev *d)
 {
     sim_worker *w = d->w;
     int rc;
-    if (!d->booted && dev_boot(d) != 0) {
+    if (!d->booted && sim_worker__dev_boot(d) != 0) {
         fprintf(stderr, "vigil-sim: cannot start device %s\n", d->id);
         d->state = DS_HELD;
         return;
@@ -379,13 +379,13 @@ static void dev_connect(sim_dev *d)
                     rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
         d->conn_fail++;
         d->state = DS_OFF;
-        dev_schedule_reconnect(d);
+        sim_worker__dev_schedule_reconnect(d);
         if (mosquitto_socket(d->mosq) < 0)
             d->registered = false;
         return;
     }
     d->registered = false; /* a new socket */
-    dev_sync(d);
+    sim_worker__dev_sync(d);
 }
 
 /* A reboot loses RAM: the session, the outbox and whatever libmosquitto
@@ -393,9 +393,9 @@ static void dev_connect(sim_dev *d)
  * socket without DISCONNECT, so the broker publishes the last will, as for
  * a real esp_restart). Called from the loop some time after the command so
  * the ack has been written, like the firmware's 0.5 s grace. */
-static int dev_mosq_new(sim_dev *d);
+static int sim_worker__dev_mosq_new(sim_dev *d);
 
-static void dev_reboot(sim_dev *d)
+static void sim_worker__dev_reboot(sim_dev *d)
 {
     d->lost_reboot += outbox_pending(&d->ob);
     d->lost_reboot += d->ob.dropped;
@@ -412,11 +412,11 @@ static void dev_reboot(sim_dev *d)
     d->reboot_pending = false;
     d->state = DS_HELD;
     d->next_conn_ms = d->w->now + 1500; /* boot time */
-    if (dev_mosq_new(d) != 0)
+    if (sim_worker__dev_mosq_new(d) != 0)
         d->next_conn_ms = UINT64_MAX; /* out of memory: the device stays dead */
 }
 
-static void worker_totals(sim_worker *w, sim_totals *t)
+static void sim_worker__totals(sim_worker *w, sim_totals *t)
 {
     memset(t, 0, sizeof *t);
     for (long i = 0; i < w->n; i++) {
@@ -434,10 +434,10 @@ static void worker_totals(sim_worker *w, sim_totals *t)
     t->first_connect_all_s = w->all_connected_s;
 }
 
-static void worker_report(sim_worker *w, char tag)
+static void sim_worker__report(sim_worker *w, char tag)
 {
     sim_totals t;
-    worker_totals(w, &t);
+    sim_worker__totals(w, &t);
     char line[320];
     int n = snprintf(line, sizeof line,
                      "%c %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
@@ -449,11 +449,11 @@ static void worker_report(sim_worker *w, char tag)
     }
 }
 
-static void worker_io(sim_worker *w, int timeout_ms)
+static void sim_worker__io(sim_worker *w, int timeout_ms)
 {
     struct epoll_event evs[512];
     int n = epoll_wait(w->ep, evs, 512, timeout_ms);
-    w->now = mono_now();
+    w->now = sim_worker__mono_now();
     for (int i = 0; i < n; i++) {
         sim_dev *d = evs[i].data.ptr;
         if (!d->registered)
@@ -462,35 +462,35 @@ static void worker_io(sim_worker *w, int timeout_ms)
             mosquitto_loop_read(d->mosq, 1);
         if (d->registered && (evs[i].events & EPOLLOUT))
             mosquitto_loop_write(d->mosq, 1);
-        dev_sync(d);
+        sim_worker__dev_sync(d);
     }
 }
 
-static void worker_misc(sim_worker *w)
+static void sim_worker__misc(sim_worker *w)
 {
     for (long i = 0; i < w->n; i++) {
         sim_dev *d = &w->devs[i];
         if (!d->registered)
             continue;
         if (d->state == DS_CONNECTING && w->now - d->conn_start_ms > 10000)
-            dev_drop(d); /* no CONNACK in 10 s: start over */
+            sim_worker__dev_drop(d); /* no CONNACK in 10 s: start over */
         mosquitto_loop_misc(d->mosq);
-        dev_sync(d);
+        sim_worker__dev_sync(d);
     }
 }
 
 /* Waits (bounded) until every connected device has no QoS 1 message in
  * flight, so the summary's "sent" is what the broker has. */
-static void worker_settle(sim_worker *w, uint64_t max_ms)
+static void sim_worker__settle(sim_worker *w, uint64_t max_ms)
 {
-    uint64_t end = mono_now() + max_ms;
+    uint64_t end = sim_worker__mono_now() + max_ms;
     while (w->now < end) {
         bool busy = false;
         for (long i = 0; i < w->n && !busy; i++)
             busy = w->devs[i].state == DS_CONNECTED && w->devs[i].outstanding > 0;
         if (!busy)
             return;
-        worker_io(w, 10);
+        sim_worker__io(w, 10);
     }
 }
 
@@ -503,7 +503,7 @@ int sim_worker_run(const sim_opts *o, long first_index, long count, int out_fd, 
         fprintf(stderr, "vigil-sim: worker %d: out of resources\n", worker_no);
         return 1;
     }
-    w.t0 = w.now = mono_now();
+    w.t0 = w.now = sim_worker__mono_now();
     w.tokens_at = w.now;
     uint64_t boot_base = (uint64_t)time(NULL); /* a fresh boot id space per run */
     int rc = 0;
@@ -516,13 +516,14 @@ int sim_worker_run(const sim_opts *o, long first_index, long count, int out_fd, 
         sim_patient_init(&d->pat, o->seed * 1000003u + (uint64_t)d->num);
         if (o->fidelity == SIM_FID_SENSOR)
             d->sensor = sim_sensor_new(o->seed * 7919u + (uint64_t)d->num);
-        d->plat = (platform){.mono_ms = p_mono, .wall_ms = p_wall, .publish = p_publish,
-                             .subscribe = p_subscribe, .kv_get_u32 = p_kv_get,
-                             .kv_set_u32 = p_kv_set, .log = p_log, .reboot = p_reboot,
-                             .identify = p_identify, .ctx = d};
+        d->plat = (platform){.mono_ms = sim_worker__p_mono, .wall_ms = sim_worker__p_wall,
+                             .publish = sim_worker__p_publish, .subscribe = sim_worker__p_subscribe,
+                             .kv_get_u32 = sim_worker__p_kv_get, .kv_set_u32 = sim_worker__p_kv_set,
+                             .log = sim_worker__p_log, .reboot = sim_worker__p_reboot,
+                             .identify = sim_worker__p_identify, .ctx = d};
         d->kv_boot = (uint32_t)boot_base;
         d->has_boot = true;
-        if (!d->recs || dev_mosq_new(d) != 0 ||
+        if (!d->recs || sim_worker__dev_mosq_new(d) != 0 ||
             (o->fidelity == SIM_FID_SENSOR && !d->sensor)) {
             fprintf(stderr, "vigil-sim: worker %d: cannot create device %s\n", worker_no, d->id);
             rc = 1;
@@ -539,7 +540,7 @@ int sim_worker_run(const sim_opts *o, long first_index, long count, int out_fd, 
     uint64_t next_misc = w.t0 + 1000, next_report = w.t0 + 1000;
     long scan = 0;
     while (rc == 0 && !sim_stop_requested && w.now < end) {
-        worker_io(&w, 5);
+        sim_worker__io(&w, 5);
         double run_t = (double)(w.now - w.t0) / 1000.0;
 
         /* Connect pacing: a token bucket of connect_rate per second. */
@@ -554,10 +555,10 @@ int sim_worker_run(const sim_opts *o, long first_index, long count, int out_fd, 
             unsigned act = sim_scenarios_active(o, d->num, run_t);
             bool hold = act & (1u << SIM_SC_DISCONNECT);
             if (d->reboot_pending && w.now >= d->reboot_at_ms)
-                dev_reboot(d);
+                sim_worker__dev_reboot(d);
             if (hold && (d->state == DS_CONNECTED || d->state == DS_CONNECTING)) {
-                d->state = DS_HELD; /* on_disconnect will leave it held */
-                dev_drop(d);
+                d->state = DS_HELD; /* sim_worker__on_disconnect will leave it held */
+                sim_worker__dev_drop(d);
                 if (d->s.connected)
                     session_on_disconnect(&d->s);
             } else if (!hold && d->state == DS_HELD && w.now >= d->next_conn_ms) {
@@ -566,13 +567,13 @@ int sim_worker_run(const sim_opts *o, long first_index, long count, int out_fd, 
             }
             if (d->state == DS_OFF && w.now >= d->next_conn_ms && w.tokens >= 1) {
                 w.tokens -= 1;
-                dev_connect(d);
+                sim_worker__dev_connect(d);
             }
             if (d->booted && (w.now - d->boot_at_ms >= session_next_due(&d->s) ||
                               (d->s.connected && outbox_pending(&d->ob)))) {
                 session_tick(&d->s);
                 if (d->registered)
-                    dev_sync(d);
+                    sim_worker__dev_sync(d);
             }
             all = all && d->ever_connected;
         }
@@ -580,41 +581,41 @@ int sim_worker_run(const sim_opts *o, long first_index, long count, int out_fd, 
         if (all && w.all_connected_s < 0)
             w.all_connected_s = (double)(w.now - w.t0) / 1000.0;
         if (w.now >= next_misc) {
-            worker_misc(&w);
+            sim_worker__misc(&w);
             next_misc += 1000;
         }
         if (w.now >= next_report) {
-            worker_report(&w, 'P');
+            sim_worker__report(&w, 'P');
             next_report += 1000;
         }
     }
 
     /* Shutdown: let in-flight readings be acknowledged, say offline
      * (unless --clean-exit), disconnect cleanly (no last will). */
-    worker_settle(&w, 3000);
+    sim_worker__settle(&w, 3000);
     if (!o->clean_exit) {
         for (long i = 0; i < w.n; i++)
             if (w.devs[i].state == DS_CONNECTED) {
                 session_publish_offline(&w.devs[i].s);
-                dev_sync(&w.devs[i]);
+                sim_worker__dev_sync(&w.devs[i]);
             }
-        worker_settle(&w, 2000);
+        sim_worker__settle(&w, 2000);
     }
     for (long i = 0; i < w.n; i++) {
         sim_dev *d = &w.devs[i];
         if (d->state == DS_CONNECTED) {
             mosquitto_disconnect(d->mosq);
-            dev_sync(d);
+            sim_worker__dev_sync(d);
         }
     }
-    uint64_t flush_end = mono_now() + 1000;
+    uint64_t flush_end = sim_worker__mono_now() + 1000;
     for (;;) {
         bool busy = false;
         for (long i = 0; i < w.n && !busy; i++)
             busy = w.devs[i].registered && w.devs[i].want_w;
         if (!busy || w.now >= flush_end)
             break;
-        worker_io(&w, 10);
+        sim_worker__io(&w, 10);
     }
 
     /* Final per-device lines, then the totals. */
@@ -630,7 +631,7 @@ int sim_worker_run(const sim_opts *o, long first_index, long count, int out_fd, 
         if (write(out_fd, line, (size_t)n) < 0)
             break;
     }
-    worker_report(&w, 'F');
+    sim_worker__report(&w, 'F');
     for (long i = 0; i < w.n; i++) {
         if (w.devs[i].mosq)
             mosquitto_destroy(w.devs[i].mosq);
