@@ -11,6 +11,10 @@ int device_id_valid(const char *s, size_t len)
 {
     if (s == NULL || len == 0 || len > DEVICE_ID_MAX)
         return 0;
+    /* "." and ".." are path segments, not names: REST routes
+     * (/api/devices/{id}) could never reach them. */
+    if (s[0] == '.' && (len == 1 || (len == 2 && s[1] == '.')))
+        return 0;
     for (size_t i = 0; i < len; i++)
         if (!device_id__char_ok((unsigned char)s[i]))
             return 0;

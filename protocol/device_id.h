@@ -1,6 +1,7 @@
 /* device_id — the one rule for a device id, shared by vigild (topic and
  * payload checks) and the device core (configuration checks): 1..64 bytes
- * of [A-Za-z0-9_.-]. The id is a topic level, so it can never hold '/',
+ * of [A-Za-z0-9_.-], except "." and ".." (path segments a REST URL cannot
+ * name). The id is a topic level, so it can never hold '/',
  * '+', '#' or anything a dashboard would have to escape. docs/PROTOCOL.md
  * states the same rule.
  *

@@ -174,6 +174,14 @@ static void test_device_id(void **state)
     assert_false(device_id_valid(NULL, 1));
     assert_false(device_id_valid("a/b", 3));
     assert_false(device_id_valid("\xc3\xa9", 2));
+    /* path segments: stored but unreachable over REST before */
+    assert_false(device_id_valid(".", 1));
+    assert_false(device_id_valid("..", 2));
+    assert_false(device_id_valid_str("."));
+    assert_false(device_id_valid_str(".."));
+    assert_true(device_id_valid("...", 3));
+    assert_true(device_id_valid(".a", 2));
+    assert_true(device_id_valid("a..", 3));
     assert_true(device_id_valid_str("dev-1"));
     assert_false(device_id_valid_str(""));
     assert_false(device_id_valid_str(NULL));
