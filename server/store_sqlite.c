@@ -6,6 +6,9 @@
  * Schema versions are kept in PRAGMA user_version; migrations[] holds the
  * steps, applied in order in one transaction at open. */
 #include "store_sqlite_int.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -213,8 +216,29 @@ static void store__destroy(store *st)
     free(st);
 }
 
+/* The database holds health data: a new file is created 0600 here, before
+ * SQLite would create it 0644 (less the umask). SQLite gives the -wal and
+ * -shm files the main file's mode, so they follow. An existing file keeps
+ * the mode its administrator chose. In-memory and URI names are SQLite's. */
+static int store__create_private(const char *path, char *err, size_t errlen)
+{
+    if (!path[0] || path[0] == ':' || !strncmp(path, "file:", 5))
+        return 0;
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        if (errno == EEXIST)
+            return 0;
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
 static int store__open_writer(store *st, const char *path, char *err, size_t errlen)
 {
+    if (store__create_private(path, err, errlen) != 0)
+        return -1;
     int rc = sqlite3_open_v2(path, &st->wdb,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                              NULL);
