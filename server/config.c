@@ -1,7 +1,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +55,12 @@ static const opt_def opts[] = {
      "skip broker certificate verification (testing only)"},
     {"max-payload", "VIGIL_MAX_PAYLOAD", OPT_INT, F(max_payload), "4096", 64, 65536,
      "largest accepted payload, bytes"},
+    {"max-devices", "VIGIL_MAX_DEVICES", OPT_INT, F(max_devices), "20000", 1, 10000000,
+     "devices vigild keeps at most; readings from new ids beyond are refused"},
+    {"new-devices-per-s", "VIGIL_NEW_DEVICES_PER_S", OPT_INT, F(new_devices_per_s), "50", 1, 1000000,
+     "new device ids admitted per second, after the burst"},
+    {"new-devices-burst", "VIGIL_NEW_DEVICES_BURST", OPT_INT, F(new_devices_burst), "2000", 1,
+     10000000, "new device ids admitted at once (a whole ward connecting)"},
     {"store-queue", "VIGIL_STORE_QUEUE", OPT_INT, F(store_queue), "100000", 1024, 10000000,
      "records waiting for the database before new ones are refused"},
     {"retention", "VIGIL_RETENTION", OPT_DURATION, F(retention_s), "30d", 0, 100LL * 365 * 86400,
@@ -126,7 +131,9 @@ static int config__set_opt(vigil_config *cfg, const opt_def *o, const char *val,
         if (o->type == OPT_SECRET_FILE) {
             char *secret = NULL;
             if (config__read_secret_file(val, &secret) != 0) {
-                fprintf(stderr, "vigild: %s: cannot read %s '%s': %s\n", from, o->name, val,
+                /* No path in the message: whatever was typed here may be
+                 * the secret itself, given to the wrong option. */
+                fprintf(stderr, "vigild: %s: cannot read %s: %s\n", from, o->name,
                         strerror(errno));
                 return -1;
             }
@@ -189,6 +196,56 @@ static char *config__trim(char *s)
     return s;
 }
 
+/* One "key = value" line (already trimmed, not a comment). */
+static int config__apply_line(vigil_config *cfg, char *s, const char *from)
+{
+    char *eq = strchr(s, '=');
+    if (!eq) {
+        fprintf(stderr, "vigild: %s: expected 'key = value'\n", from);
+        return -1;
+    }
+    *eq = 0;
+    char *key = config__trim(s), *val = config__trim(eq + 1);
+    if (!strcmp(key, "password")) { /* secrets may live in a protected config file */
+        free(cfg->password);
+        cfg->password = strdup(val);
+        return cfg->password ? 0 : -1;
+    }
+    const opt_def *o = config__find_opt(key);
+    if (!o || !strcmp(key, "config")) {
+        fprintf(stderr, "vigild: %s: unknown key '%.64s'\n", from, key);
+        return -1;
+    }
+    return config__set_opt(cfg, o, val, from);
+}
+
+int config_parse_text(vigil_config *cfg, const char *text, size_t len, const char *name)
+{
+    char line[CONFIG_LINE_MAX];
+    int lineno = 0;
+    size_t pos = 0;
+    while (pos < len) {
+        const char *nl = memchr(text + pos, '\n', len - pos);
+        size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
+        lineno++;
+        char from[600];
+        snprintf(from, sizeof from, "%.500s:%d", name, lineno);
+        if (n >= sizeof line || memchr(text + pos, 0, n)) {
+            fprintf(stderr, "vigild: %s: line too long or not text\n", from);
+            return -1;
+        }
+        memcpy(line, text + pos, n);
+        line[n] = 0;
+        pos += n + (nl ? 1 : 0);
+        char *s = config__trim(line);
+        if (!*s || *s == '#')
+            continue;
+        if (config__apply_line(cfg, s, from) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int config__load_file(vigil_config *cfg, const char *path)
 {
     FILE *f = fopen(path, "r");
@@ -196,39 +253,19 @@ static int config__load_file(vigil_config *cfg, const char *path)
         fprintf(stderr, "vigild: cannot open config file '%s': %s\n", path, strerror(errno));
         return -1;
     }
-    char line[4096];
-    int lineno = 0, rc = 0;
-    while (rc == 0 && fgets(line, sizeof line, f)) {
-        lineno++;
-        char *s = config__trim(line);
-        if (!*s || *s == '#')
-            continue;
-        char *eq = strchr(s, '=');
-        char from[600];
-        snprintf(from, sizeof from, "%s:%d", path, lineno);
-        if (!eq) {
-            fprintf(stderr, "vigild: %s: expected 'key = value'\n", from);
-            rc = -1;
-            break;
-        }
-        *eq = 0;
-        char *key = config__trim(s), *val = config__trim(eq + 1);
-        if (!strcmp(key, "password")) { /* secrets may live in a protected config file */
-            free(cfg->password);
-            cfg->password = strdup(val);
-            if (!cfg->password)
-                rc = -1;
-            continue;
-        }
-        const opt_def *o = config__find_opt(key);
-        if (!o || !strcmp(key, "config")) {
-            fprintf(stderr, "vigild: %s: unknown key '%s'\n", from, key);
-            rc = -1;
-            break;
-        }
-        rc = config__set_opt(cfg, o, val, from);
-    }
+    enum { FILE_MAX = 1 << 20 };
+    char *buf = malloc(FILE_MAX + 1);
+    size_t n = buf ? fread(buf, 1, FILE_MAX + 1, f) : 0;
+    int bad = !buf || ferror(f);
     fclose(f);
+    int rc = -1;
+    if (bad)
+        fprintf(stderr, "vigild: cannot read config file '%s'\n", path);
+    else if (n > FILE_MAX)
+        fprintf(stderr, "vigild: config file '%s' is larger than %d bytes\n", path, FILE_MAX);
+    else
+        rc = config_parse_text(cfg, buf, n, path);
+    free(buf);
     return rc;
 }
 
@@ -348,41 +385,95 @@ static int config__finish(vigil_config *cfg)
     return 0;
 }
 
-config_result config_load(vigil_config *cfg, int argc, char **argv)
+/* What config__next_arg found. */
+enum { CONFIG__ARG_END, CONFIG__ARG_OPT, CONFIG__ARG_HELP, CONFIG__ARG_VERSION, CONFIG__ARG_ERROR };
+
+/* The next item of argv from *i: "--name VALUE", "--name=VALUE", a bare
+ * "--flag" for booleans, -h/--help, -V/--version. Names match exactly:
+ * getopt_long takes any unambiguous prefix, so "--password X" used to be
+ * --password-file X. When `report` is set an error is printed (naming the
+ * option, never echoing a value: it may be a secret typed in the wrong
+ * place); otherwise bad items are skipped. */
+static int config__next_arg(int argc, char **argv, int *i, int report, const opt_def **o,
+                            const char **val)
+{
+    while (*i < argc) {
+        const char *a = argv[(*i)++];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help"))
+            return CONFIG__ARG_HELP;
+        if (!strcmp(a, "-V") || !strcmp(a, "--version"))
+            return CONFIG__ARG_VERSION;
+        if (strncmp(a, "--", 2) != 0 || !a[2]) {
+            if (!report)
+                continue;
+            if (!strcmp(a, "--") || a[0] == '-')
+                fprintf(stderr, "vigild: unrecognized option '%.64s' (see --help)\n", a);
+            else
+                fprintf(stderr, "vigild: unexpected argument '%.64s' (see --help)\n", a);
+            return CONFIG__ARG_ERROR;
+        }
+        const char *name = a + 2, *eq = strchr(name, '=');
+        size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+        const opt_def *d = NULL;
+        for (size_t k = 0; k < NOPTS && !d; k++)
+            if (strlen(opts[k].name) == nlen && !memcmp(opts[k].name, name, nlen))
+                d = &opts[k];
+        if (!d) {
+            if (!report)
+                continue;
+            fprintf(stderr, "vigild: unrecognized option '--%.*s' (see --help)\n",
+                    (int)(nlen > 64 ? 64 : nlen), name);
+            return CONFIG__ARG_ERROR;
+        }
+        if (eq)
+            *val = eq + 1;
+        else if (d->type == OPT_BOOL)
+            *val = "true";
+        else if (*i < argc)
+            *val = argv[(*i)++];
+        else {
+            if (!report)
+                continue;
+            fprintf(stderr, "vigild: option '--%s' requires an argument\n", d->name);
+            return CONFIG__ARG_ERROR;
+        }
+        *o = d;
+        return CONFIG__ARG_OPT;
+    }
+    return CONFIG__ARG_END;
+}
+
+int config_defaults(vigil_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     for (size_t i = 0; i < NOPTS; i++)
         if (opts[i].def && config__set_opt(cfg, &opts[i], opts[i].def, "default") != 0)
-            return CONFIG_ERROR;
+            return -1;
+    return 0;
+}
 
-    /* getopt table built from the option table. */
-    struct option lopts[NOPTS + 3];
-    for (size_t i = 0; i < NOPTS; i++) {
-        lopts[i].name = opts[i].name;
-        lopts[i].has_arg = opts[i].type == OPT_BOOL ? optional_argument : required_argument;
-        lopts[i].flag = NULL;
-        lopts[i].val = 1000 + (int)i;
-    }
-    lopts[NOPTS] = (struct option){"help", no_argument, NULL, 'h'};
-    lopts[NOPTS + 1] = (struct option){"version", no_argument, NULL, 'V'};
-    lopts[NOPTS + 2] = (struct option){NULL, 0, NULL, 0};
+config_result config_load(vigil_config *cfg, int argc, char **argv)
+{
+    if (config_defaults(cfg) != 0)
+        return CONFIG_ERROR;
 
-    /* Pass 1: --help, --version and --config, which decide what else to read. */
+    /* Pass 1: --help, --version and --config, which decide what else to
+     * read. Errors are reported by pass 2. */
     const char *config_path = getenv("VIGIL_CONFIG");
-    opterr = 0;
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "hV", lopts, NULL)) != -1) {
-        if (c == 'h') {
+    int i = 1, c;
+    const opt_def *o;
+    const char *val;
+    while ((c = config__next_arg(argc, argv, &i, 0, &o, &val)) != CONFIG__ARG_END) {
+        if (c == CONFIG__ARG_HELP) {
             config_print_help(argv[0]);
             return CONFIG_EXIT_OK;
         }
-        if (c == 'V') {
+        if (c == CONFIG__ARG_VERSION) {
             printf("vigild %s\n", VIGIL_VERSION);
             return CONFIG_EXIT_OK;
         }
-        if (c >= 1000 && !strcmp(opts[c - 1000].name, "config"))
-            config_path = optarg;
+        if (c == CONFIG__ARG_OPT && !strcmp(o->name, "config"))
+            config_path = val;
     }
     if (config_path) {
         if (config__set_opt(cfg, config__find_opt("config"), config_path, "--config") != 0)
@@ -392,9 +483,9 @@ config_result config_load(vigil_config *cfg, int argc, char **argv)
     }
 
     /* Environment. */
-    for (size_t i = 0; i < NOPTS; i++) {
-        const char *v = getenv(opts[i].env);
-        if (v && strcmp(opts[i].name, "config") != 0 && config__set_opt(cfg, &opts[i], v, opts[i].env) != 0)
+    for (size_t k = 0; k < NOPTS; k++) {
+        const char *v = getenv(opts[k].env);
+        if (v && strcmp(opts[k].name, "config") != 0 && config__set_opt(cfg, &opts[k], v, opts[k].env) != 0)
             return CONFIG_ERROR;
     }
     const char *pw = getenv("VIGIL_PASSWORD");
@@ -406,22 +497,14 @@ config_result config_load(vigil_config *cfg, int argc, char **argv)
     }
 
     /* Pass 2: the command line. */
-    opterr = 1;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "hV", lopts, NULL)) != -1) {
-        if (c == '?' || c == ':')
-            return CONFIG_ERROR; /* getopt printed why */
-        if (c < 1000)
+    i = 1;
+    while ((c = config__next_arg(argc, argv, &i, 1, &o, &val)) != CONFIG__ARG_END) {
+        if (c == CONFIG__ARG_ERROR)
+            return CONFIG_ERROR; /* printed why */
+        if (c != CONFIG__ARG_OPT || !strcmp(o->name, "config"))
             continue;
-        const opt_def *o = &opts[c - 1000];
-        if (!strcmp(o->name, "config"))
-            continue;
-        if (config__set_opt(cfg, o, optarg ? optarg : "true", "command line") != 0)
+        if (config__set_opt(cfg, o, val, "command line") != 0)
             return CONFIG_ERROR;
-    }
-    if (optind < argc) {
-        fprintf(stderr, "vigild: unexpected argument '%s' (see --help)\n", argv[optind]);
-        return CONFIG_ERROR;
     }
     return config__finish(cfg) == 0 ? CONFIG_OK : CONFIG_ERROR;
 }

@@ -44,6 +44,9 @@ typedef struct vigil_config {
     int max_payload;
     int store_queue;
     int64_t retention_s;   /* 0 keeps everything */
+    int max_devices;       /* devices vigild knows at most; new ids beyond are refused */
+    int new_devices_per_s; /* rate of new device ids admitted (token bucket) ... */
+    int new_devices_burst; /* ... and its burst */
     /* misc */
     char *config_file;
     char *log_level;
@@ -58,6 +61,15 @@ typedef enum config_result {
 /* Fills cfg from defaults, file, environment and argv, in that order. */
 config_result config_load(vigil_config *cfg, int argc, char **argv);
 void config_free(vigil_config *cfg);
+
+/* Applies a config file's text ("key = value" lines, '#' comments; at most
+ * CONFIG_LINE_MAX - 1 bytes a line) to cfg; name is used in messages.
+ * Pure apart from the messages on stderr (and reading password-file).
+ * Returns 0 or -1. */
+#define CONFIG_LINE_MAX 4096
+int config_parse_text(vigil_config *cfg, const char *text, size_t len, const char *name);
+/* Sets every option to its default (cfg is zeroed first). Returns 0 or -1. */
+int config_defaults(vigil_config *cfg);
 void config_print_help(const char *argv0);
 
 /* Parses "mqtt://host:port" / "mqtts://host:port" (port defaults 1883/8883)

@@ -11,7 +11,8 @@ from vigil_client import http  # noqa: E402
 
 OPTIONS = ["broker", "listen", "db", "web-root", "config", "mqtt-version", "client-id",
            "keepalive", "session-expiry", "username", "password-file", "tls-ca", "tls-cert",
-           "tls-key", "tls-insecure", "max-payload",
+           "tls-key", "tls-insecure", "max-payload", "max-devices", "new-devices-per-s",
+           "new-devices-burst",
            "store-queue", "retention", "ws-queue", "log-level"]
 
 
@@ -58,6 +59,46 @@ class CliTest(TempDirTest):
         r = run([], env={"VIGIL_WS_QUEUE": "3"})
         self.assertEqual(r.returncode, 2)
         self.assertIn("VIGIL_WS_QUEUE", r.stderr)
+
+    def test_option_names_match_exactly_and_secrets_are_not_echoed(self):
+        secret = "hunter2-s3cret"
+        # getopt_long took "--password" as --password-file and printed the value.
+        for args in (["--password", secret], [f"--password={secret}"],
+                     ["--password-f", secret], ["--pass", secret]):
+            r = run(args)
+            self.assertEqual(r.returncode, 2, args)
+            self.assertIn("unrecognized option", r.stderr, args)
+            self.assertNotIn(secret, r.stderr + r.stdout, args)
+        # A secret given to the right option by mistake is not echoed either.
+        r = run(["--password-file", secret])
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("cannot read password-file", r.stderr)
+        self.assertNotIn(secret, r.stderr)
+        for args in (["--db"], ["--keep", "30"], ["--retent=7d"], ["-x"]):
+            r = run(args)
+            self.assertEqual(r.returncode, 2, args)
+        self.assertIn("requires an argument", run(["--db"]).stderr)
+        # Exact names still take both spellings; booleans take a bare flag.
+        r = run(["--keepalive=1"])
+        self.assertIn("keepalive must be an integer in 5..3600", r.stderr)
+        r = run(["--tls-insecure", "--keepalive", "1"])
+        self.assertIn("keepalive must be an integer", r.stderr)
+        r = run(["--max-devices", "0"])
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("max-devices must be an integer", r.stderr)
+
+    def test_config_file_errors_name_the_line(self):
+        conf = os.path.join(self.tmp, "c.conf")
+        with open(conf, "w") as f:
+            f.write("# ok\n\nkeepalive = 30\npassword-f = x\n")
+        r = run(["--config", conf])
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("c.conf:4: unknown key 'password-f'", r.stderr)
+        with open(conf, "w") as f:
+            f.write("keepalive = 30\n" + "x" * 5000 + " = 1\n")
+        r = run(["--config", conf])
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("c.conf:2: line too long", r.stderr)
 
     def test_config_file_env_and_argv_precedence(self):
         broker = Mosquitto(self.tmp).start()
