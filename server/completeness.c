@@ -25,6 +25,10 @@ typedef struct cboot {
     int64_t last_change_ms;  /* a gap opened or was partly filled */
     int64_t replaced_ms;     /* 0 while this is the device's current boot */
     int64_t last_seen_ms;
+    /* seqs far above hi (> max_jump): a run of them, each within max_jump
+     * of the one before, moves hi only once it is jump_confirm long */
+    int64_t jump_seq;
+    int jump_n;
 } cboot;
 
 /* A resend request as the model remembers it. */
@@ -295,6 +299,8 @@ void completeness_config_defaults(completeness_config *k)
     if (!k->coalesce_slack) k->coalesce_slack = 32;
     if (!k->lead_max) k->lead_max = 4096;
     if (!k->max_gap) k->max_gap = 1000000;
+    if (!k->max_jump) k->max_jump = 100000;
+    if (k->jump_confirm <= 0) k->jump_confirm = 3;
     if (!k->max_ranges) k->max_ranges = 4096;
     if (!k->max_boots) k->max_boots = 4;
     if (!k->max_devices) k->max_devices = 200000;
@@ -477,6 +483,29 @@ static void completeness__advance(completeness *c, completeness_actions *out, cd
     }
 }
 
+/* 1 if seq may move b's hi. One reading claiming a seq far beyond what the
+ * boot has shown (a corrupted or hostile seq = 2^53) would otherwise turn
+ * everything between into a lost range and the device's completeness to 0.
+ * Such a seq moves hi only as the jump_confirm-th of a consistent run (a
+ * device that really skipped ahead keeps counting from there); until then
+ * the reading is untracked — still stored and shown live. */
+static int completeness__jump_ok(const completeness *c, cboot *b, int64_t seq)
+{
+    if (b->hi < b->base || seq <= b->hi || (uint64_t)(seq - b->hi) <= c->cfg.max_jump) {
+        b->jump_n = 0;
+        return 1;
+    }
+    if (b->jump_n > 0 && seq > b->jump_seq && (uint64_t)(seq - b->jump_seq) <= c->cfg.max_jump)
+        b->jump_n++;
+    else
+        b->jump_n = 1;
+    b->jump_seq = seq;
+    if (b->jump_n < c->cfg.jump_confirm)
+        return 0;
+    b->jump_n = 0;
+    return 1;
+}
+
 /* The device and boot a (boot, seq) of device id belongs to, created on
  * first sight; NULL for out-of-range values or a full device table. */
 static cboot *completeness__entry(completeness *c, completeness_actions *out, const char *id, int64_t boot,
@@ -500,6 +529,10 @@ completeness_result completeness_on_reading(completeness *c, completeness_action
     cboot *b = completeness__entry(c, out, id, boot, seq, now_ms, &d);
     if (!b)
         return COMPLETENESS_UNTRACKED;
+    if (!completeness__jump_ok(c, b, seq)) {
+        d->untracked++;
+        return COMPLETENESS_UNTRACKED;
+    }
     int refill = 0;
     if (seq < b->base) {
         /* Older than anything known of this boot (e.g. a pruned start):
@@ -551,6 +584,10 @@ int completeness_on_unstored(completeness *c, completeness_actions *out, const c
     cboot *b = completeness__entry(c, out, id, boot, seq, now_ms, &d);
     if (!b)
         return -1;
+    if (!completeness__jump_ok(c, b, seq)) {
+        d->untracked++;
+        return -1;
+    }
     if (seq > b->hi)
         completeness__advance(c, out, d, b, seq, seq, now_ms);
     else if (seq < b->base && (uint64_t)(b->base - seq) <= c->cfg.max_gap) {

@@ -15,6 +15,10 @@
  *   lost            intervals given up (device said missing, boot replaced
  *                   past the deadline, retries exhausted, too big to ask);
  *   pending gaps    [base, hi] minus recv minus lost.
+ * One reading cannot redefine the range: a seq more than max_jump above hi
+ * is untracked (the caller still stores it) unless jump_confirm such seqs
+ * in a row, each within max_jump of the last, say the device really
+ * skipped ahead. A boot first seen far from 1 starts at that seq (lead_max).
  * A seq is counted once however often it arrives (duplicates are ignored).
  * Tails are invisible: readings after the last one seen cannot be known
  * until a later one arrives (docs/RELIABILITY.md).
@@ -57,6 +61,8 @@ typedef struct completeness_config {
     uint64_t coalesce_slack;    /* merge gaps separated by at most this many seqs */
     uint64_t lead_max;          /* a new boot first seen at seq s <= lead_max + 1 has a gap 1..s-1 */
     uint64_t max_gap;           /* a single gap bigger than this is lost at once (no device holds it) */
+    uint64_t max_jump;          /* a seq more than this above a boot's hi is untracked unless ... */
+    int jump_confirm;           /* ... it is the jump_confirm-th of a run of such seqs (default 3) */
     size_t max_ranges;          /* intervals per list */
     size_t max_boots;           /* boots tracked per device */
     size_t max_devices;

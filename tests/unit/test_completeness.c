@@ -461,9 +461,12 @@ static void test_hostile_values(void **state)
     memset(longid, 'A', sizeof longid - 1);
     longid[99] = 0;
     assert_int_equal(completeness_on_reading(f->c, &f->a, longid, 1, 1, 0), COMPLETENESS_UNTRACKED);
-    /* A device claiming seq 2^53 right after 1: a gap beyond any outbox is
-     * lost at once, and no storm of requests follows. */
+    /* A device that really jumps to seq 2^53 right after 1 (a run of
+     * jump_confirm readings up there): a gap beyond any outbox is lost at
+     * once, and no storm of requests follows. */
     feed(f, "D1", 1, 1, 1, 0);
+    assert_int_equal(completeness_on_reading(f->c, &f->a, "D1", 1, big - 2, 0), COMPLETENESS_UNTRACKED);
+    assert_int_equal(completeness_on_reading(f->c, &f->a, "D1", 1, big - 1, 0), COMPLETENESS_UNTRACKED);
     assert_int_equal(completeness_on_reading(f->c, &f->a, "D1", 1, big, 0), COMPLETENESS_NEW);
     completeness_counts x = counts(f, "D1");
     assert_int_equal(x.expected, (uint64_t)big);
@@ -481,6 +484,42 @@ static void test_hostile_values(void **state)
     x = counts(f, "D4");
     assert_int_equal(x.expected, 60);
     assert_int_equal(x.received, 60);
+}
+
+/* One reading must not redefine a boot's range (issue 10: seq = 2^53 set
+ * the lost count to 9e15 and completeness to 0). */
+static void test_one_reading_cannot_poison(void **state)
+{
+    fx *f = *state;
+    const int64_t big = (int64_t)1 << 53;
+    feed(f, "P", 1, 1, 100, 0);
+    assert_int_equal(completeness_on_reading(f->c, &f->a, "P", 1, big, 10), COMPLETENESS_UNTRACKED);
+    assert_int_equal(completeness_on_unstored(f->c, &f->a, "P", 1, big - 7, 10), -1);
+    /* A second far seq that is not consistent with the first restarts the run. */
+    assert_int_equal(completeness_on_reading(f->c, &f->a, "P", 1, 5000000, 10), COMPLETENESS_UNTRACKED);
+    /* Normal readings go on being tracked, and reset the run. */
+    assert_int_equal(completeness_on_reading(f->c, &f->a, "P", 1, 101, 20), COMPLETENESS_NEW);
+    assert_int_equal(completeness_on_reading(f->c, &f->a, "P", 1, big, 20), COMPLETENESS_UNTRACKED);
+    assert_int_equal(completeness_on_reading(f->c, &f->a, "P", 1, 102, 20), COMPLETENESS_NEW);
+    assert_int_equal(completeness_on_reading(f->c, &f->a, "P", 1, big + 1 - 1, 20), COMPLETENESS_UNTRACKED);
+    completeness_counts x = counts(f, "P");
+    assert_int_equal(x.expected, 102);
+    assert_int_equal(x.received, 102);
+    assert_int_equal(x.lost, 0);
+    assert_int_equal(x.pending, 0);
+    assert_int_equal(f->a.nlost, 0);
+    completeness_device_view v;
+    assert_int_equal(completeness_device_view_get(f->c, "P", &v), 0);
+    assert_int_equal(v.untracked, 5);
+    /* A jump within max_jump (test default 100000) is an ordinary gap. */
+    assert_int_equal(completeness_on_reading(f->c, &f->a, "P", 1, 102 + 100000, 30), COMPLETENESS_NEW);
+    x = counts(f, "P");
+    assert_int_equal(x.pending, 99999);
+    /* A first-seen boot at a huge seq has no leading gap (lead_max). */
+    assert_int_equal(completeness_on_reading(f->c, &f->a, "Q", 1, big, 0), COMPLETENESS_NEW);
+    x = counts(f, "Q");
+    assert_int_equal(x.expected, 1);
+    assert_int_equal(x.lost + x.pending, 0);
 }
 
 int main(void)
@@ -505,6 +544,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rebuild_from_islands, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_ranges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_one_reading_cannot_poison, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
