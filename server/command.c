@@ -156,54 +156,97 @@ static int command__printable(const char *s, size_t max)
     return 1;
 }
 
-int command_parse_ack(const char *device_id, const char *payload, size_t len, size_t max_len,
-                      int64_t received_ms, sbuf *data, char *err, size_t errlen)
+static int command__ack_fail(char *err, size_t errlen, telemetry_reason r, const char *msg)
 {
+    snprintf(err, errlen, "%s", msg);
+    return (int)r;
+}
+
+int command_parse_ack(const char *device_id, const char *payload, size_t len, size_t max_len,
+                      int64_t received_ms, sbuf *data, char *cmd_id, char *err, size_t errlen)
+{
+    static const char *const strs[] = {"cmd_id", "cfg_id", "cmd", "error"};
+    static const char *const nums[] = {"sent", "missing", "interval_ms", "boot", "from", "to",
+                                       "uptime_ms"};
+    enum { NSTR = 4, NNUM = 7 };
+    if (cmd_id)
+        cmd_id[0] = 0;
     if (len > max_len)
-        return command__fail(err, errlen, "ack larger than the payload cap");
+        return command__ack_fail(err, errlen, TELEMETRY_OVERSIZE, "ack larger than the payload cap");
     if (memchr(payload, 0, len))
-        return command__fail(err, errlen, "ack contains a NUL byte");
-    cJSON *j = command__parse_object(payload, len, err, errlen);
+        return command__ack_fail(err, errlen, TELEMETRY_MALFORMED_JSON, "ack contains a NUL byte");
+    if (len == 0 || len > 4096)
+        return command__ack_fail(err, errlen, TELEMETRY_MALFORMED_JSON,
+                                 "body must be a JSON object of at most 4096 bytes");
+    const char *end = NULL;
+    cJSON *j = cJSON_ParseWithLengthOpts(payload, len, &end, 0);
     if (!j)
-        return -1;
+        return command__ack_fail(err, errlen, TELEMETRY_MALFORMED_JSON, "body is not valid JSON");
+    while (end && end < payload + len && (*end == ' ' || *end == '\n' || *end == '\r' || *end == '\t'))
+        end++;
+    if (!cJSON_IsObject(j) || (end && end < payload + len)) {
+        cJSON_Delete(j);
+        return command__ack_fail(err, errlen, TELEMETRY_NOT_OBJECT, "body must be a single JSON object");
+    }
     int rc = -1;
     const cJSON *it;
     int have_id = 0, have_ok = 0;
+    unsigned seen = 0; /* bit per known field: a second one is a duplicate */
     sbuf_adds(data, "{");
     cJSON_ArrayForEach(it, j)
     {
         const char *k = it->string;
-        if (!strcmp(k, "cmd_id") || !strcmp(k, "cfg_id") || !strcmp(k, "cmd") || !strcmp(k, "error")) {
+        unsigned bit = 0;
+        int si = -1, ni = -1;
+        for (int i = 0; i < NSTR && si < 0; i++)
+            if (!strcmp(k, strs[i]))
+                si = i, bit = 1u << i;
+        for (int i = 0; i < NNUM && si < 0 && ni < 0; i++)
+            if (!strcmp(k, nums[i]))
+                ni = i, bit = 1u << (NSTR + i);
+        if (si < 0 && ni < 0 && !strcmp(k, "ok"))
+            bit = 1u << (NSTR + NNUM);
+        if (!bit)
+            continue; /* other fields: ignored, as for readings */
+        if (seen & bit) {
+            snprintf(err, errlen, "\"%s\" appears twice", k);
+            rc = TELEMETRY_DUPLICATE_FIELD;
+            goto out;
+        }
+        seen |= bit;
+        if (si >= 0) {
             size_t cap = !strcmp(k, "error") ? 200 : COMMAND_ID_MAX;
             if (!cJSON_IsString(it) || !command__printable(it->valuestring, cap)) {
                 snprintf(err, errlen, "\"%s\" must be a printable string of at most %zu chars", k, cap);
+                rc = TELEMETRY_WRONG_TYPE;
                 goto out;
             }
-            have_id |= !strcmp(k, "cmd_id") || !strcmp(k, "cfg_id");
+            have_id |= si <= 1;
+            if (si == 0 && cmd_id)
+                snprintf(cmd_id, COMMAND_ID_MAX + 1, "%s", it->valuestring);
             sbuf_addf(data, "\"%s\":", k);
             sbuf_add_json_str(data, it->valuestring);
             sbuf_adds(data, ",");
-        } else if (!strcmp(k, "ok")) {
+        } else if (ni < 0) { /* "ok" */
             if (!cJSON_IsBool(it)) {
-                command__fail(err, errlen, "\"ok\" must be true or false");
+                rc = command__ack_fail(err, errlen, TELEMETRY_WRONG_TYPE, "\"ok\" must be true or false");
                 goto out;
             }
             have_ok = 1;
             sbuf_addf(data, "\"ok\":%s,", cJSON_IsTrue(it) ? "true" : "false");
-        } else if (!strcmp(k, "sent") || !strcmp(k, "missing") || !strcmp(k, "interval_ms") ||
-                   !strcmp(k, "boot") || !strcmp(k, "from") || !strcmp(k, "to") ||
-                   !strcmp(k, "uptime_ms")) {
+        } else {
             double d = cJSON_IsNumber(it) ? it->valuedouble : NAN;
             if (!isfinite(d) || d != floor(d) || d < 0 || d > 9007199254740992.0) {
                 snprintf(err, errlen, "\"%s\" must be a non-negative integer", k);
+                rc = cJSON_IsNumber(it) ? TELEMETRY_OUT_OF_RANGE : TELEMETRY_WRONG_TYPE;
                 goto out;
             }
             sbuf_addf(data, "\"%s\":%" PRId64 ",", k, (int64_t)d);
         }
-        /* other fields: ignored, as for readings */
     }
     if (!have_id || !have_ok) {
-        command__fail(err, errlen, "ack needs \"cmd_id\" or \"cfg_id\", and \"ok\"");
+        rc = command__ack_fail(err, errlen, TELEMETRY_BAD_ACK,
+                               "ack needs \"cmd_id\" or \"cfg_id\", and \"ok\"");
         goto out;
     }
     char iso[32];
@@ -211,8 +254,10 @@ int command_parse_ack(const char *device_id, const char *payload, size_t len, si
     sbuf_adds(data, "\"device_id\":");
     sbuf_add_json_str(data, device_id);
     sbuf_addf(data, ",\"received_at\":\"%s\"}", iso);
-    rc = sbuf_ok(data) ? 0 : command__fail(err, errlen, "out of memory");
+    rc = sbuf_ok(data) ? TELEMETRY_OK : command__ack_fail(err, errlen, TELEMETRY_OVERSIZE, "out of memory");
 out:
+    if (rc != TELEMETRY_OK && cmd_id)
+        cmd_id[0] = 0;
     cJSON_Delete(j);
     return rc;
 }

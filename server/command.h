@@ -34,9 +34,13 @@ int command_build_config(const char *body, size_t len, const char *cfg_id, sbuf 
 
 /* Validates an ack payload and writes the "data" object for the WebSocket
  * command_result message: the validated fields plus device_id and received_at
- * (ISO 8601). Returns 0, or -1 with err set. */
+ * (ISO 8601); cmd_id (COMMAND_ID_MAX + 1 bytes, may be NULL) receives the
+ * ack's "cmd_id" or "" if it has none (a config ack: "cfg_id" only).
+ * Returns TELEMETRY_OK (0), or the rejection reason with err set: oversize,
+ * malformed_json, not_object, wrong_type, out_of_range, duplicate_field (a
+ * known field twice), bad_ack (no "cmd_id"/"cfg_id", or no "ok"). */
 int command_parse_ack(const char *device_id, const char *payload, size_t len, size_t max_len,
-                      int64_t received_ms, sbuf *data, char *err, size_t errlen);
+                      int64_t received_ms, sbuf *data, char *cmd_id, char *err, size_t errlen);
 
 /* The resend command vigild's completeness tracker sends on
  * commands/esp32/{id}/control: {"cmd_id":"<prefix><req_id>","cmd":"resend",

@@ -32,6 +32,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "admit.h"
+#include "cmdtab.h"
 #include "command.h"
 #include "config.h"
 #include "completeness.h"
@@ -52,6 +54,9 @@
 #define READ_BURST 512        /* packets read per wake-up at most */
 #define TICK_MS 250           /* completeness tick period */
 #define TICK_MAX_REQUESTS 64  /* resend requests per tick, on top of the tracker's own rate */
+#define CMD_TTL_MS (10 * 60 * 1000) /* an ack later than this answers nothing we still wait for */
+#define CMD_DEVICES 4096      /* devices with commands awaiting an ack, at most */
+#define CMD_EXPIRE_MS 60000   /* how often expired commands are swept */
 
 typedef struct pub_req {
     char topic[128];
@@ -89,6 +94,9 @@ struct ingest {
     log_ratelimit lost_rl;
     char nonce[24];           /* this process's resend cmd_id prefix: stale acks never match */
     int64_t next_tick_ms;
+    admit *adm;               /* which device ids are accepted (main loads, then ingest thread) */
+    cmdtab cmds;              /* commands sent, awaiting their ack */
+    int64_t next_cmd_expire_ms;
 };
 
 static void ingest__reject(ingest *in, telemetry_reason r, const char *topic, const char *detail)
@@ -98,6 +106,22 @@ static void ingest__reject(ingest *in, telemetry_reason r, const char *topic, co
     if (log_ratelimit_ok(&in->reject_rl, vclock_mono_ms(), &suppressed))
         LOG_W(TAG, "rejected %s on '%.128s': %s%s (%" PRIu64 " similar lines suppressed)",
               telemetry_reason_name(r), topic, detail && *detail ? detail : "-", "", suppressed);
+}
+
+/* A message from id passed validation: is the id one vigild accepts? New
+ * ids are admitted within --max-devices and --new-devices-per-s; known ids
+ * always (admit.h). Checked before anything is stored, tracked or posted. */
+static int ingest__admitted(ingest *in, const char *id, const char *topic)
+{
+    admit_result a = admit_check(in->adm, id, vclock_mono_ms());
+    if (a == ADMIT_KNOWN || a == ADMIT_NEW)
+        return 1;
+    char d[96];
+    snprintf(d, sizeof d, "new device refused: %zu known (max %d), at most %d new per second",
+             admit_count(in->adm), in->cfg->max_devices, in->cfg->new_devices_per_s);
+    ingest__reject(in, a == ADMIT_RATE ? TELEMETRY_NEW_DEVICE_RATE : TELEMETRY_DEVICE_CAP, topic,
+                   a == ADMIT_ENOMEM ? "out of memory" : d);
+    return 0;
 }
 
 /* ---- completeness: the tracker's decisions, carried out here ---- */
@@ -211,6 +235,8 @@ static void ingest__handle_data(ingest *in, const char *id, const char *topic,
         ingest__reject(in, why, topic, detail);
         return;
     }
+    if (!ingest__admitted(in, id, topic))
+        return;
     r.received_ms = vclock_wall_ms();
     atomic_fetch_add_explicit(&in->m->accepted_data, 1, memory_order_relaxed);
     store_err se = store_put_reading(in->st, &r);
@@ -254,6 +280,8 @@ static void ingest__handle_status(ingest *in, const char *id, const char *topic,
         ingest__reject(in, why, topic, detail);
         return;
     }
+    if (!ingest__admitted(in, id, topic))
+        return;
     s.received_ms = vclock_wall_ms();
     atomic_fetch_add_explicit(&in->m->accepted_status, 1, memory_order_relaxed);
     store_put_status(in->st, &s);
@@ -273,16 +301,29 @@ static void ingest__handle_ack(ingest *in, const char *id, const char *topic,
 {
     THREAD_ASSERT_OWNER(&in->owner);
     char err[160];
+    char cmd_id[COMMAND_ID_MAX + 1];
     sbuf data;
     sbuf_init(&data, 0);
     int64_t now = vclock_wall_ms();
-    if (command_parse_ack(id, msg->payload ? msg->payload : "", (size_t)msg->payloadlen,
-                          (size_t)in->cfg->max_payload, now, &data, err, sizeof err) != 0) {
-        ingest__reject(in, TELEMETRY_WRONG_TYPE, topic, err);
+    int why = command_parse_ack(id, msg->payload ? msg->payload : "", (size_t)msg->payloadlen,
+                                (size_t)in->cfg->max_payload, now, &data, cmd_id, err, sizeof err);
+    size_t nl = strlen(in->nonce);
+    if (why == TELEMETRY_OK && cmd_id[0] && strncmp(cmd_id, in->nonce, nl) != 0 &&
+        !cmdtab_match(&in->cmds, id, cmd_id, vclock_mono_ms())) {
+        /* Not an answer to anything we sent that device (or too late):
+         * a device must not invent results of commands nobody gave. Our
+         * resend commands are matched by the tracker (nonce, req_id); a
+         * config ack (cfg_id only) answers a retained config, which the
+         * device re-applies, and re-acks, on every connect. */
+        why = TELEMETRY_UNKNOWN_COMMAND;
+        snprintf(err, sizeof err, "no command '%.64s' awaiting an ack", cmd_id);
+    }
+    if (why != TELEMETRY_OK) {
+        ingest__reject(in, (telemetry_reason)why, topic, err);
         sbuf_free(&data);
         return;
     }
-    if (in->trk)
+    if (in->trk && cmd_id[0] && !strncmp(cmd_id, in->nonce, nl))
         ingest__resend_ack(in, id, msg);
     hub_msg *hm = hub_msg_new(HUB_COMMAND_RESULT, id, sbuf_data(&data), data.len);
     sbuf_free(&data);
@@ -436,6 +477,22 @@ static void ingest__try_connect(ingest *in)
     in->socket_up = 1;
 }
 
+/* A command went out on a control topic: remember its cmd_id (the payload
+ * is ours, built by command.c), so that only its ack is accepted. */
+static void ingest__record_command(ingest *in, const pub_req *r)
+{
+    char id[TELEMETRY_ID_MAX + 1];
+    topics_kind kind;
+    if (topics_parse(r->topic, strlen(r->topic), id, &kind) != TOPICS_OK || kind != TOPICS_CONTROL)
+        return;
+    cJSON *j = cJSON_ParseWithLength(r->payload, r->len);
+    const cJSON *cid = cJSON_GetObjectItemCaseSensitive(j, "cmd_id");
+    if (!cJSON_IsString(cid) || cmdtab_record(&in->cmds, id, cid->valuestring, vclock_mono_ms()) != 0)
+        LOG_W(TAG, "command to %s not recorded (table of %d devices full?): its ack will be refused",
+              id, CMD_DEVICES);
+    cJSON_Delete(j);
+}
+
 static void ingest__flush_publishes(ingest *in)
 {
     THREAD_ASSERT_OWNER(&in->owner);
@@ -451,7 +508,8 @@ static void ingest__flush_publishes(ingest *in)
         if (rc != MOSQ_ERR_SUCCESS) {
             atomic_fetch_add(&in->m->publish_failed, 1);
             LOG_E(TAG, "publish to %s failed: %s", r.topic, mosquitto_strerror(rc));
-        }
+        } else
+            ingest__record_command(in, &r);
         free(r.payload);
     }
 }
@@ -515,6 +573,10 @@ static void *ingest__main(void *arg)
             ingest__on_disconnect(in->mosq, in, rc, NULL);
             ingest__schedule_reconnect(in, rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
         }
+        if (now >= in->next_cmd_expire_ms) {
+            cmdtab_expire(&in->cmds, now);
+            in->next_cmd_expire_ms = now + CMD_EXPIRE_MS;
+        }
         if (now >= in->next_tick_ms) {
             ingest__tick(in, now);
             in->next_tick_ms = now + TICK_MS;
@@ -571,6 +633,11 @@ int ingest_create(const vigil_config *cfg, store *st, hub *h, vigil_metrics *m, 
         LOG_E(TAG, "out of memory for the publish queue");
         goto fail;
     }
+    in->adm = admit_new((size_t)cfg->max_devices, cfg->new_devices_per_s, cfg->new_devices_burst);
+    if (!in->adm || cmdtab_init(&in->cmds, CMD_DEVICES, CMD_TTL_MS) != 0) {
+        LOG_E(TAG, "out of memory for the device and command tables");
+        goto fail;
+    }
     /* Persistent session: clean start off, keyed on the client id. */
     in->mosq = mosquitto_new(cfg->client_id, false, in);
     if (!in->mosq) {
@@ -609,11 +676,19 @@ int ingest_create(const vigil_config *cfg, store *st, hub *h, vigil_metrics *m, 
     return 0;
 fail:
     mosquitto_destroy(in->mosq);
+    admit_free(in->adm);
+    cmdtab_free(&in->cmds);
     ring_free(&in->pubq);
     vmutex_destroy(&in->lock);
     close(in->efd);
     free(in);
     return -1;
+}
+
+int ingest_know_device(ingest *in, const char *id)
+{
+    THREAD_ASSERT_OWNER(&in->owner); /* unbound until the thread starts: main */
+    return admit_add_known(in->adm, id);
 }
 
 int ingest_start(ingest *in)
@@ -647,6 +722,8 @@ void ingest_stop(ingest *in)
     while (ring_pop_copy(&in->pubq, &r) == RING_OK)
         free(r.payload);
     ring_free(&in->pubq);
+    admit_free(in->adm);
+    cmdtab_free(&in->cmds);
     vmutex_destroy(&in->lock);
     close(in->efd);
     free(in);

@@ -20,6 +20,13 @@
  * off, session expiry from the config), so readings published while vigild
  * is away are queued by the broker and delivered on reconnect.
  *
+ * Admission: readings and statuses from a device id vigild does not know
+ * yet are refused (device_cap / new_device_rate) when --max-devices are
+ * known or new ids come faster than --new-devices-per-s (burst
+ * --new-devices-burst). Acks: one with a "cmd_id" is accepted only if that
+ * command was published to that device in the last 10 minutes and not yet
+ * answered (unknown_command otherwise); resend acks are the tracker's.
+ *
  * Ownership: cfg, st, hub, m and trk are borrowed and must outlive the
  * ingest. */
 #ifndef VIGIL_INGEST_H
@@ -42,6 +49,10 @@ typedef struct tracker tracker;
  * and a tick every 250 ms. Returns 0, or -1 (logged). */
 int ingest_create(const vigil_config *cfg, store *st, hub *h, vigil_metrics *m, tracker *trk,
                   ingest **out);
+/* Startup, before ingest_start: a device the store already holds. Known
+ * devices are always accepted; new ids only within --max-devices and
+ * --new-devices-per-s (admit.h). Returns 0, or -1 (bad id, ENOMEM). */
+int ingest_know_device(ingest *in, const char *id);
 /* Spawns the ingest thread. Returns 0, or -1 (logged). */
 int ingest_start(ingest *in);
 /* Disconnects cleanly, joins the thread if started, frees everything.

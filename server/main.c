@@ -37,17 +37,13 @@
 #define TAG "main"
 #define HUB_INBOX 65536
 
-/* Fills the live model from the store (startup, before the web thread). */
-static int main__load_hub(hub *h, store *st)
+/* Fills the live model from the store's devices (startup, before the web
+ * thread). */
+static int main__load_hub(hub *h, const store_device *devs, size_t n)
 {
-    store_device *devs = NULL;
-    size_t n = 0;
-    if (store_list_devices(st, &devs, &n) != STORE_OK)
-        return -1;
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = hub_load_device(h, &devs[i]);
-    free(devs);
     if (rc == 0)
         LOG_I(TAG, "loaded %zu devices from the store", hub_device_count(h));
     return rc;
@@ -82,6 +78,8 @@ int main(int argc, char **argv)
     web *w = NULL;
     ingest *in = NULL;
     tracker *trk = NULL;
+    store_device *devs = NULL;
+    size_t ndevs = 0;
     char err[256] = "";
 
     mosquitto_lib_init();
@@ -102,7 +100,7 @@ int main(int argc, char **argv)
         LOG_E(TAG, "cannot create the live hub: out of memory");
         goto out;
     }
-    if (main__load_hub(h, st) != 0) {
+    if (store_list_devices(st, &devs, &ndevs) != STORE_OK || main__load_hub(h, devs, ndevs) != 0) {
         LOG_E(TAG, "cannot load the devices from the store %s", cfg.db);
         goto out;
     }
@@ -116,6 +114,14 @@ int main(int argc, char **argv)
     hub_set_annotator(h, tracker_annotator(trk));
     if (ingest_create(&cfg, st, h, &metrics, trk, &in) != 0)
         goto out;
+    /* The same devices are known to ingest's admission (--max-devices). */
+    for (size_t i = 0; i < ndevs; i++)
+        if (ingest_know_device(in, devs[i].id) != 0) {
+            LOG_E(TAG, "out of memory loading the known devices");
+            goto out;
+        }
+    free(devs);
+    devs = NULL;
     web_deps deps = {.hub = h, .st = st, .trk = trk, .pub = ingest_publisher(in), .m = &metrics};
     if (web_start(&cfg, &deps, &w) != 0)
         goto out;
@@ -128,6 +134,7 @@ int main(int argc, char **argv)
     LOG_I(TAG, "%s received: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     rc = 0;
 out:
+    free(devs);
     ingest_stop(in);
     web_stop(w);
     store_close(st); /* flushes everything queued */

@@ -50,6 +50,10 @@ static const char *const reason_names[TELEMETRY_REASON_COUNT] = {
     [TELEMETRY_DUPLICATE_FIELD] = "duplicate_field",
     [TELEMETRY_EMPTY] = "empty",
     [TELEMETRY_BAD_STATUS] = "bad_status",
+    [TELEMETRY_DEVICE_CAP] = "device_cap",
+    [TELEMETRY_NEW_DEVICE_RATE] = "new_device_rate",
+    [TELEMETRY_UNKNOWN_COMMAND] = "unknown_command",
+    [TELEMETRY_BAD_ACK] = "bad_ack",
 };
 
 const char *telemetry_reason_name(telemetry_reason r)

@@ -36,6 +36,10 @@ typedef enum telemetry_reason {
     TELEMETRY_DUPLICATE_FIELD, /* a known field appears twice */
     TELEMETRY_EMPTY,           /* no vital and no sequence number: nothing to record */
     TELEMETRY_BAD_STATUS,      /* status message that is neither of the known forms */
+    TELEMETRY_DEVICE_CAP,      /* a new device id while vigild knows --max-devices */
+    TELEMETRY_NEW_DEVICE_RATE, /* a new device id faster than --new-devices-per-s allows */
+    TELEMETRY_UNKNOWN_COMMAND, /* an ack for a command not sent to that device (or expired) */
+    TELEMETRY_BAD_ACK,         /* an ack without "cmd_id"/"cfg_id" and "ok" */
     TELEMETRY_REASON_COUNT
 } telemetry_reason;
 

@@ -252,6 +252,7 @@ class VigildTest(TempDirTest):
         status, body = http(p, "POST", "/api/devices/ESP32_050/commands",
                             {"cmd": "resend", "boot": 1, "from": 3, "to": 9})
         self.assertEqual(status, 202)
+        sent_id = body["cmd_id"]
         out, _ = sub.communicate(timeout=15)
         sent = json.loads(out)
         self.assertEqual(sent, {"cmd_id": body["cmd_id"], "cmd": "resend", "boot": 1, "from": 3,
@@ -268,11 +269,12 @@ class VigildTest(TempDirTest):
         # the device's answer reaches WebSocket clients
         ws = WsCollector(self.http_port)
         try:
-            self.pub("ESP32_050", {"cmd_id": "c-1", "cmd": "ping", "ok": True}, kind="ack")
+            # (an ack must answer a command vigild sent: test_hardening_core.py)
+            self.pub("ESP32_050", {"cmd_id": sent_id, "cmd": "resend", "ok": True}, kind="ack")
             res = wait_for(lambda: ws.of_type("command_result"), 5, what="command_result")[0]
         finally:
             ws.close()
-        self.assertEqual(res["data"]["cmd_id"], "c-1")
+        self.assertEqual(res["data"]["cmd_id"], sent_id)
         self.assertTrue(res["data"]["ok"])
         self.assertEqual(res["data"]["device_id"], "ESP32_050")
 

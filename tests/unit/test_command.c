@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 
 #include "command.h"
+#include "telemetry.h"
 
 /* Runs command_build on body; returns rc, payload in *out (caller frees). */
 static int build(const char *body, sbuf *out, char *err)
@@ -117,7 +118,7 @@ static void test_build_config(void **state)
 static int ack(const char *payload, sbuf *data, char *err)
 {
     sbuf_init(data, 0);
-    return command_parse_ack("D1", payload, strlen(payload), 512, 0, data, err, 160);
+    return command_parse_ack("D1", payload, strlen(payload), 512, 0, data, NULL, err, 160);
 }
 
 static void test_parse_ack(void **state)
@@ -139,38 +140,57 @@ static void test_parse_ack(void **state)
     assert_int_equal(ack("{\"cfg_id\":\"cfg-1\",\"ok\":false,\"error\":\"busy\"}", &d, err), 0);
     sbuf_free(&d);
 
+    /* Each rejection names its real reason (all were counted wrong_type). */
     static const struct {
         const char *payload, *msg;
+        int why;
     } bad[] = {
-        {"{\"ok\":true}", "ack needs \"cmd_id\" or \"cfg_id\", and \"ok\""},
-        {"{\"cmd_id\":\"c\"}", "ack needs \"cmd_id\" or \"cfg_id\", and \"ok\""},
-        {"{\"cmd_id\":\"c\",\"ok\":1}", "\"ok\" must be true or false"},
-        {"{\"cmd_id\":7,\"ok\":true}", "\"cmd_id\" must be a printable string of at most 64 chars"},
-        {"{\"cmd_id\":\"a\\nb\",\"ok\":true}", "\"cmd_id\" must be a printable string of at most 64 chars"},
-        {"{\"cmd_id\":\"c\",\"ok\":true,\"sent\":-1}", "\"sent\" must be a non-negative integer"},
-        {"{\"cmd_id\":\"c\",\"ok\":true,\"missing\":1.5}", "\"missing\" must be a non-negative integer"},
-        {"{\"cmd_id\":\"c\",\"ok\":true,\"boot\":\"1\"}", "\"boot\" must be a non-negative integer"},
-        {"not json", "body is not valid JSON"},
-        {"[]", "body must be a single JSON object"},
+        {"{\"ok\":true}", "ack needs \"cmd_id\" or \"cfg_id\", and \"ok\"", TELEMETRY_BAD_ACK},
+        {"{\"cmd_id\":\"c\"}", "ack needs \"cmd_id\" or \"cfg_id\", and \"ok\"", TELEMETRY_BAD_ACK},
+        {"{\"cmd_id\":\"c\",\"ok\":1}", "\"ok\" must be true or false", TELEMETRY_WRONG_TYPE},
+        {"{\"cmd_id\":7,\"ok\":true}", "\"cmd_id\" must be a printable string of at most 64 chars", TELEMETRY_WRONG_TYPE},
+        {"{\"cmd_id\":\"a\\nb\",\"ok\":true}", "\"cmd_id\" must be a printable string of at most 64 chars", TELEMETRY_WRONG_TYPE},
+        {"{\"cmd_id\":\"c\",\"ok\":true,\"sent\":-1}", "\"sent\" must be a non-negative integer", TELEMETRY_OUT_OF_RANGE},
+        {"{\"cmd_id\":\"c\",\"ok\":true,\"missing\":1.5}", "\"missing\" must be a non-negative integer", TELEMETRY_OUT_OF_RANGE},
+        {"{\"cmd_id\":\"c\",\"ok\":true,\"boot\":\"1\"}", "\"boot\" must be a non-negative integer", TELEMETRY_WRONG_TYPE},
+        {"not json", "body is not valid JSON", TELEMETRY_MALFORMED_JSON},
+        {"[]", "body must be a single JSON object", TELEMETRY_NOT_OBJECT},
+        /* duplicate keys: which one would a reader believe? */
+        {"{\"cmd_id\":\"c\",\"cmd_id\":\"d\",\"ok\":true}", "\"cmd_id\" appears twice", TELEMETRY_DUPLICATE_FIELD},
+        {"{\"cmd_id\":\"c\",\"ok\":true,\"ok\":false}", "\"ok\" appears twice", TELEMETRY_DUPLICATE_FIELD},
+        {"{\"cmd_id\":\"c\",\"ok\":true,\"sent\":1,\"sent\":2}", "\"sent\" appears twice", TELEMETRY_DUPLICATE_FIELD},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        assert_int_equal(ack(bad[i].payload, &d, err), -1);
+        assert_int_equal(ack(bad[i].payload, &d, err), bad[i].why);
         assert_string_equal(err, bad[i].msg);
         sbuf_free(&d);
     }
     /* a 65-char id */
     char longid[128];
     snprintf(longid, sizeof longid, "{\"cmd_id\":\"%065d\",\"ok\":true}", 0);
-    assert_int_equal(ack(longid, &d, err), -1);
+    assert_int_equal(ack(longid, &d, err), TELEMETRY_WRONG_TYPE);
     sbuf_free(&d);
     /* oversize and NUL bytes, checked before parsing */
     sbuf_init(&d, 0);
     const char nul[] = "{\"cmd_id\":\"c\",\"ok\":true}\0";
-    assert_int_equal(command_parse_ack("D1", nul, sizeof nul - 1, 512, 0, &d, err, sizeof err), -1);
+    assert_int_equal(command_parse_ack("D1", nul, sizeof nul - 1, 512, 0, &d, NULL, err, sizeof err),
+                     TELEMETRY_MALFORMED_JSON);
     assert_string_equal(err, "ack contains a NUL byte");
     const char *ok = "{\"cmd_id\":\"c\",\"ok\":true}";
-    assert_int_equal(command_parse_ack("D1", ok, strlen(ok), 10, 0, &d, err, sizeof err), -1);
+    assert_int_equal(command_parse_ack("D1", ok, strlen(ok), 10, 0, &d, NULL, err, sizeof err),
+                     TELEMETRY_OVERSIZE);
     assert_string_equal(err, "ack larger than the payload cap");
+    sbuf_free(&d);
+    /* the cmd_id the caller matches against what was sent */
+    char cid[COMMAND_ID_MAX + 1] = "x";
+    sbuf_init(&d, 0);
+    assert_int_equal(command_parse_ack("D1", ok, strlen(ok), 512, 0, &d, cid, err, sizeof err), 0);
+    assert_string_equal(cid, "c");
+    sbuf_free(&d);
+    sbuf_init(&d, 0);
+    const char *cfg = "{\"cfg_id\":\"cfg-1\",\"ok\":true}";
+    assert_int_equal(command_parse_ack("D1", cfg, strlen(cfg), 512, 0, &d, cid, err, sizeof err), 0);
+    assert_string_equal(cid, "");
     sbuf_free(&d);
 }
 
