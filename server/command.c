@@ -221,6 +221,12 @@ int command_parse_ack(const char *device_id, const char *payload, size_t len, si
                 rc = TELEMETRY_WRONG_TYPE;
                 goto out;
             }
+            if (si <= 1 && !it->valuestring[0]) {
+                /* an empty id would read as "no cmd_id": never matched */
+                snprintf(err, errlen, "\"%s\" must not be empty", k);
+                rc = TELEMETRY_BAD_ACK;
+                goto out;
+            }
             have_id |= si <= 1;
             if (si == 0 && cmd_id)
                 snprintf(cmd_id, COMMAND_ID_MAX + 1, "%s", it->valuestring);

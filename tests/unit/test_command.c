@@ -159,6 +159,8 @@ static void test_parse_ack(void **state)
         {"{\"cmd_id\":\"c\",\"cmd_id\":\"d\",\"ok\":true}", "\"cmd_id\" appears twice", TELEMETRY_DUPLICATE_FIELD},
         {"{\"cmd_id\":\"c\",\"ok\":true,\"ok\":false}", "\"ok\" appears twice", TELEMETRY_DUPLICATE_FIELD},
         {"{\"cmd_id\":\"c\",\"ok\":true,\"sent\":1,\"sent\":2}", "\"sent\" appears twice", TELEMETRY_DUPLICATE_FIELD},
+        /* an empty cmd_id would pass as a config ack, unmatched */
+        {"{\"cmd_id\":\"\",\"ok\":true}", "\"cmd_id\" must not be empty", TELEMETRY_BAD_ACK},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         assert_int_equal(ack(bad[i].payload, &d, err), bad[i].why);
