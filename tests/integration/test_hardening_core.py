@@ -91,9 +91,10 @@ class HardeningCoreTest(TempDirTest):
             self.assertLessEqual(self.accepted(), admitted)
             self.assertEqual(self.rejected("new_device_rate") + self.accepted(), 12)
             # known devices are never affected
+            before = self.accepted()
             for seq in range(2, 12):
                 d.pub("NEW_00", {"heart_rate": 71, "seq": seq, "boot": 1})
-            n = self.accepted()
+            wait_for(lambda: self.accepted() >= before + 10, 10, what="known device accepted")
             wait_for(lambda: metric(self.http_port, "vigil_statuses_accepted_total") == 1,
                      5, what="status of a known device accepted")
             # the cap: wait for tokens, fill up to 6, then device_cap
@@ -104,7 +105,6 @@ class HardeningCoreTest(TempDirTest):
             time.sleep(0.3)
             status, body = http(self.http_port, "GET", "/api/devices")
             self.assertEqual(len(body["devices"]), 6)
-            self.assertGreaterEqual(n, 13)
         finally:
             d.close()
         self.assertEqual(self.stop_vigild(), 0)
