@@ -4,10 +4,10 @@ per-device client certificates, the CN as username and client id, the
 project's ACL, a CRL. vigild connects with its own service certificate.
 (vigild refusing a broker whose certificate does not verify: test_tls.py.)"""
 import os
+import re
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 import unittest
 
@@ -252,6 +252,24 @@ class BrokerSecurityTest(TempDirTest):
                  what="the 5 readings queued while vigild was away")
         readings, _ = self.stored_ids()
         self.assertIn("ESP32_002", readings)
+
+    def test_simulated_fleet_with_per_device_certificates(self):
+        """vigil-sim's devices, each with its own certificate, reach vigild;
+        a device whose certificate was revoked does not."""
+        provision(self.ca, "revoke", "ESP32_003")
+        self.start_broker()
+        self.start_vigild()
+        sim = subprocess.run(
+            [binary("vigil-sim"), "--broker", f"mqtts://127.0.0.1:{self.port}",
+             "--tls-ca", f"{self.ca}/ca.pem", "--tls-cert-dir", f"{self.ca}/devices",
+             "--devices", "3", "--rate", "5", "--duration", "3", "--clean-exit"],
+            capture_output=True, text=True, timeout=60)
+        failures = re.search(r"connect_failures=(\d+)", sim.stdout)
+        self.assertTrue(failures and int(failures.group(1)) > 0, sim.stdout + sim.stderr)
+        wait_for(lambda: self.device_ids() == {"ESP32_001", "ESP32_002"}, 10,
+                 what="the two valid devices at vigild")
+        time.sleep(0.5)
+        self.assertEqual(self.device_ids(), {"ESP32_001", "ESP32_002"})
 
 
 if __name__ == "__main__":
