@@ -6,7 +6,8 @@
 #
 # Environment: VIGIL_MQTT_PORT (1883), VIGIL_HTTP_PORT (8080),
 #   VIGIL_DEVICES (50), VIGIL_RATE (1 Hz), VIGIL_DURATION (86400 s),
-#   VIGIL_RUN_DIR (./run: broker persistence, database, logs).
+#   VIGIL_RUN_DIR (./run: broker persistence, database, logs),
+#   VIGIL_TLS=1: broker on TLS with client certificates (scripts/tls-demo.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -52,6 +53,8 @@ if [ "$(id -u)" -eq 0 ] && id mosquitto >/dev/null 2>&1; then
   touch "$RUN/mosquitto.log"
   chown mosquitto: "$RUN/mosquitto" "$RUN/mosquitto.log"
 fi
+BROKER_URL="mqtt://127.0.0.1:$MQTT_PORT" VIGILD_TLS=() SIM_TLS=()
+[ "${VIGIL_TLS:-0}" = 1 ] && source scripts/tls-demo.sh
 
 PIDS=()
 cleanup() {
@@ -73,14 +76,14 @@ mosquitto -c "$RUN/mosquitto.conf" &
 PIDS+=($!)
 for _ in $(seq 1 50); do port_busy "$MQTT_PORT" && break; sleep 0.1; done
 
-VIGILD_ARGS=(--broker "mqtt://127.0.0.1:$MQTT_PORT" --listen "127.0.0.1:$HTTP_PORT" --db "$RUN/vigil.db")
+VIGILD_ARGS=(--broker "$BROKER_URL" --listen "127.0.0.1:$HTTP_PORT" --db "$RUN/vigil.db" "${VIGILD_TLS[@]}")
 [ -n "$WEB_ROOT" ] && VIGILD_ARGS+=(--web-root "$WEB_ROOT")
 build/server/vigild "${VIGILD_ARGS[@]}" 2> >(tee -a "$RUN/vigild.log" >&2) &
 PIDS+=($!)
 for _ in $(seq 1 50); do port_busy "$HTTP_PORT" && break; sleep 0.1; done
 
 if [ -x build/sim/vigil-sim ]; then
-  build/sim/vigil-sim --broker "mqtt://127.0.0.1:$MQTT_PORT" --devices "$DEVICES" \
+  build/sim/vigil-sim --broker "$BROKER_URL" "${SIM_TLS[@]}" --devices "$DEVICES" \
     --rate "$RATE" --duration "$DURATION" 2>>"$RUN/vigil-sim.log" &
   PIDS+=($!)
   FLEET="$DEVICES simulated devices at $RATE Hz (log: $RUN/vigil-sim.log)"
@@ -93,7 +96,7 @@ cat <<MSG
   Vigil is running.
     Dashboard:  http://127.0.0.1:$HTTP_PORT/
     API:        http://127.0.0.1:$HTTP_PORT/api/devices   metrics: /metrics   health: /healthz
-    Broker:     mqtt://127.0.0.1:$MQTT_PORT
+    Broker:     $BROKER_URL
     Fleet:      $FLEET
   Ctrl-C stops everything.
 

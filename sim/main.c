@@ -39,7 +39,14 @@ static void sim_main__usage(FILE *f)
 {
     fprintf(f,
         "usage: vigil-sim --broker mqtt://HOST:PORT --devices N --rate HZ [options]\n"
-        "  --broker URL        mqtt://127.0.0.1:1883 (default)\n"
+        "  --broker URL        mqtt://127.0.0.1:1883 (default), or mqtts://HOST[:8883]\n"
+        "  --tls-ca FILE       CA certificate that verifies the broker (mqtts://;\n"
+        "                      default: the system's CAs)\n"
+        "  --tls-cert-dir DIR  per-device client certificates DIR/ID.crt + DIR/ID.key\n"
+        "                      (scripts/provision-device.sh issue ID writes them)\n"
+        "  --tls-cert FILE     one client certificate for every device, with\n"
+        "  --tls-key FILE      its key (only where the broker does not bind client\n"
+        "                      ids to certificates: devices would displace each other)\n"
         "  --devices N         number of simulated wearables (default 1)\n"
         "  --rate HZ           readings per second per device (default 1)\n"
         "  --duration S        run time in seconds (default 60); always bounded\n"
@@ -66,17 +73,22 @@ static void sim_main__usage(FILE *f)
 static int sim_main__parse_broker(const char *url, sim_opts *o)
 {
     const char *p = url;
-    if (!strncmp(p, "mqtt://", 7))
+    o->tls = false;
+    if (!strncmp(p, "mqtt://", 7)) {
         p += 7;
-    else if (strstr(p, "://"))
+    } else if (!strncmp(p, "mqtts://", 8)) {
+        p += 8;
+        o->tls = true;
+    } else if (strstr(p, "://")) {
         return -1;
+    }
     const char *colon = strrchr(p, ':');
     size_t hl = colon ? (size_t)(colon - p) : strlen(p);
     if (hl == 0 || hl >= sizeof o->host)
         return -1;
     memcpy(o->host, p, hl);
     o->host[hl] = '\0';
-    o->port = 1883;
+    o->port = o->tls ? 8883 : 1883;
     if (colon) {
         char *e;
         long port = strtol(colon + 1, &e, 10);
@@ -84,6 +96,16 @@ static int sim_main__parse_broker(const char *url, sim_opts *o)
             return -1;
         o->port = (int)port;
     }
+    return 0;
+}
+
+/* Copies a file or folder name; -1 when empty or too long. */
+static int sim_main__path(const char *s, char *out, size_t cap)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n >= cap)
+        return -1;
+    memcpy(out, s, n + 1);
     return 0;
 }
 
@@ -230,7 +252,8 @@ int main(int argc, char **argv)
     snprintf(o.host, sizeof o.host, "127.0.0.1");
     snprintf(o.prefix, sizeof o.prefix, "ESP32_");
     enum { O_BROKER = 256, O_DEVICES, O_RATE, O_DURATION, O_PREFIX, O_SEED, O_FID, O_SCEN, O_QOS,
-           O_SUMMARY, O_FIRST, O_KEEPALIVE, O_CLEAN, O_PERW, O_CRATE, O_OUTBOX, O_VERBOSE, O_HELP };
+           O_SUMMARY, O_FIRST, O_KEEPALIVE, O_CLEAN, O_PERW, O_CRATE, O_OUTBOX, O_VERBOSE, O_HELP,
+           O_TLS_CA, O_TLS_DIR, O_TLS_CERT, O_TLS_KEY };
     static const struct option lo[] = {
         {"broker", required_argument, 0, O_BROKER}, {"devices", required_argument, 0, O_DEVICES},
         {"rate", required_argument, 0, O_RATE}, {"duration", required_argument, 0, O_DURATION},
@@ -240,7 +263,10 @@ int main(int argc, char **argv)
         {"first-id", required_argument, 0, O_FIRST}, {"keepalive", required_argument, 0, O_KEEPALIVE},
         {"clean-exit", no_argument, 0, O_CLEAN}, {"per-worker", required_argument, 0, O_PERW},
         {"connect-rate", required_argument, 0, O_CRATE}, {"outbox", required_argument, 0, O_OUTBOX},
-        {"verbose", no_argument, 0, O_VERBOSE}, {"help", no_argument, 0, O_HELP}, {0, 0, 0, 0},
+        {"verbose", no_argument, 0, O_VERBOSE}, {"help", no_argument, 0, O_HELP},
+        {"tls-ca", required_argument, 0, O_TLS_CA}, {"tls-cert-dir", required_argument, 0, O_TLS_DIR},
+        {"tls-cert", required_argument, 0, O_TLS_CERT}, {"tls-key", required_argument, 0, O_TLS_KEY},
+        {0, 0, 0, 0},
     };
     int c;
     double v;
@@ -288,6 +314,12 @@ int main(int argc, char **argv)
         case O_CRATE: if (sim_main__num(optarg, 1, 100000, &v)) bad = "--connect-rate"; else o.connect_rate = v; break;
         case O_OUTBOX: if (sim_main__num(optarg, 1, 100000, &v)) bad = "--outbox"; else o.outbox_cap = (long)v; break;
         case O_VERBOSE: o.verbose = true; break;
+        case O_TLS_CA: if (sim_main__path(optarg, o.tls_ca, sizeof o.tls_ca)) bad = "--tls-ca"; break;
+        case O_TLS_DIR:
+            if (sim_main__path(optarg, o.tls_cert_dir, sizeof o.tls_cert_dir)) bad = "--tls-cert-dir";
+            break;
+        case O_TLS_CERT: if (sim_main__path(optarg, o.tls_cert, sizeof o.tls_cert)) bad = "--tls-cert"; break;
+        case O_TLS_KEY: if (sim_main__path(optarg, o.tls_key, sizeof o.tls_key)) bad = "--tls-key"; break;
         case O_HELP: sim_main__usage(stdout); return 0;
         default: sim_main__usage(stderr); return 2;
         }
@@ -298,6 +330,14 @@ int main(int argc, char **argv)
     }
     if (optind < argc) {
         sim_main__usage(stderr);
+        return 2;
+    }
+    if (!o.tls && (o.tls_ca[0] || o.tls_cert_dir[0] || o.tls_cert[0] || o.tls_key[0])) {
+        fprintf(stderr, "vigil-sim: --tls-* options need an mqtts:// --broker\n");
+        return 2;
+    }
+    if (!o.tls_cert[0] != !o.tls_key[0] || (o.tls_cert[0] && o.tls_cert_dir[0])) {
+        fprintf(stderr, "vigil-sim: --tls-cert and --tls-key go together, instead of --tls-cert-dir\n");
         return 2;
     }
     if (o.fidelity == SIM_FID_SENSOR && !sim_sensor_available()) {

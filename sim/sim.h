@@ -65,6 +65,14 @@ typedef struct sim_opts {
     long outbox_cap;      /* records per device */
     bool verbose;
     int id_width;
+    /* TLS (--broker mqtts://): the CA that verifies the broker (empty: the
+     * system's), and the device's client certificate — per device from
+     * tls_cert_dir/ID.crt + ID.key, or one pair for every device. */
+    bool tls;
+    char tls_ca[512];
+    char tls_cert_dir[512];
+    char tls_cert[512];
+    char tls_key[512];
 } sim_opts;
 
 /* A per-worker totals record, sent to the parent as a text line. */

@@ -317,6 +317,35 @@ static void sim_worker__on_message(struct mosquitto *m, void *obj, const struct 
 
 /* ---- device life cycle ---- */
 
+/* The device's TLS identity: its own certificate from --tls-cert-dir
+ * (ID.crt + ID.key, as scripts/provision-device.sh issues them) or the one
+ * --tls-cert; the broker is always verified (peer + host name). */
+static int sim_worker__dev_tls(sim_dev *d)
+{
+    const sim_opts *o = d->w->o;
+    char crt[sizeof o->tls_cert_dir + 72], key[sizeof o->tls_cert_dir + 72];
+    const char *c = NULL, *k = NULL;
+    if (o->tls_cert_dir[0]) {
+        snprintf(crt, sizeof crt, "%s/%s.crt", o->tls_cert_dir, d->id);
+        snprintf(key, sizeof key, "%s/%s.key", o->tls_cert_dir, d->id);
+        c = crt;
+        k = key;
+    } else if (o->tls_cert[0]) {
+        c = o->tls_cert;
+        k = o->tls_key;
+    }
+    int rc = mosquitto_tls_set(d->mosq, o->tls_ca[0] ? o->tls_ca : NULL,
+                               o->tls_ca[0] ? NULL : "/etc/ssl/certs", c, k, NULL);
+    if (rc == MOSQ_ERR_SUCCESS)
+        rc = mosquitto_tls_opts_set(d->mosq, 1 /* SSL_VERIFY_PEER */, NULL, NULL);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        fprintf(stderr, "vigil-sim: TLS setup of %s (ca %s, cert %s): %s\n", d->id,
+                o->tls_ca[0] ? o->tls_ca : "system", c ? c : "none", mosquitto_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
 static int sim_worker__dev_mosq_new(sim_dev *d)
 {
     d->mosq = mosquitto_new(d->id, true, d);
@@ -329,7 +358,7 @@ static int sim_worker__dev_mosq_new(sim_dev *d)
     mosquitto_disconnect_callback_set(d->mosq, sim_worker__on_disconnect);
     mosquitto_publish_callback_set(d->mosq, sim_worker__on_publish);
     mosquitto_message_callback_set(d->mosq, sim_worker__on_message);
-    return 0;
+    return d->w->o->tls ? sim_worker__dev_tls(d) : 0;
 }
 
 static int sim_worker__dev_boot(sim_dev *d)

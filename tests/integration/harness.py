@@ -197,3 +197,74 @@ class TempDirTest(unittest.TestCase):
 
 def main():
     unittest.main(verbosity=2)
+
+
+# ---- The production broker config (deploy/mosquitto/vigil-tls.conf) ----
+
+def provision(ca_dir, *args):
+    """Runs scripts/provision-device.sh against the CA in ca_dir."""
+    tool = os.path.join(SOURCE, "scripts", "provision-device.sh")
+    if args[:2] == ("ca", "init"):
+        cmd = ["bash", tool, "ca", "init", ca_dir]
+    else:
+        cmd = ["bash", tool, "--ca", ca_dir, *args]
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=60)
+
+
+def production_broker_conf(workdir, ca_dir, port):
+    """deploy/mosquitto/vigil-tls.conf as shipped, with only its file paths,
+    port and log target rewritten for a test. Every rewritten line must be
+    found, so a change to the shipped file cannot silently test another."""
+    with open(os.path.join(SOURCE, "deploy", "mosquitto", "vigil-tls.conf")) as f:
+        text = f.read()
+    subst = {
+        "listener 8883": f"listener {port} 127.0.0.1",
+        "cafile /etc/mosquitto/certs/ca.pem": f"cafile {ca_dir}/ca.pem",
+        "certfile /etc/mosquitto/certs/broker.crt": f"certfile {ca_dir}/broker/broker.crt",
+        "keyfile /etc/mosquitto/certs/broker.key": f"keyfile {ca_dir}/broker/broker.key",
+        "crlfile /etc/mosquitto/certs/crl.pem": f"crlfile {ca_dir}/crl.pem",
+        "acl_file /etc/mosquitto/vigil.acl":
+            f"acl_file {os.path.join(os.path.abspath(SOURCE), 'deploy', 'mosquitto', 'vigil.acl')}",
+        "persistence_location /var/lib/mosquitto/": f"persistence_location {workdir}/",
+        "log_dest syslog": "log_dest stdout",
+    }
+    out = []
+    for line in text.splitlines():
+        s = line.strip()
+        if s in subst:
+            out.append(subst.pop(s))
+        else:
+            out.append(line)
+    if subst:
+        raise AssertionError(f"vigil-tls.conf no longer has: {sorted(subst)}")
+    return "\n".join(out) + "\n"
+
+
+def give_to_mosquitto(*paths):
+    """Run as root, Mosquitto drops to its own user: let it read and write these."""
+    if os.geteuid() != 0:
+        return
+    import pwd
+    try:
+        pw = pwd.getpwnam("mosquitto")
+    except KeyError:
+        return
+    for p in paths:
+        for root, dirs, files in os.walk(p):
+            for n in [root] + [os.path.join(root, x) for x in dirs + files]:
+                os.chown(n, pw.pw_uid, pw.pw_gid)
+
+
+class ConfiguredMosquitto(Mosquitto):
+    """A broker run from a complete config text (no vigil.conf underneath)."""
+
+    def __init__(self, workdir, conf, port):
+        super().__init__(workdir, port=port)
+        self.conf = conf
+
+    def conf_text(self):
+        return self.conf
+
+    @property
+    def url(self):
+        return f"mqtts://127.0.0.1:{self.port}"

@@ -107,6 +107,10 @@ static bool sample(void *ctx, tenc_reading *r)
 
 static void device_id(char *out, size_t cap)
 {
+    if (s_plat.id.device_id[0]) { /* provisioned: the certificate's CN */
+        snprintf(out, cap, "%s", s_plat.id.device_id);
+        return;
+    }
     if (CONFIG_VIGIL_DEVICE_ID[0]) {
         snprintf(out, cap, "%s", CONFIG_VIGIL_DEVICE_ID);
         return;

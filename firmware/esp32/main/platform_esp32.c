@@ -1,6 +1,7 @@
 /* platform_esp32 — see platform_esp32.h. */
 #include "platform_esp32.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 
@@ -134,6 +135,15 @@ esp_err_t pesp_mqtt_start(pesp *p, const char *client_id, const char *lwt_topic,
         .network.reconnect_timeout_ms = 5000,
         .buffer.size = 2048,
     };
+    /* A provisioned unit: verify the broker with the deployment's CA and log
+     * in with the unit's certificate (the broker takes its CN as username
+     * and client id). PEM, NUL-terminated, so no lengths. */
+    if (p->id.ca_pem)
+        cfg.broker.verification.certificate = p->id.ca_pem;
+    if (p->id.client_crt) {
+        cfg.credentials.authentication.certificate = p->id.client_crt;
+        cfg.credentials.authentication.key = p->id.client_key;
+    }
     p->mqtt = esp_mqtt_client_init(&cfg);
     if (!p->mqtt)
         return ESP_FAIL;
@@ -148,6 +158,49 @@ int pesp_rssi(void)
 }
 
 /* ---- NVS ---- */
+
+/* One string of the identity namespace, malloc'd (NULL when absent). */
+static char *pesp_id_str(nvs_handle_t h, const char *key)
+{
+    size_t len = 0;
+    if (nvs_get_str(h, key, NULL, &len) != ESP_OK || len < 2)
+        return NULL;
+    char *s = malloc(len);
+    if (s && nvs_get_str(h, key, s, &len) != ESP_OK) {
+        free(s);
+        s = NULL;
+    }
+    return s;
+}
+
+/* Reads the provisioned identity (see pesp_identity). A unit without the
+ * partition or the namespace runs on its Kconfig settings. */
+static void pesp_load_identity(pesp *p)
+{
+    const char *part = CONFIG_VIGIL_IDENTITY_PARTITION;
+    nvs_handle_t h;
+    if (nvs_flash_init_partition(part) != ESP_OK ||
+        nvs_open_from_partition(part, "vigil_id", NVS_READONLY, &h) != ESP_OK) {
+        ESP_LOGI(TAG, "no identity partition '%s': Kconfig credentials", part);
+        return;
+    }
+    size_t len = sizeof p->id.device_id;
+    if (nvs_get_str(h, "device_id", p->id.device_id, &len) != ESP_OK)
+        p->id.device_id[0] = '\0';
+    p->id.ca_pem = pesp_id_str(h, "ca_pem");
+    p->id.client_crt = pesp_id_str(h, "client_crt");
+    p->id.client_key = pesp_id_str(h, "client_key");
+    nvs_close(h);
+    if (!p->id.client_crt != !p->id.client_key) {
+        ESP_LOGE(TAG, "identity: certificate without key (or key without certificate): ignored");
+        free(p->id.client_crt);
+        free(p->id.client_key);
+        p->id.client_crt = p->id.client_key = NULL;
+    }
+    /* Never log the key; the id and whether a certificate is there only. */
+    ESP_LOGI(TAG, "identity '%s': ca %s, client certificate %s", p->id.device_id,
+             p->id.ca_pem ? "yes" : "no", p->id.client_crt ? "yes" : "no");
+}
 
 static platform_status pesp_kv_get(void *ctx, const char *key, uint32_t *v)
 {
@@ -233,6 +286,7 @@ esp_err_t pesp_init(pesp *p)
     nvs_handle_t h;
     ESP_RETURN_ON_ERROR(nvs_open("vigil", NVS_READWRITE, &h), TAG, "nvs open");
     p->nvs = (uint32_t)h;
+    pesp_load_identity(p);
 
     i2c_master_bus_config_t bc = {
         .i2c_port = I2C_NUM_0,

@@ -27,8 +27,22 @@ typedef struct pesp_event {
     char payload[PESP_PAYLOAD_MAX];
 } pesp_event;
 
+/* The device's identity, written once per unit by
+ * scripts/provision-device.sh into the read-only NVS partition
+ * CONFIG_VIGIL_IDENTITY_PARTITION (namespace "vigil_id"): the device id (the
+ * certificate's CN), the CA that verifies the broker and the client
+ * certificate + key (PEM). Empty/NULL when the unit is not provisioned: then
+ * the Kconfig values apply. Loaded by pesp_init, never freed. */
+typedef struct pesp_identity {
+    char device_id[65];
+    char *ca_pem;
+    char *client_crt;
+    char *client_key;
+} pesp_identity;
+
 typedef struct pesp {
     platform plat;
+    pesp_identity id;
     i2c_bus bus;
     esp_mqtt_client_handle_t mqtt;
     QueueHandle_t events;
