@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "command.h"
+#include "idtable.h"
 #include "config.h"
 #include "fanout.h"
 #include "hub.h"
@@ -50,7 +51,30 @@ struct web {
     uint64_t id_counter;              /* command ids; web thread only */
     int https;                        /* the listener speaks TLS only: cookies get Secure */
     char *web_root_real;              /* realpath of cfg->web_root, NULL if none */
+    idtable peers;                    /* web__peer: open connections per address; web thread */
+    idtable conns;                    /* web__conn: the address each counted wsi is counted on */
 };
+
+/* One peer address and how many connections it holds open. */
+typedef struct web__peer {
+    char addr[64];
+    unsigned n;
+} web__peer;
+
+static const void *web__peer_key(const void *e) { return ((const web__peer *)e)->addr; }
+static const idtable_type web__peer_type = {sizeof(web__peer), web__peer_key, idtable_hash_str,
+                                            idtable_equal_str};
+/* A counted connection (lws gives no per-session storage before the first
+ * request, so the wsi itself is the key). */
+typedef struct web__conn {
+    int64_t wsi;
+    char addr[64];
+} web__conn;
+
+static const void *web__conn_key(const void *e) { return &((const web__conn *)e)->wsi; }
+static const idtable_type web__conn_type = {sizeof(web__conn), web__conn_key, idtable_hash_i64,
+                                            idtable_equal_i64};
+#define WEB_PEERS_MAX 65536 /* addresses tracked at once; past it new ones are refused */
 
 typedef enum method { M_OTHER = 0, M_GET, M_POST, M_PUT, M_DELETE } method;
 typedef enum route { R_NONE = 0, R_COMMANDS, R_CONFIG } route;
@@ -517,6 +541,43 @@ static int web__handle_http(struct lws *wsi, pss *p, const char *path)
     return web__serve_static(wsi, p, w, path);
 }
 
+/* ---- per-address connection limit (slowloris) ---- */
+
+/* A new network connection: counted against its address; over
+ * --max-conns-per-ip it is closed at once (-1), before it holds a header
+ * buffer. */
+static int web__peer_admit(struct lws *wsi)
+{
+    web *w = web__of(wsi);
+    web__conn c = {.wsi = (int64_t)(intptr_t)wsi};
+    lws_get_peer_simple(wsi, c.addr, sizeof c.addr);
+    web__peer key = {.n = 0}, *e = idtable_find(&w->peers, c.addr);
+    memcpy(key.addr, c.addr, sizeof key.addr);
+    if (!e && idtable_put(&w->peers, &key, (void **)&e) != IDTABLE_OK)
+        return -1;
+    if (e->n >= (unsigned)w->cfg->max_conns_per_ip) {
+        atomic_fetch_add_explicit(&w->m->http_conn_refused, 1, memory_order_relaxed);
+        LOG_D(TAG, "closing a connection from %s: it already holds %u", c.addr, e->n);
+        return -1; /* its WSI_DESTROY finds no entry in conns */
+    }
+    if (idtable_put(&w->conns, &c, NULL) != IDTABLE_OK)
+        return -1;
+    e->n++;
+    return 0;
+}
+
+static void web__peer_release(struct lws *wsi)
+{
+    web *w = web__of(wsi);
+    int64_t k = (int64_t)(intptr_t)wsi;
+    web__conn c;
+    if (!w || idtable_remove(&w->conns, &k, &c) != IDTABLE_OK)
+        return; /* not a counted network connection (a listener, an h2 stream, refused) */
+    web__peer *e = idtable_find(&w->peers, c.addr);
+    if (e && --e->n == 0)
+        idtable_remove(&w->peers, c.addr, NULL);
+}
+
 /* ---- the protocol callback ---- */
 
 static int web__callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
@@ -559,9 +620,13 @@ static int web__callback(struct lws *wsi, enum lws_callback_reasons reason, void
         return web__write_more(wsi, p);
     case LWS_CALLBACK_HTTP_FILE_COMPLETION:
         return lws_http_transaction_completed(wsi) ? -1 : 0;
+    case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+        return web__peer_admit(wsi);
     case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
     case LWS_CALLBACK_WSI_DESTROY: /* the last word on a wsi: its answer must not find it */
+        if (reason == LWS_CALLBACK_WSI_DESTROY)
+            web__peer_release(wsi);
         if (p && !p->is_ws) {
             web__query_forget(web__of(wsi), p);
             web__http_reset(p);
@@ -714,10 +779,20 @@ int web_start(const vigil_config *cfg, const web_deps *deps, web **out)
     info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
     if (!strchr(cfg->listen_host, ':'))
         info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
-    info.max_http_header_pool = 64;
-    info.timeout_secs = 30;
+    /* Slowloris: a connection must finish its headers (and a TLS or
+     * WebSocket handshake) within timeout_secs and may hold a header buffer
+     * idle only timeout_secs_ah_idle; the pool is large enough that
+     * --max-conns-per-ip half-open connections from a few addresses cannot
+     * empty it. */
+    info.max_http_header_pool = 512;
+    info.timeout_secs = 5;
+    info.timeout_secs_ah_idle = 5;
     web__tls_options(w, &info);
-    if (web__resolve_root(w) != 0) {
+    if (web__resolve_root(w) != 0 || idtable_init(&w->peers, &web__peer_type, 64, WEB_PEERS_MAX) != IDTABLE_OK ||
+        idtable_init(&w->conns, &web__conn_type, 64, 0) != IDTABLE_OK) {
+        idtable_free(&w->peers);
+        idtable_free(&w->conns);
+        free(w->web_root_real);
         free(w);
         return -1;
     }
@@ -725,6 +800,8 @@ int web_start(const vigil_config *cfg, const web_deps *deps, web **out)
     if (!w->ctx) {
         LOG_E(TAG, "cannot listen on %s (address in use, not local, or bad TLS certificate/key?)",
               cfg->listen);
+        idtable_free(&w->peers);
+        idtable_free(&w->conns);
         free(w->web_root_real);
         free(w);
         return -1;
@@ -734,6 +811,8 @@ int web_start(const vigil_config *cfg, const web_deps *deps, web **out)
                        .wake_ctx = w->ctx};
     if (query_start(&qc, &w->q) != QUERY_OK) {
         lws_context_destroy(w->ctx);
+        idtable_free(&w->peers);
+        idtable_free(&w->conns);
         free(w->web_root_real);
         free(w);
         return -1;
@@ -743,6 +822,8 @@ int web_start(const vigil_config *cfg, const web_deps *deps, web **out)
         LOG_E(TAG, "cannot start the web thread");
         query_stop(w->q);
         lws_context_destroy(w->ctx);
+        idtable_free(&w->peers);
+        idtable_free(&w->conns);
         free(w->web_root_real);
         free(w);
         return -1;
@@ -768,6 +849,8 @@ void web_stop(web *w)
     query_stop(w->q); /* joins the worker, which wakes ctx: before it goes */
     w->q = NULL;
     lws_context_destroy(w->ctx);
+    idtable_free(&w->peers);
+    idtable_free(&w->conns);
     free(w->web_root_real);
     free(w);
 }

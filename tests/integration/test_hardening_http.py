@@ -175,6 +175,71 @@ class HardeningTest(TempDirTest):
             self.assertEqual(status, 200, a)
             self.assertEqual(hdrs.get("x-content-type-options"), "nosniff")
 
+    # -- 3. slowloris --------------------------------------------------------
+    def half_open(self, n, source="127.0.0.2"):
+        """n connections from source that send half a request and stall."""
+        socks = []
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind((source, 0))  # 127.0.0.0/8 is all loopback
+            s.settimeout(5)
+            s.connect(("127.0.0.1", self.http_port))
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            socks.append(s)
+        return socks
+
+    @staticmethod
+    def closed_by_peer(s, timeout):
+        s.settimeout(timeout)
+        try:
+            return s.recv(4096) == b""
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
+            return False
+
+    def timed_healthz(self):
+        t0 = time.monotonic()
+        status = request(self.http_port, "/healthz", timeout=10)[0]
+        return status, time.monotonic() - t0
+
+    def test_half_open_connections_do_not_delay_others(self):
+        self.start_vigild()
+        socks = self.half_open(100)
+        try:
+            time.sleep(0.3)
+            status, took = self.timed_healthz()
+            self.assertEqual(status, 200)
+            self.assertLess(took, 2.0, "a normal request waited behind half-open ones")
+            # The header timeout closes every half-open connection.
+            deadline = time.monotonic() + 20
+            for s in socks:
+                self.assertTrue(self.closed_by_peer(s, max(0.1, deadline - time.monotonic())),
+                                "a half-open connection was kept open")
+        finally:
+            for s in socks:
+                s.close()
+
+    def test_per_address_limit_closes_the_excess_at_once(self):
+        self.start_vigild("--max-conns-per-ip", "20")
+        socks = self.half_open(100)
+        try:
+            t0 = time.monotonic()
+            closed = sum(self.closed_by_peer(s, 0.05) for s in socks)
+            self.assertGreaterEqual(closed, 80, "connections over the limit stay open")
+            self.assertLess(time.monotonic() - t0, 4.0)
+            status, took = self.timed_healthz()  # another address is not affected
+            self.assertEqual(status, 200)
+            self.assertLess(took, 2.0)
+        finally:
+            for s in socks:
+                s.close()
+        # Closed connections give their slots back.
+        wait_for(lambda: request(self.http_port, "/healthz", source=("127.0.0.2", 0))[0] == 200, 10,
+                 what="the address admitted again")
+        _, _, body = request(self.http_port, "/metrics")
+        self.assertRegex(body.decode(), r"vigil_http_conn_refused_total (8\d|9\d|1\d\d)\b")
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
