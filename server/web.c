@@ -654,7 +654,7 @@ static int web__callback(struct lws *wsi, enum lws_callback_reasons reason, void
         sbuf_add(&p->rx, in, len);
         if (lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi)) {
             hub_client_receive(w->hub, (hub_client *)p->client, sbuf_data(&p->rx) ? sbuf_data(&p->rx) : "",
-                               p->rx.len);
+                               p->rx.len, vclock_mono_ms());
             sbuf_reset(&p->rx);
         }
         return 0;
