@@ -578,6 +578,18 @@ static void web__peer_release(struct lws *wsi)
         idtable_remove(&w->peers, c.addr, NULL);
 }
 
+/* 1 if a WebSocket upgrade must be refused: --max-ws-clients are
+ * connected. It is answered 503 here, before the upgrade. */
+static int web__ws_over_cap(struct lws *wsi)
+{
+    web *w = web__of(wsi);
+    if (atomic_load_explicit(&w->m->ws_clients, memory_order_relaxed) < (uint64_t)w->cfg->max_ws_clients)
+        return 0;
+    atomic_fetch_add_explicit(&w->m->ws_refused, 1, memory_order_relaxed);
+    lws_return_http_status(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "too many WebSocket clients");
+    return 1;
+}
+
 /* ---- the protocol callback ---- */
 
 static int web__callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
@@ -637,7 +649,7 @@ static int web__callback(struct lws *wsi, enum lws_callback_reasons reason, void
         char uri[64];
         if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0 || strcmp(uri, "/ws") != 0)
             return 1; /* WebSockets only on /ws */
-        return 0;
+        return web__ws_over_cap(wsi);
     }
     case LWS_CALLBACK_ESTABLISHED:
         w = web__of(wsi);

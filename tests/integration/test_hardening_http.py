@@ -240,6 +240,34 @@ class HardeningTest(TempDirTest):
         _, _, body = request(self.http_port, "/metrics")
         self.assertRegex(body.decode(), r"vigil_http_conn_refused_total (8\d|9\d|1\d\d)\b")
 
+    # -- 4. the WebSocket client cap -----------------------------------------
+    def test_websocket_client_cap_answers_503(self):
+        import asyncio
+        import websockets
+        self.start_vigild("--max-ws-clients", "2")
+
+        async def run():
+            url = f"ws://127.0.0.1:{self.http_port}/ws"
+            a = await websockets.connect(url, open_timeout=5)
+            b = await websockets.connect(url, open_timeout=5)
+            # The third upgrade is answered 503 (lws answers HTTP/1.0, which
+            # the websockets library rejects as such: read it raw).
+            s = socket.create_connection(("127.0.0.1", self.http_port), timeout=5)
+            s.sendall(b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                      b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                      b"Sec-WebSocket-Version: 13\r\n\r\n")
+            head = s.recv(200)
+            s.close()
+            self.assertRegex(head, rb"^HTTP/1\.[01] 503 ")
+            await a.close()
+            await asyncio.sleep(0.3)
+            c = await websockets.connect(url, open_timeout=5)  # a slot is free again
+            await c.close()
+            await b.close()
+        asyncio.run(asyncio.wait_for(run(), 30))
+        _, _, body = request(self.http_port, "/metrics")
+        self.assertIn("vigil_ws_refused_total 1", body.decode())
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
