@@ -173,7 +173,8 @@ static int fanout__refresh_ids(fanout *f)
         f->nids = 0;
         return -1;
     }
-    qsort(f->ids, f->nids, sizeof *f->ids, fanout__cmp_id);
+    if (f->nids > 1)
+        qsort(f->ids, f->nids, sizeof *f->ids, fanout__cmp_id);
     return 0;
 }
 
