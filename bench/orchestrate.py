@@ -155,7 +155,7 @@ def run_one(subject, devices, rates, clients, step, warmup, label, stop_on_fail=
                              "--duration", "300"], "relay.log")
             elif subject == "vigild":
                 db = os.path.join(args.out, f"vigild-{lport}.db")
-                subj = Proc([VIGILD, "--broker", f"mqtt://127.0.0.1:{bport}", "--listen", f"127.0.0.1:{lport}",
+                subj = Proc([VIGILD, "--broker", f"mqtt://127.0.0.1:{bport}", "--listen", f"127.0.0.1:{lport}", "--max-ws-clients", "5000", "--max-conns-per-ip", "5000",
                              "--db", db, "--client-id", f"vigild-bench-{lport}", "--log-level", "warn"],
                             "vigild.log")
                 recv += ["--subscribe", '{"type":"subscribe","batch":true}']
@@ -248,7 +248,7 @@ def history_bench(quick):
     lport = free_port()
     db = os.path.join(args.out, f"history-{lport}.db")
     res = {}
-    v = Proc([VIGILD, "--broker", f"mqtt://127.0.0.1:{bport}", "--listen", f"127.0.0.1:{lport}", "--db", db,
+    v = Proc([VIGILD, "--broker", f"mqtt://127.0.0.1:{bport}", "--listen", f"127.0.0.1:{lport}", "--max-ws-clients", "5000", "--max-conns-per-ip", "5000", "--db", db,
               "--client-id", f"vigild-hist-{lport}", "--log-level", "warn", "--retention", "0"], "vigild-history.log")
     try:
         wait_port(lport, 20)
@@ -275,7 +275,7 @@ def history_bench(quick):
         c.close()
         fill_s = time.monotonic() - t_fill
         log(f"history: prefilled {86400 + ndev * 3600} rows in {fill_s:.1f} s")
-        v = Proc([VIGILD, "--broker", f"mqtt://127.0.0.1:{bport}", "--listen", f"127.0.0.1:{lport}", "--db", db,
+        v = Proc([VIGILD, "--broker", f"mqtt://127.0.0.1:{bport}", "--listen", f"127.0.0.1:{lport}", "--max-ws-clients", "5000", "--max-conns-per-ip", "5000", "--db", db,
                   "--client-id", f"vigild-hist-{lport}", "--log-level", "warn", "--retention", "0"],
                  "vigild-history.log")
         wait_port(lport, 20)

@@ -38,7 +38,16 @@ if [ "$QUICK" = 0 ]; then
 
   step "fuzz (libFuzzer, bounded)"
   CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DVIGIL_WERROR=ON -DVIGIL_FUZZ=ON >/dev/null
-  cmake --build build-fuzz -j"$JOBS" --target fuzz_telemetry fuzz_json_scan fuzz_ack fuzz_rest_body fuzz_httparg fuzz_config
+  FUZZ_TARGETS=(
+    fuzz_telemetry
+    fuzz_json_scan
+    fuzz_ack
+    fuzz_rest_body
+    fuzz_httparg
+    fuzz_config
+    fuzz_ws_message
+  )
+  cmake --build build-fuzz -j"$JOBS" --target "${FUZZ_TARGETS[@]}"
   ctest --test-dir build-fuzz --output-on-failure -R '^fuzz_' 
 fi
 

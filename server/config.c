@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 
 #include "log.h"
 #include "telemetry.h"
@@ -67,6 +68,16 @@ static const opt_def opts[] = {
      "keep readings this long (e.g. 7d, 12h; 0 keeps all)"},
     {"ws-queue", "VIGIL_WS_QUEUE", OPT_INT, F(ws_queue), "4096", 16, 1000000,
      "messages queued per WebSocket client before it is disconnected"},
+    {"http-tls-cert", "VIGIL_HTTP_TLS_CERT", OPT_STR, F(http_tls_cert), NULL, 0, 0,
+     "certificate (PEM) for vigild's own listener: HTTPS and wss:// only"},
+    {"http-tls-key", "VIGIL_HTTP_TLS_KEY", OPT_STR, F(http_tls_key), NULL, 0, 0,
+     "private key (PEM) for --http-tls-cert"},
+    {"allow-plain-http", "VIGIL_ALLOW_PLAIN_HTTP", OPT_BOOL, F(allow_plain_http), "false", 0, 0,
+     "allow plain HTTP on a non-loopback --listen address (warned; /healthz says so)"},
+    {"max-ws-clients", "VIGIL_MAX_WS_CLIENTS", OPT_INT, F(max_ws_clients), "256", 1, 100000,
+     "WebSocket clients at once; further upgrades answer 503"},
+    {"max-conns-per-ip", "VIGIL_MAX_CONNS_PER_IP", OPT_INT, F(max_conns_per_ip), "128", 1, 100000,
+     "open HTTP/WebSocket connections one peer address may hold; more are closed at once"},
     {"log-level", "VIGIL_LOG_LEVEL", OPT_STR, F(log_level), "info", 0, 0,
      "error, warn, info or debug"},
 };
@@ -343,6 +354,37 @@ void config_print_help(const char *argv0)
            "file's 'password' key.\n");
 }
 
+/* 1 if host names only this machine: 127.0.0.0/8, ::1, localhost. */
+static int config__is_loopback(const char *host)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (!strcmp(host, "localhost"))
+        return 1;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    return inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+}
+
+/* Plain HTTP beyond loopback carries health data and (soon) session cookies
+ * in clear: refuse it before anything binds, unless explicitly allowed. */
+static int config__check_http_tls(vigil_config *cfg)
+{
+    if ((cfg->http_tls_cert == NULL) != (cfg->http_tls_key == NULL)) {
+        fprintf(stderr, "vigild: --http-tls-cert and --http-tls-key go together\n");
+        return -1;
+    }
+    cfg->plain_http_exposed = !cfg->http_tls_cert && !config__is_loopback(cfg->listen_host);
+    if (cfg->plain_http_exposed && !cfg->allow_plain_http) {
+        fprintf(stderr,
+                "vigild: refusing plain HTTP on non-loopback address %s: give --http-tls-cert and "
+                "--http-tls-key, or --allow-plain-http if a TLS proxy in front protects it\n",
+                cfg->listen_host);
+        return -1;
+    }
+    return 0;
+}
+
 static int config__finish(vigil_config *cfg)
 {
     if (config_parse_url(cfg->broker, &cfg->broker_host, &cfg->broker_port, &cfg->broker_tls) != 0) {
@@ -378,6 +420,8 @@ static int config__finish(vigil_config *cfg)
         fprintf(stderr, "vigild: --tls-cert and --tls-key go together\n");
         return -1;
     }
+    if (config__check_http_tls(cfg) != 0)
+        return -1;
     if (cfg->web_root && !cfg->web_root[0]) {
         free(cfg->web_root);
         cfg->web_root = NULL;

@@ -39,6 +39,12 @@ typedef struct vigil_config {
     int listen_port;
     char *web_root;        /* NULL: no static files */
     int ws_queue;          /* messages queued per WebSocket client before it is dropped */
+    char *http_tls_cert;   /* PEM; with http_tls_key the listener speaks HTTPS only */
+    char *http_tls_key;
+    int allow_plain_http;  /* 1: plain HTTP on a non-loopback address is allowed (warned) */
+    int plain_http_exposed;/* derived: plain HTTP on a non-loopback address */
+    int max_ws_clients;    /* WebSocket upgrades past this answer 503 */
+    int max_conns_per_ip;  /* open connections one peer address may hold */
     /* ingest and store */
     char *db;
     int max_payload;

@@ -26,9 +26,24 @@ struct fanout_client {
     int filtered;                    /* 0: all devices */
     char (*filter)[TELEMETRY_ID_MAX + 1]; /* sorted ids when filtered */
     size_t nfilter;
-    sbuf snap;                       /* snapshot being sent, FANOUT_PRE headroom */
-    size_t snap_off;
+    /* The snapshot is streamed: rendered FANOUT_SNAPSHOT_CHUNK bytes at a
+     * time as the socket drains, walking the fanout's sorted id index from
+     * a cursor, so a client that does not read holds at most one chunk. */
+    int snap_active;                 /* a snapshot is being sent */
+    int snap_sent;                   /* fragments of it written */
+    size_t snap_items;               /* devices rendered into it */
+    int snap_done;                   /* every device rendered, "]}" added */
+    char snap_cursor[TELEMETRY_ID_MAX + 1]; /* last id examined ("" before the first) */
+    sbuf snap;                       /* rendered, not yet written (FANOUT_PRE headroom) */
     int snap_again;                  /* a subscribe came while a snapshot was in flight */
+    /* The filter the half-sent snapshot began with, kept until it is
+     * finished (the new one already applies to live messages). */
+    int old_filtered;
+    char (*old_filter)[TELEMETRY_ID_MAX + 1];
+    size_t nold;
+    int snap_old;                    /* the snapshot renders with old_* */
+    int64_t sub_times[FANOUT_SUBSCRIBE_BURST]; /* when the last subscribes came (ring) */
+    size_t sub_n;                    /* subscribes seen, for the ring */
     sbuf scratch;                    /* batched frame */
 };
 
@@ -39,6 +54,12 @@ struct fanout {
     const fanout_conn_ops *ops;
     const thread_owner *owner;
     fanout_client *clients;
+    /* Every device id of the live model, sorted as live_devices_array
+     * sorts them; rebuilt when the model's count changes (ids are never
+     * removed). Shared by every streaming snapshot. */
+    char (*ids)[TELEMETRY_ID_MAX + 1];
+    size_t nids, capids;
+    int ids_failed;
 };
 
 #define FANOUT_ASSERT_OWNER(f) \
@@ -56,7 +77,12 @@ fanout *fanout_create(vigil_metrics *m, size_t ws_queue, live *lv, const fanout_
     return f;
 }
 
-void fanout_destroy(fanout *f) { free(f); }
+void fanout_destroy(fanout *f)
+{
+    if (f)
+        free(f->ids);
+    free(f);
+}
 
 size_t fanout_client_size(void) { return sizeof(fanout_client); }
 
@@ -99,18 +125,112 @@ static void fanout__push(fanout *f, fanout_client *c, hub_msg *m)
     *slot = hub_msg_ref(m);
 }
 
+/* Starts a snapshot: nothing is rendered until the socket is writable. */
 static void fanout__snapshot(fanout *f, fanout_client *c)
 {
+    (void)f;
     sbuf_free(&c->snap);
     sbuf_init(&c->snap, FANOUT_PRE);
-    sbuf_adds(&c->snap, "{\"type\":\"snapshot\",\"devices\":");
-    live_devices_array(f->lv, fanout__wants, c, &c->snap);
-    sbuf_adds(&c->snap, "}");
-    c->snap_off = 0;
-    /* Anything queued before the snapshot is already reflected in it. */
+    c->snap_active = 1;
+    c->snap_sent = 0;
+    c->snap_items = 0;
+    c->snap_done = 0;
+    c->snap_cursor[0] = 0;
+    /* Anything queued before the snapshot is reflected in it. */
     fanout__clear_queue(c);
-    if (!sbuf_ok(&c->snap))
-        fanout__drop(f, c, "out of memory building the snapshot");
+}
+
+/* Collects ids through live_devices_array's filter (which wants none). */
+static int fanout__collect_id(void *ctx, const char *id)
+{
+    fanout *f = ctx;
+    if (f->nids == f->capids) {
+        size_t cap = f->capids ? f->capids * 2 : 256;
+        void *p = realloc(f->ids, cap * sizeof *f->ids);
+        if (!p) {
+            f->ids_failed = 1;
+            return 0;
+        }
+        f->ids = p;
+        f->capids = cap;
+    }
+    snprintf(f->ids[f->nids++], sizeof f->ids[0], "%s", id);
+    return 0;
+}
+
+static int fanout__refresh_ids(fanout *f)
+{
+    if (f->ids && f->nids == live_count(f->lv))
+        return 0;
+    f->nids = 0;
+    f->ids_failed = 0;
+    sbuf none;
+    sbuf_init(&none, 0);
+    live_devices_array(f->lv, fanout__collect_id, f, &none);
+    int failed = !sbuf_ok(&none) || f->ids_failed;
+    sbuf_free(&none);
+    if (failed) {
+        f->nids = 0;
+        return -1;
+    }
+    if (f->nids > 1)
+        qsort(f->ids, f->nids, sizeof *f->ids, fanout__cmp_id);
+    return 0;
+}
+
+/* Index of the first id after cursor. */
+static size_t fanout__after(const fanout *f, const char *cursor)
+{
+    size_t lo = 0, hi = f->nids;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(f->ids[mid], cursor) <= 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static int fanout__snap_wants(const fanout_client *c, const char *id)
+{
+    if (!c->snap_old)
+        return fanout__wants((void *)c, id);
+    return !c->old_filtered ||
+           bsearch(id, c->old_filter, c->nold, sizeof *c->old_filter, fanout__cmp_id) != NULL;
+}
+
+static void fanout__free_old_filter(fanout_client *c)
+{
+    free(c->old_filter);
+    c->old_filter = NULL;
+    c->nold = 0;
+    c->old_filtered = 0;
+    c->snap_old = 0;
+}
+
+/* Renders devices until a whole chunk is buffered or all are. The same
+ * bytes, in the same order, as live_devices_array would give at once. */
+static int fanout__render_snapshot(fanout *f, fanout_client *c)
+{
+    if (!c->snap_sent && !c->snap_items && !c->snap.len)
+        sbuf_adds(&c->snap, "{\"type\":\"snapshot\",\"devices\":[");
+    if (fanout__refresh_ids(f) != 0)
+        return -1;
+    size_t i = fanout__after(f, c->snap_cursor);
+    for (; i < f->nids && c->snap.len < FANOUT_SNAPSHOT_CHUNK; i++) {
+        memcpy(c->snap_cursor, f->ids[i], sizeof c->snap_cursor);
+        if (!fanout__snap_wants(c, f->ids[i]))
+            continue;
+        if (c->snap_items++)
+            sbuf_adds(&c->snap, ",");
+        live_device_json(f->lv, f->ids[i], &c->snap);
+    }
+    if (i == f->nids && !c->snap_done) {
+        sbuf_adds(&c->snap, "]}");
+        c->snap_done = 1;
+    }
+    return sbuf_ok(&c->snap) ? 0 : -1;
 }
 
 int fanout_open(fanout *f, fanout_client *c, void *conn)
@@ -143,6 +263,7 @@ void fanout_close(fanout *f, fanout_client *c)
     c->open = 0;
     free(c->filter);
     c->filter = NULL;
+    fanout__free_old_filter(c);
     sbuf_free(&c->snap);
     sbuf_free(&c->scratch);
     if (c->prev)
@@ -154,9 +275,8 @@ void fanout_close(fanout *f, fanout_client *c)
     atomic_fetch_sub_explicit(&f->m->ws_clients, 1, memory_order_relaxed);
 }
 
-static void fanout__error(fanout *f, fanout_client *c, const char *msg)
+static void fanout__reply_error(fanout *f, fanout_client *c, const char *msg)
 {
-    atomic_fetch_add_explicit(&f->m->ws_bad_messages, 1, memory_order_relaxed);
     sbuf b;
     sbuf_init(&b, 0);
     sbuf_adds(&b, "{\"type\":\"error\",\"error\":");
@@ -169,6 +289,12 @@ static void fanout__error(fanout *f, fanout_client *c, const char *msg)
         hub_msg_unref(m);
         f->ops->want_write(c->conn);
     }
+}
+
+static void fanout__error(fanout *f, fanout_client *c, const char *msg)
+{
+    atomic_fetch_add_explicit(&f->m->ws_bad_messages, 1, memory_order_relaxed);
+    fanout__reply_error(f, c, msg);
 }
 
 /* Parses the filter of a subscribe into a sorted array (NULL for "all").
@@ -204,70 +330,140 @@ static char (*fanout__parse_filter(const cJSON *devs, size_t *n, const char **er
     return ids;
 }
 
-void fanout_receive(fanout *f, fanout_client *c, const char *in, size_t len)
+fanout_parse_result fanout_parse_subscribe(const char *in, size_t len, fanout_subscribe *out)
+{
+    memset(out, 0, sizeof *out);
+    cJSON *j = cJSON_ParseWithLength(in, len);
+    const cJSON *type = j ? cJSON_GetObjectItemCaseSensitive(j, "type") : NULL;
+    fanout_parse_result r = FANOUT_PARSE_OK;
+    if (!cJSON_IsObject(j) || !cJSON_IsString(type)) {
+        out->err = "expected a JSON object with a \"type\"";
+        r = FANOUT_PARSE_BAD;
+        goto out;
+    }
+    if (strcmp(type->valuestring, "subscribe") != 0) {
+        out->err = "unknown message type";
+        r = FANOUT_PARSE_BAD;
+        goto out;
+    }
+    r = FANOUT_PARSE_BAD_SUBSCRIBE; /* from here on it is a subscribe */
+    const cJSON *devs = cJSON_GetObjectItemCaseSensitive(j, "devices");
+    const cJSON *batch = cJSON_GetObjectItemCaseSensitive(j, "batch");
+    if (batch && !cJSON_IsBool(batch)) {
+        out->err = "\"batch\" must be true or false";
+        goto out;
+    }
+    if (devs && !cJSON_IsNull(devs) && !cJSON_IsArray(devs)) {
+        out->err = "\"devices\" must be an array of device ids or null";
+        goto out;
+    }
+    out->ids = fanout__parse_filter(devs, &out->nids, &out->err);
+    if (out->err)
+        goto out;
+    out->filtered = out->ids != NULL;
+    out->batch_set = batch != NULL;
+    out->batch = cJSON_IsTrue(batch);
+    r = FANOUT_PARSE_OK;
+out:
+    cJSON_Delete(j);
+    return r;
+}
+
+void fanout_subscribe_free(fanout_subscribe *s)
+{
+    free(s->ids);
+    s->ids = NULL;
+    s->nids = 0;
+}
+
+/* 1 if one more subscribe is within FANOUT_SUBSCRIBE_BURST per
+ * FANOUT_SUBSCRIBE_WINDOW_MS; notes it if so. Each subscribe rebuilds a
+ * snapshot: without this one client could keep the web thread busy. */
+static int fanout__subscribe_allowed(fanout_client *c, int64_t now_ms)
+{
+    int64_t *oldest = &c->sub_times[c->sub_n % FANOUT_SUBSCRIBE_BURST];
+    if (c->sub_n >= FANOUT_SUBSCRIBE_BURST && now_ms - *oldest < FANOUT_SUBSCRIBE_WINDOW_MS)
+        return 0;
+    *oldest = now_ms;
+    c->sub_n++;
+    return 1;
+}
+
+void fanout_receive(fanout *f, fanout_client *c, const char *in, size_t len, int64_t now_ms)
 {
     FANOUT_ASSERT_OWNER(f);
     if (c->closing)
         return;
-    cJSON *j = cJSON_ParseWithLength(in, len);
-    const cJSON *type = j ? cJSON_GetObjectItemCaseSensitive(j, "type") : NULL;
-    const char *err = NULL;
-    if (!cJSON_IsObject(j) || !cJSON_IsString(type)) {
-        fanout__error(f, c, "expected a JSON object with a \"type\"");
-        goto out;
+    fanout_subscribe sub;
+    fanout_parse_result r = fanout_parse_subscribe(in, len, &sub);
+    if (r != FANOUT_PARSE_BAD && !fanout__subscribe_allowed(c, now_ms)) {
+        atomic_fetch_add_explicit(&f->m->ws_subscribe_limited, 1, memory_order_relaxed);
+        fanout_subscribe_free(&sub);
+        fanout__reply_error(f, c, "too many subscribes: at most 5 per 10 s; this one is ignored");
+        return;
     }
-    if (strcmp(type->valuestring, "subscribe") != 0) {
-        fanout__error(f, c, "unknown message type");
-        goto out;
+    if (r != FANOUT_PARSE_OK) {
+        fanout__error(f, c, sub.err);
+        fanout_subscribe_free(&sub);
+        return;
     }
-    const cJSON *devs = cJSON_GetObjectItemCaseSensitive(j, "devices");
-    const cJSON *batch = cJSON_GetObjectItemCaseSensitive(j, "batch");
-    if (batch && !cJSON_IsBool(batch)) {
-        fanout__error(f, c, "\"batch\" must be true or false");
-        goto out;
-    }
-    if (devs && !cJSON_IsNull(devs) && !cJSON_IsArray(devs)) {
-        fanout__error(f, c, "\"devices\" must be an array of device ids or null");
-        goto out;
-    }
-    size_t n;
-    char (*ids)[TELEMETRY_ID_MAX + 1] = fanout__parse_filter(devs, &n, &err);
-    if (err) {
-        fanout__error(f, c, err);
-        goto out;
-    }
-    free(c->filter);
-    c->filter = ids;
-    c->nfilter = n;
-    c->filtered = ids != NULL;
-    if (batch)
-        c->batch = cJSON_IsTrue(batch);
-    if (c->snap.len && c->snap_off) /* a snapshot is half sent: finish it first */
+    if (c->snap_active && c->snap_sent && !c->snap_old) {
+        /* The half-sent snapshot finishes with the filter it began with. */
+        c->old_filter = c->filter;
+        c->nold = c->nfilter;
+        c->old_filtered = c->filtered;
+        c->snap_old = 1;
+    } else
+        free(c->filter);
+    c->filter = sub.ids;
+    c->nfilter = sub.nids;
+    c->filtered = sub.filtered;
+    if (sub.batch_set)
+        c->batch = sub.batch;
+    /* Coalesced: a snapshot not yet begun is simply restarted for the new
+     * filter; one half sent is finished, then one more follows — never a
+     * queue of them. */
+    if (c->snap_active && c->snap_sent)
         c->snap_again = 1;
     else
         fanout__snapshot(f, c);
     f->ops->want_write(c->conn);
-out:
-    cJSON_Delete(j);
+}
+
+/* Drops the first n bytes. What is left (under one device's JSON) moves to
+ * a buffer of its own size, so an idle client keeps no full chunk. */
+static void fanout__consume(sbuf *b, size_t n)
+{
+    sbuf rest;
+    sbuf_init(&rest, FANOUT_PRE);
+    if (b->len > n)
+        sbuf_add(&rest, sbuf_data(b) + n, b->len - n); /* a failure stays marked in rest */
+    sbuf_free(b);
+    *b = rest;
 }
 
 static int fanout__write_snapshot(fanout *f, fanout_client *c)
 {
-    size_t left = c->snap.len - c->snap_off;
-    size_t n = left > FANOUT_SNAPSHOT_CHUNK ? FANOUT_SNAPSHOT_CHUNK : left;
-    fanout_frame kind = c->snap_off == 0 ? (n < left ? FANOUT_FIRST : FANOUT_TEXT)
-                                         : (n < left ? FANOUT_CONTINUE : FANOUT_FINAL);
-    /* The bytes before the chunk are headroom (first chunk) or already sent:
-     * the transport may write its frame header there. */
-    unsigned char *p = (unsigned char *)sbuf_data(&c->snap) + c->snap_off;
-    if (f->ops->write(c->conn, p, n, kind) < 0)
+    if (fanout__render_snapshot(f, c) != 0) {
+        fanout__drop(f, c, "out of memory building the snapshot");
+        return 0;
+    }
+    size_t n = c->snap.len > FANOUT_SNAPSHOT_CHUNK ? FANOUT_SNAPSHOT_CHUNK : c->snap.len;
+    int last = c->snap_done && n == c->snap.len;
+    fanout_frame kind = !c->snap_sent ? (last ? FANOUT_TEXT : FANOUT_FIRST)
+                                      : (last ? FANOUT_FINAL : FANOUT_CONTINUE);
+    /* The bytes before the chunk are headroom: the transport may write its
+     * frame header there. */
+    if (f->ops->write(c->conn, (unsigned char *)sbuf_data(&c->snap), n, kind) < 0)
         return -1;
     atomic_fetch_add_explicit(&f->m->ws_frames, 1, memory_order_relaxed);
-    c->snap_off += n;
-    if (c->snap_off == c->snap.len) {
+    c->snap_sent++;
+    fanout__consume(&c->snap, n);
+    if (last) {
         sbuf_free(&c->snap);
         sbuf_init(&c->snap, FANOUT_PRE);
-        c->snap_off = 0;
+        c->snap_active = 0;
+        fanout__free_old_filter(c);
         if (c->snap_again) {
             c->snap_again = 0;
             fanout__snapshot(f, c);
@@ -306,7 +502,7 @@ int fanout_writable(fanout *f, fanout_client *c)
     FANOUT_ASSERT_OWNER(f);
     if (c->closing || !c->open)
         return -1;
-    if (c->snap.len)
+    if (c->snap_active)
         return fanout__write_snapshot(f, c);
     int budget = FANOUT_WRITE_BUDGET;
     /* We are called only when the socket is writable; choked() is a poll()

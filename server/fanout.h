@@ -13,8 +13,11 @@
  *
  * Writes. Every buffer handed to write() has FANOUT_PRE (= HUB_PRE) bytes
  * before it that the transport may overwrite (lws writes its frame header
- * there, no copy). A snapshot goes out in FANOUT_SNAPSHOT_CHUNK fragments,
- * one per writable callback; queued messages at most FANOUT_WRITE_BUDGET per
+ * there, no copy). A snapshot goes out as one message in
+ * FANOUT_SNAPSHOT_CHUNK fragments, one per writable callback, each rendered
+ * only when the socket is writable (streamed from a cursor over the
+ * fanout's sorted id index): a client that never reads holds at most one
+ * chunk of snapshot text, whatever the fleet size; queued messages at most FANOUT_WRITE_BUDGET per
  * callback, asking choked() only before a second write (it is a syscall).
  *
  * Threads: one owner (the web thread); when an owner is given at create,
@@ -26,8 +29,10 @@
 #define VIGIL_FANOUT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
-#include "hub.h" /* HUB_PRE */
+#include "hub.h"       /* HUB_PRE */
+#include "telemetry.h" /* TELEMETRY_ID_MAX */
 
 typedef struct live live;
 typedef struct vigil_metrics vigil_metrics;
@@ -38,6 +43,8 @@ typedef struct thread_owner thread_owner;
 #define FANOUT_WRITE_BUDGET 256           /* frames per writable callback: fairness */
 #define FANOUT_BATCH_BYTES (64 * 1024)    /* largest batched frame (one message may exceed it alone) */
 #define FANOUT_FILTER_MAX 10000           /* device ids a client may subscribe to */
+#define FANOUT_SUBSCRIBE_BURST 5          /* subscribes per connection per window... */
+#define FANOUT_SUBSCRIBE_WINDOW_MS 10000  /* ...beyond that: an error frame, ignored */
 
 typedef enum fanout_frame {
     FANOUT_TEXT = 0,   /* a whole text message */
@@ -73,8 +80,30 @@ int fanout_open(fanout *f, fanout_client *c, void *conn);
 void fanout_close(fanout *f, fanout_client *c); /* safe on a never-opened c */
 /* A whole text message from the client: {"type":"subscribe","devices":
  * [ids]|null,"batch":bool}. Anything else: an error frame, counted as
- * vigil_ws_bad_messages_total. */
-void fanout_receive(fanout *f, fanout_client *c, const char *in, size_t len);
+ * vigil_ws_bad_messages_total. More than FANOUT_SUBSCRIBE_BURST subscribes
+ * in FANOUT_SUBSCRIBE_WINDOW_MS: an error frame, the subscribe ignored,
+ * counted as vigil_ws_subscribe_limited_total. now_ms: a monotonic clock. */
+void fanout_receive(fanout *f, fanout_client *c, const char *in, size_t len, int64_t now_ms);
+
+/* The client-message parser, pure (fuzzed). */
+typedef enum fanout_parse_result {
+    FANOUT_PARSE_OK = 0,
+    FANOUT_PARSE_BAD,           /* not a subscribe at all */
+    FANOUT_PARSE_BAD_SUBSCRIBE, /* a subscribe with a bad field */
+} fanout_parse_result;
+
+typedef struct fanout_subscribe {
+    char (*ids)[TELEMETRY_ID_MAX + 1]; /* sorted, malloc'ed; NULL: all devices */
+    size_t nids;
+    int filtered;                      /* 0: all devices */
+    int batch_set, batch;              /* "batch" given, and its value */
+    const char *err;                   /* static text when not OK */
+} fanout_subscribe;
+
+/* Parses one client message into out (release with fanout_subscribe_free,
+ * whatever the result). */
+fanout_parse_result fanout_parse_subscribe(const char *in, size_t len, fanout_subscribe *out);
+void fanout_subscribe_free(fanout_subscribe *s);
 /* Writes what is queued while the connection accepts it. -1: close it. */
 int fanout_writable(fanout *f, fanout_client *c);
 

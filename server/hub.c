@@ -229,10 +229,10 @@ void hub_client_close(hub *h, hub_client *c)
         fanout_close(h->fo, c);
 }
 
-void hub_client_receive(hub *h, hub_client *c, const char *in, size_t len)
+void hub_client_receive(hub *h, hub_client *c, const char *in, size_t len, int64_t now_ms)
 {
     if (h->fo)
-        fanout_receive(h->fo, c, in, len);
+        fanout_receive(h->fo, c, in, len, now_ms);
 }
 
 int hub_client_writable(hub *h, hub_client *c)

@@ -100,8 +100,8 @@ size_t hub_client_size(void);
 
 int hub_client_open(hub *h, hub_client *c, void *conn);   /* queues the snapshot */
 void hub_client_close(hub *h, hub_client *c);
-/* A text message from the client (subscribe). */
-void hub_client_receive(hub *h, hub_client *c, const char *in, size_t len);
+/* A text message from the client (subscribe); now_ms: monotonic clock. */
+void hub_client_receive(hub *h, hub_client *c, const char *in, size_t len, int64_t now_ms);
 /* Writes what is queued while the socket accepts it. Returns -1 to close. */
 int hub_client_writable(hub *h, hub_client *c);
 

@@ -62,6 +62,9 @@ void metrics_render(const vigil_metrics *cm, const store_stats *st, sbuf *o)
     metrics__counter(o, "vigil_ws_connections_total", "WebSocket connections accepted.", LOAD(m->ws_connections));
     metrics__counter(o, "vigil_ws_dropped_clients_total", "WebSocket clients disconnected for falling behind.", LOAD(m->ws_dropped_clients));
     metrics__counter(o, "vigil_ws_bad_messages_total", "Unparseable messages from WebSocket clients.", LOAD(m->ws_bad_messages));
+    metrics__counter(o, "vigil_ws_subscribe_limited_total", "WebSocket subscribes ignored: over the per-connection rate.", LOAD(m->ws_subscribe_limited));
+    metrics__counter(o, "vigil_ws_refused_total", "WebSocket upgrades refused with 503: --max-ws-clients reached.", LOAD(m->ws_refused));
+    metrics__counter(o, "vigil_http_conn_refused_total", "Connections closed at once: --max-conns-per-ip reached.", LOAD(m->http_conn_refused));
     metrics__counter(o, "vigil_hub_dropped_total", "Live messages dropped because the broadcast queue was full.", LOAD(m->hub_dropped));
     metrics__gauge(o, "vigil_hub_queue_depth", "Messages waiting for the broadcast thread.", LOAD(m->hub_queue_depth));
     metrics__counter(o, "vigil_http_requests_total", "HTTP requests served.", LOAD(m->http_requests));

@@ -29,6 +29,9 @@ typedef struct vigil_metrics {
     _Atomic uint64_t ws_connections;    /* total accepted */
     _Atomic uint64_t ws_dropped_clients;/* disconnected for falling behind */
     _Atomic uint64_t ws_bad_messages;   /* unparseable client messages */
+    _Atomic uint64_t ws_subscribe_limited; /* subscribes ignored: over the per-connection rate */
+    _Atomic uint64_t ws_refused;        /* upgrades refused: --max-ws-clients reached (503) */
+    _Atomic uint64_t http_conn_refused; /* connections closed: --max-conns-per-ip reached */
     _Atomic uint64_t http_requests;
     _Atomic uint64_t http_busy;         /* history reads refused: query queue full (503) */
     _Atomic uint64_t mqtt_connected;    /* gauge 0/1 */

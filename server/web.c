@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "command.h"
+#include "idtable.h"
 #include "config.h"
 #include "fanout.h"
 #include "hub.h"
@@ -48,7 +49,32 @@ struct web {
     pthread_t thread;
     _Atomic int stop;
     uint64_t id_counter;              /* command ids; web thread only */
+    int https;                        /* the listener speaks TLS only: cookies get Secure */
+    char *web_root_real;              /* realpath of cfg->web_root, NULL if none */
+    idtable peers;                    /* web__peer: open connections per address; web thread */
+    idtable conns;                    /* web__conn: the address each counted wsi is counted on */
 };
+
+/* One peer address and how many connections it holds open. */
+typedef struct web__peer {
+    char addr[64];
+    unsigned n;
+} web__peer;
+
+static const void *web__peer_key(const void *e) { return ((const web__peer *)e)->addr; }
+static const idtable_type web__peer_type = {sizeof(web__peer), web__peer_key, idtable_hash_str,
+                                            idtable_equal_str};
+/* A counted connection (lws gives no per-session storage before the first
+ * request, so the wsi itself is the key). */
+typedef struct web__conn {
+    int64_t wsi;
+    char addr[64];
+} web__conn;
+
+static const void *web__conn_key(const void *e) { return &((const web__conn *)e)->wsi; }
+static const idtable_type web__conn_type = {sizeof(web__conn), web__conn_key, idtable_hash_i64,
+                                            idtable_equal_i64};
+#define WEB_PEERS_MAX 65536 /* addresses tracked at once; past it new ones are refused */
 
 typedef enum method { M_OTHER = 0, M_GET, M_POST, M_PUT, M_DELETE } method;
 typedef enum route { R_NONE = 0, R_COMMANDS, R_CONFIG } route;
@@ -88,11 +114,39 @@ static void web__http_reset(pss *p)
 
 /* ---- responses ---- */
 
+/* The dashboard is a Vite build: one module script and stylesheet from
+ * 'self'; the UI sets inline style attributes (hence 'unsafe-inline' for
+ * styles only); the live stream is ws:/wss: on this host. */
+#define WEB_CSP "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; " \
+                "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
+
+/* Headers every HTTP response carries (API and static files). */
+static int web__security_headers(struct lws *wsi, const web *w, unsigned char **p, unsigned char *end)
+{
+    static const char *const hdr[][2] = {
+        {"content-security-policy:", WEB_CSP},
+        {"x-frame-options:", "DENY"},
+        {"x-content-type-options:", "nosniff"},
+        {"referrer-policy:", "no-referrer"},
+    };
+    for (size_t i = 0; i < sizeof hdr / sizeof *hdr; i++)
+        if (lws_add_http_header_by_name(wsi, (const unsigned char *)hdr[i][0],
+                                        (const unsigned char *)hdr[i][1], (int)strlen(hdr[i][1]), p, end))
+            return -1;
+    static const char hsts[] = "max-age=31536000";
+    if (w->https && lws_add_http_header_by_name(wsi, (const unsigned char *)"strict-transport-security:",
+                                                (const unsigned char *)hsts, (int)sizeof hsts - 1, p, end))
+        return -1;
+    return 0;
+}
+
 static int web__send_headers(struct lws *wsi, unsigned status, const char *ctype, size_t len,
                         const char *extra_name, const char *extra_value)
 {
-    unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
+    unsigned char buf[LWS_PRE + 2048], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
     if (lws_add_http_common_headers(wsi, status, ctype, len, &p, end))
+        return -1;
+    if (web__security_headers(wsi, web__of(wsi), &p, end))
         return -1;
     if (lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
                                     (const unsigned char *)"no-store", 8, &p, end))
@@ -326,26 +380,65 @@ static int web__route_publish(struct lws *wsi, pss *p, web *w)
     return web__respond_json(wsi, p, 202);
 }
 
+/* 1 if path ("/a/b.js") may name a static file: no dot-names anywhere
+ * (dotfiles, ".", ".."), no empty segments, no backslashes. */
+static int web__static_path_ok(const char *path)
+{
+    if (path[0] != '/' || strchr(path, '\\') || strlen(path) > 512)
+        return 0;
+    for (const char *seg = path; seg; seg = strchr(seg + 1, '/')) {
+        if (seg[1] == '.' || seg[1] == '/')
+            return 0;
+    }
+    return 1;
+}
+
+/* Resolves web-root-relative rel into full. 1 if it is a regular file
+ * reached without any symlink (its realpath is exactly root + rel), 0 if not. */
+static int web__static_file(const web *w, const char *rel, char *full, size_t cap)
+{
+    if ((size_t)snprintf(full, cap, "%s%s", w->web_root_real, rel) >= cap)
+        return 0;
+    char *real = realpath(full, NULL);
+    int ok = real && !strcmp(real, full);
+    free(real);
+    struct stat st;
+    return ok && lstat(full, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Extra headers for lws_serve_http_file, formatted by lws itself. */
+static int web__static_headers(struct lws *wsi, const web *w, unsigned char *buf, size_t cap, int *len)
+{
+    unsigned char *p = buf, *end = buf + cap - 1;
+    if (web__security_headers(wsi, w, &p, end))
+        return -1;
+    *len = (int)(p - buf);
+    return 0;
+}
+
 static int web__serve_static(struct lws *wsi, pss *p, web *w, const char *path)
 {
     if (!w->cfg->web_root)
         return web__respond_error(wsi, p, 404, "not found");
-    if (path[0] != '/' || strstr(path, "..") || strchr(path, '\\') || strlen(path) > 512)
+    if (!web__static_path_ok(path))
         return web__respond_error(wsi, p, 400, "bad path");
+    if (!w->web_root_real)
+        return web__respond_error(wsi, p, 404, "dashboard not built");
     char full[1024];
-    snprintf(full, sizeof full, "%s%s", w->cfg->web_root, !strcmp(path, "/") ? "/index.html" : path);
-    struct stat st;
-    if (stat(full, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (!web__static_file(w, !strcmp(path, "/") ? "/index.html" : path, full, sizeof full)) {
         /* Client-side routes fall back to the app; missing assets are 404. */
         if (strchr(strrchr(path, '/'), '.'))
             return web__respond_error(wsi, p, 404, "not found");
-        snprintf(full, sizeof full, "%s/index.html", w->cfg->web_root);
-        if (stat(full, &st) != 0)
+        if (!web__static_file(w, "/index.html", full, sizeof full))
             return web__respond_error(wsi, p, 404, "dashboard not built");
     }
+    unsigned char hdrs[1024];
+    int hlen;
+    if (web__static_headers(wsi, w, hdrs, sizeof hdrs, &hlen))
+        return -1;
     const char *mime = lws_get_mimetype(full, NULL);
     atomic_fetch_add_explicit(&w->m->http_requests, 1, memory_order_relaxed);
-    int n = lws_serve_http_file(wsi, full, mime ? mime : "application/octet-stream", NULL, 0);
+    int n = lws_serve_http_file(wsi, full, mime ? mime : "application/octet-stream", (const char *)hdrs, hlen);
     if (n < 0 || (n > 0 && lws_http_transaction_completed(wsi)))
         return -1;
     return 0;
@@ -379,9 +472,9 @@ static int web__handle_http(struct lws *wsi, pss *p, const char *path)
         store_get_stats(w->st, &ss);
         int broker = w->pub.connected(w->pub.ctx), ok = broker && ss.writable;
         sbuf_addf(&p->resp, "{\"ok\":%s,\"broker_connected\":%s,\"store_writable\":%s,"
-                            "\"store_queue_depth\":%zu,\"devices\":%zu}",
+                            "\"store_queue_depth\":%zu,\"devices\":%zu,\"plain_http_exposed\":%s}",
                   ok ? "true" : "false", broker ? "true" : "false", ss.writable ? "true" : "false",
-                  ss.queue_depth, hub_device_count(w->hub));
+                  ss.queue_depth, hub_device_count(w->hub), w->cfg->plain_http_exposed ? "true" : "false");
         return web__respond_json(wsi, p, ok ? 200 : 503);
     }
     if (!strcmp(path, "/metrics")) {
@@ -448,6 +541,55 @@ static int web__handle_http(struct lws *wsi, pss *p, const char *path)
     return web__serve_static(wsi, p, w, path);
 }
 
+/* ---- per-address connection limit (slowloris) ---- */
+
+/* A new network connection: counted against its address; over
+ * --max-conns-per-ip it is closed at once (-1), before it holds a header
+ * buffer. */
+static int web__peer_admit(struct lws *wsi)
+{
+    web *w = web__of(wsi);
+    web__conn c = {.wsi = (int64_t)(intptr_t)wsi};
+    lws_get_peer_simple(wsi, c.addr, sizeof c.addr);
+    web__peer key = {.n = 0}, *e = idtable_find(&w->peers, c.addr);
+    memcpy(key.addr, c.addr, sizeof key.addr);
+    if (!e && idtable_put(&w->peers, &key, (void **)&e) != IDTABLE_OK)
+        return -1;
+    if (e->n >= (unsigned)w->cfg->max_conns_per_ip) {
+        atomic_fetch_add_explicit(&w->m->http_conn_refused, 1, memory_order_relaxed);
+        LOG_D(TAG, "closing a connection from %s: it already holds %u", c.addr, e->n);
+        return -1; /* its WSI_DESTROY finds no entry in conns */
+    }
+    if (idtable_put(&w->conns, &c, NULL) != IDTABLE_OK)
+        return -1;
+    e->n++;
+    return 0;
+}
+
+static void web__peer_release(struct lws *wsi)
+{
+    web *w = web__of(wsi);
+    int64_t k = (int64_t)(intptr_t)wsi;
+    web__conn c;
+    if (!w || idtable_remove(&w->conns, &k, &c) != IDTABLE_OK)
+        return; /* not a counted network connection (a listener, an h2 stream, refused) */
+    web__peer *e = idtable_find(&w->peers, c.addr);
+    if (e && --e->n == 0)
+        idtable_remove(&w->peers, c.addr, NULL);
+}
+
+/* 1 if a WebSocket upgrade must be refused: --max-ws-clients are
+ * connected. It is answered 503 here, before the upgrade. */
+static int web__ws_over_cap(struct lws *wsi)
+{
+    web *w = web__of(wsi);
+    if (atomic_load_explicit(&w->m->ws_clients, memory_order_relaxed) < (uint64_t)w->cfg->max_ws_clients)
+        return 0;
+    atomic_fetch_add_explicit(&w->m->ws_refused, 1, memory_order_relaxed);
+    lws_return_http_status(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "too many WebSocket clients");
+    return 1;
+}
+
 /* ---- the protocol callback ---- */
 
 static int web__callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
@@ -490,9 +632,13 @@ static int web__callback(struct lws *wsi, enum lws_callback_reasons reason, void
         return web__write_more(wsi, p);
     case LWS_CALLBACK_HTTP_FILE_COMPLETION:
         return lws_http_transaction_completed(wsi) ? -1 : 0;
+    case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+        return web__peer_admit(wsi);
     case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
     case LWS_CALLBACK_WSI_DESTROY: /* the last word on a wsi: its answer must not find it */
+        if (reason == LWS_CALLBACK_WSI_DESTROY)
+            web__peer_release(wsi);
         if (p && !p->is_ws) {
             web__query_forget(web__of(wsi), p);
             web__http_reset(p);
@@ -503,7 +649,7 @@ static int web__callback(struct lws *wsi, enum lws_callback_reasons reason, void
         char uri[64];
         if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0 || strcmp(uri, "/ws") != 0)
             return 1; /* WebSockets only on /ws */
-        return 0;
+        return web__ws_over_cap(wsi);
     }
     case LWS_CALLBACK_ESTABLISHED:
         w = web__of(wsi);
@@ -520,7 +666,7 @@ static int web__callback(struct lws *wsi, enum lws_callback_reasons reason, void
         sbuf_add(&p->rx, in, len);
         if (lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi)) {
             hub_client_receive(w->hub, (hub_client *)p->client, sbuf_data(&p->rx) ? sbuf_data(&p->rx) : "",
-                               p->rx.len);
+                               p->rx.len, vclock_mono_ms());
             sbuf_reset(&p->rx);
         }
         return 0;
@@ -586,6 +732,36 @@ static const fanout_conn_ops web__conn_ops = {
 
 static void web__wake_lws(void *arg) { lws_cancel_service(arg); }
 
+/* HTTPS on our own listener: the vhost then speaks TLS only (plain HTTP to
+ * it fails the handshake); HTTP/1.1 only, the one protocol the routes and
+ * the WebSocket upgrade are written for. */
+static void web__tls_options(web *w, struct lws_context_creation_info *info)
+{
+    if (!w->cfg->http_tls_cert)
+        return;
+    w->https = 1;
+    info->options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    info->ssl_cert_filepath = w->cfg->http_tls_cert;
+    info->ssl_private_key_filepath = w->cfg->http_tls_key;
+    info->alpn = "http/1.1";
+}
+
+/* Static files are checked against the real web root (symlinks resolved
+ * once, at start). */
+static int web__resolve_root(web *w)
+{
+    if (!w->cfg->web_root)
+        return 0;
+    w->web_root_real = realpath(w->cfg->web_root, NULL);
+    if (!w->web_root_real && errno != ENOENT) {
+        LOG_E(TAG, "--web-root %s: %s", w->cfg->web_root, strerror(errno));
+        return -1;
+    }
+    if (!w->web_root_real) /* as before: the dashboard is answered "not built" */
+        LOG_W(TAG, "--web-root %s does not exist (yet): the dashboard is not served", w->cfg->web_root);
+    return 0;
+}
+
 int web_start(const vigil_config *cfg, const web_deps *deps, web **out)
 {
     web *w = calloc(1, sizeof *w);
@@ -615,11 +791,30 @@ int web_start(const vigil_config *cfg, const web_deps *deps, web **out)
     info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
     if (!strchr(cfg->listen_host, ':'))
         info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
-    info.max_http_header_pool = 64;
-    info.timeout_secs = 30;
+    /* Slowloris: a connection must finish its headers (and a TLS or
+     * WebSocket handshake) within timeout_secs and may hold a header buffer
+     * idle only timeout_secs_ah_idle; the pool is large enough that
+     * --max-conns-per-ip half-open connections from a few addresses cannot
+     * empty it. */
+    info.max_http_header_pool = 512;
+    info.timeout_secs = 5;
+    info.timeout_secs_ah_idle = 5;
+    web__tls_options(w, &info);
+    if (web__resolve_root(w) != 0 || idtable_init(&w->peers, &web__peer_type, 64, WEB_PEERS_MAX) != IDTABLE_OK ||
+        idtable_init(&w->conns, &web__conn_type, 64, 0) != IDTABLE_OK) {
+        idtable_free(&w->peers);
+        idtable_free(&w->conns);
+        free(w->web_root_real);
+        free(w);
+        return -1;
+    }
     w->ctx = lws_create_context(&info);
     if (!w->ctx) {
-        LOG_E(TAG, "cannot listen on %s (address in use or not local?)", cfg->listen);
+        LOG_E(TAG, "cannot listen on %s (address in use, not local, or bad TLS certificate/key?)",
+              cfg->listen);
+        idtable_free(&w->peers);
+        idtable_free(&w->conns);
+        free(w->web_root_real);
         free(w);
         return -1;
     }
@@ -628,6 +823,9 @@ int web_start(const vigil_config *cfg, const web_deps *deps, web **out)
                        .wake_ctx = w->ctx};
     if (query_start(&qc, &w->q) != QUERY_OK) {
         lws_context_destroy(w->ctx);
+        idtable_free(&w->peers);
+        idtable_free(&w->conns);
+        free(w->web_root_real);
         free(w);
         return -1;
     }
@@ -636,10 +834,18 @@ int web_start(const vigil_config *cfg, const web_deps *deps, web **out)
         LOG_E(TAG, "cannot start the web thread");
         query_stop(w->q);
         lws_context_destroy(w->ctx);
+        idtable_free(&w->peers);
+        idtable_free(&w->conns);
+        free(w->web_root_real);
         free(w);
         return -1;
     }
-    LOG_I(TAG, "listening on http://%s:%d (WebSocket /ws)", cfg->listen_host, cfg->listen_port);
+    LOG_I(TAG, "listening on %s://%s:%d (WebSocket /ws)", w->https ? "https" : "http", cfg->listen_host,
+          cfg->listen_port);
+    if (cfg->plain_http_exposed)
+        LOG_W(TAG, "plain HTTP on non-loopback address %s (--allow-plain-http): vitals and "
+                   "credentials cross the network unencrypted; /healthz reports plain_http_exposed",
+              cfg->listen_host);
     *out = w;
     return 0;
 }
@@ -655,5 +861,8 @@ void web_stop(web *w)
     query_stop(w->q); /* joins the worker, which wakes ctx: before it goes */
     w->q = NULL;
     lws_context_destroy(w->ctx);
+    idtable_free(&w->peers);
+    idtable_free(&w->conns);
+    free(w->web_root_real);
     free(w);
 }

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include <cjson/cJSON.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,6 +179,7 @@ typedef struct fixture {
     vigil_metrics m;
     live *l;
     fanout *f;
+    int64_t now_ms; /* the clock fanout_receive is given */
 } fixture;
 
 static fixture *fx_new(size_t ws_queue)
@@ -215,7 +217,7 @@ static void client_free(fixture *x, fanout_client *cl, conn *c)
 
 static void receive(fixture *x, fanout_client *cl, const char *s)
 {
-    fanout_receive(x->f, cl, s, strlen(s));
+    fanout_receive(x->f, cl, s, strlen(s), x->now_ms);
 }
 
 /* ---- tests ---- */
@@ -510,6 +512,153 @@ static void test_write_failure_closes(void **state)
     fx_free(x);
 }
 
+/* ---- streamed snapshots, the subscribe rate ---- */
+
+static void fill_fleet(fixture *x, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "dev%05d", (i * 7919) % n); /* not in sorted order */
+        hub_msg *m = reading(id, i, 300);
+        assert_int_equal(live_apply(x->l, m), 0);
+        hub_msg_unref(m);
+    }
+}
+
+static void test_snapshot_streamed_identical(void **state)
+{
+    (void)state;
+    fixture *x = fx_new(64);
+    fill_fleet(x, 5000);
+    sbuf want;
+    sbuf_init(&want, 0);
+    sbuf_adds(&want, "{\"type\":\"snapshot\",\"devices\":");
+    live_devices_array(x->l, NULL, NULL, &want);
+    sbuf_adds(&want, "}");
+    conn c = {0};
+    fanout_client *cl = client_new(x, &c);
+    pump(x->f, cl, &c);
+    sbuf got;
+    sbuf_init(&got, 0);
+    for (size_t i = 0; i < c.nframes; i++) {
+        assert_true(c.frames[i].len <= FANOUT_SNAPSHOT_CHUNK);
+        assert_int_equal(c.frames[i].kind, i == 0 ? FANOUT_FIRST
+                                           : i + 1 == c.nframes ? FANOUT_FINAL : FANOUT_CONTINUE);
+        sbuf_add(&got, c.frames[i].data, c.frames[i].len);
+    }
+    assert_true(c.nframes > 10);
+    assert_int_equal(got.len, want.len);
+    assert_memory_equal(sbuf_data(&got), sbuf_data(&want), want.len);
+    /* A filtered one is the same as the model's filtered array. */
+    receive(x, cl, "{\"type\":\"subscribe\",\"devices\":[\"dev00042\",\"dev04999\",\"nope\"]}");
+    size_t base = c.nframes;
+    pump(x->f, cl, &c);
+    assert_int_equal(c.nframes, base + 1);
+    assert_int_equal(c.frames[base].kind, FANOUT_TEXT);
+    sbuf one;
+    sbuf_init(&one, 0);
+    sbuf_adds(&one, "{\"type\":\"snapshot\",\"devices\":[");
+    live_device_json(x->l, "dev00042", &one);
+    sbuf_adds(&one, ",");
+    live_device_json(x->l, "dev04999", &one);
+    sbuf_adds(&one, "]}");
+    assert_string_equal(c.frames[base].data, sbuf_data(&one));
+    sbuf_free(&one);
+    sbuf_free(&got);
+    sbuf_free(&want);
+    client_free(x, cl, &c);
+    fx_free(x);
+}
+
+/* 40 clients that never read (one writable callback each, then the socket
+ * is full) hold about one chunk each, not a fleet snapshot each. */
+static void test_snapshot_memory_bounded_for_idle_clients(void **state)
+{
+    (void)state;
+    fixture *x = fx_new(64);
+    fill_fleet(x, 5000);
+    enum { N = 40 };
+    conn c[N];
+    fanout_client *cl[N];
+    memset(c, 0, sizeof c);
+    size_t before = mallinfo2().uordblks;
+    for (int i = 0; i < N; i++) {
+        cl[i] = client_new(x, &c[i]);
+        assert_int_equal(writable(x->f, cl[i], &c[i]), 0);
+        assert_int_equal(c[i].nframes, 1);
+        free(c[i].frames[0].data); /* the transport's copy is not the fanout's */
+        c[i].frames[0].data = NULL;
+    }
+    size_t grown = mallinfo2().uordblks - before;
+    size_t fleet = 5000u * 300u; /* one full snapshot is larger than this */
+    print_message("40 idle clients hold %zu bytes (one snapshot > %zu)\n", grown, fleet);
+    assert_true(grown < (size_t)N * 2 * FANOUT_SNAPSHOT_CHUNK);
+    assert_true(grown < fleet);
+    for (int i = 0; i < N; i++)
+        client_free(x, cl[i], &c[i]);
+    fx_free(x);
+}
+
+static void test_subscribe_rate_limited_and_coalesced(void **state)
+{
+    (void)state;
+    fixture *x = fx_new(64);
+    fill_fleet(x, 50);
+    conn c = {0};
+    fanout_client *cl = client_new(x, &c);
+    pump(x->f, cl, &c);
+    cJSON *j[16];
+    free_all(j, messages(&c, j, 16));
+    x->now_ms = 1000;
+    for (int i = 0; i < 8; i++) /* no writable in between: coalesced */
+        receive(x, cl, "{\"type\":\"subscribe\",\"devices\":null}");
+    pump(x->f, cl, &c);
+    size_t n = messages(&c, j, 16);
+    assert_int_equal(n, 4); /* one snapshot, three refusals */
+    int snaps = 0, errs = 0;
+    for (size_t i = 0; i < n; i++) {
+        snaps += !strcmp(type_of(j[i]), "snapshot");
+        errs += !strcmp(type_of(j[i]), "error");
+    }
+    assert_int_equal(snaps, 1);
+    assert_int_equal(errs, 3);
+    free_all(j, n);
+    assert_int_equal(x->m.ws_subscribe_limited, 3);
+    assert_int_equal(x->m.ws_bad_messages, 0);
+    x->now_ms = 1000 + FANOUT_SUBSCRIBE_WINDOW_MS; /* the window has passed */
+    receive(x, cl, "{\"type\":\"subscribe\",\"devices\":[\"dev00001\"]}");
+    pump(x->f, cl, &c);
+    n = messages(&c, j, 16);
+    assert_int_equal(n, 1);
+    assert_int_equal(snapshot_size(j[0]), 1);
+    free_all(j, n);
+    client_free(x, cl, &c);
+    fx_free(x);
+}
+
+static void test_parse_subscribe(void **state)
+{
+    (void)state;
+    fanout_subscribe s;
+    static const char ok[] = "{\"type\":\"subscribe\",\"devices\":[\"b\",\"a\"],\"batch\":true}";
+    assert_int_equal(fanout_parse_subscribe(ok, sizeof ok - 1, &s), FANOUT_PARSE_OK);
+    assert_int_equal(s.nids, 2);
+    assert_string_equal(s.ids[0], "a");
+    assert_true(s.filtered && s.batch_set && s.batch);
+    fanout_subscribe_free(&s);
+    static const char all[] = "{\"type\":\"subscribe\"}";
+    assert_int_equal(fanout_parse_subscribe(all, sizeof all - 1, &s), FANOUT_PARSE_OK);
+    assert_false(s.filtered || s.batch_set);
+    fanout_subscribe_free(&s);
+    assert_int_equal(fanout_parse_subscribe("{\"type\":1}", 10, &s), FANOUT_PARSE_BAD);
+    assert_non_null(s.err);
+    fanout_subscribe_free(&s);
+    static const char bad[] = "{\"type\":\"subscribe\",\"devices\":[\"../x\"]}";
+    assert_int_equal(fanout_parse_subscribe(bad, sizeof bad - 1, &s), FANOUT_PARSE_BAD_SUBSCRIBE);
+    assert_null(s.ids);
+    fanout_subscribe_free(&s);
+}
+
 /* ---- the hub in front: bounded inbox, one wake in flight ---- */
 
 static void count_wake(void *arg) { (*(int *)arg)++; }
@@ -567,6 +716,10 @@ int main(void)
         cmocka_unit_test(test_bad_messages),
         cmocka_unit_test(test_write_failure_closes),
         cmocka_unit_test(test_hub_inbox),
+        cmocka_unit_test(test_snapshot_streamed_identical),
+        cmocka_unit_test(test_snapshot_memory_bounded_for_idle_clients),
+        cmocka_unit_test(test_subscribe_rate_limited_and_coalesced),
+        cmocka_unit_test(test_parse_subscribe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
