@@ -65,6 +65,23 @@ typedef struct platform {
     void *ctx;
 } platform;
 
+/* A raw flash region for the outbox (flash_ring.h): NOR semantics. erase
+ * sets whole sectors to 0xFF (off and len multiples of sector_size);
+ * program only clears bits (off and len multiples of prog_size, into
+ * erased bytes); read anything. Offsets are relative to the region. A power
+ * cut may interrupt any erase or program, leaving it partly done. The ESP32
+ * fills it with esp_partition_erase_range/write/read on the "outbox" data
+ * partition, vigil-sim with a file per device, the tests with RAM. */
+typedef struct platform_flash {
+    platform_status (*read)(void *ctx, uint32_t off, void *buf, size_t len);
+    platform_status (*program)(void *ctx, uint32_t off, const void *buf, size_t len);
+    platform_status (*erase)(void *ctx, uint32_t off, size_t len);
+    uint32_t size;        /* bytes, a multiple of sector_size */
+    uint32_t sector_size; /* erase unit, e.g. 4096 */
+    uint32_t prog_size;   /* program granularity, a divisor of 32 (1 on ESP32 NOR, 16 encrypted) */
+    void *ctx;
+} platform_flash;
+
 /* Persistent keys used by the core. */
 #define PLATFORM_KEY_INTERVAL "interval_ms"
 #define PLATFORM_KEY_BOOT "boot"

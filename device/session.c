@@ -56,6 +56,9 @@ session_status session_init(session *s, const platform *p, outbox *ob, const ses
         topics_build(TOPICS_CONTROL, s->id, s->t_control, sizeof s->t_control, NULL) != TOPICS_OK)
         return SESSION_EINVAL;
     s->drain_per_tick = cfg->drain_per_tick ? cfg->drain_per_tick : 10;
+    s->replay_per_s = cfg->replay_per_s ? cfg->replay_per_s : SESSION_REPLAY_PER_S;
+    s->flush_ms = cfg->flush_ms ? cfg->flush_ms : SESSION_FLUSH_MS;
+    s->tokens = s->replay_per_s;
 
     uint32_t iv = cfg->default_interval_ms ? cfg->default_interval_ms : SESSION_DEFAULT_INTERVAL_MS;
     if (!session__interval_ok(iv))
@@ -71,6 +74,18 @@ session_status session_init(session *s, const platform *p, outbox *ob, const ses
     uint32_t boot = 0;
     if (p->kv_get_u32(p->ctx, PLATFORM_KEY_BOOT, &boot) != PLATFORM_OK)
         boot = 0;
+    /* Above the newest boot in flash too (NVS may have been erased): the
+     * outbox's lookup relies on (boot, seq) growing along the log. */
+    if (ob->have_last && ob->last_boot > boot)
+        boot = ob->last_boot;
+    if (ob->have_last && !ob->last_clean) {
+        s->prev_unclean = true;
+        s->prev_boot = ob->last_boot;
+        s->prev_last_seq = ob->last_seq;
+        session__log(s, PLATFORM_LOG_WARN,
+                     "%s: boot %lu stopped without flushing after seq %lu: later seqs are lost",
+                     s->id, (unsigned long)ob->last_boot, (unsigned long)ob->last_seq);
+    }
     s->boot = boot + 1;
     if (p->kv_set_u32(p->ctx, PLATFORM_KEY_BOOT, s->boot) != PLATFORM_OK)
         session__log(s, PLATFORM_LOG_WARN, "%s: cannot persist boot id %lu", s->id,
@@ -95,10 +110,14 @@ uint64_t session_next_due(const session *s)
 
 static void session__publish_status(session *s)
 {
-    char buf[160];
+    char buf[224];
     int n = snprintf(buf, sizeof buf,
-                     "{\"status\":\"online\",\"fw\":\"%s\",\"interval_ms\":%lu,\"boot\":%lu}", s->fw,
+                     "{\"status\":\"online\",\"fw\":\"%s\",\"interval_ms\":%lu,\"boot\":%lu", s->fw,
                      (unsigned long)s->interval_ms, (unsigned long)s->boot);
+    if (s->prev_unclean)
+        n += snprintf(buf + n, sizeof buf - (size_t)n, ",\"prev_boot\":%lu,\"prev_last_seq\":%lu",
+                      (unsigned long)s->prev_boot, (unsigned long)s->prev_last_seq);
+    n += snprintf(buf + n, sizeof buf - (size_t)n, "}");
     if (s->p->publish(s->p->ctx, s->t_status, buf, (size_t)n, 1, true) != PLATFORM_OK)
         session__log(s, PLATFORM_LOG_WARN, "%s: online status not sent", s->id);
 }
@@ -119,9 +138,39 @@ void session_on_connect(session *s)
         session__log(s, PLATFORM_LOG_WARN, "%s: subscribe failed", s->id);
 }
 
+static void session__flush(session *s)
+{
+    if (outbox_flush(s->ob) != OUTBOX_OK) {
+        s->st.flush_fail++;
+        session__log(s, PLATFORM_LOG_ERROR, "%s: outbox flash write failed", s->id);
+    }
+}
+
 void session_on_disconnect(session *s)
 {
     s->connected = false;
+    session__flush(s); /* what is offline from now on must survive a power cut */
+}
+
+void session_power_off(session *s)
+{
+    if (outbox_end_boot(s->ob, s->boot, (uint32_t)s->seq) != OUTBOX_OK) {
+        s->st.flush_fail++;
+        session__log(s, PLATFORM_LOG_ERROR, "%s: outbox flash write failed", s->id);
+    }
+}
+
+/* The wire JSON of a stored record into s->scratch. */
+static bool session__encode(session *s, const reading_rec *rec, size_t *len)
+{
+    tenc_reading r;
+    reading_rec_to_tenc(rec, &r);
+    if (tenc_encode(&r, s->id, s->fw, s->scratch, sizeof s->scratch, len) != TENC_OK) {
+        session__log(s, PLATFORM_LOG_ERROR, "%s: cannot encode reading %lu", s->id,
+                     (unsigned long)rec->seq);
+        return false;
+    }
+    return true;
 }
 
 static void session__take_reading(session *s, uint64_t now)
@@ -136,40 +185,50 @@ static void session__take_reading(session *s, uint64_t now)
     if (!r.ts_synced)
         r.ts_ms = 0;
     s->st.readings++;
+    reading_rec rec;
+    reading_rec_from_tenc(&r, &rec);
     size_t len = 0;
-    if (tenc_encode(&r, s->id, s->fw, s->scratch, sizeof s->scratch, &len) != TENC_OK) {
-        session__log(s, PLATFORM_LOG_ERROR, "%s: cannot encode reading %llu", s->id,
-                     (unsigned long long)r.seq);
-        return;
-    }
-    bool sent = false;
-    if (s->connected) {
+    if (s->connected && session__encode(s, &rec, &len)) {
         /* Live goes first even when a backlog is waiting: a nurse needs the
          * current SpO2 before the last minute's. */
         if (s->p->publish(s->p->ctx, s->t_data, s->scratch, len, 1, false) == PLATFORM_OK) {
-            sent = true;
+            rec.sent = true;
             s->st.live++;
         } else {
             s->st.publish_fail++;
         }
     }
-    if (!sent)
+    if (!rec.sent)
         s->st.queued++;
-    outbox_push(s->ob, r.boot, r.seq, r.ts_ms, s->scratch, len, !sent);
+    if (outbox_buffered(s->ob) == 0)
+        s->page_since_ms = now;
+    if (outbox_push(s->ob, &rec) != OUTBOX_OK) {
+        s->st.flush_fail++;
+        session__log(s, PLATFORM_LOG_ERROR, "%s: outbox flash write failed", s->id);
+    }
 }
 
-static void session__drain(session *s)
+static void session__drain(session *s, uint64_t now)
 {
-    for (uint32_t i = 0; i < s->drain_per_tick && s->connected; i++) {
-        const outbox_rec *rec = outbox_peek_pending(s->ob);
-        if (!rec)
+    /* Token bucket: replay_per_s per second, burst one second's worth. */
+    s->tokens += (double)(now - s->tokens_at_ms) * s->replay_per_s / 1000.0;
+    if (s->tokens > s->replay_per_s)
+        s->tokens = s->replay_per_s;
+    s->tokens_at_ms = now;
+    for (uint32_t i = 0; i < s->drain_per_tick && s->connected && s->tokens >= 1; i++) {
+        reading_rec rec;
+        uint64_t pos;
+        if (outbox_peek_pending(s->ob, &rec, &pos) != OUTBOX_OK)
             return;
-        if (s->p->publish(s->p->ctx, s->t_data, rec->payload, rec->len, 1, false) != PLATFORM_OK) {
+        size_t len;
+        if (session__encode(s, &rec, &len) &&
+            s->p->publish(s->p->ctx, s->t_data, s->scratch, len, 1, false) != PLATFORM_OK) {
             s->st.publish_fail++;
             return; /* try again next tick */
         }
-        outbox_mark_sent(s->ob, rec);
+        outbox_mark_sent(s->ob, pos);
         s->st.replayed++;
+        s->tokens -= 1;
     }
 }
 
@@ -179,6 +238,7 @@ void session_tick(session *s)
     if (!s->started) {
         s->started = true;
         s->next_due_ms = now;
+        s->tokens_at_ms = now;
     }
     if (now >= s->next_due_ms) {
         session__take_reading(s, now);
@@ -187,8 +247,10 @@ void session_tick(session *s)
         if (s->next_due_ms <= now)
             s->next_due_ms = now + s->interval_ms;
     }
+    if (outbox_buffered(s->ob) > 0 && now - s->page_since_ms >= s->flush_ms)
+        session__flush(s);
     if (s->connected)
-        session__drain(s);
+        session__drain(s, now);
 }
 
 /* ---- config and commands ---------------------------------------------- */
@@ -260,16 +322,19 @@ typedef struct session_resend {
     bool failed;
 } session_resend;
 
-static bool session__resend_one(void *ctx, const outbox_rec *rec)
+static bool session__resend_one(void *ctx, const reading_rec *rec)
 {
     session_resend *rs = ctx;
     session *s = rs->s;
-    if (s->p->publish(s->p->ctx, s->t_data, rec->payload, rec->len, 1, false) != PLATFORM_OK) {
+    size_t len;
+    if (!session__encode(s, rec, &len))
+        return true; /* logged; counts as found, not sent */
+    /* A pending one goes out again on replay: flash is not rewritten to
+     * mark it, and vigild ignores the duplicate. */
+    if (s->p->publish(s->p->ctx, s->t_data, s->scratch, len, 1, false) != PLATFORM_OK) {
         rs->failed = true;
         return false;
     }
-    if (rec->pending) /* it was waiting for replay: it just went out */
-        outbox_mark_sent(s->ob, rec);
     rs->sent++;
     s->st.resent++;
     return true;
@@ -370,6 +435,7 @@ static void session__on_command(session *s, const char *buf, size_t len)
         session__publish_status(s);
     if (reboot) {
         s->reboot_requested = true;
+        session_power_off(s);
         s->p->reboot(s->p->ctx);
     }
 }

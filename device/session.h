@@ -7,10 +7,21 @@
  *    sensors/esp32/{id}/status) to set before connecting;
  *  - on connect: publishes the retained online status and subscribes to its
  *    config and control topics;
- *  - on each tick: takes a reading when due (seq + 1), publishes it live
- *    when connected or stores it as pending in the outbox, then replays at
- *    most `drain_per_tick` pending readings so fresh vitals are never held
- *    behind a backlog;
+ *  - on each tick: takes a reading when due (seq + 1), stores it in the
+ *    flash outbox (as a 32-byte record; the JSON is made from that record
+ *    whenever it is sent, so live and replayed bytes are the same),
+ *    publishing it first when connected; then replays pending readings,
+ *    oldest first, after the fresh one (fresh vitals never wait behind a
+ *    backlog), at most `drain_per_tick` per tick and `replay_per_s` per
+ *    second (a token bucket, burst one second's worth), so a ward of devices
+ *    coming back at once cannot flood the broker or vigild;
+ *  - flushes the outbox's page buffer when it is `flush_ms` old, on
+ *    disconnect and before a reboot (with an END record: a clean stop);
+ *  - at init takes a boot id above both the persisted one and the newest
+ *    in flash, and when the previous boot stopped without its END record
+ *    (power cut: its unflushed page is lost) says so in the online status
+ *    (prev_boot, prev_last_seq) and answers resends for the lost seqs with
+ *    `missing`;
  *  - applies config and commands (set_interval, identify, reboot, ping,
  *    resend) from hostile input and answers each on sensors/esp32/{id}/ack.
  *
@@ -36,6 +47,8 @@
 #define SESSION_DEFAULT_INTERVAL_MS 1000u
 #define SESSION_MAX_IN 2048 /* larger config/command payloads are ignored */
 #define SESSION_TOPIC_MAX 96
+#define SESSION_REPLAY_PER_S 50u /* backlog drain bound per device */
+#define SESSION_FLUSH_MS 10000u  /* oldest unflushed reading at most this old */
 
 typedef enum session_status {
     SESSION_OK = 0,
@@ -52,6 +65,8 @@ typedef struct session_config {
     const char *fw;                 /* copied, ≤ 32 chars */
     uint32_t default_interval_ms;   /* used when nothing valid is persisted; 0 = 1000 */
     uint32_t drain_per_tick;        /* backlog replays per tick; 0 = 10 */
+    uint32_t replay_per_s;          /* backlog replays per second; 0 = SESSION_REPLAY_PER_S */
+    uint32_t flush_ms;              /* page buffer age that forces a flush; 0 = SESSION_FLUSH_MS */
     session_sample_fn sample;
     void *sample_ctx;
 } session_config;
@@ -67,6 +82,7 @@ typedef struct session_stats {
     uint64_t configs;      /* config messages applied */
     uint64_t commands;     /* commands answered */
     uint64_t connects;
+    uint64_t flush_fail;   /* outbox flash writes that failed */
 } session_stats;
 
 typedef struct session {
@@ -84,6 +100,14 @@ typedef struct session {
     uint32_t interval_ms;
     uint32_t boot;
     uint32_t drain_per_tick;
+    uint32_t replay_per_s;
+    uint32_t flush_ms;
+    double tokens;          /* replay token bucket */
+    uint64_t tokens_at_ms;
+    uint64_t page_since_ms; /* when the oldest unflushed reading was taken */
+    bool prev_unclean;      /* the previous boot lost its page buffer */
+    uint32_t prev_boot;
+    uint32_t prev_last_seq;
     uint64_t seq;
     uint64_t next_due_ms;
     bool started;
@@ -113,6 +137,10 @@ void session_on_message(session *s, const char *topic, const void *payload, size
 void session_tick(session *s);
 /* Milliseconds (mono_ms clock) at which the next reading is due. */
 uint64_t session_next_due(const session *s);
+
+/* A clean stop (power off, reboot): writes the END record and flushes the
+ * outbox, so the next boot knows nothing was left in RAM. */
+void session_power_off(session *s);
 
 /* Publishes the retained offline status (graceful shutdown, where the
  * broker would not fire the last will). */

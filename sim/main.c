@@ -65,7 +65,8 @@ static void sim_main__usage(FILE *f)
         "                      stays as is); default: publish retained offline first\n"
         "  --per-worker N      devices per worker process (default 2000)\n"
         "  --connect-rate N    connects per second per worker (default 500)\n"
-        "  --outbox N          outbox records per device (default 128)\n"
+        "  --outbox N          flash outbox capacity in readings per device (default\n"
+        "                      32385: the firmware's 1 MiB partition, 9 h at 1 Hz)\n"
         "  --verbose           log device-core messages\n"
         "  --help\n");
 }
@@ -248,7 +249,7 @@ int main(int argc, char **argv)
 {
     sim_opts o = {.port = 1883, .devices = 1, .rate_hz = 1, .duration_s = 60, .seed = 1,
                   .qos = 1, .first_id = 1, .keepalive_s = 30, .per_worker = 2000,
-                  .connect_rate = 500, .outbox_cap = 128};
+                  .connect_rate = 500, .outbox_cap = 32385};
     snprintf(o.host, sizeof o.host, "127.0.0.1");
     snprintf(o.prefix, sizeof o.prefix, "ESP32_");
     enum { O_BROKER = 256, O_DEVICES, O_RATE, O_DURATION, O_PREFIX, O_SEED, O_FID, O_SCEN, O_QOS,
@@ -312,7 +313,7 @@ int main(int argc, char **argv)
         case O_CLEAN: o.clean_exit = true; break;
         case O_PERW: if (sim_main__num(optarg, 1, 5000, &v)) bad = "--per-worker"; else o.per_worker = (long)v; break;
         case O_CRATE: if (sim_main__num(optarg, 1, 100000, &v)) bad = "--connect-rate"; else o.connect_rate = v; break;
-        case O_OUTBOX: if (sim_main__num(optarg, 1, 100000, &v)) bad = "--outbox"; else o.outbox_cap = (long)v; break;
+        case O_OUTBOX: if (sim_main__num(optarg, 1, 1000000, &v)) bad = "--outbox"; else o.outbox_cap = (long)v; break;
         case O_VERBOSE: o.verbose = true; break;
         case O_TLS_CA: if (sim_main__path(optarg, o.tls_ca, sizeof o.tls_ca)) bad = "--tls-ca"; break;
         case O_TLS_DIR:

@@ -62,7 +62,7 @@ typedef struct sim_opts {
     bool clean_exit;
     long per_worker;
     double connect_rate;  /* per worker, connects per second */
-    long outbox_cap;      /* records per device */
+    long outbox_cap;      /* flash outbox capacity, readings per device */
     bool verbose;
     int id_width;
     /* TLS (--broker mqtts://): the CA that verifies the broker (empty: the

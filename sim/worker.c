@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -64,7 +65,11 @@ typedef struct sim_dev {
     bool has_interval, has_boot;
     session s;
     outbox ob;
-    outbox_rec *recs;
+    /* The device's flash outbox region: anonymous memory, committed only as
+     * sectors are used, kept across simulated reboots like real flash. */
+    uint8_t *flash_mem;
+    platform_flash flash;
+    uint8_t page[OUTBOX_PAGE_BYTES(OUTBOX_PAGE_RECORDS)];
     sim_patient pat;
     sim_sensor *sensor;
     /* counters */
@@ -315,6 +320,47 @@ static void sim_worker__on_message(struct mosquitto *m, void *obj, const struct 
     session_on_message(&d->s, msg->topic, msg->payload, msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0);
 }
 
+/* ---- the flash model: NOR semantics in RAM ---- */
+
+static platform_status sim_worker__f_read(void *ctx, uint32_t off, void *buf, size_t len)
+{
+    sim_dev *d = ctx;
+    if ((uint64_t)off + len > d->flash.size)
+        return PLATFORM_EINVAL;
+    memcpy(buf, d->flash_mem + off, len);
+    return PLATFORM_OK;
+}
+
+static platform_status sim_worker__f_program(void *ctx, uint32_t off, const void *buf, size_t len)
+{
+    sim_dev *d = ctx;
+    if ((uint64_t)off + len > d->flash.size)
+        return PLATFORM_EINVAL;
+    const uint8_t *b = buf;
+    for (size_t i = 0; i < len; i++)
+        d->flash_mem[off + i] &= b[i]; /* programming only clears bits */
+    return PLATFORM_OK;
+}
+
+static platform_status sim_worker__f_erase(void *ctx, uint32_t off, size_t len)
+{
+    sim_dev *d = ctx;
+    if ((uint64_t)off + len > d->flash.size || off % d->flash.sector_size)
+        return PLATFORM_EINVAL;
+    memset(d->flash_mem + off, 0xFF, len);
+    return PLATFORM_OK;
+}
+
+/* Region size for a capacity of `readings`: whole 4 KiB sectors of 127
+ * records, plus the one kept erased ahead of the head. */
+static uint32_t sim_worker__flash_size(long readings)
+{
+    long sectors = (readings + 126) / 127 + 1;
+    if (sectors < 2)
+        sectors = 2;
+    return (uint32_t)sectors * 4096u;
+}
+
 /* ---- device life cycle ---- */
 
 /* The device's TLS identity: its own certificate from --tls-cert-dir
@@ -373,8 +419,8 @@ static int sim_worker__dev_boot(sim_dev *d)
     };
     if (cfg.default_interval_ms < SESSION_INTERVAL_MIN_MS)
         cfg.default_interval_ms = SESSION_INTERVAL_MIN_MS;
-    outbox_init(&d->ob, d->recs, (size_t)d->w->o->outbox_cap);
-    if (session_init(&d->s, &d->plat, &d->ob, &cfg) != SESSION_OK)
+    if (outbox_init(&d->ob, &d->flash, d->page, OUTBOX_PAGE_RECORDS) != OUTBOX_OK ||
+        session_init(&d->s, &d->plat, &d->ob, &cfg) != SESSION_OK)
         return -1;
     d->boot_at_ms = d->w->now;
     d->booted = true;
@@ -417,8 +463,9 @@ static void sim_worker__dev_connect(sim_dev *d)
     sim_worker__dev_sync(d);
 }
 
-/* A reboot loses RAM: the session, the outbox and whatever libmosquitto
- * still had queued. The client is re-created (mosquitto_destroy closes the
+/* A reboot loses RAM: the session, the outbox's page buffer (flushed
+ * first: a commanded reboot is a clean stop) and whatever libmosquitto
+ * still had queued; the flash outbox survives and is replayed. The client is re-created (mosquitto_destroy closes the
  * socket without DISCONNECT, so the broker publishes the last will, as for
  * a real esp_restart). Called from the loop some time after the command so
  * the ack has been written, like the firmware's 0.5 s grace. */
@@ -426,9 +473,8 @@ static int sim_worker__dev_mosq_new(sim_dev *d);
 
 static void sim_worker__dev_reboot(sim_dev *d)
 {
-    d->lost_reboot += outbox_pending(&d->ob);
+    session_power_off(&d->s);
     d->lost_reboot += d->ob.dropped;
-    outbox_init(&d->ob, d->recs, (size_t)d->w->o->outbox_cap);
     if (d->s.connected)
         session_on_disconnect(&d->s);
     mosquitto_destroy(d->mosq); /* closes the socket; epoll forgets it */
@@ -541,7 +587,12 @@ int sim_worker_run(const sim_opts *o, long first_index, long count, int out_fd, 
         d->w = &w;
         d->num = o->first_id + first_index + i;
         snprintf(d->id, sizeof d->id, "%s%0*ld", o->prefix, o->id_width, d->num);
-        d->recs = malloc((size_t)o->outbox_cap * sizeof *d->recs);
+        uint32_t fsize = sim_worker__flash_size(o->outbox_cap);
+        void *fm = mmap(NULL, fsize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        d->flash_mem = fm == MAP_FAILED ? NULL : fm;
+        d->flash = (platform_flash){.read = sim_worker__f_read, .program = sim_worker__f_program,
+                                    .erase = sim_worker__f_erase, .size = fsize,
+                                    .sector_size = 4096, .prog_size = 4, .ctx = d};
         sim_patient_init(&d->pat, o->seed * 1000003u + (uint64_t)d->num);
         if (o->fidelity == SIM_FID_SENSOR)
             d->sensor = sim_sensor_new(o->seed * 7919u + (uint64_t)d->num);
@@ -552,7 +603,7 @@ int sim_worker_run(const sim_opts *o, long first_index, long count, int out_fd, 
                              .identify = sim_worker__p_identify, .ctx = d};
         d->kv_boot = (uint32_t)boot_base;
         d->has_boot = true;
-        if (!d->recs || sim_worker__dev_mosq_new(d) != 0 ||
+        if (!d->flash_mem || sim_worker__dev_mosq_new(d) != 0 ||
             (o->fidelity == SIM_FID_SENSOR && !d->sensor)) {
             fprintf(stderr, "vigil-sim: worker %d: cannot create device %s\n", worker_no, d->id);
             rc = 1;
@@ -665,7 +716,8 @@ int sim_worker_run(const sim_opts *o, long first_index, long count, int out_fd, 
         if (w.devs[i].mosq)
             mosquitto_destroy(w.devs[i].mosq);
         sim_sensor_free(w.devs[i].sensor);
-        free(w.devs[i].recs);
+        if (w.devs[i].flash_mem)
+            munmap(w.devs[i].flash_mem, w.devs[i].flash.size);
     }
     free(w.devs);
     close(w.ep);

@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "flash_mem.h"
 #include "session.h"
 
 #define MAXPUB 600
@@ -120,7 +121,9 @@ typedef struct rig {
     fake f;
     platform p;
     outbox ob;
-    outbox_rec recs[64];
+    flash_mem fm;
+    uint8_t flash[8 * 4096];
+    uint8_t page[OUTBOX_PAGE_BYTES(OUTBOX_PAGE_RECORDS)];
     session s;
 } rig;
 
@@ -138,7 +141,8 @@ static rig *rig_new(void)
 
 static void rig_start(rig *g)
 {
-    outbox_init(&g->ob, g->recs, 64);
+    flash_mem_init(&g->fm, g->flash, sizeof g->flash, 4096, 4);
+    outbox_init(&g->ob, &g->fm.f, g->page, OUTBOX_PAGE_RECORDS);
     session_config cfg = {.device_id = "ESP32_001", .fw = "0.1.0", .default_interval_ms = 1000,
                           .drain_per_tick = 5, .sample = sample};
     assert_int_equal(session_init(&g->s, &g->p, &g->ob, &cfg), SESSION_OK);
@@ -468,7 +472,8 @@ static void test_init_rejects_bad_args(void **state)
 {
     (void)state;
     rig *g = rig_new();
-    outbox_init(&g->ob, g->recs, 64);
+    flash_mem_init(&g->fm, g->flash, sizeof g->flash, 4096, 4);
+    outbox_init(&g->ob, &g->fm.f, g->page, OUTBOX_PAGE_RECORDS);
     session_config cfg = {.device_id = "bad id", .sample = sample};
     assert_int_equal(session_init(&g->s, &g->p, &g->ob, &cfg), SESSION_EINVAL);
     cfg.device_id = "ok";

@@ -37,7 +37,7 @@ static const char *TAG = "vigil";
 static pesp s_plat;
 static session s_session;
 static outbox s_outbox;
-static outbox_rec s_outbox_recs[CONFIG_VIGIL_OUTBOX_RECORDS]; /* static: no malloc after init */
+static uint8_t s_outbox_page[OUTBOX_PAGE_BYTES(CONFIG_VIGIL_OUTBOX_PAGE_RECORDS)]; /* static: no malloc */
 static mlx90614 s_mlx;
 static max30102 s_max;
 static ppg_state s_ppg;
@@ -132,7 +132,11 @@ void app_main(void)
 
     char id[65];
     device_id(id, sizeof id);
-    outbox_init(&s_outbox, s_outbox_recs, CONFIG_VIGIL_OUTBOX_RECORDS);
+    if (outbox_init(&s_outbox, &s_plat.flash, s_outbox_page, CONFIG_VIGIL_OUTBOX_PAGE_RECORDS) !=
+        OUTBOX_OK) {
+        ESP_LOGE(TAG, "no usable \"outbox\" partition (partitions.csv)");
+        return;
+    }
     session_config cfg = {.device_id = id, .fw = VIGIL_VERSION,
                           .default_interval_ms = CONFIG_VIGIL_SAMPLE_INTERVAL_MS,
                           .drain_per_tick = 5, .sample = sample};
@@ -173,7 +177,9 @@ void app_main(void)
             gpio_set_level(CONFIG_VIGIL_LED_GPIO, --s_plat.identify_blinks & 1);
         if (s_plat.reboot_requested && !reboot_at)
             reboot_at = esp_timer_get_time() + 500000; /* let the ack leave */
-        if (reboot_at && esp_timer_get_time() >= reboot_at)
+        if (reboot_at && esp_timer_get_time() >= reboot_at) {
+            session_power_off(&s_session); /* END record: a clean stop */
             esp_restart();
+        }
     }
 }

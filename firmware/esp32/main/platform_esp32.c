@@ -9,6 +9,7 @@
 #include "driver/i2c_master.h"
 #include "esp_check.h"
 #include "esp_log.h"
+#include "esp_partition.h"
 #include "esp_netif_sntp.h"
 #include "esp_sntp.h"
 #include "esp_timer.h"
@@ -275,6 +276,45 @@ static void pesp_i2c_delay(void *ctx, uint32_t ms)
     vTaskDelay(t ? t : 1);
 }
 
+/* ---- the outbox flash seam: esp_partition_* on the "outbox" partition ---- */
+
+static platform_status pesp__flash_rc(esp_err_t e)
+{
+    return e == ESP_OK ? PLATFORM_OK : e == ESP_ERR_INVALID_ARG || e == ESP_ERR_INVALID_SIZE
+                                           ? PLATFORM_EINVAL
+                                           : PLATFORM_EIO;
+}
+
+static platform_status pesp__f_read(void *ctx, uint32_t off, void *buf, size_t len)
+{
+    return pesp__flash_rc(esp_partition_read(((pesp *)ctx)->part, off, buf, len));
+}
+
+static platform_status pesp__f_program(void *ctx, uint32_t off, const void *buf, size_t len)
+{
+    return pesp__flash_rc(esp_partition_write(((pesp *)ctx)->part, off, buf, len));
+}
+
+static platform_status pesp__f_erase(void *ctx, uint32_t off, size_t len)
+{
+    return pesp__flash_rc(esp_partition_erase_range(((pesp *)ctx)->part, off, len));
+}
+
+static esp_err_t pesp__flash_init(pesp *p)
+{
+    const esp_partition_t *part =
+        esp_partition_find_first(ESP_PARTITION_TYPE_DATA, 0x40, "outbox");
+    if (!part)
+        return ESP_ERR_NOT_FOUND;
+    p->part = part;
+    p->flash = (platform_flash){.read = pesp__f_read, .program = pesp__f_program,
+                                .erase = pesp__f_erase, .size = part->size,
+                                .sector_size = part->erase_size,
+                                /* 16-byte blocks when flash encryption is on */
+                                .prog_size = part->encrypted ? 16 : 4, .ctx = p};
+    return ESP_OK;
+}
+
 esp_err_t pesp_init(pesp *p)
 {
     esp_err_t e = nvs_flash_init();
@@ -287,6 +327,7 @@ esp_err_t pesp_init(pesp *p)
     ESP_RETURN_ON_ERROR(nvs_open("vigil", NVS_READWRITE, &h), TAG, "nvs open");
     p->nvs = (uint32_t)h;
     pesp_load_identity(p);
+    ESP_RETURN_ON_ERROR(pesp__flash_init(p), TAG, "outbox partition");
 
     i2c_master_bus_config_t bc = {
         .i2c_port = I2C_NUM_0,

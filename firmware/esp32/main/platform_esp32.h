@@ -51,6 +51,9 @@ typedef struct pesp {
     bool reboot_requested;
     int identify_blinks;
     uint32_t nvs; /* nvs_handle_t */
+    /* The outbox seam on the "outbox" data partition (esp_partition_*). */
+    platform_flash flash;
+    const void *part; /* const esp_partition_t * */
 } pesp;
 
 /* NVS, I2C bus and device handles; fills p->plat (mqtt comes later). */
