@@ -142,23 +142,23 @@ static void ppg__highpass(const float *x, float *y, int n, int h)
 
 static float ppg__pearson(const float *a, const float *b, int n)
 {
-    double ma = 0, mb = 0;
+    float ma = 0, mb = 0;
     for (int i = 0; i < n; i++) {
         ma += a[i];
         mb += b[i];
     }
-    ma /= n;
-    mb /= n;
-    double sab = 0, saa = 0, sbb = 0;
+    ma /= (float)n;
+    mb /= (float)n;
+    float sab = 0, saa = 0, sbb = 0;
     for (int i = 0; i < n; i++) {
-        double da = a[i] - ma, db = b[i] - mb;
+        float da = a[i] - ma, db = b[i] - mb;
         sab += da * db;
         saa += da * da;
         sbb += db * db;
     }
-    if (saa <= 0.0 || sbb <= 0.0)
+    if (saa <= 0.0f || sbb <= 0.0f)
         return 0.0f;
-    return (float)(sab / sqrt(saa * sbb));
+    return sab / sqrtf(saa * sbb);
 }
 
 /* Topographic prominence of the local maximum s[i]: its height above the
@@ -325,8 +325,9 @@ void ppg_compute(ppg_state *st, ppg_result *out)
     const int n = c->window;
     const int start = st->head; /* full ring: head is the oldest sample */
 
-    /* 1. DC, clipping, raw noise. hp_* temporarily hold the raw samples. */
-    double sr = 0, si = 0;
+    /* 1. DC, clipping, raw noise. hp_* temporarily hold the raw samples.
+     * Sums in integers: exact, and cheap without a double-precision FPU. */
+    uint64_t sr = 0, si = 0;
     uint32_t mx = 0;
     for (int i = 0; i < n; i++) {
         int j = (start + i) % n;
@@ -339,7 +340,7 @@ void ppg_compute(ppg_state *st, ppg_result *out)
         if (st->ir[j] > mx)
             mx = st->ir[j];
     }
-    const float dc_red = (float)(sr / n), dc_ir = (float)(si / n);
+    const float dc_red = (float)sr / (float)n, dc_ir = (float)si / (float)n;
     out->dc_red = dc_red;
     out->dc_ir = dc_ir;
     if (dc_ir < (float)c->finger_dc_min || dc_red <= 0.0f || mx >= c->adc_sat) {
@@ -350,19 +351,21 @@ void ppg_compute(ppg_state *st, ppg_result *out)
      * (−3 12 17 12 −3)/35: it follows the pulse's curvature, which a plain
      * second difference mistakes for noise at high heart rates. For white
      * noise the residual variance is σ²(1 − 17/35). */
-    double e2 = 0;
-    for (int i = 2; i < n - 2; i++) {
-        const float *x = st->hp_ir;
-        double fit = (-3.0 * x[i - 2] + 12.0 * x[i - 1] + 17.0 * x[i] + 12.0 * x[i + 1] -
-                      3.0 * x[i + 2]) / 35.0;
-        double e = x[i] - fit;
-        e2 += e * e;
-    }
-    const float noise = (float)sqrt(e2 / (n - 4) / (18.0 / 35.0));
     for (int i = 0; i < n; i++) {
-        st->hp_red[i] -= dc_red; /* centre before filtering: keeps float precision */
+        /* Centre first: keeps single precision for the noise fit and the
+         * filters (the fit's weights sum to 1, so the offset cancels). */
+        st->hp_red[i] -= dc_red;
         st->hp_ir[i] -= dc_ir;
     }
+    float e2 = 0;
+    for (int i = 2; i < n - 2; i++) {
+        const float *x = st->hp_ir;
+        float fit = (-3.0f * x[i - 2] + 12.0f * x[i - 1] + 17.0f * x[i] + 12.0f * x[i + 1] -
+                     3.0f * x[i + 2]) / 35.0f;
+        float e = x[i] - fit;
+        e2 += e * e;
+    }
+    const float noise = sqrtf(e2 / (float)(n - 4) / (18.0f / 35.0f));
 
     /* 2. Smooth, then high-pass. */
     ppg__smooth(st->hp_red, st->sm_red, n);
@@ -490,14 +493,14 @@ void ppg_compute(ppg_state *st, ppg_result *out)
      * dominates, because residual wander has "R" = 1 and would pull a fit
      * of the levels towards it. Disagreement means the beats are not clean
      * pulses. */
-    double sxy = 0, sxx = 0;
+    float sxy = 0, sxx = 0;
     for (int i = 0; i < n - 1; i++) {
-        double dr = (double)st->hp_red[i + 1] - st->hp_red[i];
-        double di = (double)st->hp_ir[i + 1] - st->hp_ir[i];
+        float dr = st->hp_red[i + 1] - st->hp_red[i];
+        float di = st->hp_ir[i + 1] - st->hp_ir[i];
         sxy += dr * di;
         sxx += di * di;
     }
-    const float r_fit = sxx > 0 ? (float)(sxy / sxx) * (dc_ir / dc_red) : NAN;
+    const float r_fit = sxx > 0 ? (sxy / sxx) * (dc_ir / dc_red) : NAN;
     out->r_fit = r_fit;
     if (!(fabsf(r_fit - R) <= c->max_r_spread * R)) {
         out->spo2_reason = PPG_MOTION;

@@ -9,6 +9,8 @@ APT_PACKAGES=(
   mosquitto mosquitto-clients sqlite3
   python3 python3-paho-mqtt python3-websockets
   chromium
+  gcc-arm-none-eabi picolibc-arm-none-eabi qemu-system-arm
+  gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc
   curl ca-certificates procps
 )
 
