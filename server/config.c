@@ -62,6 +62,10 @@ static const opt_def opts[] = {
      "keep readings this long (e.g. 7d, 12h; 0 keeps all)"},
     {"ws-queue", "VIGIL_WS_QUEUE", OPT_INT, F(ws_queue), "4096", 16, 1000000,
      "messages queued per WebSocket client before it is disconnected"},
+    {"session-idle", "VIGIL_SESSION_IDLE", OPT_DURATION, F(session_idle_s), "12h", 1, 365LL * 86400,
+     "a login session ends after this long without a request"},
+    {"session-max", "VIGIL_SESSION_MAX", OPT_DURATION, F(session_max_s), "7d", 1, 365LL * 86400,
+     "a login session ends this long after the login, used or not"},
     {"log-level", "VIGIL_LOG_LEVEL", OPT_STR, F(log_level), "info", 0, 0,
      "error, warn, info or debug"},
 };

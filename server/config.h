@@ -39,6 +39,8 @@ typedef struct vigil_config {
     int listen_port;
     char *web_root;        /* NULL: no static files */
     int ws_queue;          /* messages queued per WebSocket client before it is dropped */
+    int64_t session_idle_s; /* login sessions: idle timeout */
+    int64_t session_max_s;  /* login sessions: absolute lifetime */
     /* ingest and store */
     char *db;
     int max_payload;
