@@ -476,9 +476,11 @@ size_t auth_table_merge(auth_table *at, const auth_entry *snap, size_t n, int64_
     if (idtable_init(&seen, &auth__entry_type, n ? n : 1, 0) != IDTABLE_OK)
         return n; /* keep the current table as it is; the next refresh retries */
     for (size_t i = 0; i < n; i++) {
-        auth_entry *e = idtable_find(&at->t, snap[i].key);
         if (idtable_put(&seen, &snap[i], NULL) == IDTABLE_ENOMEM)
             misfit++;
+        if (snap[i].kind == AUTH_USER_MARK)
+            continue;
+        auth_entry *e = idtable_find(&at->t, snap[i].key);
         if (e) {
             if (e->dead)
                 continue; /* a local delete not written yet: it wins */
@@ -500,12 +502,17 @@ size_t auth_table_merge(auth_table *at, const auth_entry *snap, size_t n, int64_
     /* Remove what the snapshot no longer has (unless young and local), and
      * tombstones past their grace. Collected first: no removal while iterating. */
     size_t cap = idtable_count(&at->t), k = 0, it = 0;
-    char(*gone)[AUTH_KEY_HEX + 1] = cap ? malloc(cap * sizeof *gone) : NULL;
+    char(*gone)[AUTH_ENTRY_KEY_MAX] = cap ? malloc(cap * sizeof *gone) : NULL;
     auth_entry *e;
     while (gone && (e = idtable_next(&at->t, &it))) {
         int young = e->local_ms && now_ms - e->local_ms < AUTH_LOCAL_GRACE_MS;
+        if (young && !e->dead && e->kind == AUTH_SESSION) {
+            char mark[AUTH_ENTRY_KEY_MAX];
+            snprintf(mark, sizeof mark, "u:%s", e->user);
+            young = idtable_find(&seen, mark) != NULL; /* its user is gone: so is it */
+        }
         if ((e->dead && !young) || (!e->dead && !young && !idtable_find(&seen, e->key)))
-            memcpy(gone[k++], e->key, AUTH_KEY_HEX + 1);
+            memcpy(gone[k++], e->key, AUTH_ENTRY_KEY_MAX);
     }
     for (size_t i = 0; i < k; i++)
         idtable_remove(&at->t, gone[i], NULL);

@@ -40,6 +40,7 @@
 #define AUTH_TOKEN_PREFIX "vgt_"
 #define AUTH_TOKEN_LEN (4 + AUTH_SECRET_B64)
 #define AUTH_KEY_HEX 64           /* hex of a 32-byte BLAKE2b */
+#define AUTH_ENTRY_KEY_MAX (AUTH_USER_MAX + 3) /* holds a key or "u:" + a username, with NUL */
 #define AUTH_TOKEN_ID_LEN 12      /* hex of 6 random bytes */
 #define AUTH_ROLE_NAME_MAX 15
 #define AUTH_SESSION_COOKIE "vigil_session"
@@ -143,10 +144,13 @@ void auth_throttle_fail(auth_throttle *th, const char *user, const char *addr, i
 void auth_throttle_ok(auth_throttle *th, const char *user);
 
 /* ---- the table of valid sessions and tokens ---- */
-typedef enum auth_kind { AUTH_SESSION = 1, AUTH_TOKEN = 2 } auth_kind;
+/* AUTH_USER_MARK appears in snapshots only: "this user exists" (key
+ * "u:" + name), so that sessions made here moments ago go as soon as their
+ * user is deleted elsewhere. */
+typedef enum auth_kind { AUTH_SESSION = 1, AUTH_TOKEN = 2, AUTH_USER_MARK = 3 } auth_kind;
 
 typedef struct auth_entry {
-    char key[AUTH_KEY_HEX + 1];       /* auth_key_of(the presented secret) */
+    char key[AUTH_ENTRY_KEY_MAX];     /* auth_key_of(the presented secret); "u:" + name for a mark */
     auth_kind kind;
     auth_role role;
     char user[AUTH_USER_MAX + 1];     /* session: the user; token: its name */
@@ -185,7 +189,8 @@ size_t auth_table_kill_user(auth_table *at, const char *user, int64_t now_ms);
 void auth_table_set_user_role(auth_table *at, const char *user, auth_role role);
 /* Merges a snapshot read from the store (sessions joined with their user's
  * current role, and tokens): entries absent from it are removed unless
- * added here within AUTH_LOCAL_GRACE_MS; tombstones younger than that hide
+ * added here within AUTH_LOCAL_GRACE_MS (and, for a session, its user is
+ * still marked in the snapshot); tombstones younger than that hide
  * the snapshot's copy; last_used keeps the later of both. Returns entries
  * that did not fit (AUTH_EFULL), 0 normally. */
 size_t auth_table_merge(auth_table *at, const auth_entry *snap, size_t n, int64_t now_ms);

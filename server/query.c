@@ -213,23 +213,32 @@ int query_auth_snapshot(store *st, int64_t now_ms, auth_entry **out, size_t *n)
     *n = 0;
     if (store_list_sessions(st, now_ms, &ss, &ns) != STORE_OK)
         return -1;
-    if (store_list_tokens(st, &ts, &nt) != STORE_OK) {
-        free(ss);
-        return -1;
-    }
-    auth_entry *v = ns + nt ? calloc(ns + nt, sizeof *v) : NULL;
-    if (ns + nt && !v) {
+    store_user *us = NULL;
+    size_t nu = 0;
+    if (store_list_tokens(st, &ts, &nt) != STORE_OK || store_list_users(st, &us, &nu) != STORE_OK) {
         free(ss);
         free(ts);
         return -1;
     }
+    auth_entry *v = ns + nt + nu ? calloc(ns + nt + nu, sizeof *v) : NULL;
+    if (ns + nt + nu && !v) {
+        free(ss);
+        free(ts);
+        free(us);
+        return -1;
+    }
     size_t k = 0;
+    for (size_t i = 0; i < nu; i++, k++) {
+        v[k].kind = AUTH_USER_MARK;
+        snprintf(v[k].key, sizeof v[k].key, "u:%s", us[i].name);
+    }
+    free(us);
     for (size_t i = 0; i < ns; i++) {
         auth_entry *e = &v[k];
         auth_role r;
         if (auth_role_parse(ss[i].role, &r) != AUTH_OK || strlen(ss[i].key) != AUTH_KEY_HEX)
             continue;
-        memcpy(e->key, ss[i].key, sizeof e->key);
+        memcpy(e->key, ss[i].key, AUTH_KEY_HEX + 1);
         e->kind = AUTH_SESSION;
         e->role = r;
         snprintf(e->user, sizeof e->user, "%s", ss[i].user);
@@ -244,7 +253,7 @@ int query_auth_snapshot(store *st, int64_t now_ms, auth_entry **out, size_t *n)
         auth_role r;
         if (auth_role_parse(ts[i].role, &r) != AUTH_OK || strlen(ts[i].key) != AUTH_KEY_HEX)
             continue;
-        memcpy(e->key, ts[i].key, sizeof e->key);
+        memcpy(e->key, ts[i].key, AUTH_KEY_HEX + 1);
         e->kind = AUTH_TOKEN;
         e->role = r;
         snprintf(e->user, sizeof e->user, "%s", ts[i].name);
@@ -385,7 +394,8 @@ static unsigned query__user_change(query *q, const query_job *j, query_done *d)
     }
     e = store_put_auth(q->cfg.st, &w);
     sodium_memzero(w.v.u.pwhash, sizeof w.v.u.pwhash);
-    if (e != STORE_OK) {
+    /* Written before the answer, so the next check (and a login) sees it. */
+    if (e != STORE_OK || store_sync(q->cfg.st, 5000) != STORE_OK) {
         query__error(o, "store busy, retry");
         return 503;
     }

@@ -198,6 +198,11 @@ typedef struct store_auth_write {
     } v;
 } store_auth_write;
 store_err store_put_auth(store *st, const store_auth_write *w);
+/* Waits until every record queued before the call has been written (or
+ * refused), at most timeout_ms: STORE_OK, or STORE_EIO on timeout. For the
+ * query worker after an admin change, so the next check reads it. Any
+ * thread but the writer. */
+store_err store_sync(store *st, int64_t timeout_ms);
 
 /* Reads (the read connection; any thread but the writer). Arrays are
  * malloc'ed, owned by the caller (free()); NULL when *n == 0. */

@@ -235,6 +235,8 @@ static void store__destroy(store *st)
     store__close_db(&st->wdb, "write");
     if (st->wake_init)
         pthread_cond_destroy(&st->wake);
+    if (st->synced_init)
+        pthread_cond_destroy(&st->synced);
     if (st->lock_init)
         vmutex_destroy(&st->lock);
     if (st->rlock_init)
@@ -338,6 +340,9 @@ store_err store_open(const store_options *opt, store **out, char *err, size_t er
         if (rc == 0)
             rc = pthread_cond_init(&st->wake, &ca);
         st->wake_init = rc == 0;
+        if (rc == 0)
+            rc = pthread_cond_init(&st->synced, &ca);
+        st->synced_init = rc == 0;
         pthread_condattr_destroy(&ca);
     }
     if (rc != 0) {

@@ -96,6 +96,8 @@ struct store {
     ring queue;
     int stop;
     store_stats stats;
+    uint64_t written;         /* records taken from the queue and finished (stored, refused or given up) */
+    pthread_cond_t synced;    /* broadcast when `written` grows (store_sync) */
 
     /* Writer thread only (after store_open returns; asserted against
      * writer_owner, bound by the writer thread while it runs). */
@@ -133,7 +135,7 @@ struct store {
 
     pthread_t writer;
     int writer_started;
-    int lock_init, rlock_init, wake_init;
+    int lock_init, rlock_init, wake_init, synced_init;
 };
 
 /* ---- shared helpers (store_sqlite.c) ---------------------------------- */

@@ -454,6 +454,8 @@ void *store_sqlite__writer_main(void *arg)
                     LOG_I(TAG, "database writable again after %" PRIu64 " failed attempts",
                           failures);
                 st->stats.writable = 1;
+                st->written += st->batch_n;
+                pthread_cond_broadcast(&st->synced);
                 st->batch_n = 0;
                 backoff = 0;
                 failures = 0;
@@ -479,6 +481,8 @@ void *store_sqlite__writer_main(void *arg)
                         LOG_E(TAG, "closing: giving up on %zu queued + %zu batched "
                                    "records, database still not writable",
                               ring_count(&st->queue), st->batch_n);
+                        st->written += ring_count(&st->queue) + st->batch_n;
+                        pthread_cond_broadcast(&st->synced);
                         while (!ring_empty(&st->queue))
                             ring_pop(&st->queue);
                         st->batch_n = 0;
@@ -626,6 +630,22 @@ store_err store_put_auth(store *st, const store_auth_write *w)
     if (!st || !w || w->op < STORE_AUTH_USER_ADD || w->op > STORE_AUTH_AUDIT)
         return STORE_EINVAL;
     return store__enqueue(st, STORE_REC_AUTH, w, sizeof *w);
+}
+
+store_err store_sync(store *st, int64_t timeout_ms)
+{
+    if (!st)
+        return STORE_EINVAL;
+    vmutex_lock(&st->lock);
+    uint64_t target = st->stats.queued;
+    int64_t deadline = vclock_mono_ms() + timeout_ms;
+    while (st->written < target && vclock_mono_ms() < deadline) {
+        struct timespec ts = {.tv_sec = deadline / 1000, .tv_nsec = (long)(deadline % 1000) * 1000000};
+        (void)vmutex_cond_timedwait(&st->synced, &st->lock, &ts);
+    }
+    int ok = st->written >= target;
+    vmutex_unlock(&st->lock);
+    return ok ? STORE_OK : STORE_EIO;
 }
 
 store_err store_put_lost(store *st, const char *device_id, int64_t boot, int64_t from_seq,

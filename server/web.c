@@ -431,7 +431,7 @@ static void web__auth_put(web *w, store_auth_op op, const auth_entry *e, int64_t
         snprintf(x.v.t.id, sizeof x.v.t.id, "%s", e->id);
         x.v.t.last_used_ms = now;
     } else {
-        snprintf(x.v.s.key, sizeof x.v.s.key, "%s", e->key);
+        snprintf(x.v.s.key, sizeof x.v.s.key, "%.*s", AUTH_KEY_HEX, e->key);
         x.v.s.last_used_ms = now;
     }
     (void)store_put_auth(w->st, &x);
@@ -631,7 +631,7 @@ static void web__login_done(web *w, pss *p, query_done *d, struct lws *wsi)
     }
     store_auth_write sw = {.op = STORE_AUTH_SESSION_ADD};
     store_session *s = &sw.v.s;
-    memcpy(s->key, e.key, sizeof e.key);
+    memcpy(s->key, e.key, sizeof s->key);
     snprintf(s->user, sizeof s->user, "%s", e.user);
     snprintf(s->csrf, sizeof s->csrf, "%s", e.csrf);
     s->created_ms = s->last_used_ms = now;
@@ -704,7 +704,7 @@ static int web__token_add(struct lws *wsi, pss *p, web *w, const auth_fields *f)
     }
     store_auth_write tw = {.op = STORE_AUTH_TOKEN_ADD};
     snprintf(tw.v.t.id, sizeof tw.v.t.id, "%s", e.id);
-    memcpy(tw.v.t.key, e.key, sizeof e.key);
+    memcpy(tw.v.t.key, e.key, sizeof tw.v.t.key);
     snprintf(tw.v.t.name, sizeof tw.v.t.name, "%s", e.user);
     snprintf(tw.v.t.role, sizeof tw.v.t.role, "%s", auth_role_name(e.role));
     tw.v.t.created_ms = now;
@@ -912,11 +912,17 @@ static int web__ws_confirm(struct lws *wsi, web *w)
     }
     if (!status)
         return 0;
-    unsigned char buf[LWS_PRE + 128];
-    int n = snprintf((char *)buf + LWS_PRE, sizeof buf - LWS_PRE, "{\"error\":\"%s\"}", msg);
+    /* Written whole by hand: at this point lws would answer "HTTP/1.0",
+     * which WebSocket clients refuse to parse. */
+    unsigned char buf[LWS_PRE + 512];
+    char body[64];
+    int bn = snprintf(body, sizeof body, "{\"error\":\"%s\"}", msg);
+    int n = snprintf((char *)buf + LWS_PRE, sizeof buf - LWS_PRE,
+                     "HTTP/1.1 %u %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+                     "cache-control: no-store\r\nconnection: close\r\n\r\n%s",
+                     status, status == 401 ? "Unauthorized" : "Forbidden", bn, body);
     atomic_fetch_add_explicit(&w->m->http_requests, 1, memory_order_relaxed);
-    if (web__send_headers(wsi, status, "application/json", (size_t)n, NULL, NULL) ||
-        lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_HTTP_FINAL) != n)
+    if (lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_HTTP_FINAL) != n)
         return -1;
     return 1;
 }

@@ -12,7 +12,7 @@ from vigil_client import http  # noqa: E402
 OPTIONS = ["broker", "listen", "db", "web-root", "config", "mqtt-version", "client-id",
            "keepalive", "session-expiry", "username", "password-file", "tls-ca", "tls-cert",
            "tls-key", "tls-insecure", "max-payload",
-           "store-queue", "retention", "ws-queue", "log-level"]
+           "store-queue", "retention", "ws-queue", "session-idle", "session-max", "log-level"]
 
 
 def run(args, env=None, timeout=10):

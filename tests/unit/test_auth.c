@@ -314,6 +314,17 @@ static void test_table_expiry_and_merge(void **state)
     assert_int_equal(auth_table_live_count(&at), 1);
     auth_table_set_user_role(&at, "bob", AUTH_ROLE_CLINICIAN);
     assert_int_equal(auth_table_find(&at, snap[1].key, later, &exp)->role, AUTH_ROLE_CLINICIAN);
+    /* A session made here moments ago goes as soon as its user is gone
+     * from the snapshot's user marks; with its user marked it stays. */
+    auth_entry young = mk("y", AUTH_SESSION, "carol", later);
+    young.last_used_ms = later;
+    assert_int_equal(auth_table_add(&at, &young, later), AUTH_OK);
+    auth_entry marks[2] = {snap[1], {.kind = AUTH_USER_MARK}};
+    snprintf(marks[1].key, sizeof marks[1].key, "u:carol");
+    assert_int_equal(auth_table_merge(&at, marks, 2, later + 1), 0);
+    assert_non_null(auth_table_find(&at, young.key, later + 1, &exp));
+    assert_int_equal(auth_table_merge(&at, marks, 1, later + 1), 0);
+    assert_null(auth_table_find(&at, young.key, later + 1, &exp));
     assert_int_equal(auth_table_kill(&at, snap[1].key, later), AUTH_OK);
     assert_int_equal(auth_table_kill(&at, snap[1].key, later), AUTH_ENOTFOUND);
     auth_table_free(&at);
