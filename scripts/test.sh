@@ -38,7 +38,7 @@ if [ "$QUICK" = 0 ]; then
 
   step "fuzz (libFuzzer, bounded)"
   CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DVIGIL_WERROR=ON -DVIGIL_FUZZ=ON >/dev/null
-  cmake --build build-fuzz -j"$JOBS" --target fuzz_telemetry fuzz_json_scan
+  cmake --build build-fuzz -j"$JOBS" --target fuzz_telemetry fuzz_json_scan fuzz_auth
   ctest --test-dir build-fuzz --output-on-failure -R '^fuzz_' 
 fi
 
