@@ -30,6 +30,7 @@ void bench_opts_usage(void)
             "  --recv mqtt|ws|mqttws  receiver kind (default ws)\n"
             "  --recv-port P       port of the receivers' server\n"
             "  --path /ws          WebSocket path\n"
+            "  --token-file FILE   API token sent as Authorization: Bearer by WebSocket receivers\n"
             "  --clients N         receiver connections (default 1)\n"
             "  --subscribe MSG     text frame sent after the WebSocket opens\n"
             "  --sub-qos 0|1       subscription QoS of mqtt / mqttws receivers (default 1)\n"
@@ -68,6 +69,18 @@ bench_opts_status bench_opts_parse(bench_opts *o, int argc, char **argv)
                                               : BENCH_R_WS;
         else if (OPT("--recv-port")) o->recv_port = atoi(v);
         else if (OPT("--path")) o->path = v;
+        else if (OPT("--token-file")) {
+            /* A file, not argv: any local user can read a command line. */
+            FILE *f = fopen(v, "r");
+            if (!f || !fgets(o->token, sizeof o->token, f)) {
+                fprintf(stderr, "vigil-bench: cannot read a token from %s\n", v);
+                if (f)
+                    fclose(f);
+                return BENCH_OPTS_EINVAL;
+            }
+            fclose(f);
+            o->token[strcspn(o->token, "\r\n")] = 0;
+        }
         else if (OPT("--clients")) o->clients = atol(v);
         else if (OPT("--subscribe")) o->subscribe_msg = v;
         else if (OPT("--id-prefix")) o->id_prefix = v;

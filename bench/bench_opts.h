@@ -35,6 +35,7 @@ typedef struct bench_opts {
     bench_rkind rkind;
     int recv_port;
     const char *path;
+    char token[128];    /* --token-file: sent as "Authorization: Bearer" on WebSocket upgrades; "" none */
     long clients;
     const char *subscribe_msg;
     const char *id_prefix;

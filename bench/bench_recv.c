@@ -470,13 +470,15 @@ static void bench_recv__conn_start(bench_recv__conn *c)
 
 static void bench_recv__ws_handshake(bench_recv__conn *c)
 {
-    char req[512];
+    char req[768], auth[192] = "";
+    if (c->r->o->token[0])
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", c->r->o->token);
     int n = snprintf(req, sizeof req,
                      "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                     "Sec-WebSocket-Version: 13\r\n%s\r\n",
+                     "Sec-WebSocket-Version: 13\r\n%s%s\r\n",
                      c->r->o->path, c->r->o->recv_port,
-                     c->kind == BENCH_R_MQTTWS ? "Sec-WebSocket-Protocol: mqtt\r\n" : "");
+                     c->kind == BENCH_R_MQTTWS ? "Sec-WebSocket-Protocol: mqtt\r\n" : "", auth);
     bench_recv__send(c, req, (size_t)n);
     c->state = 1;
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};

@@ -124,6 +124,27 @@ def metrics(port):
     return out
 
 
+def vigild_token(db):
+    """A viewer API token for vigild's database (vigild answers 401 without
+    one), made with its CLI; also written to a 0600 file for vigil-bench's
+    --token-file. Returns (token, path)."""
+    r = subprocess.run([VIGILD, "token", "add", "bench", "--role", "viewer", "--db", db],
+                       capture_output=True, text=True, timeout=30)
+    if r.returncode != 0:
+        raise RuntimeError(f"vigild token add: {r.stderr.strip()}")
+    tok = r.stdout.strip()
+    path = db + ".token"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(tok + "\n")
+    return tok, path
+
+
+def api_get(url, token, timeout=30):
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    return urllib.request.urlopen(req, timeout=timeout)
+
+
 def sqlite_count(db, table):
     try:
         c = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
@@ -155,6 +176,8 @@ def run_one(subject, devices, rates, clients, step, warmup, label, stop_on_fail=
                              "--duration", "300"], "relay.log")
             elif subject == "vigild":
                 db = os.path.join(args.out, f"vigild-{lport}.db")
+                _, tokfile = vigild_token(db)
+                recv += ["--token-file", tokfile]
                 subj = Proc([VIGILD, "--broker", f"mqtt://127.0.0.1:{bport}", "--listen", f"127.0.0.1:{lport}", "--max-ws-clients", "5000", "--max-conns-per-ip", "5000",
                              "--db", db, "--client-id", f"vigild-bench-{lport}", "--log-level", "warn"],
                             "vigild.log")
@@ -221,7 +244,7 @@ def run_one(subject, devices, rates, clients, step, warmup, label, stop_on_fail=
             subj.stop()
         broker.stop()
         if db:
-            for sfx in ("", "-wal", "-shm"):
+            for sfx in ("", "-wal", "-shm", ".token"):
                 try:
                     os.unlink(db + sfx)
                 except OSError:
@@ -275,6 +298,7 @@ def history_bench(quick):
         c.close()
         fill_s = time.monotonic() - t_fill
         log(f"history: prefilled {86400 + ndev * 3600} rows in {fill_s:.1f} s")
+        token, _ = vigild_token(db)
         v = Proc([VIGILD, "--broker", f"mqtt://127.0.0.1:{bport}", "--listen", f"127.0.0.1:{lport}", "--max-ws-clients", "5000", "--max-conns-per-ip", "5000", "--db", db,
                   "--client-id", f"vigild-hist-{lport}", "--log-level", "warn", "--retention", "0"],
                  "vigild-history.log")
@@ -284,7 +308,7 @@ def history_bench(quick):
             ts, size = [], 0
             for _ in range(reps):
                 t = time.monotonic()
-                with urllib.request.urlopen(url, timeout=30) as r:
+                with api_get(url, token) as r:
                     body = r.read()
                 ts.append((time.monotonic() - t) * 1000)
                 size = len(body)
@@ -304,8 +328,8 @@ def history_bench(quick):
         t = time.monotonic()
         pts = 0
         for d in range(1, ndev + 1):
-            with urllib.request.urlopen(f"{base}/H{d:05d}/readings?from={now - 3600000 - 1000}&to={now}&max_points=1000",
-                                        timeout=30) as r:
+            with api_get(f"{base}/H{d:05d}/readings?from={now - 3600000 - 1000}&to={now}&max_points=1000",
+                         token) as r:
                 pts += len(json.loads(r.read()).get("buckets") or [])
         all_ms = (time.monotonic() - t) * 1000
         res["hour_all_devices"] = {"devices": ndev, "total_ms": round(all_ms, 1),
@@ -318,7 +342,7 @@ def history_bench(quick):
     finally:
         v.stop()
         broker.stop()
-        for sfx in ("", "-wal", "-shm"):
+        for sfx in ("", "-wal", "-shm", ".token"):
             try:
                 os.unlink(db + sfx)
             except OSError:

@@ -8,6 +8,7 @@
 #   VIGIL_DEVICES (50), VIGIL_RATE (1 Hz), VIGIL_DURATION (86400 s),
 #   VIGIL_RUN_DIR (./run: broker persistence, database, logs),
 #   VIGIL_TLS=1: broker on TLS with client certificates (scripts/tls-demo.sh).
+#   VIGIL_ADMIN_PASSWORD (the dashboard login 'admin'; default: a fresh one each run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -76,6 +77,12 @@ mosquitto -c "$RUN/mosquitto.conf" &
 PIDS+=($!)
 for _ in $(seq 1 50); do port_busy "$MQTT_PORT" && break; sleep 0.1; done
 
+# The login: user admin, password VIGIL_ADMIN_PASSWORD or a fresh one (stdin, never argv).
+ADMIN_PW=${VIGIL_ADMIN_PASSWORD:-$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')}
+ADMIN_VERB=(add admin --role admin)
+build/server/vigild user list --db "$RUN/vigil.db" | grep -q '^admin ' && ADMIN_VERB=(passwd admin)
+printf '%s\n' "$ADMIN_PW" | build/server/vigild user "${ADMIN_VERB[@]}" --db "$RUN/vigil.db"
+
 VIGILD_ARGS=(--broker "$BROKER_URL" --listen "127.0.0.1:$HTTP_PORT" --db "$RUN/vigil.db" "${VIGILD_TLS[@]}")
 [ -n "$WEB_ROOT" ] && VIGILD_ARGS+=(--web-root "$WEB_ROOT")
 build/server/vigild "${VIGILD_ARGS[@]}" 2> >(tee -a "$RUN/vigild.log" >&2) &
@@ -94,8 +101,9 @@ fi
 cat <<MSG
 
   Vigil is running.
-    Dashboard:  http://127.0.0.1:$HTTP_PORT/
+    Dashboard:  http://127.0.0.1:$HTTP_PORT/   login: admin / $ADMIN_PW
     API:        http://127.0.0.1:$HTTP_PORT/api/devices   metrics: /metrics   health: /healthz
+                (API tokens: build/server/vigild token add NAME --role viewer --db $RUN/vigil.db)
     Broker:     $BROKER_URL
     Fleet:      $FLEET
   Ctrl-C stops everything.

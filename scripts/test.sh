@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every Vigil test:
-#   1. warnings-as-errors build + the whole CTest suite (unit, store, device,
-#      integration against a real Mosquitto),
+#   1. warnings-as-errors build + the whole CTest suite (unit, store, device
+#      on the host and on Cortex-M4F / RV32 under QEMU, integration against a
+#      real Mosquitto),
 #   2. the same suite under AddressSanitizer + UndefinedBehaviorSanitizer,
-#   3. bounded libFuzzer runs of the payload/topic parser and the device's
-#      JSON scanner (clang),
-#   4. the dashboard: vitest unit tests and the end-to-end test in Chromium.
+#   3. bounded libFuzzer runs of every parser that sees network or file
+#      bytes (clang; FUZZ_TARGETS below),
+#   4. the dashboard: vitest unit tests and the end-to-end test in Chromium
+#      (its build comes first: the HTTP tests load it).
 # Idempotent; run as root on Debian 12. Usage: scripts/test.sh [--quick]
 #   --quick  skips the sanitizer and fuzz passes (for a fast local loop).
 set -euo pipefail
@@ -23,6 +25,11 @@ bash scripts/deps.sh
 step "build (-Wall -Wextra -Werror)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVIGIL_WERROR=ON >/dev/null
 cmake --build build -j"$JOBS"
+
+# The dashboard is built before the C tests: vigild's HTTP tests check that
+# the real dashboard loads under its Content-Security-Policy.
+step "dashboard: install and build"
+(cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build)
 
 step "tests"
 ctest --test-dir build --output-on-failure -j2 --timeout 600
@@ -46,16 +53,15 @@ if [ "$QUICK" = 0 ]; then
     fuzz_httparg
     fuzz_config
     fuzz_ws_message
+    fuzz_auth
   )
   cmake --build build-fuzz -j"$JOBS" --target "${FUZZ_TARGETS[@]}"
   ctest --test-dir build-fuzz --output-on-failure -R '^fuzz_' 
 fi
 
-if [ -f web/package.json ]; then
-  step "dashboard: install, build, unit tests"
-  (cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build && npm test)
-  step "dashboard: end-to-end in Chromium"
-  (cd web && VIGILD="$ROOT/build/server/vigild" VIGIL_SIM="$ROOT/build/sim/vigil-sim" npm run e2e)
-fi
+step "dashboard: unit tests"
+(cd web && npm test)
+step "dashboard: end-to-end in Chromium"
+(cd web && VIGILD="$ROOT/build/server/vigild" VIGIL_SIM="$ROOT/build/sim/vigil-sim" npm run e2e)
 
 step "all tests passed"

@@ -78,6 +78,10 @@ static const opt_def opts[] = {
      "WebSocket clients at once; further upgrades answer 503"},
     {"max-conns-per-ip", "VIGIL_MAX_CONNS_PER_IP", OPT_INT, F(max_conns_per_ip), "128", 1, 100000,
      "open HTTP/WebSocket connections one peer address may hold; more are closed at once"},
+    {"session-idle", "VIGIL_SESSION_IDLE", OPT_DURATION, F(session_idle_s), "12h", 1, 365LL * 86400,
+     "a login session ends after this long without a request"},
+    {"session-max", "VIGIL_SESSION_MAX", OPT_DURATION, F(session_max_s), "7d", 1, 365LL * 86400,
+     "a login session ends this long after the login, used or not"},
     {"log-level", "VIGIL_LOG_LEVEL", OPT_STR, F(log_level), "info", 0, 0,
      "error, warn, info or debug"},
 };

@@ -45,6 +45,8 @@ typedef struct vigil_config {
     int plain_http_exposed;/* derived: plain HTTP on a non-loopback address */
     int max_ws_clients;    /* WebSocket upgrades past this answer 503 */
     int max_conns_per_ip;  /* open connections one peer address may hold */
+    int64_t session_idle_s; /* login sessions: idle timeout */
+    int64_t session_max_s;  /* login sessions: absolute lifetime */
     /* ingest and store */
     char *db;
     int max_payload;

@@ -23,7 +23,9 @@
 #include <time.h>
 
 #include <mosquitto.h>
+#include <sodium.h>
 
+#include "admin_cli.h"
 #include "config.h"
 #include "hub.h"
 #include "ingest.h"
@@ -51,6 +53,13 @@ static int main__load_hub(hub *h, const store_device *devs, size_t n)
 
 int main(int argc, char **argv)
 {
+    if (sodium_init() < 0) {
+        fprintf(stderr, "vigild: libsodium failed to initialise\n");
+        return 1;
+    }
+    /* `vigild user …` / `vigild token …`: administration, not the daemon. */
+    if (admin_cli_wants(argc, argv))
+        return admin_cli_run(argc, argv);
     vigil_config cfg;
     config_result cr = config_load(&cfg, argc, argv);
     if (cr != CONFIG_OK) {

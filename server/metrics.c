@@ -81,6 +81,17 @@ void metrics_render(const vigil_metrics *cm, const store_stats *st, sbuf *o)
     metrics__counter(o, "vigil_readings_refilled_total", "Readings stored after a resend request for them.", LOAD(m->readings_refilled));
     metrics__counter(o, "vigil_readings_lost_total", "Readings given up as lost (device no longer has them).", LOAD(m->readings_lost));
 
+    static const char *const logins[METRICS_LOGIN_N] = {"ok", "fail", "throttled"};
+    static const char *const denied[METRICS_DENIED_N] = {"unauthenticated", "forbidden", "csrf", "origin"};
+    sbuf_adds(o, "# HELP vigil_auth_logins_total Login attempts, by outcome.\n"
+                 "# TYPE vigil_auth_logins_total counter\n");
+    for (int i = 0; i < METRICS_LOGIN_N; i++)
+        sbuf_addf(o, "vigil_auth_logins_total{outcome=\"%s\"} %" PRIu64 "\n", logins[i], LOAD(m->auth_logins[i]));
+    sbuf_adds(o, "# HELP vigil_auth_denied_total Requests refused by access control, by reason.\n"
+                 "# TYPE vigil_auth_denied_total counter\n");
+    for (int i = 0; i < METRICS_DENIED_N; i++)
+        sbuf_addf(o, "vigil_auth_denied_total{reason=\"%s\"} %" PRIu64 "\n", denied[i], LOAD(m->auth_denied[i]));
+
     sbuf_adds(o, "# HELP vigil_ingest_to_broadcast_seconds Time from MQTT receive to WebSocket fan-out.\n"
                  "# TYPE vigil_ingest_to_broadcast_seconds histogram\n");
     uint64_t cum = 0;

@@ -18,6 +18,12 @@ typedef struct store_stats store_stats;
 
 #define METRICS_LAT_BUCKETS 14
 
+/* Access control: login outcomes and refusals, by label. */
+typedef enum metrics_login { METRICS_LOGIN_OK, METRICS_LOGIN_FAIL, METRICS_LOGIN_THROTTLED, METRICS_LOGIN_N } metrics_login;
+typedef enum metrics_denied {
+    METRICS_DENIED_UNAUTH, METRICS_DENIED_FORBIDDEN, METRICS_DENIED_CSRF, METRICS_DENIED_ORIGIN, METRICS_DENIED_N
+} metrics_denied;
+
 typedef struct vigil_metrics {
     _Atomic uint64_t received_data, received_status, received_ack, received_other;
     _Atomic uint64_t rejected[TELEMETRY_REASON_COUNT];
@@ -44,6 +50,8 @@ typedef struct vigil_metrics {
     /* ingest→broadcast latency, seconds, cumulative buckets filled at render */
     _Atomic uint64_t lat_bucket[METRICS_LAT_BUCKETS + 1]; /* last = +Inf */
     _Atomic uint64_t lat_sum_ns, lat_count;
+    _Atomic uint64_t auth_logins[METRICS_LOGIN_N];
+    _Atomic uint64_t auth_denied[METRICS_DENIED_N];
 } vigil_metrics;
 
 void metrics_observe_latency(vigil_metrics *m, uint64_t ns);

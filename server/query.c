@@ -6,11 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
+#include "auth.h"
 #include "downsample.h"
 #include "log.h"
 #include "ring.h"
 #include "store.h"
 #include "tracker.h"
+#include "vclock.h"
 #include "vthread.h"
 
 #define TAG "query"
@@ -43,6 +47,10 @@ struct query {
     int stop;
     /* Web thread only. */
     uint64_t next_serial;
+    /* Worker only: what an unknown user's password is checked against, so
+     * that a wrong name costs the same as a wrong password. Made on the
+     * first login. */
+    char dummy_hash[AUTH_PWHASH_MAX];
 };
 
 /* ---- the answers (worker thread; pure but for the store/tracker reads) ---- */
@@ -170,9 +178,258 @@ unsigned query_run(store *st, tracker *trk, const query_job *job, sbuf *out)
         return query__readings(st, job, out);
     case QUERY_COMPLETENESS:
         return query__completeness(trk, job, out);
+    default: /* the access-control kinds need the worker (query__auth) */
+        break;
     }
     query__error(out, "unknown query");
     return 500;
+}
+
+/* ---- access control (worker thread) ---- */
+
+static void query__iso(sbuf *o, const char *name, int64_t ms)
+{
+    char iso[32];
+    if (ms <= 0) {
+        sbuf_addf(o, ",\"%s\":null", name);
+        return;
+    }
+    telemetry_format_iso(ms, iso, sizeof iso);
+    sbuf_addf(o, ",\"%s\":\"%s\"", name, iso);
+}
+
+static void query__kv(sbuf *o, const char *sep, const char *name, const char *v)
+{
+    sbuf_addf(o, "%s\"%s\":", sep, name);
+    sbuf_add_json_str(o, v);
+}
+
+int query_auth_snapshot(store *st, int64_t now_ms, auth_entry **out, size_t *n)
+{
+    store_session *ss = NULL;
+    store_token *ts = NULL;
+    size_t ns = 0, nt = 0;
+    *out = NULL;
+    *n = 0;
+    if (store_list_sessions(st, now_ms, &ss, &ns) != STORE_OK)
+        return -1;
+    store_user *us = NULL;
+    size_t nu = 0;
+    if (store_list_tokens(st, &ts, &nt) != STORE_OK || store_list_users(st, &us, &nu) != STORE_OK) {
+        free(ss);
+        free(ts);
+        return -1;
+    }
+    auth_entry *v = ns + nt + nu ? calloc(ns + nt + nu, sizeof *v) : NULL;
+    if (ns + nt + nu && !v) {
+        free(ss);
+        free(ts);
+        free(us);
+        return -1;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < nu; i++, k++) {
+        v[k].kind = AUTH_USER_MARK;
+        snprintf(v[k].key, sizeof v[k].key, "u:%s", us[i].name);
+    }
+    free(us);
+    for (size_t i = 0; i < ns; i++) {
+        auth_entry *e = &v[k];
+        auth_role r;
+        if (auth_role_parse(ss[i].role, &r) != AUTH_OK || strlen(ss[i].key) != AUTH_KEY_HEX)
+            continue;
+        memcpy(e->key, ss[i].key, AUTH_KEY_HEX + 1);
+        e->kind = AUTH_SESSION;
+        e->role = r;
+        snprintf(e->user, sizeof e->user, "%s", ss[i].user);
+        snprintf(e->csrf, sizeof e->csrf, "%.*s", AUTH_SECRET_B64, ss[i].csrf);
+        e->created_ms = ss[i].created_ms;
+        e->last_used_ms = e->persisted_used_ms = ss[i].last_used_ms;
+        e->expires_ms = ss[i].expires_ms;
+        k++;
+    }
+    for (size_t i = 0; i < nt; i++) {
+        auth_entry *e = &v[k];
+        auth_role r;
+        if (auth_role_parse(ts[i].role, &r) != AUTH_OK || strlen(ts[i].key) != AUTH_KEY_HEX)
+            continue;
+        memcpy(e->key, ts[i].key, AUTH_KEY_HEX + 1);
+        e->kind = AUTH_TOKEN;
+        e->role = r;
+        snprintf(e->user, sizeof e->user, "%s", ts[i].name);
+        snprintf(e->id, sizeof e->id, "%.*s", AUTH_TOKEN_ID_LEN, ts[i].id);
+        e->created_ms = ts[i].created_ms;
+        e->last_used_ms = e->persisted_used_ms = ts[i].last_used_ms;
+        k++;
+    }
+    sodium_memzero(ss, ns * sizeof *ss); /* csrf values */
+    free(ss);
+    free(ts);
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+static unsigned query__login(query *q, const query_job *j, query_done *d)
+{
+    store_user u;
+    store_err e = store_get_user(q->cfg.st, j->user, &u);
+    if (e != STORE_OK && e != STORE_ENOTFOUND) {
+        query__error(&d->body, "store read failed");
+        return 500;
+    }
+    if (e == STORE_ENOTFOUND) {
+        if (!q->dummy_hash[0] && auth_password_hash("not a password of anyone", 24, q->dummy_hash) != AUTH_OK)
+            q->dummy_hash[0] = 0;
+        (void)auth_password_verify(q->dummy_hash, j->password, j->password_len);
+        return 200; /* auth_ok stays 0 */
+    }
+    auth_role r;
+    d->auth_ok = auth_password_verify(u.pwhash, j->password, j->password_len) &&
+                 auth_role_parse(u.role, &r) == AUTH_OK;
+    d->role = d->auth_ok ? (int)r : 0;
+    sodium_memzero(u.pwhash, sizeof u.pwhash);
+    return 200;
+}
+
+static unsigned query__users(query *q, sbuf *o)
+{
+    store_user *u;
+    size_t n;
+    if (store_list_users(q->cfg.st, &u, &n) != STORE_OK) {
+        query__error(o, "store read failed");
+        return 500;
+    }
+    sbuf_adds(o, "{\"users\":[");
+    for (size_t i = 0; i < n; i++) {
+        query__kv(o, i ? ",{" : "{", "username", u[i].name);
+        query__kv(o, ",", "role", u[i].role);
+        query__iso(o, "created_at", u[i].created_ms);
+        sbuf_adds(o, "}");
+    }
+    sbuf_adds(o, "]}");
+    free(u);
+    return 200;
+}
+
+static unsigned query__tokens(query *q, sbuf *o)
+{
+    store_token *t;
+    size_t n;
+    if (store_list_tokens(q->cfg.st, &t, &n) != STORE_OK) {
+        query__error(o, "store read failed");
+        return 500;
+    }
+    sbuf_adds(o, "{\"tokens\":[");
+    for (size_t i = 0; i < n; i++) {
+        query__kv(o, i ? ",{" : "{", "id", t[i].id);
+        query__kv(o, ",", "name", t[i].name);
+        query__kv(o, ",", "role", t[i].role);
+        query__iso(o, "created_at", t[i].created_ms);
+        query__iso(o, "last_used_at", t[i].last_used_ms);
+        sbuf_adds(o, "}");
+    }
+    sbuf_adds(o, "]}");
+    free(t);
+    return 200;
+}
+
+static unsigned query__audit(query *q, const query_job *j, sbuf *o)
+{
+    store_audit *a;
+    size_t n;
+    if (store_query_audit(q->cfg.st, j->from, j->to, j->user[0] ? j->user : NULL, (size_t)j->limit, &a,
+                          &n) != STORE_OK) {
+        query__error(o, "store read failed");
+        return 500;
+    }
+    sbuf_adds(o, "{\"entries\":[");
+    for (size_t i = 0; i < n; i++) {
+        char iso[32];
+        telemetry_format_iso(a[i].t_ms, iso, sizeof iso);
+        sbuf_addf(o, "%s{\"t\":\"%s\"", i ? "," : "", iso);
+        query__kv(o, ",", "user", a[i].user);
+        query__kv(o, ",", "address", a[i].address);
+        query__kv(o, ",", "action", a[i].action);
+        query__kv(o, ",", "target", a[i].target);
+        query__kv(o, ",", "outcome", a[i].outcome);
+        query__kv(o, ",", "detail", a[i].detail);
+        sbuf_adds(o, "}");
+    }
+    sbuf_adds(o, "]}");
+    free(a);
+    return 200;
+}
+
+/* POST, PUT and DELETE of /api/users: the existence check and the Argon2
+ * hash here; the write itself is queued to the store. */
+static unsigned query__user_change(query *q, const query_job *j, query_done *d)
+{
+    sbuf *o = &d->body;
+    store_user cur;
+    store_err e = store_get_user(q->cfg.st, j->user, &cur);
+    sodium_memzero(cur.pwhash, sizeof cur.pwhash);
+    if (e != STORE_OK && e != STORE_ENOTFOUND) {
+        query__error(o, "store read failed");
+        return 500;
+    }
+    if (j->kind == QUERY_USER_ADD && e == STORE_OK) {
+        query__error(o, "user exists");
+        return 409;
+    }
+    if (j->kind != QUERY_USER_ADD && e == STORE_ENOTFOUND) {
+        query__error(o, "unknown user");
+        return 404;
+    }
+    store_auth_write w = {.op = j->kind == QUERY_USER_ADD      ? STORE_AUTH_USER_ADD
+                                : j->kind == QUERY_USER_UPDATE ? STORE_AUTH_USER_UPDATE
+                                                               : STORE_AUTH_USER_DEL};
+    snprintf(w.v.u.name, sizeof w.v.u.name, "%s", j->user);
+    if (j->role)
+        snprintf(w.v.u.role, sizeof w.v.u.role, "%s", auth_role_name((auth_role)j->role));
+    w.v.u.created_ms = vclock_wall_ms();
+    if (j->password_len && auth_password_hash(j->password, j->password_len, w.v.u.pwhash) != AUTH_OK) {
+        query__error(o, "cannot hash the password");
+        return 500;
+    }
+    e = store_put_auth(q->cfg.st, &w);
+    sodium_memzero(w.v.u.pwhash, sizeof w.v.u.pwhash);
+    /* Written before the answer, so the next check (and a login) sees it. */
+    if (e != STORE_OK || store_sync(q->cfg.st, 5000) != STORE_OK) {
+        query__error(o, "store busy, retry");
+        return 503;
+    }
+    auth_role r = AUTH_ROLE_NONE;
+    if (j->role)
+        r = (auth_role)j->role;
+    else
+        (void)auth_role_parse(cur.role, &r);
+    d->role = (int)r;
+    if (j->kind == QUERY_USER_DEL)
+        return 204;
+    query__kv(o, "{", "username", j->user);
+    query__kv(o, ",", "role", auth_role_name(r));
+    sbuf_adds(o, "}");
+    return j->kind == QUERY_USER_ADD ? 201 : 200;
+}
+
+/* The access-control kinds; 0 if job is not one. */
+static unsigned query__auth(query *q, const query_job *j, query_done *d)
+{
+    switch (j->kind) {
+    case QUERY_LOGIN: return query__login(q, j, d);
+    case QUERY_AUTH_REFRESH:
+        if (query_auth_snapshot(q->cfg.st, vclock_wall_ms(), &d->snap, &d->nsnap) != 0)
+            return 500;
+        return 200;
+    case QUERY_USERS: return query__users(q, &d->body);
+    case QUERY_TOKENS: return query__tokens(q, &d->body);
+    case QUERY_AUDIT: return query__audit(q, j, &d->body);
+    case QUERY_USER_ADD:
+    case QUERY_USER_UPDATE:
+    case QUERY_USER_DEL: return query__user_change(q, j, d);
+    default: return 0;
+    }
 }
 
 /* ---- the worker ---- */
@@ -184,8 +441,10 @@ static void query__work(query *q, const query__job *j, query_done *d)
     VMUTEX_ASSERT_NOT_HELD(&q->lock);
     d->conn = j->job.conn;
     d->serial = j->serial;
+    d->kind = j->job.kind;
     sbuf_init(&d->body, q->cfg.headroom);
-    d->status = query_run(q->cfg.st, q->cfg.trk, &j->job, &d->body);
+    unsigned st = query__auth(q, &j->job, d);
+    d->status = st ? st : query_run(q->cfg.st, q->cfg.trk, &j->job, &d->body);
 }
 
 static void *query__main(void *arg)
@@ -199,7 +458,10 @@ static void *query__main(void *arg)
         if (q->stop)
             break;
         query__job j;
-        ring_pop_copy(&q->jobs, &j);
+        query__job *front = ring_front(&q->jobs);
+        j = *front;
+        sodium_memzero(front->job.password, sizeof front->job.password); /* no copy left behind */
+        ring_pop(&q->jobs);
         if (j.cancelled)
             continue;
         q->running = 1;
@@ -209,6 +471,7 @@ static void *query__main(void *arg)
 
         query__done done = {.cancelled = 0};
         query__work(q, &j, &done.d);
+        sodium_memzero(j.job.password, sizeof j.job.password);
 
         vmutex_lock(&q->lock);
         q->running = 0;
@@ -218,6 +481,7 @@ static void *query__main(void *arg)
             keep = 0;
         if (!keep) {
             sbuf_free(&done.d.body);
+            free(done.d.snap);
             continue;
         }
         vmutex_unlock(&q->lock);
@@ -270,10 +534,14 @@ void query_stop(query *q)
     pthread_cond_signal(&q->cond);
     vmutex_unlock(&q->lock);
     pthread_join(q->thread, NULL);
-    /* Queued jobs hold nothing; untaken answers hold their bodies. */
+    /* Queued jobs may hold a password: wipe them; untaken answers hold their bodies. */
+    for (size_t i = 0; i < ring_count(&q->jobs); i++)
+        sodium_memzero(((query__job *)ring_at(&q->jobs, i))->job.password, sizeof(((query__job *)0)->job.password));
     query__done d;
-    while (ring_pop_copy(&q->done, &d) == RING_OK)
+    while (ring_pop_copy(&q->done, &d) == RING_OK) {
         sbuf_free(&d.d.body);
+        free(d.d.snap);
+    }
     ring_free(&q->jobs);
     ring_free(&q->done);
     pthread_cond_destroy(&q->cond);
@@ -318,6 +586,8 @@ void query_cancel(query *q, uint64_t serial)
         if (d->d.serial == serial && !d->cancelled) {
             d->cancelled = 1;
             sbuf_free(&d->d.body);
+            free(d->d.snap);
+            d->d.snap = NULL;
         }
     }
     vmutex_unlock(&q->lock);

@@ -60,6 +60,18 @@ typedef enum query_err {
 typedef enum query_kind {
     QUERY_READINGS = 1,     /* store_query_readings(dev, from, to, max_points) */
     QUERY_COMPLETENESS = 2, /* tracker_device_json(dev, boot, from, to); device known */
+    /* Access control (auth.h): slow or store-bound work the web thread must
+     * not do. Secrets in a job are wiped once it has run. */
+    QUERY_LOGIN = 10,       /* user, password: Argon2 verify (a dummy hash for
+                               unknown users); answers auth_ok, role; no body */
+    QUERY_AUTH_REFRESH = 11,/* no input: the sessions + tokens snapshot in
+                               snap/nsnap; conn NULL; no body */
+    QUERY_USERS = 12,       /* GET /api/users */
+    QUERY_TOKENS = 13,      /* GET /api/tokens */
+    QUERY_AUDIT = 14,       /* from, to, user ("" for all), limit */
+    QUERY_USER_ADD = 15,    /* user, role, password: 201 / 409; hashes, queues the write */
+    QUERY_USER_UPDATE = 16, /* user, role (0: unchanged), password (len 0: unchanged): 200 / 404 */
+    QUERY_USER_DEL = 17,    /* user: 204 / 404; queues the delete */
 } query_kind;
 
 /* What a route needs, validated by the web thread. */
@@ -70,6 +82,12 @@ typedef struct query_job {
     int64_t max_points;  /* readings: 1..10000 */
     int64_t boot;        /* completeness: -1 for the current boot */
     void *conn;          /* opaque to query: handed back in the answer */
+    /* access-control jobs */
+    char user[65];
+    int role;            /* auth_role */
+    char password[1025];
+    size_t password_len;
+    int64_t limit;
 } query_job;
 
 /* A finished answer. */
@@ -78,6 +96,11 @@ typedef struct query_done {
     uint64_t serial;
     unsigned status;     /* HTTP status */
     sbuf body;           /* JSON, with `headroom`; the caller frees it */
+    query_kind kind;
+    int auth_ok;         /* QUERY_LOGIN: 1 if the password matched */
+    int role;            /* QUERY_LOGIN, QUERY_USER_*: the user's role (auth_role) */
+    struct auth_entry *snap; /* QUERY_AUTH_REFRESH: malloc'ed, nsnap entries; the caller frees */
+    size_t nsnap;
 } query_done;
 
 typedef struct query_config {
@@ -105,5 +128,11 @@ int query_take(query *q, query_done *out);
 /* Builds the answer to one job (the worker's work, exposed for tests):
  * the status code, and the JSON body appended to `out`. */
 unsigned query_run(store *st, tracker *trk, const query_job *job, sbuf *out);
+
+/* The access-control snapshot (QUERY_AUTH_REFRESH's work): live sessions
+ * with their user's role, and tokens, as auth_entry (session times as
+ * given by the store). *out malloc'ed. Any thread but the store writer:
+ * the worker, and the web's set-up (web_start) before its thread runs. */
+int query_auth_snapshot(store *st, int64_t now_ms, struct auth_entry **out, size_t *n);
 
 #endif

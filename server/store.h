@@ -40,6 +40,7 @@ typedef enum store_err {
     STORE_EINVAL = -3,    /* bad argument */
     STORE_EIO = -4,       /* database error; detail was logged */
     STORE_ENOMEM = -5,
+    STORE_EEXIST = -6,    /* admin: a user with that name already exists */
 } store_err;
 
 typedef struct store store;
@@ -127,5 +128,105 @@ typedef struct store_series {
 store_err store_query_readings(store *st, const char *id, int64_t from_ms, int64_t to_ms,
                                size_t max_points, store_series *out);
 void store_series_free(store_series *s);
+
+/* ---- access control: users, API tokens, sessions, the audit trail ----
+ * Secrets never reach the store in clear: passwords as Argon2id strings,
+ * tokens and session ids as the hex BLAKE2b of their text (auth.h). Roles
+ * are their names ("viewer" .. "admin"). Audit rows are pruned with the
+ * readings (same retention cutoff); expired sessions with them. */
+#define STORE_NAME_MAX 64
+#define STORE_HASH_MAX 127      /* an Argon2id string */
+#define STORE_KEY_HEX 64
+#define STORE_TOKEN_ID_MAX 16
+#define STORE_ROLE_MAX 15
+
+typedef struct store_user {
+    char name[STORE_NAME_MAX + 1];
+    char role[STORE_ROLE_MAX + 1];
+    char pwhash[STORE_HASH_MAX + 1];
+    int64_t created_ms;
+} store_user;
+
+typedef struct store_token {
+    char id[STORE_TOKEN_ID_MAX + 1];
+    char key[STORE_KEY_HEX + 1];
+    char name[STORE_NAME_MAX + 1];
+    char role[STORE_ROLE_MAX + 1];
+    int64_t created_ms, last_used_ms; /* last_used 0: never */
+} store_token;
+
+typedef struct store_session {
+    char key[STORE_KEY_HEX + 1];
+    char user[STORE_NAME_MAX + 1];
+    char role[STORE_ROLE_MAX + 1];  /* reads: the user's current role */
+    char csrf[48];
+    int64_t created_ms, last_used_ms, expires_ms;
+} store_session;
+
+typedef struct store_audit {
+    int64_t t_ms;
+    char user[STORE_NAME_MAX + 1];
+    char address[48];
+    char action[16];
+    char target[STORE_NAME_MAX + 1];
+    char outcome[12];
+    char detail[40];
+} store_audit;
+
+/* One asynchronous access-control write, queued like a reading (same
+ * bound, same "when full" rule: STORE_EFULL, counted). Any thread. */
+typedef enum store_auth_op {
+    STORE_AUTH_USER_ADD = 1,      /* u (fails on the row's UNIQUE name: rejected, logged) */
+    STORE_AUTH_USER_UPDATE,       /* u.name; u.role and/or u.pwhash where not "" */
+    STORE_AUTH_USER_DEL,          /* u.name; also deletes the user's sessions */
+    STORE_AUTH_TOKEN_ADD,         /* t */
+    STORE_AUTH_TOKEN_DEL,         /* t.id */
+    STORE_AUTH_TOKEN_USED,        /* t.id, t.last_used_ms */
+    STORE_AUTH_SESSION_ADD,       /* s */
+    STORE_AUTH_SESSION_DEL,       /* s.key */
+    STORE_AUTH_SESSION_USED,      /* s.key, s.last_used_ms */
+    STORE_AUTH_AUDIT,             /* a */
+} store_auth_op;
+
+typedef struct store_auth_write {
+    store_auth_op op;
+    union {
+        store_user u;
+        store_token t;
+        store_session s;
+        store_audit a;
+    } v;
+} store_auth_write;
+store_err store_put_auth(store *st, const store_auth_write *w);
+/* Waits until every record queued before the call has been written (or
+ * refused), at most timeout_ms: STORE_OK, or STORE_EIO on timeout. For the
+ * query worker after an admin change, so the next check reads it. Any
+ * thread but the writer. */
+store_err store_sync(store *st, int64_t timeout_ms);
+
+/* Reads (the read connection; any thread but the writer). Arrays are
+ * malloc'ed, owned by the caller (free()); NULL when *n == 0. */
+store_err store_get_user(store *st, const char *name, store_user *out); /* STORE_ENOTFOUND */
+store_err store_list_users(store *st, store_user **out, size_t *n);      /* by name; pwhash "" */
+store_err store_list_tokens(store *st, store_token **out, size_t *n);    /* by created */
+/* Sessions not yet past expires_ms at now_ms, with their user's current
+ * role (sessions of deleted users are not returned). */
+store_err store_list_sessions(store *st, int64_t now_ms, store_session **out, size_t *n);
+/* Audit rows with t in [from_ms, to_ms] (and of user, if not NULL), newest
+ * first, at most limit. */
+store_err store_query_audit(store *st, int64_t from_ms, int64_t to_ms, const char *user,
+                            size_t limit, store_audit **out, size_t *n);
+
+/* Administration, synchronous on the caller's thread through a connection
+ * of its own (opened on first use, closed by store_close): for the CLI, a
+ * separate process that may run beside vigild (SQLite locks; a busy database
+ * is waited for up to 5 s). Never from vigild's own threads. */
+store_err store_admin_user_add(store *st, const store_user *u);   /* STORE_EEXIST */
+store_err store_admin_user_update(store *st, const char *name, const char *role,
+                                  const char *pwhash);             /* NULL: unchanged; STORE_ENOTFOUND */
+store_err store_admin_user_del(store *st, const char *name);      /* + sessions; STORE_ENOTFOUND */
+store_err store_admin_token_add(store *st, const store_token *t);
+store_err store_admin_token_del(store *st, const char *id);       /* STORE_ENOTFOUND */
+store_err store_admin_audit(store *st, const store_audit *a);
 
 #endif

@@ -73,6 +73,38 @@ static const char *const migrations[] = {
     "  marked_at INTEGER NOT NULL"
     ");"
     "CREATE INDEX lost_ranges_device ON lost_ranges(device, boot, from_seq);",
+    /* 3: access control (docs/SECURITY.md). Secrets are stored hashed. */
+    "CREATE TABLE users ("
+    "  name TEXT PRIMARY KEY,"
+    "  role TEXT NOT NULL,"
+    "  pwhash TEXT NOT NULL,"      /* Argon2id string */
+    "  created_at INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE tokens ("
+    "  id TEXT PRIMARY KEY,"
+    "  key TEXT NOT NULL UNIQUE,"  /* hex BLAKE2b of the token */
+    "  name TEXT NOT NULL,"
+    "  role TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  last_used_at INTEGER"
+    ");"
+    "CREATE TABLE sessions ("
+    "  key TEXT PRIMARY KEY,"      /* hex BLAKE2b of the session id */
+    "  user TEXT NOT NULL,"
+    "  csrf TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  last_used_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE audit ("
+    "  t INTEGER NOT NULL,"
+    "  user TEXT, address TEXT,"
+    "  action TEXT NOT NULL,"
+    "  target TEXT,"
+    "  outcome TEXT NOT NULL,"
+    "  detail TEXT"
+    ");"
+    "CREATE INDEX audit_t ON audit(t);",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
 
@@ -200,11 +232,14 @@ static void store__destroy(store *st)
                          st->r_key, st->r_count, st->r_raw, st->r_ds};
     store__finalize_all(r, sizeof r / sizeof *r);
     store__finalize_all(w, sizeof w / sizeof *w);
+    store_sqlite__auth_close(st);
     /* Reader first: the last connection to close checkpoints the WAL. */
     store__close_db(&st->rdb, "read");
     store__close_db(&st->wdb, "write");
     if (st->wake_init)
         pthread_cond_destroy(&st->wake);
+    if (st->synced_init)
+        pthread_cond_destroy(&st->synced);
     if (st->lock_init)
         vmutex_destroy(&st->lock);
     if (st->rlock_init)
@@ -213,6 +248,7 @@ static void store__destroy(store *st)
     free(st->batch);
     idtable_free(&st->lasts);
     idtable_free(&st->keys);
+    free(st->path);
     free(st);
 }
 
@@ -302,6 +338,12 @@ store_err store_open(const store_options *opt, store **out, char *err, size_t er
     size_t cap = opt->queue_capacity ? opt->queue_capacity : DEFAULT_QUEUE_CAPACITY;
     st->batch_max = opt->batch_max ? opt->batch_max : DEFAULT_BATCH_MAX;
     st->retention_ms = opt->retention_ms > 0 ? opt->retention_ms : 0;
+    st->path = strdup(opt->path);
+    if (!st->path) {
+        snprintf(err, errlen, "out of memory");
+        store__destroy(st);
+        return STORE_ENOMEM;
+    }
     if (store_sqlite__writer_init(st, cap, err, errlen) != 0) {
         store__destroy(st);
         return STORE_ENOMEM;
@@ -322,6 +364,9 @@ store_err store_open(const store_options *opt, store **out, char *err, size_t er
         if (rc == 0)
             rc = pthread_cond_init(&st->wake, &ca);
         st->wake_init = rc == 0;
+        if (rc == 0)
+            rc = pthread_cond_init(&st->synced, &ca);
+        st->synced_init = rc == 0;
         pthread_condattr_destroy(&ca);
     }
     if (rc != 0) {

@@ -55,7 +55,7 @@
     "t, received, ts, uptime, boot, seq, object_temp, ambient_temp, heart_rate, " \
     "spo2, battery, rssi, flags, sensor_type, fw"
 
-enum { STORE_REC_READING = 1, STORE_REC_STATUS, STORE_REC_LOST };
+enum { STORE_REC_READING = 1, STORE_REC_STATUS, STORE_REC_LOST, STORE_REC_AUTH };
 
 typedef struct store_lost_rec {
     char device_id[TELEMETRY_ID_MAX + 1];
@@ -69,6 +69,7 @@ typedef struct store_rec {
         telemetry_reading r;
         telemetry_status s;
         store_lost_rec l;
+        store_auth_write a;
     } u;
 } store_rec;
 
@@ -95,6 +96,8 @@ struct store {
     ring queue;
     int stop;
     store_stats stats;
+    uint64_t written;         /* records taken from the queue and finished (stored, refused or given up) */
+    pthread_cond_t synced;    /* broadcast when `written` grows (store_sync) */
 
     /* Writer thread only (after store_open returns; asserted against
      * writer_owner, bound by the writer thread while it runs). */
@@ -114,6 +117,8 @@ struct store {
      * Sized at open for 2 * batch_max entries, so it never grows (a batch
      * touches at most batch_max devices); cleared after each batch. */
     idtable lasts;
+    sqlite3_stmt *w_auth[STORE_AUTH_AUDIT + 1]; /* by store_auth_op, prepared on first use */
+    sqlite3_stmt *w_prune_audit, *w_prune_sessions;
     int64_t retention_ms;
     int64_t prune_cursor;     /* device key the next retention pass starts after */
     int prune_failing;
@@ -124,9 +129,13 @@ struct store {
     sqlite3 *rdb;
     sqlite3_stmt *r_begin, *r_end, *r_list, *r_get, *r_key, *r_count, *r_raw, *r_ds;
 
+    /* Caller's thread (the CLI): the administration connection. */
+    char *path;
+    sqlite3 *adb;
+
     pthread_t writer;
     int writer_started;
-    int lock_init, rlock_init, wake_init;
+    int lock_init, rlock_init, wake_init, synced_init;
 };
 
 /* ---- shared helpers (store_sqlite.c) ---------------------------------- */
@@ -147,6 +156,17 @@ int store_sqlite__writer_init(store *st, size_t queue_capacity, char *err, size_
 int store_sqlite__writer_prepare(store *st, char *err, size_t errlen);
 /* The writer thread's main; arg is the store. */
 void *store_sqlite__writer_main(void *arg);
+
+/* ---- access control (store_sqlite_auth.c) ---------------------------- */
+
+/* Applies one access-control write inside the writer's transaction. Writer
+ * thread; returns an SQLite code (SQLITE_DONE on success). */
+int store_sqlite__write_auth(store *st, const store_auth_write *w);
+/* Retention for the audit trail and expired sessions, inside the prune
+ * transaction. Writer thread; returns an SQLite code. */
+int store_sqlite__prune_auth(store *st, int64_t cutoff_ms, int64_t now_ms);
+/* Finalizes the auth statements and closes the admin connection. */
+void store_sqlite__auth_close(store *st);
 
 /* ---- reads (store_sqlite_read.c) -------------------------------------- */
 

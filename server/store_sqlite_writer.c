@@ -289,6 +289,7 @@ static int store__write_batch(store *st, uint64_t *n_stored, uint64_t *n_dup, ui
         int was_stored = 0;
         rc = rec->kind == STORE_REC_READING ? store__write_reading(st, i, &was_stored)
              : rec->kind == STORE_REC_LOST  ? store__write_lost(st, &rec->u.l)
+             : rec->kind == STORE_REC_AUTH  ? store_sqlite__write_auth(st, &rec->u.a)
                                       : store__write_status(st, &rec->u.s);
         if (rc == SQLITE_DONE) {
             if (rec->kind == STORE_REC_READING)
@@ -304,6 +305,7 @@ static int store__write_batch(store *st, uint64_t *n_stored, uint64_t *n_dup, ui
         LOG_W(TAG, "record for %s refused by the database, dropped: %s",
               rec->kind == STORE_REC_READING ? rec->u.r.device_id
               : rec->kind == STORE_REC_LOST  ? rec->u.l.device_id
+              : rec->kind == STORE_REC_AUTH  ? "access control"
                                        : rec->u.s.device_id,
               sqlite3_errmsg(st->wdb));
     }
@@ -363,6 +365,8 @@ static int64_t store__prune_pass(store *st, int64_t cutoff)
         }
     }
     sqlite3_reset(d);
+    if (rc == SQLITE_DONE)
+        rc = store_sqlite__prune_auth(st, cutoff, vclock_wall_ms());
     if (rc != SQLITE_DONE)
         goto fail;
     rc = store_sqlite__exec_stmt(st->w_commit);
@@ -450,6 +454,8 @@ void *store_sqlite__writer_main(void *arg)
                     LOG_I(TAG, "database writable again after %" PRIu64 " failed attempts",
                           failures);
                 st->stats.writable = 1;
+                st->written += st->batch_n;
+                pthread_cond_broadcast(&st->synced);
                 st->batch_n = 0;
                 backoff = 0;
                 failures = 0;
@@ -475,6 +481,8 @@ void *store_sqlite__writer_main(void *arg)
                         LOG_E(TAG, "closing: giving up on %zu queued + %zu batched "
                                    "records, database still not writable",
                               ring_count(&st->queue), st->batch_n);
+                        st->written += ring_count(&st->queue) + st->batch_n;
+                        pthread_cond_broadcast(&st->synced);
                         while (!ring_empty(&st->queue))
                             ring_pop(&st->queue);
                         st->batch_n = 0;
@@ -615,6 +623,29 @@ store_err store_put_status(store *st, const telemetry_status *s)
     if (!st || !s || !store__id_valid(s->device_id))
         return STORE_EINVAL;
     return store__enqueue(st, STORE_REC_STATUS, s, sizeof *s);
+}
+
+store_err store_put_auth(store *st, const store_auth_write *w)
+{
+    if (!st || !w || w->op < STORE_AUTH_USER_ADD || w->op > STORE_AUTH_AUDIT)
+        return STORE_EINVAL;
+    return store__enqueue(st, STORE_REC_AUTH, w, sizeof *w);
+}
+
+store_err store_sync(store *st, int64_t timeout_ms)
+{
+    if (!st)
+        return STORE_EINVAL;
+    vmutex_lock(&st->lock);
+    uint64_t target = st->stats.queued;
+    int64_t deadline = vclock_mono_ms() + timeout_ms;
+    while (st->written < target && vclock_mono_ms() < deadline) {
+        struct timespec ts = {.tv_sec = deadline / 1000, .tv_nsec = (long)(deadline % 1000) * 1000000};
+        (void)vmutex_cond_timedwait(&st->synced, &st->lock, &ts);
+    }
+    int ok = st->written >= target;
+    vmutex_unlock(&st->lock);
+    return ok ? STORE_OK : STORE_EIO;
 }
 
 store_err store_put_lost(store *st, const char *device_id, int64_t boot, int64_t from_seq,

@@ -15,10 +15,14 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <sodium.h>
+
+#include "auth.h"
 #include "command.h"
 #include "idtable.h"
 #include "config.h"
 #include "fanout.h"
+#include "httparg.h"
 #include "hub.h"
 #include "log.h"
 #include "metrics.h"
@@ -26,6 +30,7 @@
 #include "store.h"
 #include "topics.h"
 #include "tracker.h"
+#include "vthread.h"
 
 _Static_assert(HUB_PRE >= LWS_PRE, "HUB_PRE must leave room for lws' frame header");
 
@@ -35,6 +40,12 @@ _Static_assert(HUB_PRE >= LWS_PRE, "HUB_PRE must leave room for lws' frame heade
 #define HTTP_CHUNK (16 * 1024)        /* bytes per HTTP writable callback */
 #define MAX_POINTS_DEFAULT 1000
 #define MAX_POINTS_LIMIT 10000
+#define AUTH_REFRESH_US (5 * LWS_US_PER_SEC)  /* sessions and tokens re-read from the store */
+#define AUTH_USED_PERSIST_MS 60000            /* last_used written at most this often per entry */
+#define AUTH_TABLE_MAX 65536                  /* sessions + tokens (+ recent tombstones) */
+#define AUTH_THROTTLE_MAX 8192                /* usernames + addresses with recent failures */
+#define AUDIT_LIMIT_DEFAULT 200
+#define AUDIT_LIMIT_MAX 1000
 
 struct web {
     const vigil_config *cfg;
@@ -53,6 +64,14 @@ struct web {
     char *web_root_real;              /* realpath of cfg->web_root, NULL if none */
     idtable peers;                    /* web__peer: open connections per address; web thread */
     idtable conns;                    /* web__conn: the address each counted wsi is counted on */
+    /* Access control. Web thread only (asserted against owner, bound by the
+     * web thread while it runs; main fills the table before it starts). */
+    thread_owner owner;
+    auth_table at;
+    auth_throttle th;
+    lws_sorted_usec_list_t refresh_sul;
+    uint64_t refresh_serial;          /* refresh job in flight, 0 if none */
+    int refresh_failing;              /* logged once per failing period */
 };
 
 /* One peer address and how many connections it holds open. */
@@ -77,7 +96,7 @@ static const idtable_type web__conn_type = {sizeof(web__conn), web__conn_key, id
 #define WEB_PEERS_MAX 65536 /* addresses tracked at once; past it new ones are refused */
 
 typedef enum method { M_OTHER = 0, M_GET, M_POST, M_PUT, M_DELETE } method;
-typedef enum route { R_NONE = 0, R_COMMANDS, R_CONFIG } route;
+typedef enum route { R_NONE = 0, R_COMMANDS, R_CONFIG, R_LOGIN, R_USER_ADD, R_USER_UPDATE, R_TOKEN_ADD } route;
 
 /* Per-connection storage (lws zeroes it). For HTTP the fields describe the
  * current transaction; for a WebSocket, `client` is the hub's state. */
@@ -95,6 +114,16 @@ typedef struct pss {
     uint64_t q_serial;                /* query awaiting its answer, 0 if none */
     unsigned q_status;
     int q_ready;                      /* resp holds the query's answer: send it */
+    unsigned status;                  /* status of the last response sent */
+    const char *x_name;               /* extra header of the query's answer, or NULL */
+    char x_value[200];
+    /* Who sent the current request (web__authenticate). */
+    char addr[48];                    /* peer address */
+    int authed, by_cookie;
+    auth_role role;
+    char user[AUTH_USER_MAX + 1];     /* user, or token name */
+    char key[AUTH_KEY_HEX + 1];       /* the session's / token's table key */
+    char target[AUTH_USER_MAX + 1];   /* route target (user name, token id) */
     /* WebSocket */
     sbuf rx;
     alignas(max_align_t) unsigned char client[];
@@ -110,6 +139,7 @@ static void web__http_reset(pss *p)
     p->resp_active = 0;
     p->pending = R_NONE;
     p->body_too_large = 0;
+    p->x_name = NULL;
 }
 
 /* ---- responses ---- */
@@ -164,6 +194,7 @@ static int web__respond(struct lws *wsi, pss *p, unsigned status, const char *ct
 {
     web *w = web__of(wsi);
     atomic_fetch_add_explicit(&w->m->http_requests, 1, memory_order_relaxed);
+    p->status = status;
     if (!sbuf_ok(&p->resp)) {
         sbuf_reset(&p->resp);
         sbuf_adds(&p->resp, "{\"error\":\"out of memory\"}");
@@ -240,21 +271,16 @@ static method web__get_method(struct lws *wsi)
     return M_OTHER;
 }
 
-/* Reads query argument `name` ("from=") as an int64. Returns 1 if present
- * and valid, 0 if absent, -1 if malformed. */
-static int web__arg_int(struct lws *wsi, const char *name, int64_t *out)
+/* Reads query argument `name` ("from=") as an int64 in [lo, hi]
+ * (httparg.h: a whole decimal integer, nothing else). Returns 1 if present
+ * and valid, 0 if absent, -1 if malformed or out of range. */
+static int web__arg_int(struct lws *wsi, const char *name, int64_t lo, int64_t hi, int64_t *out)
 {
     char buf[64];
     const char *v = lws_get_urlarg_by_name(wsi, name, buf, sizeof buf);
     if (!v)
         return 0;
-    char *end;
-    errno = 0;
-    long long x = strtoll(v, &end, 10);
-    if (errno || end == v || *end)
-        return -1;
-    *out = x;
-    return 1;
+    return httparg_int64(v, lo, hi, out) == 0 ? 1 : -1;
 }
 
 /* ---- routes ---- */
@@ -282,18 +308,26 @@ static void web__query_forget(web *w, pss *p)
     p->q_ready = 0;
 }
 
+static void web__refresh_done(web *w, query_done *d);
+static void web__auth_answer(web *w, pss *p, query_done *d, struct lws *wsi);
+
 /* Takes the worker's finished answers. query_cancel on close guarantees each
  * conn is a live wsi; the serial check guards against a reused session. */
 static void web__query_answers(web *w)
 {
     query_done d;
     for (size_t n = 0; w->q && n < 256 && query_take(w->q, &d); n++) {
+        if (d.kind == QUERY_AUTH_REFRESH) {
+            web__refresh_done(w, &d);
+            continue;
+        }
         pss *p = lws_wsi_user(d.conn);
         if (!p || p->q_serial != d.serial) {
             sbuf_free(&d.body);
             continue;
         }
         p->q_serial = 0;
+        web__auth_answer(w, p, &d, d.conn);
         sbuf_free(&p->resp);
         p->resp = d.body;
         p->q_status = d.status;
@@ -304,13 +338,17 @@ static void web__query_answers(web *w)
 
 static int web__route_readings(struct lws *wsi, pss *p, web *w)
 {
+    /* Epoch milliseconds within what a JSON number holds exactly; the
+     * default window is the hour before `to` (checked: no overflow). */
+    const int64_t t_max = (int64_t)1 << 53;
     int64_t to = vclock_wall_ms(), from = to - 3600 * 1000, maxp = MAX_POINTS_DEFAULT;
-    int rf = web__arg_int(wsi, "from=", &from), rt = web__arg_int(wsi, "to=", &to),
-        rm = web__arg_int(wsi, "max_points=", &maxp);
+    int rf = web__arg_int(wsi, "from=", -t_max, t_max, &from),
+        rt = web__arg_int(wsi, "to=", -t_max, t_max, &to),
+        rm = web__arg_int(wsi, "max_points=", INT64_MIN, INT64_MAX, &maxp);
     if (rf < 0 || rt < 0)
         return web__respond_error(wsi, p, 400, "from and to must be epoch milliseconds");
-    if (rf == 0 && rt == 1)
-        from = to - 3600 * 1000;
+    if (rf == 0 && rt == 1 && httparg_sub(to, 3600 * 1000, &from) != 0)
+        return web__respond_error(wsi, p, 400, "from and to must be epoch milliseconds");
     if (rm < 0 || maxp < 1 || maxp > MAX_POINTS_LIMIT)
         return web__respond_error(wsi, p, 400, "max_points must be an integer in 1..10000");
     if (from > to)
@@ -323,9 +361,10 @@ static int web__route_completeness(struct lws *wsi, pss *p, web *w)
 {
     const int64_t seq_max = (int64_t)1 << 53;
     int64_t from = 0, to = seq_max, boot = -1;
-    int rf = web__arg_int(wsi, "from=", &from), rt = web__arg_int(wsi, "to=", &to),
-        rb = web__arg_int(wsi, "boot=", &boot);
-    if (rf < 0 || rt < 0 || from < 0 || to < 0 || from > seq_max || to > seq_max)
+    int rf = web__arg_int(wsi, "from=", 0, seq_max, &from),
+        rt = web__arg_int(wsi, "to=", 0, seq_max, &to),
+        rb = web__arg_int(wsi, "boot=", INT64_MIN, INT64_MAX, &boot);
+    if (rf < 0 || rt < 0)
         return web__respond_error(wsi, p, 400, "from and to must be seq numbers in 0..2^53");
     if (rb < 0 || (rb == 1 && (boot < 0 || boot > seq_max)))
         return web__respond_error(wsi, p, 400, "boot must be an integer in 0..2^53");
@@ -444,6 +483,545 @@ static int web__serve_static(struct lws *wsi, pss *p, web *w, const char *path)
     return 0;
 }
 
+/* ---- access control (docs/SECURITY.md; the logic is auth.c) ---- */
+
+static auth_method web__auth_method(method m)
+{
+    return m == M_GET ? AUTH_GET : m == M_POST ? AUTH_POST : m == M_PUT ? AUTH_PUT
+                                 : m == M_DELETE ? AUTH_DELETE : AUTH_OTHER;
+}
+
+static void web__deny_count(web *w, metrics_denied why)
+{
+    atomic_fetch_add_explicit(&w->m->auth_denied[why], 1, memory_order_relaxed);
+}
+
+/* One audit row for the current request (queued; a full store queue drops
+ * it, counted as any refused record). */
+static void web__audit(web *w, const pss *p, const char *user, const char *action, const char *target,
+                       const char *outcome, const char *detail)
+{
+    store_auth_write a = {.op = STORE_AUTH_AUDIT};
+    a.v.a.t_ms = vclock_wall_ms();
+    snprintf(a.v.a.user, sizeof a.v.a.user, "%s", user ? user : p->user);
+    snprintf(a.v.a.address, sizeof a.v.a.address, "%s", p->addr);
+    snprintf(a.v.a.action, sizeof a.v.a.action, "%s", action);
+    snprintf(a.v.a.target, sizeof a.v.a.target, "%s", target ? target : "");
+    snprintf(a.v.a.outcome, sizeof a.v.a.outcome, "%s", outcome);
+    snprintf(a.v.a.detail, sizeof a.v.a.detail, "%s", detail ? detail : "");
+    (void)store_put_auth(w->st, &a);
+}
+
+static const char *web__outcome(unsigned status)
+{
+    return status < 300 ? "ok" : status == 403 ? "forbidden" : "fail";
+}
+
+/* Queues a session/token row change (last_used, delete). */
+static void web__auth_put(web *w, store_auth_op op, const auth_entry *e, int64_t now)
+{
+    store_auth_write x = {.op = op};
+    if (e->kind == AUTH_TOKEN) {
+        snprintf(x.v.t.id, sizeof x.v.t.id, "%s", e->id);
+        x.v.t.last_used_ms = now;
+    } else {
+        snprintf(x.v.s.key, sizeof x.v.s.key, "%.*s", AUTH_KEY_HEX, e->key);
+        x.v.s.last_used_ms = now;
+    }
+    (void)store_put_auth(w->st, &x);
+}
+
+/* Finds who sent the request: a Bearer token, else the session cookie.
+ * Fills p->authed, by_cookie, role, user, key; csrf (if not NULL) gets the
+ * session's CSRF value. A Bearer header that does not check out is not
+ * rescued by a cookie. */
+static int web__authenticate(struct lws *wsi, pss *p, web *w, char csrf[AUTH_SECRET_B64 + 1])
+{
+    THREAD_ASSERT_OWNER(&w->owner);
+    char buf[512], key[AUTH_KEY_HEX + 1];
+    const char *v;
+    size_t n;
+    int by_cookie = 0;
+    p->authed = p->by_cookie = 0;
+    p->role = AUTH_ROLE_NONE;
+    if (csrf)
+        csrf[0] = 0;
+    int len = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (len > 0) {
+        if (len >= (int)sizeof buf || lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_AUTHORIZATION) < 0 ||
+            auth_bearer_parse(buf, strlen(buf), &v, &n) != 1 || !auth_secret_valid(v, n, 1))
+            return 0;
+    } else {
+        static char cookie[4096]; /* web thread only; too long a header is no credential */
+        len = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_COOKIE);
+        if (len <= 0 || len >= (int)sizeof cookie ||
+            lws_hdr_copy(wsi, cookie, sizeof cookie, WSI_TOKEN_HTTP_COOKIE) < 0 ||
+            auth_cookie_find(cookie, strlen(cookie), AUTH_SESSION_COOKIE, &v, &n) != 1 ||
+            !auth_secret_valid(v, n, 0))
+            return 0;
+        by_cookie = 1;
+    }
+    auth_key_of(v, n, key);
+    int64_t now = vclock_wall_ms();
+    int expired = 0;
+    auth_entry *e = auth_table_find(&w->at, key, now, &expired);
+    if (expired) {
+        auth_entry gone = {.kind = AUTH_SESSION};
+        memcpy(gone.key, key, sizeof key);
+        web__auth_put(w, STORE_AUTH_SESSION_DEL, &gone, now);
+    }
+    if (!e || (e->kind == AUTH_SESSION) != by_cookie)
+        return 0;
+    e->last_used_ms = now;
+    if (now - e->persisted_used_ms >= AUTH_USED_PERSIST_MS) {
+        e->persisted_used_ms = now;
+        web__auth_put(w, e->kind == AUTH_TOKEN ? STORE_AUTH_TOKEN_USED : STORE_AUTH_SESSION_USED, e, now);
+    }
+    p->authed = 1;
+    p->by_cookie = by_cookie;
+    p->role = e->role;
+    snprintf(p->user, sizeof p->user, "%s", e->user);
+    memcpy(p->key, key, sizeof key);
+    if (csrf)
+        memcpy(csrf, e->csrf, AUTH_SECRET_B64 + 1);
+    return 1;
+}
+
+static int web__csrf_ok(struct lws *wsi, const char *csrf)
+{
+    char got[AUTH_SECRET_B64 + 2];
+    int n = lws_hdr_custom_copy(wsi, got, sizeof got, "x-csrf-token:", 13);
+    return n > 0 && auth_csrf_equal(csrf, got, (size_t)n);
+}
+
+/* The gate in front of every protected route: 1 to go on, 0 when it has
+ * answered (401, 403) — *rc then holds what the callback returns. */
+static int web__gate(struct lws *wsi, pss *p, web *w, auth_role need, int *rc)
+{
+    char csrf[AUTH_SECRET_B64 + 1];
+    if (!web__authenticate(wsi, p, w, csrf)) {
+        web__deny_count(w, METRICS_DENIED_UNAUTH);
+        *rc = web__respond_error(wsi, p, 401, "authentication required");
+        return 0;
+    }
+    if (p->role < need) {
+        web__deny_count(w, METRICS_DENIED_FORBIDDEN);
+        *rc = web__respond_error(wsi, p, 403, "forbidden");
+        return 0;
+    }
+    if (p->by_cookie && (p->meth == M_POST || p->meth == M_PUT || p->meth == M_DELETE) &&
+        !web__csrf_ok(wsi, csrf)) {
+        web__deny_count(w, METRICS_DENIED_CSRF);
+        *rc = web__respond_error(wsi, p, 403, "missing or invalid CSRF token");
+        return 0;
+    }
+    return 1;
+}
+
+static int web__is_loopback(const char *addr)
+{
+    return !strncmp(addr, "127.", 4) || !strcmp(addr, "::1") || !strncmp(addr, "::ffff:127.", 11);
+}
+
+/* Reads a request body for route r (answered at HTTP_BODY_COMPLETION). */
+static int web__expect_body(struct lws *wsi, pss *p, route r)
+{
+    char cl[24];
+    long long clen = -1;
+    if (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
+        clen = atoll(cl);
+    if (clen > BODY_MAX)
+        return web__respond_error(wsi, p, 413, "body larger than 4096 bytes");
+    if (clen <= 0)
+        return web__respond_error(wsi, p, 400, "a JSON body is required");
+    p->pending = r;
+    sbuf_init(&p->body, 0);
+    return 0;
+}
+
+static void web__iso(sbuf *o, const char *name, int64_t ms)
+{
+    char iso[32];
+    telemetry_format_iso(ms, iso, sizeof iso);
+    sbuf_addf(o, ",\"%s\":\"%s\"", name, iso);
+}
+
+static void web__session_cookie(struct lws *wsi, pss *p, const char *id, int clear)
+{
+    snprintf(p->x_value, sizeof p->x_value, "%s=%s; HttpOnly; SameSite=Strict; Path=/%s%s",
+             AUTH_SESSION_COOKIE, clear ? "" : id, clear ? "; Max-Age=0" : "", lws_is_ssl(wsi) ? "; Secure" : "");
+    p->x_name = "set-cookie:";
+}
+
+/* POST /api/session, body in: throttle, then the verify job. */
+static int web__login_submit(struct lws *wsi, pss *p, web *w)
+{
+    auth_fields f;
+    char err[128];
+    const char *body = sbuf_data(&p->body) ? sbuf_data(&p->body) : "";
+    if (auth_parse_fields(body, p->body.len, &f, err, sizeof err) != AUTH_OK ||
+        !(f.has & AUTH_F_USERNAME) || !(f.has & AUTH_F_PASSWORD)) {
+        /* A malformed name or password cannot match: same answer as a wrong one. */
+        auth_fields_wipe(&f);
+        atomic_fetch_add_explicit(&w->m->auth_logins[METRICS_LOGIN_FAIL], 1, memory_order_relaxed);
+        return web__respond_error(wsi, p, 401, "invalid username or password");
+    }
+    snprintf(p->target, sizeof p->target, "%s", f.username);
+    int64_t wait = auth_throttle_wait(&w->th, f.username, p->addr, vclock_mono_ms());
+    if (wait > 0) {
+        auth_fields_wipe(&f);
+        atomic_fetch_add_explicit(&w->m->auth_logins[METRICS_LOGIN_THROTTLED], 1, memory_order_relaxed);
+        web__audit(w, p, p->target, "login", p->target, "throttled", NULL);
+        char ra[24];
+        snprintf(ra, sizeof ra, "%lld", (long long)((wait + 999) / 1000));
+        sbuf_reset(&p->resp);
+        sbuf_adds(&p->resp, "{\"error\":\"too many failed logins, retry later\"}");
+        return web__respond(wsi, p, 429, "application/json", "retry-after:", ra);
+    }
+    query_job job = {.kind = QUERY_LOGIN};
+    snprintf(job.user, sizeof job.user, "%s", f.username);
+    memcpy(job.password, f.password, f.password_len + 1);
+    job.password_len = f.password_len;
+    auth_fields_wipe(&f);
+    int rc = web__query_submit(wsi, p, w, &job);
+    sodium_memzero(job.password, sizeof job.password);
+    return rc;
+}
+
+/* The verify job's answer: a session, or a failure that feeds the throttle. */
+static void web__login_done(web *w, pss *p, query_done *d, struct lws *wsi)
+{
+    THREAD_ASSERT_OWNER(&w->owner);
+    sbuf_reset(&d->body);
+    if (d->status != 200) {
+        web__audit(w, p, p->target, "login", p->target, "fail", "server error");
+        sbuf_adds(&d->body, "{\"error\":\"login failed, retry\"}");
+        d->status = 503;
+        return;
+    }
+    if (!d->auth_ok) {
+        auth_throttle_fail(&w->th, p->target, p->addr, vclock_mono_ms());
+        atomic_fetch_add_explicit(&w->m->auth_logins[METRICS_LOGIN_FAIL], 1, memory_order_relaxed);
+        web__audit(w, p, p->target, "login", p->target, "fail", NULL);
+        LOG_I(TAG, "failed login for '%s' from %s", p->target, p->addr);
+        sbuf_adds(&d->body, "{\"error\":\"invalid username or password\"}");
+        d->status = 401;
+        return;
+    }
+    char id[AUTH_TOKEN_LEN + 1];
+    int64_t now = vclock_wall_ms();
+    auth_entry e = {.kind = AUTH_SESSION, .role = (auth_role)d->role, .created_ms = now,
+                    .last_used_ms = now, .persisted_used_ms = now};
+    e.expires_ms = now + w->at.max_ms;
+    auth_secret_new(0, id, sizeof id);
+    auth_secret_new(0, e.csrf, sizeof e.csrf);
+    auth_key_of(id, strlen(id), e.key);
+    snprintf(e.user, sizeof e.user, "%s", p->target);
+    if (auth_table_add(&w->at, &e, now) != AUTH_OK) {
+        LOG_W(TAG, "session table full (%d): login of '%s' refused", AUTH_TABLE_MAX, p->target);
+        sbuf_adds(&d->body, "{\"error\":\"too many sessions, retry later\"}");
+        d->status = 503;
+        return;
+    }
+    store_auth_write sw = {.op = STORE_AUTH_SESSION_ADD};
+    store_session *s = &sw.v.s;
+    memcpy(s->key, e.key, sizeof s->key);
+    snprintf(s->user, sizeof s->user, "%s", e.user);
+    snprintf(s->csrf, sizeof s->csrf, "%s", e.csrf);
+    s->created_ms = s->last_used_ms = now;
+    s->expires_ms = e.expires_ms;
+    (void)store_put_auth(w->st, &sw); /* a full queue: the session lives until restart */
+    auth_throttle_ok(&w->th, p->target);
+    atomic_fetch_add_explicit(&w->m->auth_logins[METRICS_LOGIN_OK], 1, memory_order_relaxed);
+    web__audit(w, p, p->target, "login", p->target, "ok", NULL);
+    sbuf_adds(&d->body, "{\"user\":");
+    sbuf_add_json_str(&d->body, e.user);
+    sbuf_addf(&d->body, ",\"role\":\"%s\",\"csrf\":\"%s\"}", auth_role_name(e.role), e.csrf);
+    web__session_cookie(wsi, p, id, 0);
+    sodium_memzero(id, sizeof id);
+    sodium_memzero(&e, sizeof e);
+}
+
+/* /api/session: log in (POST), who am I (GET), log out (DELETE). */
+static int web__route_session(struct lws *wsi, pss *p, web *w)
+{
+    if (p->meth == M_POST)
+        return web__expect_body(wsi, p, R_LOGIN);
+    if (p->meth != M_GET && p->meth != M_DELETE)
+        return web__respond_405(wsi, p, "GET, POST, DELETE");
+    int rc;
+    if (!web__gate(wsi, p, w, AUTH_ROLE_VIEWER, &rc))
+        return rc;
+    int64_t now = vclock_wall_ms();
+    auth_entry *e = auth_table_find(&w->at, p->key, now, NULL);
+    if (!e)
+        return web__respond_error(wsi, p, 401, "authentication required");
+    if (p->meth == M_GET) {
+        sbuf_adds(&p->resp, "{\"user\":");
+        sbuf_add_json_str(&p->resp, e->user);
+        sbuf_addf(&p->resp, ",\"role\":\"%s\",\"csrf\":\"%s\"", auth_role_name(e->role), e->csrf);
+        if (e->kind == AUTH_SESSION) {
+            int64_t idle = e->last_used_ms + w->at.idle_ms;
+            web__iso(&p->resp, "idle_expires_at", idle < e->expires_ms ? idle : e->expires_ms);
+            web__iso(&p->resp, "expires_at", e->expires_ms);
+        } else {
+            sbuf_adds(&p->resp, ",\"idle_expires_at\":null,\"expires_at\":null");
+        }
+        sbuf_adds(&p->resp, "}");
+        return web__respond_json(wsi, p, 200);
+    }
+    if (e->kind != AUTH_SESSION)
+        return web__respond_error(wsi, p, 400, "a token is not a session: delete it with DELETE /api/tokens/{id}");
+    auth_entry copy = *e;
+    (void)auth_table_kill(&w->at, p->key, now);
+    web__auth_put(w, STORE_AUTH_SESSION_DEL, &copy, now);
+    web__audit(w, p, NULL, "logout", p->user, "ok", NULL);
+    web__session_cookie(wsi, p, "", 1);
+    sbuf_reset(&p->resp);
+    return web__respond(wsi, p, 204, "application/json", p->x_name, p->x_value);
+}
+
+/* POST /api/tokens, body in: made here (BLAKE2b is cheap), shown once. */
+static int web__token_add(struct lws *wsi, pss *p, web *w, const auth_fields *f)
+{
+    char secret[AUTH_TOKEN_LEN + 1];
+    int64_t now = vclock_wall_ms();
+    auth_entry e = {.kind = AUTH_TOKEN, .role = f->role, .created_ms = now, .persisted_used_ms = now};
+    auth_secret_new(1, secret, sizeof secret);
+    auth_key_of(secret, strlen(secret), e.key);
+    auth_token_id_new(e.id);
+    snprintf(e.user, sizeof e.user, "%s", f->name);
+    if (auth_table_add(&w->at, &e, now) != AUTH_OK) {
+        sodium_memzero(secret, sizeof secret);
+        web__audit(w, p, NULL, "token_add", f->name, "fail", "table full");
+        return web__respond_error(wsi, p, 503, "too many tokens and sessions");
+    }
+    store_auth_write tw = {.op = STORE_AUTH_TOKEN_ADD};
+    snprintf(tw.v.t.id, sizeof tw.v.t.id, "%s", e.id);
+    memcpy(tw.v.t.key, e.key, sizeof tw.v.t.key);
+    snprintf(tw.v.t.name, sizeof tw.v.t.name, "%s", e.user);
+    snprintf(tw.v.t.role, sizeof tw.v.t.role, "%s", auth_role_name(e.role));
+    tw.v.t.created_ms = now;
+    if (store_put_auth(w->st, &tw) != STORE_OK) {
+        (void)auth_table_kill(&w->at, e.key, now);
+        sodium_memzero(secret, sizeof secret);
+        web__audit(w, p, NULL, "token_add", f->name, "fail", "store busy");
+        return web__respond_error(wsi, p, 503, "store busy, retry");
+    }
+    web__audit(w, p, NULL, "token_add", e.id, "ok", e.user);
+    sbuf_addf(&p->resp, "{\"id\":\"%s\",\"name\":", e.id);
+    sbuf_add_json_str(&p->resp, e.user);
+    sbuf_addf(&p->resp, ",\"role\":\"%s\",\"token\":\"%s\"}", auth_role_name(e.role), secret);
+    sodium_memzero(secret, sizeof secret);
+    return web__respond_json(wsi, p, 201);
+}
+
+/* The body of an admin route is in. */
+static int web__admin_body(struct lws *wsi, pss *p, web *w)
+{
+    auth_fields f;
+    char err[128];
+    const char *body = sbuf_data(&p->body) ? sbuf_data(&p->body) : "";
+    if (auth_parse_fields(body, p->body.len, &f, err, sizeof err) != AUTH_OK)
+        return web__respond_error(wsi, p, 400, err);
+    int rc;
+    if (p->pending == R_TOKEN_ADD) {
+        if ((f.has & (AUTH_F_NAME | AUTH_F_ROLE)) != (AUTH_F_NAME | AUTH_F_ROLE))
+            rc = web__respond_error(wsi, p, 400, "name and role are required");
+        else
+            rc = web__token_add(wsi, p, w, &f);
+        auth_fields_wipe(&f);
+        return rc;
+    }
+    query_job job = {.kind = p->pending == R_USER_ADD ? QUERY_USER_ADD : QUERY_USER_UPDATE};
+    if (p->pending == R_USER_ADD) {
+        unsigned need = AUTH_F_USERNAME | AUTH_F_ROLE | AUTH_F_PASSWORD;
+        if ((f.has & need) != need) {
+            auth_fields_wipe(&f);
+            return web__respond_error(wsi, p, 400, "username, role and password are required");
+        }
+        snprintf(p->target, sizeof p->target, "%s", f.username);
+    } else if (!(f.has & (AUTH_F_ROLE | AUTH_F_PASSWORD))) {
+        auth_fields_wipe(&f);
+        return web__respond_error(wsi, p, 400, "role or password is required");
+    }
+    snprintf(job.user, sizeof job.user, "%s", p->target);
+    job.role = (f.has & AUTH_F_ROLE) ? (int)f.role : 0;
+    if (f.has & AUTH_F_PASSWORD) {
+        memcpy(job.password, f.password, f.password_len + 1);
+        job.password_len = f.password_len;
+    }
+    auth_fields_wipe(&f);
+    rc = web__query_submit(wsi, p, w, &job);
+    sodium_memzero(job.password, sizeof job.password);
+    return rc;
+}
+
+/* Answers of the access-control jobs, on the web thread, before they go out. */
+static void web__auth_answer(web *w, pss *p, query_done *d, struct lws *wsi)
+{
+    int64_t now = vclock_wall_ms();
+    switch (d->kind) {
+    case QUERY_LOGIN: web__login_done(w, p, d, wsi); break;
+    case QUERY_USER_ADD:
+        web__audit(w, p, NULL, "user_add", p->target, web__outcome(d->status), auth_role_name((auth_role)d->role));
+        break;
+    case QUERY_USER_UPDATE:
+        if (d->status == 200)
+            auth_table_set_user_role(&w->at, p->target, (auth_role)d->role);
+        web__audit(w, p, NULL, "user_update", p->target, web__outcome(d->status), auth_role_name((auth_role)d->role));
+        break;
+    case QUERY_USER_DEL:
+        if (d->status == 204)
+            (void)auth_table_kill_user(&w->at, p->target, now); /* the store deletes the rows */
+        web__audit(w, p, NULL, "user_del", p->target, web__outcome(d->status), NULL);
+        break;
+    default: break;
+    }
+}
+
+/* The 5-second refresh: sessions and tokens as the store has them (CLI
+ * changes, other writers). Web thread (an lws timer). */
+static void web__refresh_cb(lws_sorted_usec_list_t *sul)
+{
+    web *w = lws_container_of(sul, web, refresh_sul);
+    THREAD_ASSERT_OWNER(&w->owner);
+    if (!w->refresh_serial) {
+        query_job job = {.kind = QUERY_AUTH_REFRESH, .conn = NULL};
+        if (query_submit(w->q, &job, &w->refresh_serial) != QUERY_OK)
+            w->refresh_serial = 0; /* busy: next period */
+    }
+    lws_sul_schedule(w->ctx, 0, &w->refresh_sul, web__refresh_cb, AUTH_REFRESH_US);
+}
+
+static void web__refresh_done(web *w, query_done *d)
+{
+    THREAD_ASSERT_OWNER(&w->owner);
+    w->refresh_serial = 0;
+    if (d->status != 200) {
+        if (!w->refresh_failing)
+            LOG_W(TAG, "cannot re-read sessions and tokens from the store; keeping the ones known");
+        w->refresh_failing = 1;
+    } else {
+        w->refresh_failing = 0;
+        size_t lost = auth_table_merge(&w->at, d->snap, d->nsnap, vclock_wall_ms());
+        if (lost)
+            LOG_W(TAG, "%zu sessions/tokens do not fit the table (%d): not usable", lost, AUTH_TABLE_MAX);
+    }
+    if (d->snap)
+        sodium_memzero(d->snap, d->nsnap * sizeof *d->snap);
+    free(d->snap);
+    sbuf_free(&d->body);
+}
+
+/* The admin routes: /api/users[/{name}], /api/tokens[/{id}], /api/audit.
+ * The gate has let an admin through. */
+static int web__route_admin(struct lws *wsi, pss *p, web *w, const char *path)
+{
+    int users = !strncmp(path, "/api/users", 10), tokens = !strncmp(path, "/api/tokens", 11);
+    const char *rest = users ? path + 10 : tokens ? path + 11 : path + 10;
+    if (!users && !tokens) { /* /api/audit */
+        if (*rest)
+            return web__respond_error(wsi, p, 404, "unknown route");
+        if (p->meth != M_GET)
+            return web__respond_405(wsi, p, "GET");
+        int64_t to = vclock_wall_ms(), from = 0, limit = AUDIT_LIMIT_DEFAULT;
+        if (web__arg_int(wsi, "from=", INT64_MIN, INT64_MAX, &from) < 0 ||
+            web__arg_int(wsi, "to=", INT64_MIN, INT64_MAX, &to) < 0 || from > to)
+            return web__respond_error(wsi, p, 400, "from and to must be epoch milliseconds, from <= to");
+        if (web__arg_int(wsi, "limit=", INT64_MIN, INT64_MAX, &limit) < 0 || limit < 1 || limit > AUDIT_LIMIT_MAX)
+            return web__respond_error(wsi, p, 400, "limit must be an integer in 1..1000");
+        query_job job = {.kind = QUERY_AUDIT, .from = from, .to = to, .limit = limit};
+        char u[AUTH_USER_MAX + 2];
+        const char *uv = lws_get_urlarg_by_name(wsi, "user=", u, sizeof u);
+        if (uv && !auth_username_valid(uv, strlen(uv)))
+            return web__respond_error(wsi, p, 400, "invalid user");
+        snprintf(job.user, sizeof job.user, "%s", uv ? uv : "");
+        return web__query_submit(wsi, p, w, &job);
+    }
+    if (!*rest || !strcmp(rest, "/")) {
+        if (p->meth == M_GET) {
+            query_job job = {.kind = users ? QUERY_USERS : QUERY_TOKENS};
+            return web__query_submit(wsi, p, w, &job);
+        }
+        if (p->meth == M_POST)
+            return web__expect_body(wsi, p, users ? R_USER_ADD : R_TOKEN_ADD);
+        return web__respond_405(wsi, p, "GET, POST");
+    }
+    const char *name = rest + 1;
+    if (*rest != '/' || !auth_username_valid(name, strlen(name)))
+        return web__respond_error(wsi, p, 404, users ? "unknown user" : "unknown token");
+    snprintf(p->target, sizeof p->target, "%s", name);
+    if (users && p->meth == M_PUT)
+        return web__expect_body(wsi, p, R_USER_UPDATE);
+    if (p->meth != M_DELETE)
+        return web__respond_405(wsi, p, users ? "PUT, DELETE" : "DELETE");
+    if (users) {
+        query_job job = {.kind = QUERY_USER_DEL};
+        snprintf(job.user, sizeof job.user, "%s", name);
+        return web__query_submit(wsi, p, w, &job);
+    }
+    int64_t now = vclock_wall_ms();
+    auth_entry *e = auth_table_find_token_id(&w->at, name);
+    if (!e) {
+        web__audit(w, p, NULL, "token_del", name, "fail", "unknown token");
+        return web__respond_error(wsi, p, 404, "unknown token");
+    }
+    auth_entry copy = *e;
+    (void)auth_table_kill(&w->at, copy.key, now);
+    web__auth_put(w, STORE_AUTH_TOKEN_DEL, &copy, now);
+    web__audit(w, p, NULL, "token_del", name, "ok", copy.user);
+    sbuf_reset(&p->resp);
+    return web__respond_json(wsi, p, 204);
+}
+
+/* Before the WebSocket handshake: credentials and Origin, or an HTTP
+ * refusal (never accepted and then closed). Returns what
+ * LWS_CALLBACK_HTTP_CONFIRM_UPGRADE returns: 0 go on, 1 refused here. */
+static int web__ws_confirm(struct lws *wsi, web *w)
+{
+    /* The HTTP wsi has no per-session data yet here: a scratch one (web
+     * thread only) carries who asked. */
+    static pss scratch;
+    pss *p = &scratch;
+    memset(p, 0, sizeof *p);
+    unsigned status = 0;
+    const char *msg = NULL;
+    char origin[256], host[256], want[300];
+    lws_get_peer_simple(wsi, p->addr, sizeof p->addr);
+    int has_origin = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) > 0;
+    if (!web__authenticate(wsi, p, w, NULL)) {
+        web__deny_count(w, METRICS_DENIED_UNAUTH);
+        status = 401, msg = "authentication required";
+    } else if (p->role < AUTH_ROLE_VIEWER) {
+        web__deny_count(w, METRICS_DENIED_FORBIDDEN);
+        status = 403, msg = "forbidden";
+    } else if (has_origin ? (lws_hdr_copy(wsi, origin, sizeof origin, WSI_TOKEN_ORIGIN) < 0 ||
+                             lws_hdr_copy(wsi, host, sizeof host, WSI_TOKEN_HOST) <= 0 ||
+                             (snprintf(want, sizeof want, "http://%s", host),
+                              strcmp(origin, want) != 0 &&
+                                  (snprintf(want, sizeof want, "https://%s", host), strcmp(origin, want) != 0)))
+                          : p->by_cookie) {
+        web__deny_count(w, METRICS_DENIED_ORIGIN);
+        status = 403, msg = "origin not allowed";
+    }
+    if (!status)
+        return 0;
+    /* Written whole by hand: at this point lws would answer "HTTP/1.0",
+     * which WebSocket clients refuse to parse. */
+    unsigned char buf[LWS_PRE + 512];
+    char body[64];
+    int bn = snprintf(body, sizeof body, "{\"error\":\"%s\"}", msg);
+    int n = snprintf((char *)buf + LWS_PRE, sizeof buf - LWS_PRE,
+                     "HTTP/1.1 %u %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+                     "cache-control: no-store\r\nconnection: close\r\n\r\n%s",
+                     status, status == 401 ? "Unauthorized" : "Forbidden", bn, body);
+    atomic_fetch_add_explicit(&w->m->http_requests, 1, memory_order_relaxed);
+    if (lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_HTTP_FINAL) != n)
+        return -1;
+    return 1;
+}
+
 /* Splits /api/devices/{id}[/rest]. Returns 0 and fills id/rest, or -1. */
 static int web__split_device_path(const char *s, char *id, const char **rest)
 {
@@ -464,6 +1042,9 @@ static int web__handle_http(struct lws *wsi, pss *p, const char *path)
     web__http_reset(p);
     sbuf_init(&p->resp, LWS_PRE);
     p->meth = web__get_method(wsi);
+    p->authed = 0;
+    p->user[0] = p->target[0] = 0;
+    lws_get_peer_simple(wsi, p->addr, sizeof p->addr);
 
     if (!strcmp(path, "/healthz")) {
         if (p->meth != M_GET)
@@ -480,11 +1061,22 @@ static int web__handle_http(struct lws *wsi, pss *p, const char *path)
     if (!strcmp(path, "/metrics")) {
         if (p->meth != M_GET)
             return web__respond_405(wsi, p, "GET");
+        int rc;
+        if (!web__is_loopback(p->addr) && !web__gate(wsi, p, w, AUTH_ROLE_VIEWER, &rc))
+            return rc;
         store_stats ss;
         store_get_stats(w->st, &ss);
         metrics_render(w->m, &ss, &p->resp);
         return web__respond(wsi, p, 200, "text/plain; version=0.0.4", NULL, NULL);
     }
+    if (!strcmp(path, "/api/session"))
+        return web__route_session(wsi, p, w);
+    auth_role need = auth_route_role(web__auth_method(p->meth), path);
+    int grc;
+    if (need != AUTH_ROLE_NONE && !web__gate(wsi, p, w, need, &grc))
+        return grc;
+    if (need == AUTH_ROLE_ADMIN)
+        return web__route_admin(wsi, p, w, path);
     if (!strcmp(path, "/api/devices") || !strcmp(path, "/api/devices/")) {
         if (p->meth != M_GET)
             return web__respond_405(wsi, p, "GET");
@@ -520,17 +1112,7 @@ static int web__handle_http(struct lws *wsi, pss *p, const char *path)
                 return web__respond_405(wsi, p, "PUT");
             if (is_cmd && !hub_device_known(w->hub, p->dev))
                 return web__respond_error(wsi, p, 404, "unknown device");
-            char cl[24];
-            long long clen = -1;
-            if (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
-                clen = atoll(cl);
-            if (clen > BODY_MAX)
-                return web__respond_error(wsi, p, 413, "body larger than 4096 bytes");
-            if (clen <= 0)
-                return web__respond_error(wsi, p, 400, "a JSON body is required");
-            p->pending = is_cmd ? R_COMMANDS : R_CONFIG;
-            sbuf_init(&p->body, 0);
-            return 0; /* answered at HTTP_BODY_COMPLETION */
+            return web__expect_body(wsi, p, is_cmd ? R_COMMANDS : R_CONFIG); /* answered at HTTP_BODY_COMPLETION */
         }
         return web__respond_error(wsi, p, 404, "unknown route");
     }
@@ -590,6 +1172,29 @@ static int web__ws_over_cap(struct lws *wsi)
     return 1;
 }
 
+/* A request body is in: the route it belongs to answers. */
+static int web__body_done(struct lws *wsi, pss *p, web *w)
+{
+    if (p->pending == R_LOGIN)
+        return web__login_submit(wsi, p, w);
+    if (p->pending != R_COMMANDS && p->pending != R_CONFIG)
+        return web__admin_body(wsi, p, w);
+    char cmd[32] = "";
+    if (p->pending == R_COMMANDS) {
+        /* The command decides the role: ping/identify clinician, the rest technician. */
+        auth_command_name(sbuf_data(&p->body), p->body.len, cmd, sizeof cmd);
+        if (p->role < auth_command_role(cmd)) {
+            web__deny_count(w, METRICS_DENIED_FORBIDDEN);
+            web__audit(w, p, NULL, "command", p->dev, "forbidden", cmd);
+            return web__respond_error(wsi, p, 403, "forbidden");
+        }
+    }
+    int is_cfg = p->pending == R_CONFIG;
+    int rc = web__route_publish(wsi, p, w);
+    web__audit(w, p, NULL, is_cfg ? "config" : "command", p->dev, web__outcome(p->status), cmd);
+    return rc;
+}
+
 /* ---- the protocol callback ---- */
 
 static int web__callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
@@ -623,11 +1228,11 @@ static int web__callback(struct lws *wsi, enum lws_callback_reasons reason, void
             return 0;
         if (p->body_too_large)
             return web__respond_error(wsi, p, 413, "body larger than 4096 bytes");
-        return web__route_publish(wsi, p, web__of(wsi));
+        return web__body_done(wsi, p, web__of(wsi));
     case LWS_CALLBACK_HTTP_WRITEABLE:
         if (p->q_ready) {
             p->q_ready = 0;
-            return web__respond_json(wsi, p, p->q_status);
+            return web__respond(wsi, p, p->q_status, "application/json", p->x_name, p->x_value);
         }
         return web__write_more(wsi, p);
     case LWS_CALLBACK_HTTP_FILE_COMPLETION:
@@ -645,6 +1250,8 @@ static int web__callback(struct lws *wsi, enum lws_callback_reasons reason, void
         }
         return 0;
 
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        return web__ws_confirm(wsi, web__of(wsi));
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
         char uri[64];
         if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0 || strcmp(uri, "/ws") != 0)
@@ -695,13 +1302,23 @@ static void web__lws_log_emit(int level, const char *line)
         LOG_D("lws", "%.*s", (int)n, line);
 }
 
+static void web__auth_free(web *w)
+{
+    auth_table_free(&w->at);
+    auth_throttle_free(&w->th);
+}
+
 static void *web__main(void *arg)
 {
     web *w = arg;
     hub_thread_bind(w->hub);
+    thread_owner_bind(&w->owner);
+    lws_sul_schedule(w->ctx, 0, &w->refresh_sul, web__refresh_cb, AUTH_REFRESH_US);
     while (!atomic_load(&w->stop))
         if (lws_service(w->ctx, 0) < 0)
             break;
+    lws_sul_cancel(&w->refresh_sul);
+    thread_owner_release(&w->owner);
     hub_thread_release(w->hub);
     return NULL;
 }
@@ -762,6 +1379,34 @@ static int web__resolve_root(web *w)
     return 0;
 }
 
+/* The auth table, filled from the store before the web thread starts. */
+static int web__auth_init(web *w)
+{
+    auth_entry *v = NULL;
+    size_t n = 0;
+    int64_t now = vclock_wall_ms();
+    if (auth_table_init(&w->at, AUTH_TABLE_MAX, w->cfg->session_idle_s * 1000, w->cfg->session_max_s * 1000) !=
+            AUTH_OK ||
+        auth_throttle_init(&w->th, AUTH_THROTTLE_MAX) != AUTH_OK) {
+        LOG_E(TAG, "out of memory for the session table");
+        web__auth_free(w);
+        return -1;
+    }
+    if (query_auth_snapshot(w->st, now, &v, &n) != 0) {
+        LOG_E(TAG, "cannot read sessions and tokens from the store");
+        web__auth_free(w);
+        return -1;
+    }
+    size_t lost = auth_table_merge(&w->at, v, n, now);
+    if (v)
+        sodium_memzero(v, n * sizeof *v);
+    free(v);
+    if (lost)
+        LOG_W(TAG, "%zu sessions/tokens do not fit the table (%d): not usable", lost, AUTH_TABLE_MAX);
+    LOG_I(TAG, "access control: %zu sessions and tokens loaded", auth_table_live_count(&w->at));
+    return 0;
+}
+
 int web_start(const vigil_config *cfg, const web_deps *deps, web **out)
 {
     web *w = calloc(1, sizeof *w);
@@ -774,6 +1419,10 @@ int web_start(const vigil_config *cfg, const web_deps *deps, web **out)
     w->trk = deps->trk;
     w->pub = deps->pub;
     w->m = deps->m;
+    if (web__auth_init(w) != 0) {
+        free(w);
+        return -1;
+    }
     w->protocols[0] = (struct lws_protocols){
         .name = "vigil",
         .callback = web__callback,
@@ -815,6 +1464,8 @@ int web_start(const vigil_config *cfg, const web_deps *deps, web **out)
         idtable_free(&w->peers);
         idtable_free(&w->conns);
         free(w->web_root_real);
+        LOG_E(TAG, "cannot listen on %s (address in use or not local?)", cfg->listen);
+        web__auth_free(w);
         free(w);
         return -1;
     }
@@ -826,6 +1477,7 @@ int web_start(const vigil_config *cfg, const web_deps *deps, web **out)
         idtable_free(&w->peers);
         idtable_free(&w->conns);
         free(w->web_root_real);
+        web__auth_free(w);
         free(w);
         return -1;
     }
@@ -837,6 +1489,7 @@ int web_start(const vigil_config *cfg, const web_deps *deps, web **out)
         idtable_free(&w->peers);
         idtable_free(&w->conns);
         free(w->web_root_real);
+        web__auth_free(w);
         free(w);
         return -1;
     }
@@ -864,5 +1517,6 @@ void web_stop(web *w)
     idtable_free(&w->peers);
     idtable_free(&w->conns);
     free(w->web_root_real);
+    web__auth_free(w);
     free(w);
 }

@@ -55,10 +55,68 @@ def binary(name):
     raise FileNotFoundError(f"{name} not built under {BUILD}")
 
 
+_TOKENS = {}  # database path -> the admin token made for it
+
+
+def admin_token(db, env=None):
+    """An admin API token for the database (made once with `vigild token add`,
+    which creates and migrates the database if needed). Also becomes the
+    token vigil_client's helpers send."""
+    import vigil_client
+    key = os.path.abspath(db)
+    if key not in _TOKENS:
+        r = subprocess.run([binary("vigild"), "token", "add", "harness", "--role", "admin",
+                            "--db", db], capture_output=True, text=True, timeout=30, env=env)
+        if r.returncode != 0:
+            raise RuntimeError(f"vigild token add failed: {r.stderr}")
+        _TOKENS[key] = r.stdout.strip()
+    vigil_client.TOKEN = _TOKENS[key]
+    return _TOKENS[key]
+
+
+def add_user(db, name, role, password):
+    """Creates a user with the CLI (password on stdin)."""
+    r = subprocess.run([binary("vigild"), "user", "add", name, "--role", role, "--db", db],
+                       input=password + "\n", capture_output=True, text=True, timeout=30)
+    if r.returncode != 0:
+        raise RuntimeError(f"vigild user add failed: {r.stderr}")
+
+
+def _vigild_db(args, env):
+    """The database a vigild command line will open, or None for the CLI."""
+    if not args or os.path.basename(str(args[0])) != "vigild" or \
+            (len(args) > 1 and args[1] in ("user", "token")):
+        return None
+    if "--help" in args or "--version" in args:
+        return None
+    for i, a in enumerate(args[:-1]):
+        if a == "--db":
+            return args[i + 1]
+    e = env if env is not None else os.environ
+    if e.get("VIGIL_DB"):
+        return e["VIGIL_DB"]
+    cfg = e.get("VIGIL_CONFIG")
+    for i, a in enumerate(args[:-1]):
+        if a == "--config":
+            cfg = args[i + 1]
+    if cfg and os.path.exists(cfg):
+        with open(cfg) as f:
+            for line in f:
+                k, _, v = line.partition("=")
+                if k.strip() == "db":
+                    return v.strip()
+    return "vigil.db"
+
+
 class Proc:
-    """A child process we started; stopped by PID, logs kept in a file."""
+    """A child process we started; stopped by PID, logs kept in a file.
+    Starting vigild first gives its database an admin token (admin_token),
+    which the HTTP and WebSocket helpers then send."""
 
     def __init__(self, args, log_path, env=None):
+        db = _vigild_db(args, env)
+        if db:
+            admin_token(db, env)
         self.args = args
         self.log_path = log_path
         self.log = open(log_path, "ab")

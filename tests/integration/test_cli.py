@@ -13,7 +13,7 @@ OPTIONS = ["broker", "listen", "db", "web-root", "config", "mqtt-version", "clie
            "keepalive", "session-expiry", "username", "password-file", "tls-ca", "tls-cert",
            "tls-key", "tls-insecure", "max-payload", "max-devices", "new-devices-per-s",
            "new-devices-burst",
-           "store-queue", "retention", "ws-queue", "log-level"]
+           "store-queue", "retention", "ws-queue", "session-idle", "session-max", "log-level"]
 
 
 def run(args, env=None, timeout=10):

@@ -148,6 +148,29 @@ class HardeningCoreTest(TempDirTest):
         status, body = http(self.http_port, "GET", "/api/devices/POISON_1/readings?from=0")
         self.assertEqual(body["total"], 7)
 
+    # -- REST integers: checked before any arithmetic ------------------------
+    def test_rest_integers_never_overflow(self):
+        """to=INT64_MIN made `to - 3600 s` overflow (undefined behaviour: the
+        sanitizer build died). Every extreme or malformed integer is a 400,
+        and vigild stays up."""
+        self.start_vigild()
+        d = Device(self.broker.port, f"ints-{self.http_port}")
+        try:
+            d.pub("INTS_1", {"heart_rate": 70, "seq": 1, "boot": 1})
+            wait_for(lambda: http(self.http_port, "GET", "/api/devices/INTS_1")[0] == 200, 10,
+                     what="device known")
+        finally:
+            d.close()
+        for q in ("to=-9223372036854775808", "to=9223372036854775807", "from=-9223372036854775808",
+                  "to=99999999999999999999", "to=%2B5", "to=%205", "to=5x", "max_points=-9223372036854775808"):
+            status, body = http(self.http_port, "GET", f"/api/devices/INTS_1/readings?{q}")
+            self.assertEqual(status, 400, q)
+        for q in ("from=-1", "to=9223372036854775807", "boot=x"):
+            status, _ = http(self.http_port, "GET", f"/api/devices/INTS_1/completeness?{q}")
+            self.assertEqual(status, 400, q)
+        self.assertEqual(http(self.http_port, "GET", "/api/devices/INTS_1/readings?to=1800000000000")[0], 200)
+        self.assertEqual(http(self.http_port, "GET", "/healthz")[0], 200)
+
     # -- acks answer commands vigild sent, to that device -------------------
     def test_acks_are_matched_to_commands(self):
         self.start_vigild()

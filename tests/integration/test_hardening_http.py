@@ -253,22 +253,27 @@ class HardeningTest(TempDirTest):
         import websockets
         self.start_vigild("--max-ws-clients", "2")
 
+        import vigil_client
+        hdrs = vigil_client.auth_headers()  # the admin token harness made for this database
+        self.assertTrue(hdrs, "harness made no token")
+
         async def run():
             url = f"ws://127.0.0.1:{self.http_port}/ws"
-            a = await websockets.connect(url, open_timeout=5)
-            b = await websockets.connect(url, open_timeout=5)
+            a = await websockets.connect(url, open_timeout=5, extra_headers=hdrs)
+            b = await websockets.connect(url, open_timeout=5, extra_headers=hdrs)
             # The third upgrade is answered 503 (lws answers HTTP/1.0, which
             # the websockets library rejects as such: read it raw).
             s = socket.create_connection(("127.0.0.1", self.http_port), timeout=5)
             s.sendall(b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
                       b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                      b"Sec-WebSocket-Version: 13\r\n\r\n")
+                      b"Sec-WebSocket-Version: 13\r\n" +
+                      "".join(f"{k}: {v}\r\n" for k, v in hdrs.items()).encode() + b"\r\n")
             head = s.recv(200)
             s.close()
             self.assertRegex(head, rb"^HTTP/1\.[01] 503 ")
             await a.close()
             await asyncio.sleep(0.3)
-            c = await websockets.connect(url, open_timeout=5)  # a slot is free again
+            c = await websockets.connect(url, open_timeout=5, extra_headers=hdrs)  # a slot is free again
             await c.close()
             await b.close()
         asyncio.run(asyncio.wait_for(run(), 30))

@@ -15,6 +15,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import Mosquitto, Proc, TempDirTest, binary, free_port, wait_for, wait_port  # noqa: E402
+import vigil_client  # noqa: E402
 from vigil_client import http, metric  # noqa: E402
 
 import paho.mqtt.client as mqtt  # noqa: E402
@@ -45,7 +46,8 @@ class TimedWs:
     async def _main(self):
         try:
             async with websockets.connect(f"ws://127.0.0.1:{self.port}/ws",
-                                          max_size=64 * 1024 * 1024) as ws:
+                                          max_size=64 * 1024 * 1024,
+                                          extra_headers=vigil_client.auth_headers()) as ws:
                 self.ws = ws
                 await ws.send(json.dumps({"type": "subscribe", "devices": [LIVE]}))
                 self.ready.set()
@@ -95,6 +97,16 @@ class LivePublisher:
         self.c.disconnect()
 
 
+class _Auth:
+    """The Authorization header line for raw requests, read when formatted."""
+
+    def __format__(self, spec):
+        return "".join(f"{k}: {v}\r\n" for k, v in vigil_client.auth_headers().items())
+
+
+AUTH = _Auth()
+
+
 class HistoryOffloadTest(TempDirTest):
     def setUp(self):
         super().setUp()
@@ -128,7 +140,7 @@ class HistoryOffloadTest(TempDirTest):
     def raw_get(self, path):
         """(status, body bytes) with a plain socket: the test compares bytes."""
         with socket.create_connection(("127.0.0.1", self.http_port), timeout=30) as s:
-            s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n{AUTH}Connection: close\r\n\r\n".encode())
             data = b""
             while b"\r\n\r\n" not in data:
                 chunk = s.recv(1 << 16)
@@ -233,13 +245,13 @@ class HistoryOffloadTest(TempDirTest):
         path = f"/api/devices/HIST_000/readings?from={T0}&to={T0 + PER_DEVICE * 1000}&max_points=10000"
         for i in range(60):
             s = socket.create_connection(("127.0.0.1", self.http_port), timeout=5)
-            s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n{AUTH}\r\n".encode())
             if i % 2:
                 s.shutdown(socket.SHUT_WR)
             s.close()  # before the worker has answered (most of the time)
         # And a keep-alive connection that asks again before reading the first answer.
         with socket.create_connection(("127.0.0.1", self.http_port), timeout=10) as s:
-            s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode() * 2)
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n{AUTH}\r\n".encode() * 2)
             s.recv(1)
         time.sleep(0.5)
         self.assertTrue(self.vigild.alive(), self.vigild.output()[-2000:])
@@ -251,7 +263,7 @@ class HistoryOffloadTest(TempDirTest):
         # (and, in the sanitizer build, free of reports).
         for _ in range(8):
             s = socket.create_connection(("127.0.0.1", self.http_port), timeout=5)
-            s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n{AUTH}\r\n".encode())
             s.close()
         self.assertEqual(self.vigild.stop(), 0, self.vigild.output()[-2000:])
         self.assertNotIn("Sanitizer", self.vigild.output())

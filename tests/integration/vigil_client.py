@@ -10,23 +10,44 @@ import urllib.request
 
 import websockets
 
+# The API token every helper sends (vigild answers 401 without one). The
+# harness sets it when it starts a vigild (harness.Proc makes an admin token
+# with the CLI for that database); a test may pass token= to use another, or
+# token=None to send none.
+TOKEN = None
+_DEFAULT = object()
 
-def http(port, method, path, body=None, timeout=10):
-    """Returns (status, parsed JSON or text)."""
+
+def auth_headers(token=_DEFAULT):
+    t = TOKEN if token is _DEFAULT else token
+    return {"Authorization": f"Bearer {t}"} if t else {}
+
+
+def http_full(port, method, path, body=None, timeout=10, token=_DEFAULT, headers=None):
+    """Returns (status, parsed JSON or text, response headers)."""
     data = None
     if body is not None:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
     req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method)
     if data is not None:
         req.add_header("Content-Type", "application/json")
+    for k, v in {**auth_headers(token), **(headers or {})}.items():
+        req.add_header(k, v)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
-            raw, status, ctype = r.read(), r.status, r.headers.get("content-type", "")
+            raw, status, hdrs = r.read(), r.status, r.headers
     except urllib.error.HTTPError as e:
-        raw, status, ctype = e.read(), e.code, e.headers.get("content-type", "")
-    if "json" in ctype:
-        return status, json.loads(raw)
-    return status, raw.decode()
+        raw, status, hdrs = e.read(), e.code, e.headers
+    ctype = hdrs.get("content-type", "")
+    if "json" in ctype and raw:
+        return status, json.loads(raw), hdrs
+    return status, raw.decode(), hdrs
+
+
+def http(port, method, path, body=None, timeout=10, token=_DEFAULT, headers=None):
+    """Returns (status, parsed JSON or text)."""
+    status, parsed, _ = http_full(port, method, path, body, timeout, token, headers)
+    return status, parsed
 
 
 def metric(port, name, labels=None):
@@ -43,9 +64,10 @@ class WsCollector:
     """A WebSocket client on its own asyncio loop in a thread, collecting
     every message it receives."""
 
-    def __init__(self, port, subscribe=None):
+    def __init__(self, port, subscribe=None, token=_DEFAULT, headers=None):
         import threading
         self.port = port
+        self.headers = {**auth_headers(token), **(headers or {})}
         self.messages = []
         self.subscribe = subscribe
         self.loop = asyncio.new_event_loop()
@@ -65,7 +87,8 @@ class WsCollector:
     async def _main(self):
         try:
             async with websockets.connect(f"ws://127.0.0.1:{self.port}/ws",
-                                          max_size=64 * 1024 * 1024) as ws:
+                                          max_size=64 * 1024 * 1024,
+                                          extra_headers=self.headers) as ws:
                 self.ws = ws
                 if self.subscribe is not None:
                     await ws.send(json.dumps(self.subscribe))
@@ -96,14 +119,16 @@ class StalledWsClient:
     of client that must not stall anybody else. Small receive buffer so the
     server's socket fills quickly."""
 
-    def __init__(self, port):
+    def __init__(self, port, token=_DEFAULT):
         self.s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         self.s.connect(("127.0.0.1", port))
         key = base64.b64encode(os.urandom(16)).decode()
         self.s.sendall((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
                         f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                        "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+                        "Sec-WebSocket-Version: 13\r\n"
+                        + "".join(f"{k}: {v}\r\n" for k, v in auth_headers(token).items())
+                        + "\r\n").encode())
         head = b""
         while b"\r\n\r\n" not in head:
             chunk = self.s.recv(1)
