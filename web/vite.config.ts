@@ -6,7 +6,8 @@ const api = process.env.VIGIL_API ?? 'http://127.0.0.1:8080';
 export default defineConfig({
   base: './',
   esbuild: { jsx: 'automatic' },
-  build: { outDir: 'dist', target: 'es2020', sourcemap: false, chunkSizeWarningLimit: 250 },
+  // react-dom is most of the entry chunk; the login page and session add ~3 kB
+  build: { outDir: 'dist', target: 'es2020', sourcemap: false, chunkSizeWarningLimit: 260 },
   server: {
     proxy: {
       '/api': api,

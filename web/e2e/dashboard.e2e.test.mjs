@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { Procs, freePort, pub, pubLines, sleep, startMosquitto, subMatch, subOnce, tmpDir, waitFor } from './lib.mjs';
+import { Procs, freePort, loginThroughPage, pub, pubLines, sleep, startMosquitto, subMatch, subOnce, tmpDir, vigildCli, waitFor } from './lib.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const webDir = path.resolve(here, '..');
@@ -26,10 +26,22 @@ const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '
 const dir = tmpDir();
 const procs = new Procs(dir);
 let mq, httpPort, vigild, browser, base;
+const DB = path.join(dir, 'vigil.db');
+
+// real users, made with vigild's CLI (password on stdin) before vigild starts
+const USERS = {
+  admin: { role: 'admin', password: 'e2e-admin-pass-1' },
+  tech: { role: 'technician', password: 'e2e-tech-pass-1' },
+  clin: { role: 'clinician', password: 'e2e-clin-pass-1' },
+  viewer: { role: 'viewer', password: 'e2e-viewer-pass-1' },
+};
+async function createUsers() {
+  for (const [name, u] of Object.entries(USERS)) await vigildCli(VIGILD, ['user', 'add', name, '--role', u.role, '--db', DB], `${u.password}\n`);
+}
 
 async function startVigild() {
   const args = ['--broker', `mqtt://127.0.0.1:${mq.port}`, '--listen', `127.0.0.1:${httpPort}`,
-    '--db', path.join(dir, 'vigil.db'), '--web-root', dist];
+    '--db', DB, '--web-root', dist];
   if (!VIGILD.endsWith('.mjs')) args.push('--client-id', `vigild-web-e2e-${process.pid}`);
   vigild = VIGILD.endsWith('.mjs') ? procs.start('vigild', process.execPath, [VIGILD, ...args]) : procs.start('vigild', VIGILD, args);
   await waitFor(async () => {
@@ -50,6 +62,7 @@ before(async () => {
   mq = await startMosquitto(procs, dir);
   httpPort = await freePort();
   base = `http://127.0.0.1:${httpPort}`;
+  await createUsers();
   await startVigild();
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, timeout: 30000 });
 });
@@ -61,11 +74,13 @@ after(async () => {
   else fs.rmSync(dir, { recursive: true, force: true });
 });
 
-async function newPage(width = 1400, height = 900) {
+/** A fresh browser context (own cookies), logged in through the login page as `user`. */
+async function newPage(width = 1400, height = 900, user = 'tech') {
   const page = await browser.newPage({ viewport: { width, height } });
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
   page.errors = errors;
+  if (user) await loginThroughPage(page, base, user, USERS[user].password);
   return page;
 }
 
@@ -181,6 +196,105 @@ describe('dashboard against vigild', { timeout: 180000 }, () => {
     await page.close();
   });
 
+  it('the login page: a wrong password is refused with a clear message', async () => {
+    const page = await newPage(1400, 900, null);
+    await page.goto(`${base}/`);
+    await page.getByTestId('login-user').waitFor({ timeout: 10000 });
+    assert.equal(await page.getByTestId('conn').count(), 0, 'no data view before login');
+    await page.getByTestId('login-user').fill('viewer');
+    await page.getByTestId('login-password').fill('not-the-password');
+    await page.getByTestId('login-submit').click();
+    await waitFor(async () => /Wrong username or password/.test(await text(page.getByTestId('login-error'))), { timeout: 10000, what: '401 message' });
+    // then the right one works: the ward with data
+    await page.getByTestId('login-password').fill(USERS.viewer.password);
+    await page.getByTestId('login-submit').click();
+    await page.getByTestId('who-user').waitFor({ timeout: 15000 });
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  });
+
+  it('log in and see data; the header names the user and role', async () => {
+    const page = await newPage(1400, 900, 'viewer');
+    assert.equal(await text(page.getByTestId('who-user')), 'viewer');
+    assert.equal(await text(page.getByTestId('who-role')), 'Viewer');
+    await waitFor(async () => (await page.locator('[data-testid="conn"]').getAttribute('data-state')) === 'connected', { timeout: 10000, what: 'WebSocket connected' });
+    await waitFor(async () => (await text(tile(page, 'E2E_A').getByTestId('hr'))) === '72', { timeout: 10000, what: 'E2E_A HR 72' });
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  });
+
+  it('a viewer has no command or config controls and no admin entry', async () => {
+    const page = await newPage(1400, 900, 'viewer');
+    await page.goto(`${base}/#/device/E2E_A`);
+    await waitFor(async () => (await text(page.getByTestId('d-hr'))) === '72', { timeout: 10000, what: 'detail HR 72' });
+    assert.equal(await page.locator('[data-testid^="cmd-"]').count(), 0, 'command buttons shown to a viewer');
+    assert.equal(await page.getByTestId('interval').count(), 0, 'config shown to a viewer');
+    assert.equal(await page.getByTestId('nav-admin').count(), 0);
+    await page.close();
+  });
+
+  it('a clinician gets ping and identify only', async () => {
+    const page = await newPage(1400, 900, 'clin');
+    await page.goto(`${base}/#/device/E2E_A`);
+    await page.getByTestId('cmd-ping').waitFor({ timeout: 10000 });
+    assert.equal(await page.getByTestId('cmd-identify').count(), 1);
+    assert.equal(await page.getByTestId('cmd-reboot').count(), 0);
+    assert.equal(await page.getByTestId('cmd-resend').count(), 0);
+    assert.equal(await page.getByTestId('interval').count(), 0);
+    await page.close();
+  });
+
+  it('logout returns to the login page and ends the session', async () => {
+    const page = await newPage(1400, 900, 'tech');
+    await page.getByTestId('logout').click();
+    await page.getByTestId('login-user').waitFor({ timeout: 10000 });
+    assert.match(await text(page.getByTestId('login-notice')), /logged out/);
+    const st = await page.evaluate(() => fetch('/api/session').then((r) => r.status));
+    assert.equal(st, 401);
+    await page.close();
+  });
+
+  it('an admin creates a token (shown once), sees it listed, and it works', async () => {
+    const page = await newPage(1400, 900, 'admin');
+    await page.getByTestId('nav-admin').click();
+    await page.getByTestId('tab-tokens').click();
+    await page.getByTestId('token-name').fill('e2e-integration');
+    await page.getByTestId('token-role').selectOption('viewer');
+    await page.getByTestId('token-add').click();
+    const tok = await text(page.getByTestId('token-value'));
+    assert.match(tok, /^vgt_[A-Za-z0-9_-]{20,}$/);
+    assert.match(await text(page.getByTestId('token-new')), /not be shown again/);
+    await page.locator('tr[data-token="e2e-integration"]').waitFor({ timeout: 10000 });
+    const r = await fetch(`${base}/api/devices`, { headers: { Authorization: `Bearer ${tok}` } });
+    assert.equal(r.status, 200);
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  });
+
+  it('a session ended on the server sends the page back to the login with a clear message', async () => {
+    const admin = await newPage(1400, 900, 'admin');
+    await admin.goto(`${base}/#/admin/users`);
+    await admin.getByTestId('user-name').fill('e2e_tmp');
+    await admin.getByTestId('user-role').selectOption('clinician');
+    await admin.getByTestId('user-password').fill('e2e-tmp-pass-1');
+    await admin.getByTestId('user-add').click();
+    await admin.locator('tr[data-user="e2e_tmp"]').waitFor({ timeout: 10000 });
+    const tmp = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await loginThroughPage(tmp, base, 'e2e_tmp', 'e2e-tmp-pass-1');
+    await tmp.goto(`${base}/#/device/E2E_A`);
+    await tmp.getByTestId('cmd-ping').waitFor({ timeout: 10000 });
+    // deleting the user ends their sessions
+    admin.once('dialog', (d) => d.accept());
+    await admin.locator('tr[data-user="e2e_tmp"]').getByRole('button', { name: 'Delete…' }).click();
+    await admin.locator('tr[data-user="e2e_tmp"]').waitFor({ state: 'detached', timeout: 10000 });
+    // the next call gets 401 (unless vigild already closed the socket and the page knows)
+    if (await tmp.getByTestId('cmd-ping').count()) await tmp.getByTestId('cmd-ping').click({ timeout: 3000 }).catch(() => {});
+    await waitFor(async () => /session has expired/.test(await text(tmp.getByTestId('login-notice'))), { timeout: 15000, what: 'expired message' });
+    assert.match(tmp.url(), /#\/device\/E2E_A$/, 'the page keeps where the user was');
+    await tmp.close();
+    await admin.close();
+  });
+
   it('shows the lost connection, reconnects and resyncs from the snapshot', { skip: VIGILD.endsWith('.mjs') && 'the mock keeps no state across restarts' }, async () => {
     const page = await newPage();
     await page.goto(`${base}/`);
@@ -192,7 +306,14 @@ describe('dashboard against vigild', { timeout: 180000 }, () => {
     // a reading published while the dashboard was cut off reaches it through the snapshot
     await pub(mq.port, 'sensors/esp32/E2E_C/data', reading({ heart_rate: 61, spo2: 96, object_temp: 36.9, ambient_temp: 23, seq: 101, boot: 1, ts: Date.now() }));
     await startVigild();
-    await waitFor(async () => (await conn.getAttribute('data-state')) === 'connected', { timeout: 20000, what: 'reconnected' });
+    // sessions survive a restart when vigild keeps them in its database; if not, the
+    // page must say the session expired and log in again, then resync the same way
+    await waitFor(async () => (await conn.count()) === 0 || (await conn.getAttribute('data-state')) === 'connected', { timeout: 20000, what: 'reconnected (or sent to the login page)' });
+    if ((await conn.count()) === 0) {
+      assert.match(await text(page.getByTestId('login-notice')), /session has expired/);
+      await loginThroughPage(page, base, 'tech', USERS.tech.password, { goto: false });
+      await waitFor(async () => (await conn.getAttribute('data-state')) === 'connected', { timeout: 20000, what: 'reconnected after login' });
+    }
     await waitFor(async () => (await text(tile(page, 'E2E_C').getByTestId('hr'))) === '61', { timeout: 10000, what: 'E2E_C resynced to 61' });
     await page.close();
   });
@@ -203,6 +324,7 @@ describe('dashboard against vigild', { timeout: 180000 }, () => {
     for (const id of ['E2E_A', 'E2E_B', 'E2E_C']) await pub(mq.port, `sensors/esp32/${id}/status`, '', { retain: true });
     await procs.stop(vigild);
     for (const f of ['vigil.db', 'vigil.db-wal', 'vigil.db-shm']) fs.rmSync(path.join(dir, f), { force: true });
+    await createUsers(); // the fresh database has no users either
     await startVigild();
     const N = 50;
     const ids = Array.from({ length: N }, (_, i) => `ESP32_${String(i + 1).padStart(3, '0')}`);

@@ -130,3 +130,31 @@ export function pubLines(procs, port, topic) {
     ['-h', '127.0.0.1', '-p', String(port), '-q', '1', '-t', topic, '-l'], { stdin: 'pipe' });
   return { proc: p, send: (obj) => { if (!p.stdin.destroyed) p.stdin.write(JSON.stringify(obj) + '\n'); } };
 }
+
+/**
+ * vigild's CLI (`user add NAME --role ROLE --db DB`, …) with `input` on stdin;
+ * a .mjs path (the mock) runs under node. Resolves stdout; rejects on exit ≠ 0.
+ */
+export function vigildCli(vigild, args, input = '', timeout = 30000) {
+  const [cmd, argv] = vigild.endsWith('.mjs') ? [process.execPath, [vigild, ...args]] : [vigild, args];
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '', err = '';
+    p.stdout.on('data', (d) => { out += d; });
+    p.stderr.on('data', (d) => { err += d; });
+    const t = setTimeout(() => { try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ } reject(new Error(`vigild ${args.join(' ')} timed out`)); }, timeout);
+    p.on('error', (e) => { clearTimeout(t); reject(e); });
+    p.on('exit', (code) => { clearTimeout(t); code === 0 ? resolve(out) : reject(new Error(`vigild ${args.slice(0, 3).join(' ')} exited ${code}: ${err}`)); });
+    p.stdin.end(input);
+  });
+}
+
+/** Logs page in through the login page as user; resolves once the app shows who is logged in. */
+export async function loginThroughPage(page, base, user, password, { goto = true } = {}) {
+  if (goto) await page.goto(`${base}/`);
+  await page.getByTestId('login-user').waitFor({ timeout: 10000 });
+  await page.getByTestId('login-user').fill(user);
+  await page.getByTestId('login-password').fill(password);
+  await page.getByTestId('login-submit').click();
+  await page.getByTestId('who-user').waitFor({ timeout: 15000 });
+}

@@ -4,13 +4,56 @@
 //   node e2e/mock-vigild.mjs --broker mqtt://127.0.0.1:1883 --listen 127.0.0.1:8080 --web-root dist
 // With --broker it bridges MQTT through mosquitto_sub / mosquitto_pub child processes;
 // with --synthetic N instead it generates N devices at 1 Hz in process (no broker).
-// In memory only; implements the subset of docs/PROTOCOL.md the dashboard uses.
+// In memory only; implements the subset of docs/PROTOCOL.md the dashboard uses,
+// and the access-control contract (sessions, CSRF, roles, users, tokens, audit).
+// Users and tokens live in a JSON file at --db (re-read every 2 s, like vigild
+// picks up CLI changes); without --db an in-memory admin is made and printed.
+// CLI like vigild's:  node e2e/mock-vigild.mjs user add NAME --role ROLE --db DB  (password on stdin)
+//                     node e2e/mock-vigild.mjs token add NAME --role ROLE --db DB (prints the token)
 import http from 'node:http';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import readline from 'node:readline';
+
+const ROLES = ['viewer', 'clinician', 'technician', 'admin'];
+const rank = (r) => ROLES.indexOf(r);
+const sha = (s) => crypto.createHash('sha256').update(s).digest('hex');
+const pwHash = (pw, salt = crypto.randomBytes(16).toString('hex')) => ({ salt, hash: crypto.scryptSync(pw, salt, 32).toString('hex') });
+const pwOk = (u, pw) => !!u && crypto.timingSafeEqual(Buffer.from(pwHash(pw, u.salt).hash, 'hex'), Buffer.from(u.hash, 'hex'));
+const loadDb = (f) => { try { return JSON.parse(fs.readFileSync(f, 'utf8')); } catch { return { users: {}, tokens: [] }; } };
+const saveDb = (f, db) => { const tmp = `${f}.tmp`; fs.writeFileSync(tmp, JSON.stringify(db), { mode: 0o600 }); fs.renameSync(tmp, f); };
+
+if (process.argv[2] === 'user' || process.argv[2] === 'token') {
+  // the CLI: exit 0 ok, 1 failure, 2 usage
+  const [kind, verb, name] = process.argv.slice(2);
+  const opt = (k) => { const i = process.argv.indexOf(`--${k}`); return i > 0 ? process.argv[i + 1] : undefined; };
+  const dbf = opt('db');
+  if (!dbf || !verb) { console.error('usage: user|token add|del|list NAME --role ROLE --db DB'); process.exit(2); }
+  const db = loadDb(dbf);
+  const stdinLine = () => (fs.readFileSync(0, 'utf8').split('\n')[0] ?? '');
+  if (kind === 'user' && verb === 'add') {
+    const role = opt('role');
+    if (!name || !ROLES.includes(role)) { console.error('usage: user add NAME --role ROLE --db DB'); process.exit(2); }
+    if (db.users[name]) { console.error(`user ${name} exists`); process.exit(1); }
+    const pw = stdinLine();
+    if (pw.length < 8) { console.error('password too short'); process.exit(1); }
+    db.users[name] = { role, ...pwHash(pw), created_at: new Date().toISOString() };
+  } else if (kind === 'user' && verb === 'del') {
+    delete db.users[name];
+  } else if (kind === 'user' && verb === 'list') {
+    for (const [n, u] of Object.entries(db.users)) console.log(`${n}\t${u.role}`);
+  } else if (kind === 'token' && verb === 'add') {
+    const role = opt('role');
+    if (!name || !ROLES.includes(role)) { console.error('usage: token add NAME --role ROLE --db DB'); process.exit(2); }
+    const token = `vgt_${crypto.randomBytes(32).toString('base64url')}`;
+    db.tokens.push({ id: String(Date.now()), name, role, hash: sha(token), created_at: new Date().toISOString(), last_used_at: null });
+    console.log(token);
+  } else { console.error('unknown verb'); process.exit(2); }
+  saveDb(dbf, db);
+  process.exit(0);
+}
 
 const args = Object.fromEntries(process.argv.slice(2).reduce((a, v, i, all) => {
   if (v.startsWith('--')) a.push([v.slice(2), all[i + 1] && !all[i + 1].startsWith('--') ? all[i + 1] : 'true']);
@@ -164,10 +207,158 @@ function json(res, code, obj) { res.writeHead(code, { 'Content-Type': 'applicati
 function body(req) {
   return new Promise((resolve) => { let s = ''; req.on('data', (c) => { s += c; }); req.on('end', () => { try { resolve(JSON.parse(s)); } catch { resolve(null); } }); });
 }
+// ---------- access control (the contract, simplified: no idle timeout, scrypt instead of Argon2id) ----------
+const dbFile = args.db ? path.resolve(args.db) : null;
+let db = dbFile ? loadDb(dbFile) : { users: {}, tokens: [] };
+if (!dbFile) {
+  const pw = crypto.randomBytes(9).toString('base64url');
+  db.users.admin = { role: 'admin', ...pwHash(pw), created_at: iso() };
+  console.log(`mock-vigild: log in as admin / ${pw}`);
+}
+const persist = () => { if (dbFile) saveDb(dbFile, db); };
+if (dbFile) setInterval(() => { db = loadDb(dbFile); }, 2000).unref();
+const sessions = new Map(); // sha(sid) -> {user, csrf, expires}
+const failures = new Map(); // username or address -> {n, until}
+const audit = [];
+const SESSION_MAX_MS = Number(args['session-max'] ?? 604800) * 1000;
+function addAudit(req, user, action, target = null, outcome = 'ok', detail = null) {
+  audit.push({ t: iso(), user, address: req.socket.remoteAddress, action, target, outcome, detail });
+  if (audit.length > 10000) audit.shift();
+}
+function cookieSid(req) {
+  const m = /(?:^|;\s*)vigil_session=([^;]+)/.exec(req.headers.cookie ?? '');
+  return m ? m[1] : null;
+}
+/** {user, role, csrf?, bearer} or null. Deleted users and revoked tokens stop working at once. */
+function whoami(req) {
+  const a = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
+  if (a) {
+    const t = db.tokens.find((x) => x.hash === sha(a[1]));
+    if (!t) return null;
+    t.last_used_at = iso();
+    return { user: `token:${t.name}`, role: t.role, bearer: true };
+  }
+  const sid = cookieSid(req);
+  const s = sid && sessions.get(sha(sid));
+  if (!s) return null;
+  if (Date.now() > s.expires || !db.users[s.user]) { sessions.delete(sha(sid)); return null; }
+  return { user: s.user, role: db.users[s.user].role, csrf: s.csrf, expires: s.expires, bearer: false };
+}
+function throttled(keys) {
+  const now = Date.now();
+  return Math.max(0, ...keys.map((k) => { const f = failures.get(k); return f && f.until > now ? Math.ceil((f.until - now) / 1000) : 0; }));
+}
+function failed(keys) {
+  for (const k of keys) {
+    const f = failures.get(k) ?? { n: 0, until: 0 };
+    f.n++;
+    if (f.n >= 5) f.until = Date.now() + Math.min(900, 2 ** (f.n - 5)) * 1000;
+    failures.set(k, f);
+  }
+}
+async function sessionRoute(req, res) {
+  if (req.method === 'POST') {
+    const b = await body(req);
+    const name = typeof b?.username === 'string' ? b.username : '';
+    const keys = [`u:${name}`, `a:${req.socket.remoteAddress}`];
+    const wait = throttled(keys);
+    if (wait) { addAudit(req, name, 'login', null, 'throttled'); res.setHeader('Retry-After', String(wait)); return json(res, 429, { error: 'too many failed logins, retry later' }); }
+    const u = db.users[name];
+    if (!u || typeof b?.password !== 'string' || !pwOk(u, b.password)) {
+      failed(keys);
+      addAudit(req, name, 'login', null, 'fail');
+      return json(res, 401, { error: 'invalid username or password' });
+    }
+    for (const k of keys) failures.delete(k);
+    const sid = crypto.randomBytes(32).toString('base64url'), csrf = crypto.randomBytes(32).toString('base64url');
+    sessions.set(sha(sid), { user: name, csrf, expires: Date.now() + SESSION_MAX_MS });
+    addAudit(req, name, 'login');
+    res.setHeader('Set-Cookie', `vigil_session=${sid}; HttpOnly; SameSite=Strict; Path=/`);
+    return json(res, 200, { user: name, role: u.role, csrf });
+  }
+  const w = whoami(req);
+  if (!w || w.bearer) return json(res, 401, { error: 'authentication required' });
+  if (req.method === 'GET') return json(res, 200, { user: w.user, role: w.role, csrf: w.csrf, idle_expires_at: iso(w.expires), expires_at: iso(w.expires) });
+  if (req.method === 'DELETE') {
+    if (req.headers['x-csrf-token'] !== w.csrf) return json(res, 403, { error: 'missing or invalid CSRF token' });
+    sessions.delete(sha(cookieSid(req)));
+    addAudit(req, w.user, 'logout');
+    res.writeHead(204, { 'Set-Cookie': 'vigil_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0' });
+    return res.end();
+  }
+  return json(res, 405, { error: 'method not allowed' });
+}
+async function adminRoute(req, res, w, p, u) {
+  let m;
+  if (p === '/api/users' && req.method === 'GET') return json(res, 200, { users: Object.entries(db.users).map(([username, x]) => ({ username, role: x.role, created_at: x.created_at })) });
+  if (p === '/api/users' && req.method === 'POST') {
+    const b = await body(req);
+    if (!b || typeof b.username !== 'string' || !/^[A-Za-z0-9_.@-]{1,64}$/.test(b.username) || ['.', '..'].includes(b.username) || !ROLES.includes(b.role) || typeof b.password !== 'string' || b.password.length < 8) return json(res, 400, { error: 'bad user' });
+    if (db.users[b.username]) return json(res, 409, { error: 'user exists' });
+    db.users[b.username] = { role: b.role, ...pwHash(b.password), created_at: iso() };
+    persist(); addAudit(req, w.user, 'user_add', b.username);
+    return json(res, 201, { username: b.username, role: b.role });
+  }
+  if ((m = /^\/api\/users\/([^/]+)$/.exec(p))) {
+    const name = decodeURIComponent(m[1]);
+    const x = db.users[name];
+    if (!x) return json(res, 404, { error: 'no such user' });
+    if (req.method === 'PUT') {
+      const b = await body(req);
+      if (!b || (b.role !== undefined && !ROLES.includes(b.role)) || (b.password !== undefined && (typeof b.password !== 'string' || b.password.length < 8))) return json(res, 400, { error: 'bad update' });
+      if (b.role) x.role = b.role;
+      if (b.password) Object.assign(x, pwHash(b.password));
+      persist(); addAudit(req, w.user, 'user_update', name);
+      return json(res, 200, { username: name, role: x.role });
+    }
+    if (req.method === 'DELETE') {
+      delete db.users[name];
+      for (const [k, s] of sessions) if (s.user === name) sessions.delete(k);
+      persist(); addAudit(req, w.user, 'user_del', name);
+      res.writeHead(204); return res.end();
+    }
+  }
+  if (p === '/api/tokens' && req.method === 'GET') return json(res, 200, { tokens: db.tokens.map(({ hash, ...t }) => t) });
+  if (p === '/api/tokens' && req.method === 'POST') {
+    const b = await body(req);
+    if (!b || typeof b.name !== 'string' || !b.name || !ROLES.includes(b.role)) return json(res, 400, { error: 'bad token' });
+    const token = `vgt_${crypto.randomBytes(32).toString('base64url')}`;
+    const t = { id: String(Date.now()) + String(++counter), name: b.name, role: b.role, hash: sha(token), created_at: iso(), last_used_at: null };
+    db.tokens.push(t);
+    persist(); addAudit(req, w.user, 'token_add', b.name);
+    return json(res, 201, { id: t.id, name: t.name, role: t.role, token });
+  }
+  if ((m = /^\/api\/tokens\/([^/]+)$/.exec(p)) && req.method === 'DELETE') {
+    const i = db.tokens.findIndex((t) => t.id === decodeURIComponent(m[1]));
+    if (i < 0) return json(res, 404, { error: 'no such token' });
+    db.tokens.splice(i, 1);
+    persist(); addAudit(req, w.user, 'token_del', decodeURIComponent(m[1]));
+    res.writeHead(204); return res.end();
+  }
+  if (p === '/api/audit' && req.method === 'GET') {
+    const from = Number(u.searchParams.get('from') ?? -Infinity), to = Number(u.searchParams.get('to') ?? Infinity);
+    const who = u.searchParams.get('user'), limit = Math.min(1000, Number(u.searchParams.get('limit') ?? 200));
+    const rows = audit.filter((e) => { const t = Date.parse(e.t); return t >= from && t <= to && (!who || e.user === who); }).reverse().slice(0, limit);
+    return json(res, 200, { entries: rows });
+  }
+  return json(res, 404, { error: 'no such route' });
+}
+
 const server = http.createServer(async (req, res) => {
   const u = new URL(req.url, 'http://x');
   const p = u.pathname;
   if (p === '/healthz') return json(res, 200, { ok: true, broker_connected: true, store_writable: true });
+  if (p === '/api/session') return sessionRoute(req, res);
+  let w = null;
+  if (p.startsWith('/api/')) {
+    w = whoami(req);
+    if (!w) return json(res, 401, { error: 'authentication required' });
+    if (req.method !== 'GET' && !w.bearer && req.headers['x-csrf-token'] !== w.csrf) return json(res, 403, { error: 'missing or invalid CSRF token' });
+    if (/^\/api\/(users|tokens|audit)(\/|$)/.test(p)) {
+      if (w.role !== 'admin') return json(res, 403, { error: 'forbidden' });
+      return adminRoute(req, res, w, p, u);
+    }
+  }
   if (p === '/api/devices') return json(res, 200, { devices: [...devices.values()].map((d) => d.info) });
   let m = /^\/api\/devices\/([^/]+)(\/readings|\/config|\/commands)?$/.exec(p);
   if (m) {
@@ -185,15 +376,19 @@ const server = http.createServer(async (req, res) => {
       return json(res, 200, { device_id: id, from, to, total: rows.length, downsampled: true, ...downsample(rows, from, to, max) });
     }
     if (m[2] === '/config' && req.method === 'PUT') {
+      if (rank(w.role) < rank('technician')) return json(res, 403, { error: 'forbidden' });
       const b = await body(req);
       if (!b || !Number.isInteger(b.interval_ms) || b.interval_ms < 10 || b.interval_ms > 3600000) return json(res, 400, { error: 'bad interval_ms' });
       const cfg = { cfg_id: `cfg-${Date.now()}-${++counter}`, interval_ms: b.interval_ms };
       publish(`sensors/esp32/${id}/config`, cfg, true);
+      addAudit(req, w.user, 'config', id, 'ok', `interval_ms=${b.interval_ms}`);
       return json(res, 202, { cfg_id: cfg.cfg_id, config: cfg });
     }
     if (m[2] === '/commands' && req.method === 'POST') {
       const b = await body(req);
       if (!b || typeof b.cmd !== 'string') return json(res, 400, { error: 'bad command' });
+      if (rank(w.role) < rank(['ping', 'identify'].includes(b.cmd) ? 'clinician' : 'technician')) return json(res, 403, { error: 'forbidden' });
+      addAudit(req, w.user, 'command', id, 'ok', b.cmd);
       const cmd = { ...b, cmd_id: `c-${Date.now()}-${++counter}` };
       publish(`commands/esp32/${id}/control`, cmd);
       return json(res, 202, { cmd_id: cmd.cmd_id });
@@ -213,6 +408,12 @@ const server = http.createServer(async (req, res) => {
 });
 server.on('upgrade', (req, sock) => {
   if (new URL(req.url, 'http://x').pathname !== '/ws') { sock.destroy(); return; }
+  // refused before the handshake, never accepted and then closed
+  const refuse = (code, text) => { sock.end(`HTTP/1.1 ${code} ${text}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`); };
+  const w = whoami(req);
+  if (!w) return refuse(401, 'Unauthorized');
+  const origin = req.headers.origin;
+  if (origin === undefined ? !w.bearer : origin !== `http://${req.headers.host}`) return refuse(403, 'Forbidden');
   const key = req.headers['sec-websocket-key'];
   const accept = crypto.createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
   sock.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { Procs, freePort, sleep, startMosquitto, tmpDir, waitPort } from './lib.mjs';
+import { Procs, freePort, loginThroughPage, sleep, startMosquitto, tmpDir, vigildCli, waitPort } from './lib.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.join(here, '..', '..');
@@ -21,6 +21,8 @@ let browser;
 try {
   const broker = await startMosquitto(procs, dir);
   const http = await freePort();
+  // a real user through vigild's CLI, logged in through the login page below
+  await vigildCli(VIGILD, ['user', 'add', 'perf', '--role', 'viewer', '--db', path.join(dir, 'v.db')], 'perf-live-pass-1\n');
   procs.start('vigild', VIGILD, ['--broker', `mqtt://127.0.0.1:${broker.port}`, '--listen', `127.0.0.1:${http}`,
     '--db', path.join(dir, 'v.db'), '--web-root', path.join(here, '..', 'dist'), '--client-id', `perf-live-${process.pid}`]);
   await waitPort(http);
@@ -31,6 +33,7 @@ try {
       '--disable-component-update', '--disable-sync', '--enable-precise-memory-info'] });
   const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
   await page.goto(`http://127.0.0.1:${http}/?perf=1`);
+  await loginThroughPage(page, `http://127.0.0.1:${http}`, 'perf', 'perf-live-pass-1', { goto: false });
   await page.waitForFunction((n) => document.querySelectorAll('a.tile').length >= n, N, { timeout: 60000 });
   await sleep(5000); // warm up
   const cdp = await page.context().newCDPSession(page);

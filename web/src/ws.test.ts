@@ -80,3 +80,71 @@ describe('Connection', () => {
     c.stop();
   });
 });
+
+describe('Connection and the session', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+    FakeWS.all = [];
+    vi.stubGlobal('WebSocket', FakeWS);
+  });
+  afterEach(() => { vi.useRealTimers(); vi.unstubAllGlobals(); });
+
+  it('a refused upgrade with the session gone (401): stops, no more upgrades', async () => {
+    const checks: number[] = [];
+    let gone = 0;
+    const c = new Connection('ws://x/ws', { checkSession: async () => { checks.push(Date.now()); return 401; }, onUnauthenticated: () => { gone++; } });
+    c.start();
+    FakeWS.all[0].open();
+    FakeWS.all[0].drop();          // the server ended the session and the socket
+    await vi.advanceTimersByTimeAsync(0);
+    expect(checks.length).toBe(1);
+    expect(gone).toBe(1);
+    await vi.advanceTimersByTimeAsync(120000);
+    expect(FakeWS.all.length).toBe(1); // never tried again
+    expect(checks.length).toBe(1);
+    c.retryNow();
+    expect(FakeWS.all.length).toBe(1);
+    // after a new login, start() connects again
+    c.start();
+    expect(FakeWS.all.length).toBe(2);
+    c.stop();
+  });
+
+  it('server down (no answer) or session fine: one check per attempt, reconnects with backoff', async () => {
+    let status = 0;
+    let checks = 0;
+    const c = new Connection('ws://x/ws', { checkSession: async () => { checks++; return status; }, onUnauthenticated: () => { throw new Error('not gone'); } });
+    c.start();
+    FakeWS.all[0].open();
+    FakeWS.all[0].drop();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(checks).toBe(1);
+    expect(c.info.state).toBe('reconnecting');
+    await vi.advanceTimersByTimeAsync(c.info.nextRetryAt - Date.now() + 1);
+    expect(FakeWS.all.length).toBe(2);
+    status = 200;
+    FakeWS.all[1].drop();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(checks).toBe(2);
+    expect(c.info.attempt).toBe(2);
+    await vi.advanceTimersByTimeAsync(c.info.nextRetryAt - Date.now() + 1);
+    expect(FakeWS.all.length).toBe(3);
+    FakeWS.all[2].open();
+    expect(c.info.state).toBe('connected');
+    c.stop();
+  });
+
+  it('retryNow does nothing while the session check is out', async () => {
+    let release: (n: number) => void = () => {};
+    const c = new Connection('ws://x/ws', { checkSession: () => new Promise<number>((r) => { release = r; }) });
+    c.start();
+    FakeWS.all[0].drop();
+    c.retryNow();
+    expect(FakeWS.all.length).toBe(1);
+    release(200);
+    await vi.advanceTimersByTimeAsync(0);
+    c.retryNow();
+    expect(FakeWS.all.length).toBe(2);
+    c.stop();
+  });
+});

@@ -1,5 +1,7 @@
 import { backoffDelay } from './backoff';
 import { store } from './store';
+import { afterSessionCheck } from './session';
+import { checkSession } from './auth';
 import type { ServerMsg } from './types';
 
 export type ConnState = 'connecting' | 'connected' | 'reconnecting' | 'offline';
@@ -18,14 +20,27 @@ const OFFLINE_AFTER_MS = 20000;
 
 type Listener = () => void;
 
+export interface ConnectionOptions {
+  /**
+   * GET /api/session → its HTTP status (0 = no answer). Asked after every close
+   * before reconnecting: the browser does not expose why an upgrade was refused,
+   * and a server that answers 401 must not be hammered with upgrades.
+   */
+  checkSession?: () => Promise<number>;
+  /** The session is gone: the connection stops until start() again. */
+  onUnauthenticated?: () => void;
+}
+
 export class Connection {
   info: ConnInfo = { state: 'connecting', lastMessageAt: NaN, connectedAt: NaN, disconnectedAt: NaN, nextRetryAt: NaN, attempt: 0 };
   private ws: WebSocket | null = null;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private listeners = new Set<Listener>();
   private stopped = false;
+  private checking = false;
+  private listening = false;
 
-  constructor(private url: string) {}
+  constructor(private url: string, private opts: ConnectionOptions = {}) {}
 
   subscribe = (l: Listener): (() => void) => { this.listeners.add(l); return () => { this.listeners.delete(l); }; };
   get = (): ConnInfo => this.info;
@@ -36,9 +51,12 @@ export class Connection {
   }
 
   start(): void {
+    if (!this.stopped && (this.ws || this.timer || this.checking)) return;
     this.stopped = false;
+    this.set({ state: 'connecting', attempt: 0, disconnectedAt: NaN, nextRetryAt: NaN });
     this.open();
-    if (typeof window !== 'undefined') {
+    if (typeof window !== 'undefined' && !this.listening) {
+      this.listening = true;
       window.addEventListener('online', () => this.retryNow());
       window.addEventListener('offline', () => { this.set({ state: 'offline' }); });
       document.addEventListener('visibilitychange', () => {
@@ -49,12 +67,17 @@ export class Connection {
 
   stop(): void {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.ws?.close();
+    if (this.timer) { clearTimeout(this.timer); this.timer = null; }
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) {
+      ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+      try { ws.close(); } catch { /* already closed */ }
+    }
   }
 
   retryNow(): void {
-    if (this.stopped || this.info.state === 'connected' || this.info.state === 'connecting') return;
+    if (this.stopped || this.checking || this.info.state === 'connected' || this.info.state === 'connecting') return;
     if (this.timer) { clearTimeout(this.timer); this.timer = null; }
     this.open();
   }
@@ -94,9 +117,27 @@ export class Connection {
       this.ws = null;
       if (this.stopped) return;
       if (this.info.state === 'connected') this.set({ disconnectedAt: Date.now() });
-      this.scheduleRetry();
+      this.afterClose();
     };
     ws.onerror = () => { /* onclose follows */ };
+  }
+
+  /** Reconnect with backoff, unless the session check says the session is gone. */
+  private afterClose(): void {
+    const check = this.opts.checkSession;
+    if (!check) { this.scheduleRetry(); return; }
+    this.checking = true;
+    if (this.info.state === 'connected' || this.info.state === 'connecting') this.set({ state: 'reconnecting' });
+    check().catch(() => 0).then((status) => {
+      this.checking = false;
+      if (this.stopped) return;
+      if (afterSessionCheck(status) === 'expired') {
+        this.stop();
+        this.opts.onUnauthenticated?.();
+        return;
+      }
+      this.scheduleRetry();
+    });
   }
 
   private scheduleRetry(): void {
@@ -120,4 +161,7 @@ function wsUrl(): string {
   return `${loc.protocol === 'https:' ? 'wss' : 'ws'}://${loc.host}/ws`;
 }
 
-export const connection = new Connection(typeof window !== 'undefined' ? wsUrl() : 'ws://localhost/ws');
+export const connection = new Connection(typeof window !== 'undefined' ? wsUrl() : 'ws://localhost/ws', {
+  // the session store hears the 401 itself (checkSession dispatches it)
+  checkSession,
+});

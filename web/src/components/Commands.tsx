@@ -2,6 +2,7 @@ import { useState } from 'react';
 import { postCommand, putConfig } from '../api';
 import { store, type Dev } from '../store';
 import type { CommandResult } from '../types';
+import { allowed, type Role } from '../roles';
 
 const CMD_TIMEOUT_MS = 10000;
 const CFG_TIMEOUT_MS = 15000;
@@ -24,8 +25,10 @@ function describe(r: CommandResult): string {
 
 let seq = 0;
 
-export function Commands({ dev }: { dev: Dev }) {
+/** Only the controls the role may use (viewers never get here: DeviceDetail leaves the panel out). */
+export function Commands({ dev, role }: { dev: Dev; role: Role | null }) {
   const id = dev.id;
+  const may = allowed(role);
   const [log, setLog] = useState<LogEntry[]>([]);
   const [interval, setIntervalMs] = useState<string>(String(dev.intervalMs ?? 1000));
   const lastSeq = dev.last?.seq;
@@ -60,20 +63,20 @@ export function Commands({ dev }: { dev: Dev }) {
   return (
     <section className="panel commands" aria-labelledby="cmd-h">
       <h2 id="cmd-h">Control</h2>
-      <form className="row" onSubmit={(e) => { e.preventDefault(); if (ivValid) run(`interval ${ivNum} ms`, async () => (await putConfig(id, ivNum)).cfg_id, CFG_TIMEOUT_MS); }}>
+      {may.config && <form className="row" onSubmit={(e) => { e.preventDefault(); if (ivValid) run(`interval ${ivNum} ms`, async () => (await putConfig(id, ivNum)).cfg_id, CFG_TIMEOUT_MS); }}>
         <label className="field">
           <span>Interval (ms)</span>
           <input type="number" min={10} max={3600000} step={1} value={interval} onChange={(e) => setIntervalMs(e.target.value)}
             aria-invalid={!ivValid} data-testid="interval" />
         </label>
         <button type="submit" disabled={!ivValid}>Apply</button>
-      </form>
+      </form>}
       <div className="row buttons">
-        <button onClick={() => cmd('ping')} data-testid="cmd-ping">Ping</button>
-        <button onClick={() => cmd('identify')} data-testid="cmd-identify">Identify</button>
-        <button className="danger" onClick={() => { if (window.confirm(`Reboot ${id}? It will stop measuring for a few seconds.`)) cmd('reboot'); }} data-testid="cmd-reboot">Reboot…</button>
+        {may.command('ping') && <button onClick={() => cmd('ping')} data-testid="cmd-ping">Ping</button>}
+        {may.command('identify') && <button onClick={() => cmd('identify')} data-testid="cmd-identify">Identify</button>}
+        {may.command('reboot') && <button className="danger" onClick={() => { if (window.confirm(`Reboot ${id}? It will stop measuring for a few seconds.`)) cmd('reboot'); }} data-testid="cmd-reboot">Reboot…</button>}
       </div>
-      <form className="row" onSubmit={(e) => {
+      {may.command('resend') && <form className="row" onSubmit={(e) => {
         e.preventDefault();
         cmd('resend', { boot: Number(rsBoot), from: Number(rsFrom), to: Number(rsTo) });
       }}>
@@ -81,7 +84,7 @@ export function Commands({ dev }: { dev: Dev }) {
         <label className="field small"><span>Seq from</span><input type="number" min={0} value={rsFrom} onChange={(e) => setRsFrom(e.target.value)} /></label>
         <label className="field small"><span>to</span><input type="number" min={0} value={rsTo} onChange={(e) => setRsTo(e.target.value)} /></label>
         <button type="submit" disabled={rsBoot === '' || Number(rsFrom) > Number(rsTo)} data-testid="cmd-resend">Resend</button>
-      </form>
+      </form>}
       <ul className="log" aria-live="polite" data-testid="cmd-log">
         {log.map((e) => (
           <li key={e.n} className={`log-${e.state}`} data-state={e.state}>

@@ -6,6 +6,8 @@ import { formatAge } from '../time';
 import { useSeries, type RangeSpec } from '../useSeries';
 import { Chart, type SeriesDef } from './Chart';
 import { Commands } from './Commands';
+import { useSession } from '../auth';
+import { allowed } from '../roles';
 
 const RANGES: { label: string; durMs: number }[] = [
   { label: '15 min', durMs: 15 * 60e3 },
@@ -43,6 +45,7 @@ function useWidth(el: HTMLElement | null): number {
 
 export function DeviceDetail({ id }: { id: string }) {
   const dev = useDevice(id);
+  const { role } = useSession();
   const state = useDevState(id);
   const now = useClock();
   const [range, setRange] = useState<RangeSpec>({ kind: 'live', durMs: RANGES[0].durMs });
@@ -131,7 +134,7 @@ export function DeviceDetail({ id }: { id: string }) {
               <dt>Uptime</dt><dd>{r?.timestamp != null ? formatAge(r.timestamp) : '—'}</dd>
             </dl>
           </section>
-          <Commands key={id} dev={dev} />
+          {allowed(role).commands && <Commands key={id} dev={dev} role={role} />}
         </aside>
       </div>
     </main>
