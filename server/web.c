@@ -1110,7 +1110,9 @@ static int web__handle_http(struct lws *wsi, pss *p, const char *path)
                 return web__respond_405(wsi, p, "POST");
             if (is_cfg && p->meth != M_PUT)
                 return web__respond_405(wsi, p, "PUT");
-            if (is_cmd && !hub_device_known(w->hub, p->dev))
+            /* Config too: a retained config for an id no device ever used
+             * would sit on the broker for good, one per invented id. */
+            if (!hub_device_known(w->hub, p->dev))
                 return web__respond_error(wsi, p, 404, "unknown device");
             return web__expect_body(wsi, p, is_cmd ? R_COMMANDS : R_CONFIG); /* answered at HTTP_BODY_COMPLETION */
         }

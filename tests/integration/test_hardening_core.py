@@ -3,6 +3,7 @@ device cap, completeness poisoning, ack matching, the database's file mode.
 Real Mosquitto, real vigild, real SQLite."""
 import json
 import os
+import subprocess
 import stat
 import sys
 import time
@@ -170,6 +171,15 @@ class HardeningCoreTest(TempDirTest):
             self.assertEqual(status, 400, q)
         self.assertEqual(http(self.http_port, "GET", "/api/devices/INTS_1/readings?to=1800000000000")[0], 200)
         self.assertEqual(http(self.http_port, "GET", "/healthz")[0], 200)
+        # Config for an id no device ever used is refused like a command: it
+        # would leave a retained message on the broker for every invented id.
+        status, body = http(self.http_port, "PUT", "/api/devices/NEVER_SEEN/config", {"interval_ms": 500})
+        self.assertEqual(status, 404, body)
+        out = subprocess.run(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(self.broker.port),
+                              "-t", "sensors/esp32/NEVER_SEEN/config", "-C", "1", "-W", "2"],
+                             stdout=subprocess.PIPE, timeout=10).stdout
+        self.assertEqual(out, b"", "no retained config for an unknown device")
+        self.assertEqual(http(self.http_port, "PUT", "/api/devices/INTS_1/config", {"interval_ms": 500})[0], 202)
 
     # -- acks answer commands vigild sent, to that device -------------------
     def test_acks_are_matched_to_commands(self):
