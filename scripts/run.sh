@@ -7,7 +7,8 @@
 # Environment: VIGIL_MQTT_PORT (1883), VIGIL_HTTP_PORT (8080),
 #   VIGIL_DEVICES (50), VIGIL_RATE (1 Hz), VIGIL_DURATION (86400 s),
 #   VIGIL_RUN_DIR (./run: broker persistence, database, logs),
-#   VIGIL_TLS=1: broker on TLS with client certificates (scripts/tls-demo.sh).
+#   VIGIL_TLS=1: broker on TLS with client certificates, vigild on HTTPS
+#   (scripts/tls-demo.sh).
 #   VIGIL_ADMIN_PASSWORD (the dashboard login 'admin'; default: a fresh one each run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -101,8 +102,8 @@ fi
 cat <<MSG
 
   Vigil is running.
-    Dashboard:  http://127.0.0.1:$HTTP_PORT/   login: admin / $ADMIN_PW
-    API:        http://127.0.0.1:$HTTP_PORT/api/devices   metrics: /metrics   health: /healthz
+    Dashboard:  ${WEB_SCHEME:-http}://127.0.0.1:$HTTP_PORT/   login: admin / $ADMIN_PW
+    API:        ${WEB_SCHEME:-http}://127.0.0.1:$HTTP_PORT/api/devices   metrics: /metrics   health: /healthz
                 (API tokens: build/server/vigild token add NAME --role viewer --db $RUN/vigil.db)
     Broker:     $BROKER_URL
     Fleet:      $FLEET

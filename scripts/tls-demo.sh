@@ -6,7 +6,7 @@
 # Reuses the CA and the certificates of an earlier run. Still loopback only.
 #
 # In: ROOT RUN MQTT_PORT DEVICES (from run.sh). Out: $RUN/mosquitto.conf
-# replaced, BROKER_URL, VIGILD_TLS and SIM_TLS (extra arguments).
+# replaced, BROKER_URL, WEB_SCHEME, VIGILD_TLS and SIM_TLS (extra arguments).
 CA="$RUN/ca"
 PROVISION=(bash "$ROOT/scripts/provision-device.sh" --ca "$CA")
 if [ ! -f "$CA/ca.pem" ]; then
@@ -48,6 +48,8 @@ fi
 BROKER_URL="mqtts://127.0.0.1:$MQTT_PORT"
 VIGILD_TLS=(--tls-ca "$CA/ca.pem" --tls-cert "$CA/services/vigild.crt"
             --tls-key "$CA/services/vigild.key")
-# TODO(https): add --http-tls-cert/--http-tls-key (an `issue-broker`-style
-# server certificate for 127.0.0.1) once vigild has them (issue 10, item 5).
+# vigild's own listener on HTTPS too, with the CA's server certificate for
+# 127.0.0.1 (the broker's: same host, same CA the browser is told to trust).
+VIGILD_TLS+=(--http-tls-cert "$CA/broker/broker.crt" --http-tls-key "$CA/broker/broker.key")
+WEB_SCHEME=https
 SIM_TLS=(--tls-ca "$CA/ca.pem" --tls-cert-dir "$CA/devices")
