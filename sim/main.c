@@ -77,6 +77,8 @@ static void sim_main__usage(FILE *f)
         "                      device (or of device number DEV): the step is left\n"
         "                      partial, the device reboots and recovers from its flash\n"
         "  --power-cut-random P  cut the power at any erase/program with probability P\n"
+        "  --replay-rate N     backlog replays per second per device after a reconnect\n"
+        "                      (default 50, the firmware's)\n"
         "  --verbose           log device-core messages\n"
         "  --help\n");
 }
@@ -298,7 +300,7 @@ int main(int argc, char **argv)
     snprintf(o.prefix, sizeof o.prefix, "ESP32_");
     enum { O_BROKER = 256, O_DEVICES, O_RATE, O_DURATION, O_PREFIX, O_SEED, O_FID, O_SCEN, O_QOS,
            O_SUMMARY, O_FIRST, O_KEEPALIVE, O_CLEAN, O_PERW, O_CRATE, O_OUTBOX, O_VERBOSE, O_HELP,
-           O_TLS_CA, O_TLS_DIR, O_TLS_CERT, O_TLS_KEY, O_FLASH_DIR, O_CUT_AT, O_CUT_P };
+           O_TLS_CA, O_TLS_DIR, O_TLS_CERT, O_TLS_KEY, O_FLASH_DIR, O_CUT_AT, O_CUT_P, O_REPLAY };
     static const struct option lo[] = {
         {"broker", required_argument, 0, O_BROKER}, {"devices", required_argument, 0, O_DEVICES},
         {"rate", required_argument, 0, O_RATE}, {"duration", required_argument, 0, O_DURATION},
@@ -314,6 +316,7 @@ int main(int argc, char **argv)
         {"flash-dir", required_argument, 0, O_FLASH_DIR},
         {"power-cut-at", required_argument, 0, O_CUT_AT},
         {"power-cut-random", required_argument, 0, O_CUT_P},
+        {"replay-rate", required_argument, 0, O_REPLAY},
         {0, 0, 0, 0},
     };
     int c;
@@ -375,6 +378,7 @@ int main(int argc, char **argv)
             if (sim_main__cut_at(optarg, &o)) bad = "--power-cut-at";
             break;
         case O_CUT_P: if (sim_main__num(optarg, 0, 1, &v)) bad = "--power-cut-random"; else o.cut_p = v; break;
+        case O_REPLAY: if (sim_main__num(optarg, 1, 10000, &v)) bad = "--replay-rate"; else o.replay_per_s = (uint32_t)v; break;
         case O_HELP: sim_main__usage(stdout); return 0;
         default: sim_main__usage(stderr); return 2;
         }

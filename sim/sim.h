@@ -72,6 +72,7 @@ typedef struct sim_opts {
     uint64_t cut_at;      /* power cut at this erase/program step (0: none) */
     long cut_dev;         /* ... of this device number only; -1: of each */
     double cut_p;         /* power cut probability per erase/program step */
+    uint32_t replay_per_s; /* backlog drain per device; 0: the firmware's default */
     bool verbose;
     int id_width;
     /* TLS (--broker mqtts://): the CA that verifies the broker (empty: the

@@ -393,6 +393,7 @@ static int sim_worker__dev_boot(sim_dev *d)
         .fw = VIGIL_VERSION,
         .default_interval_ms = (uint32_t)lround(1000.0 / d->w->o->rate_hz),
         .drain_per_tick = 20,
+        .replay_per_s = d->w->o->replay_per_s,
         .sample = sim_worker__dev_sample,
         .sample_ctx = d,
     };
