@@ -79,12 +79,21 @@ session_status session_init(session *s, const platform *p, outbox *ob, const ses
     if (ob->have_last && ob->last_boot > boot)
         boot = ob->last_boot;
     if (ob->have_last && !ob->last_clean) {
+        /* The lost page held at most page_cap readings after the last one
+         * in flash (it is programmed when full; a cut during that program
+         * tears it). How many is unknowable, so the bound is announced:
+         * vigild asks for the seqs it lacks up to it, we answer missing and
+         * they are marked lost. At most a page of them may never have been
+         * taken — completeness errs towards a loss, never towards silence. */
+        uint64_t top = (uint64_t)ob->last_seq + ob->ring.page_cap;
         s->prev_unclean = true;
         s->prev_boot = ob->last_boot;
-        s->prev_last_seq = ob->last_seq;
+        s->prev_last_seq = top > UINT32_MAX ? UINT32_MAX : (uint32_t)top;
         session__log(s, PLATFORM_LOG_WARN,
-                     "%s: boot %lu stopped without flushing after seq %lu: later seqs are lost",
-                     s->id, (unsigned long)ob->last_boot, (unsigned long)ob->last_seq);
+                     "%s: boot %lu stopped without flushing after seq %lu: up to %lu later "
+                     "seqs are lost",
+                     s->id, (unsigned long)ob->last_boot, (unsigned long)ob->last_seq,
+                     (unsigned long)ob->ring.page_cap);
     }
     s->boot = boot + 1;
     if (p->kv_set_u32(p->ctx, PLATFORM_KEY_BOOT, s->boot) != PLATFORM_OK)

@@ -598,6 +598,33 @@ int completeness_on_unstored(completeness *c, completeness_actions *out, const c
     return 0;
 }
 
+int completeness_on_boot_end(completeness *c, completeness_actions *out, const char *id,
+                             int64_t boot, int64_t last_seq, int64_t now_ms)
+{
+    if (!completeness__vals_ok(boot, last_seq) || last_seq < 1)
+        return -1;
+    cdev *d = completeness__dev_get(c, id);
+    if (!d)
+        return -1;
+    cboot *b = completeness__boot_find(d, boot);
+    if (!b && boot <= d->current)
+        return -1; /* retired (or never tracked) while newer boots are: nothing to extend */
+    /* The same bound as a reading: one status cannot claim a range larger
+     * than max_jump beyond what the boot has shown. */
+    int64_t top = b && b->hi >= b->base ? b->hi : 0;
+    if (last_seq <= top)
+        return 0;
+    if ((uint64_t)(last_seq - top) > c->cfg.max_jump) {
+        d->untracked++;
+        return -1;
+    }
+    if (!b)
+        b = completeness__boot_new(c, out, d, boot, 1, now_ms); /* seqs start at 1 */
+    b->last_seen_ms = now_ms;
+    completeness__advance(c, out, d, b, last_seq, last_seq, now_ms);
+    return 1;
+}
+
 int completeness_on_ack(completeness *c, completeness_actions *out, const char *id,
                         uint64_t req_id, int ok, int permanent, uint64_t sent, uint64_t missing,
                         int64_t now_ms)

@@ -21,7 +21,9 @@
  * skipped ahead. A boot first seen far from 1 starts at that seq (lead_max).
  * A seq is counted once however often it arrives (duplicates are ignored).
  * Tails are invisible: readings after the last one seen cannot be known
- * until a later one arrives (docs/RELIABILITY.md).
+ * until a later one arrives, or until the device says how far an earlier
+ * boot went (completeness_on_boot_end: after a power cut its next boot
+ * announces it), docs/RELIABILITY.md.
  *
  * Resend policy (completeness_tick): at most one outstanding request per
  * device; a gap is asked for only once it has been quiet for settle_ms (a
@@ -165,6 +167,19 @@ completeness_result completeness_on_reading(completeness *c, completeness_action
  * past it and it becomes a pending gap, re-requested later. */
 int completeness_on_unstored(completeness *c, completeness_actions *out, const char *id,
                              int64_t boot, int64_t seq, int64_t now_ms);
+
+/* The device says boot `boot` took seqs up to last_seq (its next boot's
+ * online status, prev_boot / prev_last_seq, after a power cut lost what
+ * the outbox had not yet written). Moves that boot's hi up to last_seq, so
+ * what never arrived becomes a pending gap that is asked for (and, when the
+ * device answers missing, marked lost): the tail is not silently absent.
+ * Bounded like a reading: last_seq more than max_jump above hi (above 0
+ * for a boot not seen yet) is refused. A boot not tracked is created with
+ * base 1 only when it is above the device's current boot (else it is one
+ * that was retired: refused). Returns 1 if hi moved, 0 if nothing was new
+ * (a retained status seen again), -1 if refused. */
+int completeness_on_boot_end(completeness *c, completeness_actions *out, const char *id,
+                             int64_t boot, int64_t last_seq, int64_t now_ms);
 
 /* The device's answer to request req_id. ok: the command ran; sent and
  * missing as in the ack (missing = seqs of the range it no longer has —

@@ -285,6 +285,20 @@ static void ingest__handle_status(ingest *in, const char *id, const char *topic,
     s.received_ms = vclock_wall_ms();
     atomic_fetch_add_explicit(&in->m->accepted_status, 1, memory_order_relaxed);
     store_put_status(in->st, &s);
+    if (in->trk && (s.present & TELEMETRY_STATUS_HAS_PREV)) {
+        /* A power cut ended the previous boot before its outbox wrote the
+         * last readings: expect its seqs up to prev_last_seq, so those
+         * that never come are asked for and marked lost, not unseen. */
+        int rc = tracker_on_boot_end(in->trk, id, s.prev_boot, s.prev_last_seq, vclock_mono_ms(),
+                                     &in->act);
+        if (rc > 0)
+            LOG_W(TAG, "%s: boot %lld ended without flushing; expecting seqs up to %lld", id,
+                  (long long)s.prev_boot, (long long)s.prev_last_seq);
+        else if (rc < 0)
+            LOG_W(TAG, "%s: end of boot %lld at seq %lld not tracked (out of range)", id,
+                  (long long)s.prev_boot, (long long)s.prev_last_seq);
+        ingest__act(in, &in->act);
+    }
     char json[512];
     size_t len = telemetry_status_json(&s, json, sizeof json);
     hub_msg *hm = len ? hub_msg_new(HUB_DEVICE_STATUS, id, json, len) : NULL;

@@ -218,13 +218,14 @@ static cJSON *telemetry__parse_json(const char *payload, size_t len, errbuf *e,
 enum field {
     F_SENSOR_TYPE, F_DEVICE_ID, F_OBJECT_TEMP, F_AMBIENT_TEMP, F_HEART_RATE, F_SPO2,
     F_TIMESTAMP, F_SEQ, F_BOOT, F_TS, F_HR_VALID, F_SPO2_VALID, F_TEMP_VALID,
-    F_BATTERY, F_RSSI, F_FW, F_STATUS, F_INTERVAL_MS, F_COUNT, F_UNKNOWN = F_COUNT
+    F_BATTERY, F_RSSI, F_FW, F_STATUS, F_INTERVAL_MS, F_PREV_BOOT, F_PREV_LAST_SEQ, F_COUNT,
+    F_UNKNOWN = F_COUNT
 };
 
 static const char *const field_names[F_COUNT] = {
     "sensor_type", "device_id", "object_temp", "ambient_temp", "heart_rate", "spo2",
     "timestamp", "seq", "boot", "ts", "hr_valid", "spo2_valid", "temp_valid",
-    "battery", "rssi", "fw", "status", "interval_ms",
+    "battery", "rssi", "fw", "status", "interval_ms", "prev_boot", "prev_last_seq",
 };
 
 static enum field telemetry__field_lookup(const char *key, enum field first, enum field last)
@@ -535,8 +536,9 @@ telemetry_reason telemetry_parse_status(const char *topic_id, const char *payloa
     int have_status = 0;
     rc = TELEMETRY_OK;
     for (const cJSON *it = root->child; it != NULL && rc == TELEMETRY_OK; it = it->next) {
-        enum field f = telemetry__field_lookup(it->string, F_DEVICE_ID, F_INTERVAL_MS);
-        if (f != F_DEVICE_ID && f != F_BOOT && f != F_FW && f != F_STATUS && f != F_INTERVAL_MS)
+        enum field f = telemetry__field_lookup(it->string, F_DEVICE_ID, F_PREV_LAST_SEQ);
+        if (f != F_DEVICE_ID && f != F_BOOT && f != F_FW && f != F_STATUS && f != F_INTERVAL_MS &&
+            f != F_PREV_BOOT && f != F_PREV_LAST_SEQ)
             continue;
         if (seen & (1u << f)) {
             rc = telemetry__fail(&e, TELEMETRY_DUPLICATE_FIELD, "%s given twice", field_names[f]);
@@ -574,6 +576,14 @@ telemetry_reason telemetry_parse_status(const char *topic_id, const char *payloa
             rc = telemetry__get_int(it, "boot", VITAL_COUNTER_MIN, VITAL_COUNTER_MAX, &s.boot, &e);
             s.present |= TELEMETRY_STATUS_HAS_BOOT;
             break;
+        case F_PREV_BOOT: /* validated like boot and seq */
+            rc = telemetry__get_int(it, "prev_boot", VITAL_COUNTER_MIN, VITAL_COUNTER_MAX,
+                                    &s.prev_boot, &e);
+            break;
+        case F_PREV_LAST_SEQ:
+            rc = telemetry__get_int(it, "prev_last_seq", VITAL_COUNTER_MIN, VITAL_COUNTER_MAX,
+                                    &s.prev_last_seq, &e);
+            break;
         default:
             break;
         }
@@ -583,6 +593,18 @@ telemetry_reason telemetry_parse_status(const char *topic_id, const char *payloa
         return rc;
     if (!have_status)
         return telemetry__fail(&e, TELEMETRY_BAD_STATUS, "no \"status\" field");
+    /* The pair only means something together, and only about an earlier
+     * boot: a half or a forward reference is refused rather than guessed. */
+    int prev = ((seen >> F_PREV_BOOT) & 1u) + ((seen >> F_PREV_LAST_SEQ) & 1u);
+    if (prev == 1)
+        return telemetry__fail(&e, TELEMETRY_BAD_STATUS,
+                               "prev_boot and prev_last_seq come together");
+    if (prev == 2) {
+        if ((s.present & TELEMETRY_STATUS_HAS_BOOT) && s.prev_boot >= s.boot)
+            return telemetry__fail(&e, TELEMETRY_BAD_STATUS, "prev_boot %lld not below boot %lld",
+                                   (long long)s.prev_boot, (long long)s.boot);
+        s.present |= TELEMETRY_STATUS_HAS_PREV;
+    }
     if (out != NULL)
         *out = s;
     return TELEMETRY_OK;

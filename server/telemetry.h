@@ -111,12 +111,17 @@ telemetry_reason telemetry_parse_data(const char *topic_id, const char *payload,
                                       char *detail, size_t detail_len);
 
 /* Device status, from sensors/esp32/{id}/status. Accepts the JSON object form
- * {"status":"online"|"offline", "fw":..., "interval_ms":..., "boot":...} and,
- * for older devices, the bare words online / offline. */
+ * {"status":"online"|"offline", "fw":..., "interval_ms":..., "boot":...,
+ * "prev_boot":..., "prev_last_seq":...} and, for older devices, the bare
+ * words online / offline. prev_boot and prev_last_seq come together (one
+ * without the other is bad_status): the previous boot stopped without
+ * flushing its outbox (a power cut), and seqs up to prev_last_seq of it
+ * may exist; prev_boot must be below boot when both are given. */
 enum {
     TELEMETRY_STATUS_HAS_FW       = 1u << 0,
     TELEMETRY_STATUS_HAS_INTERVAL = 1u << 1,
     TELEMETRY_STATUS_HAS_BOOT     = 1u << 2,
+    TELEMETRY_STATUS_HAS_PREV     = 1u << 3, /* prev_boot and prev_last_seq */
 };
 typedef struct telemetry_status {
     char device_id[TELEMETRY_ID_MAX + 1];
@@ -125,6 +130,8 @@ typedef struct telemetry_status {
     char fw[TELEMETRY_FW_MAX + 1];
     int64_t interval_ms;   /* announced sampling interval, 10..3600000 */
     int64_t boot;
+    int64_t prev_boot;     /* the unflushed boot before this one */
+    int64_t prev_last_seq; /* the highest seq it may have taken */
     int64_t received_ms;   /* set by the caller */
 } telemetry_status;
 

@@ -98,6 +98,16 @@ completeness_result tracker_on_reading(tracker *t, const char *id, int64_t boot,
     return r;
 }
 
+int tracker_on_boot_end(tracker *t, const char *id, int64_t boot, int64_t last_seq, int64_t now_ms,
+                        completeness_actions *out)
+{
+    completeness_actions_clear(out);
+    vmutex_lock(&t->lock);
+    int rc = completeness_on_boot_end(t->c, out, id, boot, last_seq, now_ms);
+    vmutex_unlock(&t->lock);
+    return rc;
+}
+
 int tracker_on_ack(tracker *t, const char *id, uint64_t req_id, int ok, int permanent,
                    uint64_t sent, uint64_t missing, int64_t now_ms, completeness_actions *out)
 {

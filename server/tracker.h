@@ -11,7 +11,7 @@
  * because the API needs the gap lists, not just counters, and because the
  * data must be exactly what the ingest thread decides on.
  *
- * Threads. Feeding (on_reading, on_ack, tick, request_failed): the ingest
+ * Threads. Feeding (on_reading, on_boot_end, on_ack, tick, request_failed): the ingest
  * thread. Views and the annotator: any thread (the web thread). The lock is
  * a leaf: no other lock is taken under it (but for tracker_load, which
  * reads the store under it at start-up, before any other thread exists).
@@ -46,6 +46,10 @@ int tracker_load(tracker *t, store *st, int64_t now_ms);
  * (always COMPLETENESS_NEW for an unstored one that was tracked). */
 completeness_result tracker_on_reading(tracker *t, const char *id, int64_t boot, int64_t seq,
                                        int stored, int64_t now_ms, completeness_actions *out);
+/* The device said boot `boot` took seqs up to last_seq (its next boot's
+ * prev_boot / prev_last_seq): completeness_on_boot_end. */
+int tracker_on_boot_end(tracker *t, const char *id, int64_t boot, int64_t last_seq, int64_t now_ms,
+                        completeness_actions *out);
 /* A resend ack (completeness_on_ack). */
 int tracker_on_ack(tracker *t, const char *id, uint64_t req_id, int ok, int permanent,
                    uint64_t sent, uint64_t missing, int64_t now_ms, completeness_actions *out);

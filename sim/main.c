@@ -57,7 +57,10 @@ static void sim_main__usage(FILE *f)
         "                      sensor (register models + real drivers + PPG)\n"
         "  --scenario S        NAME[@LO-HI][:START-DUR], repeatable. NAME is one of\n"
         "                      desaturation tachycardia bradycardia fever hypothermia\n"
-        "                      finger_off disconnect; LO-HI device numbers; START,DUR s\n"
+        "                      finger_off disconnect; LO-HI device numbers; START,DUR s;\n"
+        "                      or offline=N (off the network for N readings from START,\n"
+        "                      sampling into the outbox) or reboot_offline=N,K (the\n"
+        "                      same, rebooting after K of them)\n"
         "  --qos 0|1           QoS of readings (default 1)\n"
         "  --keepalive S       MQTT keepalive, >= 5 (default 30)\n"
         "  --summary-json FILE write the final summary as JSON\n"
@@ -67,6 +70,15 @@ static void sim_main__usage(FILE *f)
         "  --connect-rate N    connects per second per worker (default 500)\n"
         "  --outbox N          flash outbox capacity in readings per device (default\n"
         "                      32385: the firmware's 1 MiB partition, 9 h at 1 Hz)\n"
+        "  --flash-dir DIR     keep each device's outbox flash in DIR/ID.flash (created\n"
+        "                      erased, reused by the next run: a restart is a reboot);\n"
+        "                      default: in memory, lost when vigil-sim exits\n"
+        "  --power-cut-at N[@DEV]  cut the power at the Nth flash erase/program of each\n"
+        "                      device (or of device number DEV): the step is left\n"
+        "                      partial, the device reboots and recovers from its flash\n"
+        "  --power-cut-random P  cut the power at any erase/program with probability P\n"
+        "  --replay-rate N     backlog replays per second per device after a reconnect\n"
+        "                      (default 50, the firmware's)\n"
         "  --verbose           log device-core messages\n"
         "  --help\n");
 }
@@ -121,6 +133,24 @@ static int sim_main__num(const char *s, double lo, double hi, double *out)
     return 0;
 }
 
+/* --power-cut-at N[@DEV]: step N (>= 1) of each device, or of number DEV. */
+static int sim_main__cut_at(const char *s, sim_opts *o)
+{
+    char buf[64];
+    if (sim_main__path(s, buf, sizeof buf))
+        return -1;
+    char *at = strchr(buf, '@');
+    double n, dev = -1;
+    if (at)
+        *at = '\0';
+    if (sim_main__num(buf, 1, 1e15, &n) || n != floor(n) ||
+        (at && (sim_main__num(at + 1, 0, 1e9, &dev) || dev != floor(dev))))
+        return -1;
+    o->cut_at = (uint64_t)n;
+    o->cut_dev = (long)dev;
+    return 0;
+}
+
 typedef struct child {
     pid_t pid;
     int fd;
@@ -133,8 +163,9 @@ typedef struct child {
 
 typedef struct dev_summary {
     char id[65];
-    uint64_t sent, last_seq, acked, dropped, reconnects, pending, readings, resent;
+    uint64_t sent, last_seq, acked, dropped, reconnects, pending, readings, resent, power_cuts;
     unsigned long boot;
+    char ended[16 * 24]; /* ended boots: BOOT:LASTSEQ,... or - */
 } dev_summary;
 
 static dev_summary *g_devs;
@@ -158,9 +189,9 @@ static void sim_main__handle_line(child *c, const char *line)
         dev_summary d = {0};
         if (sscanf(line + 2,
                    "%64s %" SCNu64 " %" SCNu64 " %lu %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
-                   " %" SCNu64 " %" SCNu64,
+                   " %" SCNu64 " %" SCNu64 " %" SCNu64 " %383s",
                    d.id, &d.sent, &d.last_seq, &d.boot, &d.acked, &d.dropped, &d.reconnects,
-                   &d.pending, &d.readings, &d.resent) == 10)
+                   &d.pending, &d.readings, &d.resent, &d.power_cuts, d.ended) == 12)
             g_devs[g_ndevs++] = d;
     }
 }
@@ -237,9 +268,24 @@ static int sim_main__write_json(const sim_opts *o, const sim_totals *t, double e
         fprintf(f,
                 "%s\"%s\":{\"sent\":%" PRIu64 ",\"last_seq\":%" PRIu64 ",\"boot\":%lu,\"acked\":%" PRIu64
                 ",\"dropped\":%" PRIu64 ",\"reconnects\":%" PRIu64 ",\"pending\":%" PRIu64
-                ",\"readings\":%" PRIu64 ",\"resent\":%" PRIu64 "}",
+                ",\"readings\":%" PRIu64 ",\"resent\":%" PRIu64 ",\"power_cuts\":%" PRIu64
+                ",\"ended_boots\":[",
                 i ? "," : "", d->id, d->sent, d->last_seq, d->boot, d->acked, d->dropped,
-                d->reconnects, d->pending, d->readings, d->resent);
+                d->reconnects, d->pending, d->readings, d->resent, d->power_cuts);
+        /* BOOT:LASTSEQ,... as [[boot, last_seq], ...]: each earlier boot of
+         * the run and the last seq it took. */
+        const char *p = d->ended;
+        for (int k = 0; *p && *p != '-' && k < 16; k++) {
+            unsigned long b, q;
+            int used = 0;
+            if (sscanf(p, "%lu:%lu%n", &b, &q, &used) != 2)
+                break;
+            fprintf(f, "%s[%lu,%lu]", k ? "," : "", b, q);
+            p += used;
+            if (*p == ',')
+                p++;
+        }
+        fprintf(f, "]}");
     }
     fprintf(f, "}}\n");
     return fclose(f) == 0 ? 0 : -1;
@@ -249,12 +295,12 @@ int main(int argc, char **argv)
 {
     sim_opts o = {.port = 1883, .devices = 1, .rate_hz = 1, .duration_s = 60, .seed = 1,
                   .qos = 1, .first_id = 1, .keepalive_s = 30, .per_worker = 2000,
-                  .connect_rate = 500, .outbox_cap = 32385};
+                  .connect_rate = 500, .outbox_cap = 32385, .cut_dev = -1};
     snprintf(o.host, sizeof o.host, "127.0.0.1");
     snprintf(o.prefix, sizeof o.prefix, "ESP32_");
     enum { O_BROKER = 256, O_DEVICES, O_RATE, O_DURATION, O_PREFIX, O_SEED, O_FID, O_SCEN, O_QOS,
            O_SUMMARY, O_FIRST, O_KEEPALIVE, O_CLEAN, O_PERW, O_CRATE, O_OUTBOX, O_VERBOSE, O_HELP,
-           O_TLS_CA, O_TLS_DIR, O_TLS_CERT, O_TLS_KEY };
+           O_TLS_CA, O_TLS_DIR, O_TLS_CERT, O_TLS_KEY, O_FLASH_DIR, O_CUT_AT, O_CUT_P, O_REPLAY };
     static const struct option lo[] = {
         {"broker", required_argument, 0, O_BROKER}, {"devices", required_argument, 0, O_DEVICES},
         {"rate", required_argument, 0, O_RATE}, {"duration", required_argument, 0, O_DURATION},
@@ -267,6 +313,10 @@ int main(int argc, char **argv)
         {"verbose", no_argument, 0, O_VERBOSE}, {"help", no_argument, 0, O_HELP},
         {"tls-ca", required_argument, 0, O_TLS_CA}, {"tls-cert-dir", required_argument, 0, O_TLS_DIR},
         {"tls-cert", required_argument, 0, O_TLS_CERT}, {"tls-key", required_argument, 0, O_TLS_KEY},
+        {"flash-dir", required_argument, 0, O_FLASH_DIR},
+        {"power-cut-at", required_argument, 0, O_CUT_AT},
+        {"power-cut-random", required_argument, 0, O_CUT_P},
+        {"replay-rate", required_argument, 0, O_REPLAY},
         {0, 0, 0, 0},
     };
     int c;
@@ -321,6 +371,14 @@ int main(int argc, char **argv)
             break;
         case O_TLS_CERT: if (sim_main__path(optarg, o.tls_cert, sizeof o.tls_cert)) bad = "--tls-cert"; break;
         case O_TLS_KEY: if (sim_main__path(optarg, o.tls_key, sizeof o.tls_key)) bad = "--tls-key"; break;
+        case O_FLASH_DIR:
+            if (sim_main__path(optarg, o.flash_dir, sizeof o.flash_dir)) bad = "--flash-dir";
+            break;
+        case O_CUT_AT:
+            if (sim_main__cut_at(optarg, &o)) bad = "--power-cut-at";
+            break;
+        case O_CUT_P: if (sim_main__num(optarg, 0, 1, &v)) bad = "--power-cut-random"; else o.cut_p = v; break;
+        case O_REPLAY: if (sim_main__num(optarg, 1, 10000, &v)) bad = "--replay-rate"; else o.replay_per_s = (uint32_t)v; break;
         case O_HELP: sim_main__usage(stdout); return 0;
         default: sim_main__usage(stderr); return 2;
         }

@@ -1,9 +1,16 @@
-/* scenario — parsing of --scenario NAME[@LO-HI][:START-DUR] and lookup of
- * the scenarios active for a device at a time.
+/* scenario — parsing of --scenario NAME[=N[,K]][@LO-HI][:START-DUR] and
+ * lookup of the scenarios active for a device at a time.
+ *
+ * The outage scenarios count readings instead of seconds: offline=N keeps
+ * the device off the network (it goes on sampling into its flash outbox)
+ * for N readings from START, then lets it reconnect; reboot_offline=N,K
+ * does the same and reboots the device (a clean stop, a new boot id) after
+ * K of them, so the outbox holds two boots when it comes back.
  *
  * LO-HI are device numbers as they appear in the ids (a single number is
  * allowed); START and DUR are seconds from the start of the run (DUR may be
  * left out: until the end). Ownership/threading: none. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +19,7 @@
 
 static const char *const names[SIM_SC_COUNT] = {
     "desaturation", "tachycardia", "bradycardia", "fever", "hypothermia", "finger_off", "disconnect",
+    "offline", "reboot_offline",
 };
 
 const char *sim_scenario_name(sim_scen_kind k)
@@ -40,6 +48,10 @@ int sim_scenario_parse(const char *spec, sim_scenario *out, char *err, size_t er
     *out = (sim_scenario){.dev_lo = 0, .dev_hi = -1, .start_s = 0, .dur_s = -1};
     const char *at = strchr(spec, '@'), *colon = strchr(spec, ':');
     const char *name_end = at ? at : colon ? colon : spec + strlen(spec);
+    const char *eq = memchr(spec, '=', (size_t)(name_end - spec));
+    const char *args_end = name_end;
+    if (eq)
+        name_end = eq;
     int k = -1;
     for (int i = 0; i < SIM_SC_COUNT; i++)
         if (strlen(names[i]) == (size_t)(name_end - spec) && !strncmp(spec, names[i], (size_t)(name_end - spec)))
@@ -49,6 +61,26 @@ int sim_scenario_parse(const char *spec, sim_scenario *out, char *err, size_t er
         return -1;
     }
     out->kind = (sim_scen_kind)k;
+    bool outage = k == SIM_SC_OFFLINE || k == SIM_SC_REBOOT_OFFLINE;
+    if (outage != (eq != NULL)) {
+        snprintf(err, errlen, "'%s': offline=N and reboot_offline=N,K take a count, others none",
+                 spec);
+        return -1;
+    }
+    if (eq) {
+        const char *comma = memchr(eq + 1, ',', (size_t)(args_end - eq - 1));
+        double n, kk = 0;
+        if (sim_scenario__parse_num(eq + 1, comma ? comma : args_end, &n) ||
+            (comma && sim_scenario__parse_num(comma + 1, args_end, &kk)) || n < 1 || n > 1e9 ||
+            (k == SIM_SC_REBOOT_OFFLINE) != (comma != NULL) ||
+            (comma && (kk < 1 || kk >= n))) {
+            snprintf(err, errlen, "bad reading counts in '%s' (offline=N, reboot_offline=N,K with 1 <= K < N)",
+                     spec);
+            return -1;
+        }
+        out->readings = (long)n;
+        out->reboot_after = (long)kk;
+    }
     if (at) {
         const char *re = colon && colon > at ? colon : at + strlen(at);
         const char *dash = memchr(at + 1, '-', (size_t)(re - at - 1));
@@ -77,16 +109,32 @@ int sim_scenario_parse(const char *spec, sim_scenario *out, char *err, size_t er
     return 0;
 }
 
+static bool sim_scenario__applies(const sim_scenario *s, long dev, double t_s)
+{
+    if (s->dev_hi >= 0 && (dev < s->dev_lo || dev > s->dev_hi))
+        return false;
+    return t_s >= s->start_s && (s->dur_s < 0 || t_s < s->start_s + s->dur_s);
+}
+
 unsigned sim_scenarios_active(const sim_opts *o, long dev, double t_s)
 {
     unsigned m = 0;
+    for (int i = 0; i < o->nscen; i++)
+        if (sim_scenario__applies(&o->scen[i], dev, t_s))
+            m |= 1u << o->scen[i].kind;
+    return m;
+}
+
+int sim_scenario_outage_due(const sim_opts *o, long dev, double t_s, uint32_t done,
+                            const sim_scenario **sc)
+{
     for (int i = 0; i < o->nscen; i++) {
         const sim_scenario *s = &o->scen[i];
-        if (s->dev_hi >= 0 && (dev < s->dev_lo || dev > s->dev_hi))
-            continue;
-        if (t_s < s->start_s || (s->dur_s >= 0 && t_s >= s->start_s + s->dur_s))
-            continue;
-        m |= 1u << s->kind;
+        if ((s->kind == SIM_SC_OFFLINE || s->kind == SIM_SC_REBOOT_OFFLINE) &&
+            !(done & (1u << i)) && sim_scenario__applies(s, dev, t_s)) {
+            *sc = s;
+            return i;
+        }
     }
-    return m;
+    return -1;
 }

@@ -32,6 +32,8 @@ typedef enum sim_scen_kind {
     SIM_SC_HYPOTHERMIA,
     SIM_SC_FINGER_OFF,
     SIM_SC_DISCONNECT,
+    SIM_SC_OFFLINE,        /* off the network for `readings` readings, then back */
+    SIM_SC_REBOOT_OFFLINE, /* the same, rebooting after `reboot_after` of them */
     SIM_SC_COUNT
 } sim_scen_kind;
 
@@ -40,6 +42,9 @@ typedef struct sim_scenario {
     long dev_lo, dev_hi; /* device numbers (as in the ids), inclusive */
     double start_s;      /* from the start of the run */
     double dur_s;        /* < 0: until the end */
+    /* offline / reboot_offline (NAME=N[,K]): the outage begins at start_s
+     * (within the window) and lasts N readings; K: reboot after K of them. */
+    long readings, reboot_after;
 } sim_scenario;
 
 typedef enum sim_fidelity { SIM_FID_VITALS = 0, SIM_FID_SENSOR = 1 } sim_fidelity;
@@ -63,6 +68,11 @@ typedef struct sim_opts {
     long per_worker;
     double connect_rate;  /* per worker, connects per second */
     long outbox_cap;      /* flash outbox capacity, readings per device */
+    char flash_dir[400];  /* outbox flash files DIR/ID.flash; empty: memory */
+    uint64_t cut_at;      /* power cut at this erase/program step (0: none) */
+    long cut_dev;         /* ... of this device number only; -1: of each */
+    double cut_p;         /* power cut probability per erase/program step */
+    uint32_t replay_per_s; /* backlog drain per device; 0: the firmware's default */
     bool verbose;
     int id_width;
     /* TLS (--broker mqtts://): the CA that verifies the broker (empty: the
@@ -127,6 +137,10 @@ int sim_scenario_parse(const char *spec, sim_scenario *out, char *err, size_t er
 const char *sim_scenario_name(sim_scen_kind k);
 /* Bit mask of the scenarios active for device number dev at time t_s. */
 unsigned sim_scenarios_active(const sim_opts *o, long dev, double t_s);
+/* The index of an outage scenario (offline, reboot_offline) due for device
+ * dev at t_s and not in done (bit per index), with *sc set; else -1. */
+int sim_scenario_outage_due(const sim_opts *o, long dev, double t_s, uint32_t done,
+                            const sim_scenario **sc);
 
 /* ---- sensor fidelity (sensor.c) ---- */
 typedef struct sim_sensor sim_sensor;

@@ -24,13 +24,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <mosquitto.h>
 
+#include "flash.h"
 #include "outbox.h"
 #include "platform.h"
 #include "session.h"
@@ -41,6 +41,7 @@ extern volatile sig_atomic_t sim_stop_requested;
 enum dev_state { DS_OFF, DS_CONNECTING, DS_CONNECTED, DS_HELD };
 
 #define NONDATA_MIDS 8
+#define SIM_BOOTS_KEPT 16 /* ended boots remembered for the summary */
 
 typedef struct sim_dev {
     struct sim_worker *w;
@@ -65,11 +66,20 @@ typedef struct sim_dev {
     bool has_interval, has_boot;
     session s;
     outbox ob;
-    /* The device's flash outbox region: anonymous memory, committed only as
-     * sectors are used, kept across simulated reboots like real flash. */
-    uint8_t *flash_mem;
-    platform_flash flash;
+    /* The device's flash outbox region (flash.h): kept across simulated
+     * reboots like real flash, and across sim restarts with --flash-dir. */
+    sim_flash fl;
+    bool fl_open;
     uint8_t page[OUTBOX_PAGE_BYTES(OUTBOX_PAGE_RECORDS)];
+    /* A count-based outage (scenarios offline / reboot_offline): readings
+     * taken since it began, how many it lasts, after how many to reboot. */
+    uint32_t outage_done; /* bit per scenario index: already run */
+    uint64_t off_taken, off_n, off_k;
+    bool off_rebooted;
+    /* Ended boots and the last seq each took (the test oracle). */
+    uint32_t ended_boot[SIM_BOOTS_KEPT];
+    uint32_t ended_seq[SIM_BOOTS_KEPT];
+    unsigned nended;
     sim_patient pat;
     sim_sensor *sensor;
     /* counters */
@@ -320,37 +330,6 @@ static void sim_worker__on_message(struct mosquitto *m, void *obj, const struct 
     session_on_message(&d->s, msg->topic, msg->payload, msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0);
 }
 
-/* ---- the flash model: NOR semantics in RAM ---- */
-
-static platform_status sim_worker__f_read(void *ctx, uint32_t off, void *buf, size_t len)
-{
-    sim_dev *d = ctx;
-    if ((uint64_t)off + len > d->flash.size)
-        return PLATFORM_EINVAL;
-    memcpy(buf, d->flash_mem + off, len);
-    return PLATFORM_OK;
-}
-
-static platform_status sim_worker__f_program(void *ctx, uint32_t off, const void *buf, size_t len)
-{
-    sim_dev *d = ctx;
-    if ((uint64_t)off + len > d->flash.size)
-        return PLATFORM_EINVAL;
-    const uint8_t *b = buf;
-    for (size_t i = 0; i < len; i++)
-        d->flash_mem[off + i] &= b[i]; /* programming only clears bits */
-    return PLATFORM_OK;
-}
-
-static platform_status sim_worker__f_erase(void *ctx, uint32_t off, size_t len)
-{
-    sim_dev *d = ctx;
-    if ((uint64_t)off + len > d->flash.size || off % d->flash.sector_size)
-        return PLATFORM_EINVAL;
-    memset(d->flash_mem + off, 0xFF, len);
-    return PLATFORM_OK;
-}
-
 /* Region size for a capacity of `readings`: whole 4 KiB sectors of 127
  * records, plus the one kept erased ahead of the head. */
 static uint32_t sim_worker__flash_size(long readings)
@@ -414,12 +393,13 @@ static int sim_worker__dev_boot(sim_dev *d)
         .fw = VIGIL_VERSION,
         .default_interval_ms = (uint32_t)lround(1000.0 / d->w->o->rate_hz),
         .drain_per_tick = 20,
+        .replay_per_s = d->w->o->replay_per_s,
         .sample = sim_worker__dev_sample,
         .sample_ctx = d,
     };
     if (cfg.default_interval_ms < SESSION_INTERVAL_MIN_MS)
         cfg.default_interval_ms = SESSION_INTERVAL_MIN_MS;
-    if (outbox_init(&d->ob, &d->flash, d->page, OUTBOX_PAGE_RECORDS) != OUTBOX_OK ||
+    if (outbox_init(&d->ob, &d->fl.pf, d->page, OUTBOX_PAGE_RECORDS) != OUTBOX_OK ||
         session_init(&d->s, &d->plat, &d->ob, &cfg) != SESSION_OK)
         return -1;
     d->boot_at_ms = d->w->now;
@@ -471,12 +451,19 @@ static void sim_worker__dev_connect(sim_dev *d)
  * the ack has been written, like the firmware's 0.5 s grace. */
 static int sim_worker__dev_mosq_new(sim_dev *d);
 
-static void sim_worker__dev_reboot(sim_dev *d)
+static void sim_worker__dev_reboot(sim_dev *d, bool clean)
 {
-    session_power_off(&d->s);
-    d->lost_reboot += d->ob.dropped;
-    if (d->s.connected)
+    if (clean && d->s.connected)
         session_on_disconnect(&d->s);
+    if (clean)
+        session_power_off(&d->s);
+    d->lost_reboot += d->ob.dropped;
+    unsigned k = d->nended % SIM_BOOTS_KEPT;
+    d->ended_boot[k] = d->s.boot;
+    d->ended_seq[k] = (uint32_t)d->s.seq;
+    d->nended++;
+    /* The power is back for the next boot (a cut left the flash dead). */
+    sim_flash_power_on(&d->fl);
     mosquitto_destroy(d->mosq); /* closes the socket; epoll forgets it */
     d->mosq = NULL;
     d->registered = false;
@@ -489,6 +476,55 @@ static void sim_worker__dev_reboot(sim_dev *d)
     d->next_conn_ms = d->w->now + 1500; /* boot time */
     if (sim_worker__dev_mosq_new(d) != 0)
         d->next_conn_ms = UINT64_MAX; /* out of memory: the device stays dead */
+}
+
+/* The device's outbox flash: DIR/ID.flash with --flash-dir, else memory;
+ * sized like the firmware's partition for --outbox readings. */
+static int sim_worker__dev_flash(sim_dev *d)
+{
+    const sim_opts *o = d->w->o;
+    char path[sizeof o->flash_dir + 80];
+    if (o->flash_dir[0])
+        snprintf(path, sizeof path, "%s/%s.flash", o->flash_dir, d->id);
+    if (sim_flash_open(&d->fl, o->flash_dir[0] ? path : NULL, sim_worker__flash_size(o->outbox_cap),
+                       4096, 4, o->seed * 2654435761u + (uint64_t)d->num) != SIM_FLASH_OK)
+        return -1;
+    if (o->cut_dev < 0 || o->cut_dev == d->num)
+        d->fl.cut_at = o->cut_at;
+    d->fl.cut_p = o->cut_p;
+    return 0;
+}
+
+/* Begins a count-based outage (offline, reboot_offline) whose window has
+ * come, once per scenario and device. */
+static void sim_worker__outage_start(sim_dev *d, double run_t)
+{
+    if (d->off_n)
+        return;
+    const sim_scenario *sc;
+    int i = sim_scenario_outage_due(d->w->o, d->num, run_t, d->outage_done, &sc);
+    if (i < 0)
+        return;
+    d->outage_done |= 1u << i;
+    d->off_taken = 0;
+    d->off_n = (uint64_t)sc->readings;
+    d->off_k = sc->kind == SIM_SC_REBOOT_OFFLINE ? (uint64_t)sc->reboot_after : 0;
+    d->off_rebooted = false;
+}
+
+/* Counts the readings taken in an outage: reboots after off_k of them
+ * (reboot_offline; the device stays off the network), ends it after off_n. */
+static void sim_worker__outage_count(sim_dev *d, uint64_t taken)
+{
+    if (!d->off_n || !taken)
+        return;
+    d->off_taken += taken;
+    if (d->off_k && !d->off_rebooted && d->off_taken >= d->off_k) {
+        d->off_rebooted = true;
+        sim_worker__dev_reboot(d, true);
+    }
+    if (d->off_taken >= d->off_n)
+        d->off_n = 0; /* back in range: the hold ends, the device reconnects */
 }
 
 static void sim_worker__totals(sim_worker *w, sim_totals *t)
@@ -587,12 +623,7 @@ int sim_worker_run(const sim_opts *o, long first_index, long count, int out_fd, 
         d->w = &w;
         d->num = o->first_id + first_index + i;
         snprintf(d->id, sizeof d->id, "%s%0*ld", o->prefix, o->id_width, d->num);
-        uint32_t fsize = sim_worker__flash_size(o->outbox_cap);
-        void *fm = mmap(NULL, fsize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        d->flash_mem = fm == MAP_FAILED ? NULL : fm;
-        d->flash = (platform_flash){.read = sim_worker__f_read, .program = sim_worker__f_program,
-                                    .erase = sim_worker__f_erase, .size = fsize,
-                                    .sector_size = 4096, .prog_size = 4, .ctx = d};
+        d->fl_open = sim_worker__dev_flash(d) == 0;
         sim_patient_init(&d->pat, o->seed * 1000003u + (uint64_t)d->num);
         if (o->fidelity == SIM_FID_SENSOR)
             d->sensor = sim_sensor_new(o->seed * 7919u + (uint64_t)d->num);
@@ -603,7 +634,7 @@ int sim_worker_run(const sim_opts *o, long first_index, long count, int out_fd, 
                              .identify = sim_worker__p_identify, .ctx = d};
         d->kv_boot = (uint32_t)boot_base;
         d->has_boot = true;
-        if (!d->flash_mem || sim_worker__dev_mosq_new(d) != 0 ||
+        if (!d->fl_open || sim_worker__dev_mosq_new(d) != 0 ||
             (o->fidelity == SIM_FID_SENSOR && !d->sensor)) {
             fprintf(stderr, "vigil-sim: worker %d: cannot create device %s\n", worker_no, d->id);
             rc = 1;
@@ -633,9 +664,16 @@ int sim_worker_run(const sim_opts *o, long first_index, long count, int out_fd, 
         for (long k = 0; k < w.n; k++) {
             sim_dev *d = &w.devs[(scan + k) % w.n];
             unsigned act = sim_scenarios_active(o, d->num, run_t);
-            bool hold = act & (1u << SIM_SC_DISCONNECT);
+            sim_worker__outage_start(d, run_t);
+            bool hold = (act & (1u << SIM_SC_DISCONNECT)) || d->off_n;
+            if (d->fl.cut)
+                sim_worker__dev_reboot(d, false); /* lost power (in a callback) */
             if (d->reboot_pending && w.now >= d->reboot_at_ms)
-                sim_worker__dev_reboot(d);
+                sim_worker__dev_reboot(d, true);
+            /* Held off the network, a device still boots and samples. */
+            if (hold && !d->booted && d->state == DS_HELD && w.now >= d->next_conn_ms &&
+                sim_worker__dev_boot(d) != 0)
+                d->next_conn_ms = UINT64_MAX; /* cannot start: stays dead */
             if (hold && (d->state == DS_CONNECTED || d->state == DS_CONNECTING)) {
                 d->state = DS_HELD; /* sim_worker__on_disconnect will leave it held */
                 sim_worker__dev_drop(d);
@@ -651,8 +689,12 @@ int sim_worker_run(const sim_opts *o, long first_index, long count, int out_fd, 
             }
             if (d->booted && (w.now - d->boot_at_ms >= session_next_due(&d->s) ||
                               (d->s.connected && outbox_pending(&d->ob)))) {
+                uint64_t before = d->s.st.readings;
                 session_tick(&d->s);
-                if (d->registered)
+                sim_worker__outage_count(d, d->s.st.readings - before);
+                if (d->fl.cut)
+                    sim_worker__dev_reboot(d, false); /* lost power mid-write */
+                else if (d->registered)
                     sim_worker__dev_sync(d);
             }
             all = all && d->ever_connected;
@@ -701,23 +743,34 @@ int sim_worker_run(const sim_opts *o, long first_index, long count, int out_fd, 
     /* Final per-device lines, then the totals. */
     for (long i = 0; i < w.n; i++) {
         sim_dev *d = &w.devs[i];
-        char line[256];
+        char line[256 + SIM_BOOTS_KEPT * 24];
         int n = snprintf(line, sizeof line,
                          "D %s %" PRIu64 " %" PRIu64 " %lu %" PRIu64 " %" PRIu64 " %" PRIu64
-                         " %zu %" PRIu64 " %" PRIu64 "\n",
+                         " %zu %" PRIu64 " %" PRIu64 " %" PRIu64 " ",
                          d->id, d->sent, d->s.seq, (unsigned long)d->s.boot, d->acked,
                          d->ob.dropped + d->lost_reboot, d->reconnects, outbox_pending(&d->ob),
-                         d->s.st.readings, d->s.st.resent);
+                         d->s.st.readings, d->s.st.resent, d->fl.cuts);
+        /* Ended boots, oldest first, as BOOT:LASTSEQ,... ("-": none). */
+        unsigned first = d->nended > SIM_BOOTS_KEPT ? d->nended - SIM_BOOTS_KEPT : 0;
+        for (unsigned b = first; b < d->nended; b++)
+            n += snprintf(line + n, sizeof line - (size_t)n, "%s%lu:%lu", b > first ? "," : "",
+                          (unsigned long)d->ended_boot[b % SIM_BOOTS_KEPT],
+                          (unsigned long)d->ended_seq[b % SIM_BOOTS_KEPT]);
+        n += snprintf(line + n, sizeof line - (size_t)n, "%s\n", d->nended ? "" : "-");
         if (write(out_fd, line, (size_t)n) < 0)
             break;
     }
     sim_worker__report(&w, 'F');
     for (long i = 0; i < w.n; i++) {
+        /* The end of the run is a clean stop of every device (END record):
+         * with --flash-dir, the next run is its next boot. */
+        if (w.devs[i].booted)
+            session_power_off(&w.devs[i].s);
         if (w.devs[i].mosq)
             mosquitto_destroy(w.devs[i].mosq);
         sim_sensor_free(w.devs[i].sensor);
-        if (w.devs[i].flash_mem)
-            munmap(w.devs[i].flash_mem, w.devs[i].flash.size);
+        if (w.devs[i].fl_open)
+            sim_flash_close(&w.devs[i].fl);
     }
     free(w.devs);
     close(w.ep);

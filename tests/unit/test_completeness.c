@@ -522,6 +522,102 @@ static void test_one_reading_cannot_poison(void **state)
     assert_int_equal(x.lost + x.pending, 0);
 }
 
+/* A power cut lost the device's unwritten page: its next boot says how far
+ * the old boot went, the tail becomes a gap, is asked for, and the device's
+ * "missing" marks it lost with a reason. */
+static void test_boot_end_tail_asked_then_lost(void **state)
+{
+    fx *f = *state;
+    feed(f, "D1", 7, 1, 100, 0);
+    feed(f, "D1", 8, 1, 5, 500); /* the new boot */
+    assert_int_equal(counts(f, "D1").pending, 0);
+    assert_int_equal(completeness_on_boot_end(f->c, &f->a, "D1", 7, 108, 600), 1);
+    completeness_counts x = counts(f, "D1");
+    assert_int_equal(x.expected, 113);
+    assert_int_equal(x.pending, 8);
+    assert_int_equal(f->a.gaps_opened, 1);
+    /* Settles like any gap, then one request for exactly the tail. */
+    assert_int_equal(completeness_tick(f->c, &f->a, 1500, 1, 100), 0);
+    assert_int_equal(completeness_tick(f->c, &f->a, 1600, 1, 100), 1);
+    assert_int_equal(f->a.requests[0].boot, 7);
+    assert_int_equal(f->a.requests[0].from, 101);
+    assert_int_equal(f->a.requests[0].to, 108);
+    assert_int_equal(completeness_on_ack(f->c, &f->a, "D1", f->a.requests[0].req_id, 1, 0, 0, 8,
+                                         1700),
+                     0);
+    x = counts(f, "D1");
+    assert_int_equal(x.lost, 8);
+    assert_int_equal(x.pending, 0);
+    assert_int_equal(f->a.nlost, 1);
+    assert_int_equal(f->a.lost[0].boot, 7);
+    assert_int_equal(f->a.lost[0].from, 101);
+    assert_int_equal(f->a.lost[0].to, 108);
+    assert_int_equal((int)f->a.lost[0].why, COMPLETENESS_LOST_MISSING);
+    /* The retained status seen again (reconnect, vigild restart) adds
+     * nothing. */
+    assert_int_equal(completeness_on_boot_end(f->c, &f->a, "D1", 7, 108, 5000), 0);
+    assert_int_equal(completeness_on_boot_end(f->c, &f->a, "D1", 7, 50, 5000), 0);
+    x = counts(f, "D1");
+    assert_int_equal(x.expected, 113);
+    assert_int_equal(x.lost, 8);
+    assert_int_equal(completeness_tick(f->c, &f->a, 60000, 1, 100), 0);
+}
+
+/* The backlog replayed from flash fills most of the announced range by
+ * itself; only what it lacks is asked for. */
+static void test_boot_end_replay_fills_first(void **state)
+{
+    fx *f = *state;
+    feed(f, "D1", 7, 1, 10, 0);
+    assert_int_equal(completeness_on_boot_end(f->c, &f->a, "D1", 7, 50, 100), 1);
+    assert_int_equal(counts(f, "D1").pending, 40);
+    feed(f, "D1", 7, 11, 42, 800); /* replay, oldest first */
+    assert_int_equal(completeness_tick(f->c, &f->a, 1000, 1, 100), 0); /* not quiet yet */
+    assert_int_equal(completeness_tick(f->c, &f->a, 1800, 1, 100), 1);
+    assert_int_equal(f->a.requests[0].from, 43);
+    assert_int_equal(f->a.requests[0].to, 50);
+    completeness_on_ack(f->c, &f->a, "D1", f->a.requests[0].req_id, 1, 0, 0, 8, 1900);
+    completeness_counts x = counts(f, "D1");
+    assert_int_equal(x.received, 42);
+    assert_int_equal(x.lost, 8);
+    assert_int_equal(x.pending, 0);
+}
+
+/* A boot vigild never saw (offline all along) is created from 1; the
+ * claim is bounded like a reading; retired boots and hostile values are
+ * refused. */
+static void test_boot_end_bounds(void **state)
+{
+    fx *f = *state;
+    assert_int_equal(completeness_on_boot_end(f->c, &f->a, "D2", 5, 20, 0), 1);
+    completeness_counts x = counts(f, "D2");
+    assert_int_equal(x.expected, 20);
+    assert_int_equal(x.pending, 20);
+    feed(f, "D2", 5, 1, 15, 100);
+    assert_int_equal(counts(f, "D2").pending, 5);
+
+    feed(f, "D1", 7, 1, 10, 0);
+    feed(f, "D1", 8, 1, 10, 0);
+    /* More than max_jump (default 100,000) beyond hi: one status cannot
+     * turn that much into gaps. */
+    assert_int_equal(completeness_on_boot_end(f->c, &f->a, "D1", 7, 10 + 100001, 10), -1);
+    assert_int_equal(counts(f, "D1").expected, 20);
+    assert_int_equal(completeness_on_boot_end(f->c, &f->a, "D1", 7, 10 + 100000, 10), 1);
+    assert_int_equal(counts(f, "D1").expected, 20 + 100000);
+    /* A boot below the current one that is not tracked (retired). */
+    assert_int_equal(completeness_on_boot_end(f->c, &f->a, "D1", 3, 10, 10), -1);
+    /* Unknown boot above the current: bounded from 0. */
+    assert_int_equal(completeness_on_boot_end(f->c, &f->a, "D3", 9, 100001, 10), -1);
+    /* Hostile values and ids. */
+    assert_int_equal(completeness_on_boot_end(f->c, &f->a, "D1", -1, 10, 10), -1);
+    assert_int_equal(completeness_on_boot_end(f->c, &f->a, "D1", 7, -5, 10), -1);
+    assert_int_equal(completeness_on_boot_end(f->c, &f->a, "D1", 7, 0, 10), -1);
+    assert_int_equal(completeness_on_boot_end(f->c, &f->a, "D1", (int64_t)1 << 60, 10, 10), -1);
+    assert_int_equal(completeness_on_boot_end(f->c, &f->a, "D1", 7, (int64_t)1 << 60, 10), -1);
+    assert_int_equal(completeness_on_boot_end(f->c, &f->a, "bad/id", 7, 10, 10), -1);
+    assert_int_equal(completeness_on_boot_end(f->c, &f->a, NULL, 7, 10, 10), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -545,6 +641,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_json_ranges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_reading_cannot_poison, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_boot_end_tail_asked_then_lost, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_boot_end_replay_fills_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_boot_end_bounds, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

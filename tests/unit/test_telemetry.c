@@ -583,6 +583,57 @@ static void test_status_forms(void **state)
     assert_int_equal(telemetry_parse_status(ID, "onlineXX", 6, 0, &s, NULL, 0), TELEMETRY_OK);
 }
 
+/* prev_boot / prev_last_seq: after a power cut the new boot says how far
+ * the old one went. Validated like boot and seq, only as a pair, and only
+ * about an earlier boot. */
+static void test_status_prev_boot(void **state)
+{
+    (void)state;
+    telemetry_status s;
+    assert_int_equal(status("{\"status\":\"online\",\"boot\":9,\"prev_boot\":8,"
+                            "\"prev_last_seq\":1234}",
+                            &s),
+                     TELEMETRY_OK);
+    assert_true(s.present & TELEMETRY_STATUS_HAS_PREV);
+    assert_int_equal(s.prev_boot, 8);
+    assert_int_equal(s.prev_last_seq, 1234);
+    /* Without the pair (an ordinary boot): not present. */
+    assert_int_equal(status("{\"status\":\"online\",\"boot\":9}", &s), TELEMETRY_OK);
+    assert_false(s.present & TELEMETRY_STATUS_HAS_PREV);
+    /* Without boot the order cannot be checked; the pair still stands. */
+    assert_int_equal(status("{\"status\":\"online\",\"prev_boot\":0,\"prev_last_seq\":0}", &s),
+                     TELEMETRY_OK);
+    assert_true(s.present & TELEMETRY_STATUS_HAS_PREV);
+    static const char *const half[] = {
+        "{\"status\":\"online\",\"boot\":9,\"prev_boot\":8}",
+        "{\"status\":\"online\",\"boot\":9,\"prev_last_seq\":8}",
+        "{\"status\":\"online\",\"boot\":9,\"prev_boot\":9,\"prev_last_seq\":1}",
+        "{\"status\":\"online\",\"boot\":9,\"prev_boot\":10,\"prev_last_seq\":1}",
+    };
+    for (size_t i = 0; i < sizeof half / sizeof half[0]; i++)
+        expect_reason(status(half[i], NULL), TELEMETRY_BAD_STATUS, half[i]);
+    static const char *const names[] = {"prev_boot", "prev_last_seq"};
+    for (int i = 0; i < 2; i++) {
+        const char *other = i ? "\"prev_boot\":1" : "\"prev_last_seq\":1";
+        char buf[192];
+        const char *vals[] = {"-1", "9007199254740994", "1.5", "\"7\"", "null", "1e999"};
+        const telemetry_reason want[] = {TELEMETRY_OUT_OF_RANGE, TELEMETRY_OUT_OF_RANGE,
+                                         TELEMETRY_WRONG_TYPE,   TELEMETRY_WRONG_TYPE,
+                                         TELEMETRY_WRONG_TYPE,   TELEMETRY_OUT_OF_RANGE};
+        for (size_t k = 0; k < sizeof vals / sizeof vals[0]; k++) {
+            snprintf(buf, sizeof buf, "{\"status\":\"online\",%s,\"%s\":%s}", other, names[i],
+                     vals[k]);
+            expect_reason(status(buf, NULL), want[k], buf);
+        }
+        snprintf(buf, sizeof buf, "{\"status\":\"online\",%s,\"%s\":9007199254740992}", other,
+                 names[i]);
+        assert_int_equal(status(buf, NULL), TELEMETRY_OK);
+        snprintf(buf, sizeof buf, "{\"status\":\"online\",%s,\"%s\":1,\"%s\":2}", other,
+                 names[i], names[i]);
+        assert_int_equal(status(buf, NULL), TELEMETRY_DUPLICATE_FIELD);
+    }
+}
+
 static void test_status_rejects(void **state)
 {
     (void)state;
@@ -866,6 +917,7 @@ int main(void)
         cmocka_unit_test(test_id_valid),
         cmocka_unit_test(test_status_forms),
         cmocka_unit_test(test_status_rejects),
+        cmocka_unit_test(test_status_prev_boot),
         cmocka_unit_test(test_iso),
         cmocka_unit_test(test_json_design_exact),
         cmocka_unit_test(test_json_extended_roundtrip),
