@@ -56,8 +56,7 @@ static void sim_main__usage(FILE *f)
         "  --fidelity F        vitals (model values encoded directly, default) or\n"
         "                      sensor (register models + real drivers + PPG)\n"
         "  --scenario S        NAME[@LO-HI][:START-DUR], repeatable. NAME is one of\n"
-        "                      desaturation tachycardia bradycardia fever hypothermia\n"
-        "                      finger_off disconnect; LO-HI device numbers; START,DUR s\n"
+        "                      the scenarios below; LO-HI device numbers; START,DUR s\n"
         "  --qos 0|1           QoS of readings (default 1)\n"
         "  --keepalive S       MQTT keepalive, >= 5 (default 30)\n"
         "  --summary-json FILE write the final summary as JSON\n"
@@ -69,6 +68,7 @@ static void sim_main__usage(FILE *f)
         "                      32385: the firmware's 1 MiB partition, 9 h at 1 Hz)\n"
         "  --verbose           log device-core messages\n"
         "  --help\n");
+    fputs(sim_scenario_help(), f);
 }
 
 static int sim_main__parse_broker(const char *url, sim_opts *o)
