@@ -56,8 +56,7 @@ static void sim_main__usage(FILE *f)
         "  --fidelity F        vitals (model values encoded directly, default) or\n"
         "                      sensor (register models + real drivers + PPG)\n"
         "  --scenario S        NAME[@LO-HI][:START-DUR], repeatable. NAME is one of\n"
-        "                      desaturation tachycardia bradycardia fever hypothermia\n"
-        "                      finger_off disconnect; LO-HI device numbers; START,DUR s;\n"
+        "                      the scenarios below; LO-HI device numbers; START,DUR s;\n"
         "                      or offline=N (off the network for N readings from START,\n"
         "                      sampling into the outbox) or reboot_offline=N,K (the\n"
         "                      same, rebooting after K of them)\n"
@@ -81,6 +80,7 @@ static void sim_main__usage(FILE *f)
         "                      (default 50, the firmware's)\n"
         "  --verbose           log device-core messages\n"
         "  --help\n");
+    fputs(sim_scenario_help(), f);
 }
 
 static int sim_main__parse_broker(const char *url, sim_opts *o)

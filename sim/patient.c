@@ -4,7 +4,10 @@
  * 33–36.5 °C, ambient 20–26 °C), a slow sinusoidal drift (minutes), AR(1)
  * short-term variability, and relaxes towards scenario targets with
  * physiological time constants, so a desaturation ramps down over tens of
- * seconds instead of jumping. Deterministic for a given seed.
+ * seconds instead of jumping. Scenarios with a shape in time (desat_recover,
+ * spo2_flap, deterioration) follow how long they have been active, counted
+ * from the steps' own dt so a reboot (uptime back to 0) does not restart
+ * them. Deterministic for a given seed.
  *
  * Ownership: plain structs owned by the worker. Threading: none. */
 #include <math.h>
@@ -104,6 +107,10 @@ void sim_patient_step(sim_patient *p, double t_s, unsigned active)
     p->started = true;
     p->last_t = t_s;
     sim_rng *g = &p->rng;
+    for (int k = 0; k < SIM_SC_COUNT; k++)
+        p->age[k] = !ACT(k) ? 0.0 : (p->prev_active & (1u << k)) ? p->age[k] + dt : 0.0;
+    bool batt_swap = (p->prev_active & (1u << SIM_SC_BATTERY_LOW)) && !ACT(SIM_SC_BATTERY_LOW);
+    p->prev_active = active;
 
     double hr_t = p->hr0 + p->drift_hr_amp * sin(2 * M_PI * t_s / p->drift_hr_per + p->drift_hr_ph);
     double spo2_t = p->spo20;
@@ -132,6 +139,26 @@ void sim_patient_step(sim_patient *p, double t_s, unsigned active)
     }
     if (ACT(SIM_SC_FINGER_OFF))
         skin_t = p->amb + 4; /* the IR thermometer now sees mostly air */
+    if (ACT(SIM_SC_DESAT_RECOVER)) {
+        /* 24 s at a target of 80 % with tau 3 s: below 85 % for ~21 s. */
+        bool low = fmod(p->age[SIM_SC_DESAT_RECOVER], 60.0) < 24.0;
+        if (low) {
+            spo2_t = 80;
+            hr_t += 12;
+        }
+        spo2_tau = 3;
+    }
+    if (ACT(SIM_SC_DETERIORATION)) {
+        double f = fmin(1.0, p->age[SIM_SC_DETERIORATION] / 120.0);
+        hr_t += f * (114 - hr_t);
+        spo2_t += f * (91 - spo2_t);
+        skin_t += f * 1.5;
+    }
+    if (ACT(SIM_SC_SPO2_FLAP)) {
+        /* A short tau: the sine goes through nearly unfiltered. */
+        spo2_t = 90 + 1.2 * sin(2 * M_PI * p->age[SIM_SC_SPO2_FLAP] / 6.0);
+        spo2_tau = 0.5;
+    }
 
     p->hr = sim_patient__relax(p->hr, hr_t, dt, hr_tau);
     p->spo2 = sim_patient__relax(p->spo2, spo2_t, dt, spo2_tau);
@@ -142,20 +169,24 @@ void sim_patient_step(sim_patient *p, double t_s, unsigned active)
     p->hr_noise = a * p->hr_noise + w * 2.5 * sim_rng_normal(g);
     p->spo2_noise = a * p->spo2_noise + w * 0.6 * sim_rng_normal(g);
     p->battery -= dt * 0.0005; /* ~2 %/h */
-    if (p->battery < 5)
-        p->battery = 100; /* recharged */
+    if (ACT(SIM_SC_BATTERY_LOW))
+        p->battery = fmax(10.0, p->battery - dt * 5.0);
+    if (p->battery < 5 || batt_swap)
+        p->battery = 100; /* recharged, or swapped by a nurse */
 }
 
 void sim_patient_reading(sim_patient *p, unsigned active, tenc_reading *r)
 {
     sim_rng *g = &p->rng;
     r->heart_rate = p->hr + p->hr_noise;
-    r->spo2 = fmin(100.0, p->spo2 + p->spo2_noise);
+    /* The flap must stay within 89-91 % to test chattering, not noise. */
+    double spo2_noise = ACT(SIM_SC_SPO2_FLAP) ? 0.25 * p->spo2_noise : p->spo2_noise;
+    r->spo2 = fmin(100.0, p->spo2 + spo2_noise);
     r->object_temp = p->skin + 0.05 * sim_rng_normal(g);
     r->ambient_temp = p->amb + 0.03 * sim_rng_normal(g);
     bool finger = !ACT(SIM_SC_FINGER_OFF);
     /* Occasional motion artefacts invalidate the optical channel only. */
-    bool motion = sim_rng_uniform(g) < 0.005;
+    bool motion = sim_rng_uniform(g) < (ACT(SIM_SC_MOTION) ? 0.3 : 0.005);
     r->hr_valid = finger && !motion;
     r->spo2_valid = finger && !motion;
     r->temp_valid = true;

@@ -18,9 +18,49 @@
 #include "sim.h"
 
 static const char *const names[SIM_SC_COUNT] = {
-    "desaturation", "tachycardia", "bradycardia", "fever", "hypothermia", "finger_off", "disconnect",
-    "offline", "reboot_offline",
+    "desaturation", "tachycardia", "bradycardia", "fever",      "hypothermia",   "finger_off",
+    "disconnect",   "offline",     "reboot_offline",
+    "desat_recover", "spo2_flap", "battery_low", "deterioration", "motion",
 };
+_Static_assert(SIM_SC_COUNT <= 32, "scenarios are kept in an unsigned bit mask");
+
+/* Shapes and timings as patient.c produces them (fidelity "vitals"; with
+ * "sensor" the PPG adds its own ~5 s window). Kept next to the names so a
+ * new scenario is documented where it is added. */
+static const char help[] =
+    "scenarios (times from the start of the window; values relax back to the\n"
+    "patient's baseline with the same time constant when the window ends):\n"
+    "  desaturation   SpO2 -> 80-88 % (per-patient severity), tau 20 s: below\n"
+    "                 90 % after ~8-35 s; pulse +12 /min. Held for the window\n"
+    "  desat_recover  SpO2 -> 80 %, tau 3 s: below 85 % from ~4 s to ~25 s (about\n"
+    "                 20 s), back >= 92 % by ~30 s; pulse +12 /min. Repeats\n"
+    "                 every 60 s while the window lasts\n"
+    "  spo2_flap      SpO2 90 +- 1.2 % sine, period 6 s (reported 89-91 %):\n"
+    "                 crosses the 90 % limit twice every 6 s\n"
+    "  tachycardia    pulse -> 130-160 /min, tau 8 s (> 120 after ~6-14 s)\n"
+    "  bradycardia    pulse -> 38-46 /min, tau 8 s (< 50 after ~3-20 s)\n"
+    "  fever          skin temp -> baseline +2-3 C, tau 60 s; pulse +10-20 /min\n"
+    "  hypothermia    skin temp -> 30-32 C, tau 60 s; pulse -10 /min\n"
+    "  deterioration  over 120 s pulse rises to ~114 /min, SpO2 falls to ~91 %,\n"
+    "                 skin +1.5 C: partial NEWS2 5 (SpO2 3 + pulse 2) with no\n"
+    "                 SpO2 < 90 or pulse > 120 limit crossed\n"
+    "  finger_off     hr_valid/spo2_valid false from the first reading, pulse and\n"
+    "                 SpO2 left out; the skin sensor drifts to ambient +4 C\n"
+    "  motion         30 % of readings with the optical channel invalid (pulse\n"
+    "                 and SpO2 left out), at random; vitals fidelity only\n"
+    "  battery_low    battery drains 5 %/s to 10 % (below 15 % within 18 s);\n"
+    "                 swapped (100 %) when the window ends\n"
+    "  disconnect     the TCP link is cut without DISCONNECT (the broker sends\n"
+    "                 the last will: offline); readings wait in the outbox and\n"
+    "                 are replayed when the window ends\n"
+    "  offline=N      off the network for N readings from START, sampling into\n"
+    "                 the outbox, then back (replayed, paced)\n"
+    "  reboot_offline=N,K  the same, rebooting (a new boot id) after K of them\n";
+
+const char *sim_scenario_help(void)
+{
+    return help;
+}
 
 const char *sim_scenario_name(sim_scen_kind k)
 {

@@ -34,7 +34,13 @@ typedef enum sim_scen_kind {
     SIM_SC_DISCONNECT,
     SIM_SC_OFFLINE,        /* off the network for `readings` readings, then back */
     SIM_SC_REBOOT_OFFLINE, /* the same, rebooting after `reboot_after` of them */
-    SIM_SC_COUNT
+    /* For the alarm engine's tests and demos (timings in sim_scenario_help). */
+    SIM_SC_DESAT_RECOVER, /* a desaturation below 85 % that recovers, every 60 s */
+    SIM_SC_SPO2_FLAP,     /* SpO2 oscillating 89–91 % around the 90 % limit */
+    SIM_SC_BATTERY_LOW,   /* the battery drains below 15 %; swapped at the end */
+    SIM_SC_DETERIORATION, /* slow NEWS2-style deterioration without a limit crossed */
+    SIM_SC_MOTION,        /* motion artefacts: 30 % of optical readings invalid */
+    SIM_SC_COUNT          /* at most 32: scenarios are a bit mask */
 } sim_scen_kind;
 
 typedef struct sim_scenario {
@@ -123,6 +129,8 @@ typedef struct sim_patient {
     double rssi0;
     double last_t;
     bool started;
+    unsigned prev_active;             /* the mask of the previous step */
+    double age[SIM_SC_COUNT];         /* s each scenario has been active, 0 when not */
 } sim_patient;
 
 void sim_patient_init(sim_patient *p, uint64_t seed);
@@ -135,6 +143,8 @@ void sim_patient_reading(sim_patient *p, unsigned active, tenc_reading *r);
 /* ---- scenarios (scenario.c) ---- */
 int sim_scenario_parse(const char *spec, sim_scenario *out, char *err, size_t errlen);
 const char *sim_scenario_name(sim_scen_kind k);
+/* The --help text listing every scenario with its shape and timing. */
+const char *sim_scenario_help(void);
 /* Bit mask of the scenarios active for device number dev at time t_s. */
 unsigned sim_scenarios_active(const sim_opts *o, long dev, double t_s);
 /* The index of an outage scenario (offline, reboot_offline) due for device
