@@ -398,6 +398,7 @@ auth_err auth_table_add(auth_table *at, const auth_entry *e, int64_t now_ms)
     void *slot;
     idtable_err rc = idtable_put(&at->t, &c, &slot);
     if (rc == IDTABLE_EEXIST) {
+        c.streams = ((auth_entry *)slot)->streams;
         *(auth_entry *)slot = c;
         return AUTH_OK;
     }
@@ -419,7 +420,7 @@ auth_entry *auth_table_find(auth_table *at, const char *key, int64_t now_ms, int
     if (!e || e->dead)
         return NULL;
     if (e->kind == AUTH_SESSION &&
-        (now_ms >= e->last_used_ms + at->idle_ms || now_ms >= e->expires_ms)) {
+        ((!e->streams && now_ms >= e->last_used_ms + at->idle_ms) || now_ms >= e->expires_ms)) {
         auth__tomb(e, now_ms);
         if (expired)
             *expired = 1;
@@ -449,14 +450,52 @@ auth_err auth_table_kill(auth_table *at, const char *key, int64_t now_ms)
 
 size_t auth_table_kill_user(auth_table *at, const char *user, int64_t now_ms)
 {
+    return auth_table_kill_user_except(at, user, NULL, now_ms);
+}
+
+size_t auth_table_kill_user_except(auth_table *at, const char *user, const char *keep, int64_t now_ms)
+{
     size_t it = 0, n = 0;
     auth_entry *e;
     while ((e = idtable_next(&at->t, &it)))
-        if (!e->dead && e->kind == AUTH_SESSION && !strcmp(e->user, user)) {
+        if (!e->dead && e->kind == AUTH_SESSION && !strcmp(e->user, user) && !(keep && !strcmp(e->key, keep))) {
             auth__tomb(e, now_ms);
             n++;
         }
     return n;
+}
+
+auth_entry *auth_table_grants(auth_table *at, const char *key, auth_role role, int64_t now_ms, int *expired)
+{
+    auth_entry *e = auth_table_find(at, key, now_ms, expired);
+    return e && e->role == role ? e : NULL;
+}
+
+void auth_table_stream_open(auth_table *at, const char *key)
+{
+    auth_entry *e = idtable_find(&at->t, key);
+    if (e && !e->dead)
+        e->streams++;
+}
+
+void auth_table_stream_close(auth_table *at, const char *key, int64_t now_ms)
+{
+    auth_entry *e = idtable_find(&at->t, key);
+    if (!e || e->dead || !e->streams)
+        return;
+    e->streams--;
+    if (e->kind == AUTH_SESSION && now_ms > e->last_used_ms)
+        e->last_used_ms = now_ms; /* in use until now */
+}
+
+auth_entry *auth_table_touch(auth_table *at, const char *key, int64_t now_ms)
+{
+    auth_entry *e = idtable_find(&at->t, key);
+    if (!e || e->dead)
+        return NULL;
+    if (e->kind == AUTH_SESSION && now_ms > e->last_used_ms)
+        e->last_used_ms = now_ms;
+    return e;
 }
 
 void auth_table_set_user_role(auth_table *at, const char *user, auth_role role)
@@ -486,7 +525,9 @@ size_t auth_table_merge(auth_table *at, const auth_entry *snap, size_t n, int64_
                 continue; /* a local delete not written yet: it wins */
             int64_t used = e->last_used_ms > snap[i].last_used_ms ? e->last_used_ms : snap[i].last_used_ms;
             int64_t persisted = e->persisted_used_ms;
+            unsigned streams = e->streams;
             *e = snap[i];
+            e->streams = streams;
             e->last_used_ms = used;
             e->persisted_used_ms = persisted > snap[i].last_used_ms ? persisted : snap[i].last_used_ms;
             e->local_ms = 0;
@@ -496,6 +537,7 @@ size_t auth_table_merge(auth_table *at, const auth_entry *snap, size_t n, int64_
         c.local_ms = 0;
         c.dead = 0;
         c.persisted_used_ms = c.last_used_ms;
+        c.streams = 0;
         if (idtable_put(&at->t, &c, NULL) != IDTABLE_OK)
             misfit++;
     }

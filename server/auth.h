@@ -161,6 +161,7 @@ typedef struct auth_entry {
     int64_t persisted_used_ms;        /* last_used as last written to the store */
     int64_t local_ms;                 /* added/deleted here at that time, not yet seen by a refresh; 0 */
     int dead;                         /* deleted here: kept as a tombstone until a refresh confirms */
+    unsigned streams;                 /* WebSockets open on it: a session with one does not idle out */
 } auth_entry;
 
 typedef struct auth_table {
@@ -185,6 +186,23 @@ auth_entry *auth_table_find_token_id(auth_table *at, const char *id);
 auth_err auth_table_kill(auth_table *at, const char *key, int64_t now_ms);
 /* Tombstones every session of user; returns how many. */
 size_t auth_table_kill_user(auth_table *at, const char *user, int64_t now_ms);
+/* The same, but the session with key keep (NULL: none) stays: a password
+ * change ends the user's other sessions, not the one that made it. */
+size_t auth_table_kill_user_except(auth_table *at, const char *user, const char *keep, int64_t now_ms);
+/* The live entry for key if it still grants exactly `role` (what a
+ * WebSocket was opened with), else NULL: gone, expired (*expired as for
+ * auth_table_find) or its role changed either way — the holder then
+ * re-authenticates and gets the new role. */
+auth_entry *auth_table_grants(auth_table *at, const char *key, auth_role role, int64_t now_ms, int *expired);
+/* An open WebSocket counts as use of its credentials (docs/SECURITY.md):
+ * stream_open counts one on key (a session with any does not idle out; its
+ * absolute end still holds), stream_close uncounts it and restarts the idle
+ * clock at now_ms. Both ignore a key no longer live. touch restarts the
+ * idle clock of a live session (the periodic "still in use", so last_used
+ * in the store stays fresh) and returns the live entry, or NULL. */
+void auth_table_stream_open(auth_table *at, const char *key);
+void auth_table_stream_close(auth_table *at, const char *key, int64_t now_ms);
+auth_entry *auth_table_touch(auth_table *at, const char *key, int64_t now_ms);
 /* Sets the role of every session of user. */
 void auth_table_set_user_role(auth_table *at, const char *user, auth_role role);
 /* Merges a snapshot read from the store (sessions joined with their user's

@@ -361,6 +361,26 @@ static unsigned query__audit(query *q, const query_job *j, sbuf *o)
     return 200;
 }
 
+/* A new password ends the user's other sessions: their rows are deleted
+ * (queued before the caller's store_sync), all but `keep`. Tokens stay. */
+static store_err query__end_sessions(store *st, const char *user, const char *keep)
+{
+    store_session *ss = NULL;
+    size_t n = 0;
+    store_err e = store_list_sessions(st, INT64_MIN, &ss, &n);
+    for (size_t i = 0; e == STORE_OK && i < n; i++) {
+        if (strcmp(ss[i].user, user) || !strcmp(ss[i].key, keep))
+            continue;
+        store_auth_write w = {.op = STORE_AUTH_SESSION_DEL};
+        memcpy(w.v.s.key, ss[i].key, sizeof w.v.s.key);
+        e = store_put_auth(st, &w);
+    }
+    if (ss)
+        sodium_memzero(ss, n * sizeof *ss); /* csrf values */
+    free(ss);
+    return e;
+}
+
 /* POST, PUT and DELETE of /api/users: the existence check and the Argon2
  * hash here; the write itself is queued to the store. */
 static unsigned query__user_change(query *q, const query_job *j, query_done *d)
@@ -394,6 +414,8 @@ static unsigned query__user_change(query *q, const query_job *j, query_done *d)
     }
     e = store_put_auth(q->cfg.st, &w);
     sodium_memzero(w.v.u.pwhash, sizeof w.v.u.pwhash);
+    if (e == STORE_OK && j->kind == QUERY_USER_UPDATE && j->password_len)
+        e = query__end_sessions(q->cfg.st, j->user, j->keep);
     /* Written before the answer, so the next check (and a login) sees it. */
     if (e != STORE_OK || store_sync(q->cfg.st, 5000) != STORE_OK) {
         query__error(o, "store busy, retry");

@@ -70,7 +70,9 @@ typedef enum query_kind {
     QUERY_TOKENS = 13,      /* GET /api/tokens */
     QUERY_AUDIT = 14,       /* from, to, user ("" for all), limit */
     QUERY_USER_ADD = 15,    /* user, role, password: 201 / 409; hashes, queues the write */
-    QUERY_USER_UPDATE = 16, /* user, role (0: unchanged), password (len 0: unchanged): 200 / 404 */
+    QUERY_USER_UPDATE = 16, /* user, role (0: unchanged), password (len 0: unchanged): 200 / 404;
+                               a new password also deletes the user's sessions
+                               but `keep` (the caller's own, "" for none) */
     QUERY_USER_DEL = 17,    /* user: 204 / 404; queues the delete */
 } query_kind;
 
@@ -88,6 +90,7 @@ typedef struct query_job {
     char password[1025];
     size_t password_len;
     int64_t limit;
+    char keep[65];       /* QUERY_USER_UPDATE: session key (hex) that survives a password change */
 } query_job;
 
 /* A finished answer. */

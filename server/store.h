@@ -223,7 +223,8 @@ store_err store_query_audit(store *st, int64_t from_ms, int64_t to_ms, const cha
  * is waited for up to 5 s). Never from vigild's own threads. */
 store_err store_admin_user_add(store *st, const store_user *u);   /* STORE_EEXIST */
 store_err store_admin_user_update(store *st, const char *name, const char *role,
-                                  const char *pwhash);             /* NULL: unchanged; STORE_ENOTFOUND */
+                                  const char *pwhash);             /* NULL: unchanged; a new pwhash also
+                                                                      deletes the user's sessions; STORE_ENOTFOUND */
 store_err store_admin_user_del(store *st, const char *name);      /* + sessions; STORE_ENOTFOUND */
 store_err store_admin_token_add(store *st, const store_token *t);
 store_err store_admin_token_del(store *st, const char *id);       /* STORE_ENOTFOUND */

@@ -344,7 +344,10 @@ static store_err store_auth__admin(store *st, const store_auth_write *w, int *ch
     sqlite3_stmt *s = NULL;
     int rc = store_auth__apply(st->adb, &s, w);
     int ch = sqlite3_changes(st->adb);
-    if (rc == SQLITE_DONE && w->op == STORE_AUTH_USER_DEL && ch > 0)
+    /* A deleted user's sessions go; so do all sessions of a user whose
+     * password the CLI changed (nobody's own session makes that change). */
+    if (rc == SQLITE_DONE && ch > 0 &&
+        (w->op == STORE_AUTH_USER_DEL || (w->op == STORE_AUTH_USER_UPDATE && w->v.u.pwhash[0])))
         rc = store_auth__del_user_sessions(st->adb, w->v.u.name);
     sqlite3_finalize(s);
     if (changes)

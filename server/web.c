@@ -46,6 +46,7 @@ _Static_assert(HUB_PRE >= LWS_PRE, "HUB_PRE must leave room for lws' frame heade
 #define AUTH_THROTTLE_MAX 8192                /* usernames + addresses with recent failures */
 #define AUDIT_LIMIT_DEFAULT 200
 #define AUDIT_LIMIT_MAX 1000
+#define WS_END_GRACE_S 2                      /* a WebSocket whose credentials ended: killed if its Close is not out by then */
 
 struct web {
     const vigil_config *cfg;
@@ -72,6 +73,10 @@ struct web {
     lws_sorted_usec_list_t refresh_sul;
     uint64_t refresh_serial;          /* refresh job in flight, 0 if none */
     int refresh_failing;              /* logged once per failing period */
+    /* Open WebSockets (a list through their pss, at most --max-ws-clients):
+     * checked against the table after every change to it (web__ws_sweep),
+     * so a WebSocket does not outlive the credentials it was opened with. */
+    struct pss *ws_head;
 };
 
 /* One peer address and how many connections it holds open. */
@@ -124,7 +129,14 @@ typedef struct pss {
     char user[AUTH_USER_MAX + 1];     /* user, or token name */
     char key[AUTH_KEY_HEX + 1];       /* the session's / token's table key */
     char target[AUTH_USER_MAX + 1];   /* route target (user name, token id) */
-    /* WebSocket */
+    int pw_change;                    /* PUT /api/users/{name} sets a password */
+    /* WebSocket: the credentials it was opened with (web__ws_register) */
+    char ws_key[AUTH_KEY_HEX + 1];    /* auth table key */
+    auth_role ws_role;                /* the role then: a change closes it */
+    int ws_linked;                    /* in w->ws_head */
+    int ws_ended;                     /* credentials gone: closes at its next callback */
+    struct lws *ws_wsi;
+    struct pss *ws_prev, *ws_next;
     sbuf rx;
     alignas(max_align_t) unsigned char client[];
 } pss;
@@ -531,6 +543,107 @@ static void web__auth_put(web *w, store_auth_op op, const auth_entry *e, int64_t
     (void)store_put_auth(w->st, &x);
 }
 
+/* A session found expired: its row goes too. */
+static void web__auth_expired(web *w, const char *key, int64_t now)
+{
+    auth_entry gone = {.kind = AUTH_SESSION};
+    snprintf(gone.key, sizeof gone.key, "%s", key);
+    web__auth_put(w, STORE_AUTH_SESSION_DEL, &gone, now);
+}
+
+/* e was used now: its idle clock restarts; last_used reaches the store at
+ * most every AUTH_USED_PERSIST_MS. */
+static void web__auth_used(web *w, auth_entry *e, int64_t now)
+{
+    e->last_used_ms = now;
+    if (now - e->persisted_used_ms >= AUTH_USED_PERSIST_MS) {
+        e->persisted_used_ms = now;
+        web__auth_put(w, e->kind == AUTH_TOKEN ? STORE_AUTH_TOKEN_USED : STORE_AUTH_SESSION_USED, e, now);
+    }
+}
+
+/* ---- open WebSockets and the credentials they were opened with ---- */
+
+/* p's WebSocket is open (web__authenticate filled p->key, p->role). */
+static void web__ws_register(web *w, pss *p, struct lws *wsi)
+{
+    memcpy(p->ws_key, p->key, sizeof p->ws_key);
+    p->ws_role = p->role;
+    p->ws_wsi = wsi;
+    p->ws_prev = NULL;
+    p->ws_next = w->ws_head;
+    if (w->ws_head)
+        w->ws_head->ws_prev = p;
+    w->ws_head = p;
+    p->ws_linked = 1;
+    auth_table_stream_open(&w->at, p->ws_key);
+}
+
+static void web__ws_unregister(web *w, pss *p)
+{
+    if (!p->ws_linked)
+        return;
+    if (p->ws_prev)
+        p->ws_prev->ws_next = p->ws_next;
+    else
+        w->ws_head = p->ws_next;
+    if (p->ws_next)
+        p->ws_next->ws_prev = p->ws_prev;
+    p->ws_prev = p->ws_next = NULL;
+    p->ws_linked = 0;
+    auth_table_stream_close(&w->at, p->ws_key, vclock_wall_ms());
+}
+
+/* Marks p's WebSocket to close. It closes from its own next callback, with
+ * a Close frame saying why (web__ws_close_ended) — never freed from here,
+ * which may be another connection's callback; one that cannot be written
+ * to is killed after WS_END_GRACE_S. */
+static void web__ws_end(pss *p)
+{
+    p->ws_ended = 1;
+    lws_callback_on_writable(p->ws_wsi);
+    lws_set_timeout(p->ws_wsi, PENDING_TIMEOUT_USER_OK, WS_END_GRACE_S);
+}
+
+static int web__ws_close_ended(struct lws *wsi)
+{
+    static const char why[] = "credentials ended";
+    lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)why, sizeof why - 1);
+    return -1;
+}
+
+/* Checks every open WebSocket against the table and ends those whose entry
+ * is gone (logout, revoked, user deleted, password changed), expired, or
+ * has another role now. Called after each change to the table and from the
+ * 5 s timer (expiries; touch: an open WebSocket is use of its credentials
+ * — auth_table_stream_open — and its last_used keeps reaching the store).
+ * One lookup per open WebSocket (at most --max-ws-clients), never per
+ * request. */
+static void web__ws_sweep(web *w, int touch)
+{
+    THREAD_ASSERT_OWNER(&w->owner);
+    int64_t now = vclock_wall_ms();
+    size_t ended = 0;
+    for (pss *p = w->ws_head; p; p = p->ws_next) {
+        if (p->ws_ended)
+            continue;
+        if (touch)
+            (void)auth_table_touch(&w->at, p->ws_key, now);
+        int expired = 0;
+        auth_entry *e = auth_table_grants(&w->at, p->ws_key, p->ws_role, now, &expired);
+        if (expired)
+            web__auth_expired(w, p->ws_key, now);
+        if (!e) {
+            web__ws_end(p);
+            ended++;
+        } else if (touch) {
+            web__auth_used(w, e, now);
+        }
+    }
+    if (ended)
+        LOG_I(TAG, "closing %zu WebSocket(s): their session or token ended or changed role", ended);
+}
+
 /* Finds who sent the request: a Bearer token, else the session cookie.
  * Fills p->authed, by_cookie, role, user, key; csrf (if not NULL) gets the
  * session's CSRF value. A Bearer header that does not check out is not
@@ -566,17 +679,12 @@ static int web__authenticate(struct lws *wsi, pss *p, web *w, char csrf[AUTH_SEC
     int expired = 0;
     auth_entry *e = auth_table_find(&w->at, key, now, &expired);
     if (expired) {
-        auth_entry gone = {.kind = AUTH_SESSION};
-        memcpy(gone.key, key, sizeof key);
-        web__auth_put(w, STORE_AUTH_SESSION_DEL, &gone, now);
+        web__auth_expired(w, key, now);
+        web__ws_sweep(w, 0); /* a WebSocket on it ends now too */
     }
     if (!e || (e->kind == AUTH_SESSION) != by_cookie)
         return 0;
-    e->last_used_ms = now;
-    if (now - e->persisted_used_ms >= AUTH_USED_PERSIST_MS) {
-        e->persisted_used_ms = now;
-        web__auth_put(w, e->kind == AUTH_TOKEN ? STORE_AUTH_TOKEN_USED : STORE_AUTH_SESSION_USED, e, now);
-    }
+    web__auth_used(w, e, now);
     p->authed = 1;
     p->by_cookie = by_cookie;
     p->role = e->role;
@@ -775,6 +883,7 @@ static int web__route_session(struct lws *wsi, pss *p, web *w)
     auth_entry copy = *e;
     (void)auth_table_kill(&w->at, p->key, now);
     web__auth_put(w, STORE_AUTH_SESSION_DEL, &copy, now);
+    web__ws_sweep(w, 0);
     web__audit(w, p, NULL, "logout", p->user, "ok", NULL);
     web__session_cookie(wsi, p, "", 1);
     sbuf_reset(&p->resp);
@@ -851,6 +960,11 @@ static int web__admin_body(struct lws *wsi, pss *p, web *w)
         memcpy(job.password, f.password, f.password_len + 1);
         job.password_len = f.password_len;
     }
+    /* A new password ends the user's sessions but the one asking (which is
+     * only among them if it is the user's own). Tokens are not sessions. */
+    p->pw_change = p->pending == R_USER_UPDATE && (f.has & AUTH_F_PASSWORD);
+    if (p->by_cookie)
+        memcpy(job.keep, p->key, sizeof p->key);
     auth_fields_wipe(&f);
     rc = web__query_submit(wsi, p, w, &job);
     sodium_memzero(job.password, sizeof job.password);
@@ -867,13 +981,19 @@ static void web__auth_answer(web *w, pss *p, query_done *d, struct lws *wsi)
         web__audit(w, p, NULL, "user_add", p->target, web__outcome(d->status), auth_role_name((auth_role)d->role));
         break;
     case QUERY_USER_UPDATE:
-        if (d->status == 200)
+        if (d->status == 200) {
             auth_table_set_user_role(&w->at, p->target, (auth_role)d->role);
+            if (p->pw_change) /* the worker deleted the rows */
+                (void)auth_table_kill_user_except(&w->at, p->target, p->by_cookie ? p->key : NULL, now);
+            web__ws_sweep(w, 0);
+        }
         web__audit(w, p, NULL, "user_update", p->target, web__outcome(d->status), auth_role_name((auth_role)d->role));
         break;
     case QUERY_USER_DEL:
-        if (d->status == 204)
+        if (d->status == 204) {
             (void)auth_table_kill_user(&w->at, p->target, now); /* the store deletes the rows */
+            web__ws_sweep(w, 0);
+        }
         web__audit(w, p, NULL, "user_del", p->target, web__outcome(d->status), NULL);
         break;
     default: break;
@@ -886,6 +1006,7 @@ static void web__refresh_cb(lws_sorted_usec_list_t *sul)
 {
     web *w = lws_container_of(sul, web, refresh_sul);
     THREAD_ASSERT_OWNER(&w->owner);
+    web__ws_sweep(w, 1); /* expiries; open WebSockets count as use */
     if (!w->refresh_serial) {
         query_job job = {.kind = QUERY_AUTH_REFRESH, .conn = NULL};
         if (query_submit(w->q, &job, &w->refresh_serial) != QUERY_OK)
@@ -907,6 +1028,7 @@ static void web__refresh_done(web *w, query_done *d)
         size_t lost = auth_table_merge(&w->at, d->snap, d->nsnap, vclock_wall_ms());
         if (lost)
             LOG_W(TAG, "%zu sessions/tokens do not fit the table (%d): not usable", lost, AUTH_TABLE_MAX);
+        web__ws_sweep(w, 0); /* CLI changes: deleted users and tokens, new passwords and roles */
     }
     if (d->snap)
         sodium_memzero(d->snap, d->nsnap * sizeof *d->snap);
@@ -970,6 +1092,7 @@ static int web__route_admin(struct lws *wsi, pss *p, web *w, const char *path)
     auth_entry copy = *e;
     (void)auth_table_kill(&w->at, copy.key, now);
     web__auth_put(w, STORE_AUTH_TOKEN_DEL, &copy, now);
+    web__ws_sweep(w, 0);
     web__audit(w, p, NULL, "token_del", name, "ok", copy.user);
     sbuf_reset(&p->resp);
     return web__respond_json(wsi, p, 204);
@@ -1044,6 +1167,7 @@ static int web__handle_http(struct lws *wsi, pss *p, const char *path)
     p->meth = web__get_method(wsi);
     p->authed = 0;
     p->user[0] = p->target[0] = 0;
+    p->pw_change = 0;
     lws_get_peer_simple(wsi, p->addr, sizeof p->addr);
 
     if (!strcmp(path, "/healthz")) {
@@ -1246,6 +1370,8 @@ static int web__callback(struct lws *wsi, enum lws_callback_reasons reason, void
     case LWS_CALLBACK_WSI_DESTROY: /* the last word on a wsi: its answer must not find it */
         if (reason == LWS_CALLBACK_WSI_DESTROY)
             web__peer_release(wsi);
+        if (p && p->is_ws)
+            web__ws_unregister(web__of(wsi), p); /* normally done at CLOSED */
         if (p && !p->is_ws) {
             web__query_forget(web__of(wsi), p);
             web__http_reset(p);
@@ -1263,10 +1389,19 @@ static int web__callback(struct lws *wsi, enum lws_callback_reasons reason, void
     case LWS_CALLBACK_ESTABLISHED:
         w = web__of(wsi);
         web__http_reset(p);
+        /* Who opened it (checked at the upgrade; the headers are still here):
+         * remembered so that it closes when those credentials end. */
+        if (!web__authenticate(wsi, p, w, NULL))
+            return -1;
         p->is_ws = 1;
         sbuf_init(&p->rx, 0);
-        return hub_client_open(w->hub, (hub_client *)p->client, wsi) ? -1 : 0;
+        if (hub_client_open(w->hub, (hub_client *)p->client, wsi))
+            return -1;
+        web__ws_register(w, p, wsi);
+        return 0;
     case LWS_CALLBACK_RECEIVE:
+        if (p->ws_ended)
+            return web__ws_close_ended(wsi);
         w = web__of(wsi);
         if (p->rx.len + len > WS_RX_MAX) {
             LOG_W(TAG, "WebSocket client message over %d bytes: closing", WS_RX_MAX);
@@ -1280,9 +1415,12 @@ static int web__callback(struct lws *wsi, enum lws_callback_reasons reason, void
         }
         return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
+        if (p->ws_ended)
+            return web__ws_close_ended(wsi);
         return hub_client_writable(web__of(wsi)->hub, (hub_client *)p->client) ? -1 : 0;
     case LWS_CALLBACK_CLOSED:
         if (p->is_ws) {
+            web__ws_unregister(web__of(wsi), p);
             hub_client_close(web__of(wsi)->hub, (hub_client *)p->client);
             sbuf_free(&p->rx);
         }

@@ -420,6 +420,145 @@ class AuthTest(TempDirTest):
         self.assertEqual(Session(self.http_port, "eve", "eve-password-1").status, 401)
         self.assertEqual(Session(self.http_port, "eve", "eve-password-3").status, 200)
 
+    # -- open WebSockets end with their credentials ------------------------------------
+    def cookie_ws(self, s):
+        return WsCollector(self.http_port, token=None,
+                           headers={"Cookie": s.cookie, "Origin": f"http://127.0.0.1:{self.http_port}"})
+
+    def assert_ws_ends(self, ws, within, what):
+        t0 = time.monotonic()
+        self.assertTrue(ws.closed.wait(within), f"{what}: WebSocket still open after {within} s")
+        self.assertEqual(ws.ws.close_code, 1008, what)  # a Close saying why, not a dropped socket
+        return time.monotonic() - t0
+
+    def test_websockets_end_with_changes_made_here(self):
+        """Logout, a revoked token, a deleted user, a role change and a
+        password change through this vigild close the WebSockets opened with
+        those credentials at once; others stay open."""
+        self.start_vigild()
+        self.device()
+        p = self.http_port
+        control = WsCollector(p, subscribe={"type": "subscribe", "devices": ["ESP32_001"]})  # harness token
+        # Logout.
+        vera = Session(p, "vera", PASSWORDS["vera"])
+        ws = self.cookie_ws(vera)
+        vera2 = Session(p, "vera", PASSWORDS["vera"])
+        ws2 = self.cookie_ws(vera2)
+        self.assertEqual(vera.req("DELETE", "/api/session")[0], 204)
+        self.assertLess(self.assert_ws_ends(ws, 3, "logout"), 1.5)
+        self.assertFalse(ws2.closed.wait(0.5), "the user's other session's WebSocket stays")
+        # A token revoked through the API.
+        st, tok = http(p, "POST", "/api/tokens", {"name": "wall", "role": "viewer"})
+        self.assertEqual(st, 201)
+        tws = WsCollector(p, token=tok["token"])
+        self.assertEqual(http(p, "DELETE", f"/api/tokens/{tok['id']}")[0], 204)
+        self.assertLess(self.assert_ws_ends(tws, 3, "token revoked"), 1.5)
+        # A deleted user.
+        clara = Session(p, "clara", PASSWORDS["clara"])
+        cws = self.cookie_ws(clara)
+        self.assertEqual(http(p, "DELETE", "/api/users/clara")[0], 204)
+        self.assertLess(self.assert_ws_ends(cws, 3, "user deleted"), 1.5)
+        # A role change (down or up): closed; reopened, it has the new role.
+        theo = Session(p, "theo", PASSWORDS["theo"])
+        tws = self.cookie_ws(theo)
+        self.assertEqual(http(p, "PUT", "/api/users/theo", {"role": "viewer"})[0], 200)
+        self.assertLess(self.assert_ws_ends(tws, 3, "role changed"), 1.5)
+        self.assertEqual(theo.req("GET", "/api/session")[1]["role"], "viewer")
+        tws = self.cookie_ws(theo)
+        self.assertFalse(tws.closed.wait(0.5))
+        # A password change by the user: their other sessions (and WebSockets)
+        # end, the one that made it stays; tokens stay.
+        ada1, ada2 = Session(p, "ada", PASSWORDS["ada"]), Session(p, "ada", PASSWORDS["ada"])
+        a1, a2 = self.cookie_ws(ada1), self.cookie_ws(ada2)
+        self.assertEqual(ada1.req("PUT", "/api/users/ada", {"password": "ada-new-pass-5"}),
+                         (200, {"username": "ada", "role": "admin"}))
+        self.assertLess(self.assert_ws_ends(a2, 3, "password changed"), 1.5)
+        self.assertEqual(ada2.req("GET", "/api/devices")[0], 401)
+        self.assertFalse(a1.closed.wait(0.5), "the session that changed the password keeps its WebSocket")
+        self.assertEqual(ada1.req("GET", "/api/devices")[0], 200)
+        self.assertEqual(Session(p, "ada", PASSWORDS["ada"]).status, 401)
+        self.assertEqual(Session(p, "ada", "ada-new-pass-5").status, 200)
+        # ... and by an admin (a token here): every session of the user ends.
+        self.assertEqual(http(p, "PUT", "/api/users/vera", {"password": "vera-new-pass-6"})[0], 200)
+        self.assertLess(self.assert_ws_ends(ws2, 3, "password changed by an admin"), 1.5)
+        self.assertEqual(vera2.req("GET", "/api/devices")[0], 401)
+        self.assertEqual(http(p, "GET", "/api/devices")[0], 200)  # the admin token: not a session
+        # Gone for good: a refresh after the store has the deletes keeps them gone.
+        time.sleep(6)
+        self.assertEqual(ada2.req("GET", "/api/devices")[0], 401)
+        self.assertEqual(vera2.req("GET", "/api/devices")[0], 401)
+        self.assertEqual(ada1.req("GET", "/api/devices")[0], 200)
+        self.assertFalse(control.closed.is_set(), "an unrelated WebSocket stays open")
+        self.assertFalse(tws.closed.is_set())
+        for x in (control, a1, tws):
+            x.close()
+
+    def test_websockets_end_with_cli_changes(self):
+        """Changes made beside vigild (the CLI, another writer of the
+        database) close the WebSockets they concern within the 5 s refresh."""
+        self.start_vigild()
+        p = self.http_port
+        clara = Session(p, "clara", PASSWORDS["clara"])  # seen by a refresh before its password changes
+        cws = self.cookie_ws(clara)
+        t_clara = time.monotonic()
+        r = cli("token", "add", "ci", "--role", "viewer", "--db", self.db)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        tok = r.stdout.strip()
+        wait_for(lambda: http(p, "GET", "/api/devices", token=tok)[0] == 200, 8, interval=0.2,
+                 what="CLI token picked up")
+        tws = WsCollector(p, token=tok)
+        tid = [t for t in http(p, "GET", "/api/tokens")[1]["tokens"] if t["name"] == "ci"][0]["id"]
+        self.assertEqual(cli("token", "del", tid, "--db", self.db).returncode, 0)
+        self.assertLess(self.assert_ws_ends(tws, 10, "token deleted with the CLI"), 7)
+        vera = Session(p, "vera", PASSWORDS["vera"])
+        vws = self.cookie_ws(vera)
+        self.assertEqual(cli("user", "del", "vera", "--db", self.db).returncode, 0)
+        self.assertLess(self.assert_ws_ends(vws, 10, "user deleted with the CLI"), 7)
+        time.sleep(max(0.0, 6 - (time.monotonic() - t_clara)))
+        self.assertFalse(cws.closed.is_set())
+        r = cli("user", "passwd", "clara", "--db", self.db, stdin="clara-new-pass-9\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertLess(self.assert_ws_ends(cws, 10, "password changed with the CLI"), 7)
+        self.assertEqual(clara.req("GET", "/api/devices")[0], 401)
+        self.assertEqual(http(p, "GET", "/api/devices")[0], 200)  # tokens stay
+        # A role changed by another writer of the database.
+        theo = Session(p, "theo", PASSWORDS["theo"])
+        tws = self.cookie_ws(theo)
+        subprocess.run(["sqlite3", self.db, "PRAGMA busy_timeout=5000; "
+                        "UPDATE users SET role='viewer' WHERE name='theo';"], check=True, timeout=30,
+                       capture_output=True)
+        self.assertLess(self.assert_ws_ends(tws, 10, "role changed in the database"), 7)
+        self.assertEqual(theo.req("GET", "/api/session")[1]["role"], "viewer")
+
+    def test_websockets_and_session_expiry(self):
+        """An open WebSocket is use of its session: the session does not idle
+        out while it is open (a ward screen nobody clicks), and idles out
+        after it closes; the absolute lifetime ends it, and the WebSocket."""
+        self.start_vigild("--session-idle", "2", "--session-max", "10")
+        p = self.http_port
+        vera = Session(p, "vera", PASSWORDS["vera"])
+        t_login = time.monotonic()
+        vws = self.cookie_ws(vera)
+        clara = Session(p, "clara", PASSWORDS["clara"])  # no WebSocket: idles out
+        cws = self.cookie_ws(clara)
+        clara_idle = Session(p, "clara", PASSWORDS["clara"])
+        time.sleep(4.5)
+        self.assertEqual(clara_idle.req("GET", "/api/devices")[0], 401)
+        self.assertFalse(vws.closed.is_set())
+        self.assertFalse(cws.closed.is_set())
+        self.assertEqual(vera.req("GET", "/api/session")[0], 200)  # 4.5 s > idle: kept by the WebSocket
+        cws.close()
+        time.sleep(3)
+        self.assertEqual(clara.req("GET", "/api/devices")[0], 401)  # idle since its WebSocket closed
+        # The absolute end (10 s after login) closes the WebSocket within the 5 s sweep.
+        self.assertTrue(vws.closed.wait(10 + 5 + 2 - (time.monotonic() - t_login)), "absolute lifetime")
+        self.assertGreater(time.monotonic() - t_login, 9.5)
+        self.assertEqual(vws.ws.close_code, 1008)
+        self.assertEqual(vera.req("GET", "/api/session")[0], 401)
+        tws = WsCollector(p)  # tokens do not expire
+        self.assertFalse(tws.closed.wait(0.5))
+        tws.close()
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -330,6 +330,85 @@ static void test_table_expiry_and_merge(void **state)
     auth_table_free(&at);
 }
 
+/* A password change ends the user's other sessions; the caller's stays,
+ * other users' and tokens are untouched. */
+static void test_kill_user_except(void **state)
+{
+    (void)state;
+    auth_table at;
+    assert_int_equal(auth_table_init(&at, 16, 2000, 100000), AUTH_OK);
+    int64_t t = 1000;
+    auth_entry a1 = mk("a1", AUTH_SESSION, "ada", t), a2 = mk("a2", AUTH_SESSION, "ada", t),
+               a3 = mk("a3", AUTH_SESSION, "ada", t), b = mk("b", AUTH_SESSION, "bob", t),
+               tk = mk("tk", AUTH_TOKEN, "ada", t);
+    const auth_entry *all[] = {&a1, &a2, &a3, &b, &tk};
+    for (size_t i = 0; i < 5; i++)
+        assert_int_equal(auth_table_add(&at, all[i], t), AUTH_OK);
+    int exp;
+    assert_int_equal(auth_table_kill_user_except(&at, "ada", a2.key, t), 2);
+    assert_null(auth_table_find(&at, a1.key, t, &exp));
+    assert_non_null(auth_table_find(&at, a2.key, t, &exp));
+    assert_null(auth_table_find(&at, a3.key, t, &exp));
+    assert_non_null(auth_table_find(&at, b.key, t, &exp));
+    assert_non_null(auth_table_find(&at, tk.key, t, &exp)); /* a token named like the user stays */
+    assert_int_equal(auth_table_kill_user_except(&at, "ada", NULL, t), 1);
+    assert_null(auth_table_find(&at, a2.key, t, &exp));
+    auth_table_free(&at);
+}
+
+/* What an open WebSocket is checked against: its key still live with the
+ * same role; an open stream keeps a session from idling out, never past
+ * its absolute end; closing it restarts the idle clock. */
+static void test_streams_and_grants(void **state)
+{
+    (void)state;
+    auth_table at;
+    assert_int_equal(auth_table_init(&at, 16, 2000, 100000), AUTH_OK);
+    int64_t t = 1000;
+    auth_entry s = mk("s", AUTH_SESSION, "vera", t), q = mk("q", AUTH_SESSION, "vera", t);
+    s.expires_ms = t + 10000;
+    assert_int_equal(auth_table_add(&at, &s, t), AUTH_OK);
+    assert_int_equal(auth_table_add(&at, &q, t), AUTH_OK);
+    int exp = 0;
+    assert_non_null(auth_table_grants(&at, s.key, AUTH_ROLE_VIEWER, t, &exp));
+    assert_null(auth_table_grants(&at, s.key, AUTH_ROLE_CLINICIAN, t, &exp)); /* up is a change too */
+    assert_int_equal(exp, 0);
+    auth_table_set_user_role(&at, "vera", AUTH_ROLE_ADMIN);
+    assert_null(auth_table_grants(&at, s.key, AUTH_ROLE_VIEWER, t, &exp));
+    assert_non_null(auth_table_grants(&at, s.key, AUTH_ROLE_ADMIN, t, &exp));
+    /* Open streams: no idle expiry (twice, then closed once: still held). */
+    auth_table_stream_open(&at, s.key);
+    auth_table_stream_open(&at, s.key);
+    assert_non_null(auth_table_find(&at, s.key, t + 5000, &exp));
+    assert_null(auth_table_find(&at, q.key, t + 5000, &exp)); /* no stream: idled out */
+    assert_int_equal(exp, 1);
+    auth_table_stream_close(&at, s.key, t + 6000);
+    assert_non_null(auth_table_find(&at, s.key, t + 7900, &exp));
+    /* A merge (the 5 s refresh) keeps the count. */
+    auth_entry snap = s;
+    snap.role = AUTH_ROLE_ADMIN;
+    snap.streams = 0;
+    assert_int_equal(auth_table_merge(&at, &snap, 1, t + 7900), 0);
+    assert_non_null(auth_table_find(&at, s.key, t + 9000, &exp));
+    /* The absolute end holds with a stream open. */
+    assert_null(auth_table_grants(&at, s.key, AUTH_ROLE_ADMIN, t + 10000, &exp));
+    assert_int_equal(exp, 1);
+    /* Last stream closed: the idle clock starts then. */
+    auth_entry u = mk("u", AUTH_SESSION, "ada", t);
+    assert_int_equal(auth_table_add(&at, &u, t), AUTH_OK);
+    auth_table_stream_open(&at, u.key);
+    assert_non_null(auth_table_touch(&at, u.key, t + 50000));
+    assert_non_null(auth_table_find(&at, u.key, t + 51000, &exp));
+    auth_table_stream_close(&at, u.key, t + 52000);
+    assert_non_null(auth_table_find(&at, u.key, t + 53999, &exp));
+    assert_null(auth_table_find(&at, u.key, t + 54000, &exp));
+    /* Gone keys are ignored. */
+    auth_table_stream_open(&at, u.key);
+    auth_table_stream_close(&at, u.key, t);
+    assert_null(auth_table_touch(&at, u.key, t));
+    auth_table_free(&at);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -343,6 +422,8 @@ int main(void)
         cmocka_unit_test(test_parse_fields),
         cmocka_unit_test(test_throttle_timing),
         cmocka_unit_test(test_table_expiry_and_merge),
+        cmocka_unit_test(test_kill_user_except),
+        cmocka_unit_test(test_streams_and_grants),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
