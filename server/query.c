@@ -292,10 +292,21 @@ static unsigned query__login(query *q, const query_job *j, query_done *d)
     return 200;
 }
 
+/* Admin lists read their writes: a token or user this vigild just accepted
+ * (queued to the store, answered at once) is in the list that follows.
+ * Bounded: past the wait the list is read as the store has it. */
+static void query__read_own_writes(query *q)
+{
+    THREAD_ASSERT_OWNER(&q->worker);
+    if (store_sync(q->cfg.st, 2000) != STORE_OK)
+        LOG_D(TAG, "store still writing after 2 s: listing what it has");
+}
+
 static unsigned query__users(query *q, sbuf *o)
 {
     store_user *u;
     size_t n;
+    query__read_own_writes(q);
     if (store_list_users(q->cfg.st, &u, &n) != STORE_OK) {
         query__error(o, "store read failed");
         return 500;
@@ -316,6 +327,7 @@ static unsigned query__tokens(query *q, sbuf *o)
 {
     store_token *t;
     size_t n;
+    query__read_own_writes(q);
     if (store_list_tokens(q->cfg.st, &t, &n) != STORE_OK) {
         query__error(o, "store read failed");
         return 500;
