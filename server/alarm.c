@@ -1091,3 +1091,19 @@ out:
     cJSON_Delete(j);
     return r;
 }
+
+alarm_err alarm_silence_parse(const char *body, size_t len, int64_t *seconds)
+{
+    *seconds = ALARM_PAUSE_DEFAULT_S;
+    if (!body || len == 0)
+        return ALARM_OK;
+    cJSON *j = cJSON_ParseWithLength(body, len);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "seconds");
+    int ok = cJSON_IsObject(j) && (!v || (cJSON_IsNumber(v) && v->valuedouble >= 1 &&
+                                           v->valuedouble <= ALARM_PAUSE_MAX_S &&
+                                           v->valuedouble == floor(v->valuedouble)));
+    if (ok && v)
+        *seconds = (int64_t)v->valuedouble;
+    cJSON_Delete(j);
+    return ok ? ALARM_OK : ALARM_EINVAL;
+}

@@ -196,6 +196,10 @@ alarm_err alarm_ack(alarm_engine *e, alarm_events *out, uint64_t alarm_id, const
 alarm_err alarm_silence(alarm_engine *e, alarm_events *out, uint64_t alarm_id, int64_t seconds,
                         const char *user, int64_t now_ms);
 
+/* A silence body {"seconds":N}: N an integer in 1..ALARM_PAUSE_MAX_S;
+ * "seconds" absent (or an empty body): ALARM_PAUSE_DEFAULT_S. */
+alarm_err alarm_silence_parse(const char *body, size_t len, int64_t *seconds);
+
 /* Per-device settings (a device unknown so far is created). */
 alarm_err alarm_set_settings(alarm_engine *e, const char *id, const alarm_settings *s);
 void alarm_get_settings(const alarm_engine *e, const char *id, alarm_settings *out);

@@ -81,6 +81,23 @@ typedef struct store_completeness_cb {
 } store_completeness_cb;
 store_err store_load_completeness(store *st, const store_completeness_cb *cb);
 
+/* ---- alarms (server/alarm.h) ----
+ * One alarm event, queued like a reading (same bound, same "when full"
+ * rule): the alarm's row takes its new state and the event joins the
+ * alarm's history. Any thread. */
+typedef struct alarm_event alarm_event;
+typedef struct alarm_rec alarm_rec;
+store_err store_put_alarm(store *st, const alarm_event *ev);
+/* Startup: every alarm not cleared, oldest first. Caller's thread (read
+ * connection). *out malloc'ed (NULL when *n == 0). */
+store_err store_load_open_alarms(store *st, alarm_rec **out, size_t *n);
+/* A device's alarms that started in [from_ms, to_ms] (cleared or not),
+ * newest first, at most limit. */
+store_err store_query_alarms(store *st, const char *device_id, int64_t from_ms, int64_t to_ms,
+                             size_t limit, alarm_rec **out, size_t *n);
+/* How many events an alarm has of a kind ("raised", ...). -1 on error. */
+int64_t store_count_alarm_events(store *st, uint64_t alarm_id, const char *kind);
+
 /* Counters, for /metrics and /healthz. Any thread. */
 typedef struct store_stats {
     uint64_t queued;        /* records accepted into the queue */

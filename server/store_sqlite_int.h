@@ -36,6 +36,7 @@
 
 #include <sqlite3.h>
 
+#include "alarm.h"
 #include "idtable.h"
 #include "ring.h"
 #include "store.h"
@@ -55,7 +56,7 @@
     "t, received, ts, uptime, boot, seq, object_temp, ambient_temp, heart_rate, " \
     "spo2, battery, rssi, flags, sensor_type, fw"
 
-enum { STORE_REC_READING = 1, STORE_REC_STATUS, STORE_REC_LOST, STORE_REC_AUTH };
+enum { STORE_REC_READING = 1, STORE_REC_STATUS, STORE_REC_LOST, STORE_REC_AUTH, STORE_REC_ALARM };
 
 typedef struct store_lost_rec {
     char device_id[TELEMETRY_ID_MAX + 1];
@@ -70,6 +71,7 @@ typedef struct store_rec {
         telemetry_status s;
         store_lost_rec l;
         store_auth_write a;
+        alarm_event al;
     } u;
 } store_rec;
 
@@ -119,6 +121,7 @@ struct store {
     idtable lasts;
     sqlite3_stmt *w_auth[STORE_AUTH_AUDIT + 1]; /* by store_auth_op, prepared on first use */
     sqlite3_stmt *w_prune_audit, *w_prune_sessions;
+    sqlite3_stmt *w_alarm, *w_alarm_event; /* prepared on first use */
     int64_t retention_ms;
     int64_t prune_cursor;     /* device key the next retention pass starts after */
     int prune_failing;
@@ -167,6 +170,20 @@ int store_sqlite__write_auth(store *st, const store_auth_write *w);
 int store_sqlite__prune_auth(store *st, int64_t cutoff_ms, int64_t now_ms);
 /* Finalizes the auth statements and closes the admin connection. */
 void store_sqlite__auth_close(store *st);
+
+/* A read on st->rdb under rlock: binds fmt ('i' int64_t, 't' text), calls
+ * row() per result row into a zeroed element of esize bytes; *out is
+ * malloc'ed (NULL when *n == 0). Any thread but the writer. */
+typedef void (*store_sqlite__row_fn)(sqlite3_stmt *s, void *dst);
+store_err store_sqlite__select(store *st, const char *sql, store_sqlite__row_fn row, size_t esize,
+                               void **out, size_t *n, const char *fmt, ...);
+
+/* ---- alarms (store_sqlite_alarm.c) ------------------------------------ */
+
+/* Applies one alarm event inside the writer's transaction: the alarm's row
+ * (current state) and one event-history row. Writer thread. */
+int store_sqlite__write_alarm(store *st, const alarm_event *ev);
+void store_sqlite__alarm_close(store *st);
 
 /* ---- reads (store_sqlite_read.c) -------------------------------------- */
 

@@ -290,6 +290,7 @@ static int store__write_batch(store *st, uint64_t *n_stored, uint64_t *n_dup, ui
         rc = rec->kind == STORE_REC_READING ? store__write_reading(st, i, &was_stored)
              : rec->kind == STORE_REC_LOST  ? store__write_lost(st, &rec->u.l)
              : rec->kind == STORE_REC_AUTH  ? store_sqlite__write_auth(st, &rec->u.a)
+             : rec->kind == STORE_REC_ALARM ? store_sqlite__write_alarm(st, &rec->u.al)
                                       : store__write_status(st, &rec->u.s);
         if (rc == SQLITE_DONE) {
             if (rec->kind == STORE_REC_READING)
@@ -306,6 +307,7 @@ static int store__write_batch(store *st, uint64_t *n_stored, uint64_t *n_dup, ui
               rec->kind == STORE_REC_READING ? rec->u.r.device_id
               : rec->kind == STORE_REC_LOST  ? rec->u.l.device_id
               : rec->kind == STORE_REC_AUTH  ? "access control"
+              : rec->kind == STORE_REC_ALARM ? rec->u.al.alarm.device_id
                                        : rec->u.s.device_id,
               sqlite3_errmsg(st->wdb));
     }
@@ -630,6 +632,13 @@ store_err store_put_auth(store *st, const store_auth_write *w)
     if (!st || !w || w->op < STORE_AUTH_USER_ADD || w->op > STORE_AUTH_AUDIT)
         return STORE_EINVAL;
     return store__enqueue(st, STORE_REC_AUTH, w, sizeof *w);
+}
+
+store_err store_put_alarm(store *st, const alarm_event *ev)
+{
+    if (!st || !ev || !store__id_valid(ev->alarm.device_id))
+        return STORE_EINVAL;
+    return store__enqueue(st, STORE_REC_ALARM, ev, sizeof *ev);
 }
 
 store_err store_sync(store *st, int64_t timeout_ms)

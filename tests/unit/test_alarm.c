@@ -213,6 +213,18 @@ static void test_audio_pause_expiry(void **state)
     assert_int_equal(x->alarm.state, ALARM_ACTIVE);
     alarm_events_clear(&ev);
     assert_int_equal(alarm_silence(e, &ev, a.alarm_id, 600, NULL, now), ALARM_OK); /* the maximum */
+    /* the REST body */
+    int64_t s;
+    assert_int_equal(alarm_silence_parse(NULL, 0, &s), ALARM_OK);
+    assert_true(s == 120);
+    assert_int_equal(alarm_silence_parse("{\"seconds\":600}", 15, &s), ALARM_OK);
+    assert_true(s == 600);
+    assert_int_equal(alarm_silence_parse("{}", 2, &s), ALARM_OK);
+    assert_true(s == 120);
+    assert_int_equal(alarm_silence_parse("{\"seconds\":601}", 15, &s), ALARM_EINVAL);
+    assert_int_equal(alarm_silence_parse("{\"seconds\":0}", 13, &s), ALARM_EINVAL);
+    assert_int_equal(alarm_silence_parse("{\"seconds\":1.5}", 15, &s), ALARM_EINVAL);
+    assert_int_equal(alarm_silence_parse("[1]", 3, &s), ALARM_EINVAL);
     alarm_engine_free(e);
 }
 
