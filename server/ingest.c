@@ -324,6 +324,12 @@ static void ingest__alarm_ops(ingest *in)
         if (e != RING_OK)
             return;
         int64_t now = vclock_wall_ms();
+        if (op.kind == VIGIL_ALARM_SETTINGS) {
+            alarm_err r = alarm_set_settings(in->alarms, op.device_id, op.settings);
+            free(op.settings);
+            ingest__alarm_err(in, r, op.device_id);
+            continue;
+        }
         alarm_err r = op.kind == VIGIL_ALARM_ACK
                           ? alarm_ack(in->alarms, &in->aev, op.alarm_id, op.user, now)
                           : alarm_silence(in->alarms, &in->aev, op.alarm_id, op.seconds, op.user, now);
@@ -887,6 +893,9 @@ void ingest_stop(ingest *in)
     pub_req r;
     while (ring_pop_copy(&in->pubq, &r) == RING_OK)
         free(r.payload);
+    vigil_alarm_op op;
+    while (ring_pop_copy(&in->alarmq, &op) == RING_OK)
+        free(op.settings);
     ring_free(&in->pubq);
     alarm_engine_free(in->alarms);
     ring_free(&in->alarmq);
@@ -946,6 +955,12 @@ int ingest_restore_alarm(ingest *in, const alarm_rec *a)
 {
     THREAD_ASSERT_OWNER(&in->owner); /* unbound until the thread starts: main */
     return alarm_restore(in->alarms, a, vclock_wall_ms()) == ALARM_OK ? 0 : -1;
+}
+
+int ingest_set_alarm_settings(ingest *in, const char *id, const alarm_settings *s)
+{
+    THREAD_ASSERT_OWNER(&in->owner); /* unbound until the thread starts: main */
+    return alarm_set_settings(in->alarms, id, s) == ALARM_OK ? 0 : -1;
 }
 
 static int ingest__port_alarm(void *ctx, const vigil_alarm_op *op)

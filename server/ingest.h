@@ -67,6 +67,9 @@ void ingest_stop(ingest *in);
  * the store, kept with its id (not raised again). 0, or -1. */
 typedef struct alarm_rec alarm_rec;
 int ingest_restore_alarm(ingest *in, const alarm_rec *a);
+/* Startup, before ingest_start: a device's stored alarm settings. 0, or -1. */
+typedef struct alarm_settings alarm_settings;
+int ingest_set_alarm_settings(ingest *in, const char *id, const alarm_settings *s);
 /* The alarm-operations port (ports.h); any thread. */
 vigil_alarm_port ingest_alarm_port(ingest *in);
 

@@ -53,6 +53,18 @@ static int main__load_hub(hub *h, const store_device *devs, size_t n)
     return rc;
 }
 
+typedef struct main__settings_ctx {
+    ingest *in;
+    int failed;
+} main__settings_ctx;
+
+static void main__settings_one(void *ctx, const char *id, const alarm_settings *s)
+{
+    main__settings_ctx *c = ctx;
+    if (ingest_set_alarm_settings(c->in, id, s) != 0)
+        c->failed = 1;
+}
+
 /* Alarms open when vigild stopped (kill -9 included): back into the
  * engine with their ids, and into the live model (startup, before the
  * ingest and web threads). Not raised again. */
@@ -81,6 +93,11 @@ static int main__restore_alarms(store *st, ingest *in, hub *h)
     free(v);
     if (n)
         LOG_I(TAG, "restored %zu open alarms from the store", restored);
+    main__settings_ctx sc = {.in = in};
+    if (store_load_alarm_settings(st, main__settings_one, &sc) != STORE_OK || sc.failed) {
+        LOG_E(TAG, "cannot load the alarm settings from the store");
+        return -1;
+    }
     return 0;
 }
 

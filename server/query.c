@@ -198,9 +198,29 @@ static unsigned query__alarms(store *st, const query_job *j, sbuf *o)
     return 200;
 }
 
+/* GET /api/devices/{id}/alarm-settings: stored over the defaults. */
+static unsigned query__alarm_settings(store *st, const query_job *j, sbuf *o)
+{
+    if (store_sync(st, 2000) != STORE_OK) /* the PUT before this GET is written */
+        LOG_W("query", "alarm settings of %s read before the store caught up", j->dev);
+    alarm_settings s;
+    store_err e = store_get_alarm_settings(st, j->dev, &s);
+    if (e != STORE_OK && e != STORE_ENOTFOUND) {
+        query__error(o, "store read failed");
+        return 500;
+    }
+    char json[ALARM_SETTINGS_JSON_MAX];
+    size_t n = alarm_settings_json(&s, json, sizeof json);
+    (void)e; /* not found: the defaults */
+    sbuf_add(o, json, n);
+    return 200;
+}
+
 unsigned query_run(store *st, tracker *trk, const query_job *job, sbuf *out)
 {
     switch (job->kind) {
+    case QUERY_ALARM_SETTINGS:
+        return query__alarm_settings(st, job, out);
     case QUERY_ALARMS:
         return query__alarms(st, job, out);
     case QUERY_READINGS:

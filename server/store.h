@@ -95,6 +95,19 @@ store_err store_load_open_alarms(store *st, alarm_rec **out, size_t *n);
  * newest first, at most limit. */
 store_err store_query_alarms(store *st, const char *device_id, int64_t from_ms, int64_t to_ms,
                              size_t limit, alarm_rec **out, size_t *n);
+/* A device's alarm settings (PUT .../alarm-settings), queued as one row per
+ * condition: all of them or, when the queue has no room for all, none
+ * (STORE_EFULL). Any thread. */
+typedef struct alarm_settings alarm_settings;
+store_err store_put_alarm_settings(store *st, const char *device_id, const alarm_settings *s,
+                                   const char *user, int64_t at_ms);
+/* The stored settings of one device over the defaults: STORE_OK (found),
+ * STORE_ENOTFOUND (*out = the defaults). Read connection. */
+store_err store_get_alarm_settings(store *st, const char *device_id, alarm_settings *out);
+/* Startup: every device with stored settings; cb per device. */
+store_err store_load_alarm_settings(store *st,
+                                    void (*cb)(void *ctx, const char *device_id, const alarm_settings *s),
+                                    void *ctx);
 /* How many events an alarm has of a kind ("raised", ...). -1 on error. */
 int64_t store_count_alarm_events(store *st, uint64_t alarm_id, const char *kind);
 

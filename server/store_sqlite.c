@@ -133,7 +133,18 @@ static const char *const migrations[] = {
     "  state TEXT NOT NULL,"
     "  priority TEXT NOT NULL"
     ");"
-    "CREATE INDEX alarm_events_alarm ON alarm_events(alarm_id);",
+    "CREATE INDEX alarm_events_alarm ON alarm_events(alarm_id);"
+    /* Per-device alarm settings: one row per condition (and one named
+     * "escalation" whose onset_ms is the escalation interval). */
+    "CREATE TABLE alarm_settings ("
+    "  device_id TEXT NOT NULL,"
+    "  condition TEXT NOT NULL,"
+    "  enabled INTEGER NOT NULL, latching INTEGER NOT NULL,"
+    "  lim REAL NOT NULL, lim_high REAL NOT NULL, hysteresis REAL NOT NULL,"
+    "  onset_ms INTEGER NOT NULL, onset_high_ms INTEGER NOT NULL, clear_ms INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL, updated_by TEXT,"
+    "  PRIMARY KEY (device_id, condition)"
+    ");",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
 

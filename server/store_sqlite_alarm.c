@@ -30,6 +30,15 @@ static void store_alarm__opt_i(sqlite3_stmt *s, int i, int64_t v)
         sqlite3_bind_null(s, i);
 }
 
+/* Text, or NULL when empty (a missing user). */
+static void store_alarm__opt_t(sqlite3_stmt *s, int i, const char *v)
+{
+    if (v && *v)
+        sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, i);
+}
+
 int store_sqlite__write_alarm(store *st, const alarm_event *ev)
 {
     THREAD_ASSERT_OWNER(&st->writer_owner);
@@ -56,10 +65,7 @@ int store_sqlite__write_alarm(store *st, const alarm_event *ev)
     sqlite3_bind_double(s, 7, a->limit);
     store_alarm__opt_i(s, 8, a->started_at);
     store_alarm__opt_i(s, 9, a->cleared_at);
-    if (a->acked_at > 0)
-        sqlite3_bind_text(s, 10, a->acked_by, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(s, 10);
+    store_alarm__opt_t(s, 10, a->acked_at > 0 ? a->acked_by : NULL);
     store_alarm__opt_i(s, 11, a->acked_at);
     store_alarm__opt_i(s, 12, a->silenced_until);
     sqlite3_bind_int64(s, 13, a->escalation);
@@ -75,10 +81,7 @@ int store_sqlite__write_alarm(store *st, const alarm_event *ev)
     sqlite3_bind_text(s, 2, a->device_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 3, ev->at);
     sqlite3_bind_text(s, 4, alarm_event_name(ev->kind), -1, SQLITE_STATIC);
-    if (ev->user[0])
-        sqlite3_bind_text(s, 5, ev->user, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(s, 5);
+    store_alarm__opt_t(s, 5, ev->user);
     sqlite3_bind_text(s, 6, alarm_state_name(a->state), -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 7, alarm_priority_name(a->priority), -1, SQLITE_STATIC);
     rc = store_sqlite__exec_stmt(s);
@@ -90,7 +93,8 @@ void store_sqlite__alarm_close(store *st)
 {
     sqlite3_finalize(st->w_alarm);
     sqlite3_finalize(st->w_alarm_event);
-    st->w_alarm = st->w_alarm_event = NULL;
+    sqlite3_finalize(st->w_alarm_setting);
+    st->w_alarm = st->w_alarm_event = st->w_alarm_setting = NULL;
 }
 
 static void store_alarm__row(sqlite3_stmt *s, void *dst)
@@ -154,4 +158,106 @@ int64_t store_count_alarm_events(store *st, uint64_t alarm_id, const char *kind)
     int64_t c = v[0];
     free(v);
     return c;
+}
+
+/* ---- per-device settings ---- */
+
+#define SETTING_COLS "device_id, condition, enabled, latching, lim, lim_high, hysteresis, onset_ms, " \
+                     "onset_high_ms, clear_ms"
+
+int store_sqlite__write_alarm_setting(store *st, const store_alarm_setting_rec *r)
+{
+    THREAD_ASSERT_OWNER(&st->writer_owner);
+    if (store_alarm__prep(st->wdb, &st->w_alarm_setting,
+                          "INSERT OR REPLACE INTO alarm_settings(" SETTING_COLS ", updated_at, updated_by) "
+                          "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)") != SQLITE_OK)
+        return sqlite3_errcode(st->wdb);
+    sqlite3_stmt *s = st->w_alarm_setting;
+    const alarm_cond_settings *c = &r->cs;
+    sqlite3_bind_text(s, 1, r->device_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, r->cond < 0 ? "escalation" : alarm_condition_name((alarm_condition)r->cond), -1,
+                      SQLITE_STATIC);
+    sqlite3_bind_int(s, 3, c->enabled);
+    sqlite3_bind_int(s, 4, c->latching);
+    sqlite3_bind_double(s, 5, c->limit);
+    sqlite3_bind_double(s, 6, c->limit_high);
+    sqlite3_bind_double(s, 7, c->hysteresis);
+    sqlite3_bind_int64(s, 8, c->onset_ms);
+    sqlite3_bind_int64(s, 9, c->onset_high_ms);
+    sqlite3_bind_int64(s, 10, c->clear_ms);
+    sqlite3_bind_int64(s, 11, r->at_ms);
+    store_alarm__opt_t(s, 12, r->user);
+    int rc = store_sqlite__exec_stmt(s);
+    sqlite3_clear_bindings(s);
+    return rc;
+}
+
+typedef struct store_alarm__srow {
+    char device_id[TELEMETRY_ID_MAX + 1];
+    int cond; /* -1 escalation, -2 unknown (a newer vigild's condition) */
+    alarm_cond_settings cs;
+} store_alarm__srow;
+
+static void store_alarm__row_setting(sqlite3_stmt *s, void *dst)
+{
+    store_alarm__srow *r = dst;
+    const unsigned char *t = sqlite3_column_text(s, 0);
+    snprintf(r->device_id, sizeof r->device_id, "%s", t ? (const char *)t : "");
+    const char *name = (const char *)sqlite3_column_text(s, 1);
+    alarm_condition c;
+    r->cond = name && !strcmp(name, "escalation") ? -1 : alarm_condition_from_name(name, &c) == 0 ? (int)c : -2;
+    r->cs.enabled = sqlite3_column_int(s, 2);
+    r->cs.latching = sqlite3_column_int(s, 3);
+    r->cs.limit = sqlite3_column_double(s, 4);
+    r->cs.limit_high = sqlite3_column_double(s, 5);
+    r->cs.hysteresis = sqlite3_column_double(s, 6);
+    r->cs.onset_ms = sqlite3_column_int64(s, 7);
+    r->cs.onset_high_ms = sqlite3_column_int64(s, 8);
+    r->cs.clear_ms = sqlite3_column_int64(s, 9);
+}
+
+static void store_alarm__apply_row(alarm_settings *s, const store_alarm__srow *r)
+{
+    if (r->cond == -1)
+        s->escalation_ms = r->cs.onset_ms;
+    else if (r->cond >= 0)
+        s->cond[r->cond] = r->cs;
+}
+
+store_err store_get_alarm_settings(store *st, const char *device_id, alarm_settings *out)
+{
+    alarm_settings_default(out);
+    store_alarm__srow *v = NULL;
+    size_t n = 0;
+    store_err e = store_sqlite__select(st, "SELECT " SETTING_COLS " FROM alarm_settings WHERE device_id = ?1",
+                                       store_alarm__row_setting, sizeof *v, (void **)&v, &n, "t", device_id);
+    if (e != STORE_OK)
+        return e;
+    for (size_t i = 0; i < n; i++)
+        store_alarm__apply_row(out, &v[i]);
+    free(v);
+    return n ? STORE_OK : STORE_ENOTFOUND;
+}
+
+store_err store_load_alarm_settings(store *st,
+                                    void (*cb)(void *ctx, const char *device_id, const alarm_settings *s),
+                                    void *ctx)
+{
+    store_alarm__srow *v = NULL;
+    size_t n = 0;
+    store_err e = store_sqlite__select(st, "SELECT " SETTING_COLS " FROM alarm_settings ORDER BY device_id",
+                                       store_alarm__row_setting, sizeof *v, (void **)&v, &n, "");
+    if (e != STORE_OK)
+        return e;
+    for (size_t i = 0; i < n;) { /* one device's rows are adjacent */
+        alarm_settings s;
+        alarm_settings_default(&s);
+        size_t j = i;
+        for (; j < n && !strcmp(v[j].device_id, v[i].device_id); j++)
+            store_alarm__apply_row(&s, &v[j]);
+        cb(ctx, v[i].device_id, &s);
+        i = j;
+    }
+    free(v);
+    return STORE_OK;
 }

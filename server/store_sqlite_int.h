@@ -56,13 +56,24 @@
     "t, received, ts, uptime, boot, seq, object_temp, ambient_temp, heart_rate, " \
     "spo2, battery, rssi, flags, sensor_type, fw"
 
-enum { STORE_REC_READING = 1, STORE_REC_STATUS, STORE_REC_LOST, STORE_REC_AUTH, STORE_REC_ALARM };
+enum { STORE_REC_READING = 1, STORE_REC_STATUS, STORE_REC_LOST, STORE_REC_AUTH, STORE_REC_ALARM,
+       STORE_REC_ALARM_SETTING };
 
 typedef struct store_lost_rec {
     char device_id[TELEMETRY_ID_MAX + 1];
     int64_t boot, from_seq, to_seq, at_ms;
     char reason[16];
 } store_lost_rec;
+
+/* One condition's settings of one device (cond -1: the escalation
+ * interval, in cs.onset_ms). */
+typedef struct store_alarm_setting_rec {
+    char device_id[TELEMETRY_ID_MAX + 1];
+    char user[STORE_NAME_MAX + 1];
+    int cond;
+    alarm_cond_settings cs;
+    int64_t at_ms;
+} store_alarm_setting_rec;
 
 typedef struct store_rec {
     int kind;
@@ -72,6 +83,7 @@ typedef struct store_rec {
         store_lost_rec l;
         store_auth_write a;
         alarm_event al;
+        store_alarm_setting_rec as;
     } u;
 } store_rec;
 
@@ -121,7 +133,7 @@ struct store {
     idtable lasts;
     sqlite3_stmt *w_auth[STORE_AUTH_AUDIT + 1]; /* by store_auth_op, prepared on first use */
     sqlite3_stmt *w_prune_audit, *w_prune_sessions;
-    sqlite3_stmt *w_alarm, *w_alarm_event; /* prepared on first use */
+    sqlite3_stmt *w_alarm, *w_alarm_event, *w_alarm_setting; /* prepared on first use */
     int64_t retention_ms;
     int64_t prune_cursor;     /* device key the next retention pass starts after */
     int prune_failing;
@@ -183,6 +195,7 @@ store_err store_sqlite__select(store *st, const char *sql, store_sqlite__row_fn 
 /* Applies one alarm event inside the writer's transaction: the alarm's row
  * (current state) and one event-history row. Writer thread. */
 int store_sqlite__write_alarm(store *st, const alarm_event *ev);
+int store_sqlite__write_alarm_setting(store *st, const store_alarm_setting_rec *r);
 void store_sqlite__alarm_close(store *st);
 
 /* ---- reads (store_sqlite_read.c) -------------------------------------- */

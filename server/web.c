@@ -99,7 +99,7 @@ static const idtable_type web__conn_type = {sizeof(web__conn), web__conn_key, id
 
 typedef enum method { M_OTHER = 0, M_GET, M_POST, M_PUT, M_DELETE } method;
 typedef enum route { R_NONE = 0, R_COMMANDS, R_CONFIG, R_LOGIN, R_USER_ADD, R_USER_UPDATE, R_TOKEN_ADD,
-                     R_ALARM_SILENCE } route;
+                     R_ALARM_SILENCE, R_ALARM_SETTINGS } route;
 
 /* Per-connection storage (lws zeroes it). For HTTP the fields describe the
  * current transaction; for a WebSocket, `client` is the hub's state. */
@@ -1028,6 +1028,8 @@ static int web__ws_confirm(struct lws *wsi, web *w)
 /* Splits /api/devices/{id}[/rest]. Returns 0 and fills id/rest, or -1. */
 /* ---- alarms (alarm.h; the engine is the ingest thread's) ---- */
 
+static int web__split_device_path(const char *s, char *id, const char **rest);
+
 #define ALARM_HISTORY_LIMIT 1000
 
 /* An ack or audio pause, handed to the ingest thread; answered 202 once
@@ -1069,9 +1071,61 @@ static int web__alarm_silence_body(struct lws *wsi, pss *p, web *w)
     return web__alarm_submit(wsi, p, w, VIGIL_ALARM_SILENCE, seconds);
 }
 
-/* /api/alarms[...]: rest is what follows "/api/alarms". */
-static int web__route_alarms(struct lws *wsi, pss *p, web *w, const char *rest)
+/* PUT /api/devices/{id}/alarm-settings: the whole settings object (members
+ * left out take their defaults); validated here (pure), persisted through
+ * the store queue, applied by the ingest thread. */
+static int web__alarm_settings_body(struct lws *wsi, pss *p, web *w)
 {
+    char err[160];
+    alarm_settings def;
+    alarm_settings_default(&def);
+    alarm_settings *s = malloc(sizeof *s);
+    if (!s)
+        return web__respond_error(wsi, p, 503, "out of memory");
+    if (alarm_settings_parse(sbuf_data(&p->body), p->body.len, &def, s, err, sizeof err) != ALARM_OK) {
+        free(s);
+        web__audit(w, p, NULL, "alarm_settings", p->dev, "fail", err);
+        return web__respond_error(wsi, p, 400, err);
+    }
+    char json[ALARM_SETTINGS_JSON_MAX];
+    size_t n = alarm_settings_json(s, json, sizeof json); /* before s is the ingest's */
+    vigil_alarm_op op = {.kind = VIGIL_ALARM_SETTINGS, .settings = s};
+    snprintf(op.user, sizeof op.user, "%s", p->user);
+    snprintf(op.device_id, sizeof op.device_id, "%s", p->dev);
+    if (store_put_alarm_settings(w->st, p->dev, s, p->user, vclock_wall_ms()) != STORE_OK ||
+        !w->alarms.submit || w->alarms.submit(w->alarms.ctx, &op) != 0) {
+        free(s);
+        web__audit(w, p, NULL, "alarm_settings", p->dev, "fail", "busy");
+        return web__respond_error(wsi, p, 503, "busy, retry");
+    }
+    web__audit(w, p, NULL, "alarm_settings", p->dev, "ok", NULL);
+    sbuf_add(&p->resp, json, n);
+    return web__respond_json(wsi, p, 200);
+}
+
+/* /api/alarms[...] and /api/devices/{id}/alarm-settings. */
+static int web__route_alarms(struct lws *wsi, pss *p, web *w, const char *path)
+{
+    if (!strncmp(path, "/api/devices/", 13)) { /* .../alarm-settings */
+        const char *r;
+        if (web__split_device_path(path + 13, p->dev, &r) != 0)
+            return web__respond_error(wsi, p, 400, "invalid device id (1-64 of A-Z a-z 0-9 _ . -)");
+        if (p->meth != M_GET && p->meth != M_PUT)
+            return web__respond_405(wsi, p, "GET, PUT");
+        if (!hub_device_known(w->hub, p->dev))
+            return web__respond_error(wsi, p, 404, "unknown device");
+        if (p->meth == M_GET) {
+            query_job job = {.kind = QUERY_ALARM_SETTINGS};
+            return web__query_submit(wsi, p, w, &job);
+        }
+        if (p->role < AUTH_ROLE_CLINICIAN) {
+            web__deny_count(w, METRICS_DENIED_FORBIDDEN);
+            web__audit(w, p, NULL, "alarm_settings", p->dev, "forbidden", NULL);
+            return web__respond_error(wsi, p, 403, "forbidden: alarm limits need a clinician");
+        }
+        return web__expect_body(wsi, p, R_ALARM_SETTINGS); /* answered at HTTP_BODY_COMPLETION */
+    }
+    const char *rest = path + 11;
     if (!*rest || !strcmp(rest, "/")) {
         if (p->meth != M_GET)
             return web__respond_405(wsi, p, "GET");
@@ -1172,8 +1226,10 @@ static int web__handle_http(struct lws *wsi, pss *p, const char *path)
         return grc;
     if (need == AUTH_ROLE_ADMIN)
         return web__route_admin(wsi, p, w, path);
-    if (!strncmp(path, "/api/alarms", 11) && (path[11] == '/' || !path[11]))
-        return web__route_alarms(wsi, p, w, path + 11);
+    if ((!strncmp(path, "/api/alarms", 11) && (path[11] == '/' || !path[11])) ||
+        (!strncmp(path, "/api/devices/", 13) && strchr(path + 13, '/') &&
+         !strcmp(strchr(path + 13, '/'), "/alarm-settings")))
+        return web__route_alarms(wsi, p, w, path);
     if (!strcmp(path, "/api/devices") || !strcmp(path, "/api/devices/")) {
         if (p->meth != M_GET)
             return web__respond_405(wsi, p, "GET");
@@ -1278,6 +1334,8 @@ static int web__body_done(struct lws *wsi, pss *p, web *w)
         return web__login_submit(wsi, p, w);
     if (p->pending == R_ALARM_SILENCE)
         return web__alarm_silence_body(wsi, p, w);
+    if (p->pending == R_ALARM_SETTINGS)
+        return web__alarm_settings_body(wsi, p, w);
     if (p->pending != R_COMMANDS && p->pending != R_CONFIG)
         return web__admin_body(wsi, p, w);
     char cmd[32] = "";

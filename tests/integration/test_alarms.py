@@ -249,6 +249,53 @@ class AlarmsTest(TempDirTest):
         self.assertIn("offline", {a["condition"] for a in self.alarms("PAT_2")})
         ws.close()
 
+    def test_alarm_settings(self):
+        self.start_vigild()
+        ws = WsCollector(self.http_port)
+        d = self.device("PAT_4")
+        d.reading(97)
+        wait_for(lambda: http(self.http_port, "GET", "/api/devices/PAT_4")[0] == 200, 5, what="device")
+        path = "/api/devices/PAT_4/alarm-settings"
+        st, s = http(self.http_port, "GET", path)
+        self.assertEqual(st, 200, s)
+        self.assertEqual(s["conditions"]["spo2_low"]["limit"], 90)
+        self.assertEqual(s["conditions"]["spo2_desat"]["onset_s"], 5)
+        self.assertEqual(s["escalation_s"], 60)
+        self.assertEqual(http(self.http_port, "GET", "/api/devices/NOPE/alarm-settings")[0], 404)
+        clara = Session(self.http_port, "clara", USERS["clara"][1])
+        vera = Session(self.http_port, "vera", USERS["vera"][1])
+
+        def put(sess, body):
+            return http(self.http_port, "PUT", path, body, token=None,
+                        headers={"Cookie": sess.cookie, "X-CSRF-Token": sess.csrf})
+        # Refused, never clamped: the message names the field.
+        st, body = put(clara, {"conditions": {"spo2_low": {"limit": 40}}})
+        self.assertEqual(st, 400, body)
+        self.assertIn("conditions.spo2_low.limit", body["error"])
+        st, body = put(clara, {"conditions": {"spo2_desat": {"enabled": False}}})
+        self.assertEqual(st, 400, body)
+        self.assertEqual(put(vera, {"conditions": {"spo2_low": {"limit": 95}}})[0], 403)
+        self.assertEqual(http(self.http_port, "GET", path)[1]["conditions"]["spo2_low"]["limit"], 90)
+        st, body = put(clara, {"conditions": {"spo2_low": {"limit": 95, "onset_s": 0}}})
+        self.assertEqual(st, 200, body)
+        self.assertEqual(body["conditions"]["spo2_low"]["limit"], 95)
+        st, got = http(self.http_port, "GET", path)
+        self.assertEqual(got, body)
+        # In effect: 94 % is now low, at once.
+        d.reading(94)
+        wait_for(lambda: self.ws_alarms(ws, "PAT_4", "spo2_low"), 3, what="spo2_low at the new limit")
+        self.assertEqual(self.ws_alarms(ws, "PAT_4", "spo2_low")[0]["limit"], 95)
+        st, body = http(self.http_port, "GET", "/api/audit?limit=1000")
+        self.assertTrue([e for e in body["entries"] if e["action"] == "alarm_settings" and e["outcome"] == "ok"
+                         and e["user"] == "clara"])
+        # Persisted: a restarted vigild has them.
+        ws.close()
+        self.vigild.stop()
+        self.start_vigild()
+        st, again = http(self.http_port, "GET", path)
+        self.assertEqual(again["conditions"]["spo2_low"]["limit"], 95)
+        self.assertEqual(again["conditions"]["spo2_low"]["onset_s"], 0)
+
     def test_latched_alarm_survives_kill9(self):
         self.start_vigild()
         ws = WsCollector(self.http_port)
