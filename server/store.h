@@ -108,8 +108,6 @@ store_err store_get_alarm_settings(store *st, const char *device_id, alarm_setti
 store_err store_load_alarm_settings(store *st,
                                     void (*cb)(void *ctx, const char *device_id, const alarm_settings *s),
                                     void *ctx);
-/* How many events an alarm has of a kind ("raised", ...). -1 on error. */
-int64_t store_count_alarm_events(store *st, uint64_t alarm_id, const char *kind);
 
 /* Counters, for /metrics and /healthz. Any thread. */
 typedef struct store_stats {

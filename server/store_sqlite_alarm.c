@@ -143,23 +143,6 @@ store_err store_query_alarms(store *st, const char *device_id, int64_t from_ms, 
                                 from_ms, to_ms, (int64_t)limit);
 }
 
-static void store_alarm__row_count(sqlite3_stmt *s, void *dst) { *(int64_t *)dst = sqlite3_column_int64(s, 0); }
-
-int64_t store_count_alarm_events(store *st, uint64_t alarm_id, const char *kind)
-{
-    int64_t *v = NULL;
-    size_t n = 0;
-    if (store_sqlite__select(st, "SELECT count(*) FROM alarm_events WHERE alarm_id = ?1 AND kind = ?2",
-                             store_alarm__row_count, sizeof *v, (void **)&v, &n, "it", (int64_t)alarm_id,
-                             kind) != STORE_OK || n != 1) {
-        free(v);
-        return -1;
-    }
-    int64_t c = v[0];
-    free(v);
-    return c;
-}
-
 /* ---- per-device settings ---- */
 
 #define SETTING_COLS "device_id, condition, enabled, latching, lim, lim_high, hysteresis, onset_ms, " \
