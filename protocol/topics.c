@@ -12,6 +12,7 @@ static const struct {
     [TOPICS_ACK] = {TOPICS_SENSORS_PREFIX, "/ack"},
     [TOPICS_CONFIG] = {TOPICS_SENSORS_PREFIX, "/config"},
     [TOPICS_CONTROL] = {TOPICS_COMMANDS_PREFIX, "/control"},
+    [TOPICS_ALARMS] = {TOPICS_ALARMS_PREFIX, ""},
 };
 
 const char *topics_err_name(topics_err e)
@@ -59,6 +60,17 @@ topics_err topics_parse(const char *topic, size_t len, char *id_out, topics_kind
     if (topic == NULL)
         return TOPICS_EBADTOPIC;
     size_t np;
+    if (topics__skip(topic, len, TOPICS_ALARMS_PREFIX, &np)) { /* alarms/esp32/{id}: no suffix */
+        if (memchr(topic + np, '/', len - np) != NULL || !device_id_valid(topic + np, len - np))
+            return TOPICS_EBADTOPIC;
+        if (id_out != NULL) {
+            memcpy(id_out, topic + np, len - np);
+            id_out[len - np] = '\0';
+        }
+        if (kind_out != NULL)
+            *kind_out = TOPICS_ALARMS;
+        return TOPICS_OK;
+    }
     int sensors = topics__skip(topic, len, TOPICS_SENSORS_PREFIX, &np);
     if (!sensors && !topics__skip(topic, len, TOPICS_COMMANDS_PREFIX, &np))
         return TOPICS_EBADTOPIC;

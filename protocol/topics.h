@@ -5,6 +5,9 @@
  *   sensors/esp32/{id}/ack       device -> vigild  command/config results
  *   sensors/esp32/{id}/config    vigild -> device  configuration (retained)
  *   commands/esp32/{id}/control  vigild -> device  commands
+ *   alarms/esp32/{id}            vigild -> anyone  that device's open alarms
+ *                                                  (retained, QoS 1: nurse call,
+ *                                                  pagers; docs/ALARMS.md)
  *
  * Used by vigild (ingest, web, telemetry) and by the device core (session),
  * so a topic is spelled in exactly one place. {id} follows device_id.h.
@@ -20,6 +23,7 @@
 
 #define TOPICS_SENSORS_PREFIX "sensors/esp32/"
 #define TOPICS_COMMANDS_PREFIX "commands/esp32/"
+#define TOPICS_ALARMS_PREFIX "alarms/esp32/"
 
 typedef enum topics_kind {
     TOPICS_DATA = 0,
@@ -27,6 +31,7 @@ typedef enum topics_kind {
     TOPICS_ACK,
     TOPICS_CONFIG,
     TOPICS_CONTROL,
+    TOPICS_ALARMS, /* no suffix: the topic ends with the id */
     TOPICS_KIND_COUNT
 } topics_kind;
 
@@ -35,7 +40,7 @@ typedef enum topics_err {
     TOPICS_EINVAL,    /* NULL argument or unknown kind */
     TOPICS_EBADID,    /* the id breaks device_id.h's rule */
     TOPICS_ENOSPC,    /* build: the topic does not fit the caller's buffer */
-    TOPICS_EBADTOPIC, /* parse: not one of the five layouts above */
+    TOPICS_EBADTOPIC, /* parse: not one of the layouts above */
 } topics_err;
 
 /* "ok", "einval", ... for log lines. */
@@ -60,7 +65,7 @@ topics_err topics_build(topics_kind kind, const char *id, char *buf, size_t cap,
 #define TOPICS_SUBSCRIPTION_COUNT 3
 #define TOPICS_SUBSCRIPTIONS {TOPICS_SUB_DATA, TOPICS_SUB_STATUS, TOPICS_SUB_ACK}
 
-/* Parses topic[0..len) (need not be NUL-terminated) as one of the five
+/* Parses topic[0..len) (need not be NUL-terminated) as one of the
  * layouts. On TOPICS_OK copies the id, NUL-terminated, into id_out (room for
  * DEVICE_ID_MAX + 1; may be NULL) and the kind into *kind_out (may be NULL);
  * on error neither is written. Extra levels ("…/data/x"), an empty or invalid

@@ -54,6 +54,7 @@ if [ "$QUICK" = 0 ]; then
     fuzz_config
     fuzz_ws_message
     fuzz_auth
+    fuzz_alarm_settings
   )
   cmake --build build-fuzz -j"$JOBS" --target "${FUZZ_TARGETS[@]}"
   ctest --test-dir build-fuzz --output-on-failure -R '^fuzz_' 

@@ -534,7 +534,7 @@ void fanout_push(fanout *f, hub_msg *m)
 {
     FANOUT_ASSERT_OWNER(f);
     for (fanout_client *c = f->clients; c; c = c->next)
-        if (fanout__wants(c, m->device_id))
+        if (m->kind == HUB_ALARM || fanout__wants(c, m->device_id)) /* alarms reach everyone */
             fanout__push(f, c, m);
 }
 

@@ -3,6 +3,8 @@
  * hub_post() is the only entry from another thread. */
 #include "hub.h"
 
+#include "alarm.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +41,7 @@ static const char *hub__kind_type(hub_kind k)
     case HUB_SENSOR_DATA: return "sensor_data";
     case HUB_DEVICE_STATUS: return "device_status";
     case HUB_COMMAND_RESULT: return "command_result";
+    case HUB_ALARM: return "alarm";
     }
     return "unknown";
 }
@@ -55,6 +58,21 @@ static hub_msg *hub__msg_alloc(size_t len)
     m->text = m->buf + HUB_PRE;
     m->len = len;
     m->text[len] = 0;
+    return m;
+}
+
+hub_msg *hub_msg_alarm(const alarm_rec *a, int64_t at)
+{
+    char json[ALARM_JSON_MAX];
+    size_t len = alarm_json(a, json, sizeof json);
+    hub_msg *m = len ? hub_msg_new(HUB_ALARM, a->device_id, json, len) : NULL;
+    if (!m)
+        return NULL;
+    m->received_ms = at;
+    m->alarm_id = a->alarm_id;
+    m->alarm_open = a->state != ALARM_CLEARED;
+    m->alarm_priority = (uint8_t)a->priority;
+    m->alarm_started = a->started_at;
     return m;
 }
 
@@ -245,4 +263,12 @@ int hub_client_writable(hub *h, hub_client *c)
 void hub_devices_json(hub *h, sbuf *out) { live_devices_json(h->lv, out); }
 int hub_device_json(hub *h, const char *id, sbuf *out) { return live_device_json(h->lv, id, out); }
 int hub_device_known(hub *h, const char *id) { return live_find(h->lv, id) != NULL; }
+void hub_alarms_json(hub *h, sbuf *out) { live_alarms_json(h->lv, out); }
+int hub_alarm_device(hub *h, uint64_t alarm_id, char *id) { return live_alarm_device(h->lv, alarm_id, id); }
+int hub_load_alarm(hub *h, hub_msg *m)
+{
+    int rc = live_apply(h->lv, m);
+    hub_msg_unref(m);
+    return rc;
+}
 size_t hub_device_count(hub *h) { return live_count(h->lv); }

@@ -32,7 +32,10 @@ typedef struct vigil_metrics vigil_metrics;
 typedef struct fanout_conn_ops fanout_conn_ops;
 struct store_device;
 
-typedef enum hub_kind { HUB_SENSOR_DATA = 0, HUB_DEVICE_STATUS, HUB_COMMAND_RESULT } hub_kind;
+/* HUB_ALARM: {"type":"alarm","data":ALARM}, sent to every client whatever
+ * its device filter (alarms are never filtered away); the live model keeps
+ * the device's open alarms from them. */
+typedef enum hub_kind { HUB_SENSOR_DATA = 0, HUB_DEVICE_STATUS, HUB_COMMAND_RESULT, HUB_ALARM } hub_kind;
 
 typedef struct hub_msg {
     _Atomic uint32_t refs;
@@ -41,6 +44,10 @@ typedef struct hub_msg {
     uint64_t ingest_ns;          /* CLOCK_MONOTONIC when the MQTT message arrived */
     int64_t received_ms;         /* wall clock, epoch ms */
     telemetry_status status;     /* HUB_DEVICE_STATUS only */
+    uint64_t alarm_id;           /* HUB_ALARM only: which alarm */
+    uint8_t alarm_open;          /* HUB_ALARM only: 0 once it is cleared */
+    uint8_t alarm_priority;      /* HUB_ALARM only: alarm_priority, for sorting */
+    int64_t alarm_started;       /* HUB_ALARM only: started_at, for sorting */
     size_t data_off, data_len;   /* the "data" object inside text */
     size_t len;                  /* bytes of text */
     unsigned char *text;         /* = buf + HUB_PRE: the whole JSON message */
@@ -77,6 +84,10 @@ void hub_thread_release(hub *h);
 
 /* Builds a message: {"type":"<type>","data":<data>}; refs = 1. Any thread. */
 hub_msg *hub_msg_new(hub_kind kind, const char *device_id, const char *data, size_t data_len);
+/* {"type":"alarm","data":ALARM} for alarm a (alarm.h), with the HUB_ALARM
+ * fields set; received_ms = at. refs = 1; NULL on ENOMEM. Any thread. */
+typedef struct alarm_rec alarm_rec;
+hub_msg *hub_msg_alarm(const alarm_rec *a, int64_t at);
 /* A message whose text is exactly text (error replies); refs = 1. */
 hub_msg *hub_msg_text(const char *text, size_t len);
 hub_msg *hub_msg_ref(hub_msg *m);
@@ -109,6 +120,14 @@ int hub_client_writable(hub *h, hub_client *c);
 void hub_devices_json(hub *h, sbuf *out);                 /* {"devices":[...]} */
 int hub_device_json(hub *h, const char *id, sbuf *out);   /* 0, or -1 if unknown */
 int hub_device_known(hub *h, const char *id);
+/* {"alarms":[ALARM...]}: every open alarm, highest priority first, then
+ * oldest first. */
+void hub_alarms_json(hub *h, sbuf *out);
+/* The device of an open alarm: 0 and id (TELEMETRY_ID_MAX + 1), or -1. */
+int hub_alarm_device(hub *h, uint64_t alarm_id, char *id);
+/* Startup (before the web thread): an open alarm restored from the store,
+ * as a HUB_ALARM message (takes the reference). 0, or -1. */
+int hub_load_alarm(hub *h, hub_msg *m);
 size_t hub_device_count(hub *h);
 
 #endif

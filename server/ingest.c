@@ -33,6 +33,8 @@
 #include <cjson/cJSON.h>
 
 #include "admit.h"
+#include "alarm.h"
+#include "idtable.h"
 #include "cmdtab.h"
 #include "command.h"
 #include "config.h"
@@ -57,6 +59,8 @@
 #define CMD_TTL_MS (10 * 60 * 1000) /* an ack later than this answers nothing we still wait for */
 #define CMD_DEVICES 4096      /* devices with commands awaiting an ack, at most */
 #define CMD_EXPIRE_MS 60000   /* how often expired commands are swept */
+#define ALARM_OPS_CAP 256     /* acks / silences waiting for the ingest thread */
+#define ALARM_REPUBLISH_MAX 256 /* alarm topics re-published per loop pass after a reconnect */
 
 typedef struct pub_req {
     char topic[128];
@@ -97,7 +101,22 @@ struct ingest {
     admit *adm;               /* which device ids are accepted (main loads, then ingest thread) */
     cmdtab cmds;              /* commands sent, awaiting their ack */
     int64_t next_cmd_expire_ms;
+    /* alarms: the engine and its scratch event list {owner}; the ops queue
+     * {lock}: ring of vigil_alarm_op, full -> submit answers -1 */
+    alarm_engine *alarms;
+    alarm_events aev;
+    ring alarmq;
+    idtable alarm_unsent;     /* ids whose alarms/esp32/{id} is not on the broker yet {owner} */
+    log_ratelimit alarm_rl;
 };
+
+typedef struct ingest__unsent { char id[TELEMETRY_ID_MAX + 1]; } ingest__unsent;
+static const void *ingest__unsent_key(const void *e) { return ((const ingest__unsent *)e)->id; }
+static const idtable_type ingest__unsent_type = {sizeof(ingest__unsent), ingest__unsent_key,
+                                                 idtable_hash_str, idtable_equal_str};
+
+static void ingest__alarm_act(ingest *in);
+static void ingest__alarm_err(ingest *in, alarm_err e, const char *id);
 
 static void ingest__reject(ingest *in, telemetry_reason r, const char *topic, const char *detail)
 {
@@ -159,6 +178,9 @@ static void ingest__lost_range(ingest *in, const completeness_lost *l)
                               memory_order_relaxed);
     /* Persisted so the loss survives a restart; if even that is refused
      * (queue full) it stays visible until the restart. */
+    ingest__alarm_err(in, alarm_on_lost(in->alarms, &in->aev, l->id, l->to - l->from + 1, vclock_wall_ms()),
+                      l->id);
+    ingest__alarm_act(in);
     const char *why = completeness_reason_name(l->why);
     if (store_put_lost(in->st, l->id, l->boot, l->from, l->to, why, vclock_wall_ms()) != STORE_OK)
         LOG_W(TAG, "lost range of %s not persisted (store queue full)", l->id);
@@ -195,9 +217,136 @@ static void ingest__act(ingest *in, const completeness_actions *a)
     }
 }
 
+/* ---- alarms: the engine's events, carried out here ---- */
+
+/* alarms/esp32/{id} <- {"device_id":..,"alarms":[ALARM...]} (retained,
+ * QoS 1). Not connected or refused: remembered, sent after the reconnect. */
+static void ingest__alarm_publish(ingest *in, const char *id)
+{
+    char topic[TOPICS_BUF_SIZE];
+    if (topics_build(TOPICS_ALARMS, id, topic, sizeof topic, NULL) != TOPICS_OK)
+        return;
+    alarm_rec list[ALARM_COND_COUNT];
+    size_t n = alarm_list(in->alarms, id, list, ALARM_COND_COUNT);
+    sbuf b;
+    sbuf_init(&b, 0);
+    sbuf_adds(&b, "{\"device_id\":");
+    sbuf_add_json_str(&b, id);
+    sbuf_adds(&b, ",\"alarms\":[");
+    for (size_t i = 0; i < n && i < ALARM_COND_COUNT; i++) {
+        char j[ALARM_JSON_MAX];
+        size_t len = alarm_json(&list[i], j, sizeof j);
+        if (i)
+            sbuf_adds(&b, ",");
+        sbuf_add(&b, j, len);
+    }
+    sbuf_adds(&b, "]}");
+    int ok = sbuf_ok(&b) && atomic_load(&in->connected) &&
+             mosquitto_publish_v5(in->mosq, NULL, topic, (int)b.len, sbuf_data(&b), 1, true, NULL) ==
+                 MOSQ_ERR_SUCCESS;
+    sbuf_free(&b);
+    ingest__unsent u;
+    snprintf(u.id, sizeof u.id, "%s", id);
+    if (ok)
+        idtable_remove(&in->alarm_unsent, u.id, NULL);
+    else if (idtable_put(&in->alarm_unsent, &u, NULL) == IDTABLE_EFULL)
+        LOG_W(TAG, "alarm topic of %s not published and not remembered (table full)", id);
+}
+
+/* After a reconnect: what could not be published, a bounded batch per pass. */
+static void ingest__alarm_republish(ingest *in)
+{
+    if (!idtable_count(&in->alarm_unsent) || !atomic_load(&in->connected))
+        return;
+    ingest__unsent batch[ALARM_REPUBLISH_MAX];
+    size_t n = 0, it = 0;
+    ingest__unsent *e;
+    while (n < ALARM_REPUBLISH_MAX && (e = idtable_next(&in->alarm_unsent, &it)))
+        batch[n++] = *e;
+    for (size_t i = 0; i < n; i++)
+        ingest__alarm_publish(in, batch[i].id);
+}
+
+/* Carries out the engine's events: store (state + history), hub (every
+ * WebSocket client, the live model), broker (the device's alarm topic). */
+static void ingest__alarm_act(ingest *in)
+{
+    THREAD_ASSERT_OWNER(&in->owner);
+    alarm_events *a = &in->aev;
+    if (a->truncated)
+        LOG_D(TAG, "alarm tick: event list full, the rest follow at the next tick");
+    for (size_t i = 0; i < a->n; i++) {
+        const alarm_event *ev = &a->ev[i];
+        const alarm_rec *r = &ev->alarm;
+        atomic_fetch_add_explicit(&in->m->alarm_events, 1, memory_order_relaxed);
+        if (store_put_alarm(in->st, ev) != STORE_OK) {
+            uint64_t suppressed = 0;
+            if (log_ratelimit_ok(&in->alarm_rl, vclock_mono_ms(), &suppressed))
+                LOG_W(TAG, "alarm %" PRIu64 " (%s) %s not persisted (store queue full)", r->alarm_id,
+                      r->device_id, alarm_event_name(ev->kind));
+        }
+        if (ev->kind == ALARM_EV_RAISED)
+            LOG_I(TAG, "alarm %" PRIu64 " raised: %s %s (%s)%s", r->alarm_id, r->device_id,
+                  alarm_condition_name(r->condition), alarm_priority_name(r->priority),
+                  r->retrospective ? " retrospective" : "");
+        hub_msg *hm = hub_msg_alarm(r, ev->at);
+        if (hm)
+            hub_post(in->hub, hm);
+        /* One publish per device per list: later events of it are in it. */
+        int seen = 0;
+        for (size_t k = 0; k < i && !seen; k++)
+            seen = !strcmp(a->ev[k].alarm.device_id, r->device_id);
+        if (!seen)
+            ingest__alarm_publish(in, r->device_id);
+    }
+    alarm_events_clear(a);
+}
+
+static void ingest__alarm_err(ingest *in, alarm_err e, const char *id)
+{
+    if (e == ALARM_OK)
+        return;
+    uint64_t suppressed = 0;
+    if (log_ratelimit_ok(&in->alarm_rl, vclock_mono_ms(), &suppressed))
+        LOG_W(TAG, "alarms of %s not evaluated: %s", id,
+              e == ALARM_EFULL ? "alarm device table full (--max-devices)" : "out of memory");
+}
+
+/* Acks and pauses the web thread queued (ports.h). */
+static void ingest__alarm_ops(ingest *in)
+{
+    THREAD_ASSERT_OWNER(&in->owner);
+    for (int i = 0; i < ALARM_OPS_CAP; i++) {
+        vigil_alarm_op op;
+        vmutex_lock(&in->lock);
+        ring_err e = ring_pop_copy(&in->alarmq, &op);
+        vmutex_unlock(&in->lock);
+        if (e != RING_OK)
+            return;
+        int64_t now = vclock_wall_ms();
+        if (op.kind == VIGIL_ALARM_SETTINGS) {
+            alarm_err r = alarm_set_settings(in->alarms, op.device_id, op.settings);
+            free(op.settings);
+            ingest__alarm_err(in, r, op.device_id);
+            continue;
+        }
+        alarm_err r = op.kind == VIGIL_ALARM_ACK
+                          ? alarm_ack(in->alarms, &in->aev, op.alarm_id, op.user, now)
+                          : alarm_silence(in->alarms, &in->aev, op.alarm_id, op.seconds, op.user, now);
+        if (r != ALARM_OK)
+            LOG_D(TAG, "alarm %llu: %s by %s not applied (cleared meanwhile?)", op.alarm_id,
+                  op.kind == VIGIL_ALARM_ACK ? "ack" : "silence", op.user);
+        ingest__alarm_act(in);
+    }
+}
+
 static void ingest__tick(ingest *in, int64_t now)
 {
     THREAD_ASSERT_OWNER(&in->owner);
+    /* Time-based alarm conditions: stale, offline delay, data_lost expiry,
+     * escalation, audio-pause end (wall clock: they are about people). */
+    alarm_tick(in->alarms, &in->aev, vclock_wall_ms());
+    ingest__alarm_act(in);
     if (!in->trk)
         return;
     store_stats ss;
@@ -253,16 +402,20 @@ static void ingest__handle_data(ingest *in, const char *id, const char *topic,
     }
     char json[2048];
     size_t len = telemetry_reading_json(&r, json, sizeof json);
-    if (!len) {
+    if (!len)
         LOG_E(TAG, "reading of %s too large to serialize", id);
+    hub_msg *hm = len ? hub_msg_new(HUB_SENSOR_DATA, id, json, len) : NULL;
+    if (!hm) {
+        ingest__alarm_err(in, alarm_on_reading(in->alarms, &in->aev, &r, r.received_ms), id);
+        ingest__alarm_act(in);
         return;
     }
-    hub_msg *hm = hub_msg_new(HUB_SENSOR_DATA, id, json, len);
-    if (!hm)
-        return;
     hm->ingest_ns = t_ns;
     hm->received_ms = r.received_ms;
     hub_post(in->hub, hm);
+    /* After the reading itself, so a client sees the value before its alarm. */
+    ingest__alarm_err(in, alarm_on_reading(in->alarms, &in->aev, &r, r.received_ms), id);
+    ingest__alarm_act(in);
 }
 
 static void ingest__handle_status(ingest *in, const char *id, const char *topic,
@@ -299,6 +452,11 @@ static void ingest__handle_status(ingest *in, const char *id, const char *topic,
                   (long long)s.prev_boot, (long long)s.prev_last_seq);
         ingest__act(in, &in->act);
     }
+    ingest__alarm_err(in, alarm_on_status(in->alarms, &in->aev, id, s.online,
+                                          (s.present & TELEMETRY_STATUS_HAS_INTERVAL) ? s.interval_ms : 0,
+                                          s.received_ms),
+                      id);
+    ingest__alarm_act(in);
     char json[512];
     size_t len = telemetry_status_json(&s, json, sizeof json);
     hub_msg *hm = len ? hub_msg_new(HUB_DEVICE_STATUS, id, json, len) : NULL;
@@ -574,8 +732,11 @@ static void *ingest__main(void *arg)
                     break;
             }
         }
-        if (rc == MOSQ_ERR_SUCCESS && in->socket_up && atomic_load(&in->connected))
+        ingest__alarm_ops(in);
+        if (rc == MOSQ_ERR_SUCCESS && in->socket_up && atomic_load(&in->connected)) {
             ingest__flush_publishes(in);
+            ingest__alarm_republish(in);
+        }
         if (rc == MOSQ_ERR_SUCCESS && in->socket_up && mosquitto_want_write(in->mosq))
             rc = mosquitto_loop_write(in->mosq, 1000);
         now = vclock_mono_ms();
@@ -652,6 +813,14 @@ int ingest_create(const vigil_config *cfg, store *st, hub *h, vigil_metrics *m, 
         LOG_E(TAG, "out of memory for the device and command tables");
         goto fail;
     }
+    /* The alarm engine holds the same devices admission lets in. */
+    in->alarms = alarm_engine_new((size_t)cfg->max_devices);
+    in->alarm_rl = (log_ratelimit)LOG_RATELIMIT_INIT(20);
+    if (!in->alarms || ring_init(&in->alarmq, ALARM_OPS_CAP, sizeof(vigil_alarm_op)) != RING_OK ||
+        idtable_init(&in->alarm_unsent, &ingest__unsent_type, 64, (size_t)cfg->max_devices) != IDTABLE_OK) {
+        LOG_E(TAG, "out of memory for the alarm engine");
+        goto fail;
+    }
     /* Persistent session: clean start off, keyed on the client id. */
     in->mosq = mosquitto_new(cfg->client_id, false, in);
     if (!in->mosq) {
@@ -690,6 +859,9 @@ int ingest_create(const vigil_config *cfg, store *st, hub *h, vigil_metrics *m, 
     return 0;
 fail:
     mosquitto_destroy(in->mosq);
+    alarm_engine_free(in->alarms);
+    ring_free(&in->alarmq);
+    idtable_free(&in->alarm_unsent);
     admit_free(in->adm);
     cmdtab_free(&in->cmds);
     ring_free(&in->pubq);
@@ -735,7 +907,13 @@ void ingest_stop(ingest *in)
     pub_req r;
     while (ring_pop_copy(&in->pubq, &r) == RING_OK)
         free(r.payload);
+    vigil_alarm_op op;
+    while (ring_pop_copy(&in->alarmq, &op) == RING_OK)
+        free(op.settings);
     ring_free(&in->pubq);
+    alarm_engine_free(in->alarms);
+    ring_free(&in->alarmq);
+    idtable_free(&in->alarm_unsent);
     admit_free(in->adm);
     cmdtab_free(&in->cmds);
     vmutex_destroy(&in->lock);
@@ -785,4 +963,35 @@ vigil_publisher ingest_publisher(ingest *in)
 {
     return (vigil_publisher){.publish = ingest__port_publish, .connected = ingest__port_connected,
                              .ctx = in};
+}
+
+int ingest_restore_alarm(ingest *in, const alarm_rec *a)
+{
+    THREAD_ASSERT_OWNER(&in->owner); /* unbound until the thread starts: main */
+    return alarm_restore(in->alarms, a, vclock_wall_ms()) == ALARM_OK ? 0 : -1;
+}
+
+int ingest_set_alarm_settings(ingest *in, const char *id, const alarm_settings *s)
+{
+    THREAD_ASSERT_OWNER(&in->owner); /* unbound until the thread starts: main */
+    return alarm_set_settings(in->alarms, id, s) == ALARM_OK ? 0 : -1;
+}
+
+static int ingest__port_alarm(void *ctx, const vigil_alarm_op *op)
+{
+    ingest *in = ctx;
+    vmutex_lock(&in->lock);
+    vigil_alarm_op *slot = ring_push(&in->alarmq);
+    if (slot)
+        *slot = *op;
+    vmutex_unlock(&in->lock);
+    if (!slot)
+        return -1; /* full: the REST call answers 503 */
+    ingest__wake(in);
+    return 0;
+}
+
+vigil_alarm_port ingest_alarm_port(ingest *in)
+{
+    return (vigil_alarm_port){.submit = ingest__port_alarm, .ctx = in};
 }

@@ -59,6 +59,20 @@ int ingest_start(ingest *in);
  * NULL is allowed. */
 void ingest_stop(ingest *in);
 
+/* Alarms (alarm.h): the engine lives on the ingest thread and sees every
+ * admitted reading and status in order, the tracker's lost ranges and the
+ * 250 ms tick; its events go to the store (store_put_alarm), the hub
+ * (HUB_ALARM) and the broker (alarms/esp32/{id}, retained, QoS 1: that
+ * device's open alarms). Startup, before ingest_start: an open alarm from
+ * the store, kept with its id (not raised again). 0, or -1. */
+typedef struct alarm_rec alarm_rec;
+int ingest_restore_alarm(ingest *in, const alarm_rec *a);
+/* Startup, before ingest_start: a device's stored alarm settings. 0, or -1. */
+typedef struct alarm_settings alarm_settings;
+int ingest_set_alarm_settings(ingest *in, const char *id, const alarm_settings *s);
+/* The alarm-operations port (ports.h); any thread. */
+vigil_alarm_port ingest_alarm_port(ingest *in);
+
 /* The publisher port on this ingest (ports.h); any thread. */
 vigil_publisher ingest_publisher(ingest *in);
 

@@ -54,6 +54,8 @@ void live_destroy(live *l)
     live_device **e;
     while ((e = idtable_next(&l->dev, &it))) {
         hub_msg_unref((*e)->last);
+        for (int i = 0; i < LIVE_ALARMS_MAX; i++)
+            hub_msg_unref((*e)->alarms[i]);
         free(*e);
     }
     idtable_free(&l->dev);
@@ -125,12 +127,40 @@ int live_load_device(live *l, const struct store_device *s)
     return 0;
 }
 
+/* The device's copy of one alarm follows the message. */
+static int live__apply_alarm(live_device *d, hub_msg *m)
+{
+    int slot = -1, empty = -1;
+    for (int i = 0; i < LIVE_ALARMS_MAX; i++) {
+        if (d->alarms[i] && d->alarms[i]->alarm_id == m->alarm_id)
+            slot = i;
+        else if (!d->alarms[i] && empty < 0)
+            empty = i;
+    }
+    if (!m->alarm_open) {
+        if (slot >= 0) {
+            hub_msg_unref(d->alarms[slot]);
+            d->alarms[slot] = NULL;
+        }
+        return 0;
+    }
+    if (slot < 0)
+        slot = empty;
+    if (slot < 0)
+        return -1; /* more than one per condition: cannot happen (alarm.h) */
+    hub_msg_unref(d->alarms[slot]);
+    d->alarms[slot] = hub_msg_ref(m);
+    return 0;
+}
+
 int live_apply(live *l, hub_msg *m)
 {
     LIVE_ASSERT_OWNER(l);
     live_device *d = live__get(l, m->device_id, m->received_ms);
     if (!d)
         return -1;
+    if (m->kind == HUB_ALARM)
+        return live__apply_alarm(d, m);
     if (m->received_ms > d->last_seen_ms)
         d->last_seen_ms = m->received_ms;
     if (m->kind == HUB_SENSOR_DATA) {
@@ -164,6 +194,27 @@ static void live__iso_or_null(sbuf *o, int64_t ms)
     sbuf_adds(o, "\"");
     sbuf_add(o, iso, n);
     sbuf_adds(o, "\"");
+}
+
+/* Highest priority first, then oldest: how a central station lists them. */
+static int live__alarm_cmp(const void *a, const void *b)
+{
+    const hub_msg *x = *(const hub_msg *const *)a, *y = *(const hub_msg *const *)b;
+    if (x->alarm_priority != y->alarm_priority)
+        return x->alarm_priority > y->alarm_priority ? -1 : 1;
+    if (x->alarm_started != y->alarm_started)
+        return x->alarm_started < y->alarm_started ? -1 : 1;
+    return x->alarm_id < y->alarm_id ? -1 : x->alarm_id > y->alarm_id;
+}
+
+static size_t live__sorted_alarms(const live_device *d, const hub_msg **out)
+{
+    size_t n = 0;
+    for (int i = 0; i < LIVE_ALARMS_MAX; i++)
+        if (d->alarms[i])
+            out[n++] = d->alarms[i];
+    qsort(out, n, sizeof *out, live__alarm_cmp);
+    return n;
 }
 
 static void live__device_json(const live *l, const live_device *d, sbuf *o)
@@ -200,7 +251,15 @@ static void live__device_json(const live *l, const live_device *d, sbuf *o)
         l->ann.annotate(l->ann.ctx, d->id, o);
     else
         sbuf_adds(o, "null");
-    sbuf_adds(o, "}");
+    sbuf_adds(o, ",\"alarms\":[");
+    const hub_msg *al[LIVE_ALARMS_MAX];
+    size_t na = live__sorted_alarms(d, al);
+    for (size_t i = 0; i < na; i++) {
+        if (i)
+            sbuf_adds(o, ",");
+        sbuf_add(o, al[i]->text + al[i]->data_off, al[i]->data_len);
+    }
+    sbuf_adds(o, "]}");
 }
 
 static int live__cmp(const void *a, const void *b)
@@ -248,4 +307,56 @@ int live_device_json(live *l, const char *id, sbuf *out)
         return -1;
     live__device_json(l, d, out);
     return 0;
+}
+
+void live_alarms_json(live *l, sbuf *o)
+{
+    LIVE_ASSERT_OWNER(l);
+    size_t cap = 64, n = 0, it = 0;
+    const hub_msg **all = malloc(cap * sizeof *all);
+    live_device **e;
+    while (all && (e = idtable_next(&l->dev, &it))) {
+        for (int i = 0; i < LIVE_ALARMS_MAX; i++) {
+            if (!(*e)->alarms[i])
+                continue;
+            if (n == cap) {
+                const hub_msg **g = realloc(all, 2 * cap * sizeof *all);
+                if (!g) {
+                    free(all);
+                    all = NULL;
+                    break;
+                }
+                all = g;
+                cap *= 2;
+            }
+            all[n++] = (*e)->alarms[i];
+        }
+    }
+    if (!all) {
+        o->failed = 1;
+        return;
+    }
+    qsort(all, n, sizeof *all, live__alarm_cmp);
+    sbuf_adds(o, "{\"alarms\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            sbuf_adds(o, ",");
+        sbuf_add(o, all[i]->text + all[i]->data_off, all[i]->data_len);
+    }
+    sbuf_adds(o, "]}");
+    free(all);
+}
+
+int live_alarm_device(live *l, uint64_t alarm_id, char *id)
+{
+    LIVE_ASSERT_OWNER(l);
+    size_t it = 0;
+    live_device **e;
+    while ((e = idtable_next(&l->dev, &it)))
+        for (int i = 0; i < LIVE_ALARMS_MAX; i++)
+            if ((*e)->alarms[i] && (*e)->alarms[i]->alarm_id == alarm_id) {
+                snprintf(id, TELEMETRY_ID_MAX + 1, "%s", (*e)->id);
+                return 0;
+            }
+    return -1;
 }

@@ -25,6 +25,8 @@ typedef struct hub_msg hub_msg;
 typedef struct thread_owner thread_owner;
 struct store_device;
 
+#define LIVE_ALARMS_MAX 12 /* one open alarm per condition (alarm.h) */
+
 typedef struct live_device {
     char id[TELEMETRY_ID_MAX + 1];
     int64_t first_seen_ms, last_seen_ms, status_ms;
@@ -33,6 +35,7 @@ typedef struct live_device {
     int64_t interval_ms;             /* 0 unknown */
     int64_t boot;                    /* -1 unknown */
     hub_msg *last;                   /* latest reading (a reference), or NULL */
+    hub_msg *alarms[LIVE_ALARMS_MAX]; /* open alarms (HUB_ALARM references), or NULL */
 } live_device;
 
 typedef struct live live;
@@ -53,7 +56,8 @@ int live_load_device(live *l, const struct store_device *d);
  * message's received_ms), moves last_seen forward, and for a reading makes
  * it "last" (receive order: the table mirrors what the live stream showed);
  * for a status sets online (status_ms when it changes) and fw/interval/boot
- * when present. Command results only touch last_seen. 0, or -1 on ENOMEM. */
+ * when present. Command results only touch last_seen; alarms only the
+ * device's open alarms. 0, or -1 on ENOMEM. */
 int live_apply(live *l, hub_msg *m);
 
 const live_device *live_find(const live *l, const char *id); /* NULL if unknown */
@@ -66,5 +70,11 @@ int live_device_json(live *l, const char *id, sbuf *out);
 /* [DEVICE...] sorted by id, only those for which want(ctx, id) is nonzero
  * (want NULL: all). On allocation failure out is marked failed. */
 void live_devices_array(live *l, int (*want)(void *ctx, const char *id), void *ctx, sbuf *out);
+/* {"alarms":[ALARM...]}: open alarms of every device, highest priority
+ * first, then oldest. A HUB_ALARM message replaces the alarm with its id
+ * (or adds it); one with alarm_open 0 removes it. */
+void live_alarms_json(live *l, sbuf *out);
+/* The device holding open alarm alarm_id: 0 and id copied, or -1. */
+int live_alarm_device(live *l, uint64_t alarm_id, char *id);
 
 #endif

@@ -15,6 +15,7 @@
  * the query worker) → ingest thread. Nothing is posted before the waker.
  * Shutdown: stop intake first (MQTT disconnect: the broker keeps our session
  * and queues what arrives), then close clients, then flush the store. */
+#include <inttypes.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,6 +28,7 @@
 
 #include "admin_cli.h"
 #include "config.h"
+#include "alarm.h"
 #include "hub.h"
 #include "ingest.h"
 #include "log.h"
@@ -49,6 +51,54 @@ static int main__load_hub(hub *h, const store_device *devs, size_t n)
     if (rc == 0)
         LOG_I(TAG, "loaded %zu devices from the store", hub_device_count(h));
     return rc;
+}
+
+typedef struct main__settings_ctx {
+    ingest *in;
+    int failed;
+} main__settings_ctx;
+
+static void main__settings_one(void *ctx, const char *id, const alarm_settings *s)
+{
+    main__settings_ctx *c = ctx;
+    if (ingest_set_alarm_settings(c->in, id, s) != 0)
+        c->failed = 1;
+}
+
+/* Alarms open when vigild stopped (kill -9 included): back into the
+ * engine with their ids, and into the live model (startup, before the
+ * ingest and web threads). Not raised again. */
+static int main__restore_alarms(store *st, ingest *in, hub *h)
+{
+    alarm_rec *v = NULL;
+    size_t n = 0;
+    if (store_load_open_alarms(st, &v, &n) != STORE_OK) {
+        LOG_E(TAG, "cannot load the open alarms from the store");
+        return -1;
+    }
+    size_t restored = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ingest_restore_alarm(in, &v[i]) != 0) {
+            LOG_W(TAG, "alarm %" PRIu64 " of %s not restored", v[i].alarm_id, v[i].device_id);
+            continue;
+        }
+        hub_msg *m = hub_msg_alarm(&v[i], v[i].started_at);
+        if (!m || hub_load_alarm(h, m) != 0) {
+            free(v);
+            LOG_E(TAG, "out of memory restoring the alarms");
+            return -1;
+        }
+        restored++;
+    }
+    free(v);
+    if (n)
+        LOG_I(TAG, "restored %zu open alarms from the store", restored);
+    main__settings_ctx sc = {.in = in};
+    if (store_load_alarm_settings(st, main__settings_one, &sc) != STORE_OK || sc.failed) {
+        LOG_E(TAG, "cannot load the alarm settings from the store");
+        return -1;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -131,7 +181,10 @@ int main(int argc, char **argv)
         }
     free(devs);
     devs = NULL;
-    web_deps deps = {.hub = h, .st = st, .trk = trk, .pub = ingest_publisher(in), .m = &metrics};
+    if (main__restore_alarms(st, in, h) != 0)
+        goto out;
+    web_deps deps = {.hub = h, .st = st, .trk = trk, .pub = ingest_publisher(in), .m = &metrics,
+                     .alarms = ingest_alarm_port(in)};
     if (web_start(&cfg, &deps, &w) != 0)
         goto out;
     /* After the web: the hub's waker is set before anything is posted. */

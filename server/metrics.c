@@ -74,6 +74,7 @@ void metrics_render(const vigil_metrics *cm, const store_stats *st, sbuf *o)
     metrics__counter(o, "vigil_mqtt_connects_total", "Successful broker connections.", LOAD(m->mqtt_connects));
     metrics__counter(o, "vigil_mqtt_disconnects_total", "Broker connections lost.", LOAD(m->mqtt_disconnects));
     metrics__counter(o, "vigil_commands_sent_total", "Commands published to devices.", LOAD(m->commands_sent));
+    metrics__counter(o, "vigil_alarm_events_total", "Alarm events (raised, escalated, acknowledged, audio paused, cleared, updated).", LOAD(m->alarm_events));
     metrics__counter(o, "vigil_configs_sent_total", "Configurations published to devices.", LOAD(m->configs_sent));
     metrics__counter(o, "vigil_publish_failed_total", "Publishes to the broker that failed.", LOAD(m->publish_failed));
     metrics__counter(o, "vigil_gaps_detected_total", "Gaps opened in a device's (boot, seq) record.", LOAD(m->gaps_detected));

@@ -43,6 +43,7 @@ typedef struct vigil_metrics {
     _Atomic uint64_t mqtt_connected;    /* gauge 0/1 */
     _Atomic uint64_t mqtt_connects, mqtt_disconnects;
     _Atomic uint64_t commands_sent, configs_sent, publish_failed;
+    _Atomic uint64_t alarm_events;     /* alarm engine events (raised, cleared, ...) */
     _Atomic uint64_t hub_queue_depth;   /* gauge */
     /* completeness (tracker.h): gaps opened, resend commands published,
      * readings that arrived because we asked, readings given up as lost */

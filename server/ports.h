@@ -39,4 +39,23 @@ typedef struct vigil_annotator {
     void *ctx;
 } vigil_annotator;
 
+/* Operator actions on alarms (offered by ingest, whose thread owns the
+ * alarm engine; used by web). Any thread; never blocks: submit copies the
+ * op into a bounded queue (ALARM_OPS_CAP in ingest.c) and returns 0, or -1
+ * when it is full (the REST call answers 503). */
+typedef enum vigil_alarm_op_kind { VIGIL_ALARM_ACK = 1, VIGIL_ALARM_SILENCE, VIGIL_ALARM_SETTINGS } vigil_alarm_op_kind;
+struct alarm_settings;
+typedef struct vigil_alarm_op {
+    vigil_alarm_op_kind kind;
+    unsigned long long alarm_id;
+    long long seconds; /* silence: 1..600 */
+    char user[65];     /* the authenticated user */
+    char device_id[65];                /* settings: whose */
+    struct alarm_settings *settings;   /* settings: malloc'ed; the ingest's once submitted */
+} vigil_alarm_op;
+typedef struct vigil_alarm_port {
+    int (*submit)(void *ctx, const vigil_alarm_op *op);
+    void *ctx;
+} vigil_alarm_port;
+
 #endif

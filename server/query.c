@@ -1,6 +1,8 @@
 /* query — see query.h. */
 #include "query.h"
 
+#include "alarm.h"
+
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -171,9 +173,56 @@ static unsigned query__completeness(tracker *trk, const query_job *j, sbuf *o)
     return 200;
 }
 
+/* GET /api/alarms?device=ID&from=&to=: alarms that started in the window,
+ * newest first, cleared ones included. */
+static unsigned query__alarms(store *st, const query_job *j, sbuf *o)
+{
+    alarm_rec *a;
+    size_t n;
+    if (store_query_alarms(st, j->dev, j->from, j->to, (size_t)j->limit, &a, &n) != STORE_OK) {
+        query__error(o, "store read failed");
+        return 500;
+    }
+    sbuf_adds(o, "{\"device_id\":");
+    sbuf_add_json_str(o, j->dev);
+    sbuf_addf(o, ",\"from\":%" PRId64 ",\"to\":%" PRId64 ",\"alarms\":[", j->from, j->to);
+    for (size_t i = 0; i < n; i++) {
+        char json[ALARM_JSON_MAX];
+        size_t len = alarm_json(&a[i], json, sizeof json);
+        if (i)
+            sbuf_adds(o, ",");
+        sbuf_add(o, json, len);
+    }
+    sbuf_adds(o, "]}");
+    free(a);
+    return 200;
+}
+
+/* GET /api/devices/{id}/alarm-settings: stored over the defaults. */
+static unsigned query__alarm_settings(store *st, const query_job *j, sbuf *o)
+{
+    if (store_sync(st, 2000) != STORE_OK) /* the PUT before this GET is written */
+        LOG_W("query", "alarm settings of %s read before the store caught up", j->dev);
+    alarm_settings s;
+    store_err e = store_get_alarm_settings(st, j->dev, &s);
+    if (e != STORE_OK && e != STORE_ENOTFOUND) {
+        query__error(o, "store read failed");
+        return 500;
+    }
+    char json[ALARM_SETTINGS_JSON_MAX];
+    size_t n = alarm_settings_json(&s, json, sizeof json);
+    (void)e; /* not found: the defaults */
+    sbuf_add(o, json, n);
+    return 200;
+}
+
 unsigned query_run(store *st, tracker *trk, const query_job *job, sbuf *out)
 {
     switch (job->kind) {
+    case QUERY_ALARM_SETTINGS:
+        return query__alarm_settings(st, job, out);
+    case QUERY_ALARMS:
+        return query__alarms(st, job, out);
     case QUERY_READINGS:
         return query__readings(st, job, out);
     case QUERY_COMPLETENESS:

@@ -60,6 +60,8 @@ typedef enum query_err {
 typedef enum query_kind {
     QUERY_READINGS = 1,     /* store_query_readings(dev, from, to, max_points) */
     QUERY_COMPLETENESS = 2, /* tracker_device_json(dev, boot, from, to); device known */
+    QUERY_ALARMS = 3,       /* store_query_alarms(dev, from, to, limit): alarm history */
+    QUERY_ALARM_SETTINGS = 4, /* the device's alarm settings (after store_sync: a PUT just made is seen) */
     /* Access control (auth.h): slow or store-bound work the web thread must
      * not do. Secrets in a job are wiped once it has run. */
     QUERY_LOGIN = 10,       /* user, password: Argon2 verify (a dummy hash for

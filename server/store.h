@@ -81,6 +81,34 @@ typedef struct store_completeness_cb {
 } store_completeness_cb;
 store_err store_load_completeness(store *st, const store_completeness_cb *cb);
 
+/* ---- alarms (server/alarm.h) ----
+ * One alarm event, queued like a reading (same bound, same "when full"
+ * rule): the alarm's row takes its new state and the event joins the
+ * alarm's history. Any thread. */
+typedef struct alarm_event alarm_event;
+typedef struct alarm_rec alarm_rec;
+store_err store_put_alarm(store *st, const alarm_event *ev);
+/* Startup: every alarm not cleared, oldest first. Caller's thread (read
+ * connection). *out malloc'ed (NULL when *n == 0). */
+store_err store_load_open_alarms(store *st, alarm_rec **out, size_t *n);
+/* A device's alarms that started in [from_ms, to_ms] (cleared or not),
+ * newest first, at most limit. */
+store_err store_query_alarms(store *st, const char *device_id, int64_t from_ms, int64_t to_ms,
+                             size_t limit, alarm_rec **out, size_t *n);
+/* A device's alarm settings (PUT .../alarm-settings), queued as one row per
+ * condition: all of them or, when the queue has no room for all, none
+ * (STORE_EFULL). Any thread. */
+typedef struct alarm_settings alarm_settings;
+store_err store_put_alarm_settings(store *st, const char *device_id, const alarm_settings *s,
+                                   const char *user, int64_t at_ms);
+/* The stored settings of one device over the defaults: STORE_OK (found),
+ * STORE_ENOTFOUND (*out = the defaults). Read connection. */
+store_err store_get_alarm_settings(store *st, const char *device_id, alarm_settings *out);
+/* Startup: every device with stored settings; cb per device. */
+store_err store_load_alarm_settings(store *st,
+                                    void (*cb)(void *ctx, const char *device_id, const alarm_settings *s),
+                                    void *ctx);
+
 /* Counters, for /metrics and /healthz. Any thread. */
 typedef struct store_stats {
     uint64_t queued;        /* records accepted into the queue */

@@ -105,6 +105,46 @@ static const char *const migrations[] = {
     "  detail TEXT"
     ");"
     "CREATE INDEX audit_t ON audit(t);",
+    /* 4: alarms (server/alarm.h): each alarm's current state, keyed by its
+     * id, and the history of what happened to it. */
+    "CREATE TABLE alarms ("
+    "  alarm_id INTEGER PRIMARY KEY,"
+    "  device_id TEXT NOT NULL,"
+    "  condition TEXT NOT NULL,"
+    "  priority TEXT NOT NULL,"
+    "  state TEXT NOT NULL,"
+    "  value REAL, lim REAL,"
+    "  started_at INTEGER, cleared_at INTEGER,"
+    "  acked_by TEXT, acked_at INTEGER, silenced_until INTEGER,"
+    "  escalation INTEGER NOT NULL DEFAULT 0,"
+    "  retrospective INTEGER NOT NULL DEFAULT 0,"
+    "  news2 INTEGER NOT NULL DEFAULT 0,"
+    "  updated_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX alarms_open ON alarms(state) WHERE state <> 'cleared';"
+    "CREATE INDEX alarms_device ON alarms(device_id, started_at);"
+    "CREATE TABLE alarm_events ("
+    "  id INTEGER PRIMARY KEY,"
+    "  alarm_id INTEGER NOT NULL,"
+    "  device_id TEXT NOT NULL,"
+    "  t INTEGER NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  user TEXT,"
+    "  state TEXT NOT NULL,"
+    "  priority TEXT NOT NULL"
+    ");"
+    "CREATE INDEX alarm_events_alarm ON alarm_events(alarm_id);"
+    /* Per-device alarm settings: one row per condition (and one named
+     * "escalation" whose onset_ms is the escalation interval). */
+    "CREATE TABLE alarm_settings ("
+    "  device_id TEXT NOT NULL,"
+    "  condition TEXT NOT NULL,"
+    "  enabled INTEGER NOT NULL, latching INTEGER NOT NULL,"
+    "  lim REAL NOT NULL, lim_high REAL NOT NULL, hysteresis REAL NOT NULL,"
+    "  onset_ms INTEGER NOT NULL, onset_high_ms INTEGER NOT NULL, clear_ms INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL, updated_by TEXT,"
+    "  PRIMARY KEY (device_id, condition)"
+    ");",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
 
@@ -233,6 +273,7 @@ static void store__destroy(store *st)
     store__finalize_all(r, sizeof r / sizeof *r);
     store__finalize_all(w, sizeof w / sizeof *w);
     store_sqlite__auth_close(st);
+    store_sqlite__alarm_close(st);
     /* Reader first: the last connection to close checkpoints the WAL. */
     store__close_db(&st->rdb, "read");
     store__close_db(&st->wdb, "write");

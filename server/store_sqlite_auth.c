@@ -167,10 +167,9 @@ void store_sqlite__auth_close(store *st)
 
 /* Runs a SELECT on the read connection, handing each row to row(); grows
  * *out by esize per row. */
-typedef void (*store_auth__row_fn)(sqlite3_stmt *s, void *dst);
 
-static store_err store_auth__select(store *st, const char *sql, store_auth__row_fn row, size_t esize,
-                                    void **out, size_t *n, const char *fmt, ...)
+store_err store_sqlite__select(store *st, const char *sql, store_sqlite__row_fn row, size_t esize,
+                               void **out, size_t *n, const char *fmt, ...)
 {
     if (!st || !out || !n)
         return STORE_EINVAL;
@@ -182,7 +181,7 @@ static store_err store_auth__select(store *st, const char *sql, store_auth__row_
     vmutex_lock(&st->rlock);
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(st->rdb, sql, -1, &s, NULL) != SQLITE_OK) {
-        LOG_E(TAG, "access-control read: %s", sqlite3_errmsg(st->rdb));
+        LOG_E(TAG, "read: %s", sqlite3_errmsg(st->rdb));
         vmutex_unlock(&st->rlock);
         return STORE_EIO;
     }
@@ -212,7 +211,7 @@ static store_err store_auth__select(store *st, const char *sql, store_auth__row_
         (*n)++;
     }
     if (ret == STORE_OK && rc != SQLITE_DONE) {
-        LOG_E(TAG, "access-control read: %s", sqlite3_errmsg(st->rdb));
+        LOG_E(TAG, "read: %s", sqlite3_errmsg(st->rdb));
         ret = STORE_EIO;
     }
     sqlite3_finalize(s);
@@ -274,7 +273,7 @@ store_err store_get_user(store *st, const char *name, store_user *out)
 {
     store_user *v;
     size_t n;
-    store_err e = store_auth__select(st, "SELECT name, role, pwhash, created_at FROM users WHERE name = ?1",
+    store_err e = store_sqlite__select(st, "SELECT name, role, pwhash, created_at FROM users WHERE name = ?1",
                                      store_auth__row_user, sizeof *v, (void **)&v, &n, "t", name);
     if (e != STORE_OK)
         return e;
@@ -286,20 +285,20 @@ store_err store_get_user(store *st, const char *name, store_user *out)
 
 store_err store_list_users(store *st, store_user **out, size_t *n)
 {
-    return store_auth__select(st, "SELECT name, role, '', created_at FROM users ORDER BY name",
+    return store_sqlite__select(st, "SELECT name, role, '', created_at FROM users ORDER BY name",
                               store_auth__row_user, sizeof **out, (void **)out, n, "");
 }
 
 store_err store_list_tokens(store *st, store_token **out, size_t *n)
 {
-    return store_auth__select(st, "SELECT id, key, name, role, created_at, coalesce(last_used_at, 0) "
+    return store_sqlite__select(st, "SELECT id, key, name, role, created_at, coalesce(last_used_at, 0) "
                                   "FROM tokens ORDER BY created_at, id",
                               store_auth__row_token, sizeof **out, (void **)out, n, "");
 }
 
 store_err store_list_sessions(store *st, int64_t now_ms, store_session **out, size_t *n)
 {
-    return store_auth__select(st, "SELECT s.key, s.user, u.role, s.csrf, s.created_at, s.last_used_at, "
+    return store_sqlite__select(st, "SELECT s.key, s.user, u.role, s.csrf, s.created_at, s.last_used_at, "
                                   "s.expires_at FROM sessions s JOIN users u ON u.name = s.user "
                                   "WHERE s.expires_at > ?1",
                               store_auth__row_session, sizeof **out, (void **)out, n, "i", now_ms);
@@ -313,9 +312,9 @@ store_err store_query_audit(store *st, int64_t from_ms, int64_t to_ms, const cha
     snprintf(sql, sizeof sql, "%s WHERE t BETWEEN ?1 AND ?2 %s ORDER BY t DESC, rowid DESC LIMIT ?3",
              cols, user ? "AND user = ?4" : "");
     if (user)
-        return store_auth__select(st, sql, store_auth__row_audit, sizeof **out, (void **)out, n, "iiit",
+        return store_sqlite__select(st, sql, store_auth__row_audit, sizeof **out, (void **)out, n, "iiit",
                                   from_ms, to_ms, (int64_t)limit, user);
-    return store_auth__select(st, sql, store_auth__row_audit, sizeof **out, (void **)out, n, "iii",
+    return store_sqlite__select(st, sql, store_auth__row_audit, sizeof **out, (void **)out, n, "iii",
                               from_ms, to_ms, (int64_t)limit);
 }
 

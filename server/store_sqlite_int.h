@@ -36,6 +36,7 @@
 
 #include <sqlite3.h>
 
+#include "alarm.h"
 #include "idtable.h"
 #include "ring.h"
 #include "store.h"
@@ -55,13 +56,24 @@
     "t, received, ts, uptime, boot, seq, object_temp, ambient_temp, heart_rate, " \
     "spo2, battery, rssi, flags, sensor_type, fw"
 
-enum { STORE_REC_READING = 1, STORE_REC_STATUS, STORE_REC_LOST, STORE_REC_AUTH };
+enum { STORE_REC_READING = 1, STORE_REC_STATUS, STORE_REC_LOST, STORE_REC_AUTH, STORE_REC_ALARM,
+       STORE_REC_ALARM_SETTING };
 
 typedef struct store_lost_rec {
     char device_id[TELEMETRY_ID_MAX + 1];
     int64_t boot, from_seq, to_seq, at_ms;
     char reason[16];
 } store_lost_rec;
+
+/* One condition's settings of one device (cond -1: the escalation
+ * interval, in cs.onset_ms). */
+typedef struct store_alarm_setting_rec {
+    char device_id[TELEMETRY_ID_MAX + 1];
+    char user[STORE_NAME_MAX + 1];
+    int cond;
+    alarm_cond_settings cs;
+    int64_t at_ms;
+} store_alarm_setting_rec;
 
 typedef struct store_rec {
     int kind;
@@ -70,6 +82,8 @@ typedef struct store_rec {
         telemetry_status s;
         store_lost_rec l;
         store_auth_write a;
+        alarm_event al;
+        store_alarm_setting_rec as;
     } u;
 } store_rec;
 
@@ -119,6 +133,7 @@ struct store {
     idtable lasts;
     sqlite3_stmt *w_auth[STORE_AUTH_AUDIT + 1]; /* by store_auth_op, prepared on first use */
     sqlite3_stmt *w_prune_audit, *w_prune_sessions;
+    sqlite3_stmt *w_alarm, *w_alarm_event, *w_alarm_setting; /* prepared on first use */
     int64_t retention_ms;
     int64_t prune_cursor;     /* device key the next retention pass starts after */
     int prune_failing;
@@ -167,6 +182,21 @@ int store_sqlite__write_auth(store *st, const store_auth_write *w);
 int store_sqlite__prune_auth(store *st, int64_t cutoff_ms, int64_t now_ms);
 /* Finalizes the auth statements and closes the admin connection. */
 void store_sqlite__auth_close(store *st);
+
+/* A read on st->rdb under rlock: binds fmt ('i' int64_t, 't' text), calls
+ * row() per result row into a zeroed element of esize bytes; *out is
+ * malloc'ed (NULL when *n == 0). Any thread but the writer. */
+typedef void (*store_sqlite__row_fn)(sqlite3_stmt *s, void *dst);
+store_err store_sqlite__select(store *st, const char *sql, store_sqlite__row_fn row, size_t esize,
+                               void **out, size_t *n, const char *fmt, ...);
+
+/* ---- alarms (store_sqlite_alarm.c) ------------------------------------ */
+
+/* Applies one alarm event inside the writer's transaction: the alarm's row
+ * (current state) and one event-history row. Writer thread. */
+int store_sqlite__write_alarm(store *st, const alarm_event *ev);
+int store_sqlite__write_alarm_setting(store *st, const store_alarm_setting_rec *r);
+void store_sqlite__alarm_close(store *st);
 
 /* ---- reads (store_sqlite_read.c) -------------------------------------- */
 

@@ -290,6 +290,8 @@ static int store__write_batch(store *st, uint64_t *n_stored, uint64_t *n_dup, ui
         rc = rec->kind == STORE_REC_READING ? store__write_reading(st, i, &was_stored)
              : rec->kind == STORE_REC_LOST  ? store__write_lost(st, &rec->u.l)
              : rec->kind == STORE_REC_AUTH  ? store_sqlite__write_auth(st, &rec->u.a)
+             : rec->kind == STORE_REC_ALARM ? store_sqlite__write_alarm(st, &rec->u.al)
+             : rec->kind == STORE_REC_ALARM_SETTING ? store_sqlite__write_alarm_setting(st, &rec->u.as)
                                       : store__write_status(st, &rec->u.s);
         if (rc == SQLITE_DONE) {
             if (rec->kind == STORE_REC_READING)
@@ -306,6 +308,8 @@ static int store__write_batch(store *st, uint64_t *n_stored, uint64_t *n_dup, ui
               rec->kind == STORE_REC_READING ? rec->u.r.device_id
               : rec->kind == STORE_REC_LOST  ? rec->u.l.device_id
               : rec->kind == STORE_REC_AUTH  ? "access control"
+              : rec->kind == STORE_REC_ALARM ? rec->u.al.alarm.device_id
+              : rec->kind == STORE_REC_ALARM_SETTING ? rec->u.as.device_id
                                        : rec->u.s.device_id,
               sqlite3_errmsg(st->wdb));
     }
@@ -589,26 +593,36 @@ static int store__id_valid(const char *id)
     return end && telemetry_id_valid(id, (size_t)(end - id));
 }
 
-static store_err store__enqueue(store *st, int kind, const void *rec, size_t size)
+/* Queues n records of one kind (recs: n x size bytes) all together or, when
+ * the queue has no room for all of them, none (each refused one counted). */
+static store_err store__enqueue_n(store *st, int kind, const void *recs, size_t size, size_t n)
 {
     store_err ret = STORE_OK;
-    store_rec *slot;
     vmutex_lock(&st->lock);
     if (st->stop) {
         ret = STORE_EINVAL; /* closing: the caller is misusing the store */
-    } else if (!(slot = ring_push(&st->queue))) {
+    } else if (ring_capacity(&st->queue) - ring_count(&st->queue) < n) {
         /* Full: refuse and count; never wait for the writer. */
-        st->stats.dropped_full++;
+        st->stats.dropped_full += n;
         ret = STORE_EFULL;
     } else {
-        slot->kind = kind;
-        memcpy(&slot->u, rec, size);
-        if (ring_count(&st->queue) == 1)
+        int was_empty = ring_count(&st->queue) == 0;
+        for (size_t i = 0; i < n; i++) {
+            store_rec *slot = ring_push(&st->queue);
+            slot->kind = kind;
+            memcpy(&slot->u, (const unsigned char *)recs + i * size, size);
+        }
+        if (was_empty && n)
             pthread_cond_signal(&st->wake); /* the writer only sleeps on an empty ring */
-        st->stats.queued++;
+        st->stats.queued += n;
     }
     vmutex_unlock(&st->lock);
     return ret;
+}
+
+static store_err store__enqueue(store *st, int kind, const void *rec, size_t size)
+{
+    return store__enqueue_n(st, kind, rec, size, 1);
 }
 
 store_err store_put_reading(store *st, const telemetry_reading *r)
@@ -630,6 +644,34 @@ store_err store_put_auth(store *st, const store_auth_write *w)
     if (!st || !w || w->op < STORE_AUTH_USER_ADD || w->op > STORE_AUTH_AUDIT)
         return STORE_EINVAL;
     return store__enqueue(st, STORE_REC_AUTH, w, sizeof *w);
+}
+
+store_err store_put_alarm(store *st, const alarm_event *ev)
+{
+    if (!st || !ev || !store__id_valid(ev->alarm.device_id))
+        return STORE_EINVAL;
+    return store__enqueue(st, STORE_REC_ALARM, ev, sizeof *ev);
+}
+
+store_err store_put_alarm_settings(store *st, const char *device_id, const alarm_settings *s,
+                                   const char *user, int64_t at_ms)
+{
+    if (!st || !s || !device_id || !store__id_valid(device_id))
+        return STORE_EINVAL;
+    store_alarm_setting_rec r[ALARM_COND_COUNT + 1];
+    memset(r, 0, sizeof r);
+    for (int c = -1; c < ALARM_COND_COUNT; c++) {
+        store_alarm_setting_rec *x = &r[c + 1];
+        snprintf(x->device_id, sizeof x->device_id, "%s", device_id);
+        snprintf(x->user, sizeof x->user, "%s", user ? user : "");
+        x->cond = c;
+        if (c < 0)
+            x->cs.onset_ms = s->escalation_ms;
+        else
+            x->cs = s->cond[c];
+        x->at_ms = at_ms;
+    }
+    return store__enqueue_n(st, STORE_REC_ALARM_SETTING, r, sizeof *r, ALARM_COND_COUNT + 1);
 }
 
 store_err store_sync(store *st, int64_t timeout_ms)

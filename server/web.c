@@ -17,6 +17,7 @@
 
 #include <sodium.h>
 
+#include "alarm.h"
 #include "auth.h"
 #include "command.h"
 #include "idtable.h"
@@ -54,6 +55,7 @@ struct web {
     store *st;
     tracker *trk;                     /* may be NULL: completeness off */
     vigil_publisher pub;
+    vigil_alarm_port alarms;          /* acks / silences -> the ingest thread */
     vigil_metrics *m;
     query *q;                         /* history reads off this thread */
     struct lws_context *ctx;
@@ -101,7 +103,8 @@ static const idtable_type web__conn_type = {sizeof(web__conn), web__conn_key, id
 #define WEB_PEERS_MAX 65536 /* addresses tracked at once; past it new ones are refused */
 
 typedef enum method { M_OTHER = 0, M_GET, M_POST, M_PUT, M_DELETE } method;
-typedef enum route { R_NONE = 0, R_COMMANDS, R_CONFIG, R_LOGIN, R_USER_ADD, R_USER_UPDATE, R_TOKEN_ADD } route;
+typedef enum route { R_NONE = 0, R_COMMANDS, R_CONFIG, R_LOGIN, R_USER_ADD, R_USER_UPDATE, R_TOKEN_ADD,
+                     R_ALARM_SILENCE, R_ALARM_SETTINGS } route;
 
 /* Per-connection storage (lws zeroes it). For HTTP the fields describe the
  * current transaction; for a WebSocket, `client` is the hub's state. */
@@ -1146,6 +1149,152 @@ static int web__ws_confirm(struct lws *wsi, web *w)
 }
 
 /* Splits /api/devices/{id}[/rest]. Returns 0 and fills id/rest, or -1. */
+/* ---- alarms (alarm.h; the engine is the ingest thread's) ---- */
+
+static int web__split_device_path(const char *s, char *id, const char **rest);
+
+#define ALARM_HISTORY_LIMIT 1000
+
+/* An ack or audio pause, handed to the ingest thread; answered 202 once
+ * queued (the change itself arrives as a WebSocket "alarm" message). */
+static int web__alarm_submit(struct lws *wsi, pss *p, web *w, vigil_alarm_op_kind kind, int64_t seconds)
+{
+    const char *action = kind == VIGIL_ALARM_ACK ? "alarm_ack" : "alarm_silence";
+    char detail[24] = "";
+    if (kind == VIGIL_ALARM_SILENCE)
+        snprintf(detail, sizeof detail, "%" PRId64 " s", seconds);
+    uint64_t id = strtoull(p->target, NULL, 10);
+    char dev[TELEMETRY_ID_MAX + 1];
+    if (hub_alarm_device(w->hub, id, dev) != 0) {
+        web__audit(w, p, NULL, action, p->target, "fail", "no open alarm");
+        return web__respond_error(wsi, p, 404, "no open alarm with that id");
+    }
+    vigil_alarm_op op = {.kind = kind, .alarm_id = id, .seconds = seconds};
+    snprintf(op.user, sizeof op.user, "%s", p->user);
+    if (!w->alarms.submit || w->alarms.submit(w->alarms.ctx, &op) != 0) {
+        web__audit(w, p, NULL, action, p->target, "fail", "queue full");
+        return web__respond_error(wsi, p, 503, "busy, retry");
+    }
+    web__audit(w, p, NULL, action, p->target, "ok", detail[0] ? detail : dev);
+    sbuf_addf(&p->resp, "{\"alarm_id\":%" PRIu64 ",\"device_id\":", id);
+    sbuf_add_json_str(&p->resp, dev);
+    sbuf_addf(&p->resp, ",\"accepted\":\"%s\"", kind == VIGIL_ALARM_ACK ? "ack" : "silence");
+    if (kind == VIGIL_ALARM_SILENCE)
+        sbuf_addf(&p->resp, ",\"seconds\":%" PRId64, seconds);
+    sbuf_adds(&p->resp, "}");
+    return web__respond_json(wsi, p, 202);
+}
+
+/* POST /api/alarms/{id}/silence body: {"seconds":N}, 1..600 (absent: 120). */
+static int web__alarm_silence_body(struct lws *wsi, pss *p, web *w)
+{
+    int64_t seconds;
+    if (alarm_silence_parse(sbuf_data(&p->body), p->body.len, &seconds) != ALARM_OK)
+        return web__respond_error(wsi, p, 400, "seconds must be an integer in 1..600");
+    return web__alarm_submit(wsi, p, w, VIGIL_ALARM_SILENCE, seconds);
+}
+
+/* PUT /api/devices/{id}/alarm-settings: the whole settings object (members
+ * left out take their defaults); validated here (pure), persisted through
+ * the store queue, applied by the ingest thread. */
+static int web__alarm_settings_body(struct lws *wsi, pss *p, web *w)
+{
+    char err[160];
+    alarm_settings def;
+    alarm_settings_default(&def);
+    alarm_settings *s = malloc(sizeof *s);
+    if (!s)
+        return web__respond_error(wsi, p, 503, "out of memory");
+    if (alarm_settings_parse(sbuf_data(&p->body), p->body.len, &def, s, err, sizeof err) != ALARM_OK) {
+        free(s);
+        web__audit(w, p, NULL, "alarm_settings", p->dev, "fail", err);
+        return web__respond_error(wsi, p, 400, err);
+    }
+    char json[ALARM_SETTINGS_JSON_MAX];
+    size_t n = alarm_settings_json(s, json, sizeof json); /* before s is the ingest's */
+    vigil_alarm_op op = {.kind = VIGIL_ALARM_SETTINGS, .settings = s};
+    snprintf(op.user, sizeof op.user, "%s", p->user);
+    snprintf(op.device_id, sizeof op.device_id, "%s", p->dev);
+    if (store_put_alarm_settings(w->st, p->dev, s, p->user, vclock_wall_ms()) != STORE_OK ||
+        !w->alarms.submit || w->alarms.submit(w->alarms.ctx, &op) != 0) {
+        free(s);
+        web__audit(w, p, NULL, "alarm_settings", p->dev, "fail", "busy");
+        return web__respond_error(wsi, p, 503, "busy, retry");
+    }
+    web__audit(w, p, NULL, "alarm_settings", p->dev, "ok", NULL);
+    sbuf_add(&p->resp, json, n);
+    return web__respond_json(wsi, p, 200);
+}
+
+/* /api/alarms[...] and /api/devices/{id}/alarm-settings. */
+static int web__route_alarms(struct lws *wsi, pss *p, web *w, const char *path)
+{
+    if (!strncmp(path, "/api/devices/", 13)) { /* .../alarm-settings */
+        const char *r;
+        if (web__split_device_path(path + 13, p->dev, &r) != 0)
+            return web__respond_error(wsi, p, 400, "invalid device id (1-64 of A-Z a-z 0-9 _ . -)");
+        if (p->meth != M_GET && p->meth != M_PUT)
+            return web__respond_405(wsi, p, "GET, PUT");
+        if (!hub_device_known(w->hub, p->dev))
+            return web__respond_error(wsi, p, 404, "unknown device");
+        if (p->meth == M_GET) {
+            query_job job = {.kind = QUERY_ALARM_SETTINGS};
+            return web__query_submit(wsi, p, w, &job);
+        }
+        if (p->role < AUTH_ROLE_CLINICIAN) {
+            web__deny_count(w, METRICS_DENIED_FORBIDDEN);
+            web__audit(w, p, NULL, "alarm_settings", p->dev, "forbidden", NULL);
+            return web__respond_error(wsi, p, 403, "forbidden: alarm limits need a clinician");
+        }
+        return web__expect_body(wsi, p, R_ALARM_SETTINGS); /* answered at HTTP_BODY_COMPLETION */
+    }
+    const char *rest = path + 11;
+    if (!*rest || !strcmp(rest, "/")) {
+        if (p->meth != M_GET)
+            return web__respond_405(wsi, p, "GET");
+        char dev[TELEMETRY_ID_MAX + 1];
+        const char *d = lws_get_urlarg_by_name(wsi, "device=", dev, sizeof dev);
+        if (!d) { /* every open alarm: the live model, no I/O */
+            hub_alarms_json(w->hub, &p->resp);
+            return web__respond_json(wsi, p, 200);
+        }
+        if (!telemetry_id_valid(d, strlen(d)))
+            return web__respond_error(wsi, p, 400, "invalid device id (1-64 of A-Z a-z 0-9 _ . -)");
+        const int64_t t_max = (int64_t)1 << 53;
+        int64_t to = vclock_wall_ms(), from = to - 24 * 3600 * 1000;
+        if (web__arg_int(wsi, "from=", -t_max, t_max, &from) < 0 ||
+            web__arg_int(wsi, "to=", -t_max, t_max, &to) < 0 || from > to)
+            return web__respond_error(wsi, p, 400, "from and to must be epoch milliseconds, from <= to");
+        snprintf(p->dev, sizeof p->dev, "%s", d);
+        query_job job = {.kind = QUERY_ALARMS, .from = from, .to = to, .limit = ALARM_HISTORY_LIMIT};
+        return web__query_submit(wsi, p, w, &job);
+    }
+    /* /{alarm_id}/ack | /{alarm_id}/silence */
+    const char *id = rest + 1, *slash = strchr(id, '/');
+    size_t n = slash ? (size_t)(slash - id) : 0;
+    int digits = n > 0 && n <= 19;
+    for (size_t i = 0; digits && i < n; i++)
+        digits = id[i] >= '0' && id[i] <= '9';
+    int ack = slash && !strcmp(slash, "/ack"), silence = slash && !strcmp(slash, "/silence");
+    if (*rest != '/' || !digits || (!ack && !silence))
+        return web__respond_error(wsi, p, 404, "unknown route");
+    if (p->meth != M_POST)
+        return web__respond_405(wsi, p, "POST");
+    memcpy(p->target, id, n);
+    p->target[n] = 0;
+    if (p->role < AUTH_ROLE_CLINICIAN) {
+        web__deny_count(w, METRICS_DENIED_FORBIDDEN);
+        web__audit(w, p, NULL, ack ? "alarm_ack" : "alarm_silence", p->target, "forbidden", NULL);
+        return web__respond_error(wsi, p, 403, "forbidden: acknowledging and silencing alarms needs a clinician");
+    }
+    if (ack)
+        return web__alarm_submit(wsi, p, w, VIGIL_ALARM_ACK, 0);
+    char cl[24];
+    if (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0 || atoll(cl) <= 0)
+        return web__alarm_submit(wsi, p, w, VIGIL_ALARM_SILENCE, ALARM_PAUSE_DEFAULT_S);
+    return web__expect_body(wsi, p, R_ALARM_SILENCE); /* answered at HTTP_BODY_COMPLETION */
+}
+
 static int web__split_device_path(const char *s, char *id, const char **rest)
 {
     const char *slash = strchr(s, '/');
@@ -1201,6 +1350,10 @@ static int web__handle_http(struct lws *wsi, pss *p, const char *path)
         return grc;
     if (need == AUTH_ROLE_ADMIN)
         return web__route_admin(wsi, p, w, path);
+    if ((!strncmp(path, "/api/alarms", 11) && (path[11] == '/' || !path[11])) ||
+        (!strncmp(path, "/api/devices/", 13) && strchr(path + 13, '/') &&
+         !strcmp(strchr(path + 13, '/'), "/alarm-settings")))
+        return web__route_alarms(wsi, p, w, path);
     if (!strcmp(path, "/api/devices") || !strcmp(path, "/api/devices/")) {
         if (p->meth != M_GET)
             return web__respond_405(wsi, p, "GET");
@@ -1303,6 +1456,10 @@ static int web__body_done(struct lws *wsi, pss *p, web *w)
 {
     if (p->pending == R_LOGIN)
         return web__login_submit(wsi, p, w);
+    if (p->pending == R_ALARM_SILENCE)
+        return web__alarm_silence_body(wsi, p, w);
+    if (p->pending == R_ALARM_SETTINGS)
+        return web__alarm_settings_body(wsi, p, w);
     if (p->pending != R_COMMANDS && p->pending != R_CONFIG)
         return web__admin_body(wsi, p, w);
     char cmd[32] = "";
@@ -1558,6 +1715,7 @@ int web_start(const vigil_config *cfg, const web_deps *deps, web **out)
     w->st = deps->st;
     w->trk = deps->trk;
     w->pub = deps->pub;
+    w->alarms = deps->alarms;
     w->m = deps->m;
     if (web__auth_init(w) != 0) {
         free(w);

@@ -30,6 +30,7 @@ typedef struct web_deps {
     tracker *trk;
     vigil_publisher pub;
     vigil_metrics *m;
+    vigil_alarm_port alarms; /* acks and audio pauses (ingest's alarm engine) */
 } web_deps;
 
 int web_start(const vigil_config *cfg, const web_deps *deps, web **out);

@@ -86,7 +86,7 @@ static void test_new_device_fields_and_order(void **state)
     apply(l, reading("dev-a", T0, 71));
     cJSON *d = device(l, "dev-a");
     static const char *order[] = {"device_id", "status", "first_seen", "last_seen", "status_at",
-                                  "fw", "interval_ms", "boot", "last", "completeness"};
+                                  "fw", "interval_ms", "boot", "last", "completeness", "alarms"};
     size_t i = 0;
     const cJSON *it;
     cJSON_ArrayForEach(it, d)

@@ -29,6 +29,7 @@ static void test_build_each_kind(void **state)
         {TOPICS_ACK, "sensors/esp32/dev-1/ack"},
         {TOPICS_CONFIG, "sensors/esp32/dev-1/config"},
         {TOPICS_CONTROL, "commands/esp32/dev-1/control"},
+        {TOPICS_ALARMS, "alarms/esp32/dev-1"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         char buf[TOPICS_BUF_SIZE];
@@ -147,6 +148,8 @@ static void test_parse_bad(void **state)
         "Sensors/esp32/a/data",
         "/sensors/esp32/a/data",
         "xsensors/esp32/a/data",
+        "alarms/esp32/a/x",            /* alarms: the id ends the topic */
+        "alarms/esp32/",
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         char id[DEVICE_ID_MAX + 1] = "untouched";
