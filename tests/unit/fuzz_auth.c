@@ -10,14 +10,8 @@
 #include <string.h>
 
 #include "auth.h"
+#include "fuzz_check.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)              \
-    do {                      \
-        if (!(c))             \
-            __builtin_trap(); \
-    } while (0)
 
 static int inside(const char *base, size_t n, const char *p, size_t len)
 {

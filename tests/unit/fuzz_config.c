@@ -11,15 +11,10 @@
 #include <string.h>
 
 #include "config.h"
+#include "fuzz_check.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
-#define CHECK(c)              \
-    do {                      \
-        if (!(c))             \
-            __builtin_trap(); \
-    } while (0)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

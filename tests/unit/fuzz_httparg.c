@@ -10,14 +10,8 @@
 #include <string.h>
 
 #include "httparg.h"
+#include "fuzz_check.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)              \
-    do {                      \
-        if (!(c))             \
-            __builtin_trap(); \
-    } while (0)
 
 static int ref_parse(const char *s, int64_t lo, int64_t hi, int64_t *out)
 {

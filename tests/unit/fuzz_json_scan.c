@@ -13,14 +13,8 @@
 #include <string.h>
 
 #include "json_scan.h"
+#include "fuzz_check.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)              \
-    do {                      \
-        if (!(c))             \
-            __builtin_trap(); \
-    } while (0)
 
 static bool fuzz__inside(const char *buf, size_t n, const json_scan_span *sp)
 {

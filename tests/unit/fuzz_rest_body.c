@@ -11,14 +11,8 @@
 #include <string.h>
 
 #include "command.h"
+#include "fuzz_check.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)              \
-    do {                      \
-        if (!(c))             \
-            __builtin_trap(); \
-    } while (0)
 
 static void check_int(const cJSON *o, const char *k, double lo, double hi)
 {

@@ -10,14 +10,8 @@
 #include <string.h>
 
 #include "telemetry.h"
+#include "fuzz_check.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                 \
-    do {                         \
-        if (!(c))                \
-            __builtin_trap();    \
-    } while (0)
 
 static void check_json_object(const char *buf, size_t n)
 {
