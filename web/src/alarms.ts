@@ -163,6 +163,7 @@ export class AlarmStore {
   private listeners = new Set<Listener>();
   private sorted: Alarm[] = [];
   private byDevice = new Map<string, Alarm[]>();
+  private prevByDevice = new Map<string, Alarm[]>();
 
   /** A WebSocket message: a snapshot replaces everything, an `alarm` is applied. Others are ignored. */
   onMessage(msg: { type: string; devices?: { device_id: string; alarms?: Alarm[] }[]; data?: unknown }): void {
@@ -185,7 +186,13 @@ export class AlarmStore {
 
   forDevice(id: string): Alarm[] {
     let l = this.byDevice.get(id);
-    if (!l) { l = this.sorted.filter((a) => a.device_id === id); this.byDevice.set(id, l); }
+    if (!l) {
+      l = this.sorted.filter((a) => a.device_id === id);
+      // unchanged devices keep the same array, so only their own views re-render
+      const old = this.prevByDevice.get(id);
+      if (old && old.length === l.length && old.every((a, i) => a === l![i])) l = old;
+      this.byDevice.set(id, l);
+    }
     return l;
   }
 
@@ -196,6 +203,7 @@ export class AlarmStore {
 
   private changed(): void {
     this.sorted = sortAlarms(this.map.values());
+    for (const [k, v] of this.byDevice) this.prevByDevice.set(k, v);
     this.byDevice = new Map();
     for (const l of this.listeners) l();
   }
