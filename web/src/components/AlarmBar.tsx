@@ -23,7 +23,7 @@ export function AlarmItem({ a, now, showDevice = true }: { a: Alarm; now: number
   const run = (p: Promise<unknown>) => { setErr(''); p.catch((e: Error) => setErr(e.message)); };
   return (
     <li className={v.className} data-testid="alarm" data-alarm-id={a.alarm_id} data-device={a.device_id}
-      data-priority={a.priority} data-state={a.state} data-flash={v.flash}>
+      data-priority={a.priority} data-condition={a.condition} data-state={a.state} data-flash={v.flash}>
       <span className="al-marker" aria-hidden="true">{v.marker}</span>
       <span className="al-prio" data-testid="alarm-priority">{a.priority}</span>
       {showDevice && <a className="al-dev" href={`#/device/${encodeURIComponent(a.device_id)}`}>{a.device_id}</a>}
