@@ -270,6 +270,7 @@ describe('dashboard against vigild', { timeout: 180000 }, () => {
       clearInterval(timer);
       feed.proc.stdin.end();
       await procs.stop(feed.proc, 2000);
+      await pub(mq.port, `sensors/esp32/${id}/status`, '', { retain: true }); // not in later tests' ward
     }
   });
 
