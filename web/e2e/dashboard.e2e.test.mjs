@@ -196,6 +196,84 @@ describe('dashboard against vigild', { timeout: 180000 }, () => {
     await page.close();
   });
 
+  it('a real alarm: shown in the alarm bar, acknowledged and silenced by a clinician, seen by a viewer', async () => {
+    // SpO2 80 % (< 85 % for 5 s: spo2_desat, high priority) from a live device, kept up so the
+    // condition stays present (an acknowledged alarm then stays open as `acked`)
+    const id = 'E2E_D';
+    await pub(mq.port, `sensors/esp32/${id}/status`, { status: 'online', fw: '0.1.0', interval_ms: 1000, boot: 1 }, { retain: true });
+    const feed = pubLines(procs, mq.port, `sensors/esp32/${id}/data`);
+    let seq = 1;
+    const send = () => feed.send(reading({ heart_rate: 76, spo2: 80, object_temp: 36.4, ambient_temp: 23, seq: seq++, boot: 1, ts: Date.now(), timestamp: seq * 1000 }));
+    send();
+    const timer = setInterval(send, 1000);
+    try {
+      const clin = await newPage(1400, 900, 'clin');
+      const row = (page) => page.locator(`[data-testid="alarm-bar"] li[data-device="${id}"][data-condition="spo2_desat"]`);
+      await row(clin).waitFor({ timeout: 20000 });
+      assert.equal(await row(clin).getAttribute('data-priority'), 'high');
+      assert.match(await text(row(clin).getByTestId('alarm-priority')), /high/);
+      assert.equal(await row(clin).getAttribute('data-flash'), 'fast');
+      assert.match(await row(clin).getAttribute('class'), /\bal-high\b.*\bflash-fast\b/);
+      assert.match(await text(row(clin)), /SpO₂ desaturation/);
+      assert.match(await text(row(clin)), /80 % \(limit 85 %\)/);
+      // the tile shows it too
+      await tile(clin, id).locator('[data-testid="tile-alarm"][data-priority="high"]').first().waitFor({ timeout: 5000 });
+
+      // sound: off until enabled (autoplay), then on
+      const snd = clin.getByTestId('sound');
+      assert.equal(await snd.getAttribute('data-state'), 'off');
+      assert.match(await text(clin.getByTestId('sound-toggle')), /Enable sound/);
+      await clin.getByTestId('sound-toggle').click();
+      await waitFor(async () => (await snd.getAttribute('data-state')) === 'on', { timeout: 5000, what: 'sound on' });
+
+      // a viewer sees the alarm, with no ack or silence button
+      const viewer = await newPage(1400, 900, 'viewer');
+      await row(viewer).waitFor({ timeout: 10000 });
+      assert.equal(await row(viewer).getAttribute('data-priority'), 'high');
+      assert.equal(await viewer.locator('[data-testid="alarm-ack"]').count(), 0);
+      assert.equal(await viewer.locator('[data-testid="alarm-silence"]').count(), 0);
+      assert.equal(await viewer.getByTestId('sound').getAttribute('data-state'), 'off');
+
+      // silence: the countdown shows and runs down
+      await row(clin).getByTestId('alarm-silence').click();
+      const sil = row(clin).getByTestId('alarm-silenced');
+      await sil.waitFor({ timeout: 10000 });
+      const secs = (s) => { const m = /(\d+):(\d\d)/.exec(s); return m ? Number(m[1]) * 60 + Number(m[2]) : NaN; };
+      const s0 = secs(await text(sil));
+      assert.ok(s0 > 100 && s0 <= 121, `countdown ${s0}`); // 120 s, seen on a clock that ticks once a second
+      await waitFor(async () => secs(await text(sil)) < s0, { timeout: 5000, what: 'countdown running' });
+      await row(viewer).getByTestId('alarm-silenced').waitFor({ timeout: 10000 });
+
+      // acknowledge: the alarm stays open (condition present) but stops flashing
+      await row(clin).getByTestId('alarm-ack').click();
+      await waitFor(async () => (await row(clin).getAttribute('data-state')) === 'acked', { timeout: 10000, what: 'alarm acked' });
+      assert.equal(await row(clin).getAttribute('data-flash'), 'none');
+      assert.match(await row(clin).getAttribute('class'), /\bflash-none\b/);
+      assert.match(await text(row(clin)), /acknowledged by clin/);
+      assert.equal(await row(clin).getByTestId('alarm-ack').count(), 0);
+      await waitFor(async () => (await row(viewer).getAttribute('data-flash')) === 'none', { timeout: 10000, what: 'viewer sees it acked' });
+
+      // device page: the alarm, its history and the limit editor with the server's 400
+      await clin.goto(`${base}/#/device/${id}`);
+      await clin.locator(`[data-testid="device-alarms"] li[data-condition="spo2_desat"]`).waitFor({ timeout: 10000 });
+      await waitFor(async () => (await clin.getByTestId('alarm-history-row').count()) >= 1, { timeout: 10000, what: 'alarm history row' });
+      const lim = clin.getByTestId('as-spo2_low-limit');
+      await lim.waitFor({ timeout: 10000 });
+      await lim.fill('40');
+      await clin.getByTestId('alarm-settings-save').click();
+      await waitFor(async () => /spo2_low\.limit/.test(await text(clin.getByTestId('alarm-settings-error'))), { timeout: 10000, what: '400 naming the field' });
+      assert.deepEqual(clin.errors, []);
+      assert.deepEqual(viewer.errors, []);
+      await clin.close();
+      await viewer.close();
+    } finally {
+      clearInterval(timer);
+      feed.proc.stdin.end();
+      await procs.stop(feed.proc, 2000);
+      await pub(mq.port, `sensors/esp32/${id}/status`, '', { retain: true }); // not in later tests' ward
+    }
+  });
+
   it('the login page: a wrong password is refused with a clear message', async () => {
     const page = await newPage(1400, 900, null);
     await page.goto(`${base}/`);

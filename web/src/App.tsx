@@ -3,6 +3,7 @@ import { Ward } from './components/Ward';
 import { ConnBanner, ConnIndicator } from './components/ConnIndicator';
 import { Login } from './components/Login';
 import { UserMenu } from './components/UserMenu';
+import { AlarmBar } from './components/AlarmBar';
 import { useSession } from './auth';
 import { allowed } from './roles';
 
@@ -38,6 +39,7 @@ export function App() {
   const may = allowed(s.role);
   return (
     <>
+      <div className="top-wrap">
       <header className="top">
         <a className="brand" href="#/" aria-label="Vigil ward view"><span className="brand-mark" aria-hidden="true">◆</span> VIGIL</a>
         <span className="top-sub">{SUB[route.name]}</span>
@@ -45,6 +47,8 @@ export function App() {
         <ConnIndicator />
         <UserMenu />
       </header>
+      <AlarmBar />
+      </div>
       <ConnBanner />
       {route.name === 'ward' ? <Ward /> : route.name === 'device' ? (
         <Suspense fallback={<p className="empty">Loading…</p>}><DeviceDetail key={route.id} id={route.id} /></Suspense>

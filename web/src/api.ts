@@ -71,3 +71,15 @@ export const addToken = (name: string, role: string) => request<NewToken>('/api/
 export const deleteToken = (id: string | number) => request<void>(`/api/tokens/${enc(String(id))}`, { method: 'DELETE' });
 export const getAudit = (query: string, signal?: AbortSignal) =>
   request<{ entries: import('./audit').AuditEntry[] }>(`/api/audit?${query}`, { signal }).then((r) => r.entries ?? []);
+
+// ---- alarms (docs/PROTOCOL.md "Alarms"; ack, silence and settings changes need a clinician) ----
+export interface AlarmSettings { escalation_s?: number; conditions: Record<string, Record<string, number | boolean>>; [k: string]: unknown }
+export const getAlarms = (signal?: AbortSignal) =>
+  request<{ alarms: import('./types').Alarm[] }>('/api/alarms', { signal }).then((r) => r.alarms ?? []);
+export const getAlarmHistory = (id: string, from: number, to: number, signal?: AbortSignal) =>
+  request<{ alarms: import('./types').Alarm[] }>(`/api/alarms?device=${enc(id)}&from=${Math.floor(from)}&to=${Math.ceil(to)}`, { signal }).then((r) => r.alarms ?? []);
+export const ackAlarm = (alarmId: number) => request<{ accepted: string }>(`/api/alarms/${alarmId}/ack`, { method: 'POST' });
+export const silenceAlarm = (alarmId: number, seconds: number) =>
+  request<{ accepted: string; seconds: number }>(`/api/alarms/${alarmId}/silence`, { method: 'POST', json: { seconds } });
+export const getAlarmSettings = (id: string, signal?: AbortSignal) => request<AlarmSettings>(`/api/devices/${enc(id)}/alarm-settings`, { signal });
+export const putAlarmSettings = (id: string, s: AlarmSettings) => request<AlarmSettings>(`/api/devices/${enc(id)}/alarm-settings`, { method: 'PUT', json: s });

@@ -1,4 +1,6 @@
 import { useCallback, useSyncExternalStore } from 'react';
+import { alarmStore } from './alarms';
+import type { Alarm } from './types';
 import { clock, store, type Dev } from './store';
 import { deviceState } from './state';
 import { severity, type DevState, type Severity } from './severity';
@@ -43,4 +45,14 @@ export function useClock(): number {
 
 export function useConnection(): ConnInfo {
   return useSyncExternalStore(connection.subscribe, connection.get);
+}
+
+/** Every open alarm, highest priority first, then oldest. */
+export function useAlarms(): Alarm[] {
+  return useSyncExternalStore(alarmStore.subscribe, alarmStore.list);
+}
+
+/** One device's open alarms (same order). */
+export function useDeviceAlarms(id: string): Alarm[] {
+  return useSyncExternalStore(alarmStore.subscribe, () => alarmStore.forDevice(id));
 }

@@ -35,6 +35,27 @@ export interface DeviceInfo {
   interval_ms?: number | null;
   boot?: number | null;
   last?: Reading | null;
+  alarms?: Alarm[];        // the device's open alarms (docs/PROTOCOL.md)
+}
+
+/** ALARM from the `alarm` WebSocket message, DEVICE.alarms and GET /api/alarms. */
+export interface Alarm {
+  alarm_id: number;
+  device_id: string;
+  condition: string;
+  kind?: 'physiological' | 'technical' | string;
+  priority: 'high' | 'medium' | 'low' | string;
+  state: 'active' | 'latched' | 'acked' | 'cleared' | string;
+  value?: number | null;
+  limit?: number | null;
+  started_at?: string | null;
+  cleared_at?: string | null;
+  acked_by?: string | null;
+  acked_at?: string | null;
+  silenced_until?: string | null;
+  escalation?: number;
+  retrospective?: boolean;
+  news2?: { score: number; partial?: boolean; measured?: string[]; not_measured?: string[] };
 }
 
 export interface StatusMsg {
@@ -62,6 +83,7 @@ export type ServerMsg =
   | { type: 'sensor_data'; data: Reading }
   | { type: 'device_status'; data: StatusMsg }
   | { type: 'command_result'; data: CommandResult }
+  | { type: 'alarm'; data: Alarm }
   | { type: 'error'; error: string };
 
 /** Raw row of GET /readings. */

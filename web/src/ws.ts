@@ -1,3 +1,4 @@
+import { alarmStore } from './alarms';
 import { backoffDelay } from './backoff';
 import { store } from './store';
 import { afterSessionCheck } from './session';
@@ -111,6 +112,7 @@ export class Connection {
       if (!msg || typeof msg !== 'object') return;
       if (msg.type === 'snapshot') this.set({ attempt: 0 }); // resynced: backoff resets
       store.enqueue(msg);
+      alarmStore.onMessage(msg);
     };
     ws.onclose = () => {
       if (this.ws !== ws) return;

@@ -8,6 +8,7 @@ import { Chart, type SeriesDef } from './Chart';
 import { Commands } from './Commands';
 import { useSession } from '../auth';
 import { allowed } from '../roles';
+import { AlarmHistory, AlarmSettingsEditor, DeviceActiveAlarms } from './DeviceAlarms';
 
 const RANGES: { label: string; durMs: number }[] = [
   { label: '15 min', durMs: 15 * 60e3 },
@@ -87,6 +88,8 @@ export function DeviceDetail({ id }: { id: string }) {
         <span className="age">updated {Number.isFinite(dev.lastAt) ? `${formatAge(now - dev.lastAt)} ago` : 'never'}</span>
       </div>
 
+      <DeviceActiveAlarms id={id} />
+
       <div className={`big-vitals st-${state} lv-${level}`}>
         <div className={`bv v-hr s${live && hrOk ? sev.hr : 0}`}><span className="v-label">Heart rate</span><span className="v-num" data-testid="d-hr">{hrOk ? fmtInt(r?.heart_rate) : '--'}</span><span className="v-unit">bpm</span></div>
         <div className={`bv v-spo2 s${live && spOk ? sev.spo2 : 0}`}><span className="v-label">SpO₂</span><span className="v-num" data-testid="d-spo2">{spOk ? fmtInt(r?.spo2) : '--'}</span><span className="v-unit">%</span></div>
@@ -117,6 +120,8 @@ export function DeviceDetail({ id }: { id: string }) {
           <Chart title="Heart rate" unit="bpm" series={S_HR} data={hrData} xRange={xRange} yRange={[50, 110]} bands={B_HR} testId="chart-hr" />
           <Chart title="SpO₂" unit="%" series={S_SPO2} data={spData} xRange={xRange} yRange={[90, 100]} bands={B_SPO2} testId="chart-spo2" />
           <Chart title="Skin temperature" unit="°C" series={S_TEMP} data={teData} xRange={xRange} yRange={[30, 39]} bands={B_TEMP} testId="chart-temp" />
+          <AlarmHistory id={id} />
+          <AlarmSettingsEditor key={id} id={id} />
         </div>
         <aside className="side">
           <section className="panel info" aria-labelledby="info-h">

@@ -1,6 +1,7 @@
 import { memo, useCallback, useSyncExternalStore } from 'react';
 import { clock, store } from '../store';
-import { useDevice, useDevState, severityOf } from '../hooks';
+import { useDevice, useDevState, useDeviceAlarms, severityOf } from '../hooks';
+import { conditionText, visualOf } from '../alarms';
 import { STATE_ICON, STATE_LABEL } from '../state';
 import { fmt1, fmtInt } from '../format';
 import { formatAge } from '../time';
@@ -23,6 +24,7 @@ function Age({ id }: { id: string }) {
 export const Tile = memo(function Tile({ id }: { id: string }) {
   const d = useDevice(id);
   const state = useDevState(id);
+  const alarms = useDeviceAlarms(id);
   if (!d) return null;
   const r = d.last;
   const live = state === 'online' || state === 'nosignal';
@@ -31,7 +33,7 @@ export const Tile = memo(function Tile({ id }: { id: string }) {
   const spOk = r?.spo2_valid !== false && r?.spo2 != null;
   const teOk = r?.temp_valid !== false && r?.object_temp != null;
   const level = live && state === 'online' ? sev.level : 'none';
-  const label = `${id}: ${STATE_LABEL[state]}; heart rate ${hrOk ? fmtInt(r?.heart_rate) : 'no value'}; SpO2 ${spOk ? fmtInt(r?.spo2) + ' percent' : 'no value'}; skin temperature ${teOk ? fmt1(r?.object_temp) + ' °C' : 'no value'}${level !== 'none' ? `; early-warning score ${sev.score}` : ''}`;
+  const label = `${id}: ${STATE_LABEL[state]}; heart rate ${hrOk ? fmtInt(r?.heart_rate) : 'no value'}; SpO2 ${spOk ? fmtInt(r?.spo2) + ' percent' : 'no value'}; skin temperature ${teOk ? fmt1(r?.object_temp) + ' °C' : 'no value'}${level !== 'none' ? `; early-warning score ${sev.score}` : ''}${alarms.length ? `; alarms: ${alarms.map((a) => `${a.priority} ${conditionText(a.condition)}`).join(', ')}` : ''}`;
   return (
     <a className={`tile st-${state} lv-${level}`} href={`#/device/${encodeURIComponent(id)}`}
       data-device={id} data-state={state} aria-label={label}>
@@ -39,6 +41,16 @@ export const Tile = memo(function Tile({ id }: { id: string }) {
         <span className="tile-id">{id}</span>
         <span className={`chip chip-${state}`} data-testid="state"><span aria-hidden="true">{STATE_ICON[state]}</span> {STATE_LABEL[state]}</span>
       </div>
+      {alarms.length > 0 && (
+        <div className="tile-alarms" data-testid="tile-alarms">
+          {alarms.slice(0, 2).map((a) => {
+            const v = visualOf(a);
+            return <span key={a.alarm_id} className={v.className} data-testid="tile-alarm" data-priority={a.priority} data-flash={v.flash}>
+              <span className="al-marker" aria-hidden="true">{v.marker}</span> {conditionText(a.condition)}</span>;
+          })}
+          {alarms.length > 2 && <span className="al-more">+{alarms.length - 2}</span>}
+        </div>
+      )}
       <div className="tile-vitals" aria-hidden="true">
         <div className={`v v-hr ${live && hrOk ? SCORE_CLASS[sev.hr] : ''}`}>
           <span className="v-label">HR</span>
