@@ -11,7 +11,7 @@ APT_PACKAGES=(
   chromium
   gcc-arm-none-eabi picolibc-arm-none-eabi qemu-system-arm
   gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc
-  curl ca-certificates procps
+  curl ca-certificates openssl procps
 )
 
 # Node.js: keep the one the machine has (it may come with its own npm);
