@@ -1717,7 +1717,7 @@ int web_start(const vigil_config *cfg, const web_deps *deps, web **out)
     w->pub = deps->pub;
     w->alarms = deps->alarms;
     w->m = deps->m;
-    if (web__auth_init(w) != 0) {
+    if (web__auth_init(w) != 0) { /* logged; it frees what it made */
         free(w);
         return -1;
     }
@@ -1748,48 +1748,23 @@ int web_start(const vigil_config *cfg, const web_deps *deps, web **out)
     info.timeout_secs_ah_idle = 5;
     web__tls_options(w, &info);
     if (web__resolve_root(w) != 0 || idtable_init(&w->peers, &web__peer_type, 64, WEB_PEERS_MAX) != IDTABLE_OK ||
-        idtable_init(&w->conns, &web__conn_type, 64, 0) != IDTABLE_OK) {
-        idtable_free(&w->peers);
-        idtable_free(&w->conns);
-        free(w->web_root_real);
-        free(w);
-        return -1;
-    }
+        idtable_init(&w->conns, &web__conn_type, 64, 0) != IDTABLE_OK)
+        goto fail;
     w->ctx = lws_create_context(&info);
     if (!w->ctx) {
         LOG_E(TAG, "cannot listen on %s (address in use, not local, or bad TLS certificate/key?)",
               cfg->listen);
-        idtable_free(&w->peers);
-        idtable_free(&w->conns);
-        free(w->web_root_real);
-        LOG_E(TAG, "cannot listen on %s (address in use or not local?)", cfg->listen);
-        web__auth_free(w);
-        free(w);
-        return -1;
+        goto fail;
     }
     hub_set_conn_ops(h, &web__conn_ops);
     query_config qc = {.st = deps->st, .trk = deps->trk, .headroom = LWS_PRE, .wake = web__wake_lws,
                        .wake_ctx = w->ctx};
-    if (query_start(&qc, &w->q) != QUERY_OK) {
-        lws_context_destroy(w->ctx);
-        idtable_free(&w->peers);
-        idtable_free(&w->conns);
-        free(w->web_root_real);
-        web__auth_free(w);
-        free(w);
-        return -1;
-    }
+    if (query_start(&qc, &w->q) != QUERY_OK)
+        goto fail;
     hub_set_waker(h, web__wake_lws, w->ctx);
     if (pthread_create(&w->thread, NULL, web__main, w) != 0) {
         LOG_E(TAG, "cannot start the web thread");
-        query_stop(w->q);
-        lws_context_destroy(w->ctx);
-        idtable_free(&w->peers);
-        idtable_free(&w->conns);
-        free(w->web_root_real);
-        web__auth_free(w);
-        free(w);
-        return -1;
+        goto fail;
     }
     LOG_I(TAG, "listening on %s://%s:%d (WebSocket /ws)", w->https ? "https" : "http", cfg->listen_host,
           cfg->listen_port);
@@ -1799,6 +1774,18 @@ int web_start(const vigil_config *cfg, const web_deps *deps, web **out)
               cfg->listen_host);
     *out = w;
     return 0;
+fail:
+    /* Reverse order of set-up; each step is safe on what was never made. */
+    if (w->q)
+        query_stop(w->q);
+    if (w->ctx)
+        lws_context_destroy(w->ctx);
+    idtable_free(&w->peers);
+    idtable_free(&w->conns);
+    free(w->web_root_real);
+    web__auth_free(w);
+    free(w);
+    return -1;
 }
 
 void web_stop(web *w)
