@@ -55,6 +55,7 @@ if [ "$QUICK" = 0 ]; then
     fuzz_ws_message
     fuzz_auth
     fuzz_alarm_settings
+    fuzz_alarm_list
   )
   cmake --build build-fuzz -j"$JOBS" --target "${FUZZ_TARGETS[@]}"
   ctest --test-dir build-fuzz --output-on-failure -R '^fuzz_' 

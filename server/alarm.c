@@ -220,18 +220,16 @@ alarm_engine *alarm_engine_new(size_t max_devices)
     return e;
 }
 
+static void alarm__dev_free(alarm__dev *d);
+
 void alarm_engine_free(alarm_engine *e)
 {
     if (!e)
         return;
     size_t it = 0;
     alarm__dev **pd;
-    while ((pd = idtable_next(&e->dev, &it))) {
-        for (int c = 0; c < ALARM_COND_COUNT; c++)
-            free((*pd)->cur[c]);
-        free((*pd)->cfg);
-        free(*pd);
-    }
+    while ((pd = idtable_next(&e->dev, &it)))
+        alarm__dev_free(*pd);
     idtable_free(&e->dev);
     free(e);
 }
@@ -783,6 +781,34 @@ alarm_err alarm_restore(alarm_engine *e, const alarm_rec *a, int64_t now)
         }
     }
     return ALARM_OK;
+}
+
+static void alarm__dev_free(alarm__dev *d)
+{
+    for (int c = 0; c < ALARM_COND_COUNT; c++)
+        free(d->cur[c]);
+    free(d->cfg);
+    free(d);
+}
+
+size_t alarm_forget_if(alarm_engine *e, alarm_pick pred, void *ctx)
+{
+    /* Picked first, removed after: no remove while iterating (idtable.h). */
+    size_t n = 0, cap = idtable_count(&e->dev);
+    alarm__dev **pick = cap ? malloc(cap * sizeof *pick) : NULL;
+    if (cap && !pick)
+        return 0;
+    size_t it = 0;
+    alarm__dev **pd;
+    while ((pd = idtable_next(&e->dev, &it)) && n < cap)
+        if (pred(ctx, (*pd)->id))
+            pick[n++] = *pd;
+    for (size_t i = 0; i < n; i++) {
+        idtable_remove(&e->dev, pick[i]->id, NULL);
+        alarm__dev_free(pick[i]);
+    }
+    free(pick);
+    return n;
 }
 
 size_t alarm_list(const alarm_engine *e, const char *id, alarm_rec *out, size_t cap)

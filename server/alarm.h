@@ -209,6 +209,13 @@ void alarm_get_settings(const alarm_engine *e, const char *id, alarm_settings *o
  * (latched) until readings say otherwise. Ids issued later are larger. */
 alarm_err alarm_restore(alarm_engine *e, const alarm_rec *a, int64_t now_ms);
 
+/* Several instances (cluster.h): drops every device pred picks (1 = this
+ * id) — its open alarms, timers and settings — because another instance
+ * evaluates it now; no events (the alarms stay open, in the new owner's
+ * engine). Returns how many devices. */
+typedef int (*alarm_pick)(void *ctx, const char *id);
+size_t alarm_forget_if(alarm_engine *e, alarm_pick pred, void *ctx);
+
 /* Open alarms of one device (id) or of all (id NULL), up to cap; returns
  * how many there are (may exceed cap). */
 size_t alarm_list(const alarm_engine *e, const char *id, alarm_rec *out, size_t cap);

@@ -421,19 +421,57 @@ int completeness_load_lost(completeness *c, const char *id, int64_t boot, int64_
     return 0;
 }
 
+/* A loaded device's timers start now; its highest boot is current. */
+static void completeness__loaded(cdev *d, int64_t now_ms)
+{
+    for (size_t k = 0; k < d->nboots; k++) {
+        cboot *b = &d->boots[k];
+        b->last_seen_ms = now_ms;
+        b->last_change_ms = now_ms;
+        b->replaced_ms = b->boot == d->current ? 0 : (now_ms ? now_ms : 1);
+    }
+}
+
 void completeness_load_done(completeness *c, int64_t now_ms)
 {
     cdev **e;
     size_t it = 0;
-    while ((e = idtable_next(&c->dev, &it))) {
-        cdev *d = *e;
-        for (size_t k = 0; k < d->nboots; k++) {
-            cboot *b = &d->boots[k];
-            b->last_seen_ms = now_ms;
-            b->last_change_ms = now_ms;
-            b->replaced_ms = b->boot == d->current ? 0 : (now_ms ? now_ms : 1);
-        }
+    while ((e = idtable_next(&c->dev, &it)))
+        completeness__loaded(*e, now_ms);
+}
+
+void completeness_load_done_if(completeness *c, completeness_pick pred, void *ctx, int64_t now_ms)
+{
+    cdev **e;
+    size_t it = 0;
+    while ((e = idtable_next(&c->dev, &it)))
+        if (pred(ctx, (*e)->id))
+            completeness__loaded(*e, now_ms);
+}
+
+size_t completeness_forget_if(completeness *c, completeness_pick pred, void *ctx)
+{
+    /* Picked first, removed after: the table must not change while it is
+     * iterated (idtable.h). */
+    size_t n = 0, cap = idtable_count(&c->dev);
+    cdev **pick = cap ? malloc(cap * sizeof *pick) : NULL;
+    if (cap && !pick)
+        return 0;
+    cdev **e;
+    size_t it = 0;
+    while ((e = idtable_next(&c->dev, &it)) && n < cap)
+        if (pred(ctx, (*e)->id))
+            pick[n++] = *e;
+    for (size_t i = 0; i < n; i++) {
+        cdev *d = pick[i];
+        idtable_remove(&c->dev, d->id, NULL);
+        for (size_t k = 0; k < d->nboots; k++)
+            completeness__boot_free(&d->boots[k]);
+        free(d->boots);
+        free(d);
     }
+    free(pick);
+    return n;
 }
 
 /* ---- live ---- */

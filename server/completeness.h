@@ -157,6 +157,17 @@ int completeness_load_lost(completeness *c, const char *id, int64_t boot, int64_
  * are replaced as of now_ms. */
 void completeness_load_done(completeness *c, int64_t now_ms);
 
+/* Several instances (cluster.h): a device's stream changes hands. pred
+ * picks devices by id (1 = this one). completeness_forget_if drops every
+ * picked device — boots, counters, its outstanding request — so that it
+ * can be loaded again from the store; returns how many. While a device is
+ * reloaded (load_island/load_lost after a forget), completeness_load_done_if
+ * ends loading of the picked devices only, leaving the others' timers as
+ * they are. */
+typedef int (*completeness_pick)(void *ctx, const char *id);
+size_t completeness_forget_if(completeness *c, completeness_pick pred, void *ctx);
+void completeness_load_done_if(completeness *c, completeness_pick pred, void *ctx, int64_t now_ms);
+
 /* A reading of (boot, seq) the store accepted. Refills and gaps are
  * counted here; new gaps and capacity losses are appended to out. */
 completeness_result completeness_on_reading(completeness *c, completeness_actions *out,

@@ -79,6 +79,13 @@ void metrics_render(const vigil_metrics *cm, const store_stats *st, sbuf *o)
     metrics__counter(o, "vigil_publish_failed_total", "Publishes to the broker that failed.", LOAD(m->publish_failed));
     metrics__counter(o, "vigil_gaps_detected_total", "Gaps opened in a device's (boot, seq) record.", LOAD(m->gaps_detected));
     metrics__counter(o, "vigil_resend_requests_total", "Resend commands published to devices.", LOAD(m->resend_requests));
+    if (LOAD(m->cluster_enabled)) {
+        metrics__gauge(o, "vigil_cluster_connected", "1 while the cluster's database session is up.", LOAD(m->cluster_connected));
+        metrics__gauge(o, "vigil_cluster_members", "vigild instances holding the membership lock.", LOAD(m->cluster_members));
+        metrics__gauge(o, "vigil_cluster_owned_buckets", "Device buckets this instance owns (of 64).", LOAD(m->cluster_owned));
+        metrics__counter(o, "vigil_cluster_takeovers_total", "Buckets gained that another instance held before.", LOAD(m->cluster_takeovers));
+        metrics__counter(o, "vigil_cluster_fences_total", "Times every bucket was dropped because the session was lost.", LOAD(m->cluster_fences));
+    }
     metrics__counter(o, "vigil_readings_refilled_total", "Readings stored after a resend request for them.", LOAD(m->readings_refilled));
     metrics__counter(o, "vigil_readings_lost_total", "Readings given up as lost (device no longer has them).", LOAD(m->readings_lost));
 

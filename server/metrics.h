@@ -53,6 +53,11 @@ typedef struct vigil_metrics {
     _Atomic uint64_t lat_sum_ns, lat_count;
     _Atomic uint64_t auth_logins[METRICS_LOGIN_N];
     _Atomic uint64_t auth_denied[METRICS_DENIED_N];
+    /* several instances (cluster.h): gauges but for takeovers (buckets
+     * gained that another instance held before) and fences (session lost
+     * while owning buckets) */
+    _Atomic uint64_t cluster_enabled, cluster_connected, cluster_members, cluster_owned;
+    _Atomic uint64_t cluster_takeovers, cluster_fences;
 } vigil_metrics;
 
 void metrics_observe_latency(vigil_metrics *m, uint64_t ns);

@@ -1,7 +1,9 @@
 /* tracker — see tracker.h. */
 #include "tracker.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "completeness_json.h"
 #include "log.h"
@@ -80,6 +82,88 @@ int tracker_load(tracker *t, store *st, int64_t now_ms)
           (unsigned long long)tot.received, (unsigned long long)tot.lost,
           (unsigned long long)tot.pending);
     return 0;
+}
+
+/* What the store said, buffered so the lock is not held during the read. */
+typedef struct tracker__range {
+    char id[COMPLETENESS_ID_MAX + 1];
+    int64_t boot, lo, hi;
+    int lost;
+} tracker__range;
+
+typedef struct tracker__buf {
+    completeness_pick pick;
+    void *ctx;
+    tracker__range *v;
+    size_t n, cap;
+    int failed;
+} tracker__buf;
+
+static void tracker__buf_add(tracker__buf *b, const char *id, int64_t boot, int64_t lo, int64_t hi,
+                             int lost)
+{
+    if (b->failed || strlen(id) > COMPLETENESS_ID_MAX || !b->pick(b->ctx, id))
+        return;
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 256;
+        tracker__range *v = realloc(b->v, cap * sizeof *v);
+        if (!v) {
+            b->failed = 1;
+            return;
+        }
+        b->v = v;
+        b->cap = cap;
+    }
+    tracker__range *r = &b->v[b->n++];
+    snprintf(r->id, sizeof r->id, "%s", id);
+    r->boot = boot;
+    r->lo = lo;
+    r->hi = hi;
+    r->lost = lost;
+}
+
+static void tracker__buf_island(void *ctx, const char *id, int64_t boot, int64_t lo, int64_t hi)
+{
+    tracker__buf_add(ctx, id, boot, lo, hi, 0);
+}
+
+static void tracker__buf_lost(void *ctx, const char *id, int64_t boot, int64_t lo, int64_t hi)
+{
+    tracker__buf_add(ctx, id, boot, lo, hi, 1);
+}
+
+int tracker_load_if(tracker *t, store *st, completeness_pick pick, void *ctx, int64_t now_ms)
+{
+    tracker__buf b = {.pick = pick, .ctx = ctx};
+    store_completeness_cb cb = {.island = tracker__buf_island, .lost = tracker__buf_lost, .ctx = &b};
+    if (store_load_completeness(st, &cb) != STORE_OK || b.failed) {
+        free(b.v);
+        return -1;
+    }
+    /* Islands before lost ranges, as at start-up (the store sends them so). */
+    size_t refused = 0;
+    vmutex_lock(&t->lock);
+    completeness_forget_if(t->c, pick, ctx);
+    for (size_t i = 0; i < b.n; i++) {
+        const tracker__range *r = &b.v[i];
+        if ((r->lost ? completeness_load_lost : completeness_load_island)(t->c, r->id, r->boot, r->lo,
+                                                                          r->hi) != 0)
+            refused++;
+    }
+    completeness_load_done_if(t->c, pick, ctx, now_ms);
+    vmutex_unlock(&t->lock);
+    free(b.v);
+    if (refused)
+        LOG_W(TAG, "%zu stored ranges not tracked while taking devices over", refused);
+    return 0;
+}
+
+size_t tracker_forget_if(tracker *t, completeness_pick pick, void *ctx)
+{
+    vmutex_lock(&t->lock);
+    size_t n = completeness_forget_if(t->c, pick, ctx);
+    vmutex_unlock(&t->lock);
+    return n;
 }
 
 completeness_result tracker_on_reading(tracker *t, const char *id, int64_t boot, int64_t seq,

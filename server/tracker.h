@@ -39,6 +39,15 @@ void tracker_destroy(tracker *t); /* NULL-safe */
 /* Rebuilds the model from the store (startup, before other threads). */
 int tracker_load(tracker *t, store *st, int64_t now_ms);
 
+/* Several instances (cluster.h), ingest thread: the devices pick() chooses
+ * change hands. tracker_load_if forgets them and rebuilds them from the
+ * store — read outside the lock, applied under it — so that the normal gap
+ * check then asks for what the previous owner never stored. 0, or -1 (the
+ * store read failed: nothing changed). tracker_forget_if drops them (their
+ * new owner tracks them); returns how many. */
+int tracker_load_if(tracker *t, store *st, completeness_pick pick, void *ctx, int64_t now_ms);
+size_t tracker_forget_if(tracker *t, completeness_pick pick, void *ctx);
+
 /* ---- feeding: ingest thread; out is cleared, then filled ---- */
 
 /* A reading with a seq; stored = the store accepted it (else it is

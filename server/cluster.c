@@ -1,0 +1,420 @@
+/* cluster — see cluster.h. The thread, in one picture:
+ *
+ *   every CLUSTER_TICK_MS (or sooner when stopped):
+ *     no session     → connect (keepalives on both ends), take the shared
+ *                      membership lock; failure: retry next tick
+ *     one round trip → members N, buckets held by other sessions
+ *     decide         → cluster_plan_decide (pure)
+ *     lock           → pg_try_advisory_lock on the chosen free buckets,
+ *                      one statement; the granted ones are ours
+ *     unlock         → stop owning first (port), then pg_advisory_unlock
+ *     any failure    → fence: own nothing (port), drop the session. */
+#include "cluster.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "idtable.h"
+#include "log.h"
+#include "metrics.h"
+#include "vclock.h"
+#include "vthread.h"
+
+#define TAG "cluster"
+
+struct cluster {
+    char *conninfo;           /* never logged: it may carry a password */
+    char name[65];
+    vigil_metrics *m;
+    cluster_port port;
+    unsigned start;           /* where this instance looks for free buckets first */
+    _Atomic uint64_t owned;   /* the truth for cluster_owns; written by the thread only */
+    _Atomic int stop;
+    pthread_t thread;
+    int started;
+    vmutex lock;              /* guards only the stop wait */
+    pthread_cond_t cond;
+    /* cluster thread only */
+    PGconn *pg;
+    uint64_t seen_elsewhere;  /* buckets ever seen held by another session: takeovers */
+    int was_up;               /* for one log line per state change */
+};
+
+/* ---- pure ---- */
+
+unsigned cluster_bucket_of(const char *id)
+{
+    uint64_t h = idtable_hash_str(id);
+    return (unsigned)((h ^ (h >> 32) ^ (h >> 16)) % CLUSTER_BUCKETS);
+}
+
+unsigned cluster_popcount(uint64_t mask)
+{
+    unsigned n = 0;
+    for (; mask; mask &= mask - 1)
+        n++;
+    return n;
+}
+
+unsigned cluster_fair_share(unsigned members)
+{
+    if (members == 0)
+        members = 1;
+    return (CLUSTER_BUCKETS + members - 1) / members;
+}
+
+cluster_plan cluster_plan_decide(unsigned members, uint64_t owned, uint64_t held_elsewhere,
+                                 unsigned start)
+{
+    cluster_plan p = {0, 0};
+    unsigned fair = cluster_fair_share(members), n = cluster_popcount(owned);
+    if (n < fair) {
+        uint64_t free_ = ~(owned | held_elsewhere);
+        unsigned want = fair - n;
+        for (unsigned i = 0; i < CLUSTER_BUCKETS && want; i++) {
+            unsigned b = (start + i) % CLUSTER_BUCKETS;
+            if (free_ & cluster_bit(b)) {
+                p.lock |= cluster_bit(b);
+                want--;
+            }
+        }
+    } else if (n > fair) {
+        /* One per tick: a joining instance takes them as they come free,
+         * and a miscount for one tick moves one bucket, not half. The last
+         * one before start, so what we keep is what we searched first. */
+        for (unsigned i = 1; i <= CLUSTER_BUCKETS; i++) {
+            unsigned b = (start + CLUSTER_BUCKETS - i) % CLUSTER_BUCKETS;
+            if (owned & cluster_bit(b)) {
+                p.unlock = cluster_bit(b);
+                break;
+            }
+        }
+    }
+    return p;
+}
+
+/* ---- the session ---- */
+
+/* Stops owning what is in mask, telling the port bucket by bucket. */
+static void cluster__drop(cluster *c, uint64_t mask)
+{
+    uint64_t before = atomic_fetch_and(&c->owned, ~mask);
+    uint64_t gone = before & mask;
+    for (unsigned b = 0; b < CLUSTER_BUCKETS; b++)
+        if (gone & cluster_bit(b))
+            c->port.on_change(c->port.ctx, b, 0);
+    atomic_store_explicit(&c->m->cluster_owned, cluster_popcount(atomic_load(&c->owned)),
+                          memory_order_relaxed);
+}
+
+/* Fail-safe: the session is gone or cannot be trusted. Own nothing first,
+ * then close (the server frees whatever it still holds for us). */
+static void cluster__fence(cluster *c, const char *why)
+{
+    uint64_t had = atomic_load(&c->owned);
+    cluster__drop(c, CLUSTER_ALL);
+    if (c->pg) {
+        PQfinish(c->pg);
+        c->pg = NULL;
+    }
+    atomic_store_explicit(&c->m->cluster_connected, 0, memory_order_relaxed);
+    atomic_store_explicit(&c->m->cluster_members, 0, memory_order_relaxed);
+    if (had)
+        atomic_fetch_add_explicit(&c->m->cluster_fences, 1, memory_order_relaxed);
+    if (c->was_up || had)
+        LOG_W(TAG, "database session lost (%s): released %u buckets; reconnecting", why,
+              cluster_popcount(had));
+    c->was_up = 0;
+}
+
+/* One statement with a deadline: a result of the given status, or NULL
+ * (the caller fences). Non-blocking reads so a silent server cannot hold
+ * ownership past CLUSTER_QUERY_TIMEOUT_MS. */
+static PGresult *cluster__exec(cluster *c, const char *sql, int nparams, const char *const *params,
+                               ExecStatusType want)
+{
+    if (!PQsendQueryParams(c->pg, sql, nparams, NULL, params, NULL, NULL, 0))
+        return NULL;
+    int64_t deadline = vclock_mono_ms() + CLUSTER_QUERY_TIMEOUT_MS;
+    PGresult *first = NULL;
+    for (int guard = 0; guard < 1000; guard++) {
+        while (PQisBusy(c->pg)) {
+            int64_t left = deadline - vclock_mono_ms();
+            if (left <= 0)
+                goto fail;
+            struct pollfd pfd = {.fd = PQsocket(c->pg), .events = POLLIN};
+            int pr = poll(&pfd, 1, (int)left);
+            if (pr < 0 && errno != EINTR)
+                goto fail;
+            if (pr > 0 && !PQconsumeInput(c->pg))
+                goto fail;
+        }
+        PGresult *r = PQgetResult(c->pg);
+        if (!r)
+            break;
+        if (!first)
+            first = r;
+        else
+            PQclear(r);
+    }
+    if (first && PQresultStatus(first) == want)
+        return first;
+    if (first)
+        LOG_D(TAG, "query failed: %s", PQresultErrorMessage(first));
+fail:
+    PQclear(first);
+    return NULL;
+}
+
+static int cluster__connect(cluster *c)
+{
+    char app[96];
+    snprintf(app, sizeof app, "vigild-cluster %s", c->name);
+    /* Client keepalives find a dead server; the session options make the
+     * server drop a silent vigild within CLUSTER_SILENT_DROP_S, freeing its
+     * buckets for the others. The URL comes first: what follows wins. */
+    const char *const keys[] = {"dbname", "application_name", "connect_timeout", "keepalives",
+                                "keepalives_idle", "keepalives_interval", "keepalives_count",
+                                "tcp_user_timeout", "options", NULL};
+    const char *const vals[] = {c->conninfo, app, "2", "1", "3", "2", "3", "9000",
+                                "-c tcp_keepalives_idle=3 -c tcp_keepalives_interval=2 "
+                                "-c tcp_keepalives_count=3",
+                                NULL};
+    c->pg = PQconnectdbParams(keys, vals, 1);
+    if (!c->pg || PQstatus(c->pg) != CONNECTION_OK) {
+        if (c->was_up || !c->started) /* never the message: it may echo the URL */
+            LOG_D(TAG, "cannot connect to the database");
+        PQfinish(c->pg);
+        c->pg = NULL;
+        return -1;
+    }
+    char ns[16];
+    snprintf(ns, sizeof ns, "%d", CLUSTER_NS);
+    const char *p[1] = {ns};
+    PGresult *r = cluster__exec(c, "SELECT pg_advisory_lock_shared($1::int, 0)", 1, p, PGRES_TUPLES_OK);
+    if (!r) {
+        cluster__fence(c, "membership lock refused");
+        return -1;
+    }
+    PQclear(r);
+    atomic_store_explicit(&c->m->cluster_connected, 1, memory_order_relaxed);
+    LOG_I(TAG, "member of the cluster as %s", c->name);
+    c->was_up = 1;
+    return 0;
+}
+
+/* Members, and the buckets other sessions hold, in one round trip. */
+static int cluster__survey(cluster *c, unsigned *members, uint64_t *elsewhere)
+{
+    char ns[16];
+    snprintf(ns, sizeof ns, "%d", CLUSTER_NS);
+    const char *p[1] = {ns};
+    PGresult *r = cluster__exec(
+        c,
+        "SELECT objid::int, pid = pg_backend_pid() FROM pg_locks "
+        "WHERE locktype = 'advisory' AND granted AND objsubid = 2 AND classid = $1::int::oid "
+        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+        "AND objid <= 64",
+        1, p, PGRES_TUPLES_OK);
+    if (!r)
+        return -1;
+    unsigned n = 0;
+    uint64_t other = 0;
+    for (int i = 0; i < PQntuples(r); i++) {
+        int obj = atoi(PQgetvalue(r, i, 0));
+        int mine = PQgetvalue(r, i, 1)[0] == 't';
+        if (obj == 0)
+            n++;
+        else if (obj >= 1 && obj <= CLUSTER_BUCKETS && !mine)
+            other |= cluster_bit((unsigned)(obj - 1));
+    }
+    PQclear(r);
+    *members = n;
+    *elsewhere = other;
+    return 0;
+}
+
+static int cluster__lock(cluster *c, uint64_t want)
+{
+    char list[CLUSTER_BUCKETS * 4 + 4], ns[16];
+    size_t len = 0;
+    list[len++] = '{';
+    for (unsigned b = 0; b < CLUSTER_BUCKETS; b++)
+        if (want & cluster_bit(b))
+            len += (size_t)snprintf(list + len, sizeof list - len, "%s%u", len > 1 ? "," : "", b);
+    snprintf(list + len, sizeof list - len, "}");
+    snprintf(ns, sizeof ns, "%d", CLUSTER_NS);
+    const char *p[2] = {ns, list};
+    PGresult *r = cluster__exec(c,
+                                "SELECT b FROM unnest($2::int[]) AS b "
+                                "WHERE pg_try_advisory_lock($1::int, 1 + b)",
+                                2, p, PGRES_TUPLES_OK);
+    if (!r)
+        return -1;
+    for (int i = 0; i < PQntuples(r); i++) {
+        int b = atoi(PQgetvalue(r, i, 0));
+        if (b < 0 || b >= CLUSTER_BUCKETS)
+            continue;
+        atomic_fetch_or(&c->owned, cluster_bit((unsigned)b));
+        if (c->seen_elsewhere & cluster_bit((unsigned)b))
+            atomic_fetch_add_explicit(&c->m->cluster_takeovers, 1, memory_order_relaxed);
+        c->port.on_change(c->port.ctx, (unsigned)b, 1);
+    }
+    PQclear(r);
+    return 0;
+}
+
+static int cluster__unlock(cluster *c, uint64_t one)
+{
+    unsigned b = 0;
+    while (b < CLUSTER_BUCKETS && !(one & cluster_bit(b)))
+        b++;
+    /* Stop owning before anyone else can take it. */
+    cluster__drop(c, one);
+    char ns[16], bs[8];
+    snprintf(ns, sizeof ns, "%d", CLUSTER_NS);
+    snprintf(bs, sizeof bs, "%u", b + 1);
+    const char *p[2] = {ns, bs};
+    PGresult *r = cluster__exec(c, "SELECT pg_advisory_unlock($1::int, $2::int)", 2, p, PGRES_TUPLES_OK);
+    if (!r)
+        return -1;
+    PQclear(r);
+    LOG_D(TAG, "released bucket %u (rebalancing)", b);
+    return 0;
+}
+
+static void cluster__tick(cluster *c)
+{
+    if (!c->pg && cluster__connect(c) != 0)
+        return;
+    unsigned members;
+    uint64_t elsewhere;
+    if (cluster__survey(c, &members, &elsewhere) != 0) {
+        cluster__fence(c, PQstatus(c->pg) == CONNECTION_OK ? "query timed out" : "connection lost");
+        return;
+    }
+    c->seen_elsewhere |= elsewhere;
+    atomic_store_explicit(&c->m->cluster_members, members, memory_order_relaxed);
+    cluster_plan p = cluster_plan_decide(members, atomic_load(&c->owned), elsewhere, c->start);
+    int rc = 0;
+    if (p.lock)
+        rc = cluster__lock(c, p.lock);
+    else if (p.unlock)
+        rc = cluster__unlock(c, p.unlock);
+    if (rc != 0) {
+        cluster__fence(c, "lock statement failed");
+        return;
+    }
+    atomic_store_explicit(&c->m->cluster_owned, cluster_popcount(atomic_load(&c->owned)),
+                          memory_order_relaxed);
+}
+
+static void *cluster__main(void *arg)
+{
+    cluster *c = arg;
+    while (!atomic_load(&c->stop)) {
+        int64_t t0 = vclock_mono_ms();
+        cluster__tick(c);
+        /* Sleep the rest of the tick; cluster_stop signals the condition. */
+        int64_t wake = t0 + CLUSTER_TICK_MS;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        int64_t left = wake - vclock_mono_ms();
+        if (left > 0) {
+            ts.tv_sec += left / 1000;
+            ts.tv_nsec += (long)(left % 1000) * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            vmutex_lock(&c->lock);
+            if (!atomic_load(&c->stop))
+                vmutex_cond_timedwait(&c->cond, &c->lock, &ts);
+            vmutex_unlock(&c->lock);
+        }
+    }
+    cluster__drop(c, CLUSTER_ALL);
+    if (c->pg) {
+        PQfinish(c->pg); /* frees every lock of the session */
+        c->pg = NULL;
+    }
+    atomic_store_explicit(&c->m->cluster_connected, 0, memory_order_relaxed);
+    return NULL;
+}
+
+cluster_err cluster_create(const char *conninfo, const char *name, vigil_metrics *m,
+                           cluster_port port, cluster **out)
+{
+    if (!conninfo || !name || !m || !port.on_change || !out)
+        return CLUSTER_EINVAL;
+    cluster *c = calloc(1, sizeof *c);
+    if (!c)
+        return CLUSTER_ENOMEM;
+    c->conninfo = strdup(conninfo);
+    pthread_condattr_t ca;
+    int cond_ok = pthread_condattr_init(&ca) == 0 &&
+                  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
+                  pthread_cond_init(&c->cond, &ca) == 0;
+    pthread_condattr_destroy(&ca);
+    if (!c->conninfo || !cond_ok || vmutex_init(&c->lock) != 0) {
+        if (cond_ok)
+            pthread_cond_destroy(&c->cond);
+        free(c->conninfo);
+        free(c);
+        return CLUSTER_ENOMEM;
+    }
+    snprintf(c->name, sizeof c->name, "%s", name);
+    c->m = m;
+    c->port = port;
+    c->start = cluster_bucket_of(name);
+    atomic_store(&m->cluster_enabled, 1);
+    *out = c;
+    return CLUSTER_OK;
+}
+
+cluster_err cluster_start(cluster *c)
+{
+    if (pthread_create(&c->thread, NULL, cluster__main, c) != 0) {
+        LOG_E(TAG, "cannot start the cluster thread");
+        return CLUSTER_ETHREAD;
+    }
+    c->started = 1;
+    return CLUSTER_OK;
+}
+
+void cluster_stop(cluster *c)
+{
+    if (!c)
+        return;
+    if (c->started) {
+        vmutex_lock(&c->lock);
+        atomic_store(&c->stop, 1);
+        pthread_cond_signal(&c->cond);
+        vmutex_unlock(&c->lock);
+        pthread_join(c->thread, NULL);
+    }
+    pthread_cond_destroy(&c->cond);
+    vmutex_destroy(&c->lock);
+    free(c->conninfo);
+    free(c);
+}
+
+int cluster_owns(const cluster *c, const char *device_id)
+{
+    if (!c)
+        return 1;
+    return (atomic_load_explicit(&c->owned, memory_order_acquire) &
+            cluster_bit(cluster_bucket_of(device_id))) != 0;
+}
+
+uint64_t cluster_owned_mask(const cluster *c)
+{
+    return c ? atomic_load_explicit(&c->owned, memory_order_acquire) : CLUSTER_ALL;
+}
