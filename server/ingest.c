@@ -34,6 +34,8 @@
 
 #include "admit.h"
 #include "alarm.h"
+#include "alarm_wire.h"
+#include "cluster.h"
 #include "idtable.h"
 #include "cmdtab.h"
 #include "command.h"
@@ -108,9 +110,38 @@ struct ingest {
     ring alarmq;
     idtable alarm_unsent;     /* ids whose alarms/esp32/{id} is not on the broker yet {owner} */
     log_ratelimit alarm_rl;
+    /* several instances (cluster.h). The port's "queue" is coalesced per
+     * bucket and cannot fill: the latest wanted state plus a change count
+     * per bucket (written by the cluster thread), applied by the ingest
+     * thread on its next pass — a lose-and-regain in between shows as a
+     * changed count and is applied as both. */
+    int clustered;            /* 0: one instance, every device is ours */
+    _Atomic uint64_t bucket_want;
+    _Atomic uint32_t bucket_gen[CLUSTER_BUCKETS];
+    _Atomic int bucket_dirty;
+    uint32_t bucket_seen[CLUSTER_BUCKETS]; /* {owner} */
+    uint64_t owned;           /* {owner}: buckets whose state this ingest has loaded */
+    idtable remote_alarms;    /* {owner}: devices we do not own: their alarms as the owner said */
 };
 
 typedef struct ingest__unsent { char id[TELEMETRY_ID_MAX + 1]; } ingest__unsent;
+
+/* A device another instance owns: the alarms its retained alarm topic
+ * listed last, enough to tell the hub which ones have cleared since. */
+typedef struct ingest__remote {
+    char id[TELEMETRY_ID_MAX + 1];
+    uint8_t n;
+    struct { uint64_t alarm_id; uint8_t condition, priority; int64_t started_at; } a[ALARM_COND_COUNT];
+} ingest__remote;
+static const void *ingest__remote_key(const void *e) { return ((const ingest__remote *)e)->id; }
+static const idtable_type ingest__remote_type = {sizeof(ingest__remote), ingest__remote_key,
+                                                 idtable_hash_str, idtable_equal_str};
+
+/* Is this device's ordered stream ours (store, completeness, alarms)? */
+static inline int ingest__owns(const ingest *in, const char *id)
+{
+    return !in->clustered || (in->owned & cluster_bit(cluster_bucket_of(id)));
+}
 static const void *ingest__unsent_key(const void *e) { return ((const ingest__unsent *)e)->id; }
 static const idtable_type ingest__unsent_type = {sizeof(ingest__unsent), ingest__unsent_key,
                                                  idtable_hash_str, idtable_equal_str};
@@ -312,6 +343,251 @@ static void ingest__alarm_err(ingest *in, alarm_err e, const char *id)
               e == ALARM_EFULL ? "alarm device table full (--max-devices)" : "out of memory");
 }
 
+/* ---- several instances (cluster.h) ---- */
+
+/* What a device's alarm list became, told to the hub: every listed alarm
+ * (the live model replaces it by id), and a cleared copy of every alarm
+ * the previous list had that this one lacks. Remembered for next time
+ * when keep is set (a device we do not own); forgotten otherwise. */
+static void ingest__alarm_sync(ingest *in, const char *id, const alarm_rec *v, size_t n, int keep)
+{
+    ingest__remote *old = idtable_find(&in->remote_alarms, id);
+    int64_t now = vclock_wall_ms();
+    for (size_t k = 0; old && k < old->n; k++) {
+        int still = 0;
+        for (size_t i = 0; i < n && !still; i++)
+            still = v[i].alarm_id == old->a[k].alarm_id;
+        if (still)
+            continue;
+        alarm_rec gone = {.alarm_id = old->a[k].alarm_id, .condition = old->a[k].condition,
+                          .priority = old->a[k].priority, .state = ALARM_CLEARED,
+                          .started_at = old->a[k].started_at, .cleared_at = now};
+        snprintf(gone.device_id, sizeof gone.device_id, "%s", id);
+        hub_msg *hm = hub_msg_alarm(&gone, now);
+        if (hm)
+            hub_post(in->hub, hm);
+    }
+    for (size_t i = 0; i < n; i++) {
+        hub_msg *hm = hub_msg_alarm(&v[i], now);
+        if (hm)
+            hub_post(in->hub, hm);
+    }
+    if (!keep) {
+        idtable_remove(&in->remote_alarms, id, NULL);
+        return;
+    }
+    ingest__remote r = {.n = (uint8_t)(n < ALARM_COND_COUNT ? n : ALARM_COND_COUNT)};
+    snprintf(r.id, sizeof r.id, "%s", id);
+    for (size_t i = 0; i < r.n; i++) {
+        r.a[i].alarm_id = v[i].alarm_id;
+        r.a[i].condition = (uint8_t)v[i].condition;
+        r.a[i].priority = (uint8_t)v[i].priority;
+        r.a[i].started_at = v[i].started_at;
+    }
+    void *slot = NULL;
+    idtable_err e = idtable_put(&in->remote_alarms, &r, &slot);
+    if (e == IDTABLE_EEXIST)
+        memcpy(slot, &r, sizeof r);
+    else if (e != IDTABLE_OK)
+        LOG_W(TAG, "alarms of %s not remembered (table full): a later clear may be missed", id);
+}
+
+/* alarms/esp32/{id} from the device's owner (retained): for a device we do
+ * not own, the hub follows it. Our own, echoed back: ignored. */
+static void ingest__remote_alarms(ingest *in, const char *id, const struct mosquitto_message *msg)
+{
+    if (ingest__owns(in, id))
+        return;
+    char dev[ALARM_ID_MAX + 1];
+    alarm_rec v[ALARM_COND_COUNT];
+    size_t n = 0;
+    if (msg->payloadlen == 0) { /* cleared topic: nothing open */
+        ingest__alarm_sync(in, id, v, 0, 1);
+        return;
+    }
+    if (alarm_wire_parse_list(msg->payload, (size_t)msg->payloadlen, dev, v, &n) != ALARM_OK ||
+        strcmp(dev, id) != 0) {
+        ingest__reject(in, TELEMETRY_MALFORMED_JSON, msg->topic, "alarm list refused");
+        return;
+    }
+    ingest__alarm_sync(in, id, v, n, 1);
+}
+
+typedef struct ingest__mask { uint64_t mask; } ingest__mask;
+
+static int ingest__in_mask(void *ctx, const char *id)
+{
+    return (((const ingest__mask *)ctx)->mask & cluster_bit(cluster_bucket_of(id))) != 0;
+}
+
+/* Buckets lost: their devices' tracker and alarm state go (the new owner
+ * rebuilds them from the store). Their alarms as we last had them become
+ * the remote view, so the new owner's list is compared with it. */
+static void ingest__buckets_lost(ingest *in, uint64_t mask)
+{
+    ingest__mask m = {mask};
+    size_t cap = alarm_list(in->alarms, NULL, NULL, 0);
+    alarm_rec *v = cap ? malloc(cap * sizeof *v) : NULL;
+    size_t n = v ? alarm_list(in->alarms, NULL, v, cap) : 0;
+    for (size_t i = 0; i < n && i < cap; i++) {
+        if (!ingest__in_mask(&m, v[i].device_id))
+            continue;
+        ingest__remote *r = idtable_find(&in->remote_alarms, v[i].device_id);
+        if (!r) {
+            ingest__remote e = {0};
+            snprintf(e.id, sizeof e.id, "%s", v[i].device_id);
+            if (idtable_put(&in->remote_alarms, &e, (void **)&r) != IDTABLE_OK)
+                continue;
+        }
+        if (r->n < ALARM_COND_COUNT) {
+            r->a[r->n].alarm_id = v[i].alarm_id;
+            r->a[r->n].condition = (uint8_t)v[i].condition;
+            r->a[r->n].priority = (uint8_t)v[i].priority;
+            r->a[r->n].started_at = v[i].started_at;
+            r->n++;
+        }
+    }
+    free(v);
+    size_t na = alarm_forget_if(in->alarms, ingest__in_mask, &m);
+    size_t nt = in->trk ? tracker_forget_if(in->trk, ingest__in_mask, &m) : 0;
+    /* Not ours to publish any more: the new owner's list is the truth. */
+    ingest__unsent *u;
+    size_t it = 0, nu = 0;
+    ingest__unsent drop[ALARM_REPUBLISH_MAX];
+    while (nu < ALARM_REPUBLISH_MAX && (u = idtable_next(&in->alarm_unsent, &it)))
+        if (ingest__in_mask(&m, u->id))
+            drop[nu++] = *u;
+    for (size_t i = 0; i < nu; i++)
+        idtable_remove(&in->alarm_unsent, drop[i].id, NULL);
+    LOG_I(TAG, "%u buckets handed over: %zu devices' alarms, %zu devices' completeness dropped",
+          cluster_popcount(mask), na, nt);
+}
+
+typedef struct ingest__gain { ingest *in; ingest__mask m; } ingest__gain;
+
+/* Only the gained devices: a device we already own may have newer
+ * settings in our engine than the store has committed. */
+static void ingest__settings_one(void *ctx, const char *id, const alarm_settings *s)
+{
+    ingest__gain *g = ctx;
+    if (ingest__in_mask(&g->m, id))
+        ingest__alarm_err(g->in, alarm_set_settings(g->in->alarms, id, s), id);
+}
+
+/* Buckets gained: completeness from the store (the gap check then asks
+ * for what the previous owner never stored), open alarms and settings;
+ * then our alarm list for each device is published, so every instance's
+ * hub agrees with the new owner. in->owned already includes mask. */
+static void ingest__buckets_gained(ingest *in, uint64_t mask)
+{
+    ingest__mask m = {mask};
+    int64_t t0 = vclock_mono_ms();
+    if (in->trk && tracker_load_if(in->trk, in->st, ingest__in_mask, &m, t0) != 0)
+        LOG_W(TAG, "completeness of %u gained buckets not loaded (store read failed): "
+                   "gaps from before the takeover are not asked for",
+              cluster_popcount(mask));
+    alarm_rec *v = NULL;
+    size_t n = 0;
+    if (store_load_open_alarms(in->st, &v, &n) != STORE_OK) {
+        LOG_W(TAG, "open alarms of %u gained buckets not loaded (store read failed)", cluster_popcount(mask));
+        n = 0;
+    }
+    size_t restored = 0;
+    for (size_t i = 0; i < n; i++)
+        if (ingest__in_mask(&m, v[i].device_id) &&
+            alarm_restore(in->alarms, &v[i], vclock_wall_ms()) == ALARM_OK)
+            restored++;
+    free(v);
+    ingest__gain g = {in, m};
+    if (store_load_alarm_settings(in->st, ingest__settings_one, &g) != STORE_OK)
+        LOG_W(TAG, "alarm settings of %u gained buckets not loaded (store read failed)", cluster_popcount(mask));
+    /* Devices with a remote view or open alarms: our list replaces it. */
+    ingest__remote *r;
+    size_t it = 0, k = 0;
+    char (*ids)[TELEMETRY_ID_MAX + 1] = malloc((idtable_count(&in->remote_alarms) + 1) * sizeof *ids);
+    while (ids && (r = idtable_next(&in->remote_alarms, &it)))
+        if (ingest__in_mask(&m, r->id))
+            snprintf(ids[k++], sizeof ids[0], "%s", r->id);
+    for (size_t i = 0; i < k; i++) {
+        alarm_rec list[ALARM_COND_COUNT];
+        size_t ln = alarm_list(in->alarms, ids[i], list, ALARM_COND_COUNT);
+        ingest__alarm_sync(in, ids[i], list, ln < ALARM_COND_COUNT ? ln : ALARM_COND_COUNT, 0);
+        ingest__alarm_publish(in, ids[i]);
+    }
+    free(ids);
+    LOG_I(TAG, "%u buckets taken over in %lld ms: %zu open alarms restored", cluster_popcount(mask),
+          (long long)(vclock_mono_ms() - t0), restored);
+}
+
+/* The cluster thread's changes, applied on the ingest thread. */
+static void ingest__apply_buckets(ingest *in)
+{
+    THREAD_ASSERT_OWNER(&in->owner);
+    if (!in->clustered || !atomic_exchange(&in->bucket_dirty, 0))
+        return;
+    uint64_t want = atomic_load(&in->bucket_want), lose = 0, gain = 0;
+    for (unsigned b = 0; b < CLUSTER_BUCKETS; b++) {
+        uint32_t g = atomic_load(&in->bucket_gen[b]);
+        int changed = g != in->bucket_seen[b];
+        in->bucket_seen[b] = g;
+        uint64_t bit = cluster_bit(b);
+        if ((in->owned & bit) && (!(want & bit) || changed))
+            lose |= bit;
+        if ((want & bit) && (!(in->owned & bit) || changed))
+            gain |= bit;
+    }
+    if (lose) {
+        in->owned &= ~lose;
+        ingest__buckets_lost(in, lose);
+    }
+    if (gain) {
+        in->owned |= gain;
+        ingest__buckets_gained(in, gain);
+    }
+}
+
+/* An alarm operation for a device this instance does not own: to its
+ * owner (vigil/cluster/alarm-ops, QoS 1). Not connected: dropped and said
+ * so (the operator sees the alarm unchanged and tries again). */
+static void ingest__alarm_forward(ingest *in, const vigil_alarm_op *op)
+{
+    char buf[ALARM_WIRE_OP_MAX];
+    size_t n = alarm_wire_build_op(op, vclock_wall_ms(), buf, sizeof buf);
+    if (!n || !atomic_load(&in->connected) ||
+        mosquitto_publish_v5(in->mosq, NULL, CLUSTER_ALARM_OPS_TOPIC, (int)n, buf, 1, false, NULL) !=
+            MOSQ_ERR_SUCCESS) {
+        atomic_fetch_add(&in->m->publish_failed, 1);
+        LOG_W(TAG, "alarm operation for %s not forwarded to its owner (broker away)", op->device_id);
+    }
+}
+
+/* Whose is an operation: the device's owner applies it. An ack/pause
+ * names its alarm; its device comes from the op or our engine. */
+static int ingest__op_is_mine(ingest *in, const vigil_alarm_op *op)
+{
+    if (!in->clustered)
+        return 1;
+    if (op->device_id[0])
+        return ingest__owns(in, op->device_id);
+    return alarm_find(in->alarms, op->alarm_id, NULL) == 0;
+}
+
+static void ingest__alarm_apply(ingest *in, vigil_alarm_op *op);
+
+/* vigil/cluster/alarm-ops from another instance (or our own, echoed). */
+static void ingest__remote_op(ingest *in, const struct mosquitto_message *msg)
+{
+    vigil_alarm_op op;
+    if (alarm_wire_parse_op(msg->payload, (size_t)msg->payloadlen, &op) != ALARM_OK) {
+        ingest__reject(in, TELEMETRY_MALFORMED_JSON, msg->topic, "alarm operation refused");
+        return;
+    }
+    if (op.device_id[0] && ingest__owns(in, op.device_id))
+        ingest__alarm_apply(in, &op);
+    else
+        free(op.settings);
+}
+
 /* Acks and pauses the web thread queued (ports.h). */
 static void ingest__alarm_ops(ingest *in)
 {
@@ -323,21 +599,33 @@ static void ingest__alarm_ops(ingest *in)
         vmutex_unlock(&in->lock);
         if (e != RING_OK)
             return;
-        int64_t now = vclock_wall_ms();
-        if (op.kind == VIGIL_ALARM_SETTINGS) {
-            alarm_err r = alarm_set_settings(in->alarms, op.device_id, op.settings);
+        if (ingest__op_is_mine(in, &op))
+            ingest__alarm_apply(in, &op);
+        else {
+            ingest__alarm_forward(in, &op);
             free(op.settings);
-            ingest__alarm_err(in, r, op.device_id);
-            continue;
         }
-        alarm_err r = op.kind == VIGIL_ALARM_ACK
-                          ? alarm_ack(in->alarms, &in->aev, op.alarm_id, op.user, now)
-                          : alarm_silence(in->alarms, &in->aev, op.alarm_id, op.seconds, op.user, now);
-        if (r != ALARM_OK)
-            LOG_D(TAG, "alarm %llu: %s by %s not applied (cleared meanwhile?)", op.alarm_id,
-                  op.kind == VIGIL_ALARM_ACK ? "ack" : "silence", op.user);
-        ingest__alarm_act(in);
     }
+}
+
+/* One operation on our engine; frees its settings. */
+static void ingest__alarm_apply(ingest *in, vigil_alarm_op *op)
+{
+    int64_t now = vclock_wall_ms();
+    if (op->kind == VIGIL_ALARM_SETTINGS) {
+        alarm_err r = alarm_set_settings(in->alarms, op->device_id, op->settings);
+        free(op->settings);
+        op->settings = NULL;
+        ingest__alarm_err(in, r, op->device_id);
+        return;
+    }
+    alarm_err r = op->kind == VIGIL_ALARM_ACK
+                      ? alarm_ack(in->alarms, &in->aev, op->alarm_id, op->user, now)
+                      : alarm_silence(in->alarms, &in->aev, op->alarm_id, op->seconds, op->user, now);
+    if (r != ALARM_OK)
+        LOG_D(TAG, "alarm %llu: %s by %s not applied (cleared meanwhile?)", op->alarm_id,
+              op->kind == VIGIL_ALARM_ACK ? "ack" : "silence", op->user);
+    ingest__alarm_act(in);
 }
 
 static void ingest__tick(ingest *in, int64_t now)
@@ -388,8 +676,11 @@ static void ingest__handle_data(ingest *in, const char *id, const char *topic,
         return;
     r.received_ms = vclock_wall_ms();
     atomic_fetch_add_explicit(&in->m->accepted_data, 1, memory_order_relaxed);
-    store_err se = store_put_reading(in->st, &r);
-    if (in->trk && (r.present & TELEMETRY_HAS_SEQ)) {
+    /* Every instance fans out every reading; only the owner stores,
+     * tracks and evaluates it (cluster.h). */
+    int mine = ingest__owns(in, id);
+    store_err se = mine ? store_put_reading(in->st, &r) : STORE_OK;
+    if (mine && in->trk && (r.present & TELEMETRY_HAS_SEQ)) {
         /* Only what the store accepted counts as received. A reading the
          * queue refused (counted there as dropped_full) still goes live, and
          * becomes a pending gap that is asked for again once the store has
@@ -406,13 +697,17 @@ static void ingest__handle_data(ingest *in, const char *id, const char *topic,
         LOG_E(TAG, "reading of %s too large to serialize", id);
     hub_msg *hm = len ? hub_msg_new(HUB_SENSOR_DATA, id, json, len) : NULL;
     if (!hm) {
-        ingest__alarm_err(in, alarm_on_reading(in->alarms, &in->aev, &r, r.received_ms), id);
-        ingest__alarm_act(in);
+        if (mine) {
+            ingest__alarm_err(in, alarm_on_reading(in->alarms, &in->aev, &r, r.received_ms), id);
+            ingest__alarm_act(in);
+        }
         return;
     }
     hm->ingest_ns = t_ns;
     hm->received_ms = r.received_ms;
     hub_post(in->hub, hm);
+    if (!mine)
+        return;
     /* After the reading itself, so a client sees the value before its alarm. */
     ingest__alarm_err(in, alarm_on_reading(in->alarms, &in->aev, &r, r.received_ms), id);
     ingest__alarm_act(in);
@@ -437,8 +732,11 @@ static void ingest__handle_status(ingest *in, const char *id, const char *topic,
         return;
     s.received_ms = vclock_wall_ms();
     atomic_fetch_add_explicit(&in->m->accepted_status, 1, memory_order_relaxed);
-    store_put_status(in->st, &s);
-    if (in->trk && (s.present & TELEMETRY_STATUS_HAS_PREV)) {
+    /* The live model always; the store, completeness and alarms: the owner. */
+    int mine = ingest__owns(in, id);
+    if (mine)
+        store_put_status(in->st, &s);
+    if (mine && in->trk && (s.present & TELEMETRY_STATUS_HAS_PREV)) {
         /* A power cut ended the previous boot before its outbox wrote the
          * last readings: expect its seqs up to prev_last_seq, so those
          * that never come are asked for and marked lost, not unseen. */
@@ -452,11 +750,13 @@ static void ingest__handle_status(ingest *in, const char *id, const char *topic,
                   (long long)s.prev_boot, (long long)s.prev_last_seq);
         ingest__act(in, &in->act);
     }
-    ingest__alarm_err(in, alarm_on_status(in->alarms, &in->aev, id, s.online,
-                                          (s.present & TELEMETRY_STATUS_HAS_INTERVAL) ? s.interval_ms : 0,
-                                          s.received_ms),
-                      id);
-    ingest__alarm_act(in);
+    if (mine) {
+        ingest__alarm_err(in, alarm_on_status(in->alarms, &in->aev, id, s.online,
+                                              (s.present & TELEMETRY_STATUS_HAS_INTERVAL) ? s.interval_ms : 0,
+                                              s.received_ms),
+                          id);
+        ingest__alarm_act(in);
+    }
     char json[512];
     size_t len = telemetry_status_json(&s, json, sizeof json);
     hub_msg *hm = len ? hub_msg_new(HUB_DEVICE_STATUS, id, json, len) : NULL;
@@ -490,12 +790,19 @@ static void ingest__handle_ack(ingest *in, const char *id, const char *topic,
         why = TELEMETRY_UNKNOWN_COMMAND;
         snprintf(err, sizeof err, "no command '%.64s' awaiting an ack", cmd_id);
     }
+    if (why == TELEMETRY_UNKNOWN_COMMAND && in->clustered) {
+        /* Every instance sees every ack: one to another instance's command
+         * is not ours to accept nor to refuse. */
+        LOG_D(TAG, "ack of %s for '%.64s': not a command of this instance", id, cmd_id);
+        sbuf_free(&data);
+        return;
+    }
     if (why != TELEMETRY_OK) {
         ingest__reject(in, (telemetry_reason)why, topic, err);
         sbuf_free(&data);
         return;
     }
-    if (in->trk && cmd_id[0] && !strncmp(cmd_id, in->nonce, nl))
+    if (in->trk && cmd_id[0] && !strncmp(cmd_id, in->nonce, nl) && ingest__owns(in, id))
         ingest__resend_ack(in, id, msg);
     hub_msg *hm = hub_msg_new(HUB_COMMAND_RESULT, id, sbuf_data(&data), data.len);
     sbuf_free(&data);
@@ -504,6 +811,22 @@ static void ingest__handle_ack(ingest *in, const char *id, const char *topic,
     hm->ingest_ns = t_ns;
     hm->received_ms = now;
     hub_post(in->hub, hm);
+}
+
+/* The topics only several instances use: 1 if msg was one of them. */
+static int ingest__cluster_message(ingest *in, const char *topic, const struct mosquitto_message *msg)
+{
+    if (!strcmp(topic, CLUSTER_ALARM_OPS_TOPIC)) {
+        if ((size_t)msg->payloadlen <= (size_t)in->cfg->max_payload)
+            ingest__remote_op(in, msg);
+        return 1;
+    }
+    char id[TELEMETRY_ID_MAX + 1];
+    topics_kind k;
+    if (topics_parse(topic, strlen(topic), id, &k) != TOPICS_OK || k != TOPICS_ALARMS)
+        return 0;
+    ingest__remote_alarms(in, id, msg);
+    return 1;
 }
 
 static void ingest__on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg,
@@ -517,6 +840,8 @@ static void ingest__on_message(struct mosquitto *mosq, void *obj, const struct m
     char id[TELEMETRY_ID_MAX + 1];
     telemetry_kind kind;
     const char *topic = msg->topic ? msg->topic : "";
+    if (in->clustered && ingest__cluster_message(in, topic, msg))
+        return;
     if (telemetry_parse_topic(topic, strlen(topic), id, &kind) != TELEMETRY_OK) {
         atomic_fetch_add_explicit(&in->m->received_other, 1, memory_order_relaxed);
         ingest__reject(in, TELEMETRY_BAD_TOPIC, topic, "expected sensors/esp32/{id}/data|status|ack");
@@ -562,6 +887,11 @@ static void ingest__on_connect(struct mosquitto *mosq, void *obj, int rc, int fl
     }
     char *const subs[TOPICS_SUBSCRIPTION_COUNT] = TOPICS_SUBSCRIPTIONS;
     int src = mosquitto_subscribe_multiple(mosq, NULL, TOPICS_SUBSCRIPTION_COUNT, subs, 1, 0, NULL);
+    if (src == MOSQ_ERR_SUCCESS && in->clustered) {
+        /* The owners' alarm lists (retained) and forwarded alarm operations. */
+        char *const csubs[2] = {TOPICS_ALARMS_PREFIX "+", CLUSTER_ALARM_OPS_TOPIC};
+        src = mosquitto_subscribe_multiple(mosq, NULL, 2, csubs, 1, 0, NULL);
+    }
     if (src != MOSQ_ERR_SUCCESS) {
         LOG_E(TAG, "subscribe failed: %s", mosquitto_strerror(src));
         mosquitto_disconnect(mosq);
@@ -732,6 +1062,7 @@ static void *ingest__main(void *arg)
                     break;
             }
         }
+        ingest__apply_buckets(in);
         ingest__alarm_ops(in);
         if (rc == MOSQ_ERR_SUCCESS && in->socket_up && atomic_load(&in->connected)) {
             ingest__flush_publishes(in);
@@ -817,7 +1148,8 @@ int ingest_create(const vigil_config *cfg, store *st, hub *h, vigil_metrics *m, 
     in->alarms = alarm_engine_new((size_t)cfg->max_devices);
     in->alarm_rl = (log_ratelimit)LOG_RATELIMIT_INIT(20);
     if (!in->alarms || ring_init(&in->alarmq, ALARM_OPS_CAP, sizeof(vigil_alarm_op)) != RING_OK ||
-        idtable_init(&in->alarm_unsent, &ingest__unsent_type, 64, (size_t)cfg->max_devices) != IDTABLE_OK) {
+        idtable_init(&in->alarm_unsent, &ingest__unsent_type, 64, (size_t)cfg->max_devices) != IDTABLE_OK ||
+        idtable_init(&in->remote_alarms, &ingest__remote_type, 64, (size_t)cfg->max_devices) != IDTABLE_OK) {
         LOG_E(TAG, "out of memory for the alarm engine");
         goto fail;
     }
@@ -862,6 +1194,7 @@ fail:
     alarm_engine_free(in->alarms);
     ring_free(&in->alarmq);
     idtable_free(&in->alarm_unsent);
+    idtable_free(&in->remote_alarms);
     admit_free(in->adm);
     cmdtab_free(&in->cmds);
     ring_free(&in->pubq);
@@ -914,6 +1247,7 @@ void ingest_stop(ingest *in)
     alarm_engine_free(in->alarms);
     ring_free(&in->alarmq);
     idtable_free(&in->alarm_unsent);
+    idtable_free(&in->remote_alarms);
     admit_free(in->adm);
     cmdtab_free(&in->cmds);
     vmutex_destroy(&in->lock);
@@ -994,4 +1328,32 @@ static int ingest__port_alarm(void *ctx, const vigil_alarm_op *op)
 vigil_alarm_port ingest_alarm_port(ingest *in)
 {
     return (vigil_alarm_port){.submit = ingest__port_alarm, .ctx = in};
+}
+
+/* ---- several instances ---- */
+
+void ingest_set_clustered(ingest *in)
+{
+    THREAD_ASSERT_OWNER(&in->owner); /* unbound until the thread starts: main */
+    in->clustered = 1;
+    in->owned = 0;
+}
+
+static void ingest__port_bucket(void *ctx, unsigned bucket, int owned)
+{
+    ingest *in = ctx;
+    if (bucket >= CLUSTER_BUCKETS)
+        return;
+    if (owned)
+        atomic_fetch_or(&in->bucket_want, cluster_bit(bucket));
+    else
+        atomic_fetch_and(&in->bucket_want, ~cluster_bit(bucket));
+    atomic_fetch_add(&in->bucket_gen[bucket], 1);
+    atomic_store(&in->bucket_dirty, 1);
+    ingest__wake(in);
+}
+
+cluster_port ingest_cluster_port(ingest *in)
+{
+    return (cluster_port){.on_change = ingest__port_bucket, .ctx = in};
 }

@@ -73,6 +73,19 @@ int ingest_set_alarm_settings(ingest *in, const char *id, const alarm_settings *
 /* The alarm-operations port (ports.h); any thread. */
 vigil_alarm_port ingest_alarm_port(ingest *in);
 
+/* Several instances (cluster.h). Startup, before ingest_start: a cluster
+ * decides which devices are ours — none until it says so. Every reading
+ * still goes live; only an owned device's are stored, tracked and
+ * evaluated; the owners' retained alarm lists (alarms/esp32/+) feed the hub
+ * for the others, and alarm operations on them are forwarded to their owner
+ * (vigil/cluster/alarm-ops). */
+void ingest_set_clustered(ingest *in);
+/* The port the cluster reports bucket changes to (cluster thread): it only
+ * records them and wakes the loop, which applies them — load from the
+ * store on a gain, forget on a loss. */
+typedef struct cluster_port cluster_port;
+cluster_port ingest_cluster_port(ingest *in);
+
 /* The publisher port on this ingest (ports.h); any thread. */
 vigil_publisher ingest_publisher(ingest *in);
 

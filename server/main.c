@@ -29,6 +29,7 @@
 #include "admin_cli.h"
 #include "config.h"
 #include "alarm.h"
+#include "cluster.h"
 #include "hub.h"
 #include "ingest.h"
 #include "log.h"
@@ -67,8 +68,10 @@ static void main__settings_one(void *ctx, const char *id, const alarm_settings *
 
 /* Alarms open when vigild stopped (kill -9 included): back into the
  * engine with their ids, and into the live model (startup, before the
- * ingest and web threads). Not raised again. */
-static int main__restore_alarms(store *st, ingest *in, hub *h)
+ * ingest and web threads). Not raised again. Several instances (engine 0):
+ * the live model only — each device's owner restores its engine state
+ * when it takes the device's bucket (ingest.h). */
+static int main__restore_alarms(store *st, ingest *in, hub *h, int engine)
 {
     alarm_rec *v = NULL;
     size_t n = 0;
@@ -78,7 +81,7 @@ static int main__restore_alarms(store *st, ingest *in, hub *h)
     }
     size_t restored = 0;
     for (size_t i = 0; i < n; i++) {
-        if (ingest_restore_alarm(in, &v[i]) != 0) {
+        if (engine && ingest_restore_alarm(in, &v[i]) != 0) {
             LOG_W(TAG, "alarm %" PRIu64 " of %s not restored", v[i].alarm_id, v[i].device_id);
             continue;
         }
@@ -94,7 +97,7 @@ static int main__restore_alarms(store *st, ingest *in, hub *h)
     if (n)
         LOG_I(TAG, "restored %zu open alarms from the store", restored);
     main__settings_ctx sc = {.in = in};
-    if (store_load_alarm_settings(st, main__settings_one, &sc) != STORE_OK || sc.failed) {
+    if (engine && (store_load_alarm_settings(st, main__settings_one, &sc) != STORE_OK || sc.failed)) {
         LOG_E(TAG, "cannot load the alarm settings from the store");
         return -1;
     }
@@ -137,6 +140,7 @@ int main(int argc, char **argv)
     web *w = NULL;
     ingest *in = NULL;
     tracker *trk = NULL;
+    cluster *cl = NULL;
     store_device *devs = NULL;
     size_t ndevs = 0;
     char err[256] = "";
@@ -165,8 +169,12 @@ int main(int argc, char **argv)
     }
     /* Completeness: rebuilt from what the store holds, before any thread
      * that uses it runs (tracker.h). */
+    /* Several instances share a PostgreSQL store (docs/ARCHITECTURE.md,
+     * "Several instances"): each device's stream then belongs to one of
+     * them, and its owner loads its state when it takes it over. */
+    int clustered = !strcmp(store_engine(st), "postgresql");
     trk = tracker_create(NULL);
-    if (!trk || tracker_load(trk, st, vclock_mono_ms()) != 0) {
+    if (!trk || (!clustered && tracker_load(trk, st, vclock_mono_ms()) != 0)) {
         LOG_E(TAG, "cannot start completeness tracking (rebuilding it from %s failed)", cfg.db);
         goto out;
     }
@@ -181,14 +189,24 @@ int main(int argc, char **argv)
         }
     free(devs);
     devs = NULL;
-    if (main__restore_alarms(st, in, h) != 0)
+    if (main__restore_alarms(st, in, h, !clustered) != 0)
         goto out;
+    if (clustered) {
+        ingest_set_clustered(in);
+        if (cluster_create(cfg.db, cfg.client_id, &metrics, ingest_cluster_port(in), &cl) != CLUSTER_OK) {
+            LOG_E(TAG, "cannot set up the cluster: out of memory");
+            goto out;
+        }
+    }
     web_deps deps = {.hub = h, .st = st, .trk = trk, .pub = ingest_publisher(in), .m = &metrics,
                      .alarms = ingest_alarm_port(in)};
     if (web_start(&cfg, &deps, &w) != 0)
         goto out;
     /* After the web: the hub's waker is set before anything is posted. */
     if (ingest_start(in) != 0)
+        goto out;
+    /* After ingest: bucket changes have a loop to apply them. */
+    if (cl && cluster_start(cl) != CLUSTER_OK)
         goto out;
 
     int sig = 0;
@@ -200,6 +218,9 @@ out:
     ingest_stop(in);
     web_stop(w);
     store_close(st); /* flushes everything queued */
+    /* Last: our buckets are freed only once what we stored is committed,
+     * so the next owner's gap check sees it. */
+    cluster_stop(cl);
     hub_destroy(h);
     tracker_destroy(trk); /* after both of its users have stopped */
     mosquitto_lib_cleanup();

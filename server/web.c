@@ -18,6 +18,7 @@
 #include <sodium.h>
 
 #include "alarm.h"
+#include "cluster.h"
 #include "auth.h"
 #include "command.h"
 #include "idtable.h"
@@ -1171,6 +1172,7 @@ static int web__alarm_submit(struct lws *wsi, pss *p, web *w, vigil_alarm_op_kin
     }
     vigil_alarm_op op = {.kind = kind, .alarm_id = id, .seconds = seconds};
     snprintf(op.user, sizeof op.user, "%s", p->user);
+    snprintf(op.device_id, sizeof op.device_id, "%s", dev); /* its owner applies it (cluster.h) */
     if (!w->alarms.submit || w->alarms.submit(w->alarms.ctx, &op) != 0) {
         web__audit(w, p, NULL, action, p->target, "fail", "queue full");
         return web__respond_error(wsi, p, 503, "busy, retry");
@@ -1326,9 +1328,16 @@ static int web__handle_http(struct lws *wsi, pss *p, const char *path)
         store_get_stats(w->st, &ss);
         int broker = w->pub.connected(w->pub.ctx), ok = broker && ss.writable;
         sbuf_addf(&p->resp, "{\"ok\":%s,\"broker_connected\":%s,\"store_writable\":%s,"
-                            "\"store_queue_depth\":%zu,\"devices\":%zu,\"plain_http_exposed\":%s}",
+                            "\"store_queue_depth\":%zu,\"devices\":%zu,\"plain_http_exposed\":%s",
                   ok ? "true" : "false", broker ? "true" : "false", ss.writable ? "true" : "false",
                   ss.queue_depth, hub_device_count(w->hub), w->cfg->plain_http_exposed ? "true" : "false");
+        if (atomic_load(&w->m->cluster_enabled)) /* several instances (cluster.h) */
+            sbuf_addf(&p->resp, ",\"cluster\":{\"connected\":%s,\"members\":%" PRIu64 ",\"owned_buckets\":%" PRIu64
+                                ",\"buckets\":%d,\"takeovers\":%" PRIu64 ",\"fences\":%" PRIu64 "}",
+                      atomic_load(&w->m->cluster_connected) ? "true" : "false", atomic_load(&w->m->cluster_members),
+                      atomic_load(&w->m->cluster_owned), CLUSTER_BUCKETS, atomic_load(&w->m->cluster_takeovers),
+                      atomic_load(&w->m->cluster_fences));
+        sbuf_adds(&p->resp, "}");
         return web__respond_json(wsi, p, ok ? 200 : 503);
     }
     if (!strcmp(path, "/metrics")) {
