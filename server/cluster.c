@@ -45,6 +45,7 @@ struct cluster {
     PGconn *pg;
     uint64_t seen_elsewhere;  /* buckets ever seen held by another session: takeovers */
     int was_up;               /* for one log line per state change */
+    int fresh;                /* the session was made this tick: look, do not take yet */
 };
 
 /* ---- pure ---- */
@@ -207,6 +208,7 @@ static int cluster__connect(cluster *c)
     atomic_store_explicit(&c->m->cluster_connected, 1, memory_order_relaxed);
     LOG_I(TAG, "member of the cluster as %s", c->name);
     c->was_up = 1;
+    c->fresh = 1;
     return 0;
 }
 
@@ -303,6 +305,14 @@ static void cluster__tick(cluster *c)
     c->seen_elsewhere |= elsewhere;
     atomic_store_explicit(&c->m->cluster_members, members, memory_order_relaxed);
     cluster_plan p = cluster_plan_decide(members, atomic_load(&c->owned), elsewhere, c->start);
+    /* A session one tick old takes nothing: instances started together
+     * then all see each other first and take their share at once, instead
+     * of the first one taking everything and handing it back one bucket
+     * per tick. */
+    if (c->fresh) {
+        c->fresh = 0;
+        p.lock = 0;
+    }
     int rc = 0;
     if (p.lock)
         rc = cluster__lock(c, p.lock);
