@@ -9,7 +9,9 @@
  *   web     libwebsockets: REST, static files, the hub's live model and
  *           WebSocket fan-out (web.c, hub.c, live.c, fanout.c);
  *   query   REST reads: history, completeness (query.c);
- *   store   the SQLite writer (store_sqlite_writer.c).
+ *   store   the SQLite writer (store_sqlite_writer.c);
+ *   cluster several instances on one PostgreSQL only: bucket ownership
+ *           (cluster.c), started after ingest, stopped last.
  * Start: store → hub (filled from the store) → tracker (rebuilt from the
  * store) → ingest created (no thread) → web (sets the hub's waker, starts
  * the query worker) → ingest thread. Nothing is posted before the waker.
