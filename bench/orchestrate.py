@@ -283,17 +283,18 @@ def history_bench(quick):
         c.execute("PRAGMA journal_mode=WAL")
         c.execute("PRAGMA synchronous=OFF")
         t_fill = time.monotonic()
-        cols = ("t, received, ts, uptime, boot, seq, object_temp, ambient_temp, heart_rate, spo2, battery, rssi, "
-                "flags, sensor_type, fw")
+        # Schema 5 (server/store_sqlite.c): vitals x100 / x10 as INTEGER when exact, else REAL.
+        cols = "boot, k, t, flags, rdelta, object_temp, ambient_temp, heart_rate, spo2"
         for d in range(ndev + 1):
             dev_id = "H_DAY" if d == 0 else f"H{d:05d}"
             c.execute("INSERT INTO devices (id, first_seen, last_seen) VALUES (?,?,?)", (dev_id, now - 86400000, now))
             key = c.execute("SELECT key FROM devices WHERE id=?", (dev_id,)).fetchone()[0]
             n = 86400 if d == 0 else 3600
-            rows = ((key, now - (n - i) * 1000, now - (n - i) * 1000, now - (n - i) * 1000, i * 1000, 1, i,
-                     36.5 + (i % 10) / 10, 24.0, 60 + i % 40, 95 + i % 5, 80, -60, 0xF | (7 << 16), "MAX30614",
-                     "0.1.0") for i in range(n))
-            c.executemany(f"INSERT INTO readings (device, {cols}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            rows = ((key, 1, i, now - (n - i) * 1000, 0xF | (7 << 16), 0,
+                     36.5 + (i % 10) / 10, 2400, (60 + i % 40) * 10, (95 + i % 5) * 10) for i in range(n))
+            c.executemany(f"INSERT INTO readings (device, {cols}) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+        c.execute("INSERT INTO reading_spans SELECT device, boot, k >> 8, min(t), max(t) FROM readings "
+                  "GROUP BY device, boot, k >> 8")
         c.commit()
         c.close()
         fill_s = time.monotonic() - t_fill
