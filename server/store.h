@@ -60,6 +60,9 @@ store_err store_open(const store_options *opt, store **out, char *err, size_t er
  * closes the database. NULL is allowed. */
 void store_close(store *st);
 
+/* The engine's name: "sqlite" or "postgresql" ("" for NULL). Any thread. */
+const char *store_engine(const store *st);
+
 /* Queue a validated reading / status change. Any thread; never blocks. */
 store_err store_put_reading(store *st, const telemetry_reading *r);
 store_err store_put_status(store *st, const telemetry_status *s);

@@ -146,7 +146,9 @@ typedef struct store_backend {
 } store_backend;
 
 extern const store_backend store_sqlite_backend;
+#ifdef VIGIL_HAVE_PG
 extern const store_backend store_pg_backend;
+#endif
 
 /* 1 if path names a PostgreSQL database (postgresql:// or postgres://). */
 int store_path_is_pg(const char *path);

@@ -1,7 +1,7 @@
-/* store_sqlite — the embedded SQLite implementation of store.h: open and
- * close, the schema and its migrations, stats. The queue and writer thread
- * are in store_sqlite_writer.c, the reads in store_sqlite_read.c; threads
- * and ownership are described in store_sqlite_int.h.
+/* store_sqlite — the embedded SQLite engine behind store.h (store_backend.h):
+ * open and close, the schema and its migrations, the engine's table. Batch
+ * writing is in store_sqlite_writer.c, the reads in store_sqlite_read.c;
+ * threads and ownership are described in store_sqlite_int.h.
  *
  * Schema versions are kept in PRAGMA user_version; migrations[] holds the
  * steps, applied in order in one transaction at open. */
@@ -19,8 +19,6 @@
 
 #define TAG STORE_TAG
 
-#define DEFAULT_QUEUE_CAPACITY 65536
-#define DEFAULT_BATCH_MAX 2048
 
 /* Schema steps: migrations[i] takes user_version i to i + 1. Append only;
  * never edit a released step. */
@@ -264,12 +262,15 @@ static void store__close_db(sqlite3 **db, const char *what)
     *db = NULL;
 }
 
-static void store__destroy(store *st)
+static void store__destroy(store_sqlite *st)
 {
     sqlite3_stmt *w[] = {st->w_begin, st->w_commit, st->w_rollback, st->w_touch, st->w_insert,
                          st->w_last, st->w_status, st->w_prune_devs, st->w_prune, st->w_lost};
     sqlite3_stmt *r[] = {st->r_begin, st->r_end, st->r_list, st->r_get,
                          st->r_key, st->r_count, st->r_raw, st->r_ds};
+    /* Called after the writer was joined: the closing thread owns it all. */
+    if (st->writer_bound)
+        thread_owner_release(&st->writer_owner);
     store__finalize_all(r, sizeof r / sizeof *r);
     store__finalize_all(w, sizeof w / sizeof *w);
     store_sqlite__auth_close(st);
@@ -277,16 +278,8 @@ static void store__destroy(store *st)
     /* Reader first: the last connection to close checkpoints the WAL. */
     store__close_db(&st->rdb, "read");
     store__close_db(&st->wdb, "write");
-    if (st->wake_init)
-        pthread_cond_destroy(&st->wake);
-    if (st->synced_init)
-        pthread_cond_destroy(&st->synced);
-    if (st->lock_init)
-        vmutex_destroy(&st->lock);
     if (st->rlock_init)
         vmutex_destroy(&st->rlock);
-    ring_free(&st->queue);
-    free(st->batch);
     idtable_free(&st->lasts);
     idtable_free(&st->keys);
     free(st->path);
@@ -312,7 +305,7 @@ static int store__create_private(const char *path, char *err, size_t errlen)
     return 0;
 }
 
-static int store__open_writer(store *st, const char *path, char *err, size_t errlen)
+static int store__open_writer(store_sqlite *st, const char *path, char *err, size_t errlen)
 {
     if (store__create_private(path, err, errlen) != 0)
         return -1;
@@ -358,110 +351,68 @@ static int store__open_writer(store *st, const char *path, char *err, size_t err
     return store_sqlite__writer_prepare(st, err, errlen);
 }
 
-store_err store_open(const store_options *opt, store **out, char *err, size_t errlen)
+static store_err store__open(const store_options *opt, size_t batch_max, void **impl, char *err,
+                             size_t errlen)
 {
-    char scratch[1];
-    if (!err || errlen == 0) {
-        err = scratch;
-        errlen = sizeof scratch;
-    }
-    err[0] = '\0';
-    if (!opt || !opt->path || !out) {
-        snprintf(err, errlen, "store_open: missing path");
-        return STORE_EINVAL;
-    }
-    *out = NULL;
-    store *st = calloc(1, sizeof *st);
+    *impl = NULL;
+    store_sqlite *st = calloc(1, sizeof *st);
     if (!st) {
         snprintf(err, errlen, "out of memory");
         return STORE_ENOMEM;
     }
-    size_t cap = opt->queue_capacity ? opt->queue_capacity : DEFAULT_QUEUE_CAPACITY;
-    st->batch_max = opt->batch_max ? opt->batch_max : DEFAULT_BATCH_MAX;
-    st->retention_ms = opt->retention_ms > 0 ? opt->retention_ms : 0;
+    st->batch_max = batch_max;
     st->path = strdup(opt->path);
-    if (!st->path) {
-        snprintf(err, errlen, "out of memory");
+    if (!st->path || store_sqlite__writer_init(st, err, errlen) != 0) {
+        if (!st->path)
+            snprintf(err, errlen, "out of memory");
         store__destroy(st);
         return STORE_ENOMEM;
     }
-    if (store_sqlite__writer_init(st, cap, err, errlen) != 0) {
-        store__destroy(st);
-        return STORE_ENOMEM;
-    }
-    st->stats.queue_capacity = cap;
-    st->stats.writable = 1;
-
-    pthread_condattr_t ca;
-    int rc = vmutex_init(&st->lock);
-    st->lock_init = rc == 0;
-    if (rc == 0) {
-        rc = vmutex_init(&st->rlock);
-        st->rlock_init = rc == 0;
-    }
-    if (rc == 0 && (rc = pthread_condattr_init(&ca)) == 0) {
-        /* Monotonic: backoff and retention timers ignore wall-clock jumps. */
-        rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        if (rc == 0)
-            rc = pthread_cond_init(&st->wake, &ca);
-        st->wake_init = rc == 0;
-        if (rc == 0)
-            rc = pthread_cond_init(&st->synced, &ca);
-        st->synced_init = rc == 0;
-        pthread_condattr_destroy(&ca);
-    }
+    int rc = vmutex_init(&st->rlock);
+    st->rlock_init = rc == 0;
     if (rc != 0) {
         snprintf(err, errlen, "pthread init: %s", strerror(rc));
         store__destroy(st);
         return STORE_ENOMEM;
     }
-
     if (store__open_writer(st, opt->path, err, errlen) != 0 ||
         store_sqlite__reader_open(st, opt->path, err, errlen) != 0) {
         store__destroy(st);
         return STORE_EIO;
     }
-
-    rc = pthread_create(&st->writer, NULL, store_sqlite__writer_main, st);
-    if (rc != 0) {
-        snprintf(err, errlen, "cannot start the writer thread: %s", strerror(rc));
-        store__destroy(st);
-        return STORE_ENOMEM;
-    }
-    st->writer_started = 1;
-    *out = st;
+    *impl = st;
     return STORE_OK;
 }
 
-void store_close(store *st)
+static void store__close(void *impl)
 {
-    if (!st)
-        return;
-    if (st->writer_started) {
-        vmutex_lock(&st->lock);
-        st->stop = 1;
-        pthread_cond_signal(&st->wake);
-        vmutex_unlock(&st->lock);
-        int rc = pthread_join(st->writer, NULL);
-        if (rc != 0)
-            LOG_E(TAG, "joining the writer: %s", strerror(rc));
-    }
-    store__destroy(st);
+    if (impl)
+        store__destroy(impl);
 }
 
-/* ---- stats ------------------------------------------------------------ */
-
-void store_get_stats(store *st, store_stats *out)
-{
-    if (!out)
-        return;
-    if (!st) {
-        memset(out, 0, sizeof *out);
-        return;
-    }
-    vmutex_lock(&st->lock);
-    *out = st->stats;
-    /* Records held by a failing batch are still waiting: count them. */
-    out->queue_depth = ring_count(&st->queue) + st->batch_n;
-    vmutex_unlock(&st->lock);
-}
+const store_backend store_sqlite_backend = {
+    .name = "sqlite",
+    .open = store__open,
+    .close = store__close,
+    .write_batch = store_sqlite__write_batch,
+    .prune = store_sqlite__prune,
+    .list_devices = store_sqlite_list_devices,
+    .get_device = store_sqlite_get_device,
+    .query_readings = store_sqlite_query_readings,
+    .load_completeness = store_sqlite_load_completeness,
+    .load_open_alarms = store_sqlite_load_open_alarms,
+    .query_alarms = store_sqlite_query_alarms,
+    .get_alarm_settings = store_sqlite_get_alarm_settings,
+    .load_alarm_settings = store_sqlite_load_alarm_settings,
+    .get_user = store_sqlite_get_user,
+    .list_users = store_sqlite_list_users,
+    .list_tokens = store_sqlite_list_tokens,
+    .list_sessions = store_sqlite_list_sessions,
+    .query_audit = store_sqlite_query_audit,
+    .admin_user_add = store_sqlite_admin_user_add,
+    .admin_user_update = store_sqlite_admin_user_update,
+    .admin_user_del = store_sqlite_admin_user_del,
+    .admin_token_add = store_sqlite_admin_token_add,
+    .admin_token_del = store_sqlite_admin_token_del,
+    .admin_audit = store_sqlite_admin_audit,
+};

@@ -39,7 +39,7 @@ static void store_alarm__opt_t(sqlite3_stmt *s, int i, const char *v)
         sqlite3_bind_null(s, i);
 }
 
-int store_sqlite__write_alarm(store *st, const alarm_event *ev)
+int store_sqlite__write_alarm(store_sqlite *st, const alarm_event *ev)
 {
     THREAD_ASSERT_OWNER(&st->writer_owner);
     const alarm_rec *a = &ev->alarm;
@@ -89,7 +89,7 @@ int store_sqlite__write_alarm(store *st, const alarm_event *ev)
     return rc;
 }
 
-void store_sqlite__alarm_close(store *st)
+void store_sqlite__alarm_close(store_sqlite *st)
 {
     sqlite3_finalize(st->w_alarm);
     sqlite3_finalize(st->w_alarm_event);
@@ -126,15 +126,17 @@ static void store_alarm__row(sqlite3_stmt *s, void *dst)
     a->news2_score = sqlite3_column_int(s, 14);
 }
 
-store_err store_load_open_alarms(store *st, alarm_rec **out, size_t *n)
+store_err store_sqlite_load_open_alarms(void *impl, alarm_rec **out, size_t *n)
 {
+    store_sqlite *st = impl;
     return store_sqlite__select(st, "SELECT " ALARM_COLS " FROM alarms WHERE state <> 'cleared' ORDER BY alarm_id",
                                 store_alarm__row, sizeof **out, (void **)out, n, "");
 }
 
-store_err store_query_alarms(store *st, const char *device_id, int64_t from_ms, int64_t to_ms,
+store_err store_sqlite_query_alarms(void *impl, const char *device_id, int64_t from_ms, int64_t to_ms,
                              size_t limit, alarm_rec **out, size_t *n)
 {
+    store_sqlite *st = impl;
     if (!device_id)
         return STORE_EINVAL;
     return store_sqlite__select(st, "SELECT " ALARM_COLS " FROM alarms WHERE device_id = ?1 AND "
@@ -148,7 +150,7 @@ store_err store_query_alarms(store *st, const char *device_id, int64_t from_ms, 
 #define SETTING_COLS "device_id, condition, enabled, latching, lim, lim_high, hysteresis, onset_ms, " \
                      "onset_high_ms, clear_ms"
 
-int store_sqlite__write_alarm_setting(store *st, const store_alarm_setting_rec *r)
+int store_sqlite__write_alarm_setting(store_sqlite *st, const store_alarm_setting_rec *r)
 {
     THREAD_ASSERT_OWNER(&st->writer_owner);
     if (store_alarm__prep(st->wdb, &st->w_alarm_setting,
@@ -207,8 +209,9 @@ static void store_alarm__apply_row(alarm_settings *s, const store_alarm__srow *r
         s->cond[r->cond] = r->cs;
 }
 
-store_err store_get_alarm_settings(store *st, const char *device_id, alarm_settings *out)
+store_err store_sqlite_get_alarm_settings(void *impl, const char *device_id, alarm_settings *out)
 {
+    store_sqlite *st = impl;
     alarm_settings_default(out);
     store_alarm__srow *v = NULL;
     size_t n = 0;
@@ -222,10 +225,11 @@ store_err store_get_alarm_settings(store *st, const char *device_id, alarm_setti
     return n ? STORE_OK : STORE_ENOTFOUND;
 }
 
-store_err store_load_alarm_settings(store *st,
+store_err store_sqlite_load_alarm_settings(void *impl,
                                     void (*cb)(void *ctx, const char *device_id, const alarm_settings *s),
                                     void *ctx)
 {
+    store_sqlite *st = impl;
     store_alarm__srow *v = NULL;
     size_t n = 0;
     store_err e = store_sqlite__select(st, "SELECT " SETTING_COLS " FROM alarm_settings ORDER BY device_id",

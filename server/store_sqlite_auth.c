@@ -120,7 +120,7 @@ static int store_auth__del_user_sessions(sqlite3 *db, const char *name)
     return rc;
 }
 
-int store_sqlite__write_auth(store *st, const store_auth_write *w)
+int store_sqlite__write_auth(store_sqlite *st, const store_auth_write *w)
 {
     THREAD_ASSERT_OWNER(&st->writer_owner);
     if (w->op < STORE_AUTH_USER_ADD || w->op > STORE_AUTH_AUDIT)
@@ -131,7 +131,7 @@ int store_sqlite__write_auth(store *st, const store_auth_write *w)
     return rc;
 }
 
-int store_sqlite__prune_auth(store *st, int64_t cutoff_ms, int64_t now_ms)
+int store_sqlite__prune_auth(store_sqlite *st, int64_t cutoff_ms, int64_t now_ms)
 {
     THREAD_ASSERT_OWNER(&st->writer_owner);
     if (!st->w_prune_audit &&
@@ -149,7 +149,7 @@ int store_sqlite__prune_auth(store *st, int64_t cutoff_ms, int64_t now_ms)
     return rc == SQLITE_OK ? store_sqlite__exec_stmt(st->w_prune_sessions) : rc;
 }
 
-void store_sqlite__auth_close(store *st)
+void store_sqlite__auth_close(store_sqlite *st)
 {
     for (size_t i = 0; i < sizeof st->w_auth / sizeof *st->w_auth; i++) {
         sqlite3_finalize(st->w_auth[i]);
@@ -168,7 +168,7 @@ void store_sqlite__auth_close(store *st)
 /* Runs a SELECT on the read connection, handing each row to row(); grows
  * *out by esize per row. */
 
-store_err store_sqlite__select(store *st, const char *sql, store_sqlite__row_fn row, size_t esize,
+store_err store_sqlite__select(store_sqlite *st, const char *sql, store_sqlite__row_fn row, size_t esize,
                                void **out, size_t *n, const char *fmt, ...)
 {
     if (!st || !out || !n)
@@ -269,8 +269,9 @@ static void store_auth__row_audit(sqlite3_stmt *s, void *dst)
     store_auth__text(a->detail, sizeof a->detail, s, 6);
 }
 
-store_err store_get_user(store *st, const char *name, store_user *out)
+store_err store_sqlite_get_user(void *impl, const char *name, store_user *out)
 {
+    store_sqlite *st = impl;
     store_user *v;
     size_t n;
     store_err e = store_sqlite__select(st, "SELECT name, role, pwhash, created_at FROM users WHERE name = ?1",
@@ -283,30 +284,34 @@ store_err store_get_user(store *st, const char *name, store_user *out)
     return n ? STORE_OK : STORE_ENOTFOUND;
 }
 
-store_err store_list_users(store *st, store_user **out, size_t *n)
+store_err store_sqlite_list_users(void *impl, store_user **out, size_t *n)
 {
+    store_sqlite *st = impl;
     return store_sqlite__select(st, "SELECT name, role, '', created_at FROM users ORDER BY name",
                               store_auth__row_user, sizeof **out, (void **)out, n, "");
 }
 
-store_err store_list_tokens(store *st, store_token **out, size_t *n)
+store_err store_sqlite_list_tokens(void *impl, store_token **out, size_t *n)
 {
+    store_sqlite *st = impl;
     return store_sqlite__select(st, "SELECT id, key, name, role, created_at, coalesce(last_used_at, 0) "
                                   "FROM tokens ORDER BY created_at, id",
                               store_auth__row_token, sizeof **out, (void **)out, n, "");
 }
 
-store_err store_list_sessions(store *st, int64_t now_ms, store_session **out, size_t *n)
+store_err store_sqlite_list_sessions(void *impl, int64_t now_ms, store_session **out, size_t *n)
 {
+    store_sqlite *st = impl;
     return store_sqlite__select(st, "SELECT s.key, s.user, u.role, s.csrf, s.created_at, s.last_used_at, "
                                   "s.expires_at FROM sessions s JOIN users u ON u.name = s.user "
                                   "WHERE s.expires_at > ?1",
                               store_auth__row_session, sizeof **out, (void **)out, n, "i", now_ms);
 }
 
-store_err store_query_audit(store *st, int64_t from_ms, int64_t to_ms, const char *user,
+store_err store_sqlite_query_audit(void *impl, int64_t from_ms, int64_t to_ms, const char *user,
                             size_t limit, store_audit **out, size_t *n)
 {
+    store_sqlite *st = impl;
     const char *cols = "SELECT t, user, address, action, target, outcome, detail FROM audit ";
     char sql[256];
     snprintf(sql, sizeof sql, "%s WHERE t BETWEEN ?1 AND ?2 %s ORDER BY t DESC, rowid DESC LIMIT ?3",
@@ -320,7 +325,7 @@ store_err store_query_audit(store *st, int64_t from_ms, int64_t to_ms, const cha
 
 /* ---- administration (the CLI's own connection) ---- */
 
-static store_err store_auth__admin_db(store *st)
+static store_err store_auth__admin_db(store_sqlite *st)
 {
     if (st->adb)
         return STORE_OK;
@@ -333,7 +338,7 @@ static store_err store_auth__admin_db(store *st)
 }
 
 /* Applies one write now; changes: rows it touched (-1 on error). */
-static store_err store_auth__admin(store *st, const store_auth_write *w, int *changes)
+static store_err store_auth__admin(store_sqlite *st, const store_auth_write *w, int *changes)
 {
     if (!st)
         return STORE_EINVAL;
@@ -360,14 +365,16 @@ static store_err store_auth__admin(store *st, const store_auth_write *w, int *ch
     return STORE_OK;
 }
 
-store_err store_admin_user_add(store *st, const store_user *u)
+store_err store_sqlite_admin_user_add(void *impl, const store_user *u)
 {
+    store_sqlite *st = impl;
     store_auth_write w = {.op = STORE_AUTH_USER_ADD, .v.u = *u};
     return store_auth__admin(st, &w, NULL);
 }
 
-store_err store_admin_user_update(store *st, const char *name, const char *role, const char *pwhash)
+store_err store_sqlite_admin_user_update(void *impl, const char *name, const char *role, const char *pwhash)
 {
+    store_sqlite *st = impl;
     store_auth_write w = {.op = STORE_AUTH_USER_UPDATE};
     snprintf(w.v.u.name, sizeof w.v.u.name, "%s", name);
     snprintf(w.v.u.role, sizeof w.v.u.role, "%s", role ? role : "");
@@ -377,8 +384,9 @@ store_err store_admin_user_update(store *st, const char *name, const char *role,
     return e == STORE_OK && ch == 0 ? STORE_ENOTFOUND : e;
 }
 
-store_err store_admin_user_del(store *st, const char *name)
+store_err store_sqlite_admin_user_del(void *impl, const char *name)
 {
+    store_sqlite *st = impl;
     store_auth_write w = {.op = STORE_AUTH_USER_DEL};
     snprintf(w.v.u.name, sizeof w.v.u.name, "%s", name);
     int ch = 0;
@@ -386,14 +394,16 @@ store_err store_admin_user_del(store *st, const char *name)
     return e == STORE_OK && ch == 0 ? STORE_ENOTFOUND : e;
 }
 
-store_err store_admin_token_add(store *st, const store_token *t)
+store_err store_sqlite_admin_token_add(void *impl, const store_token *t)
 {
+    store_sqlite *st = impl;
     store_auth_write w = {.op = STORE_AUTH_TOKEN_ADD, .v.t = *t};
     return store_auth__admin(st, &w, NULL);
 }
 
-store_err store_admin_token_del(store *st, const char *id)
+store_err store_sqlite_admin_token_del(void *impl, const char *id)
 {
+    store_sqlite *st = impl;
     store_auth_write w = {.op = STORE_AUTH_TOKEN_DEL};
     snprintf(w.v.t.id, sizeof w.v.t.id, "%s", id);
     int ch = 0;
@@ -401,8 +411,9 @@ store_err store_admin_token_del(store *st, const char *id)
     return e == STORE_OK && ch == 0 ? STORE_ENOTFOUND : e;
 }
 
-store_err store_admin_audit(store *st, const store_audit *a)
+store_err store_sqlite_admin_audit(void *impl, const store_audit *a)
 {
+    store_sqlite *st = impl;
     store_auth_write w = {.op = STORE_AUTH_AUDIT, .v.a = *a};
     return store_auth__admin(st, &w, NULL);
 }

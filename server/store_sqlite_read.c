@@ -60,7 +60,7 @@ static void store__row_to_reading(sqlite3_stmt *s, int c, const char *id, teleme
     r->present = p;
 }
 
-int store_sqlite__reader_open(store *st, const char *path, char *err, size_t errlen)
+int store_sqlite__reader_open(store_sqlite *st, const char *path, char *err, size_t errlen)
 {
     int rc = sqlite3_open_v2(path, &st->rdb, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
@@ -113,15 +113,16 @@ static void store__row_to_device(sqlite3_stmt *s, store_device *d)
 
 /* Logs a read failure (the one log line for it; callers get STORE_EIO).
  * rlock held: the message belongs to st->rdb. */
-static store_err store__read_error(store *st, const char *what)
+static store_err store__read_error(store_sqlite *st, const char *what)
 {
     VMUTEX_ASSERT_HELD(&st->rlock);
     LOG_E(TAG, "%s: %s", what, sqlite3_errmsg(st->rdb));
     return STORE_EIO;
 }
 
-store_err store_list_devices(store *st, store_device **out, size_t *n)
+store_err store_sqlite_list_devices(void *impl, store_device **out, size_t *n)
 {
+    store_sqlite *st = impl;
     if (!st || !out || !n)
         return STORE_EINVAL;
     *out = NULL;
@@ -161,8 +162,9 @@ store_err store_list_devices(store *st, store_device **out, size_t *n)
     return STORE_OK;
 }
 
-store_err store_get_device(store *st, const char *id, store_device *out)
+store_err store_sqlite_get_device(void *impl, const char *id, store_device *out)
 {
+    store_sqlite *st = impl;
     if (!st || !id || !out)
         return STORE_EINVAL;
     store_err ret;
@@ -187,7 +189,7 @@ store_err store_get_device(store *st, const char *id, store_device *out)
 }
 
 /* Runs inside the read transaction, rlock held. */
-static store_err store__query_locked(store *st, const char *id, int64_t from_ms, int64_t to_ms,
+static store_err store__query_locked(store_sqlite *st, const char *id, int64_t from_ms, int64_t to_ms,
                               size_t max_points, store_series *out)
 {
     VMUTEX_ASSERT_HELD(&st->rlock);
@@ -271,9 +273,10 @@ static store_err store__query_locked(store *st, const char *id, int64_t from_ms,
     return STORE_OK;
 }
 
-store_err store_query_readings(store *st, const char *id, int64_t from_ms, int64_t to_ms,
+store_err store_sqlite_query_readings(void *impl, const char *id, int64_t from_ms, int64_t to_ms,
                                size_t max_points, store_series *out)
 {
+    store_sqlite *st = impl;
     if (!out)
         return STORE_EINVAL;
     memset(out, 0, sizeof *out);
@@ -293,16 +296,6 @@ store_err store_query_readings(store *st, const char *id, int64_t from_ms, int64
     if (ret != STORE_OK)
         store_series_free(out);
     return ret;
-}
-
-void store_series_free(store_series *s)
-{
-    if (!s)
-        return;
-    free(s->raw);
-    free(s->raw_t);
-    free(s->ds.b);
-    memset(s, 0, sizeof *s);
 }
 
 /* ---- completeness ----------------------------------------------------- */
@@ -333,7 +326,7 @@ void store_series_free(store_series *s)
     "JOIN devices AS d ON d.key = l.device ORDER BY l.device, l.boot, l.from_seq"
 
 /* Runs one completeness query inside the read transaction, rlock held. */
-static store_err store__load_rows(store *st, const char *sql,
+static store_err store__load_rows(store_sqlite *st, const char *sql,
                            void (*fn)(void *, const char *, int64_t, int64_t, int64_t), void *ctx)
 {
     VMUTEX_ASSERT_HELD(&st->rlock);
@@ -358,8 +351,9 @@ static store_err store__load_rows(store *st, const char *sql,
     return ret;
 }
 
-store_err store_load_completeness(store *st, const store_completeness_cb *cb)
+store_err store_sqlite_load_completeness(void *impl, const store_completeness_cb *cb)
 {
+    store_sqlite *st = impl;
     if (!st || !cb)
         return STORE_EINVAL;
     vmutex_lock(&st->rlock);

@@ -1,6 +1,7 @@
-/* store_sqlite_writer — the write side of the SQLite store: the queue
- * (store_put_*), the writer thread, batches with group commit, retention,
- * retry with backoff. See store_sqlite_int.h for threads and ownership. */
+/* store_sqlite_writer — the write side of the SQLite engine: one batch or
+ * one retention step per transaction (store_backend.h write_batch, prune).
+ * The queue, group commit and retry live in store.c. Writer thread only;
+ * see store_sqlite_int.h for threads and ownership. */
 #include "store_sqlite_int.h"
 #include "vclock.h"
 
@@ -15,32 +16,8 @@
 
 #define TAG STORE_TAG
 
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 5000
-#define STOP_GIVE_UP_MS 10000       /* at close, retry a failing batch this long, then drop it */
-#define PRUNE_INTERVAL_MS 2000      /* retention pass period when caught up */
-#define PRUNE_CATCHUP_MS 50         /* ... and when the last pass found a full chunk */
-#define PRUNE_CHUNK 5000            /* rows deleted per retention transaction */
-#define GROUP_COMMIT_MS 10          /* wait for more records before a small batch */
 
 /* ---- small helpers ---------------------------------------------------- */
-
-/* Waits on st->wake until signalled or, if deadline_ms >= 0, until that
- * monotonic time. Called with lock held (the wait releases and retakes it). */
-static void store__wait(store *st, int64_t deadline_ms)
-{
-    VMUTEX_ASSERT_HELD(&st->lock);
-    int rc;
-    if (deadline_ms < 0) {
-        rc = vmutex_cond_wait(&st->wake, &st->lock);
-    } else {
-        struct timespec ts = {.tv_sec = deadline_ms / 1000,
-                              .tv_nsec = (long)(deadline_ms % 1000) * 1000000};
-        rc = vmutex_cond_timedwait(&st->wake, &st->lock, &ts);
-    }
-    if (rc != 0 && rc != ETIMEDOUT)
-        LOG_E(TAG, "waiting for records: %s", strerror(rc));
-}
 
 /* Errors worth retrying the whole batch for: the database or its file is
  * (for now) unusable. Anything else is a problem with one record. */
@@ -123,7 +100,7 @@ static const idtable_type store__lasts_type = {
 };
 
 /* The device's key, creating its row on first sight. */
-static int store__device_key(store *st, const telemetry_reading *r, int64_t *key)
+static int store__device_key(store_sqlite *st, const telemetry_reading *r, int64_t *key)
 {
     THREAD_ASSERT_OWNER(&st->writer_owner);
     const store_key *k = idtable_find(&st->keys, r->device_id);
@@ -153,7 +130,7 @@ static int store__device_key(store *st, const telemetry_reading *r, int64_t *key
 
 /* Remembers batch[idx] as the device's latest stored reading of this batch
  * (by receive time, later records winning ties). */
-static int store__last_note(store *st, int64_t key, size_t idx)
+static int store__last_note(store_sqlite *st, int64_t key, size_t idx)
 {
     THREAD_ASSERT_OWNER(&st->writer_owner);
     store_last e = {.key = key, .idx = idx};
@@ -171,7 +148,7 @@ static int store__last_note(store *st, int64_t key, size_t idx)
 
 /* Applies one reading inside the open transaction. *stored tells whether it
  * was new. Returns an SQLite code (SQLITE_DONE on success). */
-static int store__write_reading(store *st, size_t idx, int *stored)
+static int store__write_reading(store_sqlite *st, size_t idx, int *stored)
 {
     THREAD_ASSERT_OWNER(&st->writer_owner);
     const telemetry_reading *r = &st->batch[idx].u.r;
@@ -195,7 +172,7 @@ static int store__write_reading(store *st, size_t idx, int *stored)
 }
 
 /* Updates each device touched by the batch once, with its latest reading. */
-static int store__write_lasts(store *st)
+static int store__write_lasts(store_sqlite *st)
 {
     THREAD_ASSERT_OWNER(&st->writer_owner);
     int rc = SQLITE_DONE;
@@ -211,7 +188,7 @@ static int store__write_lasts(store *st)
     return rc;
 }
 
-static int store__write_status(store *st, const telemetry_status *x)
+static int store__write_status(store_sqlite *st, const telemetry_status *x)
 {
     THREAD_ASSERT_OWNER(&st->writer_owner);
     sqlite3_stmt *s = st->w_status;
@@ -235,7 +212,7 @@ static int store__write_status(store *st, const telemetry_status *x)
     return rc;
 }
 
-static int store__write_lost(store *st, const store_lost_rec *l)
+static int store__write_lost(store_sqlite *st, const store_lost_rec *l)
 {
     THREAD_ASSERT_OWNER(&st->writer_owner);
     sqlite3_stmt *s = st->w_lost;
@@ -256,7 +233,7 @@ static int store__write_lost(store *st, const store_lost_rec *l)
 /* Ends a failed transaction. The reason goes into st->werr (with the
  * rollback's own failure, if any), for the caller's one log line: the
  * writer loop for a batch, store__prune_pass for retention. */
-static void store__rollback(store *st)
+static void store__rollback(store_sqlite *st)
 {
     THREAD_ASSERT_OWNER(&st->writer_owner);
     idtable_clear(&st->keys); /* device rows created in this transaction are gone */
@@ -275,7 +252,8 @@ static void store__rollback(store *st)
 
 /* Writes st->batch in one transaction. Returns SQLITE_DONE, or the code of
  * the failure that aborted it (then nothing of the batch was stored). */
-static int store__write_batch(store *st, uint64_t *n_stored, uint64_t *n_dup, uint64_t *n_rejected)
+static int store__write_batch(store_sqlite *st, size_t batch_n, uint64_t *n_stored, uint64_t *n_dup,
+                              uint64_t *n_rejected)
 {
     THREAD_ASSERT_OWNER(&st->writer_owner);
     uint64_t stored = 0, dup = 0, rejected = 0;
@@ -284,7 +262,7 @@ static int store__write_batch(store *st, uint64_t *n_stored, uint64_t *n_dup, ui
         snprintf(st->werr, sizeof st->werr, "%s", sqlite3_errmsg(st->wdb));
         return rc;
     }
-    for (size_t i = 0; i < st->batch_n; i++) {
+    for (size_t i = 0; i < batch_n; i++) {
         const store_rec *rec = &st->batch[i];
         int was_stored = 0;
         rc = rec->kind == STORE_REC_READING ? store__write_reading(st, i, &was_stored)
@@ -305,13 +283,7 @@ static int store__write_batch(store *st, uint64_t *n_stored, uint64_t *n_dup, ui
         /* Only this record is refused; retrying it would wedge the store. */
         rejected++;
         LOG_W(TAG, "record for %s refused by the database, dropped: %s",
-              rec->kind == STORE_REC_READING ? rec->u.r.device_id
-              : rec->kind == STORE_REC_LOST  ? rec->u.l.device_id
-              : rec->kind == STORE_REC_AUTH  ? "access control"
-              : rec->kind == STORE_REC_ALARM ? rec->u.al.alarm.device_id
-              : rec->kind == STORE_REC_ALARM_SETTING ? rec->u.as.device_id
-                                       : rec->u.s.device_id,
-              sqlite3_errmsg(st->wdb));
+              store_rec_device(rec), sqlite3_errmsg(st->wdb));
     }
     rc = store__write_lasts(st);
     if (rc != SQLITE_DONE) {
@@ -334,10 +306,10 @@ static int store__write_batch(store *st, uint64_t *n_stored, uint64_t *n_dup, ui
  * cutoff, device by device (the (device, t) index makes each step cheap),
  * resuming after the device where the last pass stopped. Returns the number
  * deleted, or -1 on error. */
-static int64_t store__prune_pass(store *st, int64_t cutoff)
+static int64_t store__prune_pass(store_sqlite *st, int64_t cutoff, int64_t now_ms, int64_t budget)
 {
     THREAD_ASSERT_OWNER(&st->writer_owner);
-    int64_t budget = PRUNE_CHUNK, deleted = 0;
+    int64_t deleted = 0;
     int rc = store_sqlite__exec_stmt(st->w_begin);
     if (rc != SQLITE_DONE)
         goto fail;
@@ -370,170 +342,32 @@ static int64_t store__prune_pass(store *st, int64_t cutoff)
     }
     sqlite3_reset(d);
     if (rc == SQLITE_DONE)
-        rc = store_sqlite__prune_auth(st, cutoff, vclock_wall_ms());
+        rc = store_sqlite__prune_auth(st, cutoff, now_ms);
     if (rc != SQLITE_DONE)
         goto fail;
     rc = store_sqlite__exec_stmt(st->w_commit);
     if (rc != SQLITE_DONE)
         goto fail;
     st->prune_cursor = next_cursor;
-    if (st->prune_failing) {
-        st->prune_failing = 0;
-        LOG_I(TAG, "retention pruning works again");
-    }
     return deleted;
 fail:
     store__rollback(st);
-    if (!st->prune_failing) {
-        st->prune_failing = 1;
-        LOG_W(TAG, "retention pruning failed, will retry: %s", st->werr);
-    }
-    return -1;
-}
-
-void *store_sqlite__writer_main(void *arg)
-{
-    store *st = arg;
-    int64_t backoff = 0;       /* > 0 while the current batch keeps failing */
-    int64_t retry_at = 0;
-    int64_t give_up_at = 0;    /* set once stop is seen with a failing batch */
-    int64_t next_prune = vclock_mono_ms();
-    uint64_t failures = 0;     /* in the current unwritable period */
-    int stop_kicked = 0;
-
-    thread_owner_bind(&st->writer_owner);
-    vmutex_lock(&st->lock);
-    for (;;) {
-        if (st->batch_n == 0) {
-            while (ring_empty(&st->queue) && !st->stop) {
-                if (st->retention_ms <= 0) {
-                    store__wait(st, -1);
-                } else if (vclock_mono_ms() >= next_prune) {
-                    break;
-                } else {
-                    store__wait(st, next_prune);
-                }
-            }
-            /* Group commit: a transaction costs far more than a row, so
-             * when only a few records are waiting, let more arrive for a
-             * moment. Storage lags by GROUP_COMMIT_MS at most; the live
-             * path does not wait for it. */
-            size_t queued = ring_count(&st->queue);
-            if (queued > 0 && queued < st->batch_max && !st->stop) {
-                vmutex_unlock(&st->lock);
-                struct timespec gc = {0, GROUP_COMMIT_MS * 1000000L};
-                nanosleep(&gc, NULL);
-                vmutex_lock(&st->lock);
-            }
-            /* Take everything queued, up to one batch. */
-            size_t n = ring_count(&st->queue);
-            if (n > st->batch_max)
-                n = st->batch_max;
-            for (size_t i = 0; i < n; i++)
-                (void)ring_pop_copy(&st->queue, &st->batch[i]); /* i < count: cannot fail */
-            st->batch_n = n;
-        } else {
-            /* A failed batch waits out its backoff; close cuts the current
-             * wait short once (a last prompt try), then backoff applies. */
-            while (vclock_mono_ms() < retry_at) {
-                if (st->stop && !stop_kicked) {
-                    stop_kicked = 1;
-                    break;
-                }
-                store__wait(st, retry_at);
-            }
-        }
-        int stopping = st->stop;
-        vmutex_unlock(&st->lock);
-
-        if (st->batch_n > 0) {
-            uint64_t stored = 0, dup = 0, rejected = 0;
-            int rc = store__write_batch(st, &stored, &dup, &rejected);
-            vmutex_lock(&st->lock);
-            if (rc == SQLITE_DONE) {
-                st->stats.stored += stored;
-                st->stats.duplicates += dup;
-                st->stats.rejected += rejected;
-                if (!st->stats.writable)
-                    LOG_I(TAG, "database writable again after %" PRIu64 " failed attempts",
-                          failures);
-                st->stats.writable = 1;
-                st->written += st->batch_n;
-                pthread_cond_broadcast(&st->synced);
-                st->batch_n = 0;
-                backoff = 0;
-                failures = 0;
-            } else {
-                st->stats.write_errors++;
-                failures++;
-                if (st->stats.writable)
-                    LOG_E(TAG, "write failed, database not writable; retrying with "
-                               "backoff (records queue meanwhile): %s (%d)",
-                          st->werr, rc);
-                else
-                    LOG_D(TAG, "retry failed: %s", st->werr);
-                st->stats.writable = 0;
-                backoff = backoff == 0 ? BACKOFF_MIN_MS
-                                       : (backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
-                                                                       : backoff * 2);
-                int64_t now = vclock_mono_ms();
-                retry_at = now + backoff;
-                if (st->stop) {
-                    if (give_up_at == 0)
-                        give_up_at = now + STOP_GIVE_UP_MS;
-                    else if (now >= give_up_at) {
-                        LOG_E(TAG, "closing: giving up on %zu queued + %zu batched "
-                                   "records, database still not writable",
-                              ring_count(&st->queue), st->batch_n);
-                        st->written += ring_count(&st->queue) + st->batch_n;
-                        pthread_cond_broadcast(&st->synced);
-                        while (!ring_empty(&st->queue))
-                            ring_pop(&st->queue);
-                        st->batch_n = 0;
-                    }
-                }
-            }
-            vmutex_unlock(&st->lock);
-        }
-
-        /* Retention between batches, only while writes work, and never
-         * more than one chunk per batch so ingest keeps flowing. */
-        if (st->retention_ms > 0 && st->batch_n == 0 && !stopping &&
-            vclock_mono_ms() >= next_prune) {
-            int64_t n = store__prune_pass(st, vclock_wall_ms() - st->retention_ms);
-            next_prune = vclock_mono_ms() + (n >= PRUNE_CHUNK ? PRUNE_CATCHUP_MS : PRUNE_INTERVAL_MS);
-            if (n > 0) {
-                vmutex_lock(&st->lock);
-                st->stats.pruned += (uint64_t)n;
-                vmutex_unlock(&st->lock);
-            }
-        }
-
-        vmutex_lock(&st->lock);
-        if (st->stop && ring_empty(&st->queue) && st->batch_n == 0)
-            break;
-    }
-    vmutex_unlock(&st->lock);
-    thread_owner_release(&st->writer_owner);
-    return NULL;
+    return -1; /* st->werr says why; store.c logs it */
 }
 
 /* ---- set-up ----------------------------------------------------------- */
 
-int store_sqlite__writer_init(store *st, size_t queue_capacity, char *err, size_t errlen)
+int store_sqlite__writer_init(store_sqlite *st, char *err, size_t errlen)
 {
-    st->batch = calloc(st->batch_max, sizeof *st->batch);
-    /* malloc maps a large ring lazily (mmap): untouched slots cost no RAM. */
-    if (ring_init(&st->queue, queue_capacity, sizeof(store_rec)) != RING_OK || !st->batch ||
-        idtable_init(&st->keys, &store__keys_type, 1024, 0) != IDTABLE_OK ||
+    if (idtable_init(&st->keys, &store__keys_type, 1024, 0) != IDTABLE_OK ||
         idtable_init(&st->lasts, &store__lasts_type, 2 * st->batch_max, 0) != IDTABLE_OK) {
-        snprintf(err, errlen, "out of memory for a queue of %zu records", queue_capacity);
+        snprintf(err, errlen, "out of memory for the writer's tables");
         return -1;
     }
     return 0;
 }
 
-int store_sqlite__writer_prepare(store *st, char *err, size_t errlen)
+int store_sqlite__writer_prepare(store_sqlite *st, char *err, size_t errlen)
 {
     THREAD_ASSERT_OWNER(&st->writer_owner);
     const struct {
@@ -582,126 +416,39 @@ int store_sqlite__writer_prepare(store *st, char *err, size_t errlen)
     return 0;
 }
 
+/* ---- the engine's write entry points (store_backend.h) ----------------- */
 
-/* ---- queue ------------------------------------------------------------ */
-
-/* The id is read from a fixed TELEMETRY_ID_MAX + 1 array (or a caller's
- * string): find its NUL within that bound first, then validate it. */
-static int store__id_valid(const char *id)
+/* The writer thread's first call binds it as the owner of the write side. */
+static void store__writer_enter(store_sqlite *st)
 {
-    const char *end = memchr(id, '\0', TELEMETRY_ID_MAX + 1);
-    return end && telemetry_id_valid(id, (size_t)(end - id));
-}
-
-/* Queues n records of one kind (recs: n x size bytes) all together or, when
- * the queue has no room for all of them, none (each refused one counted). */
-static store_err store__enqueue_n(store *st, int kind, const void *recs, size_t size, size_t n)
-{
-    store_err ret = STORE_OK;
-    vmutex_lock(&st->lock);
-    if (st->stop) {
-        ret = STORE_EINVAL; /* closing: the caller is misusing the store */
-    } else if (ring_capacity(&st->queue) - ring_count(&st->queue) < n) {
-        /* Full: refuse and count; never wait for the writer. */
-        st->stats.dropped_full += n;
-        ret = STORE_EFULL;
-    } else {
-        int was_empty = ring_count(&st->queue) == 0;
-        for (size_t i = 0; i < n; i++) {
-            store_rec *slot = ring_push(&st->queue);
-            slot->kind = kind;
-            memcpy(&slot->u, (const unsigned char *)recs + i * size, size);
-        }
-        if (was_empty && n)
-            pthread_cond_signal(&st->wake); /* the writer only sleeps on an empty ring */
-        st->stats.queued += n;
+    if (!st->writer_bound) {
+        thread_owner_bind(&st->writer_owner);
+        st->writer_bound = 1;
     }
-    vmutex_unlock(&st->lock);
-    return ret;
+    THREAD_ASSERT_OWNER(&st->writer_owner);
 }
 
-static store_err store__enqueue(store *st, int kind, const void *rec, size_t size)
+store_wr store_sqlite__write_batch(void *impl, const store_rec *batch, size_t n,
+                                   store_batch_result *res, char *err, size_t errlen)
 {
-    return store__enqueue_n(st, kind, rec, size, 1);
+    store_sqlite *st = impl;
+    store__writer_enter(st);
+    st->batch = batch;
+    int rc = store__write_batch(st, n, &res->stored, &res->duplicates, &res->rejected);
+    st->batch = NULL;
+    if (rc == SQLITE_DONE)
+        return STORE_WR_OK;
+    snprintf(err, errlen, "%s (%d)", st->werr, rc);
+    return STORE_WR_RETRY;
 }
 
-store_err store_put_reading(store *st, const telemetry_reading *r)
+int64_t store_sqlite__prune(void *impl, int64_t cutoff_ms, int64_t now_ms, int64_t budget,
+                            char *err, size_t errlen)
 {
-    if (!st || !r || !store__id_valid(r->device_id))
-        return STORE_EINVAL;
-    return store__enqueue(st, STORE_REC_READING, r, sizeof *r);
-}
-
-store_err store_put_status(store *st, const telemetry_status *s)
-{
-    if (!st || !s || !store__id_valid(s->device_id))
-        return STORE_EINVAL;
-    return store__enqueue(st, STORE_REC_STATUS, s, sizeof *s);
-}
-
-store_err store_put_auth(store *st, const store_auth_write *w)
-{
-    if (!st || !w || w->op < STORE_AUTH_USER_ADD || w->op > STORE_AUTH_AUDIT)
-        return STORE_EINVAL;
-    return store__enqueue(st, STORE_REC_AUTH, w, sizeof *w);
-}
-
-store_err store_put_alarm(store *st, const alarm_event *ev)
-{
-    if (!st || !ev || !store__id_valid(ev->alarm.device_id))
-        return STORE_EINVAL;
-    return store__enqueue(st, STORE_REC_ALARM, ev, sizeof *ev);
-}
-
-store_err store_put_alarm_settings(store *st, const char *device_id, const alarm_settings *s,
-                                   const char *user, int64_t at_ms)
-{
-    if (!st || !s || !device_id || !store__id_valid(device_id))
-        return STORE_EINVAL;
-    store_alarm_setting_rec r[ALARM_COND_COUNT + 1];
-    memset(r, 0, sizeof r);
-    for (int c = -1; c < ALARM_COND_COUNT; c++) {
-        store_alarm_setting_rec *x = &r[c + 1];
-        snprintf(x->device_id, sizeof x->device_id, "%s", device_id);
-        snprintf(x->user, sizeof x->user, "%s", user ? user : "");
-        x->cond = c;
-        if (c < 0)
-            x->cs.onset_ms = s->escalation_ms;
-        else
-            x->cs = s->cond[c];
-        x->at_ms = at_ms;
-    }
-    return store__enqueue_n(st, STORE_REC_ALARM_SETTING, r, sizeof *r, ALARM_COND_COUNT + 1);
-}
-
-store_err store_sync(store *st, int64_t timeout_ms)
-{
-    if (!st)
-        return STORE_EINVAL;
-    vmutex_lock(&st->lock);
-    uint64_t target = st->stats.queued;
-    int64_t deadline = vclock_mono_ms() + timeout_ms;
-    while (st->written < target && vclock_mono_ms() < deadline) {
-        struct timespec ts = {.tv_sec = deadline / 1000, .tv_nsec = (long)(deadline % 1000) * 1000000};
-        (void)vmutex_cond_timedwait(&st->synced, &st->lock, &ts);
-    }
-    int ok = st->written >= target;
-    vmutex_unlock(&st->lock);
-    return ok ? STORE_OK : STORE_EIO;
-}
-
-store_err store_put_lost(store *st, const char *device_id, int64_t boot, int64_t from_seq,
-                         int64_t to_seq, const char *reason, int64_t at_ms)
-{
-    if (!st || !device_id || !store__id_valid(device_id) || from_seq > to_seq)
-        return STORE_EINVAL;
-    store_lost_rec l;
-    memset(&l, 0, sizeof l);
-    snprintf(l.device_id, sizeof l.device_id, "%s", device_id);
-    snprintf(l.reason, sizeof l.reason, "%s", reason ? reason : "");
-    l.boot = boot;
-    l.from_seq = from_seq;
-    l.to_seq = to_seq;
-    l.at_ms = at_ms;
-    return store__enqueue(st, STORE_REC_LOST, &l, sizeof l);
+    store_sqlite *st = impl;
+    store__writer_enter(st);
+    int64_t n = store__prune_pass(st, cutoff_ms, now_ms, budget);
+    if (n < 0)
+        snprintf(err, errlen, "%s", st->werr);
+    return n;
 }
