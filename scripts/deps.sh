@@ -6,7 +6,7 @@ set -euo pipefail
 APT_PACKAGES=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libmosquitto-dev libwebsockets-dev libcjson-dev libsqlite3-dev libcmocka-dev libpq-dev libsodium-dev
-  mosquitto mosquitto-clients sqlite3
+  mosquitto mosquitto-clients sqlite3 postgresql
   python3 python3-paho-mqtt python3-websockets
   chromium
   gcc-arm-none-eabi picolibc-arm-none-eabi qemu-system-arm

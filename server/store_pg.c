@@ -132,11 +132,6 @@ static const char *const migrations[] = {
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
 
-int store_path_is_pg(const char *path)
-{
-    return path && (!strncmp(path, "postgresql://", 13) || !strncmp(path, "postgres://", 11));
-}
-
 /* ---- messages without secrets ----------------------------------------- */
 
 void store_pg__errmsg(const store_pg *pg, char *err, size_t errlen, const char *prefix,

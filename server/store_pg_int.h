@@ -5,7 +5,8 @@
  *
  * The parts:
  *  - store_pg.c        connections, open/close, schema migrations,
- *                      partitions, store_path_is_pg, the backend table;
+ *                      partitions, the backend table (store_path_is_pg is
+ *                      store.c's);
  *  - store_pg_write.c  write_batch (pipeline mode) and prune;
  *  - store_pg_read.c   every read and the admin calls.
  *
