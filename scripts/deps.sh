@@ -32,3 +32,5 @@ fi
 
 # The system broker service is not ours: the project starts its own Mosquitto
 # on loopback with deploy/mosquitto configs. Leave the packaged service alone.
+# Likewise the packaged PostgreSQL cluster: the store tests run a private one
+# (tests/support/pg_cluster.py) on a free loopback port.
