@@ -421,6 +421,8 @@ static void store_pg__close(void *impl)
     if (pg->rlock_init)
         vmutex_destroy(&pg->rlock);
     idtable_free(&pg->known);
+    for (int i = 0; i < STORE_PG_RUN_COLS; i++)
+        sbuf_free(&pg->run[i]);
     free(pg->expect);
     free(pg->stored);
     idtable_free(&pg->lasts);
@@ -450,6 +452,8 @@ static store_err store_pg__open(const store_options *opt, size_t batch_max, void
     }
     pg->batch_max = batch_max;
     pg->parts_day = -1;
+    for (int i = 0; i < STORE_PG_RUN_COLS; i++)
+        sbuf_init(&pg->run[i], 0);
     pg->conninfo = strdup(opt->path);
     pg->expect = calloc(4 * batch_max + 8, sizeof *pg->expect);
     pg->stored = calloc(batch_max, 1);

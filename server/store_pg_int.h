@@ -29,6 +29,7 @@
 #include <libpq-fe.h>
 
 #include "idtable.h"
+#include "sbuf.h"
 #include "store_backend.h"
 #include "vthread.h"
 
@@ -37,10 +38,11 @@
 
 /* One result the writer expects back from the pipeline, in send order. */
 typedef struct store_pg_expect {
-    size_t rec;  /* index in the batch */
+    size_t rec;  /* index in the batch (a run: its first record) */
     int what;    /* STORE_PG_X_* */
 } store_pg_expect;
-enum { STORE_PG_X_OTHER = 0, STORE_PG_X_READING, STORE_PG_X_TOUCH };
+enum { STORE_PG_X_OTHER = 0, STORE_PG_X_READING, STORE_PG_X_TOUCH, STORE_PG_X_RUN };
+#define STORE_PG_RUN_COLS 16 /* arrays of a run of readings: id, then the reading's 15 columns */
 
 /* A per-batch entry of store_pg.lasts. */
 typedef struct store_pg_last {
@@ -67,6 +69,7 @@ typedef struct store_pg {
     idtable lasts;
     int64_t parts_day;       /* the UTC day partitions were last ensured from (-1: never) */
     int prune_failing;
+    sbuf run[STORE_PG_RUN_COLS]; /* a run of readings as array literals, one per column */
 
     /* Guarded by rlock. */
     vmutex rlock;
