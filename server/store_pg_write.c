@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "vclock.h"
 
 #define TAG STORE_TAG
 #define PIPE_CHUNK 256          /* statements sent before reading their results */
@@ -592,6 +593,29 @@ static int store_pgw__plain(store_pg *pg, const char *sql, char *err, size_t err
     return store_pg__exec(pg, pg->w, sql, err, errlen);
 }
 
+/* On a new UTC day, the partitions for it and the days ahead, in a
+ * transaction of their own under the schema lock. A failure is logged and
+ * not fatal: the default partition takes the rows meanwhile. */
+static void store_pgw__days(store_pg *pg, int64_t now_ms)
+{
+    int64_t day = now_ms / STORE_PG_DAY_MS;
+    if (day == pg->parts_day)
+        return;
+    char err[256], sql[96];
+    snprintf(sql, sizeof sql, "SELECT pg_advisory_xact_lock(%lld)", (long long)STORE_PG_LOCK_SCHEMA);
+    if (store_pg__exec(pg, pg->w, "BEGIN", err, sizeof err) == 0 &&
+        store_pg__exec(pg, pg->w, sql, err, sizeof err) == 0 &&
+        store_pg__ensure_partitions(pg, pg->w, day, err, sizeof err) == 0 &&
+        store_pg__exec(pg, pg->w, "COMMIT", err, sizeof err) == 0) {
+        pg->parts_day = day;
+        return;
+    }
+    LOG_W(TAG, "%s: partitions for a new day not created (rows go to the default partition): %s",
+          pg->label, err);
+    if (PQstatus(pg->w) == CONNECTION_OK && PQtransactionStatus(pg->w) != PQTRANS_IDLE)
+        (void)store_pg__exec(pg, pg->w, "ROLLBACK", err, sizeof err);
+}
+
 /* SQLSTATE classes that mean "this record", not "the database". */
 static int store_pgw__is_record_error(const char *sqlstate)
 {
@@ -609,8 +633,10 @@ static void store_pgw__abort(store_pg *pg)
         if (store_pgw__plain(pg, "ROLLBACK", msg, sizeof msg) != 0)
             LOG_D(TAG, "rollback: %s", msg);
     }
-    if (PQpipelineStatus(pg->w) != PQ_PIPELINE_OFF || PQtransactionStatus(pg->w) == PQTRANS_UNKNOWN) {
-        pg->w_ready = 0; /* unusable as it is: a fresh session next time */
+    if (PQstatus(pg->w) != CONNECTION_OK) {
+        pg->w_ready = 0; /* store_pgw__ready resets it at the next call */
+    } else if (PQpipelineStatus(pg->w) != PQ_PIPELINE_OFF) {
+        pg->w_ready = 0; /* stuck mid-pipeline: a fresh session */
         PQreset(pg->w);
     }
 }
@@ -704,6 +730,7 @@ store_wr store_pg__write_batch(void *impl, const store_rec *batch, size_t n,
     }
     if (store_pgw__ready(pg, err, errlen) != 0)
         return STORE_WR_RETRY;
+    store_pgw__days(pg, vclock_wall_ms()); /* also without retention, which would do it in prune */
     store_pgw__tx tx = {.pg = pg, .batch = batch, .err = err, .errlen = errlen};
     uint64_t rejected = 0;
     if (store_pgw__pipelined(&tx, n) != 0) {
@@ -799,13 +826,6 @@ static int64_t store_pgw__prune_tx(store_pg *pg, int64_t cutoff, int64_t now_ms,
     int64_t got = store_pgw__count(pg, sql, 0, NULL, err, errlen);
     if (got <= 0)
         return got; /* 0: another vigild is pruning this database right now */
-    int64_t day = now_ms / STORE_PG_DAY_MS;
-    if (day != pg->parts_day) {
-        snprintf(sql, sizeof sql, "SELECT pg_advisory_xact_lock(%lld)", (long long)STORE_PG_LOCK_SCHEMA);
-        if (store_pgw__plain(pg, sql, err, errlen) != 0 ||
-            store_pg__ensure_partitions(pg, pg->w, day, err, errlen) != 0)
-            return -1;
-    }
     int64_t deleted = 0;
     if (store_pgw__drop_days(pg, cutoff, &deleted, err, errlen) != 0)
         return -1;
@@ -844,6 +864,7 @@ int64_t store_pg__prune(void *impl, int64_t cutoff_ms, int64_t now_ms, int64_t b
     store_pg *pg = impl;
     if (store_pgw__ready(pg, err, errlen) != 0)
         return -1;
+    store_pgw__days(pg, now_ms);
     if (store_pgw__plain(pg, "BEGIN", err, errlen) != 0) {
         store_pgw__abort(pg);
         return -1;
@@ -853,6 +874,5 @@ int64_t store_pg__prune(void *impl, int64_t cutoff_ms, int64_t now_ms, int64_t b
         store_pgw__abort(pg);
         return -1;
     }
-    pg->parts_day = now_ms / STORE_PG_DAY_MS;
     return n;
 }
