@@ -23,48 +23,19 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "log.h"
+#include "pg_cluster.h"
 #include "store.h"
 
 typedef struct fixture {
     char dir[64];
     char path[256];   /* SQLite file, or the test database's URL */
-    char dbname[64];  /* PostgreSQL: the per-test database */
+    pg_testdb db;     /* PostgreSQL: the per-test database */
 } fixture;
 
 static const char *pg_url; /* VIGIL_TEST_PG_URL: run on PostgreSQL */
-
-/* PostgreSQL: one command on the server's maintenance database. */
-static int pg_admin(const char *sql)
-{
-    PGconn *c = PQconnectdb(pg_url);
-    int ok = PQstatus(c) == CONNECTION_OK;
-    if (ok) {
-        PGresult *r = PQexec(c, sql);
-        ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-        if (!ok)
-            print_error("%s: %s", sql, PQresultErrorMessage(r));
-        PQclear(r);
-    }
-    PQfinish(c);
-    return ok ? 0 : -1;
-}
-
-static int setup_pg(fixture *f)
-{
-    static int counter;
-    snprintf(f->dbname, sizeof f->dbname, "vt_%d_%d", (int)getpid(), ++counter);
-    char sql[128];
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s", f->dbname);
-    const char *slash = strrchr(pg_url, '/');
-    if (!slash || pg_admin(sql) != 0)
-        return -1;
-    snprintf(f->path, sizeof f->path, "%.*s/%s", (int)(slash - pg_url), pg_url, f->dbname);
-    return 0;
-}
 
 static int setup(void **state)
 {
@@ -72,10 +43,11 @@ static int setup(void **state)
     if (!f)
         return -1;
     if (pg_url) {
-        if (setup_pg(f) != 0) {
+        if (pg_cluster_create_db(&f->db, "vt") != 0) {
             free(f);
             return -1;
         }
+        snprintf(f->path, sizeof f->path, "%s", f->db.url);
         *state = f;
         return 0;
     }
@@ -93,9 +65,7 @@ static int teardown(void **state)
 {
     fixture *f = *state;
     if (pg_url) {
-        char sql[128];
-        snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", f->dbname);
-        int rc = pg_admin(sql);
+        int rc = pg_cluster_drop_db(&f->db);
         free(f);
         return rc;
     }
@@ -187,16 +157,9 @@ static telemetry_reading reading_seq(const char *id, int64_t received, int64_t b
 static int64_t db_int(const char *path, const char *sql)
 {
     if (pg_url) {
-        PGconn *c = PQconnectdb(path);
-        assert_int_equal(PQstatus(c), CONNECTION_OK);
-        PGresult *r = PQexec(c, sql);
-        if (PQresultStatus(r) != PGRES_TUPLES_OK)
-            print_error("%s: %s", sql, PQresultErrorMessage(r));
-        assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-        assert_int_equal(PQntuples(r), 1);
-        int64_t v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-        PQclear(r);
-        PQfinish(c);
+        int ok;
+        int64_t v = pg_cluster_int(path, sql, &ok);
+        assert_true(ok);
         return v;
     }
     sqlite3 *db;
@@ -756,12 +719,7 @@ static void test_newer_version_refused(void **state)
     if (pg_url) {
         store *st = open_store(f, 0, 0, 0);
         store_close(st);
-        PGconn *c = PQconnectdb(f->path);
-        assert_int_equal(PQstatus(c), CONNECTION_OK);
-        PGresult *r = PQexec(c, "UPDATE vigil_schema SET version = 999");
-        assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
-        PQclear(r);
-        PQfinish(c);
+        assert_int_equal(pg_cluster_exec(f->path, "UPDATE vigil_schema SET version = 999"), 0);
         store_options o = {.path = f->path};
         char err[256] = "";
         st = (store *)1;
@@ -799,9 +757,7 @@ static void test_newer_version_refused(void **state)
 int main(void)
 {
     log_threshold = LOG_LEVEL_ERROR;
-    pg_url = getenv("VIGIL_TEST_PG_URL");
-    if (pg_url && !*pg_url)
-        pg_url = NULL;
+    pg_url = pg_cluster_url();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_migrate_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_close_reopen_query, setup, teardown),

@@ -25,6 +25,7 @@
 #include <libpq-fe.h>
 
 #include "log.h"
+#include "pg_cluster.h"
 #include "store.h"
 #include "store_backend.h"
 
@@ -33,6 +34,7 @@
 typedef struct fixture {
     char url[256];
     char dbname[64];
+    pg_testdb db;
 } fixture;
 
 static const char *pg_url, *pg_ctl;
@@ -48,22 +50,6 @@ static void sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
-}
-
-/* A command on url; -1 (and the message printed) on failure. */
-static int sql_exec(const char *url, const char *sql)
-{
-    PGconn *c = PQconnectdb(url);
-    int ok = PQstatus(c) == CONNECTION_OK;
-    if (ok) {
-        PGresult *r = PQexec(c, sql);
-        ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
-        if (!ok)
-            print_error("%s: %s", sql, PQresultErrorMessage(r));
-        PQclear(r);
-    }
-    PQfinish(c);
-    return ok ? 0 : -1;
 }
 
 /* One value of a query as text into buf ("" for NULL). */
@@ -83,26 +69,21 @@ static void sql_text(const char *url, const char *sql, char *buf, size_t n)
 
 static int64_t sql_int(const char *url, const char *sql)
 {
-    char v[64];
-    sql_text(url, sql, v, sizeof v);
-    return strtoll(v, NULL, 10);
+    int ok;
+    int64_t v = pg_cluster_int(url, sql, &ok);
+    assert_true(ok);
+    return v;
 }
 
 static int setup(void **state)
 {
-    static int counter;
     fixture *f = calloc(1, sizeof *f);
-    if (!f)
-        return -1;
-    snprintf(f->dbname, sizeof f->dbname, "vp_%d_%d", (int)getpid(), ++counter);
-    char sql[128];
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s", f->dbname);
-    const char *slash = strrchr(pg_url, '/');
-    if (!slash || sql_exec(pg_url, sql) != 0) {
+    if (!f || pg_cluster_create_db(&f->db, "vp") != 0) {
         free(f);
         return -1;
     }
-    snprintf(f->url, sizeof f->url, "%.*s/%s", (int)(slash - pg_url), pg_url, f->dbname);
+    snprintf(f->url, sizeof f->url, "%s", f->db.url);
+    snprintf(f->dbname, sizeof f->dbname, "%s", f->db.name);
     *state = f;
     return 0;
 }
@@ -110,9 +91,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    char sql[128];
-    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", f->dbname);
-    int rc = sql_exec(pg_url, sql);
+    int rc = pg_cluster_drop_db(&f->db);
     free(f);
     return rc;
 }
@@ -526,7 +505,7 @@ static void test_pg_throughput(void **state)
 int main(void)
 {
     log_threshold = LOG_LEVEL_ERROR;
-    pg_url = getenv("VIGIL_TEST_PG_URL");
+    pg_url = pg_cluster_url();
     pg_ctl = getenv("VIGIL_TEST_PG_CTL");
     if (!pg_url || !*pg_url || !pg_ctl || !*pg_ctl) {
         fprintf(stderr, "run through tests/support/pg_cluster.py run -- (VIGIL_TEST_PG_URL unset)\n");
