@@ -360,27 +360,37 @@ static int store_pgw__stmt(store_pgw__tx *tx, int s, const store_pg_params *p, s
     return 0;
 }
 
+/* Reading batch[i]: marks it not stored (yet) and, for a device not known
+ * to have a row, sends the devices upsert first. */
+static int store_pgw__touch(store_pgw__tx *tx, size_t i)
+{
+    store_pg *pg = tx->pg;
+    const telemetry_reading *r = &tx->batch[i].u.r;
+    pg->stored[i] = 0;
+    if (idtable_find(&pg->known, r->device_id))
+        return 0;
+    store_pg_params p = {0};
+    store_pg__p_txt(&p, r->device_id);
+    store_pg__p_i64(&p, r->received_ms);
+    if (store_pgw__stmt(tx, S_TOUCH, &p, i, STORE_PG_X_TOUCH) != 0)
+        return -1;
+    char key[TELEMETRY_ID_MAX + 1] = {0};
+    memcpy(key, r->device_id, sizeof key - 1);
+    void *slot;
+    (void)idtable_put(&pg->known, key, &slot); /* not cached: touched again, still right */
+    return 0;
+}
+
 /* Sends record i's statements. */
 static int store_pgw__record(store_pgw__tx *tx, size_t i)
 {
-    store_pg *pg = tx->pg;
     const store_rec *rec = &tx->batch[i];
     store_pg_params p;
     switch (rec->kind) {
     case STORE_REC_READING: {
         const telemetry_reading *r = &rec->u.r;
-        pg->stored[i] = 0;
-        if (!idtable_find(&pg->known, r->device_id)) {
-            p.n = 0;
-            store_pg__p_txt(&p, r->device_id);
-            store_pg__p_i64(&p, r->received_ms);
-            if (store_pgw__stmt(tx, S_TOUCH, &p, i, STORE_PG_X_TOUCH) != 0)
-                return -1;
-            char key[TELEMETRY_ID_MAX + 1] = {0};
-            memcpy(key, r->device_id, sizeof key - 1);
-            void *slot;
-            (void)idtable_put(&pg->known, key, &slot); /* not cached: touched again, still right */
-        }
+        if (store_pgw__touch(tx, i) != 0)
+            return -1;
         store_pgw__reading_params(r, &p);
         return store_pgw__stmt(tx, S_READING, &p, i, STORE_PG_X_READING);
     }
@@ -446,21 +456,9 @@ static int store_pgw__run(store_pgw__tx *tx, size_t i0, size_t len)
 {
     store_pg *pg = tx->pg;
     store_pg_params p;
-    for (size_t i = i0; i < i0 + len; i++) {
-        const telemetry_reading *r = &tx->batch[i].u.r;
-        pg->stored[i] = 0;
-        if (idtable_find(&pg->known, r->device_id))
-            continue;
-        p.n = 0;
-        store_pg__p_txt(&p, r->device_id);
-        store_pg__p_i64(&p, r->received_ms);
-        if (store_pgw__stmt(tx, S_TOUCH, &p, i, STORE_PG_X_TOUCH) != 0)
+    for (size_t i = i0; i < i0 + len; i++)
+        if (store_pgw__touch(tx, i) != 0)
             return -1;
-        char key[TELEMETRY_ID_MAX + 1] = {0};
-        memcpy(key, r->device_id, sizeof key - 1);
-        void *slot;
-        (void)idtable_put(&pg->known, key, &slot); /* not cached: touched again, still right */
-    }
     for (int c = 0; c < STORE_PG_RUN_COLS; c++) {
         sbuf_reset(&pg->run[c]);
         sbuf_add(&pg->run[c], "{", 1);
