@@ -28,6 +28,7 @@
  * SQLite. Cost: one more index entry per reading and, on retention, a row
  * DELETE from reading_seqs (by its t index) where the readings themselves
  * go by DROP TABLE. It also serves the completeness islands at start-up. */
+#include "store_pg.h"
 #include "store_pg_int.h"
 
 #include <stdio.h>
@@ -157,12 +158,15 @@ void store_pg__errmsg(const store_pg *pg, char *err, size_t errlen, const char *
     }
 }
 
-/* label = host:port/dbname of the URL; *password = its password (or NULL). */
-static int store_pg__parse(const char *url, store_pg *pg, char *err, size_t errlen)
+/* label = "postgresql host:port/dbname" of the URL; *password (if
+ * password is not NULL) = a copy of its password, or NULL. */
+static int store_pg__describe(const char *url, char *label, size_t n, char **password, char *err,
+                              size_t errlen)
 {
     char *perr = NULL;
     PQconninfoOption *opts = PQconninfoParse(url, &perr);
     if (!opts) {
+        snprintf(label, n, "postgresql (invalid URL)");
         store_pg__errmsg(NULL, err, errlen, "invalid PostgreSQL URL", perr ? perr : "out of memory");
         PQfreemem(perr);
         return -1;
@@ -180,15 +184,27 @@ static int store_pg__parse(const char *url, store_pg *pg, char *err, size_t errl
         else if (!strcmp(o->keyword, "password"))
             pw = o->val;
     }
-    snprintf(pg->label, sizeof pg->label, "postgresql %s:%s/%s", host ? host : "(default host)",
-             port ? port : "5432", db ? db : "(default db)");
+    snprintf(label, n, "postgresql %s:%s/%s", host ? host : "(default host)", port ? port : "5432",
+             db ? db : "(default db)");
     int rc = 0;
-    if (pw && *pw && !(pg->password = strdup(pw)))
-        rc = -1;
-    PQconninfoFree(opts);
-    if (rc != 0)
+    if (password && pw && *pw && !(*password = strdup(pw))) {
         snprintf(err, errlen, "out of memory");
+        rc = -1;
+    }
+    PQconninfoFree(opts);
     return rc;
+}
+
+void store_pg_log_name(const char *path, char *buf, size_t n)
+{
+    if (!buf || !n)
+        return;
+    if (!store_path_is_pg(path)) {
+        snprintf(buf, n, "%s", path ? path : "");
+        return;
+    }
+    char err[8];
+    (void)store_pg__describe(path, buf, n, NULL, err, sizeof err); /* label set either way */
 }
 
 /* ---- parameters ------------------------------------------------------- */
@@ -470,7 +486,7 @@ static store_err store_pg__open(const store_options *opt, size_t batch_max, void
         return STORE_ENOMEM;
     }
     pg->rlock_init = 1;
-    if (store_pg__parse(opt->path, pg, err, errlen) != 0) {
+    if (store_pg__describe(opt->path, pg->label, sizeof pg->label, &pg->password, err, errlen) != 0) {
         store_pg__close(pg);
         return STORE_EINVAL;
     }

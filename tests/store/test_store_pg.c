@@ -28,6 +28,7 @@
 #include "pg_cluster.h"
 #include "store.h"
 #include "store_backend.h"
+#include "store_pg.h"
 
 #define DAY_MS 86400000LL
 
@@ -450,6 +451,15 @@ static void test_pg_secrets(void **state)
     assert_null(strstr(bad.err, pw));
     assert_null(strstr(log, wrong));
     assert_null(strstr(log, pw));
+
+    /* The name main and the CLI log for the database. */
+    char name[192];
+    store_pg_log_name(f->url, name, sizeof name);
+    assert_null(strstr(name, pw));
+    assert_non_null(strstr(name, "127.0.0.1"));
+    assert_non_null(strstr(name, f->dbname));
+    store_pg_log_name("/var/lib/vigil/vigil.db", name, sizeof name);
+    assert_string_equal(name, "/var/lib/vigil/vigil.db");
 
     /* A password file instead of a password in the URL (libpq's passfile). */
     char pf[] = "/tmp/vigil-pgpass-XXXXXX";
