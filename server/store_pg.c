@@ -151,10 +151,14 @@ void store_pg__errmsg(const store_pg *pg, char *err, size_t errlen, const char *
     size_t pwlen = pw ? strlen(pw) : 0;
     if (pwlen == 0)
         return;
-    char *hit;
-    while ((hit = strstr(err, pw)) != NULL) {
-        memset(hit, '*', 3 < pwlen ? 3 : pwlen);
-        memmove(hit + (3 < pwlen ? 3 : pwlen), hit + pwlen, strlen(hit + pwlen) + 1);
+    /* Each hit becomes "***"; the search goes on after it (bounded by the
+     * message's length, whatever the password is). */
+    char *from = err, *hit;
+    while ((hit = strstr(from, pw)) != NULL) {
+        size_t keep = pwlen < 3 ? pwlen : 3;
+        memset(hit, '*', keep);
+        memmove(hit + keep, hit + pwlen, strlen(hit + pwlen) + 1);
+        from = hit + keep;
     }
 }
 

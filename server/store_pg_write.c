@@ -12,9 +12,10 @@
  * first_seen is its first record's), which is why runs, not a regrouping
  * of the batch by kind.
  * Measured (test_pg_throughput, 10 batches of 2048 readings, loopback, a
- * 2-core machine at load ~7): one pipelined INSERT per reading 3,500
- * readings/s; arrays per run 13,000 readings/s — hence S_RUN. (pgbench on
- * the same box: a 2048-row INSERT ... SELECT over arrays ~90 ms.)
+ * shared 2-core machine at load 5-9): one pipelined INSERT per reading
+ * 3,500 readings/s; arrays per run 13,000-20,000 readings/s — hence S_RUN.
+ * (pgbench on the same box: a 2048-row INSERT ... SELECT over arrays
+ * ~90 ms.)
  *
  * A record the database refuses for itself (SQLSTATE class 22 data, 23
  * constraint) aborts a PostgreSQL transaction, unlike SQLite's: the batch is
@@ -427,6 +428,15 @@ static int store_pgw__record(store_pgw__tx *tx, size_t i)
     }
 }
 
+static int store_pgw__collect(store_pgw__tx *tx);
+
+/* Pipeline mode: reads the results back once PIPE_CHUNK statements are
+ * waiting, so the server never blocks writing them while we write more. */
+static int store_pgw__drain(store_pgw__tx *tx)
+{
+    return !tx->careful && tx->nexp >= PIPE_CHUNK ? store_pgw__collect(tx) : 0;
+}
+
 /* Appends one array element: NULL, a number, or (quoted) a text. */
 static void store_pgw__elem(sbuf *b, const char *v, int text)
 {
@@ -457,7 +467,7 @@ static int store_pgw__run(store_pgw__tx *tx, size_t i0, size_t len)
     store_pg *pg = tx->pg;
     store_pg_params p;
     for (size_t i = i0; i < i0 + len; i++)
-        if (store_pgw__touch(tx, i) != 0)
+        if (store_pgw__touch(tx, i) != 0 || store_pgw__drain(tx) != 0)
             return -1;
     for (int c = 0; c < STORE_PG_RUN_COLS; c++) {
         sbuf_reset(&pg->run[c]);
@@ -580,7 +590,7 @@ static int store_pgw__lasts(store_pgw__tx *tx, size_t n)
     while ((l = idtable_next(&pg->lasts, &it))) {
         store_pg_params p;
         store_pgw__reading_params(&tx->batch[l->idx].u.r, &p);
-        if (store_pgw__stmt(tx, S_LAST, &p, l->idx, STORE_PG_X_OTHER) != 0)
+        if (store_pgw__stmt(tx, S_LAST, &p, l->idx, STORE_PG_X_OTHER) != 0 || store_pgw__drain(tx) != 0)
             return -1;
     }
     return 0;
@@ -664,7 +674,7 @@ static int store_pgw__pipelined(store_pgw__tx *tx, size_t n)
         } else if (store_pgw__record(tx, i++) != 0) {
             break;
         }
-        if (tx->nexp >= PIPE_CHUNK && store_pgw__collect(tx) != 0)
+        if (store_pgw__drain(tx) != 0)
             break;
     }
     if (!tx->failed)

@@ -4,7 +4,8 @@
  * test gets a fresh database. What both engines share is in test_store.c;
  * here: partitions made ahead of need, retention by dropping partitions
  * (and the prune lock), connection loss and recovery with nothing lost or
- * doubled, records refused alone, concurrent openers, secrets kept out of
+ * doubled, records refused alone, many new devices in one batch,
+ * concurrent openers, secrets kept out of
  * errors and logs, and a throughput figure for a 2048-reading batch. Some
  * tests call the engine directly (store_pg_backend) to control prune's
  * clock. */
@@ -482,6 +483,49 @@ static void test_pg_secrets(void **state)
     assert_int_equal(viafile.rc, STORE_OK);
 }
 
+/* More new devices in one batch than PIPE_CHUNK, and runs broken by
+ * statuses: results are read back along the way, every device gets its
+ * row and its last reading. */
+static void test_pg_many_new_devices(void **state)
+{
+    fixture *f = *state;
+    const size_t n = 900;
+    void *impl = open_engine(f->url, n);
+    store_rec *b = calloc(n, sizeof *b);
+    assert_non_null(b);
+    int64_t t0 = now_ms();
+    size_t readings = 0;
+    for (size_t i = 0; i < n; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "n%zu", i);
+        if (i % 7 == 6) {
+            b[i].kind = STORE_REC_STATUS;
+            snprintf(b[i].u.s.device_id, sizeof b[i].u.s.device_id, "%s", id);
+            b[i].u.s.online = 1;
+            b[i].u.s.received_ms = t0;
+        } else {
+            b[i] = reading_rec(id, t0 + (int64_t)i, 1, 1);
+            readings++;
+        }
+    }
+    write_ok(impl, b, n, readings, 0);
+    write_ok(impl, b, n, 0, readings); /* all again: all duplicates */
+    store_device *v = NULL;
+    size_t nd = 0;
+    assert_int_equal(store_pg_backend.list_devices(impl, &v, &nd), STORE_OK);
+    assert_int_equal(nd, n);
+    size_t with_last = 0, online = 0;
+    for (size_t i = 0; i < nd; i++) {
+        with_last += v[i].has_last;
+        online += v[i].online == 1;
+    }
+    assert_int_equal(with_last, readings);
+    assert_int_equal(online, n - readings);
+    free(v);
+    free(b);
+    store_pg_backend.close(impl);
+}
+
 /* Not an assertion of speed: prints readings/s for batches of 2048 (the
  * figure quoted in store_pg_write.c's header). */
 static void test_pg_throughput(void **state)
@@ -527,6 +571,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pg_rejected_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_concurrent_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_secrets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_many_new_devices, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_throughput, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_connection_loss, setup, teardown),
     };
