@@ -1,8 +1,15 @@
-/* Tests of the SQLite store (store_sqlite*.c) against a real database file. Each test gets a
- * fresh mkdtemp directory (setup) that teardown removes with its files.
- * Lock-holding tests open a second SQLite connection on the same file and
- * hold BEGIN EXCLUSIVE: that makes the store's writer fail with SQLITE_BUSY,
- * which works as root too (unlike chmod). */
+/* Tests of the store (store.h) against a real database, on either engine
+ * with the same expectations:
+ *  - SQLite (default): each test gets a fresh mkdtemp directory (setup)
+ *    that teardown removes with its files. Lock-holding tests open a second
+ *    SQLite connection on the same file and hold BEGIN EXCLUSIVE: that makes
+ *    the store's writer fail with SQLITE_BUSY, which works as root too
+ *    (unlike chmod).
+ *  - PostgreSQL, when VIGIL_TEST_PG_URL names a server (CTest's
+ *    store_test_store_pg, through tests/support/pg_cluster.py): each test
+ *    gets a fresh database (CREATE DATABASE in setup, DROP in teardown).
+ *    SQLite-only tests skip there (each says why); test_store_pg.c has the
+ *    PostgreSQL-only ones (partitions, connection loss, secrets). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,18 +26,31 @@
 #include <sqlite3.h>
 
 #include "log.h"
+#include "pg_cluster.h"
 #include "store.h"
 
 typedef struct fixture {
     char dir[64];
-    char path[128];
+    char path[256];   /* SQLite file, or the test database's URL */
+    pg_testdb db;     /* PostgreSQL: the per-test database */
 } fixture;
+
+static const char *pg_url; /* VIGIL_TEST_PG_URL: run on PostgreSQL */
 
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
     if (!f)
         return -1;
+    if (pg_url) {
+        if (pg_cluster_create_db(&f->db, "vt") != 0) {
+            free(f);
+            return -1;
+        }
+        snprintf(f->path, sizeof f->path, "%s", f->db.url);
+        *state = f;
+        return 0;
+    }
     snprintf(f->dir, sizeof f->dir, "/tmp/vigil-store-XXXXXX");
     if (!mkdtemp(f->dir)) {
         free(f);
@@ -44,9 +64,14 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
+    if (pg_url) {
+        int rc = pg_cluster_drop_db(&f->db);
+        free(f);
+        return rc;
+    }
     const char *suffix[] = {"", "-wal", "-shm", "-journal"};
     for (size_t i = 0; i < sizeof suffix / sizeof *suffix; i++) {
-        char p[160];
+        char p[sizeof f->path + 16];
         snprintf(p, sizeof p, "%s%s", f->path, suffix[i]);
         unlink(p); /* missing files are fine */
     }
@@ -128,8 +153,15 @@ static telemetry_reading reading_seq(const char *id, int64_t received, int64_t b
     return r;
 }
 
+/* One integer from the test's database, on either engine. */
 static int64_t db_int(const char *path, const char *sql)
 {
+    if (pg_url) {
+        int ok;
+        int64_t v = pg_cluster_int(path, sql, &ok);
+        assert_true(ok);
+        return v;
+    }
     sqlite3 *db;
     sqlite3_stmt *s;
     assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
@@ -180,8 +212,9 @@ static void test_open_migrate_reopen(void **state)
     assert_int_equal(store_put_reading(st, &r), STORE_OK);
     store_close(st);
 
-    assert_true(db_int(f->path, "PRAGMA user_version") >= 1);
-    {
+    const char *version_sql = pg_url ? "SELECT version FROM vigil_schema" : "PRAGMA user_version";
+    assert_true(db_int(f->path, version_sql) >= 1);
+    if (!pg_url) { /* WAL is SQLite's */
         sqlite3 *db;
         sqlite3_stmt *q;
         assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
@@ -191,12 +224,12 @@ static void test_open_migrate_reopen(void **state)
         sqlite3_finalize(q);
         sqlite3_close(db);
     }
-    int64_t v = db_int(f->path, "PRAGMA user_version");
+    int64_t v = db_int(f->path, version_sql);
 
     st = open_store(f, 0, 0, 0); /* already migrated: a no-op */
     assert_int_equal(query_total(st, "dev-1", 0, 10000), 1);
     store_close(st);
-    assert_int_equal(db_int(f->path, "PRAGMA user_version"), v);
+    assert_int_equal(db_int(f->path, version_sql), v);
     assert_int_equal(db_int(f->path, "SELECT count(*) FROM readings"), 1);
 }
 
@@ -561,6 +594,8 @@ static void test_downsample_vs_bruteforce(void **state)
 static void test_queue_full(void **state)
 {
     fixture *f = *state;
+    if (pg_url)
+        skip(); /* SQLite-only: holds SQLite's write lock (test_store_pg.c stops the server instead) */
     store *st = open_store(f, 4, 2, 0);
     sqlite3 *lock = hold_write_lock(f->path);
     int ok = 0, full = 0;
@@ -608,6 +643,8 @@ static void test_put_invalid_id(void **state)
 static void test_write_error_recovery(void **state)
 {
     fixture *f = *state;
+    if (pg_url)
+        skip(); /* SQLite-only: SQLITE_BUSY from a held lock; PostgreSQL: test_pg_connection_loss */
     store *st = open_store(f, 1000, 0, 0);
     telemetry_status on = {.online = 1, .received_ms = 10};
     snprintf(on.device_id, sizeof on.device_id, "d");
@@ -679,6 +716,20 @@ static void test_retention(void **state)
 static void test_newer_version_refused(void **state)
 {
     fixture *f = *state;
+    if (pg_url) {
+        store *st = open_store(f, 0, 0, 0);
+        store_close(st);
+        assert_int_equal(pg_cluster_exec(f->path, "UPDATE vigil_schema SET version = 999"), 0);
+        store_options o = {.path = f->path};
+        char err[256] = "";
+        st = (store *)1;
+        assert_int_equal(store_open(&o, &st, err, sizeof err), STORE_EIO);
+        assert_null(st);
+        assert_non_null(strstr(err, "999"));
+        assert_non_null(strstr(err, "newer"));
+        assert_int_equal(db_int(f->path, "SELECT version FROM vigil_schema"), 999);
+        return; /* "not a database file" is SQLite's */
+    }
     sqlite3 *db;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 999", NULL, NULL, NULL), SQLITE_OK);
@@ -1108,6 +1159,7 @@ static void test_sqlite_bytes_per_reading(void **state)
 int main(void)
 {
     log_threshold = LOG_LEVEL_ERROR;
+    pg_url = pg_cluster_url();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_migrate_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_close_reopen_query, setup, teardown),
