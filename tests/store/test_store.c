@@ -1046,6 +1046,8 @@ static void sqlite_check_mix(store *st, int from_v4)
 
 static void test_sqlite_migrate_from_v4(void **state)
 {
+    if (pg_url)
+        skip(); /* SQLite-only: the SQLite schema and file */
     fixture *f = *state;
     sqlite3 *db;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
@@ -1096,6 +1098,8 @@ static void test_sqlite_migrate_from_v4(void **state)
 /* The same readings written by this version read back the same. */
 static void test_sqlite_compact_values_roundtrip(void **state)
 {
+    if (pg_url)
+        skip(); /* SQLite-only: the SQLite schema and file */
     fixture *f = *state;
     store *st = open_store(f, 0, 0, 0);
     for (int i = 0; i < MIX_N; i++) {
@@ -1117,6 +1121,8 @@ static void test_sqlite_compact_values_roundtrip(void **state)
  * there); the figures are printed either way. */
 static void test_sqlite_bytes_per_reading(void **state)
 {
+    if (pg_url)
+        skip(); /* SQLite-only: the SQLite schema and file */
     fixture *f = *state;
     const char *env = getenv("VIGIL_STORE_SIZE_DEVICES");
     const long ndev = env ? atol(env) : 2500, per = 40;
