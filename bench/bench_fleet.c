@@ -101,7 +101,8 @@ static long bench_fleet__desat_stride(const bench_opts *o)
 }
 
 /* SpO2 of device dev now (ns since publishing started): 80 once its turn
- * came (its low readings are recorded), else the fleet's 98. */
+ * came (--desat-after-ms + (k + 1) x --desat-every-ms; its low readings are
+ * recorded), else the fleet's 98. */
 static int bench_fleet__spo2(bench_fleet__worker *wk, long dev, uint64_t since_ns, int64_t ts_ms,
                              bench_fleet_desat **rec)
 {
@@ -110,7 +111,7 @@ static int bench_fleet__spo2(bench_fleet__worker *wk, long dev, uint64_t since_n
     if (!stride || dev % stride || dev / stride >= wk->o->desat_devices)
         return 98;
     long k = dev / stride;
-    if ((double)since_ns / 1e6 < (double)(k + 1) * wk->o->desat_every_ms)
+    if ((double)since_ns / 1e6 < wk->o->desat_after_ms + (double)(k + 1) * wk->o->desat_every_ms)
         return 98;
     bench_fleet_desat *d = &wk->ctl->desat[k];
     if (d->n < BENCH_FLEET_DESAT_READINGS) {

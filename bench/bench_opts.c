@@ -40,6 +40,7 @@ void bench_opts_usage(void)
             "  --desat-devices N   N devices (spread over the fleet) switch to SpO2 80 %% and stay\n"
             "                      there, one every --desat-every-ms (default 2000) after publishing\n"
             "                      starts; their low readings are listed in the JSON (implies --ts)\n"
+            "  --desat-after-ms M  the first of them only M ms later (default 0)\n"
             "  --stop-on-fail      ramp: stop after the first step not sustained\n"
             "  --json FILE         write the results here (default stdout)\n"
             "  --label TEXT        label copied into the JSON\n");
@@ -101,6 +102,7 @@ bench_opts_status bench_opts_parse(bench_opts *o, int argc, char **argv)
         }
         else if (OPT("--desat-devices")) o->desat_devices = atol(v);
         else if (OPT("--desat-every-ms")) o->desat_every_ms = atof(v);
+        else if (OPT("--desat-after-ms")) o->desat_after_ms = atof(v);
         else if (!strcmp(a, "--ts")) o->send_ts = 1;
         else if (!strcmp(a, "--stop-on-fail")) o->stop_on_fail = 1;
         else return BENCH_OPTS_EINVAL;
@@ -108,7 +110,7 @@ bench_opts_status bench_opts_parse(bench_opts *o, int argc, char **argv)
     }
     if (!o->nrates || o->devices < 1 || o->clients < 1 || o->recv_port <= 0 || o->step_s <= 0 ||
         o->desat_devices < 0 || o->desat_devices > o->devices ||
-        o->desat_devices > BENCH_MAX_DESAT || o->desat_every_ms < 0)
+        o->desat_devices > BENCH_MAX_DESAT || o->desat_every_ms < 0 || o->desat_after_ms < 0)
         return BENCH_OPTS_EINVAL;
     if (o->desat_devices)
         o->send_ts = 1; /* the alarm engine times onset on "ts" */

@@ -48,6 +48,7 @@ typedef struct bench_opts {
     int send_ts;          /* --ts: payloads carry "ts" (epoch ms), as a device with a synced clock */
     long desat_devices;   /* --desat-devices: this many devices go desaturated (SpO2 80 %), implies --ts */
     double desat_every_ms; /* --desat-every-ms: one more of them every M ms after publishing starts */
+    double desat_after_ms; /* --desat-after-ms: ... and after this much more (a start-up transient) */
     bench_watch watch[BENCH_MAX_WATCH];
     int nwatch;
 } bench_opts;
