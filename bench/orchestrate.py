@@ -517,9 +517,11 @@ def alarm_latency(quick):
                 pipeline.append((t - d["pub_ns"][i]) / 1e6)
                 wait.append((d["pub_ns"][i] - d["pub_ns"][0]) / 1e6 - ONSET_DESAT_MS)
             per.append({"device": d["device"], "alarm": True, "raw_ms": round(r_ms, 1),
-                        "trigger_reading": i, "priority": a.get("priority")})
+                        "trigger_reading": i, "priority": a.get("priority"),
+                        "retrospective": a.get("retrospective")})
         res.update({"raw_ms": summary(raw), "above_onset_ms": summary(above), "pipeline_ms": summary(pipeline),
                     "onset_wait_ms": summary(wait), "alarms_seen": len(raw), "started_at_is_first_ts": started_ok,
+                    "retrospective": sum(1 for p in per if p.get("retrospective")),
                     "per_device": per, "sent": run.get("sent"), "lost": run.get("lost"),
                     "publishers_connected": run.get("publishers_connected"),
                     "reading_latency_ms": run.get("latency_ms"), "watch": run.get("watch"),
