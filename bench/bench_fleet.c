@@ -29,6 +29,7 @@ typedef struct bench_fleet__ctl {
     uint64_t epoch;  /* bumped by main to re-base the schedule */
     int stop, go;
     bench_fleet__wstat w[BENCH_FLEET_MAX_WORKERS];
+    bench_fleet_desat desat[BENCH_MAX_DESAT];
 } bench_fleet__ctl;
 
 struct bench_fleet {
@@ -93,6 +94,40 @@ static void bench_fleet__set_want(bench_fleet__dev *d)
     }
 }
 
+/* Desaturated device k of the fleet is device k * stride (spread evenly). */
+static long bench_fleet__desat_stride(const bench_opts *o)
+{
+    return o->desat_devices ? o->devices / o->desat_devices : 0;
+}
+
+/* SpO2 of device dev now (ns since publishing started): 80 once its turn
+ * came (--desat-after-ms + (k + 1) x --desat-every-ms; its low readings are
+ * recorded), else the fleet's 98. */
+static int bench_fleet__spo2(bench_fleet__worker *wk, long dev, uint64_t since_ns, int64_t ts_ms,
+                             bench_fleet_desat **rec)
+{
+    long stride = bench_fleet__desat_stride(wk->o);
+    *rec = NULL;
+    if (!stride || dev % stride || dev / stride >= wk->o->desat_devices)
+        return 98;
+    long k = dev / stride;
+    if ((double)since_ns / 1e6 < wk->o->desat_after_ms + (double)(k + 1) * wk->o->desat_every_ms)
+        return 98;
+    bench_fleet_desat *d = &wk->ctl->desat[k];
+    if (d->n < BENCH_FLEET_DESAT_READINGS) {
+        d->ts_ms[d->n] = ts_ms;
+        *rec = d;
+    }
+    return 80; /* below spo2_desat's 85 % (docs/ALARMS.md) */
+}
+
+static int64_t bench_fleet__epoch_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void bench_fleet__run(bench_fleet__worker *wk)
 {
     const bench_opts *o = wk->o;
@@ -105,7 +140,7 @@ static void bench_fleet__run(bench_fleet__worker *wk)
     long nconn = wk->lo;
     uint64_t t0 = bench_now_ns(), misc = t0;
     /* Message m goes to device m % N with seq m / N (see bench_fleet.h). */
-    uint64_t m = 0, m_base = 0, t_base = 0, epoch = 0;
+    uint64_t m = 0, m_base = 0, t_base = 0, epoch = 0, t_pub0 = 0; /* t_pub0: publishing started */
     double rate = 0;
     char payload[512];
     int boot = (int)(time(NULL) % 100000);
@@ -133,6 +168,8 @@ static void bench_fleet__run(bench_fleet__worker *wk)
             rate = S->rate;
             m_base = m;
             t_base = now;
+            if (rate > 0 && !t_pub0)
+                t_pub0 = now;
         }
         if (rate > 0) {
             double per_ns = (double)o->devices * rate / 1e9;
@@ -159,11 +196,17 @@ static void bench_fleet__run(bench_fleet__worker *wk)
                     continue;
                 }
                 int hr = 60 + (int)(seq % 40);
+                int64_t ts = o->send_ts ? bench_fleet__epoch_ms() : 0;
+                bench_fleet_desat *low;
+                int spo2 = bench_fleet__spo2(wk, dev, now - t_pub0, ts, &low);
+                char tsf[32] = "";
+                if (o->send_ts)
+                    snprintf(tsf, sizeof tsf, ",\"ts\":%" PRId64, ts);
                 int n = snprintf(payload, sizeof payload,
                                  "{\"sensor_type\":\"MAX30614\",\"device_id\":\"%s%06ld\","
                                  "\"object_temp\":36.6,\"ambient_temp\":24.1,\"heart_rate\":%d,"
-                                 "\"spo2\":98,\"timestamp\":%" PRIu64 ",\"seq\":%ld,\"boot\":%d}",
-                                 o->id_prefix, d->num, hr, (now - t0) / 1000000u, seq, boot);
+                                 "\"spo2\":%d,\"timestamp\":%" PRIu64 ",\"seq\":%ld,\"boot\":%d%s}",
+                                 o->id_prefix, d->num, hr, spo2, (now - t0) / 1000000u, seq, boot, tsf);
                 size_t k = bench_sendtab_index(wk->tab, dev, seq);
                 BENCH_ST(send_ns[k], bench_now_ns());
                 int rc = mosquitto_publish(d->mosq, NULL, d->topic, n, payload, o->qos, false);
@@ -173,6 +216,8 @@ static void bench_fleet__run(bench_fleet__worker *wk)
                     continue;
                 }
                 BENCH_INC(W->sent);
+                if (low)
+                    low->pub_ns[low->n++] = BENCH_LD(send_ns[k]);
                 bench_fleet__set_want(d);
             }
         }
@@ -254,6 +299,8 @@ bench_fleet_status bench_fleet_create(const bench_opts *o, const bench_sendtab *
     }
     f->o = o;
     f->tab = tab;
+    for (long k = 0; k < o->desat_devices; k++)
+        f->ctl->desat[k].dev = k * bench_fleet__desat_stride(o);
     *out = f;
     return BENCH_FLEET_OK;
 }
@@ -312,6 +359,11 @@ void bench_fleet_read(const bench_fleet *f, bench_fleet_stats *out)
 int bench_fleet_workers(const bench_fleet *f)
 {
     return f->nworkers;
+}
+
+const bench_fleet_desat *bench_fleet_desat_of(const bench_fleet *f, long k)
+{
+    return &f->ctl->desat[k];
 }
 
 int bench_fleet_worker_pid(const bench_fleet *f, int i)

@@ -40,6 +40,17 @@ typedef struct bench_fleet_stats {
     uint64_t sent, skipped, connected, disconnects, errors;
 } bench_fleet_stats;
 
+/* A desaturated device (--desat-devices): its first low readings, as
+ * published. Written only by the worker owning the device; read by main
+ * after bench_fleet_stop (waitpid orders the two). */
+#define BENCH_FLEET_DESAT_READINGS 16
+typedef struct bench_fleet_desat {
+    long dev;                                     /* device number */
+    int n;                                        /* low readings recorded, ≤ BENCH_FLEET_DESAT_READINGS */
+    int64_t ts_ms[BENCH_FLEET_DESAT_READINGS];    /* their "ts" */
+    uint64_t pub_ns[BENCH_FLEET_DESAT_READINGS];  /* bench_now_ns() just before mosquitto_publish */
+} bench_fleet_desat;
+
 /* Allocates the fleet and its shared control block. */
 bench_fleet_status bench_fleet_create(const bench_opts *o, const bench_sendtab *tab,
                                       bench_fleet **out);
@@ -53,6 +64,8 @@ void bench_fleet_set_rate(bench_fleet *f, double hz);
 void bench_fleet_stop(bench_fleet *f);
 void bench_fleet_read(const bench_fleet *f, bench_fleet_stats *out);
 int bench_fleet_workers(const bench_fleet *f);
+/* Desaturated device k (0 ≤ k < --desat-devices); call after bench_fleet_stop. */
+const bench_fleet_desat *bench_fleet_desat_of(const bench_fleet *f, long k);
 int bench_fleet_worker_pid(const bench_fleet *f, int i);
 
 #endif

@@ -8,7 +8,7 @@
 static const bench_opts bench_opts__defaults = {
     .broker_port = 1883, .devices = 100, .step_s = 10, .warmup_s = 3, .drain_s = 5,
     .qos = 1, .sub_qos = 1, .rkind = BENCH_R_WS, .path = "/ws", .clients = 1,
-    .id_prefix = "B", .connect_rate = 2000, .per_worker = 2500,
+    .id_prefix = "B", .connect_rate = 2000, .per_worker = 2500, .desat_every_ms = 2000,
 };
 
 const char *bench_opts_rkind_name(bench_rkind k)
@@ -36,6 +36,11 @@ void bench_opts_usage(void)
             "  --sub-qos 0|1       subscription QoS of mqtt / mqttws receivers (default 1)\n"
             "  --watch NAME:PID    sample this process' CPU and memory (repeatable)\n"
             "  --per-worker N      publishers per worker process (default 2500)\n"
+            "  --ts                payloads carry \"ts\" (epoch ms of the publish)\n"
+            "  --desat-devices N   N devices (spread over the fleet) switch to SpO2 80 %% and stay\n"
+            "                      there, one every --desat-every-ms (default 2000) after publishing\n"
+            "                      starts; their low readings are listed in the JSON (implies --ts)\n"
+            "  --desat-after-ms M  the first of them only M ms later (default 0)\n"
             "  --stop-on-fail      ramp: stop after the first step not sustained\n"
             "  --json FILE         write the results here (default stdout)\n"
             "  --label TEXT        label copied into the JSON\n");
@@ -95,11 +100,19 @@ bench_opts_status bench_opts_parse(bench_opts *o, int argc, char **argv)
             snprintf(o->watch[o->nwatch].name, sizeof o->watch[0].name, "%.*s", (int)(c - v), v);
             o->watch[o->nwatch++].pid = atoi(c + 1);
         }
+        else if (OPT("--desat-devices")) o->desat_devices = atol(v);
+        else if (OPT("--desat-every-ms")) o->desat_every_ms = atof(v);
+        else if (OPT("--desat-after-ms")) o->desat_after_ms = atof(v);
+        else if (!strcmp(a, "--ts")) o->send_ts = 1;
         else if (!strcmp(a, "--stop-on-fail")) o->stop_on_fail = 1;
         else return BENCH_OPTS_EINVAL;
 #undef OPT
     }
-    if (!o->nrates || o->devices < 1 || o->clients < 1 || o->recv_port <= 0 || o->step_s <= 0)
+    if (!o->nrates || o->devices < 1 || o->clients < 1 || o->recv_port <= 0 || o->step_s <= 0 ||
+        o->desat_devices < 0 || o->desat_devices > o->devices ||
+        o->desat_devices > BENCH_MAX_DESAT || o->desat_every_ms < 0 || o->desat_after_ms < 0)
         return BENCH_OPTS_EINVAL;
+    if (o->desat_devices)
+        o->send_ts = 1; /* the alarm engine times onset on "ts" */
     return BENCH_OPTS_OK;
 }

@@ -12,6 +12,7 @@
 
 #define BENCH_MAX_STEPS 32
 #define BENCH_MAX_WATCH 8
+#define BENCH_MAX_DESAT 64 /* --desat-devices */
 
 typedef enum bench_rkind { BENCH_R_MQTT, BENCH_R_WS, BENCH_R_MQTTWS } bench_rkind;
 
@@ -44,6 +45,10 @@ typedef struct bench_opts {
     double connect_rate;
     int stop_on_fail;
     long per_worker;
+    int send_ts;          /* --ts: payloads carry "ts" (epoch ms), as a device with a synced clock */
+    long desat_devices;   /* --desat-devices: this many devices go desaturated (SpO2 80 %), implies --ts */
+    double desat_every_ms; /* --desat-every-ms: one more of them every M ms after publishing starts */
+    double desat_after_ms; /* --desat-after-ms: ... and after this much more (a start-up transient) */
     bench_watch watch[BENCH_MAX_WATCH];
     int nwatch;
 } bench_opts;

@@ -29,10 +29,11 @@ ap.add_argument("--build", required=True)
 ap.add_argument("--quick", action="store_true")
 ap.add_argument("--out", required=True, help="scratch dir (logs, dbs)")
 ap.add_argument("--results", default=os.path.join(HERE, "results", "latest.json"))
-ap.add_argument("--only", default="", help="comma list of phases: fixed,clients,ramp,history")
+ap.add_argument("--only", default="", help="comma list of phases: fixed,clients,ramp,history,alarms")
 args = ap.parse_args()
 
 BENCH = os.path.join(args.build, "bench", "vigil-bench")
+BENCH_ALARM = os.path.join(args.build, "bench", "vigil-bench-alarm")
 VIGILD = os.path.join(args.build, "server", "vigild")
 NODERED = os.path.join(HERE, ".cache", "nodered", "node_modules", "node-red", "red.js")
 PY = "/usr/bin/python3"
@@ -124,6 +125,17 @@ def metrics(port):
     return out
 
 
+def start_vigild(bport, lport, db, logname, extra=()):
+    """vigild on loopback as every measurement runs it. The whole fleet is
+    admitted at once (--new-devices-burst): the bench measures throughput,
+    and at the default 50 new ids/s a 10,000-device fleet would take 160 s
+    to be admitted, its readings refused meanwhile."""
+    return Proc([VIGILD, "--broker", f"mqtt://127.0.0.1:{bport}", "--listen", f"127.0.0.1:{lport}",
+                 "--max-ws-clients", "5000", "--max-conns-per-ip", "5000", "--new-devices-burst", "20000",
+                 "--db", db,
+                 "--client-id", f"vigild-bench-{lport}", "--log-level", "warn", *extra], logname)
+
+
 def vigild_token(db):
     """A viewer API token for vigild's database (vigild answers 401 without
     one), made with its CLI; also written to a 0600 file for vigil-bench's
@@ -138,6 +150,15 @@ def vigild_token(db):
     with os.fdopen(fd, "w") as f:
         f.write(tok + "\n")
     return tok, path
+
+
+def remove_db(db):
+    """A measurement's scratch database, its WAL files and token file."""
+    for sfx in ("", "-wal", "-shm", ".token"):
+        try:
+            os.unlink(db + sfx)
+        except OSError:
+            pass
 
 
 def api_get(url, token, timeout=30):
@@ -178,9 +199,7 @@ def run_one(subject, devices, rates, clients, step, warmup, label, stop_on_fail=
                 db = os.path.join(args.out, f"vigild-{lport}.db")
                 _, tokfile = vigild_token(db)
                 recv += ["--token-file", tokfile]
-                subj = Proc([VIGILD, "--broker", f"mqtt://127.0.0.1:{bport}", "--listen", f"127.0.0.1:{lport}", "--max-ws-clients", "5000", "--max-conns-per-ip", "5000",
-                             "--db", db, "--client-id", f"vigild-bench-{lport}", "--log-level", "warn"],
-                            "vigild.log")
+                subj = start_vigild(bport, lport, db, "vigild.log")
                 recv += ["--subscribe", '{"type":"subscribe","batch":true}']
             elif subject == "python":
                 db = os.path.join(args.out, f"python-{lport}.db")
@@ -244,11 +263,7 @@ def run_one(subject, devices, rates, clients, step, warmup, label, stop_on_fail=
             subj.stop()
         broker.stop()
         if db:
-            for sfx in ("", "-wal", "-shm", ".token"):
-                try:
-                    os.unlink(db + sfx)
-                except OSError:
-                    pass
+            remove_db(db)
 
 
 def sustainable(res):
@@ -283,17 +298,18 @@ def history_bench(quick):
         c.execute("PRAGMA journal_mode=WAL")
         c.execute("PRAGMA synchronous=OFF")
         t_fill = time.monotonic()
-        cols = ("t, received, ts, uptime, boot, seq, object_temp, ambient_temp, heart_rate, spo2, battery, rssi, "
-                "flags, sensor_type, fw")
+        # Schema 5 (server/store_sqlite.c): vitals x100 / x10 as INTEGER when exact, else REAL.
+        cols = "boot, k, t, flags, rdelta, object_temp, ambient_temp, heart_rate, spo2"
         for d in range(ndev + 1):
             dev_id = "H_DAY" if d == 0 else f"H{d:05d}"
             c.execute("INSERT INTO devices (id, first_seen, last_seen) VALUES (?,?,?)", (dev_id, now - 86400000, now))
             key = c.execute("SELECT key FROM devices WHERE id=?", (dev_id,)).fetchone()[0]
             n = 86400 if d == 0 else 3600
-            rows = ((key, now - (n - i) * 1000, now - (n - i) * 1000, now - (n - i) * 1000, i * 1000, 1, i,
-                     36.5 + (i % 10) / 10, 24.0, 60 + i % 40, 95 + i % 5, 80, -60, 0xF | (7 << 16), "MAX30614",
-                     "0.1.0") for i in range(n))
-            c.executemany(f"INSERT INTO readings (device, {cols}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            rows = ((key, 1, i, now - (n - i) * 1000, 0xF | (7 << 16), 0,
+                     36.5 + (i % 10) / 10, 2400, (60 + i % 40) * 10, (95 + i % 5) * 10) for i in range(n))
+            c.executemany(f"INSERT INTO readings (device, {cols}) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+        c.execute("INSERT INTO reading_spans SELECT device, boot, k >> 8, min(t), max(t) FROM readings "
+                  "GROUP BY device, boot, k >> 8")
         c.commit()
         c.close()
         fill_s = time.monotonic() - t_fill
@@ -342,11 +358,191 @@ def history_bench(quick):
     finally:
         v.stop()
         broker.stop()
-        for sfx in ("", "-wal", "-shm", ".token"):
-            try:
-                os.unlink(db + sfx)
-            except OSError:
-                pass
+        remove_db(db)
+    return res
+
+
+# ---- alarms ----
+ONSET_DESAT_MS = 5000  # spo2_desat's default onset delay (docs/ALARMS.md)
+
+
+def pct(xs, q):
+    """Nearest-rank percentile of a non-empty list."""
+    s = sorted(xs)
+    return s[min(len(s) - 1, max(0, int(round(q * len(s) + 0.5)) - 1))]
+
+
+def summary(xs):
+    if not xs:
+        return None
+    return {"median": round(pct(xs, 0.5), 1), "p99": round(pct(xs, 0.99), 1), "max": round(max(xs), 1),
+            "min": round(min(xs), 1), "n": len(xs)}
+
+
+def iso_ms(s):
+    """Epoch ms of an ISO 8601 UTC time as vigild writes it ("…T…Z"), or None."""
+    try:
+        return round(datetime.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp() * 1000)
+    except (AttributeError, ValueError):
+        return None
+
+
+def alarm_eval(quick):
+    """vigil-bench-alarm: the pure engine's cost per reading and per tick."""
+    jpath = os.path.join(args.out, "alarm-eval.json")
+    argv = [BENCH_ALARM, "--json", jpath] + (["--devices", "1000,10000", "--readings", "1000000", "--runs", "3"]
+                                              if quick else [])
+    log("alarms: engine evaluation cost (vigil-bench-alarm " + " ".join(argv[3:]) + ")")
+    try:
+        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=240, check=True)
+        with open(jpath) as f:
+            res = json.load(f)
+        for z in res["sizes"]:
+            log(f"   {z['devices']:,} devices: {z['ns_per_reading']} ns/reading (min {z['ns_per_reading_min']}), "
+                f"tick {z['tick_ns'] / 1000:.0f} µs, {z['heap_bytes_per_device']} B/device")
+        return res
+    except Exception as e:  # a failed measurement is a result
+        log(f"alarms: evaluation FAILED: {e}")
+        return {"error": str(e)}
+
+
+class AlarmWatcher:
+    """One WebSocket client of vigild subscribed to no device (so no readings),
+    noting the CLOCK_MONOTONIC arrival of every `alarm` message — every client
+    gets every alarm (docs/PROTOCOL.md). Runs its own asyncio loop in a thread."""
+
+    def __init__(self, port, token):
+        import asyncio
+        import threading
+        self.port, self.token, self.alarms, self.error = port, token, [], None
+        self.loop = asyncio.new_event_loop()
+        self.ready, self.done = threading.Event(), threading.Event()
+        self.thread = threading.Thread(target=lambda: self.loop.run_until_complete(self._main()), daemon=True)
+        self.thread.start()
+        if not self.ready.wait(10) or self.error:
+            raise RuntimeError(f"alarm watcher did not connect: {self.error}")
+
+    async def _main(self):
+        import asyncio
+        import websockets
+        try:
+            async with websockets.connect(f"ws://127.0.0.1:{self.port}/ws", max_size=64 * 1024 * 1024,
+                                          extra_headers={"Authorization": f"Bearer {self.token}"}) as ws:
+                self.ws = ws
+                await ws.send(json.dumps({"type": "subscribe", "devices": []}))
+                self.ready.set()
+                async for raw in ws:
+                    t = time.monotonic_ns()
+                    msg = json.loads(raw)
+                    for m in msg if isinstance(msg, list) else [msg]:
+                        if m.get("type") == "alarm":
+                            self.alarms.append((t, m["data"]))
+        except (OSError, asyncio.CancelledError, websockets.exceptions.WebSocketException) as e:
+            self.error = e
+        finally:
+            self.ready.set()
+            self.done.set()
+
+    def close(self):
+        import asyncio
+        if not self.done.is_set() and hasattr(self, "ws"):
+            asyncio.run_coroutine_threadsafe(self.ws.close(), self.loop)
+        self.done.wait(5)
+
+
+def alarm_latency(quick):
+    """Raise latency: a fleet at 1 Hz where a subset of devices desaturates
+    (SpO2 80 %, one more every few seconds); from each one's first low reading
+    (its publish time, CLOCK_MONOTONIC in vigil-bench) to the spo2_desat
+    `alarm` at a WebSocket client. The engine times onset on the readings'
+    "ts", so the raw figure includes the 5 s onset delay and the wait for the
+    first reading at or past it."""
+    # Desaturation starts after_ms into publishing: past the fleet's start-up transient (10,000
+    # new devices at once), which is a backlog of its own, not what an alarm costs.
+    devices, ndesat, every_ms, after_ms, step, warm = ((1000, 5, 1000, 2000, 16, 1) if quick
+                                                       else (10000, 20, 1500, 12000, 50, 3))
+    broker, bport, _ = start_broker()
+    lport = free_port()
+    db = os.path.join(args.out, f"alarms-{lport}.db")
+    label = "alarm_latency"
+    v = watcher = None
+    res = {"devices": devices, "rate_hz": 1, "desat_devices": ndesat, "desat_every_ms": every_ms,
+           "desat_after_ms": after_ms,
+           "onset_ms": ONSET_DESAT_MS, "loadavg_before": os.getloadavg()[0]}  # the host is shared
+    try:
+        token, tokfile = vigild_token(db)
+        v = start_vigild(bport, lport, db, "vigild-alarms.log")
+        if not wait_port(lport, 30):
+            raise RuntimeError("vigild did not open its port")
+        time.sleep(1.0)  # MQTT subscribe done
+        watcher = AlarmWatcher(lport, token)
+        jpath = os.path.join(args.out, f"{label}.json")
+        argv = [BENCH, "run", "--broker-port", str(bport), "--devices", str(devices), "--rates", "1",
+                "--step", str(step), "--warmup", str(warm), "--drain", "4", "--clients", "1",
+                "--recv", "ws", "--recv-port", str(lport), "--path", "/ws", "--token-file", tokfile,
+                "--subscribe", '{"type":"subscribe","batch":true}', "--json", jpath, "--label", label,
+                "--desat-devices", str(ndesat), "--desat-every-ms", str(every_ms),
+                "--desat-after-ms", str(after_ms),
+                "--watch", f"mosquitto:{broker.pid}", "--watch", f"vigild:{v.pid}"]
+        log(f"alarms: raise latency, vigild, {devices} devices x 1 Hz, {ndesat} desaturating "
+            f"(one every {every_ms} ms from {after_ms} ms), 1 batched WS client + the alarm watcher")
+        r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=60 + warm + step + devices / 500)
+        for line in r.stdout.decode(errors="replace").strip().splitlines()[-1:]:
+            log("   " + line.strip())
+        with open(jpath) as f:
+            run = json.load(f)
+        # A backlog in vigild delays alarms past the fleet's end: wait (bounded) for the rest.
+        want = {d["device"] for d in run.get("desat", []) if d["pub_ns"]}
+        end = time.monotonic() + 20
+        while time.monotonic() < end and not want <= {a.get("device_id") for _, a in list(watcher.alarms)
+                                                      if a.get("condition") == "spo2_desat"}:
+            time.sleep(0.2)
+        first = {}  # device -> (arrival ns, ALARM) of its first spo2_desat message
+        for t, a in list(watcher.alarms):
+            if a.get("condition") == "spo2_desat" and a.get("device_id") not in first:
+                first[a["device_id"]] = (t, a)
+        raw, above, pipeline, wait, started_ok, per = [], [], [], [], 0, []
+        for d in run.get("desat", []):
+            if not d["pub_ns"] or d["device"] not in first:
+                per.append({"device": d["device"], "alarm": False})
+                continue
+            t, a = first[d["device"]]
+            r_ms = (t - d["pub_ns"][0]) / 1e6
+            raw.append(r_ms)
+            above.append(r_ms - ONSET_DESAT_MS)
+            started_ok += iso_ms(a.get("started_at")) == d["ts_ms"][0]  # onset timed on "ts"
+            # The reading that raised it: the first one whose ts is onset past the first low one.
+            i = next((i for i, ts in enumerate(d["ts_ms"]) if ts - d["ts_ms"][0] >= ONSET_DESAT_MS), None)
+            if i is not None and i < len(d["pub_ns"]):
+                pipeline.append((t - d["pub_ns"][i]) / 1e6)
+                wait.append((d["pub_ns"][i] - d["pub_ns"][0]) / 1e6 - ONSET_DESAT_MS)
+            per.append({"device": d["device"], "alarm": True, "raw_ms": round(r_ms, 1),
+                        "trigger_reading": i, "priority": a.get("priority"),
+                        "retrospective": a.get("retrospective")})
+        res.update({"raw_ms": summary(raw), "above_onset_ms": summary(above), "pipeline_ms": summary(pipeline),
+                    "onset_wait_ms": summary(wait), "alarms_seen": len(raw), "started_at_is_first_ts": started_ok,
+                    "retrospective": sum(1 for p in per if p.get("retrospective")),
+                    "per_device": per, "sent": run.get("sent"), "lost": run.get("lost"),
+                    "publishers_connected": run.get("publishers_connected"),
+                    "reading_latency_ms": run.get("latency_ms"), "watch": run.get("watch"),
+                    "loadavg_after": os.getloadavg()[0]})
+        if raw:
+            log(f"alarms: {len(raw)}/{ndesat} raised; raw median {res['raw_ms']['median']} ms, above onset "
+                f"median {res['above_onset_ms']['median']} / max {res['above_onset_ms']['max']} ms; pipeline "
+                f"median {res['pipeline_ms']['median'] if pipeline else '?'} ms")
+        else:
+            log(f"alarms: no spo2_desat alarm seen ({len(watcher.alarms)} alarm messages)")
+    except Exception as e:
+        log(f"alarms: latency FAILED: {e}")
+        res["error"] = str(e)
+    finally:
+        if watcher:
+            watcher.close()
+        if v:
+            v.stop()
+        broker.stop()
+        remove_db(db)
     return res
 
 
@@ -386,13 +582,13 @@ def versions():
 def main():
     os.makedirs(args.out, exist_ok=True)
     q = args.quick
-    phases = set((args.only or "fixed,clients,ramp,history").split(","))
+    phases = set((args.only or "fixed,clients,ramp,history,alarms").split(","))
     have_nodered = os.path.exists(NODERED)
     subjects = ["sub", "relay", "vigild", "python"] + (["nodered"] if have_nodered else [])
     if not have_nodered:
         log("Node-RED not installed: skipped (see bench/run.sh's install step)")
     step, warm = (2, 1) if q else (6, 2)
-    out = {"quick": q, "versions": versions(), "fixed": [], "clients": [], "ramp": [], "history": {}}
+    out = {"quick": q, "versions": versions(), "fixed": [], "clients": [], "ramp": [], "history": {}, "alarms": {}}
     # Fixed workloads, 100 WebSocket clients (the counting subscriber is one MQTT client).
     workloads = [(200, 5, "w_200x5")] if q else [(1000, 1, "w_1kx1"), (1000, 10, "w_1kx10"), (10000, 1, "w_10kx1")]
     wclients = 10 if q else 100
@@ -428,6 +624,8 @@ def main():
             out["ramp"].append(res)
     if "history" in phases:
         out["history"] = history_bench(q)
+    if "alarms" in phases:
+        out["alarms"] = {"eval": alarm_eval(q), "latency": alarm_latency(q)}
     out["elapsed_s"] = round(time.monotonic() - T0, 1)
     os.makedirs(os.path.dirname(args.results), exist_ok=True)
     with open(args.results, "w") as f:

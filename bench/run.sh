@@ -4,8 +4,8 @@
 # Mosquitto's own WebSocket listener — same broker build, same machine, same
 # run; results as ratios. See docs/BENCHMARKS.md.
 #
-#   bench/run.sh            full run (≤ 10 min)
-#   bench/run.sh --quick    scaled down (≤ 2 min)
+#   bench/run.sh            full run (≤ 12 min)
+#   bench/run.sh --quick    scaled down (≤ 3 min)
 #   bench/run.sh --no-install   do not apt-get/npm anything
 #
 # Writes bench/results/latest.json (full runs; quick runs go to
@@ -49,20 +49,20 @@ command -v mosquitto >/dev/null || { echo "mosquitto not found (apt-get install 
 
 step "build (Release) in $BUILD"
 cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$BUILD" -j2 --target vigild vigil-bench >/dev/null
+cmake --build "$BUILD" -j2 --target vigild vigil-bench vigil-bench-alarm >/dev/null
 
 OUT="$SRC/bench/out/run-$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$OUT"
 if [ "$QUICK" = 1 ]; then
   RESULTS="$SRC/bench/out/quick.json"
   step "quick run (logs in $OUT)"
-  timeout 170 /usr/bin/python3 "$HERE/orchestrate.py" --build "$BUILD" --out "$OUT" --results "$RESULTS" --quick
+  timeout 200 /usr/bin/python3 "$HERE/orchestrate.py" --build "$BUILD" --out "$OUT" --results "$RESULTS" --quick
   /usr/bin/python3 "$HERE/report.py" "$RESULTS" "$OUT/BENCHMARKS-quick.md" >/dev/null
   echo "quick results: $RESULTS, $OUT/BENCHMARKS-quick.md"
 else
   RESULTS="$HERE/results/latest.json"
   step "full run (logs in $OUT)"
-  timeout 660 /usr/bin/python3 "$HERE/orchestrate.py" --build "$BUILD" --out "$OUT" --results "$RESULTS"
+  timeout 780 /usr/bin/python3 "$HERE/orchestrate.py" --build "$BUILD" --out "$OUT" --results "$RESULTS"
   step "report: docs/BENCHMARKS.md, docs/img/bench-*.png"
   /usr/bin/python3 "$HERE/report.py" "$RESULTS" "$SRC/docs/BENCHMARKS.md"
 fi

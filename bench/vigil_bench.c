@@ -249,7 +249,24 @@ static void vigil_bench__write(const vigil_bench__run *run, FILE *out)
         }
         fprintf(out, "}");
     }
-    fprintf(out, "\n  ]\n}\n");
+    fprintf(out, "\n  ]");
+    /* --desat-devices: each one's first low readings (bench/orchestrate.py
+     * matches them with the WebSocket alarm). */
+    if (o->desat_devices) {
+        fprintf(out, ",\n  \"desat\": [");
+        for (long k = 0; k < o->desat_devices; k++) {
+            const bench_fleet_desat *d = bench_fleet_desat_of(run->fleet, k);
+            fprintf(out, "%s\n    {\"device\": \"%s%06ld\", \"ts_ms\": [", k ? "," : "", o->id_prefix, d->dev);
+            for (int i = 0; i < d->n; i++)
+                fprintf(out, "%s%" PRId64, i ? ", " : "", d->ts_ms[i]);
+            fprintf(out, "], \"pub_ns\": [");
+            for (int i = 0; i < d->n; i++)
+                fprintf(out, "%s%" PRIu64, i ? ", " : "", d->pub_ns[i]);
+            fprintf(out, "]}");
+        }
+        fprintf(out, "\n  ]");
+    }
+    fprintf(out, "\n}\n");
     vigil_bench__progress("sent %" PRIu64 ", lost %" PRIu64 ", dup %" PRIu64 ", p99 %.1f ms, %.0f msg/s per client",
                           sent, lost, rs.dups, bench_hist_pct(&all, 0.99) / 1000,
                           (double)measured / meas_t / (double)(ready ? ready : 1));

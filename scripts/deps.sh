@@ -6,7 +6,7 @@ set -euo pipefail
 APT_PACKAGES=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libmosquitto-dev libwebsockets-dev libcjson-dev libsqlite3-dev libcmocka-dev libpq-dev libsodium-dev
-  mosquitto mosquitto-clients sqlite3
+  mosquitto mosquitto-clients sqlite3 postgresql
   python3 python3-paho-mqtt python3-websockets
   chromium
   gcc-arm-none-eabi picolibc-arm-none-eabi qemu-system-arm
@@ -32,3 +32,5 @@ fi
 
 # The system broker service is not ours: the project starts its own Mosquitto
 # on loopback with deploy/mosquitto configs. Leave the packaged service alone.
+# Likewise the packaged PostgreSQL cluster: the store tests run a private one
+# (tests/support/pg_cluster.py) on a free loopback port.

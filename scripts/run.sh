@@ -10,6 +10,10 @@
 #   VIGIL_TLS=1: broker on TLS with client certificates, vigild on HTTPS
 #   (scripts/tls-demo.sh).
 #   VIGIL_ADMIN_PASSWORD (the dashboard login 'admin'; default: a fresh one each run).
+#   VIGIL_STORE=postgres: a private PostgreSQL cluster in the run folder
+#   (scripts/pg-local.sh; VIGIL_PG_PORT, 5433) instead of the SQLite file;
+#   VIGIL_INSTANCES=N (with postgres): N vigild on the same broker and
+#   database, on HTTP ports VIGIL_HTTP_PORT .. +N-1 (docs/ARCHITECTURE.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -19,6 +23,13 @@ DEVICES=${VIGIL_DEVICES:-50}
 RATE=${VIGIL_RATE:-1}
 DURATION=${VIGIL_DURATION:-86400}
 RUN=${VIGIL_RUN_DIR:-$ROOT/run}
+STORE=${VIGIL_STORE:-sqlite}
+INSTANCES=${VIGIL_INSTANCES:-1}
+PG_PORT=${VIGIL_PG_PORT:-5433}
+case "$STORE" in sqlite|postgres) ;; *) echo "run: VIGIL_STORE is sqlite or postgres" >&2; exit 1 ;; esac
+if ! [[ "$INSTANCES" =~ ^[1-9]$ ]] || { [ "$INSTANCES" -gt 1 ] && [ "$STORE" != postgres ]; }; then
+  echo "run: VIGIL_INSTANCES is 1..9, and more than 1 needs VIGIL_STORE=postgres" >&2; exit 1
+fi
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 bash scripts/deps.sh
@@ -35,9 +46,12 @@ if [ -f web/package.json ]; then
 fi
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for p in "$MQTT_PORT" "$HTTP_PORT"; do
+PORTS=("$MQTT_PORT")
+for ((i=0; i<INSTANCES; i++)); do PORTS+=($((HTTP_PORT + i))); done
+[ "$STORE" = postgres ] && PORTS+=("$PG_PORT")
+for p in "${PORTS[@]}"; do
   if port_busy "$p"; then
-    echo "run: port $p on 127.0.0.1 is in use; set VIGIL_MQTT_PORT / VIGIL_HTTP_PORT" >&2
+    echo "run: port $p on 127.0.0.1 is in use; set VIGIL_MQTT_PORT / VIGIL_HTTP_PORT / VIGIL_PG_PORT" >&2
     exit 1
   fi
 done
@@ -78,17 +92,33 @@ mosquitto -c "$RUN/mosquitto.conf" &
 PIDS+=($!)
 for _ in $(seq 1 50); do port_busy "$MQTT_PORT" && break; sleep 0.1; done
 
+DB=$RUN/vigil.db
+if [ "$STORE" = postgres ]; then
+  source scripts/pg-local.sh
+  pg_local_start "$RUN/pg" "$PG_PORT"
+  PIDS+=("$PG_PID")   # stopped after every vigild (reverse order)
+  DB=$PG_URL          # the password stays in $RUN/pg/pgpass, never on a command line
+fi
+
 # The login: user admin, password VIGIL_ADMIN_PASSWORD or a fresh one (stdin, never argv).
 ADMIN_PW=${VIGIL_ADMIN_PASSWORD:-$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')}
 ADMIN_VERB=(add admin --role admin)
-build/server/vigild user list --db "$RUN/vigil.db" | grep -q '^admin ' && ADMIN_VERB=(passwd admin)
-printf '%s\n' "$ADMIN_PW" | build/server/vigild user "${ADMIN_VERB[@]}" --db "$RUN/vigil.db"
+build/server/vigild user list --db "$DB" | grep -q '^admin ' && ADMIN_VERB=(passwd admin)
+printf '%s\n' "$ADMIN_PW" | build/server/vigild user "${ADMIN_VERB[@]}" --db "$DB"
 
-VIGILD_ARGS=(--broker "$BROKER_URL" --listen "127.0.0.1:$HTTP_PORT" --db "$RUN/vigil.db" "${VIGILD_TLS[@]}")
-[ -n "$WEB_ROOT" ] && VIGILD_ARGS+=(--web-root "$WEB_ROOT")
-build/server/vigild "${VIGILD_ARGS[@]}" 2> >(tee -a "$RUN/vigild.log" >&2) &
-PIDS+=($!)
-for _ in $(seq 1 50); do port_busy "$HTTP_PORT" && break; sleep 0.1; done
+DASH=""
+for ((i=0; i<INSTANCES; i++)); do
+  port=$((HTTP_PORT + i)) cid=vigild log=$RUN/vigild.log
+  [ "$INSTANCES" -gt 1 ] && cid=vigild-$((i + 1)) log=$RUN/vigild-$((i + 1)).log
+  VIGILD_ARGS=(--broker "$BROKER_URL" --listen "127.0.0.1:$port" --db "$DB" --client-id "$cid" "${VIGILD_TLS[@]}")
+  [ -n "$WEB_ROOT" ] && VIGILD_ARGS+=(--web-root "$WEB_ROOT")
+  build/server/vigild "${VIGILD_ARGS[@]}" 2> >(tee -a "$log" >&2) &
+  PIDS+=($!)
+  for _ in $(seq 1 50); do port_busy "$port" && break; sleep 0.1; done
+  DASH+="${DASH:+, }${WEB_SCHEME:-http}://127.0.0.1:$port/"
+done
+STORE_LINE="SQLite $RUN/vigil.db"
+[ "$STORE" = postgres ] && STORE_LINE="PostgreSQL 127.0.0.1:$PG_PORT (private cluster in $RUN/pg; $INSTANCES vigild)"
 
 if [ -x build/sim/vigil-sim ]; then
   build/sim/vigil-sim --broker "$BROKER_URL" "${SIM_TLS[@]}" --devices "$DEVICES" \
@@ -102,9 +132,10 @@ fi
 cat <<MSG
 
   Vigil is running.
-    Dashboard:  ${WEB_SCHEME:-http}://127.0.0.1:$HTTP_PORT/   login: admin / $ADMIN_PW
+    Dashboard:  $DASH   login: admin / $ADMIN_PW
     API:        ${WEB_SCHEME:-http}://127.0.0.1:$HTTP_PORT/api/devices   metrics: /metrics   health: /healthz
-                (API tokens: build/server/vigild token add NAME --role viewer --db $RUN/vigil.db)
+                (API tokens: build/server/vigild token add NAME --role viewer --db "$DB")
+    Store:      $STORE_LINE
     Broker:     $BROKER_URL
     Fleet:      $FLEET
   Ctrl-C stops everything.

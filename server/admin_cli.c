@@ -11,6 +11,7 @@
 #include "auth.h"
 #include "log.h"
 #include "store.h"
+#include "store_pg.h"
 #include "vclock.h"
 
 #define TAG "cli"
@@ -229,7 +230,9 @@ int admin_cli_run(int argc, char **argv)
     store_options so = {.path = db, .queue_capacity = 1024};
     store *st = NULL;
     if (store_open(&so, &st, err, sizeof err) != STORE_OK) {
-        fprintf(stderr, "vigild: cannot open the database %s: %s\n", db, err);
+        char name[192]; /* never a URL's password */
+        store_pg_log_name(db, name, sizeof name);
+        fprintf(stderr, "vigild: cannot open the database %s: %s\n", name, err);
         return 1;
     }
     int rc = is_user ? admin_cli__user(st, verb, pos[0], role) : admin_cli__token(st, verb, pos[0], role);

@@ -141,8 +141,37 @@ size_t alarm_news2_json(const alarm_news2 *n, char *buf, size_t cap)
     jsonw_int(&w, "score", n->score);
     JSONW_LIT(&w, ",\"partial\":true,\"measured\":[\"spo2\",\"pulse\"],\"not_measured\":"
                   "[\"respiration_rate\",\"blood_pressure\",\"consciousness\","
-                  "\"supplemental_o2\",\"temperature\"]}");
+                  "\"supplemental_o2\",\"temperature\"]");
+    if (n->spo2 >= 0 && n->pulse >= 0) {
+        jsonw_int(&w, "spo2", n->spo2); /* jsonw_key adds the commas */
+        jsonw_int(&w, "pulse", n->pulse);
+    }
+    JSONW_LIT(&w, "}");
     return jsonw_finish(&w);
+}
+
+size_t alarm_news2_append(const alarm_news2 *n, char *obj, size_t len, size_t cap,
+                          size_t *member_off)
+{
+    if (!obj || len < 2 || len >= cap || obj[len - 1] != '}')
+        return 0;
+    /* "{}" takes the member without a comma; anything else after one. */
+    size_t at = len - 1, comma = len > 2;
+    if (at + comma >= cap)
+        return 0;
+    size_t k = alarm_news2_json(n, obj + at + comma, cap - at - comma);
+    if (!k || at + comma + k + 2 > cap) {
+        obj[len - 1] = '}';
+        obj[len] = '\0';
+        return 0;
+    }
+    if (comma)
+        obj[at] = ',';
+    obj[at + comma + k] = '}';
+    obj[at + comma + k + 1] = '\0';
+    if (member_off)
+        *member_off = at + comma;
+    return at + comma + k + 1;
 }
 
 /* ---- the engine ---- */
@@ -508,6 +537,7 @@ alarm_err alarm_on_reading(alarm_engine *e, alarm_events *out, const telemetry_r
 {
     if (!e || !out || !r)
         return ALARM_EINVAL;
+    out->has_news2 = 0;
     alarm__dev *d;
     alarm_err err = alarm__get(e, r->device_id, &d);
     if (err != ALARM_OK)
@@ -575,6 +605,8 @@ alarm_err alarm_on_reading(alarm_engine *e, alarm_events *out, const telemetry_r
         d->news2.pulse = alarm_news2_pulse(r->heart_rate);
         d->news2.score = d->news2.spo2 + d->news2.pulse;
         d->has_news2 = 1;
+        out->has_news2 = 1;
+        out->news2 = d->news2;
     }
     alarm__eval_value(e, out, d, ALARM_NEWS2, both, both ? d->news2.score : 0, t, off, replay, now);
 
@@ -905,7 +937,7 @@ size_t alarm_json(const alarm_rec *a, char *buf, size_t cap)
     jsonw_bool(&w, "retrospective", a->retrospective);
     if (a->condition == ALARM_NEWS2) {
         char n2[256];
-        alarm_news2 n = {.score = a->news2_score};
+        alarm_news2 n = {.score = a->news2_score, .spo2 = -1, .pulse = -1}; /* only the aggregate is kept */
         size_t k = alarm_news2_json(&n, n2, sizeof n2);
         JSONW_LIT(&w, ",");
         jsonw_raw(&w, n2, k);

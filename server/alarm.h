@@ -161,10 +161,21 @@ typedef struct alarm_event {
  * than ALARM_EVENTS_MAX events, so an empty list never fills. A tick stops
  * changing anything once the list is full (truncated = 1): the rest happen
  * at the next tick, so no change is ever made without its event. */
+typedef struct alarm_news2 {
+    int score;          /* aggregate of the measured parameters */
+    int spo2, pulse;    /* sub-scores; -1 when not known */
+} alarm_news2;
+
 typedef struct alarm_events {
     alarm_event ev[ALARM_EVENTS_MAX];
     size_t n;
     int truncated;
+    /* alarm_on_reading: the partial NEWS2 of that very reading, when it was
+     * scored (valid SpO2 and pulse, not out of order); has_news2 0
+     * otherwise. The caller shows it with the reading (docs/PROTOCOL.md,
+     * READING "news2"). Every other call leaves it alone. */
+    int has_news2;
+    alarm_news2 news2;
 } alarm_events;
 
 void alarm_events_clear(alarm_events *out);
@@ -223,16 +234,20 @@ size_t alarm_list(const alarm_engine *e, const char *id, alarm_rec *out, size_t 
 int alarm_find(const alarm_engine *e, uint64_t alarm_id, alarm_rec *out);
 
 /* The latest partial NEWS2 of a device: -1 if none computed yet. */
-typedef struct alarm_news2 {
-    int score;          /* aggregate of the measured parameters */
-    int spo2, pulse;    /* sub-scores; -1 when that parameter had no valid value */
-} alarm_news2;
 int alarm_news2_of(const alarm_engine *e, const char *id, alarm_news2 *out);
 /* The NEWS2 sub-scores (RCP 2017, SpO2 scale 1). */
 int alarm_news2_spo2(double spo2);
 int alarm_news2_pulse(double pulse);
-/* "news2":{"score":N,"partial":true,"measured":["spo2","pulse"]} member
- * text (without a leading comma) into buf; 0 if too small. */
+/* "news2":{"score":N,"partial":true,"measured":["spo2","pulse"],
+ * "not_measured":[...]} member text (without a leading comma) into buf,
+ * followed by "spo2":a,"pulse":b when those sub-scores are known (>= 0);
+ * 0 if too small. */
 size_t alarm_news2_json(const alarm_news2 *n, char *buf, size_t cap);
+/* Appends that member as the last member of the JSON object text obj (len
+ * bytes ending in '}', e.g. a READING) within cap bytes, NUL included.
+ * Returns the new length and sets *member_off to where "news2" starts; 0
+ * when it does not fit or obj is not an object (obj then unchanged). */
+size_t alarm_news2_append(const alarm_news2 *n, char *obj, size_t len, size_t cap,
+                          size_t *member_off);
 
 #endif

@@ -32,7 +32,7 @@ static const opt_def opts[] = {
      "MQTT broker URL: mqtt://HOST:PORT, or mqtts://HOST:PORT for TLS"},
     {"listen", "VIGIL_LISTEN", OPT_STR, F(listen), "127.0.0.1:8080", 0, 0,
      "HTTP/WebSocket listen address HOST:PORT"},
-    {"db", "VIGIL_DB", OPT_STR, F(db), "vigil.db", 0, 0, "SQLite database file"},
+    {"db", "VIGIL_DB", OPT_STR, F(db), "vigil.db", 0, 0, "SQLite database file, or a postgresql:// URL"},
     {"web-root", "VIGIL_WEB_ROOT", OPT_STR, F(web_root), NULL, 0, 0,
      "directory of the built dashboard, served at /"},
     {"config", "VIGIL_CONFIG", OPT_STR, F(config_file), NULL, 0, 0,

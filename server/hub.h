@@ -49,6 +49,7 @@ typedef struct hub_msg {
     uint8_t alarm_priority;      /* HUB_ALARM only: alarm_priority, for sorting */
     int64_t alarm_started;       /* HUB_ALARM only: started_at, for sorting */
     size_t data_off, data_len;   /* the "data" object inside text */
+    size_t news2_off, news2_len; /* HUB_SENSOR_DATA: its "news2":{..} member inside text; len 0: none */
     size_t len;                  /* bytes of text */
     unsigned char *text;         /* = buf + HUB_PRE: the whole JSON message */
     unsigned char buf[];         /* HUB_PRE bytes of headroom for lws_write, then text, NUL */

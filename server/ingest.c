@@ -691,25 +691,29 @@ static void ingest__handle_data(ingest *in, const char *id, const char *topic,
             atomic_fetch_add_explicit(&in->m->readings_refilled, 1, memory_order_relaxed);
         ingest__act(in, &in->act);
     }
+    /* Evaluated first so the reading carries its partial NEWS2; the events
+     * are acted on after the post, so a client sees the value before its alarm.
+     * Only by the device's owner (cluster.h): elsewhere the live reading goes
+     * without its NEWS2 member. */
+    if (mine)
+        ingest__alarm_err(in, alarm_on_reading(in->alarms, &in->aev, &r, r.received_ms), id);
     char json[2048];
-    size_t len = telemetry_reading_json(&r, json, sizeof json);
+    size_t len = telemetry_reading_json(&r, json, sizeof json), n2off = 0, n2len = 0;
     if (!len)
         LOG_E(TAG, "reading of %s too large to serialize", id);
-    hub_msg *hm = len ? hub_msg_new(HUB_SENSOR_DATA, id, json, len) : NULL;
-    if (!hm) {
-        if (mine) {
-            ingest__alarm_err(in, alarm_on_reading(in->alarms, &in->aev, &r, r.received_ms), id);
-            ingest__alarm_act(in);
-        }
-        return;
+    if (mine && len && in->aev.has_news2) {
+        size_t grown = alarm_news2_append(&in->aev.news2, json, len, sizeof json, &n2off);
+        n2len = grown ? grown - 1 - n2off : 0; /* the member, without the object's '}' */
+        len = grown ? grown : len;
     }
-    hm->ingest_ns = t_ns;
-    hm->received_ms = r.received_ms;
-    hub_post(in->hub, hm);
-    if (!mine)
-        return;
-    /* After the reading itself, so a client sees the value before its alarm. */
-    ingest__alarm_err(in, alarm_on_reading(in->alarms, &in->aev, &r, r.received_ms), id);
+    hub_msg *hm = len ? hub_msg_new(HUB_SENSOR_DATA, id, json, len) : NULL;
+    if (hm) {
+        hm->ingest_ns = t_ns;
+        hm->received_ms = r.received_ms;
+        hm->news2_off = n2len ? hm->data_off + n2off : 0;
+        hm->news2_len = n2len;
+        hub_post(in->hub, hm);
+    }
     ingest__alarm_act(in);
 }
 

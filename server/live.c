@@ -54,6 +54,7 @@ void live_destroy(live *l)
     live_device **e;
     while ((e = idtable_next(&l->dev, &it))) {
         hub_msg_unref((*e)->last);
+        hub_msg_unref((*e)->scored);
         for (int i = 0; i < LIVE_ALARMS_MAX; i++)
             hub_msg_unref((*e)->alarms[i]);
         free(*e);
@@ -166,6 +167,10 @@ int live_apply(live *l, hub_msg *m)
     if (m->kind == HUB_SENSOR_DATA) {
         hub_msg_unref(d->last);
         d->last = hub_msg_ref(m);
+        if (m->news2_len) {
+            hub_msg_unref(d->scored);
+            d->scored = hub_msg_ref(m);
+        }
     } else if (m->kind == HUB_DEVICE_STATUS) {
         const telemetry_status *s = &m->status;
         if (d->online != s->online)
@@ -259,7 +264,15 @@ static void live__device_json(const live *l, const live_device *d, sbuf *o)
             sbuf_adds(o, ",");
         sbuf_add(o, al[i]->text + al[i]->data_off, al[i]->data_len);
     }
-    sbuf_adds(o, "]}");
+    sbuf_adds(o, "]");
+    /* Last, after the members clients already know (PROTOCOL.md: added, never moved). */
+    if (d->scored) {
+        sbuf_adds(o, ",");
+        sbuf_add(o, d->scored->text + d->scored->news2_off, d->scored->news2_len);
+    } else {
+        sbuf_adds(o, ",\"news2\":null");
+    }
+    sbuf_adds(o, "}");
 }
 
 static int live__cmp(const void *a, const void *b)

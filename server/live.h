@@ -36,6 +36,7 @@ typedef struct live_device {
     int64_t boot;                    /* -1 unknown */
     hub_msg *last;                   /* latest reading (a reference), or NULL */
     hub_msg *alarms[LIVE_ALARMS_MAX]; /* open alarms (HUB_ALARM references), or NULL */
+    hub_msg *scored;                 /* latest reading carrying a "news2" member (a reference), or NULL */
 } live_device;
 
 typedef struct live live;
@@ -56,13 +57,18 @@ int live_load_device(live *l, const struct store_device *d);
  * message's received_ms), moves last_seen forward, and for a reading makes
  * it "last" (receive order: the table mirrors what the live stream showed);
  * for a status sets online (status_ms when it changes) and fw/interval/boot
- * when present. Command results only touch last_seen; alarms only the
- * device's open alarms. 0, or -1 on ENOMEM. */
+ * when present; a reading whose news2_len is set also becomes the source
+ * of the device's "news2" (the alarm engine scores only in-order readings
+ * with valid SpO2 and pulse, so that is the engine's current score).
+ * Command results only touch last_seen; alarms only the device's open
+ * alarms. 0, or -1 on ENOMEM. */
 int live_apply(live *l, hub_msg *m);
 
 const live_device *live_find(const live *l, const char *id); /* NULL if unknown */
 size_t live_count(const live *l);
 
+/* DEVICE's "news2" is the member of the device's scored reading, or null
+ * when none has been seen since start (the score is not stored). */
 /* {"devices":[DEVICE...]}, sorted by id. */
 void live_devices_json(live *l, sbuf *out);
 /* One DEVICE object. 0, or -1 if unknown (nothing appended). */

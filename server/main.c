@@ -37,6 +37,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
+#include "store_pg.h"
 #include "vclock.h"
 #include "tracker.h"
 #include "web.h"
@@ -148,8 +149,10 @@ int main(int argc, char **argv)
     char err[256] = "";
 
     mosquitto_lib_init();
+    char db[192]; /* a PostgreSQL URL may hold a password: logs get this name */
+    store_pg_log_name(cfg.db, db, sizeof db);
     LOG_I(TAG, "vigild %s starting: broker %s, listen %s, db %s", VIGIL_VERSION, cfg.broker,
-          cfg.listen, cfg.db);
+          cfg.listen, db);
 
     store_options so = {
         .path = cfg.db,
@@ -157,7 +160,7 @@ int main(int argc, char **argv)
         .retention_ms = cfg.retention_s * 1000,
     };
     if (store_open(&so, &st, err, sizeof err) != STORE_OK) {
-        LOG_E(TAG, "cannot open the store %s: %s", cfg.db, err);
+        LOG_E(TAG, "cannot open the store %s: %s", db, err);
         goto out;
     }
     h = hub_create(&metrics, (size_t)cfg.ws_queue, HUB_INBOX);
@@ -166,7 +169,7 @@ int main(int argc, char **argv)
         goto out;
     }
     if (store_list_devices(st, &devs, &ndevs) != STORE_OK || main__load_hub(h, devs, ndevs) != 0) {
-        LOG_E(TAG, "cannot load the devices from the store %s", cfg.db);
+        LOG_E(TAG, "cannot load the devices from the store %s", db);
         goto out;
     }
     /* Completeness: rebuilt from what the store holds, before any thread
@@ -177,7 +180,7 @@ int main(int argc, char **argv)
     int clustered = !strcmp(store_engine(st), "postgresql");
     trk = tracker_create(NULL);
     if (!trk || (!clustered && tracker_load(trk, st, vclock_mono_ms()) != 0)) {
-        LOG_E(TAG, "cannot start completeness tracking (rebuilding it from %s failed)", cfg.db);
+        LOG_E(TAG, "cannot start completeness tracking (rebuilding it from %s failed)", db);
         goto out;
     }
     hub_set_annotator(h, tracker_annotator(trk));

@@ -143,6 +143,80 @@ static const char *const migrations[] = {
     "  updated_at INTEGER NOT NULL, updated_by TEXT,"
     "  PRIMARY KEY (device_id, condition)"
     ");",
+    /* 5: compact readings (issue 13): ~131 -> ~47 bytes per reading on disk.
+     *  - WITHOUT ROWID, keyed (device, boot, k): the idempotence index is
+     *    the table. k is the seq; a reading without seq gets k = -1, -2, ...
+     *    per (device, boot) (seqs are >= 0), so it never collides with a
+     *    real seq and is never deduplicated, as before. The generated seq
+     *    and received columns keep ad-hoc SQL working (they take no space).
+     *  - No (device, t) index (it alone cost ~22 bytes per reading):
+     *    reading_spans holds, per (device, boot, k >> 8) — 256 readings —
+     *    bounds of their t (t_lo <= every t <= t_hi), so a time range is
+     *    found by seeking the spans that overlap it.
+     *  - Vitals and battery without a declared type (no affinity): an
+     *    INTEGER is the value scaled (temperatures x100, the rest x10),
+     *    written only when it divides back to exactly the same double; any
+     *    other value stays REAL. ts is not stored (it is t when flags has
+     *    TELEMETRY_HAS_TS); received is stored as rdelta = received - t
+     *    (0 bytes when the device sent no ts); sensor_type and fw point into
+     *    reading_meta; the NULL-heavy columns come last.
+     * The copy below reproduces exactly what the API returned before: a
+     * value whose present bit is unset was never read, so it is dropped. */
+    "CREATE TABLE reading_meta ("
+    "  id INTEGER PRIMARY KEY,"
+    "  sensor_type TEXT, fw TEXT"  /* NULL: absent */
+    ");"
+    "CREATE INDEX reading_meta_texts ON reading_meta(sensor_type, fw);"
+    "INSERT INTO reading_meta(sensor_type, fw) SELECT DISTINCT"
+    "  CASE WHEN flags & 8192 THEN sensor_type END, CASE WHEN flags & 16384 THEN fw END"
+    "  FROM readings WHERE flags & 24576;"
+    "CREATE TABLE readings_v5 ("
+    "  device INTEGER NOT NULL REFERENCES devices(key),"
+    "  boot INTEGER NOT NULL,"     /* 0 when absent */
+    "  k INTEGER NOT NULL,"        /* seq, or < 0 for a reading without one */
+    "  t INTEGER NOT NULL,"        /* ts if the device sent one, else received */
+    "  flags INTEGER NOT NULL,"    /* present bits | validity << 16 */
+    "  rdelta INTEGER NOT NULL,"   /* received - t */
+    "  uptime INTEGER,"
+    "  object_temp, ambient_temp," /* x100 if INTEGER */
+    "  heart_rate, spo2,"          /* x10 if INTEGER */
+    "  meta INTEGER REFERENCES reading_meta(id),"
+    "  battery,"                   /* x10 if INTEGER */
+    "  rssi INTEGER,"
+    "  seq INTEGER AS (CASE WHEN k >= 0 THEN k END) VIRTUAL,"
+    "  received INTEGER AS (t + rdelta) VIRTUAL,"
+    "  PRIMARY KEY (device, boot, k)"
+    ") WITHOUT ROWID;"
+#define MIG5_SCALED(col, bit, scale)                                           \
+    "CASE WHEN (flags & " #bit ") = 0 OR " #col " IS NULL THEN NULL "           \
+    "WHEN abs(" #col ") < 1e12 AND CAST(round(" #col " * " #scale ") AS INTEGER) / " #scale ".0 = " #col " " \
+    "THEN CAST(round(" #col " * " #scale ") AS INTEGER) ELSE " #col " END"
+    "INSERT INTO readings_v5(device, boot, k, t, flags, rdelta, uptime, object_temp, ambient_temp,"
+    "  heart_rate, spo2, meta, battery, rssi) "
+    "SELECT device, boot,"
+    "  coalesce(seq, -row_number() OVER (PARTITION BY device, boot, seq IS NULL ORDER BY rowid)),"
+    "  t, flags, received - t, CASE WHEN flags & 16 THEN uptime END, "
+    MIG5_SCALED(object_temp, 1, 100) ", " MIG5_SCALED(ambient_temp, 2, 100) ", "
+    MIG5_SCALED(heart_rate, 4, 10) ", " MIG5_SCALED(spo2, 8, 10) ", "
+    "  (SELECT m.id FROM reading_meta AS m"
+    "    WHERE m.sensor_type IS (CASE WHEN r.flags & 8192 THEN r.sensor_type END)"
+    "      AND m.fw IS (CASE WHEN r.flags & 16384 THEN r.fw END) AND r.flags & 24576), "
+    MIG5_SCALED(battery, 256, 10) ", "
+    "  CASE WHEN flags & 512 THEN rssi END "
+    "FROM readings AS r;"
+#undef MIG5_SCALED
+    "DROP TABLE readings;"
+    "ALTER TABLE readings_v5 RENAME TO readings;"
+    "CREATE TABLE reading_spans ("
+    "  device INTEGER NOT NULL,"
+    "  boot INTEGER NOT NULL,"
+    "  blk INTEGER NOT NULL,"      /* k >> 8: k in blk * 256 .. blk * 256 + 255 */
+    "  t_lo INTEGER NOT NULL,"
+    "  t_hi INTEGER NOT NULL,"
+    "  PRIMARY KEY (device, boot, blk)"
+    ") WITHOUT ROWID;"
+    "INSERT INTO reading_spans SELECT device, boot, k >> 8, min(t), max(t) FROM readings"
+    "  GROUP BY device, boot, k >> 8;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
 
@@ -265,7 +339,9 @@ static void store__close_db(sqlite3 **db, const char *what)
 static void store__destroy(store_sqlite *st)
 {
     sqlite3_stmt *w[] = {st->w_begin, st->w_commit, st->w_rollback, st->w_touch, st->w_insert,
-                         st->w_last, st->w_status, st->w_prune_devs, st->w_prune, st->w_lost};
+                         st->w_last, st->w_status, st->w_prune_devs, st->w_prune,
+                         st->w_prune_spans, st->w_lost, st->w_seqless, st->w_span,
+                         st->w_meta_get, st->w_meta_put};
     sqlite3_stmt *r[] = {st->r_begin, st->r_end, st->r_list, st->r_get,
                          st->r_key, st->r_count, st->r_raw, st->r_ds};
     /* Called after the writer was joined: the closing thread owns it all. */
@@ -280,6 +356,8 @@ static void store__destroy(store_sqlite *st)
     store__close_db(&st->wdb, "write");
     if (st->rlock_init)
         vmutex_destroy(&st->rlock);
+    idtable_free(&st->spans);
+    idtable_free(&st->metas);
     idtable_free(&st->lasts);
     idtable_free(&st->keys);
     free(st->path);

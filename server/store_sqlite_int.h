@@ -36,10 +36,44 @@
 
 #define STORE_BUSY_TIMEOUT_MS 1000 /* how long one statement waits for a lock held elsewhere */
 
-/* Columns of a reading, in the order of the readings table (after device). */
+/* Columns of a device's copy of its latest reading (devices.last_*, and
+ * readings before schema 5), in order. */
 #define STORE_READING_COLS                                                     \
     "t, received, ts, uptime, boot, seq, object_temp, ambient_temp, heart_rate, " \
     "spo2, battery, rssi, flags, sensor_type, fw"
+
+/* The readings table since schema 5 (store_sqlite.c migration 5 says why):
+ * the columns written, in order, after device. */
+#define STORE_READINGS_COLS                                                    \
+    "boot, k, t, flags, rdelta, uptime, object_temp, ambient_temp, heart_rate, spo2, " \
+    "meta, battery, rssi"
+/* Scale of a vital stored as an INTEGER (value * scale, exact). */
+#define STORE_SCALE_TEMP 100.0   /* object_temp, ambient_temp */
+#define STORE_SCALE_TENTHS 10.0  /* heart_rate, spo2, battery */
+/* reading_spans: one row per 256 consecutive k of a (device, boot), whose
+ * [t_lo, t_hi] holds every t of them. The writer widens a span by whole
+ * STORE_SPAN_T_MS steps, so it touches the row about once a minute per
+ * device, not once per reading. */
+#define STORE_SPAN_SHIFT 8
+#define STORE_SPAN_T_MS 65536
+/* The rows of span s (alias) in readings r (alias). */
+#define STORE_SPAN_JOIN(s, r)                                                  \
+    r ".device = " s ".device AND " r ".boot = " s ".boot AND " r ".k BETWEEN " \
+    s ".blk * 256 AND " s ".blk * 256 + 255"
+
+/* A reading_meta cache entry (st->metas): "s<sensor_type>\x1f" or "-\x1f",
+ * then "f<fw>" or "-" -> reading_meta.id. */
+typedef struct store_meta {
+    char key[TELEMETRY_SENSOR_TYPE_MAX + TELEMETRY_FW_MAX + 4];
+    int64_t id;
+} store_meta;
+
+/* A span cache entry (st->spans): the span the device's latest stored
+ * reading fell in, and bounds that reading_spans is known to cover. */
+typedef struct store_span {
+    int64_t key; /* devices.key */
+    int64_t boot, blk, t_lo, t_hi;
+} store_span;
 
 typedef struct store_sqlite store_sqlite;
 
@@ -63,7 +97,8 @@ struct store_sqlite {
     sqlite3 *wdb;
     sqlite3_stmt *w_begin, *w_commit, *w_rollback;
     sqlite3_stmt *w_touch, *w_insert, *w_last, *w_status;
-    sqlite3_stmt *w_prune_devs, *w_prune, *w_lost;
+    sqlite3_stmt *w_prune_devs, *w_prune, *w_prune_spans, *w_lost;
+    sqlite3_stmt *w_seqless, *w_span, *w_meta_get, *w_meta_put;
     const store_rec *batch;   /* the batch being written (store.c's), during write_batch */
     size_t batch_max;
     /* Device id -> key (store_key), so a reading costs one INSERT, not an
@@ -75,6 +110,11 @@ struct store_sqlite {
      * Sized at open for 2 * batch_max entries, so it never grows (a batch
      * touches at most batch_max devices); cleared after each batch. */
     idtable lasts;
+    /* (sensor_type, fw) -> reading_meta.id (store_meta), and each device's
+     * current span (store_span): both bounded by what the fleet sends (a
+     * few texts; one span per device); cleared on rollback like keys, and
+     * spans also by each retention pass (it deletes reading_spans rows). */
+    idtable metas, spans;
     sqlite3_stmt *w_auth[STORE_AUTH_AUDIT + 1]; /* by store_auth_op, prepared on first use */
     sqlite3_stmt *w_prune_audit, *w_prune_sessions;
     sqlite3_stmt *w_alarm, *w_alarm_event, *w_alarm_setting; /* prepared on first use */

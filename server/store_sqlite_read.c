@@ -31,16 +31,14 @@ static void store__copy_text(char *dst, size_t dstlen, sqlite3_stmt *s, int col)
     dst[n] = '\0';
 }
 
-/* Reads a row laid out as STORE_READING_COLS starting at column c. */
-static void store__row_to_reading(sqlite3_stmt *s, int c, const char *id, telemetry_reading *r,
-                           int64_t *t_out)
+/* Reads a device's copy of its latest reading, laid out as
+ * STORE_READING_COLS starting at column c. */
+static void store__row_to_reading(sqlite3_stmt *s, int c, const char *id, telemetry_reading *r)
 {
     memset(r, 0, sizeof *r);
     snprintf(r->device_id, sizeof r->device_id, "%s", id);
     uint32_t flags = (uint32_t)sqlite3_column_int64(s, c + 12);
     uint32_t p = flags & STORE_FLAG_PRESENT_MASK;
-    if (t_out)
-        *t_out = sqlite3_column_int64(s, c + 0);
     r->received_ms = sqlite3_column_int64(s, c + 1);
     r->ts_ms = sqlite3_column_int64(s, c + 2);
     r->uptime_ms = sqlite3_column_int64(s, c + 3);
@@ -58,6 +56,53 @@ static void store__row_to_reading(sqlite3_stmt *s, int c, const char *id, teleme
     store__copy_text(r->sensor_type, sizeof r->sensor_type, s, c + 13);
     store__copy_text(r->fw, sizeof r->fw, s, c + 14);
     r->present = p;
+}
+
+/* A vital column of readings (migration 5): an INTEGER is value * scale. */
+static double store__vital(sqlite3_stmt *s, int col, double scale)
+{
+    if (sqlite3_column_type(s, col) == SQLITE_INTEGER)
+        return (double)sqlite3_column_int64(s, col) / scale;
+    return sqlite3_column_double(s, col);
+}
+
+/* The columns of a readings row, as store__row_from_table reads them. */
+#define ROW_COLS                                                               \
+    "r.t, r.rdelta, r.uptime, r.boot, r.k, r.object_temp, r.ambient_temp, r.heart_rate, " \
+    "r.spo2, r.battery, r.rssi, r.flags, m.sensor_type, m.fw"
+/* Rows of readings r of device ?1 with t in ?2..?3, through the spans
+ * that overlap the range. */
+#define SPANS_JOIN "reading_spans AS s CROSS JOIN readings AS r ON " STORE_SPAN_JOIN("s", "r") " "
+#define IN_RANGE "WHERE s.device = ?1 AND s.t_lo <= ?3 AND s.t_hi >= ?2 AND r.t BETWEEN ?2 AND ?3"
+#define ROWS_IN_RANGE SPANS_JOIN IN_RANGE
+
+/* Reads a readings row laid out as ROW_COLS. */
+static void store__row_from_table(sqlite3_stmt *s, const char *id, telemetry_reading *r,
+                                  int64_t *t_out)
+{
+    memset(r, 0, sizeof *r);
+    snprintf(r->device_id, sizeof r->device_id, "%s", id);
+    uint32_t flags = (uint32_t)sqlite3_column_int64(s, 11);
+    int64_t t = sqlite3_column_int64(s, 0);
+    *t_out = t;
+    r->received_ms = t + sqlite3_column_int64(s, 1);
+    r->ts_ms = (flags & TELEMETRY_HAS_TS) ? t : 0; /* t is ts when the device sent one */
+    r->uptime_ms = sqlite3_column_int64(s, 2);
+    r->boot = sqlite3_column_int64(s, 3);
+    int64_t k = sqlite3_column_int64(s, 4);
+    r->seq = k >= 0 ? k : 0;
+    r->object_temp = store__vital(s, 5, STORE_SCALE_TEMP);
+    r->ambient_temp = store__vital(s, 6, STORE_SCALE_TEMP);
+    r->heart_rate = store__vital(s, 7, STORE_SCALE_TENTHS);
+    r->spo2 = store__vital(s, 8, STORE_SCALE_TENTHS);
+    r->battery = store__vital(s, 9, STORE_SCALE_TENTHS);
+    r->rssi = (int32_t)sqlite3_column_int64(s, 10);
+    r->hr_valid = (flags & STORE_FLAG_HR_VALID) != 0;
+    r->spo2_valid = (flags & STORE_FLAG_SPO2_VALID) != 0;
+    r->temp_valid = (flags & STORE_FLAG_TEMP_VALID) != 0;
+    store__copy_text(r->sensor_type, sizeof r->sensor_type, s, 12);
+    store__copy_text(r->fw, sizeof r->fw, s, 13);
+    r->present = flags & STORE_FLAG_PRESENT_MASK;
 }
 
 int store_sqlite__reader_open(store_sqlite *st, const char *path, char *err, size_t errlen)
@@ -81,11 +126,14 @@ int store_sqlite__reader_open(store_sqlite *st, const char *path, char *err, siz
         {&st->r_list, "SELECT " DEVICE_COLS " FROM devices ORDER BY id"},
         {&st->r_get, "SELECT " DEVICE_COLS " FROM devices WHERE id = ?1"},
         {&st->r_key, "SELECT key FROM devices WHERE id = ?1"},
-        {&st->r_count, "SELECT count(*) FROM readings WHERE device = ?1 AND t BETWEEN ?2 AND ?3"},
-        {&st->r_raw, "SELECT " STORE_READING_COLS " FROM readings "
-                     "WHERE device = ?1 AND t BETWEEN ?2 AND ?3 ORDER BY t, rowid"},
-        {&st->r_ds, "SELECT t, object_temp, ambient_temp, heart_rate, spo2 FROM readings "
-                    "WHERE device = ?1 AND t BETWEEN ?2 AND ?3"},
+        {&st->r_count, "SELECT count(*) FROM " ROWS_IN_RANGE},
+        /* Ties on t in arrival order: received, then boot and seq (a
+         * reading without seq: -1, -2, ... in arrival order). */
+        {&st->r_raw, "SELECT " ROW_COLS " FROM " SPANS_JOIN
+                     "LEFT JOIN reading_meta AS m ON m.id = r.meta " IN_RANGE " "
+                     "ORDER BY r.t, r.rdelta, r.boot, abs(r.k)"},
+        {&st->r_ds, "SELECT r.t, r.object_temp, r.ambient_temp, r.heart_rate, r.spo2 FROM "
+                    ROWS_IN_RANGE},
     };
     for (size_t i = 0; i < sizeof stmts / sizeof *stmts; i++)
         if (store_sqlite__prepare(st->rdb, stmts[i].sql, stmts[i].s, err, errlen) != 0)
@@ -108,7 +156,7 @@ static void store__row_to_device(sqlite3_stmt *s, store_device *d)
     d->boot = sqlite3_column_type(s, 7) == SQLITE_NULL ? -1 : sqlite3_column_int64(s, 7);
     d->has_last = sqlite3_column_type(s, 9) != SQLITE_NULL; /* last_received */
     if (d->has_last)
-        store__row_to_reading(s, 8, d->id, &d->last, NULL);
+        store__row_to_reading(s, 8, d->id, &d->last);
 }
 
 /* Logs a read failure (the one log line for it; callers get STORE_EIO).
@@ -231,7 +279,7 @@ static store_err store__query_locked(store_sqlite *st, const char *id, int64_t f
         size_t i = 0;
         /* Same read transaction as the count, so exactly total rows come. */
         while (i < out->total && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-            store__row_to_reading(s, 0, id, &out->raw[i], &out->raw_t[i]);
+            store__row_from_table(s, id, &out->raw[i], &out->raw_t[i]);
             i++;
         }
         if (i < out->total && rc != SQLITE_DONE) {
@@ -256,10 +304,12 @@ static store_err store__query_locked(store_sqlite *st, const char *id, int64_t f
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         double vals[DS_CHANNELS];
         unsigned mask = 0;
+        static const double scale[DS_CHANNELS] = {STORE_SCALE_TEMP, STORE_SCALE_TEMP,
+                                                  STORE_SCALE_TENTHS, STORE_SCALE_TENTHS};
         for (int c = 0; c < DS_CHANNELS; c++) {
             /* Column order matches DS_OBJECT_TEMP.. DS_SPO2; NULL: absent. */
             if (sqlite3_column_type(s, c + 1) != SQLITE_NULL) {
-                vals[c] = sqlite3_column_double(s, c + 1);
+                vals[c] = store__vital(s, c + 1, scale[c]);
                 mask |= 1u << c;
             } else {
                 vals[c] = 0;
@@ -306,19 +356,19 @@ store_err store_sqlite_query_readings(void *impl, const char *id, int64_t from_m
  * last ISLANDS_HORIZON seqs are read: nothing older can still be in a
  * device's outbox, so there is nothing to ask for, and the startup cost is
  * bounded by devices x horizon instead of the whole table. CROSS JOIN keeps
- * devices as the outer loop, so both max(seq) and the rows are range seeks
- * of the unique (device, boot, seq) index (measured: 1M rows, 200 devices,
+ * devices as the outer loop, so both max(k) and the rows are range seeks
+ * of the table's (device, boot, k) key (measured: 1M rows, 200 devices,
  * ~1 s; the window's sort is over those rows only). */
 #define ISLANDS_HORIZON 200000
 #define ISLANDS_SQL                                                            \
-    "SELECT d.id, g.boot, min(g.seq), max(g.seq) FROM ("                       \
-    "  SELECT r.device, r.boot, r.seq,"                                        \
-    "         r.seq - row_number() OVER (PARTITION BY r.device, r.boot ORDER BY r.seq) AS grp" \
-    "  FROM devices AS k CROSS JOIN readings AS r" /* devices outer: seeks */ \
-    "    ON r.device = k.key AND r.boot = k.boot AND r.seq IS NOT NULL"       \
-    "   AND r.seq > (SELECT max(x.seq) FROM readings AS x"                     \
-    "                WHERE x.device = k.key AND x.boot = k.boot AND x.seq IS NOT NULL) - ?1" \
-    "  WHERE k.boot IS NOT NULL) AS g "                                        \
+    "SELECT d.id, g.boot, min(g.k), max(g.k) FROM ("                           \
+    "  SELECT r.device, r.boot, r.k,"                                          \
+    "         r.k - row_number() OVER (PARTITION BY r.device, r.boot ORDER BY r.k) AS grp" \
+    "  FROM devices AS dv CROSS JOIN readings AS r" /* devices outer: seeks */ \
+    "    ON r.device = dv.key AND r.boot = dv.boot AND r.k >= 0" /* k >= 0: seq */ \
+    "   AND r.k > (SELECT max(x.k) FROM readings AS x"                         \
+    "              WHERE x.device = dv.key AND x.boot = dv.boot AND x.k >= 0) - ?1" \
+    "  WHERE dv.boot IS NOT NULL) AS g "                                       \
     "JOIN devices AS d ON d.key = g.device "                                   \
     "GROUP BY g.device, g.boot, g.grp"
 #define LOST_SQL                                                               \

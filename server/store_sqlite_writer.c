@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,20 +40,28 @@ static int64_t store__reading_t(const telemetry_reading *r)
     return (r->present & TELEMETRY_HAS_TS) ? r->ts_ms : r->received_ms;
 }
 
-/* Binds ?2..?16 in STORE_READING_COLS order (?1 is the device key). */
-static int store__bind_reading(sqlite3_stmt *s, const telemetry_reading *r)
+static uint32_t store__flags(const telemetry_reading *r)
 {
-    uint32_t p = r->present;
-    uint32_t flags = (p & STORE_FLAG_PRESENT_MASK) | (r->hr_valid ? STORE_FLAG_HR_VALID : 0) |
-                     (r->spo2_valid ? STORE_FLAG_SPO2_VALID : 0) |
-                     (r->temp_valid ? STORE_FLAG_TEMP_VALID : 0);
-    int rc = SQLITE_OK;
+    return (r->present & STORE_FLAG_PRESENT_MASK) | (r->hr_valid ? STORE_FLAG_HR_VALID : 0) |
+           (r->spo2_valid ? STORE_FLAG_SPO2_VALID : 0) |
+           (r->temp_valid ? STORE_FLAG_TEMP_VALID : 0);
+}
+
+/* Keeps the first failing bind code of a run of binds in rc. */
 #define B(x)                                                                   \
     do {                                                                       \
         int b_ = (x);                                                          \
         if (b_ != SQLITE_OK && rc == SQLITE_OK)                                \
             rc = b_;                                                           \
     } while (0)
+
+/* Binds ?2..?16 in STORE_READING_COLS order (?1 is the device key): the
+ * devices row's copy of the latest reading. */
+static int store__bind_reading(sqlite3_stmt *s, const telemetry_reading *r)
+{
+    uint32_t p = r->present;
+    uint32_t flags = store__flags(r);
+    int rc = SQLITE_OK;
 #define B_I64(i, bit, v) B((p & (bit)) ? sqlite3_bind_int64(s, (i), (v)) : sqlite3_bind_null(s, (i)))
 #define B_DBL(i, bit, v) B((p & (bit)) ? sqlite3_bind_double(s, (i), (v)) : sqlite3_bind_null(s, (i)))
 #define B_TXT(i, bit, v)                                                       \
@@ -75,9 +84,47 @@ static int store__bind_reading(sqlite3_stmt *s, const telemetry_reading *r)
 #undef B_TXT
 #undef B_DBL
 #undef B_I64
-#undef B
     return rc;
 }
+
+/* A vital as the readings table holds it (migration 5): value * scale as
+ * an INTEGER when that divides back to exactly v (what the reader
+ * computes), else v itself. -0.0 stays REAL: 0 would read back as +0. */
+static int store__bind_vital(sqlite3_stmt *s, int i, int present, double v, double scale)
+{
+    if (!present)
+        return sqlite3_bind_null(s, i);
+    if (fabs(v) < 1e12 && !(v == 0 && signbit(v))) {
+        double k = round(v * scale);
+        if ((double)(int64_t)k / scale == v)
+            return sqlite3_bind_int64(s, i, (int64_t)k);
+    }
+    return sqlite3_bind_double(s, i, v);
+}
+
+/* Binds ?2..?14 of w_insert in STORE_READINGS_COLS order (?1 is the device
+ * key; k and meta come from the caller). */
+static int store__bind_row(sqlite3_stmt *s, const telemetry_reading *r, int64_t k, int64_t meta)
+{
+    uint32_t p = r->present;
+    int64_t t = store__reading_t(r);
+    int rc = SQLITE_OK;
+    B(sqlite3_bind_int64(s, 2, (p & TELEMETRY_HAS_BOOT) ? r->boot : 0));
+    B(sqlite3_bind_int64(s, 3, k));
+    B(sqlite3_bind_int64(s, 4, t));
+    B(sqlite3_bind_int64(s, 5, store__flags(r)));
+    B(sqlite3_bind_int64(s, 6, r->received_ms - t));
+    B((p & TELEMETRY_HAS_UPTIME) ? sqlite3_bind_int64(s, 7, r->uptime_ms) : sqlite3_bind_null(s, 7));
+    B(store__bind_vital(s, 8, p & TELEMETRY_HAS_OBJECT_TEMP, r->object_temp, STORE_SCALE_TEMP));
+    B(store__bind_vital(s, 9, p & TELEMETRY_HAS_AMBIENT_TEMP, r->ambient_temp, STORE_SCALE_TEMP));
+    B(store__bind_vital(s, 10, p & TELEMETRY_HAS_HEART_RATE, r->heart_rate, STORE_SCALE_TENTHS));
+    B(store__bind_vital(s, 11, p & TELEMETRY_HAS_SPO2, r->spo2, STORE_SCALE_TENTHS));
+    B(meta ? sqlite3_bind_int64(s, 12, meta) : sqlite3_bind_null(s, 12));
+    B(store__bind_vital(s, 13, p & TELEMETRY_HAS_BATTERY, r->battery, STORE_SCALE_TENTHS));
+    B((p & TELEMETRY_HAS_RSSI) ? sqlite3_bind_int64(s, 14, r->rssi) : sqlite3_bind_null(s, 14));
+    return rc;
+}
+#undef B
 
 /* ---- writer thread ---------------------------------------------------- */
 /* Everything in this section is writer thread only (THREAD_ASSERT_OWNER),
@@ -98,6 +145,127 @@ static const idtable_type store__lasts_type = {
     .hash = idtable_hash_i64,
     .equal = idtable_equal_i64,
 };
+static const void *store__key_of_meta(const void *e) { return ((const store_meta *)e)->key; }
+static const void *store__key_of_span(const void *e) { return &((const store_span *)e)->key; }
+static const idtable_type store__metas_type = {
+    .entry_size = sizeof(store_meta),
+    .key_of = store__key_of_meta,
+    .hash = idtable_hash_str,
+    .equal = idtable_equal_str,
+};
+static const idtable_type store__spans_type = {
+    .entry_size = sizeof(store_span),
+    .key_of = store__key_of_span,
+    .hash = idtable_hash_i64,
+    .equal = idtable_equal_i64,
+};
+
+/* Runs a one-row, one-column query; *out gets the value (0 when no row or
+ * NULL). Returns SQLITE_DONE on success. */
+static int store__step_int(sqlite3_stmt *s, int64_t *out)
+{
+    int rc = sqlite3_step(s);
+    *out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_DONE : rc;
+}
+
+/* The reading_meta id of the reading's (sensor_type, fw), creating the row
+ * on first sight; 0 when it has neither. */
+static int store__meta_id(store_sqlite *st, const telemetry_reading *r, int64_t *id)
+{
+    THREAD_ASSERT_OWNER(&st->writer_owner);
+    int has_st = (r->present & TELEMETRY_HAS_SENSOR_TYPE) != 0;
+    int has_fw = (r->present & TELEMETRY_HAS_FW) != 0;
+    *id = 0;
+    if (!has_st && !has_fw)
+        return SQLITE_DONE;
+    store_meta e = {.id = 0};
+    snprintf(e.key, sizeof e.key, "%s%s\x1f%s%s", has_st ? "s" : "-", has_st ? r->sensor_type : "",
+             has_fw ? "f" : "-", has_fw ? r->fw : "");
+    const store_meta *m = idtable_find(&st->metas, e.key);
+    if (m) {
+        *id = m->id;
+        return SQLITE_DONE;
+    }
+    sqlite3_stmt *sel[] = {st->w_meta_get, st->w_meta_put};
+    int rc = SQLITE_OK;
+    for (int i = 0; i < 2 && *id == 0; i++) {
+        sqlite3_stmt *s = sel[i];
+        rc = has_st ? sqlite3_bind_text(s, 1, r->sensor_type, -1, SQLITE_STATIC)
+                    : sqlite3_bind_null(s, 1);
+        if (rc == SQLITE_OK)
+            rc = has_fw ? sqlite3_bind_text(s, 2, r->fw, -1, SQLITE_STATIC) : sqlite3_bind_null(s, 2);
+        if (rc != SQLITE_OK)
+            return rc;
+        rc = store__step_int(s, id);
+        if (rc != SQLITE_DONE)
+            return rc;
+    }
+    if (*id == 0)
+        return SQLITE_INTERNAL; /* RETURNING gave no id: cannot happen */
+    e.id = *id;
+    void *slot;
+    (void)idtable_put(&st->metas, &e, &slot); /* not cached: looked up again next time */
+    return SQLITE_DONE;
+}
+
+static int64_t store__floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+/* Makes reading_spans cover a stored reading at (boot, k, t) of device key:
+ * nothing when the device's cached span already does, else one upsert that
+ * widens the span by whole STORE_SPAN_T_MS steps. */
+static int store__span_note(store_sqlite *st, int64_t key, int64_t boot, int64_t k, int64_t t)
+{
+    THREAD_ASSERT_OWNER(&st->writer_owner);
+    int64_t blk = store__floor_div(k, (int64_t)1 << STORE_SPAN_SHIFT);
+    store_span *c = idtable_find(&st->spans, &key);
+    if (c && c->boot == boot && c->blk == blk && t >= c->t_lo && t <= c->t_hi)
+        return SQLITE_DONE;
+    int64_t lo = store__floor_div(t, STORE_SPAN_T_MS) * STORE_SPAN_T_MS;
+    int64_t hi = lo + (STORE_SPAN_T_MS - 1);
+    if (c && c->boot == boot && c->blk == blk) {
+        /* The row holds at least the cached bounds: widen them. */
+        lo = lo < c->t_lo ? lo : c->t_lo;
+        hi = hi > c->t_hi ? hi : c->t_hi;
+    }
+    sqlite3_stmt *s = st->w_span;
+    int rc = SQLITE_OK;
+    int64_t v[5] = {key, boot, blk, lo, hi};
+    for (int i = 0; i < 5 && rc == SQLITE_OK; i++)
+        rc = sqlite3_bind_int64(s, i + 1, v[i]);
+    if (rc != SQLITE_OK)
+        return rc;
+    rc = store_sqlite__exec_stmt(s);
+    if (rc != SQLITE_DONE)
+        return rc;
+    store_span e = {.key = key, .boot = boot, .blk = blk, .t_lo = lo, .t_hi = hi};
+    void *slot;
+    if (idtable_put(&st->spans, &e, &slot) == IDTABLE_EEXIST)
+        *(store_span *)slot = e;
+    /* Any other failure: not cached, the next reading upserts again. */
+    return SQLITE_DONE;
+}
+
+/* The key of a reading: its seq, or for one without seq the next free
+ * negative k of its (device, boot) (one index seek). */
+static int store__reading_k(store_sqlite *st, int64_t key, const telemetry_reading *r, int64_t *k)
+{
+    THREAD_ASSERT_OWNER(&st->writer_owner);
+    if (r->present & TELEMETRY_HAS_SEQ) {
+        *k = r->seq;
+        return SQLITE_DONE;
+    }
+    sqlite3_stmt *s = st->w_seqless;
+    int rc = sqlite3_bind_int64(s, 1, key);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(s, 2, (r->present & TELEMETRY_HAS_BOOT) ? r->boot : 0);
+    return rc == SQLITE_OK ? store__step_int(s, k) : rc;
+}
 
 /* The device's key, creating its row on first sight. */
 static int store__device_key(store_sqlite *st, const telemetry_reading *r, int64_t *key)
@@ -156,10 +324,16 @@ static int store__write_reading(store_sqlite *st, size_t idx, int *stored)
     int rc = store__device_key(st, r, &key);
     if (rc != SQLITE_DONE)
         return rc;
+    int64_t k = 0, meta = 0;
+    rc = store__reading_k(st, key, r, &k);
+    if (rc == SQLITE_DONE)
+        rc = store__meta_id(st, r, &meta);
+    if (rc != SQLITE_DONE)
+        return rc;
     sqlite3_stmt *s = st->w_insert;
     rc = sqlite3_bind_int64(s, 1, key);
     if (rc == SQLITE_OK)
-        rc = store__bind_reading(s, r);
+        rc = store__bind_row(s, r, k, meta);
     if (rc != SQLITE_OK)
         return rc;
     rc = store_sqlite__exec_stmt(s);
@@ -168,7 +342,9 @@ static int store__write_reading(store_sqlite *st, size_t idx, int *stored)
     *stored = sqlite3_changes(st->wdb) > 0;
     if (!*stored) /* a redelivery leaves the device's latest values alone */
         return SQLITE_DONE;
-    return store__last_note(st, key, idx);
+    rc = store__span_note(st, key, (r->present & TELEMETRY_HAS_BOOT) ? r->boot : 0, k,
+                          store__reading_t(r));
+    return rc == SQLITE_DONE ? store__last_note(st, key, idx) : rc;
 }
 
 /* Updates each device touched by the batch once, with its latest reading. */
@@ -238,6 +414,8 @@ static void store__rollback(store_sqlite *st)
     THREAD_ASSERT_OWNER(&st->writer_owner);
     idtable_clear(&st->keys); /* device rows created in this transaction are gone */
     idtable_clear(&st->lasts);
+    idtable_clear(&st->metas); /* so are its reading_meta rows and span updates */
+    idtable_clear(&st->spans);
     /* Keep the reason: a successful ROLLBACK resets sqlite3_errmsg(). */
     snprintf(st->werr, sizeof st->werr, "%s", sqlite3_errmsg(st->wdb));
     /* SQLite may already have rolled back on its own (FULL, IOERR, NOMEM). */
@@ -310,6 +488,7 @@ static int64_t store__prune_pass(store_sqlite *st, int64_t cutoff, int64_t now_m
 {
     THREAD_ASSERT_OWNER(&st->writer_owner);
     int64_t deleted = 0;
+    idtable_clear(&st->spans); /* reading_spans rows may go below */
     int rc = store_sqlite__exec_stmt(st->w_begin);
     if (rc != SQLITE_DONE)
         goto fail;
@@ -334,6 +513,16 @@ static int64_t store__prune_pass(store_sqlite *st, int64_t cutoff, int64_t now_m
         int n = sqlite3_changes(st->wdb);
         deleted += n;
         budget -= n;
+        if (budget > 0) {
+            /* Every reading of the device before cutoff is gone, so are
+             * the spans that held only such readings. */
+            sqlite3_stmt *sp = st->w_prune_spans;
+            b1 = sqlite3_bind_int64(sp, 1, key);
+            b2 = sqlite3_bind_int64(sp, 2, cutoff);
+            rc = b1 != SQLITE_OK ? b1 : b2 != SQLITE_OK ? b2 : store_sqlite__exec_stmt(sp);
+            if (rc != SQLITE_DONE)
+                break;
+        }
         if (budget <= 0) {
             next_cursor = key - 1; /* this device may have more */
             rc = SQLITE_DONE;
@@ -360,7 +549,9 @@ fail:
 int store_sqlite__writer_init(store_sqlite *st, char *err, size_t errlen)
 {
     if (idtable_init(&st->keys, &store__keys_type, 1024, 0) != IDTABLE_OK ||
-        idtable_init(&st->lasts, &store__lasts_type, 2 * st->batch_max, 0) != IDTABLE_OK) {
+        idtable_init(&st->lasts, &store__lasts_type, 2 * st->batch_max, 0) != IDTABLE_OK ||
+        idtable_init(&st->metas, &store__metas_type, 16, 0) != IDTABLE_OK ||
+        idtable_init(&st->spans, &store__spans_type, 1024, 0) != IDTABLE_OK) {
         snprintf(err, errlen, "out of memory for the writer's tables");
         return -1;
     }
@@ -381,9 +572,16 @@ int store_sqlite__writer_prepare(store_sqlite *st, char *err, size_t errlen)
          "INSERT INTO devices(id, first_seen, last_seen) VALUES(?1, ?2, ?2) "
          "ON CONFLICT(id) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen) "
          "RETURNING key"},
-        {&st->w_insert, "INSERT OR IGNORE INTO readings(device, " STORE_READING_COLS ") "
-                        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
-                        "?15, ?16)"},
+        /* OR IGNORE: a (device, boot, k) already stored is a redelivery. */
+        {&st->w_insert, "INSERT OR IGNORE INTO readings(device, " STORE_READINGS_COLS ") "
+                        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"},
+        {&st->w_seqless, "SELECT coalesce(min(k), 0) - 1 FROM readings "
+                         "WHERE device = ?1 AND boot = ?2 AND k < 0"},
+        {&st->w_span, "INSERT INTO reading_spans(device, boot, blk, t_lo, t_hi) "
+                      "VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT DO UPDATE SET "
+                      "t_lo = min(t_lo, excluded.t_lo), t_hi = max(t_hi, excluded.t_hi)"},
+        {&st->w_meta_get, "SELECT id FROM reading_meta WHERE sensor_type IS ?1 AND fw IS ?2"},
+        {&st->w_meta_put, "INSERT INTO reading_meta(sensor_type, fw) VALUES(?1, ?2) RETURNING id"},
         /* Latest by receive time; fw and boot follow the latest reading. */
         {&st->w_last,
          "UPDATE devices SET last_seen = max(last_seen, ?3), last_t = ?2, last_received = ?3, last_ts = ?4, last_uptime = ?5, "
@@ -404,8 +602,12 @@ int store_sqlite__writer_prepare(store_sqlite *st, char *err, size_t errlen)
          "interval_ms = coalesce(excluded.interval_ms, interval_ms), "
          "boot = coalesce(excluded.boot, boot)"},
         {&st->w_prune_devs, "SELECT key FROM devices WHERE key > ?1 ORDER BY key"},
-        {&st->w_prune, "DELETE FROM readings WHERE rowid IN (SELECT rowid FROM readings "
-                       "WHERE device = ?1 AND t < ?2 LIMIT ?3)"},
+        /* The spans that start before the cutoff lead to the rows. */
+        {&st->w_prune, "DELETE FROM readings WHERE (device, boot, k) IN ("
+                       "SELECT r.device, r.boot, r.k FROM reading_spans AS s "
+                       "CROSS JOIN readings AS r ON " STORE_SPAN_JOIN("s", "r") " "
+                       "WHERE s.device = ?1 AND s.t_lo < ?2 AND r.t < ?2 LIMIT ?3)"},
+        {&st->w_prune_spans, "DELETE FROM reading_spans WHERE device = ?1 AND t_hi < ?2"},
         /* A device never stored has no key and nothing to be lost against. */
         {&st->w_lost, "INSERT INTO lost_ranges(device, boot, from_seq, to_seq, reason, marked_at) "
                       "SELECT key, ?2, ?3, ?4, ?5, ?6 FROM devices WHERE id = ?1"},

@@ -3,7 +3,9 @@ published directly with paho (as a device would). A desaturation raises a
 WebSocket "alarm" within its onset delay + 1 s; finger off raises no_signal
 and no spo2_*; a last will raises offline; alarms/esp32/{id} (retained)
 matches the REST view; a latched alarm survives kill -9 with its id and is
-not raised again; acknowledge and silence need a clinician and are audited."""
+not raised again; acknowledge and silence need a clinician and are audited.
+Every DEVICE object and each scored READING carry the server's partial NEWS2
+(SpO2 and pulse only), matching the last valid reading per the NEWS2 bands."""
 import json
 import os
 import sys
@@ -86,6 +88,15 @@ class AlarmTopic:
     def close(self):
         self.c.loop_stop()
         self.c.disconnect()
+
+
+def news2_spo2(v):
+    """NEWS2 (RCP 2017) SpO2 scale 1 sub-score, written out independently of vigild."""
+    return 3 if v <= 91 else 2 if v <= 93 else 1 if v <= 95 else 0
+
+
+def news2_pulse(v):
+    return 3 if v <= 40 else 1 if v <= 50 else 0 if v <= 90 else 1 if v <= 110 else 2 if v <= 130 else 3
 
 
 class AlarmsTest(TempDirTest):
@@ -247,6 +258,46 @@ class AlarmsTest(TempDirTest):
         d.kill()
         wait_for(lambda: self.ws_alarms(ws, "PAT_2", "offline"), 10, what="offline")
         self.assertIn("offline", {a["condition"] for a in self.alarms("PAT_2")})
+        ws.close()
+
+    def test_partial_news2(self):
+        self.start_vigild()
+        ws = WsCollector(self.http_port)
+        d = self.device("PAT_5")
+
+        def news2():
+            st, dev = http(self.http_port, "GET", "/api/devices/PAT_5")
+            return dev.get("news2") if st == 200 else None
+
+        for spo2, hr in ((92, 115), (97, 72), (89, 135)):
+            d.reading(spo2, hr)
+            want = news2_spo2(spo2) + news2_pulse(hr)
+            wait_for(lambda: (news2() or {}).get("score") == want and news2()["pulse"] == news2_pulse(hr),
+                     5, what=f"news2 {want} for {spo2} % / {hr} bpm")
+            n = news2()
+            self.assertTrue(n["partial"])
+            self.assertEqual(n["measured"], ["spo2", "pulse"])
+            self.assertEqual(n["spo2"], news2_spo2(spo2))
+            self.assertIn("respiration_rate", n["not_measured"])
+            # The live reading carries the same score.
+            wait_for(lambda: [m for m in ws.of_type("sensor_data") if m["data"]["device_id"] == "PAT_5"
+                              and m["data"].get("spo2") == spo2], 5, what="sensor_data")
+            live = [m["data"] for m in ws.of_type("sensor_data") if m["data"]["device_id"] == "PAT_5"
+                    and m["data"].get("spo2") == spo2][-1]
+            self.assertEqual(live["news2"]["score"], want)
+        # An invalid reading is not scored: it carries no news2, and the
+        # device keeps the engine's current (last valid) score.
+        d.reading(50, 30, valid=False)
+        wait_for(lambda: http(self.http_port, "GET", "/api/devices/PAT_5")[1]["last"].get("spo2_valid") is False,
+                 5, what="invalid reading live")
+        st, dev = http(self.http_port, "GET", "/api/devices/PAT_5")
+        self.assertNotIn("news2", dev["last"])
+        self.assertEqual(dev["news2"]["score"], news2_spo2(89) + news2_pulse(135))
+        # A device never scored shows null.
+        d2 = self.device("PAT_6")
+        d2.reading(50, 30, valid=False)
+        wait_for(lambda: http(self.http_port, "GET", "/api/devices/PAT_6")[0] == 200, 5, what="PAT_6")
+        self.assertIsNone(http(self.http_port, "GET", "/api/devices/PAT_6")[1]["news2"])
         ws.close()
 
     def test_alarm_settings(self):

@@ -15,93 +15,29 @@ one's buckets move within the bound (polled on the survivors' /healthz), a
 WebSocket client on a survivor keeps receiving every device, and no gap is
 asked for by two instances (resend commands counted on the commands topic,
 grouped by the requesting instance's cmd_id prefix). It needs vigild's
-PostgreSQL store engine and is skipped where vigild cannot open one. The private PostgreSQL is started
-here (tests/support/pg_cluster.py is not on main yet): initdb as `nobody`
-when run as root, loopback only, trust auth on 127.0.0.1 (a throwaway test
-cluster), removed afterwards.
+PostgreSQL store engine and is skipped where vigild cannot open one. PostgreSQL is a private throw-away
+cluster (tests/support/pg_cluster.py), removed afterwards.
 """
 import json
 import os
-import pwd
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
 import harness  # noqa: E402
+import pg_cluster  # noqa: E402
 import vigil_client  # noqa: E402
 
-PG_BIN = next((d for d in sorted(
-    (os.path.join("/usr/lib/postgresql", v, "bin") for v in
-     (os.listdir("/usr/lib/postgresql") if os.path.isdir("/usr/lib/postgresql") else [])),
-    reverse=True) if os.path.exists(os.path.join(d, "initdb"))), None)
+PG_BIN = pg_cluster.BIN if os.path.exists(os.path.join(pg_cluster.BIN, "initdb")) else None
 
 K = 64
 ALL = (1 << K) - 1
 TAKEOVER_BOUND_S = 2.0
-
-
-class PrivatePg:
-    """A throwaway PostgreSQL on a free loopback port, stopped by PID."""
-
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="vigil-pg-")
-        self.port = harness.free_port()
-        self.proc = None
-        self.pre = self.exec_as = []
-        if os.geteuid() == 0:  # initdb and postgres refuse root
-            nobody = pwd.getpwnam("nobody")
-            os.chown(self.dir, nobody.pw_uid, nobody.pw_gid)
-            self.pre = ["runuser", "-u", "nobody", "--"]
-            # setpriv execs: the PID is the postmaster's, signals reach it
-            self.exec_as = ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}",
-                            "--clear-groups", "--"]
-        os.chmod(self.dir, 0o700)
-        self.data = os.path.join(self.dir, "data")
-        r = subprocess.run(self.pre + [os.path.join(PG_BIN, "initdb"), "-D", self.data, "-U", "vigil",
-                                       "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8"],
-                           capture_output=True, text=True, timeout=60)
-        if r.returncode != 0:
-            raise RuntimeError("initdb failed: " + r.stderr[-2000:])
-        self.start()
-        r = subprocess.run([os.path.join(PG_BIN, "createdb"), "-h", "127.0.0.1", "-p", str(self.port),
-                            "-U", "vigil", "vigil"], capture_output=True, text=True, timeout=30)
-        if r.returncode != 0:
-            raise RuntimeError("createdb failed: " + r.stderr)
-        self.url = f"postgresql://vigil@127.0.0.1:{self.port}/vigil"
-
-    def start(self):
-        log = open(os.path.join(self.dir, "postgres.log"), "ab")
-        self.proc = subprocess.Popen(
-            self.exec_as + [os.path.join(PG_BIN, "postgres"), "-D", self.data, "-p", str(self.port),
-                        "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.dir}",
-                        "-c", "fsync=off"],
-            stdout=log, stderr=log)
-        log.close()
-        harness.wait_for(lambda: subprocess.run(
-            [os.path.join(PG_BIN, "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)],
-            timeout=5).returncode == 0, timeout=30, interval=0.1, what="postgres ready")
-
-    def stop(self):
-        """Fast shutdown: the server closes every session (and so frees
-        every advisory lock)."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self.proc = None
-
-    def close(self):
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class Probe:
@@ -198,11 +134,12 @@ def assert_never_two_owners(tc, probes, end_ns):
 class ClusterOwnership(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.pg = PrivatePg()
+        cls.pg = pg_cluster.PgCluster().start()
+        cls.url = cls.pg.url()
 
     @classmethod
     def tearDownClass(cls):
-        cls.pg.close()
+        cls.pg.destroy()
 
     def setUp(self):
         self.probes = []
@@ -212,7 +149,7 @@ class ClusterOwnership(unittest.TestCase):
             p.stop()
 
     def probe(self, name):
-        p = Probe(self.pg.url, name)
+        p = Probe(self.url, name)
         self.probes.append(p)
         return p
 
@@ -248,7 +185,7 @@ class ClusterOwnership(unittest.TestCase):
     def test_database_loss_fences_then_recovers(self):
         a, b = self.probe("vigild-a"), self.probe("vigild-b")
         harness.wait_for(lambda: settled([a, b]), timeout=15, what="two members settle")
-        self.pg.stop()
+        self.pg.stop_server()
         t0 = time.monotonic()
         try:
             harness.wait_for(lambda: a.mask() == 0 and b.mask() == 0, timeout=10, interval=0.02,
@@ -257,14 +194,15 @@ class ClusterOwnership(unittest.TestCase):
             self.assertLess(time.monotonic() - t0, 3.0)
             self.assertEqual(a.state()[2], 0)
         finally:
-            self.pg.start()
+            self.pg.start_server()
         harness.wait_for(lambda: settled([a, b]), timeout=20, what="ownership back after restart")
         assert_never_two_owners(self, [a, b], time.monotonic_ns())
 
 
 def pg_query(pg, sql):
     r = subprocess.run([os.path.join(PG_BIN, "psql"), "-h", "127.0.0.1", "-p", str(pg.port), "-U", "vigil",
-                        "-d", "vigil", "-tAF", "|", "-c", sql], capture_output=True, text=True, timeout=30)
+                        "-d", "postgres", "-tAF", "|", "-c", sql], capture_output=True, text=True, timeout=30,
+                       env={**os.environ, "PGPASSWORD": pg.password})
     if r.returncode != 0:
         raise RuntimeError(r.stderr)
     return [line.split("|") for line in r.stdout.splitlines() if line]
@@ -322,9 +260,10 @@ class ThreeVigild(harness.TempDirTest):
 
     def setUp(self):
         super().setUp()
-        self.pg = PrivatePg()
-        self.addCleanup(self.pg.close)
-        if not vigild_opens_pg(self.pg.url):
+        self.pg = pg_cluster.PgCluster().start()
+        self.addCleanup(self.pg.destroy)
+        self.url = self.pg.url()
+        if not vigild_opens_pg(self.url):
             self.skipTest("vigild cannot open a postgresql:// store (no PostgreSQL store engine)")
         self.broker = harness.Mosquitto(self.tmp).start()
         self.track(self.broker.proc)
@@ -332,7 +271,7 @@ class ThreeVigild(harness.TempDirTest):
     def vigild(self, i):
         port = harness.free_port()
         p = self.track(harness.Proc(
-            [harness.binary("vigild"), "--broker", self.broker.url, "--db", self.pg.url,
+            [harness.binary("vigild"), "--broker", self.broker.url, "--db", self.url,
              "--client-id", f"vigild-{i}", "--listen", f"127.0.0.1:{port}"],
             os.path.join(self.tmp, f"vigild-{i}.log")))
         harness.wait_port(port, timeout=20)

@@ -1,8 +1,15 @@
-/* Tests of the SQLite store (store_sqlite*.c) against a real database file. Each test gets a
- * fresh mkdtemp directory (setup) that teardown removes with its files.
- * Lock-holding tests open a second SQLite connection on the same file and
- * hold BEGIN EXCLUSIVE: that makes the store's writer fail with SQLITE_BUSY,
- * which works as root too (unlike chmod). */
+/* Tests of the store (store.h) against a real database, on either engine
+ * with the same expectations:
+ *  - SQLite (default): each test gets a fresh mkdtemp directory (setup)
+ *    that teardown removes with its files. Lock-holding tests open a second
+ *    SQLite connection on the same file and hold BEGIN EXCLUSIVE: that makes
+ *    the store's writer fail with SQLITE_BUSY, which works as root too
+ *    (unlike chmod).
+ *  - PostgreSQL, when VIGIL_TEST_PG_URL names a server (CTest's
+ *    store_test_store_pg, through tests/support/pg_cluster.py): each test
+ *    gets a fresh database (CREATE DATABASE in setup, DROP in teardown).
+ *    SQLite-only tests skip there (each says why); test_store_pg.c has the
+ *    PostgreSQL-only ones (partitions, connection loss, secrets). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,18 +26,31 @@
 #include <sqlite3.h>
 
 #include "log.h"
+#include "pg_cluster.h"
 #include "store.h"
 
 typedef struct fixture {
     char dir[64];
-    char path[128];
+    char path[256];   /* SQLite file, or the test database's URL */
+    pg_testdb db;     /* PostgreSQL: the per-test database */
 } fixture;
+
+static const char *pg_url; /* VIGIL_TEST_PG_URL: run on PostgreSQL */
 
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
     if (!f)
         return -1;
+    if (pg_url) {
+        if (pg_cluster_create_db(&f->db, "vt") != 0) {
+            free(f);
+            return -1;
+        }
+        snprintf(f->path, sizeof f->path, "%s", f->db.url);
+        *state = f;
+        return 0;
+    }
     snprintf(f->dir, sizeof f->dir, "/tmp/vigil-store-XXXXXX");
     if (!mkdtemp(f->dir)) {
         free(f);
@@ -44,9 +64,14 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
+    if (pg_url) {
+        int rc = pg_cluster_drop_db(&f->db);
+        free(f);
+        return rc;
+    }
     const char *suffix[] = {"", "-wal", "-shm", "-journal"};
     for (size_t i = 0; i < sizeof suffix / sizeof *suffix; i++) {
-        char p[160];
+        char p[sizeof f->path + 16];
         snprintf(p, sizeof p, "%s%s", f->path, suffix[i]);
         unlink(p); /* missing files are fine */
     }
@@ -128,8 +153,15 @@ static telemetry_reading reading_seq(const char *id, int64_t received, int64_t b
     return r;
 }
 
+/* One integer from the test's database, on either engine. */
 static int64_t db_int(const char *path, const char *sql)
 {
+    if (pg_url) {
+        int ok;
+        int64_t v = pg_cluster_int(path, sql, &ok);
+        assert_true(ok);
+        return v;
+    }
     sqlite3 *db;
     sqlite3_stmt *s;
     assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
@@ -180,8 +212,9 @@ static void test_open_migrate_reopen(void **state)
     assert_int_equal(store_put_reading(st, &r), STORE_OK);
     store_close(st);
 
-    assert_true(db_int(f->path, "PRAGMA user_version") >= 1);
-    {
+    const char *version_sql = pg_url ? "SELECT version FROM vigil_schema" : "PRAGMA user_version";
+    assert_true(db_int(f->path, version_sql) >= 1);
+    if (!pg_url) { /* WAL is SQLite's */
         sqlite3 *db;
         sqlite3_stmt *q;
         assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
@@ -191,12 +224,12 @@ static void test_open_migrate_reopen(void **state)
         sqlite3_finalize(q);
         sqlite3_close(db);
     }
-    int64_t v = db_int(f->path, "PRAGMA user_version");
+    int64_t v = db_int(f->path, version_sql);
 
     st = open_store(f, 0, 0, 0); /* already migrated: a no-op */
     assert_int_equal(query_total(st, "dev-1", 0, 10000), 1);
     store_close(st);
-    assert_int_equal(db_int(f->path, "PRAGMA user_version"), v);
+    assert_int_equal(db_int(f->path, version_sql), v);
     assert_int_equal(db_int(f->path, "SELECT count(*) FROM readings"), 1);
 }
 
@@ -561,6 +594,8 @@ static void test_downsample_vs_bruteforce(void **state)
 static void test_queue_full(void **state)
 {
     fixture *f = *state;
+    if (pg_url)
+        skip(); /* SQLite-only: holds SQLite's write lock (test_store_pg.c stops the server instead) */
     store *st = open_store(f, 4, 2, 0);
     sqlite3 *lock = hold_write_lock(f->path);
     int ok = 0, full = 0;
@@ -608,6 +643,8 @@ static void test_put_invalid_id(void **state)
 static void test_write_error_recovery(void **state)
 {
     fixture *f = *state;
+    if (pg_url)
+        skip(); /* SQLite-only: SQLITE_BUSY from a held lock; PostgreSQL: test_pg_connection_loss */
     store *st = open_store(f, 1000, 0, 0);
     telemetry_status on = {.online = 1, .received_ms = 10};
     snprintf(on.device_id, sizeof on.device_id, "d");
@@ -679,6 +716,20 @@ static void test_retention(void **state)
 static void test_newer_version_refused(void **state)
 {
     fixture *f = *state;
+    if (pg_url) {
+        store *st = open_store(f, 0, 0, 0);
+        store_close(st);
+        assert_int_equal(pg_cluster_exec(f->path, "UPDATE vigil_schema SET version = 999"), 0);
+        store_options o = {.path = f->path};
+        char err[256] = "";
+        st = (store *)1;
+        assert_int_equal(store_open(&o, &st, err, sizeof err), STORE_EIO);
+        assert_null(st);
+        assert_non_null(strstr(err, "999"));
+        assert_non_null(strstr(err, "newer"));
+        assert_int_equal(db_int(f->path, "SELECT version FROM vigil_schema"), 999);
+        return; /* "not a database file" is SQLite's */
+    }
     sqlite3 *db;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 999", NULL, NULL, NULL), SQLITE_OK);
@@ -703,9 +754,418 @@ static void test_newer_version_refused(void **state)
     assert_true(strlen(err) > 0);
 }
 
+
+/* ---- SQLite only: schema 5 (issue 13) ---------------------------------- */
+
+/* The schema at version 4, exactly as store_sqlite.c's migrations 1..4
+ * created it (copied: a database made by the previous release). */
+static const char *const sqlite_v4_schema[] = {
+    /* 1: initial schema. */
+    "CREATE TABLE devices ("
+    "  key INTEGER PRIMARY KEY,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  first_seen INTEGER NOT NULL,"
+    "  last_seen INTEGER NOT NULL,"
+    "  online INTEGER,"            /* NULL: never reported a status */
+    "  status_at INTEGER,"         /* when online last changed */
+    "  fw TEXT,"
+    "  interval_ms INTEGER,"
+    "  boot INTEGER,"
+    /* A copy of the latest reading (by receive time), not a reference, so
+     * retention never takes a device's last values away. NULL last_received:
+     * no reading yet. Same columns and order as readings. */
+    "  last_t INTEGER, last_received INTEGER, last_ts INTEGER, last_uptime INTEGER,"
+    "  last_boot INTEGER, last_seq INTEGER, last_object_temp REAL, last_ambient_temp REAL,"
+    "  last_heart_rate REAL, last_spo2 REAL, last_battery REAL, last_rssi INTEGER,"
+    "  last_flags INTEGER, last_sensor_type TEXT, last_fw TEXT"
+    ");"
+    "CREATE TABLE readings ("
+    "  device INTEGER NOT NULL REFERENCES devices(key),"
+    "  t INTEGER NOT NULL,"        /* ts if the device sent one, else received */
+    "  received INTEGER NOT NULL,"
+    "  ts INTEGER,"
+    "  uptime INTEGER,"
+    "  boot INTEGER NOT NULL DEFAULT 0," /* 0 when absent */
+    "  seq INTEGER,"               /* NULL when absent */
+    "  object_temp REAL, ambient_temp REAL, heart_rate REAL, spo2 REAL,"
+    "  battery REAL, rssi INTEGER,"
+    "  flags INTEGER NOT NULL,"    /* present bits | validity << 16 */
+    "  sensor_type TEXT, fw TEXT"
+    ");"
+    "CREATE INDEX readings_device_t ON readings(device, t);"
+    /* Idempotence: a redelivered (device, boot, seq) is ignored. Readings
+     * without seq cannot be told apart, so they are always stored. */
+    "CREATE UNIQUE INDEX readings_device_boot_seq ON readings(device, boot, seq)"
+    "  WHERE seq IS NOT NULL;",
+    /* 2: ranges of readings given up as lost by the completeness tracker,
+     * so the gap stays visible after a restart (docs/RELIABILITY.md). */
+    "CREATE TABLE lost_ranges ("
+    "  device INTEGER NOT NULL REFERENCES devices(key),"
+    "  boot INTEGER NOT NULL,"
+    "  from_seq INTEGER NOT NULL,"
+    "  to_seq INTEGER NOT NULL,"
+    "  reason TEXT NOT NULL,"
+    "  marked_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX lost_ranges_device ON lost_ranges(device, boot, from_seq);",
+    /* 3: access control (docs/SECURITY.md). Secrets are stored hashed. */
+    "CREATE TABLE users ("
+    "  name TEXT PRIMARY KEY,"
+    "  role TEXT NOT NULL,"
+    "  pwhash TEXT NOT NULL,"      /* Argon2id string */
+    "  created_at INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE tokens ("
+    "  id TEXT PRIMARY KEY,"
+    "  key TEXT NOT NULL UNIQUE,"  /* hex BLAKE2b of the token */
+    "  name TEXT NOT NULL,"
+    "  role TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  last_used_at INTEGER"
+    ");"
+    "CREATE TABLE sessions ("
+    "  key TEXT PRIMARY KEY,"      /* hex BLAKE2b of the session id */
+    "  user TEXT NOT NULL,"
+    "  csrf TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  last_used_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE audit ("
+    "  t INTEGER NOT NULL,"
+    "  user TEXT, address TEXT,"
+    "  action TEXT NOT NULL,"
+    "  target TEXT,"
+    "  outcome TEXT NOT NULL,"
+    "  detail TEXT"
+    ");"
+    "CREATE INDEX audit_t ON audit(t);",
+    /* 4: alarms (server/alarm.h): each alarm's current state, keyed by its
+     * id, and the history of what happened to it. */
+    "CREATE TABLE alarms ("
+    "  alarm_id INTEGER PRIMARY KEY,"
+    "  device_id TEXT NOT NULL,"
+    "  condition TEXT NOT NULL,"
+    "  priority TEXT NOT NULL,"
+    "  state TEXT NOT NULL,"
+    "  value REAL, lim REAL,"
+    "  started_at INTEGER, cleared_at INTEGER,"
+    "  acked_by TEXT, acked_at INTEGER, silenced_until INTEGER,"
+    "  escalation INTEGER NOT NULL DEFAULT 0,"
+    "  retrospective INTEGER NOT NULL DEFAULT 0,"
+    "  news2 INTEGER NOT NULL DEFAULT 0,"
+    "  updated_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX alarms_open ON alarms(state) WHERE state <> 'cleared';"
+    "CREATE INDEX alarms_device ON alarms(device_id, started_at);"
+    "CREATE TABLE alarm_events ("
+    "  id INTEGER PRIMARY KEY,"
+    "  alarm_id INTEGER NOT NULL,"
+    "  device_id TEXT NOT NULL,"
+    "  t INTEGER NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  user TEXT,"
+    "  state TEXT NOT NULL,"
+    "  priority TEXT NOT NULL"
+    ");"
+    "CREATE INDEX alarm_events_alarm ON alarm_events(alarm_id);"
+    /* Per-device alarm settings: one row per condition (and one named
+     * "escalation" whose onset_ms is the escalation interval). */
+    "CREATE TABLE alarm_settings ("
+    "  device_id TEXT NOT NULL,"
+    "  condition TEXT NOT NULL,"
+    "  enabled INTEGER NOT NULL, latching INTEGER NOT NULL,"
+    "  lim REAL NOT NULL, lim_high REAL NOT NULL, hysteresis REAL NOT NULL,"
+    "  onset_ms INTEGER NOT NULL, onset_high_ms INTEGER NOT NULL, clear_ms INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL, updated_by TEXT,"
+    "  PRIMARY KEY (device_id, condition)"
+    ");",
+};
+
+/* Writes r into a version-4 database the way the version-4 writer did. */
+static void sqlite_v4_insert(sqlite3 *db, const telemetry_reading *r)
+{
+    sqlite3_stmt *s;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "INSERT INTO devices(id, first_seen, last_seen) VALUES(?1, 0, 0) "
+                                        "ON CONFLICT(id) DO NOTHING",
+                                        -1, &s, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(s, 1, r->device_id, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(s), SQLITE_DONE);
+    sqlite3_finalize(s);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "INSERT INTO readings(device, t, received, ts, uptime, boot, seq, "
+                                        "object_temp, ambient_temp, heart_rate, spo2, battery, rssi, flags, "
+                                        "sensor_type, fw) SELECT key, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+                                        "?11, ?12, ?13, ?14, ?15, ?16 FROM devices WHERE id = ?1",
+                                        -1, &s, NULL),
+                     SQLITE_OK);
+    uint32_t p = r->present;
+    uint32_t flags = (p & 0xFFFFu) | (r->hr_valid ? 1u << 16 : 0) | (r->spo2_valid ? 1u << 17 : 0) |
+                     (r->temp_valid ? 1u << 18 : 0);
+    sqlite3_bind_text(s, 1, r->device_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, (p & TELEMETRY_HAS_TS) ? r->ts_ms : r->received_ms);
+    sqlite3_bind_int64(s, 3, r->received_ms);
+#define V4_I(i, bit, v) ((p & (bit)) ? sqlite3_bind_int64(s, i, v) : sqlite3_bind_null(s, i))
+#define V4_D(i, bit, v) ((p & (bit)) ? sqlite3_bind_double(s, i, v) : sqlite3_bind_null(s, i))
+    V4_I(4, TELEMETRY_HAS_TS, r->ts_ms);
+    V4_I(5, TELEMETRY_HAS_UPTIME, r->uptime_ms);
+    sqlite3_bind_int64(s, 6, (p & TELEMETRY_HAS_BOOT) ? r->boot : 0);
+    V4_I(7, TELEMETRY_HAS_SEQ, r->seq);
+    V4_D(8, TELEMETRY_HAS_OBJECT_TEMP, r->object_temp);
+    V4_D(9, TELEMETRY_HAS_AMBIENT_TEMP, r->ambient_temp);
+    V4_D(10, TELEMETRY_HAS_HEART_RATE, r->heart_rate);
+    V4_D(11, TELEMETRY_HAS_SPO2, r->spo2);
+    V4_D(12, TELEMETRY_HAS_BATTERY, r->battery);
+    V4_I(13, TELEMETRY_HAS_RSSI, r->rssi);
+#undef V4_I
+#undef V4_D
+    sqlite3_bind_int64(s, 14, flags);
+    (p & TELEMETRY_HAS_SENSOR_TYPE) ? sqlite3_bind_text(s, 15, r->sensor_type, -1, SQLITE_STATIC)
+                                    : sqlite3_bind_null(s, 15);
+    (p & TELEMETRY_HAS_FW) ? sqlite3_bind_text(s, 16, r->fw, -1, SQLITE_STATIC)
+                           : sqlite3_bind_null(s, 16);
+    assert_int_equal(sqlite3_step(s), SQLITE_DONE);
+    sqlite3_finalize(s);
+}
+
+/* What the API shows of a reading: the fields its present bits name. */
+static void assert_same_reading(const telemetry_reading *want, const telemetry_reading *got)
+{
+    uint32_t p = want->present;
+    assert_int_equal(got->present, p);
+    assert_string_equal(got->device_id, want->device_id);
+    assert_int_equal(got->received_ms, want->received_ms);
+#define SAME_I(bit, f)                                                         \
+    if (p & (bit))                                                             \
+        assert_int_equal(got->f, want->f)
+#define SAME_D(bit, f)                                                         \
+    if (p & (bit))                                                             \
+        assert_memory_equal(&got->f, &want->f, sizeof(double)) /* bit for bit */
+    SAME_I(TELEMETRY_HAS_TS, ts_ms);
+    SAME_I(TELEMETRY_HAS_UPTIME, uptime_ms);
+    SAME_I(TELEMETRY_HAS_BOOT, boot);
+    SAME_I(TELEMETRY_HAS_SEQ, seq);
+    SAME_D(TELEMETRY_HAS_OBJECT_TEMP, object_temp);
+    SAME_D(TELEMETRY_HAS_AMBIENT_TEMP, ambient_temp);
+    SAME_D(TELEMETRY_HAS_HEART_RATE, heart_rate);
+    SAME_D(TELEMETRY_HAS_SPO2, spo2);
+    SAME_D(TELEMETRY_HAS_BATTERY, battery);
+    SAME_I(TELEMETRY_HAS_RSSI, rssi);
+    SAME_I(TELEMETRY_HAS_HR_VALID, hr_valid);
+    SAME_I(TELEMETRY_HAS_SPO2_VALID, spo2_valid);
+    SAME_I(TELEMETRY_HAS_TEMP_VALID, temp_valid);
+#undef SAME_I
+#undef SAME_D
+    if (p & TELEMETRY_HAS_SENSOR_TYPE)
+        assert_string_equal(got->sensor_type, want->sensor_type);
+    if (p & TELEMETRY_HAS_FW)
+        assert_string_equal(got->fw, want->fw);
+}
+
+/* A mix of readings that exercises every column: values that scale exactly
+ * and values that do not, absent fields (with junk in the struct, which the
+ * old writer stored NULL anyway), readings without seq or boot. */
+#define MIX_N 400
+static telemetry_reading sqlite_mix(int i)
+{
+    telemetry_reading r = reading_seq(i % 3 ? "mig-a" : "mig-b", 1795794000000 + i * 1000, 5, i);
+    if (i % 7 == 0) {
+        r.present |= TELEMETRY_HAS_TS;
+        r.ts_ms = 1795794000000 + i * 1000 - 250; /* t = ts, received later */
+    }
+    if (i % 5 == 0) {
+        r.present &= ~(uint32_t)(TELEMETRY_HAS_SEQ | TELEMETRY_HAS_BOOT); /* seq-less */
+        r.received_ms = 1795794000000 + (i / 10) * 10000; /* several at the same t */
+    }
+    if (i % 11 == 0)
+        r.present &= ~(uint32_t)TELEMETRY_HAS_BOOT; /* seq without boot: boot 0 */
+    r.object_temp = i % 2 ? 36.6 : 36.123456789 + i;      /* exact in centi-degrees, or not */
+    r.ambient_temp = i % 4 ? -0.5 - i / 100.0 : -0.0;     /* negative, and -0 */
+    r.heart_rate = i % 3 ? 60 + i % 40 : 72.25;
+    r.spo2 = 97.5 + (i % 3) / 10.0;                       /* 97.6 is not exactly 976 / 10 */
+    r.present |= TELEMETRY_HAS_UPTIME | TELEMETRY_HAS_RSSI;
+    r.uptime_ms = 1000 + i;
+    r.rssi = -40 - i % 50;
+    if (i % 2) {
+        r.present |= TELEMETRY_HAS_BATTERY | TELEMETRY_HAS_FW | TELEMETRY_HAS_HR_VALID;
+        r.battery = i % 4 == 1 ? 87.5 : 1e-3 * i;
+        r.hr_valid = 1;
+        snprintf(r.fw, sizeof r.fw, "0.%d.0", i % 3);
+    } else {
+        r.battery = 12.5; /* absent: not stored */
+    }
+    if (i % 6 == 0)
+        r.present &= ~(uint32_t)(TELEMETRY_HAS_SENSOR_TYPE | TELEMETRY_HAS_HEART_RATE);
+    if (i % 9 == 0) {
+        r.present |= TELEMETRY_HAS_SPO2_VALID | TELEMETRY_HAS_TEMP_VALID;
+        r.temp_valid = 1;
+    }
+    return r;
+}
+
+/* Checks the store holds exactly sqlite_mix(0 .. MIX_N - 1), per device in
+ * time order (ties: arrival order). from_v4: as a version-4 database
+ * returned them — its REAL columns turned -0.0 into 0. */
+static void sqlite_check_mix(store *st, int from_v4)
+{
+    const char *ids[] = {"mig-a", "mig-b"};
+    for (int d = 0; d < 2; d++) {
+        store_series s;
+        assert_int_equal(store_query_readings(st, ids[d], 0, INT64_MAX, 100000, &s), STORE_OK);
+        assert_false(s.downsampled);
+        size_t j = 0;
+        telemetry_reading want[MIX_N];
+        int64_t want_t[MIX_N];
+        size_t n = 0;
+        for (int i = 0; i < MIX_N; i++) {
+            telemetry_reading r = sqlite_mix(i);
+            if (strcmp(r.device_id, ids[d]))
+                continue;
+            if (from_v4 && r.ambient_temp == 0)
+                r.ambient_temp = 0.0;
+            int64_t t = (r.present & TELEMETRY_HAS_TS) ? r.ts_ms : r.received_ms;
+            size_t at = n++; /* insertion sort by t, stable */
+            while (at > 0 && want_t[at - 1] > t) {
+                want[at] = want[at - 1];
+                want_t[at] = want_t[at - 1];
+                at--;
+            }
+            want[at] = r;
+            want_t[at] = t;
+        }
+        assert_int_equal(s.total, n);
+        for (j = 0; j < n; j++) {
+            assert_int_equal(s.raw_t[j], want_t[j]);
+            assert_same_reading(&want[j], &s.raw[j]);
+        }
+        store_series_free(&s);
+    }
+}
+
+static void test_sqlite_migrate_from_v4(void **state)
+{
+    if (pg_url)
+        skip(); /* SQLite-only: the SQLite schema and file */
+    fixture *f = *state;
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    for (size_t i = 0; i < sizeof sqlite_v4_schema / sizeof *sqlite_v4_schema; i++)
+        assert_int_equal(sqlite3_exec(db, sqlite_v4_schema[i], NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 4; BEGIN", NULL, NULL, NULL), SQLITE_OK);
+    for (int i = 0; i < MIX_N; i++) {
+        telemetry_reading r = sqlite_mix(i);
+        sqlite_v4_insert(db, &r);
+    }
+    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+
+    store *st = open_store(f, 0, 0, 0);
+    store_close(st);
+    assert_int_equal(db_int(f->path, "PRAGMA user_version"), 5);
+    assert_int_equal(db_int(f->path, "SELECT count(*) FROM readings"), MIX_N);
+    assert_int_equal(db_int(f->path, "SELECT count(*) FROM readings WHERE seq IS NULL"), MIX_N / 5);
+    /* The old layout is gone; the new table has no rowid. */
+    assert_int_equal(db_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE name IN "
+                                     "('readings_device_t', 'readings_device_boot_seq', 'readings_v5')"),
+                     0);
+    assert_int_equal(db_int(f->path, "SELECT count(*) FROM pragma_table_list WHERE name = 'readings' "
+                                     "AND wr = 1"),
+                     1);
+
+    st = open_store(f, 0, 0, 0);
+    sqlite_check_mix(st, 1);
+
+    /* Still idempotent on (device, boot, seq) after the migration; a reading
+     * without seq is still always stored. */
+    telemetry_reading again = sqlite_mix(1), again_b = sqlite_mix(3), seqless = sqlite_mix(5);
+    telemetry_reading fresh = sqlite_mix(1);
+    fresh.seq = MIX_N + 1;
+    const telemetry_reading *all[] = {&again, &again_b, &seqless, &fresh};
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(store_put_reading(st, all[i]), STORE_OK);
+    wait_idle(st);
+    store_stats ss;
+    store_get_stats(st, &ss);
+    assert_int_equal(ss.duplicates, 2);
+    assert_int_equal(ss.stored, 2);
+    store_close(st);
+    assert_int_equal(db_int(f->path, "SELECT count(*) FROM readings"), MIX_N + 2);
+    assert_int_equal(db_int(f->path, "SELECT count(*) FROM readings WHERE seq IS NULL"), MIX_N / 5 + 1);
+}
+
+/* The same readings written by this version read back the same. */
+static void test_sqlite_compact_values_roundtrip(void **state)
+{
+    if (pg_url)
+        skip(); /* SQLite-only: the SQLite schema and file */
+    fixture *f = *state;
+    store *st = open_store(f, 0, 0, 0);
+    for (int i = 0; i < MIX_N; i++) {
+        telemetry_reading r = sqlite_mix(i);
+        assert_int_equal(store_put_reading(st, &r), STORE_OK);
+    }
+    store_close(st);
+    /* Exact values went in as scaled integers, the others as REAL. */
+    assert_true(db_int(f->path, "SELECT count(*) FROM readings WHERE typeof(object_temp) = 'integer'") > 0);
+    assert_true(db_int(f->path, "SELECT count(*) FROM readings WHERE typeof(object_temp) = 'real'") > 0);
+    st = open_store(f, 0, 0, 0);
+    sqlite_check_mix(st, 0);
+    store_close(st);
+}
+
+/* Bytes on disk per reading (every table and index, after a checkpoint):
+ * deterministic for a given SQLite, so a generous bound is a fair test.
+ * VIGIL_STORE_SIZE_DEVICES scales it up for docs/BENCHMARKS.md (10,000 x 40
+ * there); the figures are printed either way. */
+static void test_sqlite_bytes_per_reading(void **state)
+{
+    if (pg_url)
+        skip(); /* SQLite-only: the SQLite schema and file */
+    fixture *f = *state;
+    const char *env = getenv("VIGIL_STORE_SIZE_DEVICES");
+    const long ndev = env ? atol(env) : 2500, per = 40;
+    const long n = ndev * per;
+    store *st = open_store(f, 1 << 16, 0, 0);
+    struct timespec c0, c1, w0, w1;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
+    clock_gettime(CLOCK_MONOTONIC, &w0);
+    const int64_t t0 = 1795794000000;
+    for (long m = 0; m < n; m++) { /* the bench's schedule: message m to device m mod N */
+        long dev = m % ndev, seq = m / ndev;
+        char id[32];
+        snprintf(id, sizeof id, "B%06ld", dev);
+        telemetry_reading r = reading_seq(id, t0 + seq * 1000 + dev % 1000, 41234, seq);
+        r.present |= TELEMETRY_HAS_UPTIME;
+        r.uptime_ms = 5000 + seq * 1000;
+        r.heart_rate = 60 + (int)(seq % 40);
+        store_err rc;
+        int tries = 0;
+        while ((rc = store_put_reading(st, &r)) == STORE_EFULL && tries++ < 10000)
+            sleep_ms(1);
+        assert_int_equal(rc, STORE_OK);
+    }
+    store_stats s;
+    WAIT_FOR(st, s, s.stored == (uint64_t)n, 600000);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+    clock_gettime(CLOCK_MONOTONIC, &w1);
+    store_close(st); /* the last connection checkpoints and removes the WAL */
+    int64_t bytes = db_int(f->path, "SELECT page_count * page_size FROM pragma_page_count, "
+                                    "pragma_page_size");
+    double per_reading = (double)bytes / (double)n;
+    double cpu_us = ((double)(c1.tv_sec - c0.tv_sec) * 1e6 + (double)(c1.tv_nsec - c0.tv_nsec) / 1e3) / (double)n;
+    double wall_us = ((double)(w1.tv_sec - w0.tv_sec) * 1e6 + (double)(w1.tv_nsec - w0.tv_nsec) / 1e3) / (double)n;
+    printf("store size: %ld readings, %ld devices: %.1f bytes/reading; %.2f us CPU, %.2f us wall "
+           "per reading (put + write)\n",
+           n, ndev, per_reading, cpu_us, wall_us);
+    assert_true(per_reading < 64);
+}
+
 int main(void)
 {
     log_threshold = LOG_LEVEL_ERROR;
+    pg_url = pg_cluster_url();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_migrate_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_close_reopen_query, setup, teardown),
@@ -719,6 +1179,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_write_error_recovery, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_version_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite_migrate_from_v4, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite_compact_values_roundtrip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite_bytes_per_reading, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

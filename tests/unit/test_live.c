@@ -1,7 +1,8 @@
 /* Unit tests for server/live.c: applying readings and statuses to the device
  * table (last_seen / status_at rules, fw / interval / boot), DEVICE JSON
  * fields and their order, unknown devices, the annotator port, sorted and
- * filtered output, loading from a store_device. */
+ * filtered output, loading from a store_device, the partial NEWS2 a scored
+ * reading carries. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "alarm.h"
 #include "hub.h"
 #include "live.h"
 #include "sbuf.h"
@@ -86,7 +88,8 @@ static void test_new_device_fields_and_order(void **state)
     apply(l, reading("dev-a", T0, 71));
     cJSON *d = device(l, "dev-a");
     static const char *order[] = {"device_id", "status", "first_seen", "last_seen", "status_at",
-                                  "fw", "interval_ms", "boot", "last", "completeness", "alarms"};
+                                  "fw", "interval_ms", "boot", "last", "completeness", "alarms",
+                                  "news2"};
     size_t i = 0;
     const cJSON *it;
     cJSON_ArrayForEach(it, d)
@@ -100,7 +103,7 @@ static void test_new_device_fields_and_order(void **state)
     assert_string_equal(str(d, "first_seen"), "2025-12-01T08:00:00.000Z");
     assert_string_equal(str(d, "last_seen"), "2025-12-01T08:00:00.000Z");
     assert_true(is_null(d, "status_at") && is_null(d, "fw") && is_null(d, "interval_ms") &&
-                is_null(d, "boot") && is_null(d, "completeness"));
+                is_null(d, "boot") && is_null(d, "completeness") && is_null(d, "news2"));
     const cJSON *last = cJSON_GetObjectItemCaseSensitive(d, "last");
     assert_true(cJSON_IsObject(last));
     assert_int_equal((int)num(last, "heart_rate"), 71);
@@ -300,6 +303,108 @@ static void test_load_device(void **state)
     live_destroy(l);
 }
 
+/* A reading as ingest posts it: the READING object with the engine's
+ * "news2" member appended (alarm_news2_append), its place in news2_off/len. */
+static hub_msg *scored(const char *id, int64_t received_ms, double spo2, int hr)
+{
+    char data[1024];
+    int n = snprintf(data, sizeof data, "{\"device_id\":\"%s\",\"heart_rate\":%d,\"spo2\":%g}", id,
+                     hr, spo2);
+    alarm_news2 s = {.spo2 = alarm_news2_spo2(spo2), .pulse = alarm_news2_pulse(hr)};
+    s.score = s.spo2 + s.pulse;
+    size_t off = 0, len = alarm_news2_append(&s, data, (size_t)n, sizeof data, &off);
+    assert_true(len > (size_t)n);
+    hub_msg *m = hub_msg_new(HUB_SENSOR_DATA, id, data, len);
+    assert_non_null(m);
+    m->received_ms = received_ms;
+    m->news2_off = m->data_off + off;
+    m->news2_len = len - 1 - off;
+    return m;
+}
+
+static const cJSON *obj(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    assert_true(cJSON_IsObject(v));
+    return v;
+}
+
+static void test_news2(void **state)
+{
+    (void)state;
+    live *l = live_create(NULL);
+    assert_non_null(l);
+    /* Not scored yet: null. */
+    apply(l, reading("dev-a", T0, 71));
+    cJSON *d = device(l, "dev-a");
+    assert_true(is_null(d, "news2"));
+    cJSON_Delete(d);
+
+    /* SpO2 92 scores 2, pulse 115 scores 2: partial NEWS2 4, on the DEVICE
+     * and inside its last READING. */
+    apply(l, scored("dev-a", T0 + 1000, 92, 115));
+    d = device(l, "dev-a");
+    const cJSON *n2 = obj(d, "news2");
+    assert_int_equal((int)num(n2, "score"), 4);
+    assert_int_equal((int)num(n2, "spo2"), 2);
+    assert_int_equal((int)num(n2, "pulse"), 2);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(n2, "partial")));
+    const cJSON *meas = cJSON_GetObjectItemCaseSensitive(n2, "measured");
+    assert_int_equal(cJSON_GetArraySize(meas), 2);
+    assert_string_equal(cJSON_GetArrayItem(meas, 0)->valuestring, "spo2");
+    assert_string_equal(cJSON_GetArrayItem(meas, 1)->valuestring, "pulse");
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(n2, "not_measured")), 5);
+    const cJSON *last = obj(d, "last");
+    assert_int_equal((int)num(obj(last, "news2"), "score"), 4);
+    assert_int_equal((int)num(last, "spo2"), 92);
+    cJSON_Delete(d);
+
+    /* A reading the engine did not score (no valid pair) becomes "last" but
+     * the score stays the engine's current one. */
+    apply(l, reading("dev-a", T0 + 2000, 80));
+    d = device(l, "dev-a");
+    assert_int_equal((int)num(obj(d, "news2"), "score"), 4);
+    assert_null(cJSON_GetObjectItemCaseSensitive(obj(d, "last"), "news2"));
+    assert_int_equal((int)num(obj(d, "last"), "heart_rate"), 80);
+    cJSON_Delete(d);
+
+    /* The next scored reading replaces it: 98 % and 72 bpm score 0. */
+    apply(l, scored("dev-a", T0 + 3000, 98, 72));
+    d = device(l, "dev-a");
+    assert_int_equal((int)num(obj(d, "news2"), "score"), 0);
+    cJSON_Delete(d);
+    live_destroy(l); /* drops the scored reading too (ASan: no leak) */
+}
+
+static void test_news2_append(void **state)
+{
+    (void)state;
+    alarm_news2 s = {.score = 5, .spo2 = 3, .pulse = 2};
+    char buf[512] = "{}";
+    size_t off = 9, len = alarm_news2_append(&s, buf, 2, sizeof buf, &off);
+    assert_true(len > 2);
+    assert_int_equal(off, 1);
+    assert_int_equal(strlen(buf), len);
+    cJSON *j = cJSON_Parse(buf);
+    assert_non_null(j);
+    assert_int_equal((int)num(obj(j, "news2"), "score"), 5);
+    cJSON_Delete(j);
+    /* Too small: 0 and the object unchanged. */
+    char small[40] = "{\"a\":1}";
+    assert_int_equal(alarm_news2_append(&s, small, 7, sizeof small, &off), 0);
+    assert_string_equal(small, "{\"a\":1}");
+    /* Not an object: refused. */
+    char arr[64] = "[1]";
+    assert_int_equal(alarm_news2_append(&s, arr, 3, sizeof arr, &off), 0);
+    assert_string_equal(arr, "[1]");
+    /* Unknown sub-scores (an ALARM's news2): only the aggregate. */
+    alarm_news2 agg = {.score = 6, .spo2 = -1, .pulse = -1};
+    char m[256];
+    size_t k = alarm_news2_json(&agg, m, sizeof m);
+    assert_true(k > 0);
+    assert_null(strstr(m, "\"pulse\":"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -310,6 +415,8 @@ int main(void)
         cmocka_unit_test(test_annotator),
         cmocka_unit_test(test_sorted_and_filtered),
         cmocka_unit_test(test_load_device),
+        cmocka_unit_test(test_news2),
+        cmocka_unit_test(test_news2_append),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

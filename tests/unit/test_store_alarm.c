@@ -15,17 +15,29 @@
 #include <unistd.h>
 
 #include "alarm.h"
+#include "pg_cluster.h"
 #include "query.h"
 #include "sbuf.h"
 #include "store.h"
 
 #define T0 INT64_C(1800000000000)
 
+/* On PostgreSQL (VIGIL_TEST_PG_URL, CTest's test_store_alarm_pg): a fresh
+ * database per open, its name in path. */
+static pg_testdb pgdb;
+
 static store *open_store(char *path, size_t cap)
 {
-    snprintf(path, 64, "/tmp/vigil-test-store-alarm-%d.db", (int)getpid());
-    unlink(path);
-    store_options o = {.path = path, .queue_capacity = cap};
+    const char *where = path;
+    if (pg_cluster_url()) {
+        assert_int_equal(pg_cluster_create_db(&pgdb, "va"), 0);
+        snprintf(path, 64, "%s", pgdb.name);
+        where = pgdb.url;
+    } else {
+        snprintf(path, 64, "/tmp/vigil-test-store-alarm-%d.db", (int)getpid());
+        unlink(path);
+    }
+    store_options o = {.path = where, .queue_capacity = cap};
     store *st = NULL;
     char err[256];
     assert_int_equal(store_open(&o, &st, err, sizeof err), STORE_OK);
@@ -35,6 +47,10 @@ static store *open_store(char *path, size_t cap)
 static void close_store(store *st, const char *path)
 {
     store_close(st);
+    if (pg_cluster_url()) {
+        assert_int_equal(pg_cluster_drop_db(&pgdb), 0);
+        return;
+    }
     char p[96];
     unlink(path);
     snprintf(p, sizeof p, "%s-wal", path);

@@ -122,7 +122,7 @@ describe('dashboard against vigild', { timeout: 180000 }, () => {
       assert.equal(await text(t.getByTestId('amb')), `amb ${d.amb.toFixed(1)}`);
       assert.equal(await t.getAttribute('data-state'), 'online');
     }
-    // worst first: B (EWS 8) before C (EWS 3) before A (0)
+    // worst first by the server's partial NEWS2: B (6, two red sub-scores) before C (1) before A (0)
     const order = await page.locator('a.tile').evaluateAll((els) => els.map((e) => e.getAttribute('data-device')));
     const idx = (id) => order.indexOf(id);
     assert.ok(idx('E2E_B') < idx('E2E_C') && idx('E2E_C') < idx('E2E_A'), `severity order: ${order.join(',')}`);
@@ -257,6 +257,14 @@ describe('dashboard against vigild', { timeout: 180000 }, () => {
       await clin.goto(`${base}/#/device/${id}`);
       await clin.locator(`[data-testid="device-alarms"] li[data-condition="spo2_desat"]`).waitFor({ timeout: 10000 });
       await waitFor(async () => (await clin.getByTestId('alarm-history-row').count()) >= 1, { timeout: 10000, what: 'alarm history row' });
+      // the server's partial NEWS2 (SpO2 80 % scores 3, pulse 76 scores 0), labelled as partial
+      const n2 = clin.getByTestId('d-news2');
+      await waitFor(async () => (await n2.getAttribute('data-score')) === '3', { timeout: 10000, what: 'partial NEWS2 3' });
+      assert.match(await text(n2), /partial NEWS2 \(SpO₂, pulse\) 3/);
+      assert.match(await n2.getAttribute('title'), /respiration rate, blood pressure, consciousness, temperature \(core\)/);
+      // the desaturation episode is shaded on the SpO2 chart (the draw hook counts its bands)
+      await waitFor(async () => Number(await clin.getByTestId('chart-spo2').getAttribute('data-alarm-bands')) >= 1,
+        { timeout: 10000, what: 'alarm band on the SpO2 chart' });
       const lim = clin.getByTestId('as-spo2_low-limit');
       await lim.waitFor({ timeout: 10000 });
       await lim.fill('40');

@@ -72,7 +72,7 @@ function dev(id) {
   let d = devices.get(id);
   if (!d) {
     const now = iso();
-    d = { info: { device_id: id, status: 'unknown', first_seen: now, last_seen: now, status_at: null, fw: null, interval_ms: null, boot: null, last: null }, readings: [] };
+    d = { info: { device_id: id, status: 'unknown', first_seen: now, last_seen: now, status_at: null, fw: null, interval_ms: null, boot: null, last: null, news2: null }, readings: [] };
     devices.set(id, d);
   }
   return d;
@@ -128,10 +128,21 @@ function onWsData(c, chunk) {
 }
 
 // ---------- ingest ----------
+// vigild's partial NEWS2 (server/alarm.c), played here: only a valid SpO2/pulse pair is scored
+const n2spo2 = (v) => (v <= 91 ? 3 : v <= 93 ? 2 : v <= 95 ? 1 : 0);
+const n2pulse = (v) => (v <= 40 ? 3 : v <= 50 ? 1 : v <= 90 ? 0 : v <= 110 ? 1 : v <= 130 ? 2 : 3);
+function news2Of(r) {
+  if (typeof r.spo2 !== 'number' || typeof r.heart_rate !== 'number' || r.spo2_valid === false || r.hr_valid === false) return undefined;
+  const spo2 = n2spo2(r.spo2), pulse = n2pulse(r.heart_rate);
+  return { score: spo2 + pulse, partial: true, measured: ['spo2', 'pulse'],
+    not_measured: ['respiration_rate', 'blood_pressure', 'consciousness', 'supplemental_o2', 'temperature'], spo2, pulse };
+}
 function ingestReading(id, r) {
   const d = dev(id);
   const now = Date.now();
-  const reading = { ...r, device_id: id, received_at: iso(now), topic: `sensors/esp32/${id}/data` };
+  const news2 = news2Of(r);
+  const reading = { ...r, device_id: id, received_at: iso(now), topic: `sensors/esp32/${id}/data`, ...(news2 ? { news2 } : {}) };
+  if (news2) d.info.news2 = news2;
   const t = typeof r.ts === 'number' ? r.ts : now;
   if (r.boot != null && r.seq != null && d.readings.some((x) => x.boot === r.boot && x.seq === r.seq)) return;
   d.readings.push({ t, received_at: reading.received_at, seq: r.seq, boot: r.boot, object_temp: r.object_temp, ambient_temp: r.ambient_temp,

@@ -3,7 +3,8 @@ import { alarmStore } from './alarms';
 import type { Alarm } from './types';
 import { clock, store, type Dev } from './store';
 import { deviceState } from './state';
-import { severity, type DevState, type Severity } from './severity';
+import { news2Level, type DevState, type Level } from './severity';
+import type { News2 } from './types';
 import { connection, type ConnInfo } from './ws';
 
 export function stateOf(d: Dev | undefined, now: number): DevState {
@@ -15,12 +16,10 @@ export function stateOf(d: Dev | undefined, now: number): DevState {
   }, now);
 }
 
-export function severityOf(d: Dev | undefined): Severity {
-  const r = d?.last;
-  const hr = r && r.hr_valid !== false ? r.heart_rate : null;
-  const sp = r && r.spo2_valid !== false ? r.spo2 : null;
-  const te = r && r.temp_valid !== false ? r.object_temp : null;
-  return severity(hr, sp, te);
+/** The server's partial NEWS2 of a device and its level (none when not scored). */
+export function news2Of(d: Dev | undefined): { news2: News2 | null; level: Level } {
+  const n = d?.news2 ?? null;
+  return { news2: n, level: news2Level(n) };
 }
 
 /** The device record; re-renders only when this device changes. */

@@ -5,7 +5,7 @@
 
 import { Ring } from './ring';
 import { num, parseIso, readingTime } from './time';
-import type { CommandResult, DeviceInfo, Reading, ServerMsg, StatusMsg } from './types';
+import type { CommandResult, DeviceInfo, News2, Reading, ServerMsg, StatusMsg } from './types';
 
 export const RING_CAP = 600;
 const RESULTS_CAP = 500;
@@ -25,12 +25,13 @@ export interface Dev {
   battery?: number;
   rssi?: number;
   sensorType?: string;
+  news2: News2 | null;     // the server's current partial NEWS2 (never computed here)
   ring: Ring;              // recent live points, shared across record versions
   rev: number;             // bumps on every change
 }
 
 export function newDev(id: string, cap = RING_CAP): Dev {
-  return { id, status: 'unknown', statusAt: NaN, last: null, lastT: NaN, lastAt: NaN, ring: new Ring(cap), rev: 0 };
+  return { id, status: 'unknown', statusAt: NaN, last: null, lastT: NaN, lastAt: NaN, news2: null, ring: new Ring(cap), rev: 0 };
 }
 
 /**
@@ -77,6 +78,9 @@ export function reduceReading(dev: Dev, r: Reading, receivedAt: number): Dev {
     rssi: r.rssi ?? dev.rssi,
     fw: r.fw ?? dev.fw,
     sensorType: r.sensor_type ?? dev.sensorType,
+    // a reading the server did not score (no valid SpO2/pulse pair) leaves the
+    // current score as the server does
+    news2: r.news2 ?? dev.news2,
     lastSeen: r.received_at ?? dev.lastSeen,
     rev: dev.rev + 1,
   };
@@ -112,6 +116,8 @@ export function reduceDeviceInfo(prev: Dev | undefined, d: DeviceInfo, now: numb
     const rat = parseIso(d.last.received_at);
     dev = reduceReading(dev, { ...d.last, device_id: d.device_id }, Number.isFinite(rat) ? Math.min(rat, now) : now);
   }
+  // the DEVICE's own news2 is the server's current one (an older vigild sends none)
+  if (d.news2 !== undefined) dev = { ...dev, news2: d.news2, rev: dev.rev + 1 };
   return dev;
 }
 

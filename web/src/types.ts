@@ -2,6 +2,16 @@
 
 export type Status = 'online' | 'offline' | 'unknown';
 
+/** The server's partial NEWS2 (docs/PROTOCOL.md): SpO2 and pulse only. */
+export interface News2 {
+  score: number;
+  partial?: boolean;
+  measured?: string[];
+  not_measured?: string[];
+  spo2?: number;   // sub-scores, when known
+  pulse?: number;
+}
+
 /** READING as broadcast in `sensor_data` and as DEVICE.last. */
 export interface Reading {
   device_id: string;
@@ -22,6 +32,7 @@ export interface Reading {
   battery?: number;
   rssi?: number;
   fw?: string;
+  news2?: News2;        // present when the server scored this reading
 }
 
 /** DEVICE from GET /api/devices/{id} and `snapshot`. */
@@ -36,6 +47,7 @@ export interface DeviceInfo {
   boot?: number | null;
   last?: Reading | null;
   alarms?: Alarm[];        // the device's open alarms (docs/PROTOCOL.md)
+  news2?: News2 | null;    // the server's current partial NEWS2; null: none scored yet
 }
 
 /** ALARM from the `alarm` WebSocket message, DEVICE.alarms and GET /api/alarms. */
@@ -55,7 +67,7 @@ export interface Alarm {
   silenced_until?: string | null;
   escalation?: number;
   retrospective?: boolean;
-  news2?: { score: number; partial?: boolean; measured?: string[]; not_measured?: string[] };
+  news2?: News2;
 }
 
 export interface StatusMsg {

@@ -1,6 +1,6 @@
 import type { Dev } from './store';
 import { rank, type DevState } from './severity';
-import { severityOf, stateOf } from './hooks';
+import { news2Of, stateOf } from './hooks';
 
 export type SortKey = 'severity' | 'id';
 export type Filter = 'all' | 'alarm' | 'technical' | DevState;
@@ -20,8 +20,8 @@ export function computeWard(devs: Iterable<Dev>, q: WardQuery, now: number): War
   const needle = q.search.trim().toLowerCase();
   for (const d of devs) {
     const st = stateOf(d, now);
-    const sev = severityOf(d);
-    const rk = rank(st, sev);
+    const sev = news2Of(d);
+    const rk = rank(st, sev.level);
     counts.total++;
     const isAlarm = rk >= 40;
     const isTech = st !== 'online';
@@ -30,7 +30,7 @@ export function computeWard(devs: Iterable<Dev>, q: WardQuery, now: number): War
     if (q.filter === 'alarm' && !isAlarm) continue;
     if (q.filter === 'technical' && !isTech) continue;
     if (q.filter !== 'all' && q.filter !== 'alarm' && q.filter !== 'technical' && st !== q.filter) continue;
-    rows.push({ id: d.id, rank: rk, score: st === 'online' ? sev.score : 0 });
+    rows.push({ id: d.id, rank: rk, score: st === 'online' ? sev.news2?.score ?? 0 : 0 });
   }
   if (q.sort === 'severity') {
     rows.sort((a, b) => b.rank - a.rank || b.score - a.score || collator.compare(a.id, b.id));

@@ -1,6 +1,7 @@
 import { useEffect, useRef } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
+import { clipEpisode, type Episode } from '../episodes';
 
 export interface SeriesDef { label: string; color: string; width?: number; dash?: number[]; /** own right-hand axis */ secondary?: string }
 
@@ -13,6 +14,8 @@ interface Props {
   xRange: [number, number]; // seconds
   yRange?: [number, number]; // soft range, grows to fit the data
   bands?: { from: number; to: number; color: string }[];
+  /** alarm episodes shaded over the time axis (episodes.ts) */
+  episodes?: Episode[];
   height?: number;
   testId?: string;
 }
@@ -28,14 +31,51 @@ function timeTicks(_u: uPlot, splits: number[], _ax: number, _space: number, inc
   });
 }
 
+const STRIP_PX = 6; // CSS px: technical episodes' strip along the bottom
+
+/** uPlot plugin: shades each alarm episode in the draw hook (after the series,
+ * translucent) and records how many it drew in data-alarm-bands on `mark`, so
+ * a test can see them. */
+function episodesPlugin(get: () => Episode[] | undefined, mark: () => HTMLElement | null): uPlot.Plugin {
+  return {
+    hooks: {
+      draw: [(u: uPlot) => {
+        const eps = get() ?? [];
+        const { min, max } = u.scales.x;
+        let n = 0;
+        if (min != null && max != null) {
+          const ctx = u.ctx;
+          ctx.save();
+          const { left, top, width, height } = u.bbox;
+          const strip = STRIP_PX * uPlot.pxRatio;
+          for (const e of eps) {
+            const c = clipEpisode(e, min, max);
+            if (!c) continue;
+            const x0 = Math.max(left, u.valToPos(c[0], 'x', true));
+            const x1 = Math.min(left + width, Math.max(x0 + uPlot.pxRatio, u.valToPos(c[1], 'x', true))); // at least 1 px
+            ctx.fillStyle = e.color;
+            if (e.strip) ctx.fillRect(x0, top + height - strip, x1 - x0, strip);
+            else ctx.fillRect(x0, top, x1 - x0, height);
+            n++;
+          }
+          ctx.restore();
+        }
+        const el = mark();
+        if (el) el.dataset.alarmBands = String(n);
+      }],
+    },
+  };
+}
+
 const AXIS = { stroke: '#8b97a8', grid: { stroke: 'rgba(140,160,190,0.12)', width: 1 }, ticks: { stroke: 'rgba(140,160,190,0.2)', width: 1 } };
 
 /** A uPlot chart created once; data changes are applied with setData (no re-creation). */
-export function Chart({ title, unit, series, data, xRange, yRange, bands, height = 180, testId }: Props) {
+export function Chart({ title, unit, series, data, xRange, yRange, bands, episodes, height = 180, testId }: Props) {
   const host = useRef<HTMLDivElement>(null);
+  const section = useRef<HTMLElement>(null);
   const plot = useRef<uPlot | null>(null);
-  const latest = useRef({ data, xRange, yRange, bands });
-  latest.current = { data, xRange, yRange, bands };
+  const latest = useRef({ data, xRange, yRange, bands, episodes });
+  latest.current = { data, xRange, yRange, bands, episodes };
 
   useEffect(() => {
     const el = host.current!;
@@ -44,6 +84,7 @@ export function Chart({ title, unit, series, data, xRange, yRange, bands, height
       height,
       legend: { show: true, live: true },
       cursor: { sync: { key: 'vigil' }, drag: { x: false, y: false } },
+      plugins: [episodesPlugin(() => latest.current.episodes, () => section.current)],
       scales: {
         x: { time: true, range: () => latest.current.xRange },
         ...Object.fromEntries(series.filter((s) => s.secondary).map((s) => [s.secondary!, {
@@ -108,8 +149,11 @@ export function Chart({ title, unit, series, data, xRange, yRange, bands, height
     u.setData(data as uPlot.AlignedData, true);
   }, [data, xRange[0], xRange[1]]);
 
+  // new episodes with the same data: repaint only (no path or axis rebuild)
+  useEffect(() => { plot.current?.redraw(false, false); }, [episodes]);
+
   return (
-    <section className="chart" aria-label={`${title} chart`} data-testid={testId} data-points={data[0]?.length ?? 0}>
+    <section ref={section} className="chart" aria-label={`${title} chart`} data-testid={testId} data-points={data[0]?.length ?? 0}>
       <h3 className="chart-title">{title}</h3>
       <div ref={host} className="chart-host" />
     </section>

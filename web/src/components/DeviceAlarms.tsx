@@ -21,8 +21,12 @@ export function DeviceActiveAlarms({ id }: { id: string }) {
 
 const HIST_MS = 24 * 3600e3;
 
-/** GET /api/alarms?device=ID&from=&to=: the last 24 h, newest first, cleared ones included. */
-export function AlarmHistory({ id }: { id: string }) {
+export interface AlarmHist { rows: Alarm[] | null; err: string; refresh: () => void }
+
+/** GET /api/alarms?device=ID&from=&to=: the last 24 h, newest first, cleared ones
+ * included; fetched again when the device's open alarms change. Shared by the
+ * history list and the charts' episode bands. */
+export function useAlarmHistory(id: string): AlarmHist {
   const open = useDeviceAlarms(id);
   const [rows, setRows] = useState<Alarm[] | null>(null);
   const [err, setErr] = useState('');
@@ -34,9 +38,14 @@ export function AlarmHistory({ id }: { id: string }) {
       .catch((e: Error) => { if (!ac.signal.aborted) setErr(e.message); });
     return () => ac.abort();
   }, [id, open, tick]); // a change of the open alarms is a new row or state here too
+  return { rows, err, refresh: () => setTick((t) => t + 1) };
+}
+
+export function AlarmHistory({ hist }: { hist: AlarmHist }) {
+  const { rows, err } = hist;
   return (
     <section className="panel alarm-history" aria-labelledby="ah-h" data-testid="alarm-history">
-      <h2 id="ah-h">Alarm history (24 h) <button className="link" onClick={() => setTick((t) => t + 1)}>refresh</button></h2>
+      <h2 id="ah-h">Alarm history (24 h) <button className="link" onClick={hist.refresh}>refresh</button></h2>
       {err ? <p className="al-err">history unavailable: {err}</p> : rows == null ? <p className="muted">loading…</p> : !rows.length ? <p className="muted">No alarms in the last 24 h.</p> : (
         <table className="ah-table">
           <thead><tr><th>Started</th><th>Priority</th><th>Condition</th><th>Value</th><th>State</th><th>Cleared</th></tr></thead>

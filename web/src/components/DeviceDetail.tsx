@@ -1,5 +1,7 @@
 import { useEffect, useLayoutEffect, useMemo, useState } from 'react';
-import { useClock, useDevice, useDevState, severityOf } from '../hooks';
+import { useClock, useDevice, useDevState, news2Of } from '../hooks';
+import { NEWS2_LABEL, NEWS2_NOT_MEASURED, subScoreClass } from '../severity';
+import { episodesFor } from '../episodes';
 import { STATE_ICON, STATE_LABEL, staleAfterMs } from '../state';
 import { fmt1, fmtInt, fmtTime } from '../format';
 import { formatAge } from '../time';
@@ -8,7 +10,7 @@ import { Chart, type SeriesDef } from './Chart';
 import { Commands } from './Commands';
 import { useSession } from '../auth';
 import { allowed } from '../roles';
-import { AlarmHistory, AlarmSettingsEditor, DeviceActiveAlarms } from './DeviceAlarms';
+import { AlarmHistory, AlarmSettingsEditor, DeviceActiveAlarms, useAlarmHistory } from './DeviceAlarms';
 
 const RANGES: { label: string; durMs: number }[] = [
   { label: '15 min', durMs: 15 * 60e3 },
@@ -59,6 +61,10 @@ export function DeviceDetail({ id }: { id: string }) {
   const hrData = useMemo(() => [s.cols[0], s.cols[1]], [s.cols]);
   const spData = useMemo(() => [s.cols[0], s.cols[2]], [s.cols]);
   const teData = useMemo(() => [s.cols[0], s.cols[3], s.cols[4]], [s.cols]);
+  const hist = useAlarmHistory(id);
+  const epHr = useMemo(() => episodesFor(hist.rows ?? [], 'hr'), [hist.rows]);
+  const epSp = useMemo(() => episodesFor(hist.rows ?? [], 'spo2'), [hist.rows]);
+  const epTe = useMemo(() => episodesFor(hist.rows ?? [], 'temp'), [hist.rows]);
 
   useEffect(() => { document.title = `${id} — Vigil`; return () => { document.title = 'Vigil'; }; }, [id]);
 
@@ -71,7 +77,8 @@ export function DeviceDetail({ id }: { id: string }) {
     );
   }
   const r = dev.last;
-  const sev = severityOf(dev);
+  const sev = news2Of(dev);
+  const n2 = sev.news2;
   const live = state === 'online';
   const hrOk = r?.hr_valid !== false && r?.heart_rate != null;
   const spOk = r?.spo2_valid !== false && r?.spo2 != null;
@@ -84,16 +91,18 @@ export function DeviceDetail({ id }: { id: string }) {
         <a className="back" href="#/">← Ward</a>
         <h1 className="detail-id">{id}</h1>
         <span className={`chip chip-${state} big`} data-testid="detail-state"><span aria-hidden="true">{STATE_ICON[state]}</span> {STATE_LABEL[state]}</span>
-        {level !== 'none' && <span className={`news lv-${level}`}>EWS {sev.score}</span>}
+        {n2 && live
+          ? <span className={`news lv-${level}`} data-testid="d-news2" data-score={n2.score} title={NEWS2_NOT_MEASURED}>{NEWS2_LABEL} {n2.score}</span>
+          : <span className="news muted" data-testid="d-news2" title={NEWS2_NOT_MEASURED}>{NEWS2_LABEL} —</span>}
         <span className="age">updated {Number.isFinite(dev.lastAt) ? `${formatAge(now - dev.lastAt)} ago` : 'never'}</span>
       </div>
 
       <DeviceActiveAlarms id={id} />
 
       <div className={`big-vitals st-${state} lv-${level}`}>
-        <div className={`bv v-hr s${live && hrOk ? sev.hr : 0}`}><span className="v-label">Heart rate</span><span className="v-num" data-testid="d-hr">{hrOk ? fmtInt(r?.heart_rate) : '--'}</span><span className="v-unit">bpm</span></div>
-        <div className={`bv v-spo2 s${live && spOk ? sev.spo2 : 0}`}><span className="v-label">SpO₂</span><span className="v-num" data-testid="d-spo2">{spOk ? fmtInt(r?.spo2) : '--'}</span><span className="v-unit">%</span></div>
-        <div className={`bv v-temp s${live && teOk ? sev.temp : 0}`}><span className="v-label">Skin temperature</span><span className="v-num" data-testid="d-temp">{teOk ? fmt1(r?.object_temp) : '--.-'}</span><span className="v-unit">°C · ambient {fmt1(r?.ambient_temp)}</span></div>
+        <div className={`bv v-hr ${live && hrOk ? subScoreClass(n2?.pulse) : ''}`}><span className="v-label">Heart rate</span><span className="v-num" data-testid="d-hr">{hrOk ? fmtInt(r?.heart_rate) : '--'}</span><span className="v-unit">bpm</span></div>
+        <div className={`bv v-spo2 ${live && spOk ? subScoreClass(n2?.spo2) : ''}`}><span className="v-label">SpO₂</span><span className="v-num" data-testid="d-spo2">{spOk ? fmtInt(r?.spo2) : '--'}</span><span className="v-unit">%</span></div>
+        <div className="bv v-temp"><span className="v-label">Skin temperature</span><span className="v-num" data-testid="d-temp">{teOk ? fmt1(r?.object_temp) : '--.-'}</span><span className="v-unit">°C · ambient {fmt1(r?.ambient_temp)}</span></div>
       </div>
 
       <div className="detail-body">
@@ -117,10 +126,11 @@ export function DeviceDetail({ id }: { id: string }) {
                 `${s.cols[0].length} points${s.downsampled ? ` · ${s.total} readings in ${s.bucketMs < 10000 ? (s.bucketMs / 1000).toFixed(1) : Math.round(s.bucketMs / 1000)} s buckets (avg)` : ''}`}
             </span>
           </div>
-          <Chart title="Heart rate" unit="bpm" series={S_HR} data={hrData} xRange={xRange} yRange={[50, 110]} bands={B_HR} testId="chart-hr" />
-          <Chart title="SpO₂" unit="%" series={S_SPO2} data={spData} xRange={xRange} yRange={[90, 100]} bands={B_SPO2} testId="chart-spo2" />
-          <Chart title="Skin temperature" unit="°C" series={S_TEMP} data={teData} xRange={xRange} yRange={[30, 39]} bands={B_TEMP} testId="chart-temp" />
-          <AlarmHistory id={id} />
+          <Chart title="Heart rate" unit="bpm" series={S_HR} data={hrData} xRange={xRange} yRange={[50, 110]} bands={B_HR} episodes={epHr} testId="chart-hr" />
+          <Chart title="SpO₂" unit="%" series={S_SPO2} data={spData} xRange={xRange} yRange={[90, 100]} bands={B_SPO2} episodes={epSp} testId="chart-spo2" />
+          <Chart title="Skin temperature" unit="°C" series={S_TEMP} data={teData} xRange={xRange} yRange={[30, 39]} bands={B_TEMP} episodes={epTe} testId="chart-temp" />
+          <p className="muted legend" data-testid="news2-legend">Shaded on the charts: alarm episodes (red high, yellow medium, cyan low; a strip along the bottom for technical ones). {NEWS2_NOT_MEASURED}</p>
+          <AlarmHistory hist={hist} />
           <AlarmSettingsEditor key={id} id={id} />
         </div>
         <aside className="side">
