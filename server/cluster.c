@@ -41,6 +41,8 @@ struct cluster {
     int started;
     vmutex lock;              /* guards only the stop wait */
     pthread_cond_t cond;
+    vmutex tick_lock;         /* held through each tick: cluster_freeze waits for it */
+    int frozen;               /* {tick_lock}: no more changes, no more port calls */
     /* cluster thread only */
     PGconn *pg;
     uint64_t seen_elsewhere;  /* buckets ever seen held by another session: takeovers */
@@ -108,7 +110,7 @@ static void cluster__drop(cluster *c, uint64_t mask)
 {
     uint64_t before = atomic_fetch_and(&c->owned, ~mask);
     uint64_t gone = before & mask;
-    for (unsigned b = 0; b < CLUSTER_BUCKETS; b++)
+    for (unsigned b = 0; b < CLUSTER_BUCKETS && !c->frozen; b++)
         if (gone & cluster_bit(b))
             c->port.on_change(c->port.ctx, b, 0);
     atomic_store_explicit(&c->m->cluster_owned, cluster_popcount(atomic_load(&c->owned)),
@@ -331,7 +333,10 @@ static void *cluster__main(void *arg)
     cluster *c = arg;
     while (!atomic_load(&c->stop)) {
         int64_t t0 = vclock_mono_ms();
-        cluster__tick(c);
+        vmutex_lock(&c->tick_lock);
+        if (!c->frozen)
+            cluster__tick(c);
+        vmutex_unlock(&c->tick_lock);
         /* Sleep the rest of the tick; cluster_stop signals the condition. */
         int64_t wake = t0 + CLUSTER_TICK_MS;
         struct timespec ts;
@@ -350,7 +355,9 @@ static void *cluster__main(void *arg)
             vmutex_unlock(&c->lock);
         }
     }
-    cluster__drop(c, CLUSTER_ALL);
+    vmutex_lock(&c->tick_lock);
+    cluster__drop(c, CLUSTER_ALL); /* told to the port unless frozen */
+    vmutex_unlock(&c->tick_lock);
     if (c->pg) {
         PQfinish(c->pg); /* frees every lock of the session */
         c->pg = NULL;
@@ -373,9 +380,15 @@ cluster_err cluster_create(const char *conninfo, const char *name, vigil_metrics
                   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
                   pthread_cond_init(&c->cond, &ca) == 0;
     pthread_condattr_destroy(&ca);
-    if (!c->conninfo || !cond_ok || vmutex_init(&c->lock) != 0) {
+    int lock_ok = vmutex_init(&c->lock) == 0;
+    int tick_ok = vmutex_init(&c->tick_lock) == 0;
+    if (!c->conninfo || !cond_ok || !lock_ok || !tick_ok) {
         if (cond_ok)
             pthread_cond_destroy(&c->cond);
+        if (lock_ok)
+            vmutex_destroy(&c->lock);
+        if (tick_ok)
+            vmutex_destroy(&c->tick_lock);
         free(c->conninfo);
         free(c);
         return CLUSTER_ENOMEM;
@@ -412,8 +425,18 @@ void cluster_stop(cluster *c)
     }
     pthread_cond_destroy(&c->cond);
     vmutex_destroy(&c->lock);
+    vmutex_destroy(&c->tick_lock);
     free(c->conninfo);
     free(c);
+}
+
+void cluster_freeze(cluster *c)
+{
+    if (!c)
+        return;
+    vmutex_lock(&c->tick_lock); /* waits out a tick in progress (bounded by its deadlines) */
+    c->frozen = 1;
+    vmutex_unlock(&c->tick_lock);
 }
 
 int cluster_owns(const cluster *c, const char *device_id)

@@ -77,7 +77,13 @@ typedef enum cluster_err { CLUSTER_OK = 0, CLUSTER_EINVAL = -1, CLUSTER_ENOMEM =
 cluster_err cluster_create(const char *conninfo, const char *name, vigil_metrics *m,
                            cluster_port port, cluster **out);
 cluster_err cluster_start(cluster *c);
-/* Stops the thread, releases every lock (closes the session). NULL-safe. */
+/* Shutdown, before the port's receiver goes: from its return on, ownership
+ * no longer changes and the port is never called again; the locks stay
+ * held (nobody else takes our buckets yet). Waits out a tick in progress.
+ * NULL-safe. */
+void cluster_freeze(cluster *c);
+/* Stops the thread, releases every lock (closes the session); the port is
+ * told of the losses unless frozen. NULL-safe. */
 void cluster_stop(cluster *c);
 
 /* Lock-free, any thread. A NULL cluster owns everything. */

@@ -220,6 +220,7 @@ int main(int argc, char **argv)
     rc = 0;
 out:
     free(devs);
+    cluster_freeze(cl); /* its port is the ingest's: no change reaches it from here on */
     ingest_stop(in);
     web_stop(w);
     store_close(st); /* flushes everything queued */
