@@ -37,6 +37,7 @@ struct cluster {
     unsigned start;           /* where this instance looks for free buckets first */
     _Atomic uint64_t owned;   /* the truth for cluster_owns; written by the thread only */
     _Atomic int stop;
+    _Atomic int ready;        /* a first decision was made on a settled view */
     pthread_t thread;
     int started;
     vmutex lock;              /* guards only the stop wait */
@@ -311,7 +312,8 @@ static void cluster__tick(cluster *c)
      * then all see each other first and take their share at once, instead
      * of the first one taking everything and handing it back one bucket
      * per tick. */
-    if (c->fresh) {
+    int fresh = c->fresh;
+    if (fresh) {
         c->fresh = 0;
         p.lock = 0;
     }
@@ -324,6 +326,8 @@ static void cluster__tick(cluster *c)
         cluster__fence(c, "lock statement failed");
         return;
     }
+    if (!fresh)
+        atomic_store(&c->ready, 1);
     atomic_store_explicit(&c->m->cluster_owned, cluster_popcount(atomic_load(&c->owned)),
                           memory_order_relaxed);
 }
@@ -450,4 +454,9 @@ int cluster_owns(const cluster *c, const char *device_id)
 uint64_t cluster_owned_mask(const cluster *c)
 {
     return c ? atomic_load_explicit(&c->owned, memory_order_acquire) : CLUSTER_ALL;
+}
+
+int cluster_ready(const cluster *c)
+{
+    return !c || atomic_load(&c->ready);
 }

@@ -86,6 +86,11 @@ void cluster_freeze(cluster *c);
  * told of the losses unless frozen. NULL-safe. */
 void cluster_stop(cluster *c);
 
+/* 1 once the thread has taken its first decision on a settled view of the
+ * members (it owns its share, or knows there is none for it): main waits
+ * for it, bounded, before the broker session starts. Any thread. */
+int cluster_ready(const cluster *c);
+
 /* Lock-free, any thread. A NULL cluster owns everything. */
 int cluster_owns(const cluster *c, const char *device_id);
 uint64_t cluster_owned_mask(const cluster *c);

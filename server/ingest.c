@@ -1024,6 +1024,7 @@ static void *ingest__main(void *arg)
 {
     ingest *in = arg;
     thread_owner_bind(&in->owner);
+    ingest__apply_buckets(in); /* what the cluster decided before we ran: before any message */
     int64_t last_misc = vclock_mono_ms();
     while (!atomic_load(&in->stop)) {
         int64_t now = vclock_mono_ms();

@@ -11,7 +11,8 @@
  *   query   REST reads: history, completeness (query.c);
  *   store   the SQLite writer (store_sqlite_writer.c);
  *   cluster several instances on one PostgreSQL only: bucket ownership
- *           (cluster.c), started after ingest, stopped last.
+ *           (cluster.c), started before the ingest thread (which waits,
+ *           bounded, for our share), frozen first and stopped last.
  * Start: store → hub (filled from the store) → tracker (rebuilt from the
  * store) → ingest created (no thread) → web (sets the hub's waker, starts
  * the query worker) → ingest thread. Nothing is posted before the waker.
@@ -44,6 +45,7 @@
 
 #define TAG "main"
 #define HUB_INBOX 65536
+#define MAIN_CLUSTER_WAIT_MS 5000
 
 /* Fills the live model from the store's devices (startup, before the web
  * thread). */
@@ -207,11 +209,23 @@ int main(int argc, char **argv)
                      .alarms = ingest_alarm_port(in)};
     if (web_start(&cfg, &deps, &w) != 0)
         goto out;
+    /* Several instances: our share of the buckets before the broker session,
+     * so what the broker queued for us while we were away is stored by us,
+     * not dropped as another's. Bounded: with the database unreachable the
+     * live path starts anyway after MAIN_CLUSTER_WAIT_MS. The changes wait
+     * in the ingest's port until its thread applies them. */
+    if (cl) {
+        if (cluster_start(cl) != CLUSTER_OK)
+            goto out;
+        struct timespec step = {.tv_sec = 0, .tv_nsec = 50 * 1000 * 1000};
+        for (int waited = 0; waited < MAIN_CLUSTER_WAIT_MS && !cluster_ready(cl); waited += 50)
+            nanosleep(&step, NULL);
+        if (!cluster_ready(cl))
+            LOG_W(TAG, "cluster not ready after %d ms: starting without owning any device yet",
+                  MAIN_CLUSTER_WAIT_MS);
+    }
     /* After the web: the hub's waker is set before anything is posted. */
     if (ingest_start(in) != 0)
-        goto out;
-    /* After ingest: bucket changes have a loop to apply them. */
-    if (cl && cluster_start(cl) != CLUSTER_OK)
         goto out;
 
     int sig = 0;
