@@ -210,6 +210,8 @@ struct alarm_engine {
     idtable dev; /* alarm__dev * entries */
     alarm_settings defaults;
     uint64_t last_id;
+    alarm_stripe_fn stripe_of;             /* NULL: one id sequence */
+    uint64_t stripe_last[ALARM_ID_STRIPES]; /* with stripes: the last id of each */
 };
 
 static const void *alarm__key(const void *entry) { return (*(alarm__dev *const *)entry)->id; }
@@ -366,8 +368,32 @@ static int alarm__latches(const alarm_settings *s, alarm_condition c, alarm_prio
     return p == ALARM_PRIO_HIGH || s->cond[c].latching;
 }
 
-static uint64_t alarm__next_id(alarm_engine *e, int64_t now)
+/* The first id of stripe s after last, not before ms t: ids of stripe s
+ * are those with id % 1000 in [s * W, s * W + W). */
+static uint64_t alarm__next_striped(uint64_t last, uint64_t t, unsigned s)
 {
+    const uint64_t w = ALARM_ID_STRIPE_WIDTH, lo = (uint64_t)s * w;
+    uint64_t id = t * 1000u + lo;
+    if (id > last)
+        return id;
+    uint64_t n = last + 1, r = n % 1000u;
+    if (r >= lo && r < lo + w)
+        return n;
+    return (n / 1000u + (r >= lo ? 1u : 0u)) * 1000u + lo;
+}
+
+static uint64_t alarm__next_id(alarm_engine *e, const char *device_id, int64_t now)
+{
+    if (e->stripe_of) {
+        /* Several engines (one per vigild) each own the devices of some
+         * stripes at a time: ids of different stripes never meet. */
+        unsigned s = e->stripe_of(device_id) % ALARM_ID_STRIPES;
+        uint64_t id = alarm__next_striped(e->stripe_last[s], now > 0 ? (uint64_t)now : 0, s);
+        e->stripe_last[s] = id;
+        if (id > e->last_id)
+            e->last_id = id;
+        return id;
+    }
     /* ms x 1000 keeps ids growing across restarts without asking the store,
      * and below 2^53 (exact in JSON) until the year 2255. */
     uint64_t t = now > 0 ? (uint64_t)now * 1000u : 0;
@@ -395,7 +421,7 @@ static void alarm__apply(alarm_engine *e, alarm_events *out, alarm__dev *d, alar
             o = calloc(1, sizeof *o);
             if (!o)
                 return; /* tried again at the next evaluation */
-            o->r.alarm_id = alarm__next_id(e, now);
+            o->r.alarm_id = alarm__next_id(e, d->id, now);
             strcpy(o->r.device_id, d->id);
             o->r.condition = c;
             o->r.priority = ob->prio;
@@ -795,6 +821,11 @@ alarm_err alarm_restore(alarm_engine *e, const alarm_rec *a, int64_t now)
     d->cur[c] = o;
     if (a->alarm_id > e->last_id)
         e->last_id = a->alarm_id;
+    if (e->stripe_of) {
+        unsigned s = e->stripe_of(a->device_id) % ALARM_ID_STRIPES;
+        if (a->alarm_id > e->stripe_last[s])
+            e->stripe_last[s] = a->alarm_id;
+    }
     if (a->state != ALARM_LATCHED) { /* its condition still counts as present */
         int tier = a->priority == ALARM_PRIO_HIGH && (alarm__specs[c].fields & F_HIGH) ? 1 : 0;
         d->det[c][0].on = 1;
@@ -813,6 +844,11 @@ alarm_err alarm_restore(alarm_engine *e, const alarm_rec *a, int64_t now)
         }
     }
     return ALARM_OK;
+}
+
+void alarm_engine_stripe_ids(alarm_engine *e, alarm_stripe_fn stripe_of)
+{
+    e->stripe_of = stripe_of;
 }
 
 static void alarm__dev_free(alarm__dev *d)

@@ -226,6 +226,16 @@ alarm_err alarm_restore(alarm_engine *e, const alarm_rec *a, int64_t now_ms);
  * engine). Returns how many devices. */
 typedef int (*alarm_pick)(void *ctx, const char *id);
 size_t alarm_forget_if(alarm_engine *e, alarm_pick pred, void *ctx);
+/* Several engines raising alarms at once (one per vigild, each owning the
+ * devices of some buckets): ids are epoch ms x 1000 + a part in 0..999;
+ * with stripes, a device's ids take that part from its stripe's window
+ * [s x W, s x W + W), s = stripe_of(device id) % ALARM_ID_STRIPES, so two
+ * engines never issue the same id as long as no stripe has two owners. Set
+ * before any alarm is raised or restored. */
+#define ALARM_ID_STRIPES 64
+#define ALARM_ID_STRIPE_WIDTH 15 /* 64 x 15 <= 1000: still ms x 1000 + part */
+typedef unsigned (*alarm_stripe_fn)(const char *device_id);
+void alarm_engine_stripe_ids(alarm_engine *e, alarm_stripe_fn stripe_of);
 
 /* Open alarms of one device (id) or of all (id NULL), up to cap; returns
  * how many there are (may exceed cap). */

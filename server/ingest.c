@@ -1342,6 +1342,8 @@ void ingest_set_clustered(ingest *in)
     THREAD_ASSERT_OWNER(&in->owner); /* unbound until the thread starts: main */
     in->clustered = 1;
     in->owned = 0;
+    /* Alarm ids unique across instances: a bucket has one owner at a time. */
+    alarm_engine_stripe_ids(in->alarms, cluster_bucket_of);
 }
 
 static void ingest__port_bucket(void *ctx, unsigned bucket, int owned)

@@ -352,6 +352,34 @@ class ThreeVigild(harness.TempDirTest):
             total = ctl.total
         print(f"resend commands: {total} for {len(ctl.asked)} ranges", flush=True)
         self.assertEqual(doubled, {})
+        # The sim's end sends every device offline: each owner raises one
+        # alarm, every survivor lists all of them. Acknowledged on one
+        # instance, they turn acked everywhere — the ones it does not own
+        # through vigil/cluster/alarm-ops and the owner's alarm list.
+        def offline(port):
+            _, body = vigil_client.http(port, "GET", "/api/alarms")
+            alarms = body.get("alarms", []) if isinstance(body, dict) else []
+            return {a["device_id"]: a for a in alarms
+                    if a["condition"] == "offline" and a["device_id"].startswith(self.PREFIX)}
+
+        harness.wait_for(lambda: len(offline(ports[0])) == self.N and len(offline(ports[2])) == self.N,
+                         timeout=20, what="every device's offline alarm on both survivors")
+        for a in offline(ports[0]).values():
+            st, _ = vigil_client.http(ports[0], "POST", f"/api/alarms/{a['alarm_id']}/ack")
+            self.assertEqual(st, 202)
+
+        def all_acked():
+            return all(len(o) == self.N and all(a["state"] == "acked" for a in o.values())
+                       for o in (offline(ports[0]), offline(ports[2])))
+
+        def states(port):
+            o = offline(port)
+            return {st: sum(1 for a in o.values() if a["state"] == st) for st in {a["state"] for a in o.values()}}
+
+        try:
+            harness.wait_for(all_acked, timeout=10, what="acks applied by every owner, seen on both")
+        except TimeoutError:
+            self.fail(f"alarm states after the acks: {states(ports[0])} on one, {states(ports[2])} on the other")
         # Survivors stay healthy; alarms (the sim's end sends every device
         # offline) are raised by one engine each, never by two instances.
         raised = {}

@@ -337,6 +337,68 @@ static void test_alarm_forget(void **state)
     alarm_engine_free(e);
 }
 
+static unsigned stripe_by_letter(const char *id) { return (unsigned)(id[0] - 'A'); }
+
+static uint64_t raise_offline(alarm_engine *e, const char *id, int64_t now)
+{
+    alarm_events *ev = calloc(1, sizeof *ev);
+    assert_non_null(ev);
+    assert_int_equal(alarm_on_status(e, ev, id, 0, 0, now), ALARM_OK);
+    uint64_t aid = 0;
+    for (size_t i = 0; i < ev->n; i++)
+        if (ev->ev[i].kind == ALARM_EV_RAISED && ev->ev[i].alarm.condition == ALARM_OFFLINE)
+            aid = ev->ev[i].alarm.alarm_id;
+    free(ev);
+    assert_true(aid != 0);
+    return aid;
+}
+
+/* Two engines (two vigild) raising in the same millisecond for devices of
+ * different stripes never issue the same id; one stripe's ids grow and stay
+ * in its window; a restored id is never issued again. */
+static void test_alarm_id_stripes(void **state)
+{
+    (void)state;
+    const int64_t T = 1796126586123;
+    alarm_engine *a = alarm_engine_new(64), *b = alarm_engine_new(64);
+    assert_non_null(a);
+    assert_non_null(b);
+    alarm_engine_stripe_ids(a, stripe_by_letter);
+    alarm_engine_stripe_ids(b, stripe_by_letter);
+    uint64_t ids[40];
+    char id[8];
+    for (int i = 0; i < 20; i++) {
+        snprintf(id, sizeof id, "A%d", i);
+        ids[i] = raise_offline(a, id, T);
+        snprintf(id, sizeof id, "B%d", i);
+        ids[20 + i] = raise_offline(b, id, T);
+    }
+    for (int i = 0; i < 40; i++) {
+        unsigned s = i < 20 ? 0 : 1;
+        unsigned part = (unsigned)(ids[i] % 1000);
+        assert_true(part >= s * ALARM_ID_STRIPE_WIDTH && part < (s + 1) * ALARM_ID_STRIPE_WIDTH);
+        assert_true(ids[i] / 1000 >= (uint64_t)T);
+        if (i % 20)
+            assert_true(ids[i] > ids[i - 1]);
+        for (int k = 0; k < i; k++)
+            assert_true(ids[k] != ids[i]);
+    }
+    /* 20 in one ms overflow a 15-wide window into the next ms, same stripe. */
+    assert_true(ids[19] / 1000 == (uint64_t)T + 1);
+    /* A new owner restores an alarm of stripe 0 and raises in it "earlier". */
+    alarm_engine *c = alarm_engine_new(64);
+    assert_non_null(c);
+    alarm_engine_stripe_ids(c, stripe_by_letter);
+    alarm_rec r = rec("A0", ALARM_SPO2_LOW, ids[19]);
+    assert_int_equal(alarm_restore(c, &r, T), ALARM_OK);
+    uint64_t next = raise_offline(c, "A7", T);
+    assert_true(next > ids[19]);
+    assert_true(next % 1000 < ALARM_ID_STRIPE_WIDTH);
+    alarm_engine_free(a);
+    alarm_engine_free(b);
+    alarm_engine_free(c);
+}
+
 /* ---- alarm_wire ---- */
 
 static size_t list_json(const char *dev, const alarm_rec *v, size_t n, char *buf, size_t cap)
@@ -477,6 +539,7 @@ int main(void)
         cmocka_unit_test(test_completeness_forget),
         cmocka_unit_test(test_tracker_forget),
         cmocka_unit_test(test_alarm_forget),
+        cmocka_unit_test(test_alarm_id_stripes),
         cmocka_unit_test(test_wire_list),
         cmocka_unit_test(test_wire_iso),
         cmocka_unit_test(test_wire_op),
