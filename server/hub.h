@@ -49,6 +49,8 @@ typedef struct hub_msg {
     uint8_t alarm_priority;      /* HUB_ALARM only: alarm_priority, for sorting */
     int64_t alarm_started;       /* HUB_ALARM only: started_at, for sorting */
     size_t data_off, data_len;   /* the "data" object inside text */
+    uint32_t nbatch;             /* > 1: text is a JSON array of that many messages, one
+                                  * frame shared by every full-stream batch client (fanout) */
     size_t len;                  /* bytes of text */
     unsigned char *text;         /* = buf + HUB_PRE: the whole JSON message */
     unsigned char buf[];         /* HUB_PRE bytes of headroom for lws_write, then text, NUL */
