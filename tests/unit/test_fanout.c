@@ -835,6 +835,39 @@ static void test_hub_inbox(void **state)
     hub_destroy(h); /* releases what is still in the inbox */
 }
 
+/* hub_post_quiet never wakes; hub_kick wakes once for the burst, and not at
+ * all when nothing is waiting or a wake is already in flight. */
+static void test_hub_quiet_post_and_kick(void **state)
+{
+    (void)state;
+    vigil_metrics m;
+    memset(&m, 0, sizeof m);
+    hub *h = hub_create(&m, 64, 4);
+    assert_non_null(h);
+    int wakes = 0;
+    hub_set_waker(h, count_wake, &wakes);
+    hub_set_conn_ops(h, &ops);
+    hub_kick(h);
+    assert_int_equal(wakes, 0); /* empty inbox: nothing to wake for */
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(hub_post_quiet(h, reading("a", i, 0)), 0);
+    assert_int_equal(wakes, 0);
+    assert_int_equal(hub_post_quiet(h, reading("a", 4, 0)), -1); /* full: same rule */
+    assert_int_equal(m.hub_dropped, 1);
+    hub_kick(h);
+    assert_int_equal(wakes, 1);
+    hub_kick(h);
+    assert_int_equal(wakes, 1); /* one wake in flight */
+    hub_drain(h);
+    assert_int_equal(m.broadcast, 4);
+    hub_kick(h);
+    assert_int_equal(wakes, 1); /* drained: nothing to wake for */
+    assert_int_equal(hub_post_quiet(h, reading("b", 5, 0)), 0);
+    hub_kick(h);
+    assert_int_equal(wakes, 2);
+    hub_destroy(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -849,6 +882,7 @@ int main(void)
         cmocka_unit_test(test_bad_messages),
         cmocka_unit_test(test_write_failure_closes),
         cmocka_unit_test(test_hub_inbox),
+        cmocka_unit_test(test_hub_quiet_post_and_kick),
         cmocka_unit_test(test_snapshot_streamed_identical),
         cmocka_unit_test(test_snapshot_memory_bounded_for_idle_clients),
         cmocka_unit_test(test_subscribe_rate_limited_and_coalesced),
