@@ -168,18 +168,20 @@ static int fanout__shared_client(const fanout_client *c)
     return c->batch && !c->filtered && !c->closing;
 }
 
-/* Queues what was pended on every full-stream batch client: one message as
- * itself (as a lone queued message goes out today), several as one shared
- * array frame. Called before anything that could reorder a client's queue
+/* Queues what was pended on every full-stream batch client: several as one
+ * shared array frame, else each message as itself. Called before anything that could reorder a client's queue
  * or change who is a full-stream client (open, receive, flush, writable). */
 static void fanout__seal(fanout *f)
 {
     if (!f->npend)
         return;
+    size_t takers = 0;
+    for (fanout_client *c = f->clients; c && takers < 2; c = c->next)
+        takers += (size_t)fanout__shared_client(c);
+    /* One message goes as itself; for one client its own batch frame costs
+     * the same single copy, so only two or more share one. */
     hub_msg *out = NULL;
-    if (f->npend == 1)
-        out = hub_msg_ref(f->pend[0]);
-    else {
+    if (f->npend > 1 && takers > 1) {
         sbuf_reset(&f->shared);
         sbuf_adds(&f->shared, "[");
         for (size_t i = 0; i < f->npend; i++) {
@@ -197,7 +199,7 @@ static void fanout__seal(fanout *f)
             continue;
         if (out)
             fanout__push(f, c, out);
-        else /* no memory for the array: each message on its own, as before */
+        else /* one message, one client, or no memory: each on its own, as before */
             for (size_t i = 0; i < f->npend; i++)
                 fanout__push(f, c, f->pend[i]);
     }
