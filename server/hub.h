@@ -3,8 +3,9 @@
  * clients (fanout.h). The hub owns one of each and the inbox between them.
  *
  * Threads. The ingest thread builds each message once (hub_msg_new + the
- * serialized JSON) and hands it over with hub_post(): a bounded queue (a
- * ring under a vmutex) with at most one wake-up of the web thread in flight.
+ * serialized JSON) and hands it over with hub_post() (or hub_post_quiet()
+ * then one hub_kick() per burst): a bounded queue (a ring under a vmutex)
+ * with at most one wake-up of the web thread in flight.
  * Everything else — the live model, the clients, their queues — belongs to
  * the web (lws service) thread alone: it binds the hub's owner when its loop
  * starts (hub_thread_bind) and every "web thread only" entry point below
