@@ -132,11 +132,12 @@ def store_rows(rs):
       "WAL B/reading | on disk B/reading | broker deliveries/reading | broker CPU µs/msg | p99 ms (WS) |")
     P("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rs:
+        name = "PostgreSQL" if r["engine"] == "postgresql" else "SQLite"
         if "skipped" in r or "error" in r:
-            P(f"| {r['engine']} | {r['instances']} | {r.get('skipped') or 'FAILED: ' + r['error']} |" + " |" * 13)
+            P(f"| {name} | {r['instances']} | {r.get('skipped') or 'FAILED: ' + r['error']} |" + " |" * 13)
             continue
         tot = r["vigild_us_per_reading"] + (r["postgres_us_per_reading"] or 0)
-        P(f"| {'PostgreSQL' if r['engine'] == 'postgresql' else 'SQLite'} | {r['instances']} | "
+        P(f"| {name} | {r['instances']} | "
           f"{f(r['offered_msgs_per_s'], 0)} | {f(r['sent'], 0)} | {f(r['stored'], 0)} | {r['stored'] / r['sent']:.4f} | "
           f"{f(r['stored_per_s'], 0)} | {f(r['drain_s'])} | {f(r['vigild_us_per_reading'])} | "
           f"{f(r['postgres_us_per_reading'])} | {f(tot)} | {f(r['wal_bytes_per_reading'], 0)} | "
