@@ -29,7 +29,7 @@ ap.add_argument("--build", required=True)
 ap.add_argument("--quick", action="store_true")
 ap.add_argument("--out", required=True, help="scratch dir (logs, dbs)")
 ap.add_argument("--results", default=os.path.join(HERE, "results", "latest.json"))
-ap.add_argument("--only", default="", help="comma list of phases: fixed,clients,ramp,history,alarms")
+ap.add_argument("--only", default="", help="comma list of phases: fixed,clients,ramp,history,alarms,stores,instances")
 args = ap.parse_args()
 
 BENCH = os.path.join(args.build, "bench", "vigil-bench")
@@ -136,16 +136,17 @@ def start_vigild(bport, lport, db, logname, extra=()):
                  "--client-id", f"vigild-bench-{lport}", "--log-level", "warn", *extra], logname)
 
 
-def vigild_token(db):
+def vigild_token(db, path=None):
     """A viewer API token for vigild's database (vigild answers 401 without
     one), made with its CLI; also written to a 0600 file for vigil-bench's
-    --token-file. Returns (token, path)."""
+    --token-file (db + ".token" unless path: a postgresql:// URL is no file
+    name). Returns (token, path)."""
     r = subprocess.run([VIGILD, "token", "add", "bench", "--role", "viewer", "--db", db],
                        capture_output=True, text=True, timeout=30)
     if r.returncode != 0:
         raise RuntimeError(f"vigild token add: {r.stderr.strip()}")
     tok = r.stdout.strip()
-    path = db + ".token"
+    path = path or db + ".token"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(tok + "\n")
@@ -174,6 +175,26 @@ def sqlite_count(db, table):
         return n
     except sqlite3.Error:
         return None
+
+
+def run_bench(bport, devices, rates, clients, step, warmup, label, recv, watch, stop_on_fail=False):
+    """vigil-bench run against the broker on bport, receivers as recv says,
+    CPU of the watch list ("name:pid"); its JSON."""
+    jpath = os.path.join(args.out, f"{label}.json")
+    argv = [BENCH, "run", "--broker-port", str(bport), "--devices", str(devices),
+            "--rates", ",".join(str(r) for r in rates), "--step", str(step), "--warmup", str(warmup),
+            "--drain", "4", "--clients", str(clients), "--json", jpath, "--label", label] + recv
+    for w in watch:
+        argv += ["--watch", w]
+    if stop_on_fail:
+        argv.append("--stop-on-fail")
+    budget = 60 + warmup + step * len(rates) + devices / 500 + clients / 50
+    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=budget)
+    tail = r.stdout.decode(errors="replace").strip().splitlines()
+    for line in tail[-1:]:
+        log("   " + line.strip())
+    with open(jpath) as f:
+        return json.load(f)
 
 
 def run_one(subject, devices, rates, clients, step, warmup, label, stop_on_fail=False):
@@ -219,22 +240,8 @@ def run_one(subject, devices, rates, clients, step, warmup, label, stop_on_fail=
             time.sleep(1.0 if subject in ("nodered", "python", "vigild") else 0.2)  # MQTT subscribe done
             recv += ["--recv-port", str(lport), "--path", "/ws"]
             watch.append(f"{subject}:{subj.pid}")
-        jpath = os.path.join(args.out, f"{label}.json")
-        argv = [BENCH, "run", "--broker-port", str(bport), "--devices", str(devices),
-                "--rates", ",".join(str(r) for r in rates), "--step", str(step), "--warmup", str(warmup),
-                "--drain", "4", "--clients", str(clients), "--json", jpath, "--label", label] + recv
-        for w in watch:
-            argv += ["--watch", w]
-        if stop_on_fail:
-            argv.append("--stop-on-fail")
         log(f"{label}: {subject}, {devices} devices x {rates} Hz, {clients} clients")
-        budget = 60 + warmup + step * len(rates) + devices / 500 + clients / 50
-        r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=budget)
-        tail = r.stdout.decode(errors="replace").strip().splitlines()
-        for line in tail[-1:]:
-            log("   " + line.strip())
-        with open(jpath) as f:
-            res = json.load(f)
+        res = run_bench(bport, devices, rates, clients, step, warmup, label, recv, watch, stop_on_fail)
         res["subject"] = subject
         # Rows stored: vigild's counter (its writer may lag a little), or the Python table.
         if subject == "vigild":
@@ -546,6 +553,222 @@ def alarm_latency(quick):
     return res
 
 
+# ---- stores: SQLite and PostgreSQL; 1, 2, 3 instances ----
+sys.path.insert(0, os.path.join(SRC, "tests", "support"))
+import pg_cluster  # noqa: E402  (the tests' private PostgreSQL helper)
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+CLUSTER_BUCKETS = 64  # server/cluster.c: devices hashed into 64 buckets
+
+
+def proc__stat(pid):
+    """/proc/PID/stat fields after the command name (index 0 = state), or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+
+
+def proc_cpu_s(pid):
+    """utime + stime of a live process, seconds (None when gone)."""
+    st = proc__stat(pid)
+    return (int(st[11]) + int(st[12])) / CLK_TCK if st else None
+
+
+def postgres_cpu_s(pm):
+    """CPU of a postmaster and all its processes: its own, its reaped children's
+    (cutime + cstime: backends that ended) and every live child's."""
+    st = proc__stat(pm)
+    if not st:
+        return None
+    total = sum(int(x) for x in st[11:15]) / CLK_TCK
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            c = proc__stat(d)
+            if c and int(c[1]) == pm:
+                total += (int(c[11]) + int(c[12])) / CLK_TCK
+    return total
+
+
+class BenchPg:
+    """The private PostgreSQL of the stores and instances phases
+    (tests/support/pg_cluster.py) with production durability: fsync on (the
+    tests' -F undone), synchronous_commit on (the default). One database per
+    measurement; psql for counts, sizes and the WAL position."""
+
+    def __init__(self):
+        self.pg = pg_cluster.PgCluster(server_args=("-c", "fsync=on")).start()
+        self.n = 0
+
+    @property
+    def pid(self):
+        return self.pg.proc.pid
+
+    def sql(self, q, db="postgres"):
+        env = dict(os.environ, PGPASSWORD=self.pg.password, PGCONNECT_TIMEOUT="5")
+        r = subprocess.run(["psql", "-X", "-q", "-tA", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
+                            "-p", str(self.pg.port), "-U", "vigil", "-d", db, "-c", q],
+                           capture_output=True, text=True, timeout=120, env=env)
+        if r.returncode != 0:
+            raise RuntimeError(f"psql: {r.stderr.strip()}")
+        return r.stdout.strip()
+
+    def new_db(self):
+        self.n += 1
+        self.sql(f"CREATE DATABASE bench{self.n}")
+        return f"bench{self.n}"
+
+    def wal_lsn(self):
+        hi, lo = self.sql("SELECT pg_current_wal_lsn()").split("/")
+        return (int(hi, 16) << 32) | int(lo, 16)
+
+    def readings_size(self, db):
+        """(bytes, rows, parts) of the readings partitions and reading_seqs
+        with all their indexes, after VACUUM; parts: bytes of the readings
+        heap, its indexes, the reading_seqs heap and its indexes."""
+        self.sql("VACUUM", db)
+        row = self.sql("SELECT coalesce(sum(pg_table_size(c.oid)) FILTER (WHERE c.relname <> 'reading_seqs'), 0), "
+                       "coalesce(sum(pg_indexes_size(c.oid)) FILTER (WHERE c.relname <> 'reading_seqs'), 0), "
+                       "coalesce(sum(pg_table_size(c.oid)) FILTER (WHERE c.relname = 'reading_seqs'), 0), "
+                       "coalesce(sum(pg_indexes_size(c.oid)) FILTER (WHERE c.relname = 'reading_seqs'), 0) "
+                       "FROM pg_class c WHERE c.oid IN (SELECT inhrelid FROM pg_inherits "
+                       "WHERE inhparent = 'readings'::regclass) OR c.relname = 'reading_seqs'", db)
+        parts = dict(zip(("readings_heap", "readings_indexes", "seqs_heap", "seqs_indexes"),
+                         (int(x) for x in row.split("|"))))
+        return sum(parts.values()), int(self.sql("SELECT count(*) FROM readings", db)), parts
+
+    def close(self):
+        self.pg.destroy()
+
+
+def cluster_ready(ports, n):
+    """True when every instance sees n members and they own all buckets
+    between them; None when vigild has no cluster (no such metric)."""
+    ms = [metrics(p) for p in ports]
+    if "vigil_cluster_members" not in ms[0]:
+        return None
+    return (all(m.get("vigil_cluster_members") == n for m in ms)
+            and sum(m.get("vigil_cluster_owned_buckets", 0) for m in ms) == CLUSTER_BUCKETS)
+
+
+def store_run(engine, ninst, load, bp=None):
+    """One fixed load (devices, Hz, step s, warm-up s) through ninst vigild on
+    one store: readings stored (counted in the database) against sent, the
+    rate storage kept up with (to the end of the store's backlog), and the CPU
+    of vigild and of PostgreSQL, the WAL and the bytes on disk per reading."""
+    devices, hz, step, warm = load
+    label = f"store_{engine}_{ninst}i"
+    res = {"label": label, "engine": engine, "instances": ninst, "devices": devices, "rate_hz": hz,
+           "step_s": step, "loadavg_before": os.getloadavg()[0]}
+    broker, bport, _ = start_broker()
+    procs, ports, dbfile = [], [], None
+    try:
+        if engine == "sqlite":
+            db = dbfile = os.path.join(args.out, f"{label}-{bport}.db")
+            _, tokfile = vigild_token(db)
+        else:
+            dbname = bp.new_db()
+            db = bp.pg.url(dbname)
+            _, tokfile = vigild_token(db, os.path.join(args.out, f"{label}.token"))
+        for i in range(ninst):
+            ports.append(free_port())
+            procs.append(start_vigild(bport, ports[-1], db, f"vigild-{label}-{i}.log"))
+        if not all(wait_port(p, 30) for p in ports):
+            raise RuntimeError("vigild did not open its port")
+        if ninst > 1:
+            end = time.monotonic() + 20
+            while not (ok := cluster_ready(ports, ninst)) and ok is not None and time.monotonic() < end:
+                time.sleep(0.2)
+            if ok is None:
+                res["skipped"] = "vigild without server/cluster.c (no vigil_cluster_* metrics)"
+                log(f"{label}: skipped: {res['skipped']}")
+                return res
+            if not ok:
+                raise RuntimeError(f"the {ninst} instances did not share the {CLUSTER_BUCKETS} buckets in 20 s")
+        time.sleep(1.0)  # MQTT subscribe done
+        cpu0 = [proc_cpu_s(p.pid) for p in procs]
+        pg0, wal0 = (postgres_cpu_s(bp.pid), bp.wal_lsn()) if bp else (None, None)
+        log(f"{label}: {engine}, {ninst} vigild, {devices} devices x {hz} Hz for {warm}+{step} s, 1 WS client")
+        recv = ["--recv", "ws", "--recv-port", str(ports[0]), "--path", "/ws", "--token-file", tokfile,
+                "--subscribe", '{"type":"subscribe","batch":true}']
+        watch = [f"mosquitto:{broker.pid}"] + [f"vigild{i}:{p.pid}" for i, p in enumerate(procs)]
+        run = run_bench(bport, devices, [hz], 1, step, warm, label, recv, watch)
+        # The store's backlog: wait (bounded) until every reading is stored or the count stops.
+        t_end, last, same = time.monotonic(), -1, 0
+        while time.monotonic() < t_end + 30:
+            ms = [metrics(p) for p in ports]
+            cur = sum(m.get("vigil_stored_total", 0) for m in ms)
+            same = same + 1 if cur == last else 0
+            if cur >= run["sent"] or same >= 6:  # all stored, or 3 s without progress
+                break
+            last = cur
+            time.sleep(0.5)
+        drain_s = time.monotonic() - t_end
+        vig_s = sum(proc_cpu_s(p.pid) - c for p, c in zip(procs, cpu0))
+        pg_s = postgres_cpu_s(bp.pid) - pg0 if bp else None
+        wal = bp.wal_lsn() - wal0 if bp else None
+        res["store_dropped"] = sum(m.get("vigil_store_dropped_total", 0) for m in ms)
+        for p in procs:  # SQLite: the last connection to close checkpoints the WAL
+            p.stop(10)
+        procs = []
+        if engine == "sqlite":
+            stored = sqlite_count(db, "readings")
+            size = sum(os.path.getsize(db + s) for s in ("", "-wal") if os.path.exists(db + s))
+        else:
+            size, stored, parts = bp.readings_size(dbname)
+            res["bytes_per_reading_parts"] = {k: round(v / stored, 1) for k, v in parts.items()}
+        send_s = run["sent"] / run["offered_msgs_per_s"] if run.get("offered_msgs_per_s") else None
+        res.update({"sent": run["sent"], "stored": stored, "lost": run["lost"],
+                    "offered_msgs_per_s": run["offered_msgs_per_s"],
+                    "stored_per_s": round(stored / (send_s + drain_s), 1) if send_s and stored else None,
+                    "drain_s": round(drain_s, 1), "latency_ms": run["latency_ms"],
+                    "vigild_cpu_s": round(vig_s, 2), "vigild_us_per_reading": round(vig_s * 1e6 / stored, 2),
+                    "postgres_cpu_s": round(pg_s, 2) if bp else None,
+                    "postgres_us_per_reading": round(pg_s * 1e6 / stored, 2) if bp else None,
+                    "wal_bytes_per_reading": round(wal / stored, 1) if bp else None,
+                    "bytes_on_disk": size, "bytes_per_reading": round(size / stored, 1),
+                    "broker_deliveries_per_reading": ninst,
+                    "mosquitto_us_per_msg": run["watch"]["mosquitto"]["cpu_us_per_msg"],
+                    "watch": run["watch"], "loadavg_after": os.getloadavg()[0]})
+        log(f"   {label}: {stored:,} of {run['sent']:,} stored ({res['stored_per_s']:,.0f}/s, drain "
+            f"{drain_s:.1f} s); vigild {res['vigild_us_per_reading']} µs, postgres "
+            f"{res['postgres_us_per_reading']} µs, WAL {res['wal_bytes_per_reading']} B, "
+            f"disk {res['bytes_per_reading']} B per reading")
+    except Exception as e:  # a failed measurement is a result
+        log(f"   {label}: FAILED: {e}")
+        res["error"] = str(e)
+    finally:
+        for p in procs:
+            p.stop(10)
+        broker.stop()
+        if dbfile:
+            remove_db(dbfile)
+    return res
+
+
+def stores_bench(quick, phases, out):
+    """The stores phase (SQLite, then PostgreSQL, one vigild) and the
+    instances phase (1, 2, 3 vigild on one broker and one PostgreSQL; the one
+    instance is the stores phase's run when both are asked for)."""
+    load = (200, 5, 5, 1) if quick else (2000, 2, 20, 2)  # 4,000 msg/s: under this host's ceiling
+    try:
+        bp = BenchPg()
+    except Exception as e:
+        log(f"stores: no private PostgreSQL: {e}")
+        bp = None
+    try:
+        if "stores" in phases:
+            out["stores"] = [store_run("sqlite", 1, load)] + ([store_run("postgresql", 1, load, bp)] if bp else [])
+        if "instances" in phases and bp:
+            one = [r for r in out.get("stores", []) if r["engine"] == "postgresql"]
+            out["instances"] = (one or [store_run("postgresql", 1, load, bp)]) + \
+                [store_run("postgresql", n, load, bp) for n in (2, 3)]
+    finally:
+        if bp:
+            bp.close()
+
+
 def versions():
     def cmd(argv):
         try:
@@ -582,7 +805,7 @@ def versions():
 def main():
     os.makedirs(args.out, exist_ok=True)
     q = args.quick
-    phases = set((args.only or "fixed,clients,ramp,history,alarms").split(","))
+    phases = set((args.only or "fixed,clients,ramp,history,alarms,stores,instances").split(","))
     have_nodered = os.path.exists(NODERED)
     subjects = ["sub", "relay", "vigild", "python"] + (["nodered"] if have_nodered else [])
     if not have_nodered:
@@ -626,6 +849,8 @@ def main():
         out["history"] = history_bench(q)
     if "alarms" in phases:
         out["alarms"] = {"eval": alarm_eval(q), "latency": alarm_latency(q)}
+    if phases & {"stores", "instances"}:
+        stores_bench(q, phases, out)
     out["elapsed_s"] = round(time.monotonic() - T0, 1)
     os.makedirs(os.path.dirname(args.results), exist_ok=True)
     with open(args.results, "w") as f:

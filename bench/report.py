@@ -125,6 +125,59 @@ if h and "error" not in h:
     P(f"| 1 h at 1 Hz for each of {a['devices']:,} devices (one request each) | {a['points']:,} points | {a['total_ms']:,.0f} ms total, {a['per_device_ms']} ms per device |")
     P("")
 
+def store_rows(rs):
+    """Rows of the stores / instances tables: one per measurement."""
+    P("| store | vigild instances | offered msgs/s | sent | stored | stored ÷ sent | stored/s (to the end of the backlog) | "
+      "backlog drained after s | vigild CPU µs/reading | PostgreSQL CPU µs/reading | vigild + PostgreSQL µs | "
+      "WAL B/reading | on disk B/reading | broker deliveries/reading | broker CPU µs/msg | p99 ms (WS) |")
+    P("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rs:
+        name = "PostgreSQL" if r["engine"] == "postgresql" else "SQLite"
+        if "skipped" in r or "error" in r:
+            P(f"| {name} | {r['instances']} | {r.get('skipped') or 'FAILED: ' + r['error']} |" + " |" * 13)
+            continue
+        tot = r["vigild_us_per_reading"] + (r["postgres_us_per_reading"] or 0)
+        P(f"| {name} | {r['instances']} | "
+          f"{f(r['offered_msgs_per_s'], 0)} | {f(r['sent'], 0)} | {f(r['stored'], 0)} | {r['stored'] / r['sent']:.4f} | "
+          f"{f(r['stored_per_s'], 0)} | {f(r['drain_s'])} | {f(r['vigild_us_per_reading'])} | "
+          f"{f(r['postgres_us_per_reading'])} | {f(tot)} | {f(r['wal_bytes_per_reading'], 0)} | "
+          f"{f(r['bytes_per_reading'])} | {r['broker_deliveries_per_reading']} | {f(r['mosquitto_us_per_msg'])} | "
+          f"{f(r['latency_ms']['p99'], 1)} |")
+    P("")
+
+
+st = R.get("stores") or []
+ins = R.get("instances") or []
+if st or ins:
+    r0 = next((r for r in st + ins if "devices" in r), {})
+    P(f"### Stores: SQLite and PostgreSQL ({r0.get('devices', 0):,} devices × {r0.get('rate_hz', '?')} Hz, "
+      f"{r0.get('step_s', '?')} s, 1 batched WebSocket client)")
+    P("")
+    if R.get("stores_run"):
+        P(f"Measured apart from the rest: {R['stores_run']}.")
+        P("")
+    P("CPU per reading: the process's CPU (PostgreSQL: the postmaster and all its children, /proc) from the "
+      "start of the load to the end of the store's backlog, ÷ readings counted in the database. "
+      "On disk: SQLite's file after vigild's closing checkpoint; PostgreSQL's readings partitions + "
+      "reading_seqs with their indexes after VACUUM. PostgreSQL with fsync and synchronous_commit on.")
+    P("")
+    if st:
+        store_rows(st)
+        sq = next((r for r in st if r["engine"] == "sqlite" and "stored" in r), None)
+        pg = next((r for r in st if r["engine"] == "postgresql" and "stored" in r), None)
+        if sq and pg:
+            P(f"PostgreSQL ÷ SQLite: CPU per reading (vigild + PostgreSQL ÷ vigild) "
+              f"{ratio(pg['vigild_us_per_reading'] + pg['postgres_us_per_reading'], sq['vigild_us_per_reading'])}, "
+              f"vigild alone {ratio(pg['vigild_us_per_reading'], sq['vigild_us_per_reading'])}, "
+              f"bytes on disk per reading {ratio(pg['bytes_per_reading'], sq['bytes_per_reading'])}.")
+            P("")
+    if ins:
+        P("Several instances on this machine (one broker, one PostgreSQL; every instance receives every reading, "
+          "only the bucket's owner stores it; the WebSocket client on the first instance):")
+        P("")
+        store_rows(ins)
+
+
 al = R.get("alarms") or {}
 ev, lat = al.get("eval") or {}, al.get("latency") or {}
 if (ev and "error" not in ev) or (lat and "error" not in lat):

@@ -15,11 +15,13 @@
 #include "vthread.h"
 
 #define TAG "hub"
+#define FANOUT_SHARED_MAX 256 /* messages in one shared batch frame */
 
 struct fanout_client {
     void *conn;
     fanout_client *prev, *next;      /* all open clients */
     ring q;                          /* hub_msg *, ws_queue entries */
+    size_t qmsgs;                    /* messages in q (a shared batch counts all it holds) */
     int open;
     int closing;                     /* dropped: being killed by the transport */
     int batch;                       /* client accepts JSON arrays of messages */
@@ -60,6 +62,15 @@ struct fanout {
     char (*ids)[TELEMETRY_ID_MAX + 1];
     size_t nids, capids;
     int ids_failed;
+    /* Messages pushed since the last seal, for the full-stream batch
+     * clients (batch, no filter): sealed (fanout__seal) into ONE JSON array
+     * frame that each of them queues by reference — built once per pass,
+     * not copied per client. At most FANOUT_SHARED_MAX messages (and
+     * ws_queue) and FANOUT_BATCH_BYTES of array; when full it is sealed. */
+    hub_msg *pend[FANOUT_SHARED_MAX];
+    size_t npend;
+    size_t pend_bytes;               /* length of the array they make, "[...]" */
+    sbuf shared;                     /* where it is built (kept: no allocation per pass) */
 };
 
 #define FANOUT_ASSERT_OWNER(f) \
@@ -74,22 +85,46 @@ fanout *fanout_create(vigil_metrics *m, size_t ws_queue, live *lv, const fanout_
     if (!f)
         return NULL;
     *f = (fanout){.m = m, .ws_queue = ws_queue, .lv = lv, .ops = ops, .owner = owner};
+    sbuf_init(&f->shared, 0);
     return f;
+}
+
+static void fanout__unpend(fanout *f)
+{
+    for (size_t i = 0; i < f->npend; i++)
+        hub_msg_unref(f->pend[i]);
+    f->npend = 0;
+    f->pend_bytes = 0;
 }
 
 void fanout_destroy(fanout *f)
 {
-    if (f)
+    if (f) {
+        fanout__unpend(f);
+        sbuf_free(&f->shared);
         free(f->ids);
+    }
     free(f);
 }
 
 size_t fanout_client_size(void) { return sizeof(fanout_client); }
 
+static size_t fanout__weight(const hub_msg *m) { return m->nbatch > 1 ? m->nbatch : 1; }
+
+/* The front entry, out of the queue; the caller owns its reference. */
+static hub_msg *fanout__pop(fanout_client *c)
+{
+    hub_msg *m;
+    if (ring_pop_copy(&c->q, &m) != RING_OK)
+        return NULL;
+    c->qmsgs -= fanout__weight(m);
+    return m;
+}
+
 static void fanout__clear_queue(fanout_client *c)
 {
     hub_msg *m;
-    while (ring_pop_copy(&c->q, &m) == RING_OK)
+    while ((m = fanout__pop(c)))
         hub_msg_unref(m);
 }
 
@@ -117,12 +152,75 @@ static void fanout__push(fanout *f, fanout_client *c, hub_msg *m)
 {
     if (c->closing)
         return;
-    hub_msg **slot = ring_push(&c->q);
-    if (!slot) { /* full: the client is not reading */
+    size_t w = fanout__weight(m);
+    hub_msg **slot = c->qmsgs + w <= f->ws_queue ? ring_push(&c->q) : NULL;
+    if (!slot) { /* full (ws_queue messages): the client is not reading */
         fanout__drop(f, c, "send queue full (client not reading)");
         return;
     }
     *slot = hub_msg_ref(m);
+    c->qmsgs += w;
+}
+
+/* A client that gets every message in arrays: it takes the shared frame. */
+static int fanout__shared_client(const fanout_client *c)
+{
+    return c->batch && !c->filtered && !c->closing;
+}
+
+/* Queues what was pended on every full-stream batch client: several as one
+ * shared array frame, else each message as itself. Called before anything that could reorder a client's queue
+ * or change who is a full-stream client (open, receive, flush, writable). */
+static void fanout__seal(fanout *f)
+{
+    if (!f->npend)
+        return;
+    size_t takers = 0;
+    for (fanout_client *c = f->clients; c && takers < 2; c = c->next)
+        takers += (size_t)fanout__shared_client(c);
+    /* One message goes as itself; for one client its own batch frame costs
+     * the same single copy, so only two or more share one. */
+    hub_msg *out = NULL;
+    if (f->npend > 1 && takers > 1) {
+        sbuf_reset(&f->shared);
+        sbuf_adds(&f->shared, "[");
+        for (size_t i = 0; i < f->npend; i++) {
+            if (i)
+                sbuf_adds(&f->shared, ",");
+            sbuf_add(&f->shared, f->pend[i]->text, f->pend[i]->len);
+        }
+        sbuf_adds(&f->shared, "]");
+        out = sbuf_ok(&f->shared) ? hub_msg_text(sbuf_data(&f->shared), f->shared.len) : NULL;
+        if (out)
+            out->nbatch = (uint32_t)f->npend;
+    }
+    for (fanout_client *c = f->clients; c; c = c->next) {
+        if (!fanout__shared_client(c))
+            continue;
+        if (out)
+            fanout__push(f, c, out);
+        else /* one message, one client, or no memory: each on its own, as before */
+            for (size_t i = 0; i < f->npend; i++)
+                fanout__push(f, c, f->pend[i]);
+    }
+    hub_msg_unref(out);
+    fanout__unpend(f);
+}
+
+/* Adds m to the shared frame being built, sealing it first if m would
+ * take it past FANOUT_BATCH_BYTES (the same packing rule as
+ * fanout__write_batch) or its message bound. */
+static void fanout__pend(fanout *f, hub_msg *m)
+{
+    size_t cap = f->ws_queue < FANOUT_SHARED_MAX ? f->ws_queue : FANOUT_SHARED_MAX;
+    if (f->npend && (f->npend == cap || f->pend_bytes + 1 + m->len + 1 > FANOUT_BATCH_BYTES))
+        fanout__seal(f);
+    if (!f->npend)
+        f->pend_bytes = 1; /* "[" */
+    else
+        f->pend_bytes += 1; /* "," */
+    f->pend_bytes += m->len;
+    f->pend[f->npend++] = hub_msg_ref(m);
 }
 
 /* Starts a snapshot: nothing is rendered until the socket is writable. */
@@ -236,6 +334,7 @@ static int fanout__render_snapshot(fanout *f, fanout_client *c)
 int fanout_open(fanout *f, fanout_client *c, void *conn)
 {
     FANOUT_ASSERT_OWNER(f);
+    fanout__seal(f); /* what was pushed before c opened is not c's */
     memset(c, 0, sizeof *c);
     c->conn = conn;
     if (ring_init(&c->q, f->ws_queue, sizeof(hub_msg *)) != RING_OK)
@@ -394,6 +493,7 @@ void fanout_receive(fanout *f, fanout_client *c, const char *in, size_t len, int
     FANOUT_ASSERT_OWNER(f);
     if (c->closing)
         return;
+    fanout__seal(f); /* before c's filter or batch mode can change */
     fanout_subscribe sub;
     fanout_parse_result r = fanout_parse_subscribe(in, len, &sub);
     if (r != FANOUT_PARSE_BAD && !fanout__subscribe_allowed(c, now_ms)) {
@@ -473,6 +573,22 @@ static int fanout__write_snapshot(fanout *f, fanout_client *c)
     return 0;
 }
 
+/* The bytes a queued entry adds to a batch array: a shared array joins
+ * without its brackets. */
+static size_t fanout__inner_len(const hub_msg *m) { return m->nbatch > 1 ? m->len - 2 : m->len; }
+
+/* 1 if the front entry is a shared array that would make the next frame
+ * alone (the entry after it would not fit): it is written from its own
+ * buffer, with no copy. */
+static int fanout__front_alone(const fanout_client *c)
+{
+    hub_msg *const *front = ring_front(&c->q);
+    if (!front || (*front)->nbatch <= 1)
+        return 0;
+    hub_msg *const *next = ring_count(&c->q) > 1 ? ring_at(&c->q, 1) : NULL;
+    return !next || (*front)->len + 1 + fanout__inner_len(*next) > FANOUT_BATCH_BYTES;
+}
+
 /* Several queued messages as one JSON array in one frame: one syscall
  * instead of many when a client is behind. */
 static int fanout__write_batch(fanout *f, fanout_client *c)
@@ -482,13 +598,14 @@ static int fanout__write_batch(fanout *f, fanout_client *c)
     hub_msg **front;
     while ((front = ring_front(&c->q))) {
         hub_msg *m = *front;
-        if (c->scratch.len > 1 && c->scratch.len + 1 + m->len + 1 > FANOUT_BATCH_BYTES)
+        const unsigned char *t = m->nbatch > 1 ? m->text + 1 : m->text;
+        size_t len = fanout__inner_len(m);
+        if (c->scratch.len > 1 && c->scratch.len + 1 + len + 1 > FANOUT_BATCH_BYTES)
             break; /* the next frame takes it */
         if (c->scratch.len > 1)
             sbuf_adds(&c->scratch, ",");
-        sbuf_add(&c->scratch, m->text, m->len);
-        hub_msg_unref(m);
-        ring_pop(&c->q);
+        sbuf_add(&c->scratch, t, len);
+        hub_msg_unref(fanout__pop(c));
     }
     sbuf_adds(&c->scratch, "]");
     if (!sbuf_ok(&c->scratch))
@@ -502,6 +619,7 @@ int fanout_writable(fanout *f, fanout_client *c)
     FANOUT_ASSERT_OWNER(f);
     if (c->closing || !c->open)
         return -1;
+    fanout__seal(f);
     if (c->snap_active)
         return fanout__write_snapshot(f, c);
     int budget = FANOUT_WRITE_BUDGET;
@@ -510,12 +628,12 @@ int fanout_writable(fanout *f, fanout_client *c)
     int first_write = 1;
     while (ring_count(&c->q) && budget-- > 0 && (first_write || !f->ops->choked(c->conn))) {
         first_write = 0;
-        if (c->batch && ring_count(&c->q) > 1) {
+        if (c->batch && ring_count(&c->q) > 1 && !fanout__front_alone(c)) {
             if (fanout__write_batch(f, c) < 0)
                 return -1;
         } else {
-            hub_msg *m;
-            ring_pop_copy(&c->q, &m);
+            /* One message, or one shared array: its own buffer, no copy. */
+            hub_msg *m = fanout__pop(c);
             int rc = f->ops->write(c->conn, m->text, m->len, FANOUT_TEXT);
             hub_msg_unref(m);
             if (rc < 0) {
@@ -533,14 +651,21 @@ int fanout_writable(fanout *f, fanout_client *c)
 void fanout_push(fanout *f, hub_msg *m)
 {
     FANOUT_ASSERT_OWNER(f);
-    for (fanout_client *c = f->clients; c; c = c->next)
-        if (m->kind == HUB_ALARM || fanout__wants(c, m->device_id)) /* alarms reach everyone */
+    int shared = 0;
+    for (fanout_client *c = f->clients; c; c = c->next) {
+        if (fanout__shared_client(c))
+            shared = 1; /* gets it through the shared frame */
+        else if (m->kind == HUB_ALARM || fanout__wants(c, m->device_id)) /* alarms reach everyone */
             fanout__push(f, c, m);
+    }
+    if (shared)
+        fanout__pend(f, m);
 }
 
 void fanout_flush(fanout *f)
 {
     FANOUT_ASSERT_OWNER(f);
+    fanout__seal(f);
     for (fanout_client *c = f->clients; c; c = c->next)
         if (ring_count(&c->q) && !c->closing)
             f->ops->want_write(c->conn);

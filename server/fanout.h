@@ -20,6 +20,14 @@
  * chunk of snapshot text, whatever the fleet size; queued messages at most FANOUT_WRITE_BUDGET per
  * callback, asking choked() only before a second write (it is a syscall).
  *
+ * Shared frames. Clients that take every device in batch mode (the
+ * dashboard's wall, the benchmarks) would each copy the same messages into
+ * the same array. Instead the messages pushed between two flushes are
+ * joined once into one array (at most FANOUT_BATCH_BYTES, a hub_msg with
+ * nbatch > 1) that each of them queues by reference and writes without a
+ * copy; a lone message is queued as itself, as before. A shared array counts
+ * as the messages it holds against ws_queue.
+ *
  * Threads: one owner (the web thread); when an owner is given at create,
  * every entry point asserts it. Ownership: the fanout borrows the live model
  * (snapshots), the metrics and the ops; client state lives in memory the

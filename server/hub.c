@@ -175,7 +175,9 @@ static void hub__wake(hub *h)
         h->wake(h->wake_arg);
 }
 
-int hub_post(hub *h, hub_msg *m)
+/* Queues m; 1 if the inbox was empty before, 0 if not, -1 if full (m
+ * released, counted). */
+static int hub__enqueue(hub *h, hub_msg *m)
 {
     VMUTEX_ASSERT_NOT_HELD(&h->lock);
     vmutex_lock(&h->lock);
@@ -188,11 +190,29 @@ int hub_post(hub *h, hub_msg *m)
         atomic_fetch_add_explicit(&h->m->hub_dropped, 1, memory_order_relaxed);
         return -1;
     }
+    return was_empty;
+}
+
+int hub_post(hub *h, hub_msg *m)
+{
+    int rc = hub__enqueue(h, m);
     /* One wake-up per empty → non-empty transition: the web thread drains
      * everything that arrives until it runs. */
-    if (was_empty)
+    if (rc == 1)
         hub__wake(h);
-    return 0;
+    return rc < 0 ? -1 : 0;
+}
+
+int hub_post_quiet(hub *h, hub_msg *m) { return hub__enqueue(h, m) < 0 ? -1 : 0; }
+
+void hub_kick(hub *h)
+{
+    VMUTEX_ASSERT_NOT_HELD(&h->lock);
+    vmutex_lock(&h->lock);
+    int empty = ring_empty(&h->inbox);
+    vmutex_unlock(&h->lock);
+    if (!empty)
+        hub__wake(h);
 }
 
 void hub_drain(hub *h)

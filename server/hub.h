@@ -3,8 +3,9 @@
  * clients (fanout.h). The hub owns one of each and the inbox between them.
  *
  * Threads. The ingest thread builds each message once (hub_msg_new + the
- * serialized JSON) and hands it over with hub_post(): a bounded queue (a
- * ring under a vmutex) with at most one wake-up of the web thread in flight.
+ * serialized JSON) and hands it over with hub_post() (or hub_post_quiet()
+ * then one hub_kick() per burst): a bounded queue (a ring under a vmutex)
+ * with at most one wake-up of the web thread in flight.
  * Everything else — the live model, the clients, their queues — belongs to
  * the web (lws service) thread alone: it binds the hub's owner when its loop
  * starts (hub_thread_bind) and every "web thread only" entry point below
@@ -50,6 +51,8 @@ typedef struct hub_msg {
     int64_t alarm_started;       /* HUB_ALARM only: started_at, for sorting */
     size_t data_off, data_len;   /* the "data" object inside text */
     size_t news2_off, news2_len; /* HUB_SENSOR_DATA: its "news2":{..} member inside text; len 0: none */
+    uint32_t nbatch;             /* > 1: text is a JSON array of that many messages, one
+                                  * frame shared by every full-stream batch client (fanout) */
     size_t len;                  /* bytes of text */
     unsigned char *text;         /* = buf + HUB_PRE: the whole JSON message */
     unsigned char buf[];         /* HUB_PRE bytes of headroom for lws_write, then text, NUL */
@@ -98,6 +101,15 @@ void hub_msg_unref(hub_msg *m); /* NULL-safe */
  * with the inbox lock not held. Returns 0, or -1 if the inbox was full
  * (message released, counted). */
 int hub_post(hub *h, hub_msg *m);
+/* hub_post without the wake-up, for a thread posting a burst (ingest: one
+ * socket read burst): it calls hub_kick() after the burst (or every few
+ * messages of it), so the web thread wakes once per burst and drains it in
+ * one pass — bigger shared frames, fewer sends — instead of once per message
+ * whenever it had just emptied the inbox. Same return and drop rule. */
+int hub_post_quiet(hub *h, hub_msg *m);
+/* Wakes the web thread if the inbox holds anything (one wake in flight at
+ * most). Any thread, inbox lock not held. */
+void hub_kick(hub *h);
 
 /* ---- web thread only ---- */
 

@@ -2,7 +2,8 @@
  *
  *   poll(mosquitto socket [+POLLOUT when want_write], eventfd)
  *     socket readable  → mosquitto_loop_read → ingest__on_message → validate →
- *                        store_put_*, hub_post
+ *                        store_put_*, hub_post_quiet; hub_kick once per
+ *                        read burst (or every INGEST_KICK_EVERY posts)
  *     socket writable  → mosquitto_loop_write
  *     eventfd          → publish what ingest_publish() queued; check stop
  *     every second     → mosquitto_loop_misc (keepalive)
@@ -57,6 +58,7 @@
 #define BACKOFF_MAX_MS 30000
 #define READ_BURST 512        /* packets read per wake-up at most */
 #define TICK_MS 250           /* completeness tick period */
+#define INGEST_KICK_EVERY 32  /* posts before the web thread is woken mid-burst */
 #define TICK_MAX_REQUESTS 64  /* resend requests per tick, on top of the tracker's own rate */
 #define CMD_TTL_MS (10 * 60 * 1000) /* an ack later than this answers nothing we still wait for */
 #define CMD_DEVICES 4096      /* devices with commands awaiting an ack, at most */
@@ -109,6 +111,7 @@ struct ingest {
     alarm_events aev;
     ring alarmq;
     idtable alarm_unsent;     /* ids whose alarms/esp32/{id} is not on the broker yet {owner} */
+    int hub_owed;             /* posts since the last hub_kick {owner} */
     log_ratelimit alarm_rl;
     /* several instances (cluster.h). The port's "queue" is coalesced per
      * bucket and cannot fill: the latest wanted state plus a change count
@@ -147,6 +150,26 @@ static const idtable_type ingest__unsent_type = {sizeof(ingest__unsent), ingest_
                                                  idtable_hash_str, idtable_equal_str};
 
 static void ingest__alarm_act(ingest *in);
+
+/* Wakes the web thread for what was posted since the last kick. */
+static void ingest__kick(ingest *in)
+{
+    if (in->hub_owed) {
+        in->hub_owed = 0;
+        hub_kick(in->hub);
+    }
+}
+
+/* Hands m to the hub; the web thread is woken once per read burst
+ * (ingest__main) or every INGEST_KICK_EVERY posts, not once per message:
+ * its drain passes, and so the frames it writes, get bigger. */
+static void ingest__post(ingest *in, hub_msg *m)
+{
+    THREAD_ASSERT_OWNER(&in->owner);
+    hub_post_quiet(in->hub, m);
+    if (++in->hub_owed >= INGEST_KICK_EVERY)
+        ingest__kick(in);
+}
 static void ingest__alarm_err(ingest *in, alarm_err e, const char *id);
 
 static void ingest__reject(ingest *in, telemetry_reason r, const char *topic, const char *detail)
@@ -322,7 +345,7 @@ static void ingest__alarm_act(ingest *in)
                   r->retrospective ? " retrospective" : "");
         hub_msg *hm = hub_msg_alarm(r, ev->at);
         if (hm)
-            hub_post(in->hub, hm);
+            ingest__post(in, hm);
         /* One publish per device per list: later events of it are in it. */
         int seen = 0;
         for (size_t k = 0; k < i && !seen; k++)
@@ -712,7 +735,7 @@ static void ingest__handle_data(ingest *in, const char *id, const char *topic,
         hm->received_ms = r.received_ms;
         hm->news2_off = n2len ? hm->data_off + n2off : 0;
         hm->news2_len = n2len;
-        hub_post(in->hub, hm);
+        ingest__post(in, hm);
     }
     ingest__alarm_act(in);
 }
@@ -769,7 +792,7 @@ static void ingest__handle_status(ingest *in, const char *id, const char *topic,
     hm->ingest_ns = t_ns;
     hm->received_ms = s.received_ms;
     hm->status = s;
-    hub_post(in->hub, hm);
+    ingest__post(in, hm);
 }
 
 static void ingest__handle_ack(ingest *in, const char *id, const char *topic,
@@ -814,7 +837,7 @@ static void ingest__handle_ack(ingest *in, const char *id, const char *topic,
         return;
     hm->ingest_ns = t_ns;
     hm->received_ms = now;
-    hub_post(in->hub, hm);
+    ingest__post(in, hm);
 }
 
 /* The topics only several instances use: 1 if msg was one of them. */
@@ -1038,6 +1061,7 @@ static void *ingest__main(void *arg)
             pfd[1].events = POLLIN | (mosquitto_want_write(in->mosq) ? POLLOUT : 0);
             nfds = 2;
         }
+        ingest__kick(in); /* whatever the rest of the last pass posted (alarms, ticks) */
         int timeout = TICK_MS;
         if (!in->socket_up) {
             int64_t wait = in->next_connect_ms - vclock_mono_ms();
@@ -1066,6 +1090,7 @@ static void *ingest__main(void *arg)
                     ioctl(sock, FIONREAD, &more) != 0 || more <= 0)
                     break;
             }
+            ingest__kick(in);
         }
         ingest__apply_buckets(in);
         ingest__alarm_ops(in);

@@ -34,6 +34,11 @@ void jsonw_str(jsonw *w, const char *s);
 /* The member name k (trusted: written as is), preceded by a comma unless it
  * is the first member, and the colon. */
 void jsonw_key(jsonw *w, const char *k);
+/* v exactly as snprintf("%.10g") prints it, NUL-terminated, into out (cap
+ * >= JSONW_DOUBLE_MAX); values with at most 3 decimals (readings) take an
+ * integer-arithmetic path with the same bytes. Returns the length, or 0. */
+#define JSONW_DOUBLE_MAX 40
+size_t jsonw_fmt_double(double v, char *out, size_t cap);
 /* Members "k":value. Doubles as %.10g, non-finite as null. */
 void jsonw_double(jsonw *w, const char *k, double v);
 void jsonw_int(jsonw *w, const char *k, int64_t v);

@@ -253,10 +253,13 @@ static void store_pg__quiet(void *arg, const char *msg)
 int store_pg__connect(const store_pg *pg, PGconn **out, char *err, size_t errlen)
 {
     /* Ours first, then the URL: anything the URL sets wins. */
+    /* tcp_user_timeout bounds a write the server never acknowledges (a
+     * partition mid-batch): without it Linux retries for ~15 minutes while
+     * the store still looks writable. Keepalives cover an idle connection. */
     static const char *const keys[] = {"connect_timeout", "keepalives", "keepalives_idle",
-                                       "keepalives_interval", "keepalives_count", "options",
-                                       "application_name", "dbname", NULL};
-    const char *vals[] = {CONNECT_TIMEOUT_S, "1", "30", "10", "3",
+                                       "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+                                       "options", "application_name", "dbname", NULL};
+    const char *vals[] = {CONNECT_TIMEOUT_S, "1", "30", "10", "3", "30000",
                           "-c statement_timeout=" STATEMENT_TIMEOUT_MS " -c client_min_messages=warning",
                           "vigild", pg->conninfo, NULL};
     *out = NULL;

@@ -132,15 +132,21 @@ class FaultTest(TempDirTest):
         return round(time.monotonic() - t0, 2)
 
     # -- the reference comparison ------------------------------------------
-    def store_vs_sim(self, summary):
+    # Per (device id, boot): rows, distinct seqs, max seq (test_faults_pg.py
+    # reads the same figures from PostgreSQL).
+    STORE_ROWS_SQL = ("SELECT d.id, r.boot, count(*), count(DISTINCT r.seq), max(r.seq) "
+                      "FROM readings r JOIN devices d ON d.key = r.device "
+                      "WHERE r.seq IS NOT NULL GROUP BY r.device, d.id, r.boot")
+
+    def store_rows(self):
         con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=10)
         try:
-            rows = con.execute(
-                "SELECT d.id, r.boot, count(*), count(DISTINCT r.seq), max(r.seq) "
-                "FROM readings r JOIN devices d ON d.key = r.device "
-                "WHERE r.seq IS NOT NULL GROUP BY r.device, r.boot").fetchall()
+            return con.execute(self.STORE_ROWS_SQL).fetchall()
         finally:
             con.close()
+
+    def store_vs_sim(self, summary):
+        rows = self.store_rows()
         by = {(dev, boot): (n, nd, mx) for dev, boot, n, nd, mx in rows}
         missing, dups, beyond = 0, 0, 0
         worst = []

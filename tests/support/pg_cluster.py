@@ -47,9 +47,10 @@ def _as_user():
 
 
 class PgCluster:
-    def __init__(self, root=None):
+    def __init__(self, root=None, server_args=()):
         self.root = root  # None: create one in start()
         self.proc = None
+        self.server_args = tuple(server_args)  # after ours: "-c fsync=on" undoes -F
 
     # ---- state kept in the dir, so `ctl DIR stop|start` works from another process
     def _state_path(self):
@@ -99,7 +100,7 @@ class PgCluster:
         self.proc = subprocess.Popen(
             [BIN + "/postgres", "-D", self.data, "-k", self.root, "-p", str(self.port), "-F",
              "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=100",
-             "-c", "shared_buffers=32MB", "-c", "max_wal_size=256MB"],
+             "-c", "shared_buffers=32MB", "-c", "max_wal_size=256MB", *self.server_args],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **kw)
         log.close()
         deadline = time.monotonic() + START_TIMEOUT_S

@@ -30,6 +30,7 @@ typedef struct frame {
     fanout_frame kind;
     char *data;
     size_t len;
+    const unsigned char *buf; /* where fanout had it: equal across clients when shared */
 } frame;
 
 typedef struct conn {
@@ -55,6 +56,7 @@ static int fake_write(void *cp, unsigned char *buf, size_t len, fanout_frame kin
     frame *f = &c->frames[c->nframes++];
     f->kind = kind;
     f->len = len;
+    f->buf = buf;
     f->data = malloc(len + 1);
     assert_non_null(f->data);
     memcpy(f->data, buf, len);
@@ -181,6 +183,14 @@ typedef struct fixture {
     fanout *f;
     int64_t now_ms; /* the clock fanout_receive is given */
 } fixture;
+
+/* Applies and pushes without a flush: one message of a drain pass. */
+static void post_nf(fixture *x, hub_msg *m)
+{
+    assert_int_equal(live_apply(x->l, m), 0);
+    fanout_push(x->f, m);
+    hub_msg_unref(m);
+}
 
 static fixture *fx_new(size_t ws_queue)
 {
@@ -341,6 +351,127 @@ static void test_batch_frames(void **state)
     assert_string_equal(type_of(j[0]), "sensor_data");
     free_all(j, n);
     client_free(x, cl, &c);
+    fx_free(x);
+}
+
+/* A pass of messages (pushed, then one flush, as hub_drain does) reaches
+ * every full-stream batch client as the same array frames — one buffer
+ * shared by all, not a copy each — while filtered and unbatched clients
+ * get theirs as before; a shared array counts all its messages against
+ * the queue bound. */
+static void test_shared_batch_frames(void **state)
+{
+    (void)state;
+    fixture *x = fx_new(1024);
+    conn ca = {0}, cb = {0}, cf = {0}, cu = {0};
+    fanout_client *a = client_new(x, &ca), *b = client_new(x, &cb), *fl = client_new(x, &cf),
+                  *u = client_new(x, &cu);
+    receive(x, a, "{\"type\":\"subscribe\",\"batch\":true}");
+    receive(x, b, "{\"type\":\"subscribe\",\"batch\":true}");
+    receive(x, fl, "{\"type\":\"subscribe\",\"batch\":true,\"devices\":[\"e\"]}");
+    conn *cs[] = {&ca, &cb, &cf, &cu};
+    fanout_client *cls[] = {a, b, fl, u};
+    cJSON *j[1200];
+    for (int k = 0; k < 4; k++) {
+        pump(x->f, cls[k], cs[k]);
+        free_all(j, messages(cs[k], j, 4)); /* the snapshots */
+    }
+    size_t base[4];
+    for (int k = 0; k < 4; k++)
+        base[k] = cs[k]->nframes;
+    hub_msg *ms[600];
+    for (int i = 0; i < 600; i++) {
+        ms[i] = reading(i % 2 ? "d" : "e", i, 300);
+        assert_int_equal(live_apply(x->l, ms[i]), 0);
+        fanout_push(x->f, ms[i]);
+    }
+    fanout_flush(x->f);
+    for (int i = 0; i < 600; i++)
+        hub_msg_unref(ms[i]);
+    for (int k = 0; k < 4; k++)
+        pump(x->f, cls[k], cs[k]);
+    /* a and b: the same frames, byte for byte, from the same buffers. */
+    size_t na = ca.nframes - base[0];
+    assert_int_equal(cb.nframes - base[1], na);
+    assert_true(na >= 3 && na < 20);
+    for (size_t i = 0; i < na; i++) {
+        const frame *fa = &ca.frames[base[0] + i], *fb = &cb.frames[base[1] + i];
+        assert_int_equal(fa->len, fb->len);
+        assert_memory_equal(fa->data, fb->data, fa->len);
+        assert_ptr_equal(fa->buf, fb->buf);
+        assert_true(fa->len <= FANOUT_BATCH_BYTES);
+    }
+    size_t n = messages(&ca, j, 64);
+    int want = 0;
+    for (size_t i = 0; i < n; i++) {
+        assert_true(cJSON_IsArray(j[i]));
+        const cJSON *it;
+        cJSON_ArrayForEach(it, j[i])
+        {
+            const cJSON *seq = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(it, "data"), "seq");
+            assert_int_equal(seq->valueint, want++); /* in order, none lost */
+        }
+    }
+    assert_int_equal(want, 600);
+    free_all(j, n);
+    /* The filtered client: only "e", in its own arrays. */
+    n = messages(&cf, j, 64);
+    want = 0;
+    for (size_t i = 0; i < n; i++) {
+        const cJSON *it;
+        cJSON_ArrayForEach(it, j[i])
+        {
+            assert_string_equal(device_of(it), "e");
+            want++;
+        }
+    }
+    assert_int_equal(want, 300);
+    free_all(j, n);
+    /* The unbatched client: 600 frames, one message each. */
+    n = messages(&cu, j, 1200);
+    assert_int_equal(n, 600);
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(type_of(j[i]), "sensor_data");
+    free_all(j, n);
+    /* A lone message after that goes out on its own, to a and b alike. */
+    post(x->l, x->f, reading("d", 600, 0));
+    pump(x->f, a, &ca);
+    pump(x->f, b, &cb);
+    n = messages(&ca, j, 4);
+    assert_int_equal(n, 1);
+    assert_string_equal(type_of(j[0]), "sensor_data");
+    free_all(j, n);
+    free_all(j, messages(&cb, j, 64));
+    assert_int_equal(x->m.ws_dropped_clients, 0);
+    for (int k = 0; k < 4; k++)
+        client_free(x, cls[k], cs[k]);
+    fx_free(x);
+}
+
+static void test_shared_batch_counts_against_queue(void **state)
+{
+    (void)state;
+    fixture *x = fx_new(100);
+    conn ca = {0}, cb = {0};
+    fanout_client *a = client_new(x, &ca), *b = client_new(x, &cb);
+    receive(x, a, "{\"type\":\"subscribe\",\"batch\":true}");
+    receive(x, b, "{\"type\":\"subscribe\",\"batch\":true}");
+    pump(x->f, a, &ca);
+    pump(x->f, b, &cb);
+    /* 100 messages fit one client's queue of 100 ... */
+    for (int i = 0; i < 100; i++)
+        post_nf(x, reading("d", i, 0));
+    fanout_flush(x->f);
+    pump(x->f, b, &cb); /* b reads, a does not */
+    assert_false(ca.killed);
+    /* ... one more does not: a is dropped, b is not. */
+    post(x->l, x->f, reading("d", 100, 0));
+    assert_true(ca.killed);
+    assert_false(cb.killed);
+    assert_int_equal(x->m.ws_dropped_clients, 1);
+    pump(x->f, b, &cb);
+    client_free(x, a, &ca);
+    client_free(x, b, &cb);
     fx_free(x);
 }
 
@@ -704,18 +835,54 @@ static void test_hub_inbox(void **state)
     hub_destroy(h); /* releases what is still in the inbox */
 }
 
+/* hub_post_quiet never wakes; hub_kick wakes once for the burst, and not at
+ * all when nothing is waiting or a wake is already in flight. */
+static void test_hub_quiet_post_and_kick(void **state)
+{
+    (void)state;
+    vigil_metrics m;
+    memset(&m, 0, sizeof m);
+    hub *h = hub_create(&m, 64, 4);
+    assert_non_null(h);
+    int wakes = 0;
+    hub_set_waker(h, count_wake, &wakes);
+    hub_set_conn_ops(h, &ops);
+    hub_kick(h);
+    assert_int_equal(wakes, 0); /* empty inbox: nothing to wake for */
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(hub_post_quiet(h, reading("a", i, 0)), 0);
+    assert_int_equal(wakes, 0);
+    assert_int_equal(hub_post_quiet(h, reading("a", 4, 0)), -1); /* full: same rule */
+    assert_int_equal(m.hub_dropped, 1);
+    hub_kick(h);
+    assert_int_equal(wakes, 1);
+    hub_kick(h);
+    assert_int_equal(wakes, 1); /* one wake in flight */
+    hub_drain(h);
+    assert_int_equal(m.broadcast, 4);
+    hub_kick(h);
+    assert_int_equal(wakes, 1); /* drained: nothing to wake for */
+    assert_int_equal(hub_post_quiet(h, reading("b", 5, 0)), 0);
+    hub_kick(h);
+    assert_int_equal(wakes, 2);
+    hub_destroy(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_snapshot_then_live),
         cmocka_unit_test(test_subscribe_filter),
         cmocka_unit_test(test_batch_frames),
+        cmocka_unit_test(test_shared_batch_frames),
+        cmocka_unit_test(test_shared_batch_counts_against_queue),
         cmocka_unit_test(test_write_budget_and_choke),
         cmocka_unit_test(test_full_queue_drops_only_that_client),
         cmocka_unit_test(test_subscribe_during_half_sent_snapshot),
         cmocka_unit_test(test_bad_messages),
         cmocka_unit_test(test_write_failure_closes),
         cmocka_unit_test(test_hub_inbox),
+        cmocka_unit_test(test_hub_quiet_post_and_kick),
         cmocka_unit_test(test_snapshot_streamed_identical),
         cmocka_unit_test(test_snapshot_memory_bounded_for_idle_clients),
         cmocka_unit_test(test_subscribe_rate_limited_and_coalesced),

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "json_escape.h"
@@ -147,6 +148,63 @@ static void test_sbuf_uses_same_rules(void **state)
     sbuf_free(&b);
 }
 
+/* jsonw_fmt_double must give the very bytes snprintf("%.10g") gives, on its
+ * fixed-point path (values with <= 3 decimals) and off it. */
+static void expect_same_as_printf(double v)
+{
+    char got[JSONW_DOUBLE_MAX], want[64];
+    size_t n = jsonw_fmt_double(v, got, sizeof got);
+    snprintf(want, sizeof want, "%.10g", v);
+    if (strcmp(got, want) != 0)
+        fail_msg("%.17g: got \"%s\", %%.10g gives \"%s\"", v, got, want);
+    assert_int_equal(n, strlen(want));
+}
+
+static void test_double_matches_printf(void **state)
+{
+    (void)state;
+    static const double edge[] = {0.0, -0.0, 1.0, -1.0, 0.001, -0.001, 0.1, 0.5, 0.999, 1e-4, 1e-5,
+                                  36.6, 98.0, 99.9, 3.7, 12.345, -40.125, 9999999.999, 9999999.9995,
+                                  -9999999.999, 1e7, -1e7, 123456789.0, 1e10, 1e15, 1e300, 5e-324,
+                                  0.1 + 0.2, 1.0 / 3.0, 2.675, 1.0005, 4503599627370496.5,
+                                  1234567.891, 0.125, 0.0625, 12345678.125, -98765432.5};
+    for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++)
+        expect_same_as_printf(edge[i]);
+    /* Every sensor-like value: 0.000 .. 200.000 step 0.001, and negatives. */
+    for (int i = -20000; i <= 200000; i++) {
+        expect_same_as_printf(i / 1000.0);
+        expect_same_as_printf(i / 100.0);
+        expect_same_as_printf(i / 10.0);
+    }
+    /* Arbitrary doubles (an LCG, reproducible): mostly the slow path. */
+    uint64_t x = 88172645463325252u;
+    for (int i = 0; i < 200000; i++) {
+        x = x * 6364136223846793005u + 1442695040888963407u;
+        double v = (double)(int64_t)(x >> 11) / (double)(1u << (x & 31));
+        expect_same_as_printf(v);
+        expect_same_as_printf(v / 1e9);
+        expect_same_as_printf(nextafter(i / 1000.0, 1e9)); /* just off a 3-decimal value */
+    }
+}
+
+static void test_double_member(void **state)
+{
+    (void)state;
+    char buf[128];
+    jsonw w;
+    jsonw_init(&w, buf, sizeof buf);
+    JSONW_LIT(&w, "{");
+    jsonw_double(&w, "a", 36.25);
+    jsonw_double(&w, "b", -0.5);
+    jsonw_double(&w, "c", 1.0 / 3.0);
+    jsonw_double(&w, "d", INFINITY);
+    JSONW_LIT(&w, "}");
+    assert_true(jsonw_finish(&w) > 0);
+    assert_string_equal(buf, "{\"a\":36.25,\"b\":-0.5,\"c\":0.3333333333,\"d\":null}");
+    char small[8];
+    assert_int_equal(jsonw_fmt_double(1.5, small, sizeof small), 0); /* cap < JSONW_DOUBLE_MAX */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -158,6 +216,8 @@ int main(void)
         cmocka_unit_test(test_fixed_buffer_overflow),
         cmocka_unit_test(test_members),
         cmocka_unit_test(test_sbuf_uses_same_rules),
+        cmocka_unit_test(test_double_matches_printf),
+        cmocka_unit_test(test_double_member),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
