@@ -130,6 +130,8 @@ static void cluster__fence(cluster *c, const char *why)
     }
     atomic_store_explicit(&c->m->cluster_connected, 0, memory_order_relaxed);
     atomic_store_explicit(&c->m->cluster_members, 0, memory_order_relaxed);
+    if (c->port.on_session && !c->frozen)
+        c->port.on_session(c->port.ctx, 0);
     if (had)
         atomic_fetch_add_explicit(&c->m->cluster_fences, 1, memory_order_relaxed);
     if (c->was_up || had)
@@ -209,6 +211,8 @@ static int cluster__connect(cluster *c)
     }
     PQclear(r);
     atomic_store_explicit(&c->m->cluster_connected, 1, memory_order_relaxed);
+    if (c->port.on_session)
+        c->port.on_session(c->port.ctx, 1);
     LOG_I(TAG, "member of the cluster as %s", c->name);
     c->was_up = 1;
     c->fresh = 1;

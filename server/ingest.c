@@ -122,6 +122,7 @@ struct ingest {
     _Atomic uint64_t bucket_want;
     _Atomic uint32_t bucket_gen[CLUSTER_BUCKETS];
     _Atomic int bucket_dirty;
+    _Atomic int cluster_up;   /* the cluster's database session is up */
     uint32_t bucket_seen[CLUSTER_BUCKETS]; /* {owner} */
     uint64_t owned;           /* {owner}: buckets whose state this ingest has loaded */
     idtable remote_alarms;    /* {owner}: devices we do not own: their alarms as the owner said */
@@ -144,6 +145,15 @@ static const idtable_type ingest__remote_type = {sizeof(ingest__remote), ingest_
 static inline int ingest__owns(const ingest *in, const char *id)
 {
     return !in->clustered || (in->owned & cluster_bit(cluster_bucket_of(id)));
+}
+
+/* Store it? The owner does; and so does everyone while the cluster's
+ * session is down (nobody may own it then — a database outage — and the
+ * store is idempotent on (device, boot, seq): a second copy is a no-op),
+ * so the store queue holds an outage as with one vigild. */
+static inline int ingest__stores(const ingest *in, int mine)
+{
+    return mine || !atomic_load_explicit(&in->cluster_up, memory_order_relaxed);
 }
 static const void *ingest__unsent_key(const void *e) { return ((const ingest__unsent *)e)->id; }
 static const idtable_type ingest__unsent_type = {sizeof(ingest__unsent), ingest__unsent_key,
@@ -702,7 +712,7 @@ static void ingest__handle_data(ingest *in, const char *id, const char *topic,
     /* Every instance fans out every reading; only the owner stores,
      * tracks and evaluates it (cluster.h). */
     int mine = ingest__owns(in, id);
-    store_err se = mine ? store_put_reading(in->st, &r) : STORE_OK;
+    store_err se = ingest__stores(in, mine) ? store_put_reading(in->st, &r) : STORE_OK;
     if (mine && in->trk && (r.present & TELEMETRY_HAS_SEQ)) {
         /* Only what the store accepted counts as received. A reading the
          * queue refused (counted there as dropped_full) still goes live, and
@@ -761,7 +771,7 @@ static void ingest__handle_status(ingest *in, const char *id, const char *topic,
     atomic_fetch_add_explicit(&in->m->accepted_status, 1, memory_order_relaxed);
     /* The live model always; the store, completeness and alarms: the owner. */
     int mine = ingest__owns(in, id);
-    if (mine)
+    if (ingest__stores(in, mine))
         store_put_status(in->st, &s);
     if (mine && in->trk && (s.present & TELEMETRY_STATUS_HAS_PREV)) {
         /* A power cut ended the previous boot before its outbox wrote the
@@ -1385,7 +1395,12 @@ static void ingest__port_bucket(void *ctx, unsigned bucket, int owned)
     ingest__wake(in);
 }
 
+static void ingest__port_session(void *ctx, int up)
+{
+    atomic_store(&((ingest *)ctx)->cluster_up, up);
+}
+
 cluster_port ingest_cluster_port(ingest *in)
 {
-    return (cluster_port){.on_change = ingest__port_bucket, .ctx = in};
+    return (cluster_port){.on_change = ingest__port_bucket, .on_session = ingest__port_session, .ctx = in};
 }
