@@ -49,6 +49,7 @@ struct cluster {
     uint64_t seen_elsewhere;  /* buckets ever seen held by another session: takeovers */
     int was_up;               /* for one log line per state change */
     int fresh;                /* the session was made this tick: look, do not take yet */
+    int announced;            /* on_session(1) told for this session */
 };
 
 /* ---- pure ---- */
@@ -130,8 +131,9 @@ static void cluster__fence(cluster *c, const char *why)
     }
     atomic_store_explicit(&c->m->cluster_connected, 0, memory_order_relaxed);
     atomic_store_explicit(&c->m->cluster_members, 0, memory_order_relaxed);
-    if (c->port.on_session && !c->frozen)
+    if (c->port.on_session && !c->frozen && c->announced)
         c->port.on_session(c->port.ctx, 0);
+    c->announced = 0;
     if (had)
         atomic_fetch_add_explicit(&c->m->cluster_fences, 1, memory_order_relaxed);
     if (c->was_up || had)
@@ -211,8 +213,6 @@ static int cluster__connect(cluster *c)
     }
     PQclear(r);
     atomic_store_explicit(&c->m->cluster_connected, 1, memory_order_relaxed);
-    if (c->port.on_session)
-        c->port.on_session(c->port.ctx, 1);
     LOG_I(TAG, "member of the cluster as %s", c->name);
     c->was_up = 1;
     c->fresh = 1;
@@ -330,8 +330,14 @@ static void cluster__tick(cluster *c)
         cluster__fence(c, "lock statement failed");
         return;
     }
-    if (!fresh)
+    if (!fresh) {
         atomic_store(&c->ready, 1);
+        /* Up once the first share is taken (its gains told first): until
+         * then the receiver treats the devices as nobody's. */
+        if (!c->announced && c->port.on_session)
+            c->port.on_session(c->port.ctx, 1);
+        c->announced = 1;
+    }
     atomic_store_explicit(&c->m->cluster_owned, cluster_popcount(atomic_load(&c->owned)),
                           memory_order_relaxed);
 }

@@ -64,9 +64,9 @@ unsigned cluster_popcount(uint64_t mask);
 
 /* ---- the service ---- */
 
-/* Bucket gained (owned 1) or lost (owned 0); the database session up (1)
- * or lost (0; every bucket is lost just before). On the cluster thread.
- * on_session may be NULL. */
+/* Bucket gained (owned 1) or lost (owned 0); the session up (1: after its
+ * first share was taken, the gains told first) or lost (0: every bucket
+ * lost just before). On the cluster thread. on_session may be NULL. */
 typedef struct cluster_port {
     void (*on_change)(void *ctx, unsigned bucket, int owned);
     void (*on_session)(void *ctx, int up);

@@ -65,6 +65,7 @@
 #define CMD_EXPIRE_MS 60000   /* how often expired commands are swept */
 #define ALARM_OPS_CAP 256     /* acks / silences waiting for the ingest thread */
 #define ALARM_REPUBLISH_MAX 256 /* alarm topics re-published per loop pass after a reconnect */
+#define GAIN_SYNC_MS 500      /* buckets gained: wait this long at most for our store queue */
 
 typedef struct pub_req {
     char topic[128];
@@ -122,7 +123,8 @@ struct ingest {
     _Atomic uint64_t bucket_want;
     _Atomic uint32_t bucket_gen[CLUSTER_BUCKETS];
     _Atomic int bucket_dirty;
-    _Atomic int cluster_up;   /* the cluster's database session is up */
+    _Atomic int cluster_up;   /* the cluster's session is up (port, cluster thread) */
+    int session_up;           /* {owner}: cluster_up as of the last bucket changes applied */
     uint32_t bucket_seen[CLUSTER_BUCKETS]; /* {owner} */
     uint64_t owned;           /* {owner}: buckets whose state this ingest has loaded */
     idtable remote_alarms;    /* {owner}: devices we do not own: their alarms as the owner said */
@@ -153,7 +155,7 @@ static inline int ingest__owns(const ingest *in, const char *id)
  * so the store queue holds an outage as with one vigild. */
 static inline int ingest__stores(const ingest *in, int mine)
 {
-    return mine || !atomic_load_explicit(&in->cluster_up, memory_order_relaxed);
+    return mine || !in->session_up;
 }
 static const void *ingest__unsent_key(const void *e) { return ((const ingest__unsent *)e)->id; }
 static const idtable_type ingest__unsent_type = {sizeof(ingest__unsent), ingest__unsent_key,
@@ -515,6 +517,11 @@ static void ingest__buckets_gained(ingest *in, uint64_t mask)
 {
     ingest__mask m = {mask};
     int64_t t0 = vclock_mono_ms();
+    /* What our own queue still holds (stored while nobody owned it, during
+     * an outage) should count as stored, not be asked for again: a short,
+     * bounded wait — past it the resends cover it, the store dedupes. */
+    if (store_sync(in->st, GAIN_SYNC_MS) != STORE_OK)
+        LOG_D(TAG, "store queue not drained within %d ms of a takeover", GAIN_SYNC_MS);
     if (in->trk && tracker_load_if(in->trk, in->st, ingest__in_mask, &m, t0) != 0)
         LOG_W(TAG, "completeness of %u gained buckets not loaded (store read failed): "
                    "gaps from before the takeover are not asked for",
@@ -558,6 +565,8 @@ static void ingest__apply_buckets(ingest *in)
     THREAD_ASSERT_OWNER(&in->owner);
     if (!in->clustered || !atomic_exchange(&in->bucket_dirty, 0))
         return;
+    /* "up" read first: the gains it follows are then all visible below. */
+    int up = atomic_load(&in->cluster_up);
     uint64_t want = atomic_load(&in->bucket_want), lose = 0, gain = 0;
     for (unsigned b = 0; b < CLUSTER_BUCKETS; b++) {
         uint32_t g = atomic_load(&in->bucket_gen[b]);
@@ -577,6 +586,8 @@ static void ingest__apply_buckets(ingest *in)
         in->owned |= gain;
         ingest__buckets_gained(in, gain);
     }
+    /* The port tells the gains before "up" and the losses before "down". */
+    in->session_up = up;
 }
 
 /* An alarm operation for a device this instance does not own: to its
@@ -1397,7 +1408,10 @@ static void ingest__port_bucket(void *ctx, unsigned bucket, int owned)
 
 static void ingest__port_session(void *ctx, int up)
 {
-    atomic_store(&((ingest *)ctx)->cluster_up, up);
+    ingest *in = ctx;
+    atomic_store(&in->cluster_up, up);
+    atomic_store(&in->bucket_dirty, 1);
+    ingest__wake(in);
 }
 
 cluster_port ingest_cluster_port(ingest *in)
