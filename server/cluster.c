@@ -8,7 +8,10 @@
  *     lock           → pg_try_advisory_lock on the chosen free buckets,
  *                      one statement; the granted ones are ours
  *     unlock         → stop owning first (port), then pg_advisory_unlock
- *     any failure    → fence: own nothing (port), drop the session. */
+ *     any failure    → drop the session, KEEP the buckets owned (alarms
+ *                      must not stop with the database); on reconnect
+ *                      re-lock them at once and drop those another
+ *                      instance took meanwhile. */
 #include "cluster.h"
 
 #include <errno.h>
@@ -119,12 +122,17 @@ static void cluster__drop(cluster *c, uint64_t mask)
                           memory_order_relaxed);
 }
 
-/* Fail-safe: the session is gone or cannot be trusted. Own nothing first,
- * then close (the server frees whatever it still holds for us). */
+/* The session is gone or cannot be trusted. Clinical rule first: the
+ * buckets stay owned, so their alarms, escalations and completeness go on
+ * through a database outage (the store queue holds the writes). Only when
+ * the session is back and another instance is found holding a bucket is it
+ * dropped (cluster__relock). The cost, during a partition that cuts this
+ * instance alone from the database: after the server drops its session
+ * (~CLUSTER_SILENT_DROP_S) another instance takes its buckets and both
+ * evaluate them until the partition heals — duplicate alarms, never none. */
 static void cluster__fence(cluster *c, const char *why)
 {
     uint64_t had = atomic_load(&c->owned);
-    cluster__drop(c, CLUSTER_ALL);
     if (c->pg) {
         PQfinish(c->pg);
         c->pg = NULL;
@@ -134,11 +142,11 @@ static void cluster__fence(cluster *c, const char *why)
     if (c->port.on_session && !c->frozen && c->announced)
         c->port.on_session(c->port.ctx, 0);
     c->announced = 0;
-    if (had)
+    if (had && c->was_up)
         atomic_fetch_add_explicit(&c->m->cluster_fences, 1, memory_order_relaxed);
-    if (c->was_up || had)
-        LOG_W(TAG, "database session lost (%s): released %u buckets; reconnecting", why,
-              cluster_popcount(had));
+    if (c->was_up)
+        LOG_W(TAG, "database session lost (%s): keeping my %u buckets through the outage; "
+                   "reconnecting", why, cluster_popcount(had));
     c->was_up = 0;
 }
 
@@ -181,6 +189,8 @@ fail:
     return NULL;
 }
 
+static int cluster__relock(cluster *c);
+
 static int cluster__connect(cluster *c)
 {
     char app[96];
@@ -212,6 +222,10 @@ static int cluster__connect(cluster *c)
         return -1;
     }
     PQclear(r);
+    if (cluster__relock(c) != 0) {
+        cluster__fence(c, "re-locking the kept buckets failed");
+        return -1;
+    }
     atomic_store_explicit(&c->m->cluster_connected, 1, memory_order_relaxed);
     LOG_I(TAG, "member of the cluster as %s", c->name);
     c->was_up = 1;
@@ -250,7 +264,9 @@ static int cluster__survey(cluster *c, unsigned *members, uint64_t *elsewhere)
     return 0;
 }
 
-static int cluster__lock(cluster *c, uint64_t want)
+/* pg_try_advisory_lock on every bucket of want, one statement: *got says
+ * which were granted. */
+static int cluster__try(cluster *c, uint64_t want, uint64_t *got)
 {
     char list[CLUSTER_BUCKETS * 4 + 4], ns[16];
     size_t len = 0;
@@ -267,16 +283,45 @@ static int cluster__lock(cluster *c, uint64_t want)
                                 2, p, PGRES_TUPLES_OK);
     if (!r)
         return -1;
+    *got = 0;
     for (int i = 0; i < PQntuples(r); i++) {
         int b = atoi(PQgetvalue(r, i, 0));
-        if (b < 0 || b >= CLUSTER_BUCKETS)
-            continue;
-        atomic_fetch_or(&c->owned, cluster_bit((unsigned)b));
-        if (c->seen_elsewhere & cluster_bit((unsigned)b))
-            atomic_fetch_add_explicit(&c->m->cluster_takeovers, 1, memory_order_relaxed);
-        c->port.on_change(c->port.ctx, (unsigned)b, 1);
+        if (b >= 0 && b < CLUSTER_BUCKETS)
+            *got |= cluster_bit((unsigned)b) & want;
     }
     PQclear(r);
+    return 0;
+}
+
+static int cluster__lock(cluster *c, uint64_t want)
+{
+    uint64_t got;
+    if (cluster__try(c, want, &got) != 0)
+        return -1;
+    for (unsigned b = 0; b < CLUSTER_BUCKETS; b++) {
+        if (!(got & cluster_bit(b)))
+            continue;
+        atomic_fetch_or(&c->owned, cluster_bit(b));
+        if (c->seen_elsewhere & cluster_bit(b))
+            atomic_fetch_add_explicit(&c->m->cluster_takeovers, 1, memory_order_relaxed);
+        c->port.on_change(c->port.ctx, b, 1);
+    }
+    return 0;
+}
+
+/* Right after a reconnect: takes back the locks of the buckets kept
+ * through the outage; those another session took meanwhile are dropped. */
+static int cluster__relock(cluster *c)
+{
+    uint64_t kept = atomic_load(&c->owned), got;
+    if (!kept)
+        return 0;
+    if (cluster__try(c, kept, &got) != 0)
+        return -1;
+    if (kept & ~got)
+        LOG_W(TAG, "%u of the %u buckets kept through the outage were taken by another instance: "
+                   "dropped", cluster_popcount(kept & ~got), cluster_popcount(kept));
+    cluster__drop(c, kept & ~got);
     return 0;
 }
 

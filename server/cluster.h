@@ -11,10 +11,13 @@
  * ends, CLUSTER_SILENT_DROP_S). Every CLUSTER_TICK_MS the cluster thread
  * counts the members N and moves towards its fair share ceil(K/N): it tries
  * free buckets while it owns fewer, releases at most one per tick while it
- * owns more (cluster_plan_decide, pure). Fail-safe: a failed or slow
- * (CLUSTER_QUERY_TIMEOUT_MS) round trip drops every bucket at once, before
- * the server can have freed the locks — a moment with no owner (the gap is
- * asked for again) rather than two owners.
+ * owns more (cluster_plan_decide, pure). A failed or slow
+ * (CLUSTER_QUERY_TIMEOUT_MS) round trip drops the session but keeps the
+ * buckets owned through the outage — alarms must not stop with the
+ * database —; on reconnect they are re-locked at once and those another
+ * instance took meanwhile are dropped (a partition isolating one instance
+ * can thus give a bucket two evaluators until it heals: duplicate alarms,
+ * never none).
  *
  * Without a cluster (no postgresql:// store: one instance) there is no
  * cluster object; the caller owns every bucket.
@@ -36,7 +39,7 @@ typedef struct vigil_metrics vigil_metrics;
 #define CLUSTER_ALL ((uint64_t)~0ull)
 #define CLUSTER_NS 1447642929        /* advisory lock namespace ("VIG1") */
 #define CLUSTER_TICK_MS 500
-#define CLUSTER_QUERY_TIMEOUT_MS 2000 /* a round trip slower than this fences */
+#define CLUSTER_QUERY_TIMEOUT_MS 2000 /* a round trip slower than this drops the session */
 #define CLUSTER_SILENT_DROP_S 9       /* keepalives: idle 3 s + 3 probes x 2 s */
 /* Broker topic: alarm operations a non-owner forwards to the owner
  * (docs/PROTOCOL.md; QoS 1, not retained). */

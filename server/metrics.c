@@ -84,7 +84,7 @@ void metrics_render(const vigil_metrics *cm, const store_stats *st, sbuf *o)
         metrics__gauge(o, "vigil_cluster_members", "vigild instances holding the membership lock.", LOAD(m->cluster_members));
         metrics__gauge(o, "vigil_cluster_owned_buckets", "Device buckets this instance owns (of 64).", LOAD(m->cluster_owned));
         metrics__counter(o, "vigil_cluster_takeovers_total", "Buckets gained that another instance held before.", LOAD(m->cluster_takeovers));
-        metrics__counter(o, "vigil_cluster_fences_total", "Times every bucket was dropped because the session was lost.", LOAD(m->cluster_fences));
+        metrics__counter(o, "vigil_cluster_fences_total", "Times the database session was lost while owning buckets (they are kept through the outage).", LOAD(m->cluster_fences));
     }
     metrics__counter(o, "vigil_readings_refilled_total", "Readings stored after a resend request for them.", LOAD(m->readings_refilled));
     metrics__counter(o, "vigil_readings_lost_total", "Readings given up as lost (device no longer has them).", LOAD(m->readings_lost));

@@ -6,8 +6,8 @@ moves the dead one's buckets to the survivors within the stated bound
 (docs/ARCHITECTURE.md "Several instances": one tick + one round trip, under
 1 s here; asserted < 2 s), a joining member gets its share without thrash,
 no bucket ever has two owners (checked on CLOCK_MONOTONIC, one clock for
-every process), and losing the database drops every bucket at once
-(fail-safe) until it is back.
+every process), and losing the database keeps every member's buckets
+(alarms go on) and re-locks the same ones when it is back.
 
 Then three vigild on one Mosquitto and that PostgreSQL, 200 simulated devices
 x 5 Hz, kill -9 of one mid-run: every reading stored exactly once, the dead
@@ -183,20 +183,25 @@ class ClusterOwnership(unittest.TestCase):
             self.assertFalse(any(not g for _, _, g in d.events), "the joiner gave buckets back")
         assert_never_two_owners(self, [a, b, c, d], time.monotonic_ns())
 
-    def test_database_loss_fences_then_recovers(self):
+    def test_database_loss_keeps_buckets_then_relocks(self):
+        """Alarms must not stop with the database: through an outage every
+        member keeps the buckets it owned (disconnected, state()[2] == 0),
+        and on reconnect re-locks the same ones at once."""
         a, b = self.probe("vigild-a"), self.probe("vigild-b")
         harness.wait_for(lambda: settled([a, b]), timeout=15, what="two members settle")
+        before = (a.mask(), b.mask())
         self.pg.stop_server()
-        t0 = time.monotonic()
         try:
-            harness.wait_for(lambda: a.mask() == 0 and b.mask() == 0, timeout=10, interval=0.02,
-                             what="every bucket dropped with the database")
-            print(f"fenced in {time.monotonic() - t0:.2f} s", flush=True)
-            self.assertLess(time.monotonic() - t0, 3.0)
-            self.assertEqual(a.state()[2], 0)
+            harness.wait_for(lambda: a.state()[2] == 0 and b.state()[2] == 0, timeout=10, interval=0.02,
+                             what="both sessions seen lost")
+            time.sleep(1.5)  # a few ticks of reconnect attempts
+            self.assertEqual((a.mask(), b.mask()), before, "buckets dropped during the outage")
         finally:
             self.pg.start_server()
-        harness.wait_for(lambda: settled([a, b]), timeout=20, what="ownership back after restart")
+        harness.wait_for(lambda: a.state()[2] == 1 and b.state()[2] == 1, timeout=20,
+                         what="sessions back after restart")
+        harness.wait_for(lambda: settled([a, b]), timeout=20, what="ownership settled after restart")
+        self.assertEqual((a.mask(), b.mask()), before, "the same buckets re-locked")
         assert_never_two_owners(self, [a, b], time.monotonic_ns())
 
 
