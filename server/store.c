@@ -93,6 +93,45 @@ const char *store_rec_device(const store_rec *rec)
     }
 }
 
+int store_alarm_setting_cond(const char *name)
+{
+    alarm_condition c;
+    if (name && !strcmp(name, "escalation"))
+        return -1;
+    return name && alarm_condition_from_name(name, &c) == 0 ? (int)c : -2;
+}
+
+static void store__apply_setting(alarm_settings *s, const store_alarm_setting_row *r)
+{
+    if (r->cond == -1)
+        s->escalation_ms = r->cs.onset_ms;
+    else if (r->cond >= 0 && r->cond < ALARM_COND_COUNT)
+        s->cond[r->cond] = r->cs;
+}
+
+store_err store_alarm_settings_of(const store_alarm_setting_row *rows, size_t n, alarm_settings *out)
+{
+    alarm_settings_default(out);
+    for (size_t i = 0; i < n; i++)
+        store__apply_setting(out, &rows[i]);
+    return n ? STORE_OK : STORE_ENOTFOUND;
+}
+
+void store_alarm_settings_each(const store_alarm_setting_row *rows, size_t n,
+                               void (*cb)(void *ctx, const char *device_id, const alarm_settings *s),
+                               void *ctx)
+{
+    for (size_t i = 0; i < n;) { /* one device's rows are adjacent */
+        alarm_settings s;
+        alarm_settings_default(&s);
+        size_t j = i;
+        for (; j < n && !strcmp(rows[j].device_id, rows[i].device_id); j++)
+            store__apply_setting(&s, &rows[j]);
+        cb(ctx, rows[i].device_id, &s);
+        i = j;
+    }
+}
+
 /* ---- writer thread ---------------------------------------------------- */
 
 /* Waits on st->wake until signalled or, if deadline_ms >= 0, until that

@@ -70,6 +70,25 @@ typedef struct store_rec {
     } u;
 } store_rec;
 
+/* One stored alarm-settings row as an engine reads it back: cond is the
+ * condition, -1 the escalation interval (in cs.onset_ms), -2 a name this
+ * vigild does not know (a newer one's condition: ignored). */
+typedef struct store_alarm_setting_row {
+    char device_id[TELEMETRY_ID_MAX + 1];
+    int cond;
+    alarm_cond_settings cs;
+} store_alarm_setting_row;
+/* cond of a stored condition name ("escalation", "spo2_low", ...). */
+int store_alarm_setting_cond(const char *name);
+/* get_alarm_settings for an engine: rows over the defaults into *out;
+ * STORE_OK, or STORE_ENOTFOUND when n == 0. */
+store_err store_alarm_settings_of(const store_alarm_setting_row *rows, size_t n, alarm_settings *out);
+/* load_alarm_settings for an engine: rows ordered by device, one settings
+ * object (over the defaults) per device, cb once each. */
+void store_alarm_settings_each(const store_alarm_setting_row *rows, size_t n,
+                               void (*cb)(void *ctx, const char *device_id, const alarm_settings *s),
+                               void *ctx);
+
 /* The device a record is about, for log lines ("access control" for auth
  * records). */
 const char *store_rec_device(const store_rec *rec);

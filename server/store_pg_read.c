@@ -489,19 +489,11 @@ store_err store_pg__query_alarms(void *impl, const char *device_id, int64_t from
                              &p, store_pgr__alarm, sizeof **out, (void **)out, n);
 }
 
-typedef struct store_pgr__srow {
-    char device_id[TELEMETRY_ID_MAX + 1];
-    int cond; /* -1 escalation, -2 unknown (a newer vigild's condition) */
-    alarm_cond_settings cs;
-} store_pgr__srow;
-
 static void store_pgr__setting(const PGresult *r, int row, void *dst)
 {
-    store_pgr__srow *x = dst;
+    store_alarm_setting_row *x = dst;
     store_pgr__text(x->device_id, sizeof x->device_id, r, row, 0);
-    const char *name = PQgetvalue(r, row, 1);
-    alarm_condition c;
-    x->cond = !strcmp(name, "escalation") ? -1 : alarm_condition_from_name(name, &c) == 0 ? (int)c : -2;
+    x->cond = store_alarm_setting_cond(PQgetvalue(r, row, 1));
     x->cs.enabled = (int)store_pgr__i64(r, row, 2);
     x->cs.latching = (int)store_pgr__i64(r, row, 3);
     x->cs.limit = store_pgr__dbl(r, row, 4);
@@ -512,29 +504,20 @@ static void store_pgr__setting(const PGresult *r, int row, void *dst)
     x->cs.clear_ms = store_pgr__i64(r, row, 9);
 }
 
-static void store_pgr__apply_setting(alarm_settings *s, const store_pgr__srow *x)
-{
-    if (x->cond == -1)
-        s->escalation_ms = x->cs.onset_ms;
-    else if (x->cond >= 0)
-        s->cond[x->cond] = x->cs;
-}
-
 store_err store_pg__get_alarm_settings(void *impl, const char *device_id, alarm_settings *out)
 {
     alarm_settings_default(out);
     store_pg_params p = {0};
     store_pg__p_txt(&p, device_id);
-    store_pgr__srow *v = NULL;
+    store_alarm_setting_row *v = NULL;
     size_t n = 0;
     store_err e = store_pgr__select(impl, "SELECT " SETTING_COLS " FROM alarm_settings WHERE device_id = $1", &p,
                                     store_pgr__setting, sizeof *v, (void **)&v, &n);
     if (e != STORE_OK)
         return e;
-    for (size_t i = 0; i < n; i++)
-        store_pgr__apply_setting(out, &v[i]);
+    e = store_alarm_settings_of(v, n, out);
     free(v);
-    return n ? STORE_OK : STORE_ENOTFOUND;
+    return e;
 }
 
 store_err store_pg__load_alarm_settings(void *impl,
@@ -542,22 +525,14 @@ store_err store_pg__load_alarm_settings(void *impl,
                                                    const alarm_settings *s),
                                         void *ctx)
 {
-    store_pgr__srow *v = NULL;
+    store_alarm_setting_row *v = NULL;
     size_t n = 0;
     store_err e = store_pgr__select(impl, "SELECT " SETTING_COLS " FROM alarm_settings "
                                           "ORDER BY device_id COLLATE \"C\"", NULL,
                                     store_pgr__setting, sizeof *v, (void **)&v, &n);
     if (e != STORE_OK)
         return e;
-    for (size_t i = 0; i < n;) { /* one device's rows are adjacent */
-        alarm_settings s;
-        alarm_settings_default(&s);
-        size_t j = i;
-        for (; j < n && !strcmp(v[j].device_id, v[i].device_id); j++)
-            store_pgr__apply_setting(&s, &v[j]);
-        cb(ctx, v[i].device_id, &s);
-        i = j;
-    }
+    store_alarm_settings_each(v, n, cb, ctx);
     free(v);
     return STORE_OK;
 }

@@ -177,20 +177,12 @@ int store_sqlite__write_alarm_setting(store_sqlite *st, const store_alarm_settin
     return rc;
 }
 
-typedef struct store_alarm__srow {
-    char device_id[TELEMETRY_ID_MAX + 1];
-    int cond; /* -1 escalation, -2 unknown (a newer vigild's condition) */
-    alarm_cond_settings cs;
-} store_alarm__srow;
-
 static void store_alarm__row_setting(sqlite3_stmt *s, void *dst)
 {
-    store_alarm__srow *r = dst;
+    store_alarm_setting_row *r = dst;
     const unsigned char *t = sqlite3_column_text(s, 0);
     snprintf(r->device_id, sizeof r->device_id, "%s", t ? (const char *)t : "");
-    const char *name = (const char *)sqlite3_column_text(s, 1);
-    alarm_condition c;
-    r->cond = name && !strcmp(name, "escalation") ? -1 : alarm_condition_from_name(name, &c) == 0 ? (int)c : -2;
+    r->cond = store_alarm_setting_cond((const char *)sqlite3_column_text(s, 1));
     r->cs.enabled = sqlite3_column_int(s, 2);
     r->cs.latching = sqlite3_column_int(s, 3);
     r->cs.limit = sqlite3_column_double(s, 4);
@@ -201,28 +193,19 @@ static void store_alarm__row_setting(sqlite3_stmt *s, void *dst)
     r->cs.clear_ms = sqlite3_column_int64(s, 9);
 }
 
-static void store_alarm__apply_row(alarm_settings *s, const store_alarm__srow *r)
-{
-    if (r->cond == -1)
-        s->escalation_ms = r->cs.onset_ms;
-    else if (r->cond >= 0)
-        s->cond[r->cond] = r->cs;
-}
-
 store_err store_sqlite_get_alarm_settings(void *impl, const char *device_id, alarm_settings *out)
 {
     store_sqlite *st = impl;
     alarm_settings_default(out);
-    store_alarm__srow *v = NULL;
+    store_alarm_setting_row *v = NULL;
     size_t n = 0;
     store_err e = store_sqlite__select(st, "SELECT " SETTING_COLS " FROM alarm_settings WHERE device_id = ?1",
                                        store_alarm__row_setting, sizeof *v, (void **)&v, &n, "t", device_id);
     if (e != STORE_OK)
         return e;
-    for (size_t i = 0; i < n; i++)
-        store_alarm__apply_row(out, &v[i]);
+    e = store_alarm_settings_of(v, n, out);
     free(v);
-    return n ? STORE_OK : STORE_ENOTFOUND;
+    return e;
 }
 
 store_err store_sqlite_load_alarm_settings(void *impl,
@@ -230,21 +213,13 @@ store_err store_sqlite_load_alarm_settings(void *impl,
                                     void *ctx)
 {
     store_sqlite *st = impl;
-    store_alarm__srow *v = NULL;
+    store_alarm_setting_row *v = NULL;
     size_t n = 0;
     store_err e = store_sqlite__select(st, "SELECT " SETTING_COLS " FROM alarm_settings ORDER BY device_id",
                                        store_alarm__row_setting, sizeof *v, (void **)&v, &n, "");
     if (e != STORE_OK)
         return e;
-    for (size_t i = 0; i < n;) { /* one device's rows are adjacent */
-        alarm_settings s;
-        alarm_settings_default(&s);
-        size_t j = i;
-        for (; j < n && !strcmp(v[j].device_id, v[i].device_id); j++)
-            store_alarm__apply_row(&s, &v[j]);
-        cb(ctx, v[i].device_id, &s);
-        i = j;
-    }
+    store_alarm_settings_each(v, n, cb, ctx);
     free(v);
     return STORE_OK;
 }
