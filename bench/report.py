@@ -142,7 +142,7 @@ if hl and "error" not in hl and hl.get("with_queries"):
           + (f"{q['median']:,.1f} / {q['p99']:,.1f} ({q['n']:,} done, {r.get('query_errors', 0)} failed)" if q else "—")
           + " |")
     P("")
-    P(f"Live p99 with the queries ÷ live p99 alone (mean of the two alone runs): **{f(hl.get('p99_ratio'), 2)}×** "
+    P(f"Live p99 with the queries ÷ live p99 alone (the lower of the two alone runs): **{f(hl.get('p99_ratio'), 2)}×** "
       f"(target ≤ 1.2×); host load average {f(hl.get('loadavg_before'), 1)} before, {f(hl.get('loadavg_after'), 1)} after.")
     P("")
 
