@@ -29,7 +29,7 @@ ap.add_argument("--build", required=True)
 ap.add_argument("--quick", action="store_true")
 ap.add_argument("--out", required=True, help="scratch dir (logs, dbs)")
 ap.add_argument("--results", default=os.path.join(HERE, "results", "latest.json"))
-ap.add_argument("--only", default="", help="comma list of phases: fixed,clients,ramp,history,alarms,stores,instances")
+ap.add_argument("--only", default="", help="comma list of phases: fixed,clients,ramp,history,histload,alarms,stores,instances")
 args = ap.parse_args()
 
 BENCH = os.path.join(args.build, "bench", "vigil-bench")
@@ -285,6 +285,26 @@ def sustainable(res):
     return best
 
 
+def prefill_hours(db, devices, now):
+    """Writes (id, n) devices with n readings at 1 Hz ending at now straight
+    into a vigild database whose schema vigild made (schema 5,
+    server/store_sqlite.c: vitals x100 / x10 as INTEGER when exact)."""
+    c = sqlite3.connect(db)
+    c.execute("PRAGMA journal_mode=WAL")
+    c.execute("PRAGMA synchronous=OFF")
+    cols = "boot, k, t, flags, rdelta, object_temp, ambient_temp, heart_rate, spo2"
+    for dev_id, n in devices:
+        c.execute("INSERT INTO devices (id, first_seen, last_seen) VALUES (?,?,?)", (dev_id, now - 86400000, now))
+        key = c.execute("SELECT key FROM devices WHERE id=?", (dev_id,)).fetchone()[0]
+        rows = ((key, 1, i, now - (n - i) * 1000, 0xF | (7 << 16), 0,
+                 36.5 + (i % 10) / 10, 2400, (60 + i % 40) * 10, (95 + i % 5) * 10) for i in range(n))
+        c.executemany(f"INSERT INTO readings (device, {cols}) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+    c.execute("INSERT INTO reading_spans SELECT device, boot, k >> 8, min(t), max(t) FROM readings "
+              "GROUP BY device, boot, k >> 8")
+    c.commit()
+    c.close()
+
+
 # ---- history queries ----
 def history_bench(quick):
     """Prefills a vigild database (schema made by vigild itself) and times the
@@ -301,24 +321,8 @@ def history_bench(quick):
         v.stop()  # schema created; now fill it directly
         ndev = 100 if quick else 1000
         now = int(time.time() * 1000)
-        c = sqlite3.connect(db)
-        c.execute("PRAGMA journal_mode=WAL")
-        c.execute("PRAGMA synchronous=OFF")
         t_fill = time.monotonic()
-        # Schema 5 (server/store_sqlite.c): vitals x100 / x10 as INTEGER when exact, else REAL.
-        cols = "boot, k, t, flags, rdelta, object_temp, ambient_temp, heart_rate, spo2"
-        for d in range(ndev + 1):
-            dev_id = "H_DAY" if d == 0 else f"H{d:05d}"
-            c.execute("INSERT INTO devices (id, first_seen, last_seen) VALUES (?,?,?)", (dev_id, now - 86400000, now))
-            key = c.execute("SELECT key FROM devices WHERE id=?", (dev_id,)).fetchone()[0]
-            n = 86400 if d == 0 else 3600
-            rows = ((key, 1, i, now - (n - i) * 1000, 0xF | (7 << 16), 0,
-                     36.5 + (i % 10) / 10, 2400, (60 + i % 40) * 10, (95 + i % 5) * 10) for i in range(n))
-            c.executemany(f"INSERT INTO readings (device, {cols}) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
-        c.execute("INSERT INTO reading_spans SELECT device, boot, k >> 8, min(t), max(t) FROM readings "
-                  "GROUP BY device, boot, k >> 8")
-        c.commit()
-        c.close()
+        prefill_hours(db, [("H_DAY", 86400)] + [(f"H{d:05d}", 3600) for d in range(1, ndev + 1)], now)
         fill_s = time.monotonic() - t_fill
         log(f"history: prefilled {86400 + ndev * 3600} rows in {fill_s:.1f} s")
         token, _ = vigild_token(db)
@@ -364,6 +368,113 @@ def history_bench(quick):
         res["error"] = str(e)
     finally:
         v.stop()
+        broker.stop()
+        remove_db(db)
+    return res
+
+
+# ---- live latency under history load ----
+def history_load(quick):
+    """Live p99 while history queries run ÷ live p99 without (issue 13): one
+    vigild on a prefilled database (1 h at 1 Hz for each of N history
+    devices), a fleet at 1 Hz live with one batched WebSocket client measuring
+    publish → WebSocket; first alone, then again while a few threads issue
+    one REST history query per history device (1 h, max_points=1000), evenly
+    spread over the measured step."""
+    import threading
+    ndev, nhist, nthreads, step, warm = (200, 200, 2, 10, 3) if quick else (1000, 1000, 4, 30, 5)
+    broker, bport, _ = start_broker()
+    lport = free_port()
+    db = os.path.join(args.out, f"histload-{lport}.db")
+    res = {"devices": ndev, "rate_hz": 1, "queries": nhist, "threads": nthreads, "step_s": step,
+           "loadavg_before": os.getloadavg()[0]}
+    v = None
+    try:
+        v = start_vigild(bport, lport, db, "vigild-histload.log", ("--retention", "0"))
+        wait_port(lport, 20)
+        time.sleep(0.5)
+        v.stop()  # schema created; now fill it directly
+        now = int(time.time() * 1000)
+        prefill_hours(db, [(f"Q{d:05d}", 3600) for d in range(1, nhist + 1)], now)
+        token, tokfile = vigild_token(db)
+        v = start_vigild(bport, lport, db, "vigild-histload.log", ("--retention", "0"))
+        if not wait_port(lport, 30):
+            raise RuntimeError("vigild did not open its port")
+        time.sleep(1.0)  # MQTT subscribe done
+
+        def live(label, during=None):
+            jpath = os.path.join(args.out, f"{label}.json")
+            argv = [BENCH, "run", "--broker-port", str(bport), "--devices", str(ndev), "--rates", "1",
+                    "--step", str(step), "--warmup", str(warm), "--drain", "4", "--clients", "1",
+                    "--recv", "ws", "--recv-port", str(lport), "--path", "/ws", "--token-file", tokfile,
+                    "--subscribe", '{"type":"subscribe","batch":true}', "--json", jpath, "--label", label,
+                    "--watch", f"vigild:{v.pid}"]
+            log(f"history load: {label}, {ndev} devices x 1 Hz, 1 batched WS client"
+                + (f", {nhist} history queries by {nthreads} threads over {step - 2} s" if during else ""))
+            b = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            extra = during(warm + ndev / 500 + 1) if during else {}
+            out, _ = b.communicate(timeout=60 + warm + step + ndev / 500)
+            for line in out.decode(errors="replace").strip().splitlines()[-1:]:
+                log("   " + line.strip())
+            with open(jpath) as f:
+                r = json.load(f)
+            return {"latency_ms": r.get("latency_ms"), "sent": r.get("sent"), "lost": r.get("lost"),
+                    "cpu_us_per_msg": (r.get("watch") or {}).get("vigild", {}).get("cpu_us_per_msg"), **extra}
+
+        def queries(start_after):
+            """nhist queries, query i issued at t0 + i × window / nhist."""
+            window = max(1.0, step - 2)
+            t0 = time.monotonic() + start_after
+            lock, nxt, lat, errs = threading.Lock(), [0], [], [0]
+
+            def worker():
+                while True:
+                    with lock:
+                        i = nxt[0]
+                        nxt[0] += 1
+                    if i >= nhist:
+                        return
+                    delay = t0 + i * window / nhist - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+                    url = (f"http://127.0.0.1:{lport}/api/devices/Q{i + 1:05d}/readings"
+                           f"?from={now - 3600000 - 1000}&to={now}&max_points=1000")
+                    t = time.monotonic()
+                    try:
+                        with api_get(url, token) as r:
+                            r.read()
+                        with lock:
+                            lat.append((time.monotonic() - t) * 1000)
+                    except OSError:
+                        with lock:
+                            errs[0] += 1
+            ts = [threading.Thread(target=worker, daemon=True) for _ in range(nthreads)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join(step + 60)
+            return {"query_ms": summary(lat), "query_errors": errs[0],
+                    "queries_s": round(time.monotonic() - t0, 1)}
+
+        # Alone before and after (A B A): the host is shared and its load drifts; the
+        # lower alone p99 is the baseline (a neighbour's burst inflates one run, not the code).
+        res["alone"] = live("histload_alone")
+        res["with_queries"] = live("histload_queries", queries)
+        res["alone_after"] = live("histload_alone_after")
+        a = [(res[k]["latency_ms"] or {}).get("p99") for k in ("alone", "alone_after")]
+        b = (res["with_queries"]["latency_ms"] or {}).get("p99")
+        if all(a) and b is not None:
+            res["p99_alone_ms"] = round(min(a), 3)
+            res["p99_ratio"] = round(b / res["p99_alone_ms"], 2)
+        log(f"history load: live p99 {a[0]} / {a[1]} ms alone, {b} ms with queries: "
+            f"{res.get('p99_ratio')}x; queries {res['with_queries'].get('query_ms')}")
+        res["loadavg_after"] = os.getloadavg()[0]
+    except Exception as e:  # a failed measurement is a result
+        log(f"history load: FAILED: {e}")
+        res["error"] = str(e)
+    finally:
+        if v:
+            v.stop()
         broker.stop()
         remove_db(db)
     return res
@@ -805,7 +916,7 @@ def versions():
 def main():
     os.makedirs(args.out, exist_ok=True)
     q = args.quick
-    phases = set((args.only or "fixed,clients,ramp,history,alarms,stores,instances").split(","))
+    phases = set((args.only or "fixed,clients,ramp,history,histload,alarms,stores,instances").split(","))
     have_nodered = os.path.exists(NODERED)
     subjects = ["sub", "relay", "vigild", "python"] + (["nodered"] if have_nodered else [])
     if not have_nodered:
@@ -847,6 +958,8 @@ def main():
             out["ramp"].append(res)
     if "history" in phases:
         out["history"] = history_bench(q)
+    if "histload" in phases:
+        out["history_load"] = history_load(q)
     if "alarms" in phases:
         out["alarms"] = {"eval": alarm_eval(q), "latency": alarm_latency(q)}
     if phases & {"stores", "instances"}:

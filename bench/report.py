@@ -178,6 +178,27 @@ if st or ins:
         store_rows(ins)
 
 
+hl = R.get("history_load") or {}
+if hl and "error" not in hl and hl.get("with_queries"):
+    P(f"### Live latency while history queries run ({hl['devices']:,} devices × {hl['rate_hz']} Hz, "
+      f"1 batched WebSocket client; {hl['queries']:,} REST history queries, 1 h at 1 Hz of one device each, "
+      f"`max_points=1000`, by {hl['threads']} threads spread over the {hl['step_s']} s step)")
+    P("")
+    P("| run | live p50 ms | live p99 ms | live max ms | lost | vigild CPU µs/msg | history query median / p99 ms |")
+    P("|---|---:|---:|---:|---:|---:|---:|")
+    for name, k in (("alone", "alone"), ("with the history queries", "with_queries"), ("alone, after", "alone_after")):
+        r = hl.get(k) or {}
+        l = r.get("latency_ms") or {}
+        q = r.get("query_ms")
+        P(f"| {name} | {f(l.get('p50'), 2)} | {f(l.get('p99'), 2)} | {f(l.get('max'), 1)} | {f(r.get('lost'), 0)} | "
+          f"{f(r.get('cpu_us_per_msg'), 1)} | "
+          + (f"{q['median']:,.1f} / {q['p99']:,.1f} ({q['n']:,} done, {r.get('query_errors', 0)} failed)" if q else "—")
+          + " |")
+    P("")
+    P(f"Live p99 with the queries ÷ live p99 alone (the lower of the two alone runs): **{f(hl.get('p99_ratio'), 2)}×** "
+      f"(target ≤ 1.2×); host load average {f(hl.get('loadavg_before'), 1)} before, {f(hl.get('loadavg_after'), 1)} after.")
+    P("")
+
 al = R.get("alarms") or {}
 ev, lat = al.get("eval") or {}, al.get("latency") or {}
 if (ev and "error" not in ev) or (lat and "error" not in lat):
@@ -275,6 +296,10 @@ if not R["quick"] and ramp:
     if a:
         cpu = w(a, "cpu_us_per_msg")
         row("vigild CPU ≤ 10 µs per message (1,000 × 10 Hz, 100 clients)", f"{cpu:.1f} µs", cpu <= 10)
+    if hl.get("p99_ratio") is not None:
+        row(f"live p99 while {hl['queries']:,} history queries run ≤ 1.2× live p99 without",
+            f"{hl['with_queries']['latency_ms']['p99']:.2f} vs {hl['p99_alone_ms']:.2f} ms = {hl['p99_ratio']:.2f}×",
+            hl["p99_ratio"] <= 1.2)
     P("")
 
 text = "\n".join(lines)

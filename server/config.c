@@ -68,6 +68,8 @@ static const opt_def opts[] = {
      "keep readings this long (e.g. 7d, 12h; 0 keeps all)"},
     {"ws-queue", "VIGIL_WS_QUEUE", OPT_INT, F(ws_queue), "4096", 16, 1000000,
      "messages queued per WebSocket client before it is disconnected"},
+    {"ws-flush-ms", "VIGIL_WS_FLUSH_MS", OPT_INT, F(ws_flush_ms), "0", 0, 1000,
+     "hold live messages up to this many ms after the last send, to send them together (0: at once)"},
     {"http-tls-cert", "VIGIL_HTTP_TLS_CERT", OPT_STR, F(http_tls_cert), NULL, 0, 0,
      "certificate (PEM) for vigild's own listener: HTTPS and wss:// only"},
     {"http-tls-key", "VIGIL_HTTP_TLS_KEY", OPT_STR, F(http_tls_key), NULL, 0, 0,

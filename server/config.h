@@ -39,6 +39,7 @@ typedef struct vigil_config {
     int listen_port;
     char *web_root;        /* NULL: no static files */
     int ws_queue;          /* messages queued per WebSocket client before it is dropped */
+    int ws_flush_ms;       /* hub_set_flush_window: 0 sends at once */
     char *http_tls_cert;   /* PEM; with http_tls_key the listener speaks HTTPS only */
     char *http_tls_key;
     int allow_plain_http;  /* 1: plain HTTP on a non-loopback address is allowed (warned) */

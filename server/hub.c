@@ -31,6 +31,9 @@ struct hub {
     atomic_int wake_pending;         /* a wake is posted and not yet drained */
     /* web thread only */
     thread_owner owner;
+    uint64_t flush_ns;               /* hub_set_flush_window; 0: drain at every wake */
+    uint64_t last_drain_ns;          /* when hub_drain last took messages */
+    int backlog;                     /* the last drain left messages behind */
     live *lv;
     fanout *fo;                      /* created by hub_set_conn_ops */
 };
@@ -233,9 +236,11 @@ void hub_drain(hub *h)
     more = !ring_empty(&h->inbox);
     atomic_store_explicit(&h->m->hub_queue_depth, ring_count(&h->inbox), memory_order_relaxed);
     vmutex_unlock(&h->lock);
+    h->backlog = more;
     if (!n)
         return;
     uint64_t t = vclock_mono_ns();
+    h->last_drain_ns = t;
     for (size_t i = 0; i < n; i++) {
         hub_msg *m = batch[i];
         live_apply(h->lv, m);
@@ -250,6 +255,24 @@ void hub_drain(hub *h)
         fanout_flush(h->fo);
     if (more)
         hub__wake(h);
+}
+
+void hub_set_flush_window(hub *h, uint32_t ms) { h->flush_ns = (uint64_t)ms * 1000000u; }
+
+uint64_t hub_drain_paced(hub *h, uint64_t now_ns)
+{
+    THREAD_ASSERT_OWNER(&h->owner);
+    /* Only the first message after a quiet spell, or a backlog, goes out at
+     * once; within a window of the last drain, messages gather and go out in
+     * one pass: one shared frame and one send per client for all of them. */
+    uint64_t due = h->last_drain_ns + h->flush_ns;
+    if (h->flush_ns == 0 || h->backlog || h->last_drain_ns == 0 || now_ns >= due) {
+        hub_drain(h);
+        return 0;
+    }
+    /* The caller drains at `due`; until then posts need not wake us. */
+    atomic_store(&h->wake_pending, 1);
+    return due - now_ns;
 }
 
 /* ---- clients (web thread only; asserted in fanout) ---- */

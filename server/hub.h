@@ -117,6 +117,16 @@ void hub_kick(hub *h);
  * the client queues; wakes itself again if more is left. */
 void hub_drain(hub *h);
 
+/* --ws-flush-ms: hold what is posted within ms of the last drain so that it
+ * goes out in one pass (fewer wake-ups and sends at light load, up to ms of
+ * added latency). 0, the default, drains at every wake. Before the web
+ * thread starts. */
+void hub_set_flush_window(hub *h, uint32_t ms);
+/* What the web thread calls when woken: hub_drain() now and 0, or — inside
+ * the flush window, with no backlog — nothing, and the nanoseconds after
+ * which the caller must call hub_drain() (posts do not wake it meanwhile). */
+uint64_t hub_drain_paced(hub *h, uint64_t now_ns);
+
 /* Per-connection state of a WebSocket client; lives in lws' per-session
  * storage (hub_client_size() bytes). conn is the transport's handle. */
 typedef struct fanout_client hub_client;

@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 ring_err ring_init(ring *r, size_t cap, size_t esize)
 {
@@ -37,7 +39,10 @@ void *ring_push(ring *r)
 {
     if (r->count == r->cap)
         return NULL;
-    void *slot = r->mem + ring__index(r, r->count) * r->esize;
+    size_t i = ring__index(r, r->count);
+    if (i >= r->touched)
+        r->touched = i + 1;
+    void *slot = r->mem + i * r->esize;
     r->count++;
     return slot;
 }
@@ -62,8 +67,27 @@ void ring_pop(ring *r)
 {
     if (!r->count)
         return;
-    r->head = ring__index(r, 1);
     r->count--;
+    /* Empty: start over at slot 0, so that a ring that keeps up stays within
+     * its first pages instead of walking the whole buffer. */
+    r->head = r->count ? ring__index(r, 1) : 0;
+}
+
+int ring_trim(ring *r, size_t keep)
+{
+    if (r->count || r->touched <= keep)
+        return 0;
+    long pg = sysconf(_SC_PAGESIZE);
+    size_t page = pg > 0 ? (size_t)pg : 4096;
+    uintptr_t from = (uintptr_t)r->mem + keep * r->esize;
+    uintptr_t to = (uintptr_t)r->mem + r->touched * r->esize;
+    from = (from + page - 1) & ~(uintptr_t)(page - 1); /* whole pages of ours only */
+    to &= ~(uintptr_t)(page - 1);
+    r->touched = keep;
+    if (to <= from)
+        return 0;
+    /* Advice only: if refused, the pages simply stay resident. */
+    return madvise((void *)from, to - from, MADV_DONTNEED) == 0;
 }
 
 ring_err ring_pop_copy(ring *r, void *out)

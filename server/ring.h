@@ -11,6 +11,11 @@
  * bytes, so anything an element points to stays the owner's business (drain
  * before ring_free if elements hold references).
  *
+ * Memory: an emptied ring starts again at its first slot, so a queue that
+ * keeps up touches only as many slots as its deepest backlog — a large ring
+ * is mapped lazily by malloc and its untouched pages cost no RAM (the store
+ * queue is 100,000 × ~330 B). ring_trim gives back what a burst touched.
+ *
  * Threads: none inside. A ring shared by threads is guarded by its owner's
  * lock (store.c, hub.c, ingest.c say which). */
 #ifndef VIGIL_RING_H
@@ -32,6 +37,7 @@ typedef struct ring {
     size_t cap;         /* elements */
     size_t head;        /* index of the oldest element */
     size_t count;       /* elements held */
+    size_t touched;     /* slots [0, touched) may be resident (see ring_trim) */
 } ring;
 
 /* Allocates room for cap elements of esize bytes. */
@@ -45,6 +51,14 @@ void ring_free(ring *r);
 void *ring_push(ring *r);
 /* Copies esize bytes of e in as the newest element. */
 ring_err ring_push_copy(ring *r, const void *e);
+
+/* On an empty ring whose pushes touched more than keep slots since the last
+ * trim: returns the whole pages past the first keep slots to the kernel
+ * (madvise MADV_DONTNEED; they read back as zeros, and are mapped again when
+ * a push reaches them). Returns 1 if it did, 0 if there was nothing to do or
+ * the ring is not empty. One syscall, so callers do it after a burst, not per
+ * element. */
+int ring_trim(ring *r, size_t keep);
 
 /* The oldest element, or NULL when empty. */
 void *ring_front(const ring *r);

@@ -49,6 +49,7 @@
 #define PRUNE_CATCHUP_MS 50         /* ... and when the last step found a full chunk */
 #define PRUNE_CHUNK 5000            /* rows removed per retention step */
 #define GROUP_COMMIT_MS 10          /* wait for more records before a small batch */
+#define STORE_QUEUE_KEEP 8192       /* queue slots (~2.7 MB) kept resident after a burst */
 
 struct store {
     const store_backend *be;
@@ -179,6 +180,10 @@ static void store__take_batch(store *st, int64_t next_prune)
     for (size_t i = 0; i < n; i++)
         (void)ring_pop_copy(&st->queue, &st->batch[i]); /* i < count: cannot fail */
     st->batch_n = n;
+    /* A burst (a reconnecting fleet, a slow disk) may have walked the queue
+     * far; once drained, that memory goes back. A ring that keeps up stays
+     * within its first slots (ring.h) and is never trimmed. */
+    (void)ring_trim(&st->queue, STORE_QUEUE_KEEP);
 }
 
 static void *store__writer_main(void *arg)

@@ -177,6 +177,54 @@ static int telemetry__text_ok(const unsigned char *p, size_t len)
     return 1;
 }
 
+/* ---- cJSON's allocations: one bump arena per parse --------------------- */
+
+/* cJSON mallocs every node and every key: 28 malloc/free pairs for a
+ * fleet-shaped reading, about a third of a parse. While a parse below runs,
+ * this thread's cJSON allocations come from a buffer on that parse's stack,
+ * released as a whole when it returns. Everything else — another thread (the
+ * web thread's commands and REST bodies), this thread outside a parse, an
+ * arena that is full — goes to malloc/free as before: the result is the same
+ * tree, only where its bytes live differs. The hooks are process-wide, so they
+ * are installed once, before main and before any thread exists. */
+#define TELEMETRY__ARENA_BYTES 4096 /* a fleet reading needs ~1.3 KB */
+
+typedef struct telemetry__arena {
+    unsigned char *base;
+    size_t used, cap;
+} telemetry__arena;
+
+static _Thread_local telemetry__arena *telemetry__cur; /* NULL outside a parse */
+
+static void *telemetry__alloc(size_t n)
+{
+    telemetry__arena *a = telemetry__cur;
+    if (a != NULL) {
+        size_t need = (n + 15u) & ~(size_t)15u; /* 16: max_align_t on x86-64/arm64 */
+        if (need >= n && need <= a->cap - a->used) {
+            void *p = a->base + a->used;
+            a->used += need;
+            return p;
+        }
+    }
+    return malloc(n);
+}
+
+static void telemetry__free(void *p)
+{
+    const telemetry__arena *a = telemetry__cur;
+    uintptr_t u = (uintptr_t)p, b = a != NULL ? (uintptr_t)a->base : 0;
+    if (a != NULL && u >= b && u - b < a->cap)
+        return; /* freed with the arena */
+    free(p);
+}
+
+__attribute__((constructor)) static void telemetry__hooks_install(void)
+{
+    cJSON_Hooks h = {.malloc_fn = telemetry__alloc, .free_fn = telemetry__free};
+    cJSON_InitHooks(&h);
+}
+
 /* Parses payload[0..len) strictly: text_ok, one JSON value, nothing after it
  * but whitespace. cJSON's require_null_terminated check needs the NUL inside
  * buffer_length, and the payload need not carry one, so it is copied. */
@@ -425,10 +473,10 @@ static telemetry_reason telemetry__check_envelope(const char *topic_id, const ch
     return TELEMETRY_OK;
 }
 
-telemetry_reason telemetry_parse_data(const char *topic_id, const char *payload,
-                                      size_t len, size_t max_len,
-                                      telemetry_reading *out,
-                                      char *detail, size_t detail_len)
+static telemetry_reason telemetry__parse_data(const char *topic_id, const char *payload,
+                                              size_t len, size_t max_len,
+                                              telemetry_reading *out,
+                                              char *detail, size_t detail_len)
 {
     errbuf e = {detail, detail_len};
     telemetry_reason env =
@@ -478,6 +526,28 @@ telemetry_reason telemetry_parse_data(const char *topic_id, const char *payload,
     return TELEMETRY_OK;
 }
 
+/* Runs parse on this thread with a fresh arena in place (see telemetry__alloc);
+ * the previous one, if any, is put back. */
+#define TELEMETRY__WITH_ARENA(call)                                                          \
+    do {                                                                                     \
+        _Alignas(16) unsigned char buf_[TELEMETRY__ARENA_BYTES];                             \
+        telemetry__arena a_ = {buf_, 0, sizeof buf_}, *prev_ = telemetry__cur;               \
+        telemetry__cur = &a_;                                                                \
+        rc_ = (call);                                                                        \
+        telemetry__cur = prev_;                                                              \
+    } while (0)
+
+telemetry_reason telemetry_parse_data(const char *topic_id, const char *payload,
+                                      size_t len, size_t max_len,
+                                      telemetry_reading *out,
+                                      char *detail, size_t detail_len)
+{
+    telemetry_reason rc_;
+    TELEMETRY__WITH_ARENA(
+        telemetry__parse_data(topic_id, payload, len, max_len, out, detail, detail_len));
+    return rc_;
+}
+
 /* ---- status ------------------------------------------------------------ */
 
 static int telemetry__is_space(char c)
@@ -485,10 +555,10 @@ static int telemetry__is_space(char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-telemetry_reason telemetry_parse_status(const char *topic_id, const char *payload,
-                                        size_t len, size_t max_len,
-                                        telemetry_status *out,
-                                        char *detail, size_t detail_len)
+static telemetry_reason telemetry__parse_status(const char *topic_id, const char *payload,
+                                                size_t len, size_t max_len,
+                                                telemetry_status *out,
+                                                char *detail, size_t detail_len)
 {
     errbuf e = {detail, detail_len};
     telemetry_reason env =
@@ -608,4 +678,15 @@ telemetry_reason telemetry_parse_status(const char *topic_id, const char *payloa
     if (out != NULL)
         *out = s;
     return TELEMETRY_OK;
+}
+
+telemetry_reason telemetry_parse_status(const char *topic_id, const char *payload,
+                                        size_t len, size_t max_len,
+                                        telemetry_status *out,
+                                        char *detail, size_t detail_len)
+{
+    telemetry_reason rc_;
+    TELEMETRY__WITH_ARENA(
+        telemetry__parse_status(topic_id, payload, len, max_len, out, detail, detail_len));
+    return rc_;
 }

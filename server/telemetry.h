@@ -1,6 +1,8 @@
 /* telemetry — parsing and validation of what devices publish. Pure logic:
- * no I/O, no globals, no allocation that outlives a call, so it can be
- * unit-tested and fuzzed (tests/unit/fuzz_telemetry.c).
+ * no I/O, no allocation that outlives a call, so it can be unit-tested and
+ * fuzzed (tests/unit/fuzz_telemetry.c). One process-wide state: cJSON's
+ * allocation hooks, installed before main, which serve a parse's nodes from
+ * a per-call stack arena and everything else from malloc (telemetry.c).
  *
  * Every byte handed in here came from the network and is hostile until a
  * function below returned TELEMETRY_OK. Out-of-range values are rejected with

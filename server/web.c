@@ -74,6 +74,8 @@ struct web {
     auth_table at;
     auth_throttle th;
     lws_sorted_usec_list_t refresh_sul;
+    lws_sorted_usec_list_t flush_sul; /* --ws-flush-ms: the held drain (hub_drain_paced) */
+    uint64_t flush_due_ns;            /* when it is due; 0: none held */
     uint64_t refresh_serial;          /* refresh job in flight, 0 if none */
     int refresh_failing;              /* logged once per failing period */
     /* Open WebSockets (a list through their pss, at most --max-ws-clients):
@@ -1489,6 +1491,26 @@ static int web__body_done(struct lws *wsi, pss *p, web *w)
 
 /* ---- the protocol callback ---- */
 
+/* The end of a flush window (hub_drain_paced). Web thread. */
+static void web__flush(web *w)
+{
+    w->flush_due_ns = 0;
+    hub_drain(w->hub);
+}
+
+static void web__flush_cb(lws_sorted_usec_list_t *sul) { web__flush(lws_container_of(sul, web, flush_sul)); }
+
+/* lws polls for whole milliseconds, rounded down, and then spins with a
+ * zero timeout until a timer is ripe: a held drain due within the next
+ * millisecond is done now instead, once, after the poll that woke early. */
+static void web__flush_if_near(web *w)
+{
+    if (w->flush_due_ns && vclock_mono_ns() + 1000000u >= w->flush_due_ns) {
+        lws_sul_cancel(&w->flush_sul);
+        web__flush(w);
+    }
+}
+
 static int web__callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
     pss *p = user;
@@ -1497,7 +1519,12 @@ static int web__callback(struct lws *wsi, enum lws_callback_reasons reason, void
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         w = lws_context_user(lws_get_context(wsi));
         if (w) {
-            hub_drain(w->hub);
+            uint64_t now = vclock_mono_ns(), hold_ns = hub_drain_paced(w->hub, now);
+            if (hold_ns) {
+                w->flush_due_ns = now + hold_ns;
+                lws_sul_schedule(w->ctx, 0, &w->flush_sul, web__flush_cb,
+                                 (lws_usec_t)(hold_ns / 1000u) + 1);
+            }
             web__query_answers(w);
         }
         return 0;
@@ -1620,10 +1647,13 @@ static void *web__main(void *arg)
     hub_thread_bind(w->hub);
     thread_owner_bind(&w->owner);
     lws_sul_schedule(w->ctx, 0, &w->refresh_sul, web__refresh_cb, AUTH_REFRESH_US);
-    while (!atomic_load(&w->stop))
+    while (!atomic_load(&w->stop)) {
         if (lws_service(w->ctx, 0) < 0)
             break;
+        web__flush_if_near(w);
+    }
     lws_sul_cancel(&w->refresh_sul);
+    lws_sul_cancel(&w->flush_sul);
     thread_owner_release(&w->owner);
     hub_thread_release(w->hub);
     return NULL;
@@ -1766,6 +1796,7 @@ int web_start(const vigil_config *cfg, const web_deps *deps, web **out)
         goto fail;
     }
     hub_set_conn_ops(h, &web__conn_ops);
+    hub_set_flush_window(h, (uint32_t)cfg->ws_flush_ms);
     query_config qc = {.st = deps->st, .trk = deps->trk, .headroom = LWS_PRE, .wake = web__wake_lws,
                        .wake_ctx = w->ctx};
     if (query_start(&qc, &w->q) != QUERY_OK)

@@ -21,6 +21,7 @@
 #include "live.h"
 #include "metrics.h"
 #include "sbuf.h"
+#include "vclock.h"
 
 #define T0 1764576000000LL
 
@@ -868,6 +869,48 @@ static void test_hub_quiet_post_and_kick(void **state)
     hub_destroy(h);
 }
 
+/* --ws-flush-ms: within the window of the last drain nothing is drained and
+ * posts do not wake; after it, or with a backlog, it drains at once; 0 keeps
+ * today's drain at every wake. */
+static void test_hub_paced_drain(void **state)
+{
+    (void)state;
+    vigil_metrics m;
+    memset(&m, 0, sizeof m);
+    hub *h = hub_create(&m, 1024, 600);
+    assert_non_null(h);
+    int wakes = 0;
+    hub_set_waker(h, count_wake, &wakes);
+    hub_set_conn_ops(h, &ops);
+    assert_int_equal(hub_post(h, reading("a", 1, 0)), 0);
+    assert_int_equal(hub_drain_paced(h, vclock_mono_ns()), 0); /* window 0: at once */
+    assert_int_equal(m.broadcast, 1);
+
+    hub_set_flush_window(h, 5);
+    uint64_t t0 = vclock_mono_ns(); /* >= the drain's own timestamp */
+    assert_int_equal(hub_post(h, reading("a", 2, 0)), 0);
+    assert_int_equal(wakes, 2);
+    uint64_t hold = hub_drain_paced(h, t0 + 1000000u);
+    assert_true(hold > 0 && hold <= 4000000u);
+    assert_int_equal(m.broadcast, 1); /* held */
+    assert_int_equal(hub_post(h, reading("a", 3, 0)), 0);
+    assert_int_equal(wakes, 2); /* no wake while held */
+    assert_int_equal(hub_drain_paced(h, t0 + 10000000u), 0); /* window over */
+    assert_int_equal(m.broadcast, 3);
+    assert_int_equal(hub_post(h, reading("a", 4, 0)), 0);
+    assert_int_equal(wakes, 3); /* drained: posts wake again */
+    hub_drain(h);
+
+    /* A backlog (more than a drain takes) is not held. */
+    for (int i = 0; i < 300; i++)
+        assert_int_equal(hub_post_quiet(h, reading("b", 10 + i, 0)), 0);
+    hub_drain(h);
+    assert_int_equal(m.broadcast, 4 + 256);
+    assert_int_equal(hub_drain_paced(h, vclock_mono_ns()), 0);
+    assert_int_equal(m.broadcast, 4 + 300);
+    hub_destroy(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -883,6 +926,7 @@ int main(void)
         cmocka_unit_test(test_write_failure_closes),
         cmocka_unit_test(test_hub_inbox),
         cmocka_unit_test(test_hub_quiet_post_and_kick),
+        cmocka_unit_test(test_hub_paced_drain),
         cmocka_unit_test(test_snapshot_streamed_identical),
         cmocka_unit_test(test_snapshot_memory_bounded_for_idle_clients),
         cmocka_unit_test(test_subscribe_rate_limited_and_coalesced),

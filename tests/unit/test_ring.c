@@ -1,5 +1,6 @@
 /* Unit tests for server/ring.c: FIFO order across wrap-around, the bound,
- * in-place pushes, indexed access, bad arguments. */
+ * in-place pushes, indexed access, bad arguments, the restart at slot 0 of
+ * an emptied ring and ring_trim. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -111,6 +112,57 @@ static void test_bad_init(void **state)
     ring_free(&r);
 }
 
+/* An emptied ring starts again at slot 0: a queue that keeps up does not
+ * walk (and make resident) its whole buffer. */
+static void test_empty_restarts_at_first_slot(void **state)
+{
+    (void)state;
+    ring r;
+    assert_int_equal(ring_init(&r, 5, sizeof(int)), RING_OK);
+    for (int i = 0; i < 100; i++) {
+        int *a = ring_push(&r), *b = ring_push(&r);
+        assert_ptr_equal(a, r.mem);
+        assert_ptr_equal(b, r.mem + sizeof(int));
+        *a = i;
+        *b = -i;
+        int out;
+        assert_int_equal(ring_pop_copy(&r, &out), RING_OK);
+        assert_int_equal(out, i);
+        assert_int_equal(ring_pop_copy(&r, &out), RING_OK);
+        assert_int_equal(out, -i);
+    }
+    assert_int_equal(r.touched, 2);
+    ring_free(&r);
+}
+
+/* ring_trim gives pages back only on an empty ring touched past keep, and
+ * the ring works as before afterwards. */
+static void test_trim_after_burst(void **state)
+{
+    (void)state;
+    ring r;
+    const size_t cap = 200000; /* 1.6 MB of uint64_t: many pages */
+    assert_int_equal(ring_init(&r, cap, sizeof(uint64_t)), RING_OK);
+    for (uint64_t i = 0; i < 150000; i++)
+        *(uint64_t *)ring_push(&r) = i;
+    assert_int_equal(ring_trim(&r, 1000), 0); /* not empty */
+    for (uint64_t i = 0; i < 150000; i++) {
+        uint64_t v;
+        assert_int_equal(ring_pop_copy(&r, &v), RING_OK);
+        assert_int_equal(v, i);
+    }
+    assert_int_equal(ring_trim(&r, 1000), 1);
+    assert_int_equal(r.touched, 1000);
+    assert_int_equal(ring_trim(&r, 1000), 0); /* nothing new touched */
+    assert_int_equal(ring_trim(&r, 5000), 0); /* keep beyond what was touched */
+    for (uint64_t i = 0; i < cap; i++) /* the trimmed pages map again */
+        *(uint64_t *)ring_push(&r) = i * 3;
+    assert_true(ring_full(&r));
+    for (uint64_t i = 0; i < cap; i++)
+        assert_int_equal(*(uint64_t *)ring_at(&r, (size_t)i), i * 3);
+    ring_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -118,6 +170,8 @@ int main(void)
         cmocka_unit_test(test_wrap_many_laps),
         cmocka_unit_test(test_in_place_large_elements),
         cmocka_unit_test(test_bad_init),
+        cmocka_unit_test(test_empty_restarts_at_first_slot),
+        cmocka_unit_test(test_trim_after_burst),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
