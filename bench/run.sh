@@ -56,13 +56,13 @@ mkdir -p "$OUT"
 if [ "$QUICK" = 1 ]; then
   RESULTS="$SRC/bench/out/quick.json"
   step "quick run (logs in $OUT)"
-  timeout 200 /usr/bin/python3 "$HERE/orchestrate.py" --build "$BUILD" --out "$OUT" --results "$RESULTS" --quick
+  timeout 300 /usr/bin/python3 "$HERE/orchestrate.py" --build "$BUILD" --out "$OUT" --results "$RESULTS" --quick
   /usr/bin/python3 "$HERE/report.py" "$RESULTS" "$OUT/BENCHMARKS-quick.md" >/dev/null
   echo "quick results: $RESULTS, $OUT/BENCHMARKS-quick.md"
 else
   RESULTS="$HERE/results/latest.json"
   step "full run (logs in $OUT)"
-  timeout 780 /usr/bin/python3 "$HERE/orchestrate.py" --build "$BUILD" --out "$OUT" --results "$RESULTS"
+  timeout 1080 /usr/bin/python3 "$HERE/orchestrate.py" --build "$BUILD" --out "$OUT" --results "$RESULTS"
   step "report: docs/BENCHMARKS.md, docs/img/bench-*.png"
   /usr/bin/python3 "$HERE/report.py" "$RESULTS" "$SRC/docs/BENCHMARKS.md"
 fi
