@@ -1099,6 +1099,9 @@ static void *ingest__main(void *arg)
         }
         if (atomic_load(&in->stop))
             break;
+        /* Operators' changes (settings, ack, silence) accepted before this
+         * wake-up apply to every reading read after it: drain them first. */
+        ingest__alarm_ops(in);
         int rc = MOSQ_ERR_SUCCESS;
         if (nfds == 2 && (pfd[1].revents & (POLLIN | POLLERR | POLLHUP))) {
             /* libmosquitto 2.0 reads one packet per call: keep reading
