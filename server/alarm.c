@@ -1062,7 +1062,7 @@ static alarm_err alarm__num(const cJSON *it, const char *path, double lo, double
 static alarm_err alarm__secs(const cJSON *it, const char *path, double lo, double hi, int64_t *out,
                              char *err, size_t errlen)
 {
-    double v;
+    double v = 0; /* set by the number check below; 0 keeps -O3 quiet */
     alarm_err r = alarm__num(it, path, lo, hi, &v, err, errlen);
     if (r == ALARM_OK)
         *out = llround(v * 1000.0);
