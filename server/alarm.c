@@ -186,32 +186,64 @@ typedef struct alarm__open {
     int64_t esc_base; /* wall ms the escalation clock started */
 } alarm__open;
 
+/* One condition of one device that is not idle: a tier on or pending, or an
+ * open alarm. An idle condition (both tiers off, nothing pending, no alarm)
+ * has no node: a device with no active condition keeps none, which is most
+ * of a fleet most of the time (issue 13: ~1 KB per device when all twelve
+ * conditions were inline). */
+typedef struct alarm__cond {
+    struct alarm__cond *next; /* the device's nodes, in condition order */
+    alarm__open *open;        /* NULL: none */
+    alarm__det det[2];        /* [0] the only / medium tier, [1] the high tier */
+    uint8_t c;                /* alarm_condition */
+} alarm__cond;
+
+#define ALARM__NOPOS UINT32_MAX /* hpos: not in the timer heap */
+
 typedef struct alarm__dev {
-    char id[ALARM_ID_MAX + 1];
-    alarm_settings *cfg; /* NULL: the defaults */
+    alarm_settings *cfg;  /* NULL: the defaults */
+    alarm__cond *conds;   /* owned; only conditions that are not idle */
     int64_t interval_ms;
-    int online;
-    int have_reading;
-    int64_t last_wall;   /* wall ms of the latest reading (stale) */
-    int have_t, tmode;   /* tmode: 1 ts, 2 seq x interval, 3 arrival */
+    int64_t last_wall;    /* wall ms of the latest reading (stale) */
     int64_t boot, last_t;
-    int have_off;
-    int64_t min_off;     /* seq mode: least (arrival - device time) this boot */
-    int ppg_seen;        /* the device has sent SpO2 or pulse values */
-    int lost_on;
+    int64_t min_off;      /* seq mode: least (arrival - device time) this boot */
     int64_t lost_at, lost_total;
-    int has_news2;
     alarm_news2 news2;
-    alarm__det det[ALARM_COND_COUNT][2];
-    alarm__open *cur[ALARM_COND_COUNT];
+    uint32_t hpos;        /* index in the engine's timer heap, or ALARM__NOPOS */
+    uint16_t mask;        /* bit c set: conds has a node for condition c */
+    /* Flags as bits (were ints): the values are 0/1, tmode 1..3. */
+    unsigned online : 1, have_reading : 1, have_t : 1, tmode : 2, have_off : 1;
+    unsigned ppg_seen : 1; /* the device has sent SpO2 or pulse values */
+    unsigned lost_on : 1, has_news2 : 1;
+    char id[];            /* NUL-terminated, <= ALARM_ID_MAX: only its length is kept */
 } alarm__dev;
+
+/* The timer index: a binary min-heap with one entry per device that has
+ * time-based work (offline/stale onset or clear, data_lost expiry,
+ * escalation, audio-pause end), keyed on when it is due. The key is never
+ * later than the device's real due time; it may be earlier (lazy: a reading
+ * that moves stale later does not touch the heap), and a tick re-checks
+ * every device it pops. Bounded: at most one entry per device, and the
+ * array is grown when a device is created, so a push never fails. */
+typedef struct alarm__due {
+    int64_t due;
+    alarm__dev *d;
+} alarm__due;
+
+#define ALARM__ASAP INT64_MIN /* due at the next tick, whatever its time */
+#define ALARM__NEVER INT64_MAX
 
 struct alarm_engine {
     idtable dev; /* alarm__dev * entries */
+    size_t max_devices;
     alarm_settings defaults;
     uint64_t last_id;
     alarm_stripe_fn stripe_of;             /* NULL: one id sequence */
     uint64_t stripe_last[ALARM_ID_STRIPES]; /* with stripes: the last id of each */
+    alarm__due *heap;                       /* nheap entries, cap capheap */
+    size_t nheap, capheap;
+    int64_t latest;     /* the latest time any call passed in: a tick before it walks every device */
+    size_t last_visited; /* devices the last tick evaluated */
 };
 
 static const void *alarm__key(const void *entry) { return (*(alarm__dev *const *)entry)->id; }
@@ -238,7 +270,8 @@ void alarm_events_clear(alarm_events *out)
 
 alarm_engine *alarm_engine_new(size_t max_devices)
 {
-    if (max_devices == 0)
+    /* Heap positions are uint32_t. */
+    if (max_devices == 0 || max_devices >= ALARM__NOPOS)
         return NULL;
     alarm_engine *e = calloc(1, sizeof *e);
     if (!e)
@@ -247,6 +280,8 @@ alarm_engine *alarm_engine_new(size_t max_devices)
         free(e);
         return NULL;
     }
+    e->max_devices = max_devices;
+    e->latest = INT64_MIN;
     alarm_settings_default(&e->defaults);
     return e;
 }
@@ -262,8 +297,154 @@ void alarm_engine_free(alarm_engine *e)
     while ((pd = idtable_next(&e->dev, &it)))
         alarm__dev_free(*pd);
     idtable_free(&e->dev);
+    free(e->heap);
     free(e);
 }
+
+void alarm_engine_stats(const alarm_engine *e, alarm_stats *out)
+{
+    out->devices = idtable_count(&e->dev);
+    out->timed = e->nheap;
+    out->last_tick_visited = e->last_visited;
+}
+
+/* ---- the timer heap ---- */
+
+static void alarm__heap_set(alarm_engine *e, size_t i, alarm__due x)
+{
+    e->heap[i] = x;
+    x.d->hpos = (uint32_t)i;
+}
+
+static void alarm__heap_up(alarm_engine *e, size_t i)
+{
+    alarm__due x = e->heap[i];
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (e->heap[p].due <= x.due)
+            break;
+        alarm__heap_set(e, i, e->heap[p]);
+        i = p;
+    }
+    alarm__heap_set(e, i, x);
+}
+
+static void alarm__heap_down(alarm_engine *e, size_t i)
+{
+    alarm__due x = e->heap[i];
+    for (;;) {
+        size_t l = 2 * i + 1, m = i;
+        int64_t best = x.due;
+        if (l < e->nheap && e->heap[l].due < best)
+            best = e->heap[m = l].due;
+        if (l + 1 < e->nheap && e->heap[l + 1].due < best)
+            m = l + 1;
+        if (m == i)
+            break;
+        alarm__heap_set(e, i, e->heap[m]);
+        i = m;
+    }
+    alarm__heap_set(e, i, x);
+}
+
+/* Room is reserved when a device is created (alarm__get). */
+static void alarm__heap_push(alarm_engine *e, alarm__dev *d, int64_t due)
+{
+    e->heap[e->nheap] = (alarm__due){due, d};
+    alarm__heap_up(e, e->nheap++);
+}
+
+static void alarm__heap_remove(alarm_engine *e, alarm__dev *d)
+{
+    size_t i = d->hpos;
+    if (i == ALARM__NOPOS)
+        return;
+    d->hpos = ALARM__NOPOS;
+    if (i == --e->nheap)
+        return;
+    alarm__due x = e->heap[e->nheap];
+    alarm__heap_set(e, i, x);
+    alarm__heap_down(e, i);
+    alarm__heap_up(e, x.d->hpos);
+}
+
+/* Grows the heap so that every device, one more included, has room. */
+static alarm_err alarm__heap_reserve(alarm_engine *e, size_t n)
+{
+    if (n <= e->capheap)
+        return ALARM_OK;
+    size_t cap = e->capheap ? e->capheap * 2 : 64;
+    if (cap > e->max_devices)
+        cap = e->max_devices;
+    if (cap < n)
+        cap = n;
+    alarm__due *h = realloc(e->heap, cap * sizeof *h);
+    if (!h)
+        return ALARM_ENOMEM;
+    e->heap = h;
+    e->capheap = cap;
+    return ALARM_OK;
+}
+
+/* ---- per-condition nodes ---- */
+
+static alarm__cond *alarm__cd(const alarm__dev *d, alarm_condition c)
+{
+    if (!(d->mask & (1u << c)))
+        return NULL;
+    alarm__cond *n = d->conds;
+    while (n && n->c != c)
+        n = n->next;
+    return n;
+}
+
+/* The node of condition c, created idle if there is none; NULL: no memory. */
+static alarm__cond *alarm__cd_get(alarm__dev *d, alarm_condition c)
+{
+    alarm__cond *n = alarm__cd(d, c);
+    if (n)
+        return n;
+    alarm__cond **at = &d->conds;
+    while (*at && (*at)->c < c)
+        at = &(*at)->next;
+    n = calloc(1, sizeof *n);
+    if (!n)
+        return NULL;
+    n->c = (uint8_t)c;
+    n->next = *at;
+    *at = n;
+    d->mask |= (uint16_t)(1u << c);
+    return n;
+}
+
+static int alarm__det_idle(const alarm__det *t)
+{
+    return !t->on && !t->has_pend && !t->has_okp;
+}
+
+/* Frees condition c's node once it is idle again. */
+static void alarm__cd_trim(alarm__dev *d, alarm_condition c)
+{
+    if (!(d->mask & (1u << c)))
+        return;
+    alarm__cond **at = &d->conds;
+    while (*at && (*at)->c != c)
+        at = &(*at)->next;
+    alarm__cond *n = *at;
+    if (!n || n->open || !alarm__det_idle(&n->det[0]) || !alarm__det_idle(&n->det[1]))
+        return;
+    *at = n->next;
+    d->mask &= (uint16_t)~(1u << c);
+    free(n);
+}
+
+static alarm__open *alarm__cur(const alarm__dev *d, alarm_condition c)
+{
+    const alarm__cond *n = alarm__cd(d, c);
+    return n ? n->open : NULL;
+}
+
+/* ---- devices ---- */
 
 static alarm__dev *alarm__find(const alarm_engine *e, const char *id)
 {
@@ -277,12 +458,18 @@ static alarm_err alarm__get(alarm_engine *e, const char *id, alarm__dev **out)
         return ALARM_EINVAL;
     alarm__dev *d = alarm__find(e, id);
     if (!d) {
-        d = calloc(1, sizeof *d);
+        if (idtable_count(&e->dev) >= e->max_devices)
+            return ALARM_EFULL;
+        if (alarm__heap_reserve(e, idtable_count(&e->dev) + 1) != ALARM_OK)
+            return ALARM_ENOMEM;
+        size_t len = strlen(id);
+        d = calloc(1, sizeof *d + len + 1);
         if (!d)
             return ALARM_ENOMEM;
-        strcpy(d->id, id);
+        memcpy(d->id, id, len + 1);
         d->interval_ms = ALARM_DEFAULT_INTERVAL_MS;
         d->online = 1;
+        d->hpos = ALARM__NOPOS;
         idtable_err ie = idtable_put(&e->dev, &d, NULL);
         if (ie != IDTABLE_OK) {
             free(d);
@@ -409,20 +596,25 @@ typedef struct alarm__obs { /* what the evaluation says about one condition */
     int64_t at;          /* wall estimate of the change (start or end) */
 } alarm__obs;
 
-/* The condition's alarm follows obs. At most one event. */
+/* The condition's alarm follows obs. At most one event. Frees the
+ * condition's node if it ends idle, so callers hold no node pointer across
+ * it. */
 static void alarm__apply(alarm_engine *e, alarm_events *out, alarm__dev *d, alarm_condition c,
                          const alarm__obs *ob, int replay, int64_t now)
 {
-    alarm__open *o = d->cur[c];
+    alarm__cond *n = alarm__cd(d, c);
+    alarm__open *o = n ? n->open : NULL;
     if (!alarm__room(out))
-        return;
+        goto out;
     if (ob->on) {
         if (!o) {
+            if (!n && !(n = alarm__cd_get(d, c)))
+                return; /* tried again at the next evaluation */
             o = calloc(1, sizeof *o);
             if (!o)
-                return; /* tried again at the next evaluation */
+                goto out; /* tried again at the next evaluation */
             o->r.alarm_id = alarm__next_id(e, d->id, now);
-            strcpy(o->r.device_id, d->id);
+            memcpy(o->r.device_id, d->id, strlen(d->id) + 1);
             o->r.condition = c;
             o->r.priority = ob->prio;
             o->r.state = ALARM_ACTIVE;
@@ -433,7 +625,7 @@ static void alarm__apply(alarm_engine *e, alarm_events *out, alarm__dev *d, alar
             o->r.retrospective = replay;
             o->r.news2_score = c == ALARM_NEWS2 && d->has_news2 ? d->news2.score : 0;
             o->esc_base = now;
-            d->cur[c] = o;
+            n->open = o;
             alarm__emit(out, ALARM_EV_RAISED, o, NULL, now);
             return;
         }
@@ -465,7 +657,7 @@ static void alarm__apply(alarm_engine *e, alarm_events *out, alarm__dev *d, alar
         return;
     }
     if (!o || o->r.state == ALARM_LATCHED)
-        return;
+        goto out;
     o->r.cleared_at = ob->at;
     if (o->r.state == ALARM_ACTIVE && !o->r.retrospective &&
         alarm__latches(alarm__cfg(e, d), c, o->r.priority)) {
@@ -476,7 +668,32 @@ static void alarm__apply(alarm_engine *e, alarm_events *out, alarm__dev *d, alar
     o->r.state = ALARM_CLEARED;
     alarm__emit(out, ALARM_EV_CLEARED, o, NULL, now);
     free(o);
-    d->cur[c] = NULL;
+    n->open = NULL;
+out:
+    alarm__cd_trim(d, c);
+}
+
+/* Whether a value breaches / is clear of one tier (lo: the only / medium
+ * tier, hi: the high one, when the condition has it). */
+static void alarm__judge(const alarm__dev *d, alarm_condition c, const alarm_cond_settings *cs, double v,
+                         int br[2], int ok[2])
+{
+    const alarm__spec *sp = &alarm__specs[c];
+    double l = cs->limit, h = cs->limit_high, y = cs->hysteresis;
+    br[1] = ok[1] = 0;
+    if (sp->dir == DIR_BELOW) {
+        br[0] = v < l, ok[0] = v >= l + y;
+        if (sp->fields & F_HIGH)
+            br[1] = v < h, ok[1] = v >= h + y;
+    } else if (c == ALARM_NEWS2) { /* v is the aggregate; "at least" */
+        int three = d->news2.spo2 == 3 || d->news2.pulse == 3;
+        br[0] = v >= l, ok[0] = v < l - y;
+        br[1] = v >= h || three, ok[1] = v < h - y && !three;
+    } else {
+        br[0] = v > l, ok[0] = v <= l - y;
+        if (sp->fields & F_HIGH)
+            br[1] = v > h, ok[1] = v <= h - y;
+    }
 }
 
 /* Feeds one value into a condition's tiers and applies the result. */
@@ -485,28 +702,31 @@ static void alarm__eval_value(alarm_engine *e, alarm_events *out, alarm__dev *d,
 {
     const alarm__spec *sp = &alarm__specs[c];
     const alarm_cond_settings *cs = &alarm__cfg(e, d)->cond[c];
-    alarm__det *lo = &d->det[c][0], *hi = &d->det[c][1];
+    alarm__cond *n = alarm__cd(d, c);
+    int br[2] = {0, 0}, ok[2] = {0, 0};
+    if (cs->enabled && valid)
+        alarm__judge(d, c, cs, v, br, ok);
+    if (!n) {
+        /* Idle: it stays idle (and has no alarm to apply to) unless a
+         * valid value breaches an enabled tier — the common case, kept
+         * cheap and allocation-free. */
+        if (!br[0] && !br[1])
+            return;
+        if (!(n = alarm__cd_get(d, c)))
+            return; /* no memory: tried again at the next reading */
+    }
+    alarm__det *lo = &n->det[0], *hi = &n->det[1];
     if (!cs->enabled) {
-        memset(d->det[c], 0, sizeof d->det[c]);
+        memset(n->det, 0, sizeof n->det);
     } else if (!valid) {
         alarm__invalidate(lo);
         alarm__invalidate(hi);
+        alarm__cd_trim(d, c);
         return; /* never starts, extends or clears */
     } else {
-        double l = cs->limit, h = cs->limit_high, y = cs->hysteresis;
-        if (sp->dir == DIR_BELOW) {
-            alarm__feed(lo, v < l, v >= l + y, t, cs->onset_ms, cs->clear_ms);
-            if (sp->fields & F_HIGH)
-                alarm__feed(hi, v < h, v >= h + y, t, cs->onset_high_ms, cs->clear_ms);
-        } else if (c == ALARM_NEWS2) { /* v is the aggregate; "at least" */
-            int three = d->news2.spo2 == 3 || d->news2.pulse == 3;
-            alarm__feed(lo, v >= l, v < l - y, t, cs->onset_ms, cs->clear_ms);
-            alarm__feed(hi, v >= h || three, v < h - y && !three, t, cs->onset_high_ms, cs->clear_ms);
-        } else {
-            alarm__feed(lo, v > l, v <= l - y, t, cs->onset_ms, cs->clear_ms);
-            if (sp->fields & F_HIGH)
-                alarm__feed(hi, v > h, v <= h - y, t, cs->onset_high_ms, cs->clear_ms);
-        }
+        alarm__feed(lo, br[0], ok[0], t, cs->onset_ms, cs->clear_ms);
+        if (sp->fields & F_HIGH)
+            alarm__feed(hi, br[1], ok[1], t, cs->onset_high_ms, cs->clear_ms);
     }
     alarm__obs ob = {0};
     ob.on = lo->on || hi->on;
@@ -523,7 +743,12 @@ static void alarm__eval_bool(alarm_engine *e, alarm_events *out, alarm__dev *d, 
                              int breach, int64_t t, int64_t off, int replay, int64_t now)
 {
     const alarm_cond_settings *cs = &alarm__cfg(e, d)->cond[c];
-    alarm__det *det = &d->det[c][0];
+    alarm__cond *n = alarm__cd(d, c);
+    if (!n) { /* idle: as in alarm__eval_value */
+        if (!breach || !cs->enabled || !(n = alarm__cd_get(d, c)))
+            return;
+    }
+    alarm__det *det = &n->det[0];
     if (!cs->enabled) {
         memset(det, 0, sizeof *det);
         breach = 0;
@@ -537,10 +762,13 @@ static void alarm__eval_bool(alarm_engine *e, alarm_events *out, alarm__dev *d, 
 /* Device-time conditions forget their timers when the timeline restarts. */
 static void alarm__reset_timeline(alarm__dev *d)
 {
-    for (int c = 0; c < ALARM_COND_COUNT; c++) {
+    for (alarm__cond *n = d->conds, *next; n; n = next) {
+        next = n->next;
+        alarm_condition c = (alarm_condition)n->c;
         if (alarm__specs[c].physiological || c == ALARM_NO_SIGNAL || c == ALARM_BATTERY_LOW) {
-            alarm__invalidate(&d->det[c][0]);
-            alarm__invalidate(&d->det[c][1]);
+            alarm__invalidate(&n->det[0]);
+            alarm__invalidate(&n->det[1]);
+            alarm__cd_trim(d, c);
         }
     }
     d->have_t = 0;
@@ -557,6 +785,88 @@ static void alarm__eval_presence(alarm_engine *e, alarm_events *out, alarm__dev 
     alarm__eval_bool(e, out, d, ALARM_OFFLINE, !d->online, now, 0, 0, now);
     int stale = d->online && d->have_reading && now - d->last_wall >= alarm__stale_after(e, d);
     alarm__eval_bool(e, out, d, ALARM_STALE, stale, now, 0, 0, now);
+}
+
+/* ---- when a device next has time-based work ---- */
+
+static int64_t alarm__min(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* The earliest wall time at or after now at which alarm__eval_bool(c) at a
+ * tick would change anything, if nothing else happens to the device: the
+ * condition breaches from breach_at on (ALARM__NEVER: not while its inputs
+ * stay as they are). ALARM__ASAP when the state is not the one the last
+ * evaluation left (inputs changed since, or an alarm could not be applied
+ * for want of room or memory); early is always safe, a tick re-checks. */
+static int64_t alarm__bool_due(const alarm_engine *e, const alarm__dev *d, alarm_condition c,
+                               int64_t breach_at, int64_t now)
+{
+    const alarm__cond *n = alarm__cd(d, c);
+    const alarm_cond_settings *cs = &alarm__cfg(e, d)->cond[c];
+    int breach = now >= breach_at;
+    if (!n) /* idle, no alarm */
+        return !cs->enabled ? ALARM__NEVER : breach ? ALARM__ASAP : breach_at;
+    const alarm__det *t = &n->det[0];
+    const alarm__open *o = n->open;
+    if (!cs->enabled) /* the first tick zeroes the tiers and clears the alarm */
+        return !alarm__det_idle(t) || (o && o->r.state != ALARM_LATCHED) ? ALARM__ASAP : ALARM__NEVER;
+    if (!t->on) {
+        if (o && o->r.state != ALARM_LATCHED)
+            return ALARM__ASAP; /* to be cleared or latched */
+        if (t->has_pend)
+            return breach ? t->pend + cs->onset_ms : ALARM__ASAP;
+        return breach ? ALARM__ASAP : breach_at;
+    }
+    if (!o || o->r.state == ALARM_LATCHED || o->r.priority < alarm__specs[c].prio || o->r.retrospective)
+        return ALARM__ASAP; /* to be raised or updated */
+    if (t->has_okp)
+        return breach ? ALARM__ASAP : alarm__min(t->okp + cs->clear_ms, breach_at);
+    return breach ? ALARM__NEVER : ALARM__ASAP;
+}
+
+/* The earliest time a tick could change anything on this device (see
+ * alarm__tick_dev), assuming the times passed in do not go backwards
+ * (alarm_tick walks every device when one does). */
+static int64_t alarm__next_due(const alarm_engine *e, const alarm__dev *d, int64_t now)
+{
+    int64_t stale_at = d->online && d->have_reading ? d->last_wall + alarm__stale_after(e, d) : ALARM__NEVER;
+    int64_t due = alarm__bool_due(e, d, ALARM_OFFLINE, d->online ? ALARM__NEVER : ALARM__ASAP, now);
+    due = alarm__min(due, alarm__bool_due(e, d, ALARM_STALE, stale_at, now));
+    if (d->lost_on)
+        due = alarm__min(due, d->lost_at + alarm__cfg(e, d)->cond[ALARM_DATA_LOST].clear_ms);
+    int64_t esc = alarm__cfg(e, d)->escalation_ms;
+    for (const alarm__cond *n = d->conds; n; n = n->next) {
+        const alarm__open *o = n->open;
+        if (!o)
+            continue;
+        if (o->r.priority == ALARM_PRIO_HIGH && !o->r.retrospective &&
+            (o->r.state == ALARM_ACTIVE || o->r.state == ALARM_LATCHED))
+            due = alarm__min(due, o->esc_base + (int64_t)(o->r.escalation + 1) * esc);
+        if (o->r.silenced_until)
+            due = alarm__min(due, o->r.silenced_until);
+    }
+    return due;
+}
+
+/* After anything that changed d at time now: indexes d if its work is due
+ * sooner than its heap entry says. Lazy the other way: a later due time
+ * leaves the entry early, and the tick that pops it re-checks. */
+static void alarm__schedule(alarm_engine *e, alarm__dev *d, int64_t due)
+{
+    if (due == ALARM__NEVER)
+        return;
+    if (d->hpos == ALARM__NOPOS) {
+        alarm__heap_push(e, d, due);
+    } else if (due < e->heap[d->hpos].due) {
+        e->heap[d->hpos].due = due;
+        alarm__heap_up(e, d->hpos);
+    }
+}
+
+static void alarm__touch(alarm_engine *e, alarm__dev *d, int64_t now)
+{
+    if (now > e->latest)
+        e->latest = now;
+    alarm__schedule(e, d, alarm__next_due(e, d, now));
 }
 
 alarm_err alarm_on_reading(alarm_engine *e, alarm_events *out, const telemetry_reading *r, int64_t now)
@@ -588,12 +898,14 @@ alarm_err alarm_on_reading(alarm_engine *e, alarm_events *out, const telemetry_r
         t = now;
     }
     int64_t boot = (r->present & TELEMETRY_HAS_BOOT) ? r->boot : 0;
-    if (d->have_t && (mode != d->tmode || boot != d->boot))
+    if (d->have_t && (mode != (int)d->tmode || boot != d->boot))
         alarm__reset_timeline(d);
-    if (d->have_t && t <= d->last_t)
+    if (d->have_t && t <= d->last_t) {
+        alarm__touch(e, d, now);
         return ALARM_OK; /* out of order or a duplicate: already evaluated past it */
+    }
     d->have_t = 1;
-    d->tmode = mode;
+    d->tmode = (unsigned)mode & 3u;
     d->boot = boot;
     d->last_t = t;
     int64_t off = 0, lag = 0;
@@ -643,6 +955,7 @@ alarm_err alarm_on_reading(alarm_engine *e, alarm_events *out, const telemetry_r
     alarm__eval_bool(e, out, d, ALARM_NO_SIGNAL, bad_flag || null_vitals, t, off, replay, now);
     if (p & TELEMETRY_HAS_BATTERY)
         alarm__eval_value(e, out, d, ALARM_BATTERY_LOW, 1, r->battery, t, off, replay, now);
+    alarm__touch(e, d, now);
     return ALARM_OK;
 }
 
@@ -663,6 +976,7 @@ alarm_err alarm_on_status(alarm_engine *e, alarm_events *out, const char *id, in
     if (online)
         d->last_wall = now; /* staleness counts from the announcement */
     alarm__eval_presence(e, out, d, now);
+    alarm__touch(e, d, now);
     return ALARM_OK;
 }
 
@@ -681,49 +995,113 @@ alarm_err alarm_on_lost(alarm_engine *e, alarm_events *out, const char *id, int6
     d->lost_total = seqs > INT64_MAX - d->lost_total ? INT64_MAX : d->lost_total + seqs;
     alarm__obs ob = {.on = 1, .prio = ALARM_PRIO_LOW, .has_value = 1, .value = (double)d->lost_total, .at = now};
     alarm__apply(e, out, d, ALARM_DATA_LOST, &ob, 0, now);
-    if (d->cur[ALARM_DATA_LOST] && d->cur[ALARM_DATA_LOST]->r.value != ob.value)
-        d->cur[ALARM_DATA_LOST]->r.value = ob.value; /* the count grows quietly */
+    alarm__open *o = alarm__cur(d, ALARM_DATA_LOST);
+    if (o && o->r.value != ob.value)
+        o->r.value = ob.value; /* the count grows quietly */
+    alarm__touch(e, d, now);
     return ALARM_OK;
 }
 
-void alarm_tick(alarm_engine *e, alarm_events *out, int64_t now)
+/* What a tick does to one device. 0 once the event list is full (the rest
+ * of the device's work stays due). */
+static int alarm__tick_dev(alarm_engine *e, alarm_events *out, alarm__dev *d, int64_t now)
 {
-    if (!e || !out)
-        return;
+    alarm__eval_presence(e, out, d, now);
+    if (d->lost_on && now - d->lost_at >= alarm__cfg(e, d)->cond[ALARM_DATA_LOST].clear_ms &&
+        alarm__room(out)) {
+        d->lost_on = 0;
+        d->lost_total = 0;
+        alarm__obs ob = {.on = 0, .prio = ALARM_PRIO_LOW, .at = now};
+        alarm__apply(e, out, d, ALARM_DATA_LOST, &ob, 0, now);
+    }
+    int64_t esc = alarm__cfg(e, d)->escalation_ms;
+    for (alarm__cond *n = d->conds; n; n = n->next) {
+        alarm__open *o = n->open;
+        if (!o)
+            continue;
+        if (o->r.priority == ALARM_PRIO_HIGH && !o->r.retrospective &&
+            (o->r.state == ALARM_ACTIVE || o->r.state == ALARM_LATCHED) &&
+            now - o->esc_base >= (int64_t)(o->r.escalation + 1) * esc) {
+            if (!alarm__room(out))
+                return 0;
+            o->r.escalation++;
+            alarm__emit(out, ALARM_EV_ESCALATED, o, NULL, now);
+        }
+        if (o->r.silenced_until && now >= o->r.silenced_until) {
+            if (!alarm__room(out))
+                return 0;
+            o->r.silenced_until = 0; /* sounds again */
+            alarm__emit(out, ALARM_EV_UPDATED, o, NULL, now);
+        }
+    }
+    return 1;
+}
+
+/* A tick at a time before one already passed in (the wall clock stepped
+ * back): the heap's due times assume time does not go backwards, so every
+ * device is evaluated, as before the index existed. */
+static void alarm__tick_all(alarm_engine *e, alarm_events *out, int64_t now)
+{
     size_t it = 0;
     alarm__dev **pd;
     while ((pd = idtable_next(&e->dev, &it))) {
         alarm__dev *d = *pd;
         if (!alarm__room(out))
             return;
-        alarm__eval_presence(e, out, d, now);
-        if (d->lost_on && now - d->lost_at >= alarm__cfg(e, d)->cond[ALARM_DATA_LOST].clear_ms &&
-            alarm__room(out)) {
-            d->lost_on = 0;
-            d->lost_total = 0;
-            alarm__obs ob = {.on = 0, .prio = ALARM_PRIO_LOW, .at = now};
-            alarm__apply(e, out, d, ALARM_DATA_LOST, &ob, 0, now);
+        e->last_visited++;
+        int more = alarm__tick_dev(e, out, d, now);
+        alarm__schedule(e, d, alarm__next_due(e, d, now));
+        if (!more)
+            return;
+    }
+}
+
+void alarm_tick(alarm_engine *e, alarm_events *out, int64_t now)
+{
+    if (!e || !out)
+        return;
+    e->last_visited = 0;
+    if (now < e->latest) {
+        alarm__tick_all(e, out, now);
+        return;
+    }
+    e->latest = now;
+    /* Every due entry is popped first, into the array's tail (as heapsort
+     * does), so a device whose next work is due at once again (one
+     * escalation per tick, as before) is not visited twice in one tick.
+     * The tail is then visited earliest first; each visited device is
+     * pushed back into the slot just read, or one before it. */
+    size_t end = e->nheap;
+    while (e->nheap && e->heap[0].due <= now) {
+        alarm__due top = e->heap[0];
+        top.d->hpos = ALARM__NOPOS;
+        if (--e->nheap) {
+            alarm__heap_set(e, 0, e->heap[e->nheap]);
+            alarm__heap_down(e, 0);
         }
-        int64_t esc = alarm__cfg(e, d)->escalation_ms;
-        for (int c = 0; c < ALARM_COND_COUNT; c++) {
-            alarm__open *o = d->cur[c];
-            if (!o)
-                continue;
-            if (o->r.priority == ALARM_PRIO_HIGH && !o->r.retrospective &&
-                (o->r.state == ALARM_ACTIVE || o->r.state == ALARM_LATCHED) &&
-                now - o->esc_base >= (int64_t)(o->r.escalation + 1) * esc) {
-                if (!alarm__room(out))
-                    return;
-                o->r.escalation++;
-                alarm__emit(out, ALARM_EV_ESCALATED, o, NULL, now);
-            }
-            if (o->r.silenced_until && now >= o->r.silenced_until) {
-                if (!alarm__room(out))
-                    return;
-                o->r.silenced_until = 0; /* sounds again */
-                alarm__emit(out, ALARM_EV_UPDATED, o, NULL, now);
-            }
+        e->heap[e->nheap] = top;
+    }
+    for (size_t i = e->nheap, j = end; i + 1 < j; i++, j--) { /* earliest first */
+        alarm__due x = e->heap[i];
+        e->heap[i] = e->heap[j - 1];
+        e->heap[j - 1] = x;
+    }
+    size_t j = e->nheap;
+    for (; j < end; j++) {
+        alarm__dev *d = e->heap[j].d;
+        if (!alarm__room(out))
+            break;
+        e->last_visited++;
+        int more = alarm__tick_dev(e, out, d, now);
+        alarm__schedule(e, d, alarm__next_due(e, d, now));
+        if (!more) {
+            j++;
+            break;
         }
+    }
+    for (; j < end; j++) { /* the event list filled: still due at the next tick */
+        alarm__due x = e->heap[j];
+        alarm__heap_push(e, x.d, x.due);
     }
 }
 
@@ -732,11 +1110,11 @@ static alarm__open *alarm__by_id(const alarm_engine *e, uint64_t id, alarm__dev 
     size_t it = 0;
     alarm__dev **pd;
     while ((pd = idtable_next(&e->dev, &it)))
-        for (int c = 0; c < ALARM_COND_COUNT; c++)
-            if ((*pd)->cur[c] && (*pd)->cur[c]->r.alarm_id == id) {
+        for (alarm__cond *n = (*pd)->conds; n; n = n->next)
+            if (n->open && n->open->r.alarm_id == id) {
                 if (dev)
                     *dev = *pd;
-                return (*pd)->cur[c];
+                return n->open;
             }
     return NULL;
 }
@@ -754,15 +1132,19 @@ alarm_err alarm_ack(alarm_engine *e, alarm_events *out, uint64_t id, const char 
     snprintf(o->r.acked_by, sizeof o->r.acked_by, "%s", user ? user : "");
     o->r.acked_at = now;
     if (o->r.state == ALARM_LATCHED) { /* its condition is gone: done */
+        alarm_condition c = o->r.condition;
         o->r.state = ALARM_CLEARED;
         alarm__emit(out, ALARM_EV_ACKNOWLEDGED, o, user, now);
         alarm__emit(out, ALARM_EV_CLEARED, o, user, now);
-        d->cur[o->r.condition] = NULL;
+        alarm__cd(d, c)->open = NULL;
         free(o);
+        alarm__cd_trim(d, c);
+        alarm__touch(e, d, now);
         return ALARM_OK;
     }
     o->r.state = ALARM_ACKED;
     alarm__emit(out, ALARM_EV_ACKNOWLEDGED, o, user, now);
+    alarm__touch(e, d, now);
     return ALARM_OK;
 }
 
@@ -771,11 +1153,13 @@ alarm_err alarm_silence(alarm_engine *e, alarm_events *out, uint64_t id, int64_t
 {
     if (!e || !out || seconds < 0 || seconds > ALARM_PAUSE_MAX_S)
         return ALARM_EINVAL;
-    alarm__open *o = alarm__by_id(e, id, NULL);
+    alarm__dev *d = NULL;
+    alarm__open *o = alarm__by_id(e, id, &d);
     if (!o)
         return ALARM_ENOTFOUND;
     o->r.silenced_until = now + (seconds ? seconds : ALARM_PAUSE_DEFAULT_S) * 1000;
     alarm__emit(out, ALARM_EV_AUDIO_PAUSED, o, user, now);
+    alarm__touch(e, d, now);
     return ALARM_OK;
 }
 
@@ -790,6 +1174,9 @@ alarm_err alarm_set_settings(alarm_engine *e, const char *id, const alarm_settin
     if (!d->cfg && !(d->cfg = malloc(sizeof *d->cfg)))
         return ALARM_ENOMEM;
     *d->cfg = *s;
+    /* Limits, delays or enabled flags may have changed: the next tick
+     * looks at the device again. */
+    alarm__schedule(e, d, ALARM__ASAP);
     return ALARM_OK;
 }
 
@@ -809,16 +1196,19 @@ alarm_err alarm_restore(alarm_engine *e, const alarm_rec *a, int64_t now)
     if (err != ALARM_OK)
         return err;
     alarm_condition c = a->condition;
-    if (d->cur[c])
+    if (alarm__cur(d, c))
         return ALARM_EINVAL; /* one open alarm per condition */
-    alarm__open *o = calloc(1, sizeof *o);
-    if (!o)
+    alarm__cond *n = alarm__cd_get(d, c);
+    alarm__open *o = n ? calloc(1, sizeof *o) : NULL;
+    if (!o) {
+        alarm__cd_trim(d, c);
         return ALARM_ENOMEM;
+    }
     o->r = *a;
     o->r.device_id[ALARM_ID_MAX] = 0;
     o->r.acked_by[ALARM_USER_MAX] = 0;
     o->esc_base = now - (int64_t)a->escalation * alarm__cfg(e, d)->escalation_ms;
-    d->cur[c] = o;
+    n->open = o;
     if (a->alarm_id > e->last_id)
         e->last_id = a->alarm_id;
     if (e->stripe_of) {
@@ -828,9 +1218,9 @@ alarm_err alarm_restore(alarm_engine *e, const alarm_rec *a, int64_t now)
     }
     if (a->state != ALARM_LATCHED) { /* its condition still counts as present */
         int tier = a->priority == ALARM_PRIO_HIGH && (alarm__specs[c].fields & F_HIGH) ? 1 : 0;
-        d->det[c][0].on = 1;
-        d->det[c][tier].on = 1;
-        d->det[c][0].since = d->det[c][tier].since = a->started_at;
+        n->det[0].on = 1;
+        n->det[tier].on = 1;
+        n->det[0].since = n->det[tier].since = a->started_at;
         if (c == ALARM_OFFLINE)
             d->online = 0;
         if (c == ALARM_STALE) {
@@ -843,6 +1233,9 @@ alarm_err alarm_restore(alarm_engine *e, const alarm_rec *a, int64_t now)
             d->lost_total = a->has_value ? (int64_t)a->value : 1;
         }
     }
+    if (now > e->latest)
+        e->latest = now;
+    alarm__schedule(e, d, ALARM__ASAP); /* the next tick takes it from here */
     return ALARM_OK;
 }
 
@@ -853,8 +1246,11 @@ void alarm_engine_stripe_ids(alarm_engine *e, alarm_stripe_fn stripe_of)
 
 static void alarm__dev_free(alarm__dev *d)
 {
-    for (int c = 0; c < ALARM_COND_COUNT; c++)
-        free(d->cur[c]);
+    for (alarm__cond *n = d->conds, *next; n; n = next) {
+        next = n->next;
+        free(n->open);
+        free(n);
+    }
     free(d->cfg);
     free(d);
 }
@@ -873,6 +1269,7 @@ size_t alarm_forget_if(alarm_engine *e, alarm_pick pred, void *ctx)
             pick[n++] = *pd;
     for (size_t i = 0; i < n; i++) {
         idtable_remove(&e->dev, pick[i]->id, NULL);
+        alarm__heap_remove(e, pick[i]);
         alarm__dev_free(pick[i]);
     }
     free(pick);
@@ -884,17 +1281,17 @@ size_t alarm_list(const alarm_engine *e, const char *id, alarm_rec *out, size_t 
     size_t n = 0;
     if (id) {
         const alarm__dev *d = alarm__find(e, id);
-        for (int c = 0; d && c < ALARM_COND_COUNT; c++)
-            if (d->cur[c] && n++ < cap)
-                out[n - 1] = d->cur[c]->r;
+        for (const alarm__cond *c = d ? d->conds : NULL; c; c = c->next)
+            if (c->open && n++ < cap)
+                out[n - 1] = c->open->r;
         return n;
     }
     size_t it = 0;
     alarm__dev **pd;
     while ((pd = idtable_next(&e->dev, &it)))
-        for (int c = 0; c < ALARM_COND_COUNT; c++)
-            if ((*pd)->cur[c] && n++ < cap)
-                out[n - 1] = (*pd)->cur[c]->r;
+        for (const alarm__cond *c = (*pd)->conds; c; c = c->next)
+            if (c->open && n++ < cap)
+                out[n - 1] = c->open->r;
     return n;
 }
 
@@ -916,7 +1313,6 @@ int alarm_news2_of(const alarm_engine *e, const char *id, alarm_news2 *out)
     *out = d->news2;
     return 0;
 }
-
 /* ---- JSON ---- */
 
 static void alarm__time(jsonw *w, const char *k, int64_t ms)

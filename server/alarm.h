@@ -32,8 +32,12 @@
  * time) is retrospective: recorded, never latched, never escalated.
  *
  * Ownership: the engine owns its device table (an idtable of pointers,
- * bounded by max_devices: past it a new device answers ALARM_EFULL) and its
- * alarms; every struct handed out is a copy owned by the caller.
+ * bounded by max_devices: past it a new device answers ALARM_EFULL), its
+ * timer heap (one entry per device at most, room reserved as devices are
+ * created) and its alarms; every struct handed out is a copy owned by the
+ * caller. Per device it keeps ~100 B while no condition is active; a
+ * condition's timers and open alarm are allocated while it is active, and
+ * settings only when they differ from the defaults.
  * Threads: none inside. One owner thread (vigild: the ingest thread). */
 #ifndef VIGIL_ALARM_H
 #define VIGIL_ALARM_H
@@ -182,7 +186,7 @@ void alarm_events_clear(alarm_events *out);
 
 /* ---- the engine (owner thread) ---- */
 
-alarm_engine *alarm_engine_new(size_t max_devices); /* NULL if 0 or no memory */
+alarm_engine *alarm_engine_new(size_t max_devices); /* NULL if 0, >= 2^32 - 1 or no memory */
 void alarm_engine_free(alarm_engine *e);            /* NULL-safe */
 
 /* An accepted reading; now_ms = r->received_ms when set. A reading older
@@ -197,8 +201,21 @@ alarm_err alarm_on_status(alarm_engine *e, alarm_events *out, const char *id, in
 alarm_err alarm_on_lost(alarm_engine *e, alarm_events *out, const char *id, int64_t seqs,
                         int64_t now_ms);
 /* Time-based conditions: offline/stale onset, data_lost expiry,
- * escalation, audio-pause expiry. */
+ * escalation, audio-pause expiry. Visits only the devices with such work
+ * due (a timer heap, one entry per device, kept by every other call), so
+ * it costs O(due devices x log devices), not O(devices); a device whose
+ * work is due at once again (one escalation per tick) waits for the next
+ * tick. A tick at a time before one already passed in to the engine (the
+ * wall clock stepped back) evaluates every device instead. */
 void alarm_tick(alarm_engine *e, alarm_events *out, int64_t now_ms);
+
+/* What the engine holds (tests, benchmarks). */
+typedef struct alarm_stats {
+    size_t devices;           /* in the device table */
+    size_t timed;             /* in the timer heap: devices with time-based work */
+    size_t last_tick_visited; /* devices the last alarm_tick evaluated */
+} alarm_stats;
+void alarm_engine_stats(const alarm_engine *e, alarm_stats *out);
 
 /* Operator actions. user may be NULL/"" (no identity). silence: seconds in
  * 1..ALARM_PAUSE_MAX_S (0 = ALARM_PAUSE_DEFAULT_S). */
