@@ -4,9 +4,18 @@
  * never asserts.
  *
  *   vigil-bench-alarm [--devices 1000,10000,100000] [--readings 3000000]
- *                     [--runs 5] [--ticks 200] [--max-s 60] [--json FILE]
+ *                     [--runs 5] [--ticks 200] [--steady-s 20] [--max-s 60]
+ *                     [--json FILE]
  *
  * --ticks is a maximum: each run ticks for at most 0.5 s.
+ *
+ * Ticks are timed two ways. "tick_ns": a burst of --ticks ticks after each
+ * run, 1 ms apart, at the timeline's present — the walk over every device
+ * before the engine had a timer index; with it, the first tick of a burst
+ * pays for every device whose (lazy) heap entry came due during the run.
+ * "steady": --steady-s seconds of timeline after the runs, each second's
+ * readings followed by 4 ticks 250 ms apart, as vigild interleaves them:
+ * tick CPU time per tick and devices visited per tick.
  *
  * Workload: readings in round-robin device order (device 0..N-1, then the
  * next second of every device), as vigild's ingest thread sees a fleet at
@@ -48,6 +57,7 @@ typedef struct bench_alarm__opts {
     int nsizes;
     long readings; /* per timed run */
     int runs, ticks;
+    int steady_s;  /* seconds of timeline with interleaved ticks */
     double max_s;  /* per device count */
     const char *json;
 } bench_alarm__opts;
@@ -61,6 +71,8 @@ typedef struct bench_alarm__result {
     double harness_ns;               /* the same loop without the engine */
     double tick_ns[BENCH_ALARM_MAX_RUNS];
     double heap_per_dev, rss_per_dev; /* bytes */
+    double steady_tick_ns, steady_visited; /* per tick, interleaved with readings */
+    long steady_ticks;
     uint64_t ev[ALARM_EV_UPDATED + 1];
     uint64_t errors;
 } bench_alarm__result;
@@ -214,8 +226,10 @@ static int bench_alarm__measure(const bench_alarm__opts *o, long n, bench_alarm_
         res->wall_ns[i] = wall * 1e9 / (double)(res->passes * n);
         /* Ticks at the timeline's present (the 250 ms tick of vigild), each
          * 1 ms later: inside the stale limit, so they time the walk over
-         * every device, not a burst of stale alarms. */
-        int64_t now = BENCH_ALARM_T0_MS + (int64_t)seq * 1000;
+         * every device, not a burst of stale alarms. From the latest
+         * arrival on (+ the lag): a tick before a time the engine has seen
+         * is the wall clock stepping back, which walks every device. */
+        int64_t now = BENCH_ALARM_T0_MS + (int64_t)seq * 1000 + BENCH_ALARM_LAG_MS;
         double t = bench_alarm__cpu_s(), dt = 0;
         int k = 0;
         while (k < o->ticks && dt < BENCH_ALARM_TICK_BUDGET_S) {
@@ -226,6 +240,29 @@ static int bench_alarm__measure(const bench_alarm__opts *o, long n, bench_alarm_
         }
         res->tick_ns[i] = dt * 1e9 / k;
         res->runs = i + 1;
+    }
+    /* Steady state: one second of readings, then that second's 4 ticks. */
+    bench_alarm__result scratch; /* its events and errors are not this run's */
+    memset(&scratch, 0, sizeof scratch);
+    double tick_s = 0, visited = 0;
+    for (int s = 0; s < o->steady_s && bench_alarm__now_s() - t_start < o->max_s; s++) {
+        bench_alarm__pass(e, &ev, &scratch, (const char (*)[BENCH_ALARM_ID_LEN])ids, n, 1, &seq, &wall);
+        int64_t now = BENCH_ALARM_T0_MS + (int64_t)seq * 1000 + BENCH_ALARM_LAG_MS;
+        for (int q = 0; q < 4; q++) {
+            double t = bench_alarm__cpu_s();
+            alarm_tick(e, &ev, now + q * 250);
+            tick_s += bench_alarm__cpu_s() - t;
+            alarm_stats st;
+            alarm_engine_stats(e, &st);
+            visited += (double)st.last_tick_visited;
+            res->steady_ticks++;
+            if (ev.n)
+                bench_alarm__count(&scratch, &ev);
+        }
+    }
+    if (res->steady_ticks) {
+        res->steady_tick_ns = tick_s * 1e9 / (double)res->steady_ticks;
+        res->steady_visited = visited / (double)res->steady_ticks;
     }
     alarm_engine_free(e);
     free(ids);
@@ -244,12 +281,14 @@ static int bench_alarm__write(const bench_alarm__result *r, FILE *out)
                    "{\"devices\": %ld, \"readings_per_run\": %ld, \"runs\": %d, \"ns_per_reading\": %.1f,"
                    " \"ns_per_reading_min\": %.1f, \"ns_per_reading_max\": %.1f, \"wall_ns_per_reading\": %.1f,"
                    " \"harness_ns_per_reading\": %.1f,"
-                   " \"tick_ns\": %.0f, \"tick_ns_per_device\": %.2f, \"heap_bytes_per_device\": %.0f,"
+                   " \"tick_ns\": %.0f, \"tick_ns_per_device\": %.2f, \"steady_ticks\": %ld,"
+                   " \"steady_tick_ns\": %.0f, \"steady_visited_per_tick\": %.1f, \"heap_bytes_per_device\": %.0f,"
                    " \"rss_bytes_per_device\": %.0f, \"events\": {\"raised\": %" PRIu64 ", \"cleared\": %" PRIu64
                    ", \"updated\": %" PRIu64 ", \"escalated\": %" PRIu64 "}, \"errors\": %" PRIu64 "}",
                    r->devices, r->passes * r->devices, r->runs, med, lo, hi,
                    bench_alarm__median(r->wall_ns, r->runs), r->harness_ns, tick,
-                   tick / (double)r->devices, r->heap_per_dev, r->rss_per_dev, r->ev[ALARM_EV_RAISED],
+                   tick / (double)r->devices, r->steady_ticks, r->steady_tick_ns, r->steady_visited,
+                   r->heap_per_dev, r->rss_per_dev, r->ev[ALARM_EV_RAISED],
                    r->ev[ALARM_EV_CLEARED], r->ev[ALARM_EV_UPDATED], r->ev[ALARM_EV_ESCALATED], r->errors);
 }
 
@@ -290,15 +329,15 @@ static int bench_alarm__size(const bench_alarm__opts *o, long n, char *buf, size
 static void bench_alarm__usage(void)
 {
     fprintf(stderr, "usage: vigil-bench-alarm [--devices N1,N2,...] [--readings N] [--runs N]"
-                    " [--ticks N] [--max-s S] [--json FILE]\n"
+                    " [--ticks N] [--steady-s N] [--max-s S] [--json FILE]\n"
                     "  defaults: --devices 1000,10000,100000 --readings 3000000 --runs 5 --ticks 200"
-                    " --max-s 60 (per device count)\n");
+                    " --steady-s 20 --max-s 60 (per device count)\n");
 }
 
 static int bench_alarm__parse(bench_alarm__opts *o, int argc, char **argv)
 {
     *o = (bench_alarm__opts){.devices = {1000, 10000, 100000}, .nsizes = 3, .readings = 3000000,
-                             .runs = 5, .ticks = 200, .max_s = 60};
+                             .runs = 5, .ticks = 200, .steady_s = 20, .max_s = 60};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v)
@@ -311,12 +350,13 @@ static int bench_alarm__parse(bench_alarm__opts *o, int argc, char **argv)
         } else if (!strcmp(a, "--readings")) o->readings = atol(v);
         else if (!strcmp(a, "--runs")) o->runs = atoi(v);
         else if (!strcmp(a, "--ticks")) o->ticks = atoi(v);
+        else if (!strcmp(a, "--steady-s")) o->steady_s = atoi(v);
         else if (!strcmp(a, "--max-s")) o->max_s = atof(v);
         else if (!strcmp(a, "--json")) o->json = v;
         else return -1;
     }
     if (o->nsizes < 1 || o->readings < 1 || o->runs < 1 || o->runs > BENCH_ALARM_MAX_RUNS ||
-        o->ticks < 1 || o->max_s <= 0)
+        o->ticks < 1 || o->steady_s < 0 || o->steady_s > 3600 || o->max_s <= 0)
         return -1;
     for (int i = 0; i < o->nsizes; i++)
         if (o->devices[i] < 1 || o->devices[i] > 1000000)

@@ -10,6 +10,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "alarm.h"
@@ -692,6 +693,184 @@ static void test_tick_truncates_without_losing_changes(void **state)
     alarm_engine_free(e);
 }
 
+static int pick_odd(void *ctx, const char *id)
+{
+    (void)ctx;
+    return atoi(id + 1) % 2;
+}
+
+/* ---- the timer index (alarm_tick visits only devices with work due) ---- */
+
+static telemetry_reading rd_of(const char *id, int64_t t)
+{
+    telemetry_reading r = rd(t, 97, 70);
+    snprintf(r.device_id, sizeof r.device_id, "%s", id);
+    return r;
+}
+
+static alarm_stats stats_of(const alarm_engine *e)
+{
+    alarm_stats st;
+    alarm_engine_stats(e, &st);
+    return st;
+}
+
+/* One device of 10,000 stops sending: its stale alarm comes at the first
+ * tick at or past 3 x its interval after its last reading, and quiet ticks
+ * visit (almost) nobody. */
+static void test_index_stale_among_quiet_devices(void **state)
+{
+    (void)state;
+    enum { N = 10000, SILENT = 4321 };
+    alarm_engine *e = alarm_engine_new(N);
+    char id[16];
+    size_t visited_total = 0, ticks = 0, raised = 0;
+    int64_t raised_at = 0;
+    for (int s = 0; s <= 10; s++) {
+        int64_t t = T0 + s * 1000;
+        for (int i = 0; i < N; i++) {
+            if (i == SILENT && s > 0)
+                continue; /* only its first reading, at T0 */
+            snprintf(id, sizeof id, "Q%d", i);
+            feed(e, rd_of(id, t));
+            assert_int_equal(ev.n, 0);
+        }
+        for (int q = 0; q < 4; q++) {
+            tick(e, t + q * 250);
+            ticks++;
+            visited_total += stats_of(e).last_tick_visited;
+            for (size_t k = 0; k < ev.n; k++) {
+                assert_string_equal(ev.ev[k].alarm.device_id, "Q4321");
+                assert_int_equal(ev.ev[k].alarm.condition, ALARM_STALE);
+                assert_int_equal(ev.ev[k].kind, ALARM_EV_RAISED);
+                raised++;
+                raised_at = ev.ev[k].at;
+            }
+            if (t + q * 250 == T0 + 3250) /* right after the raise: nothing due */
+                assert_int_equal(stats_of(e).last_tick_visited, 0);
+        }
+    }
+    assert_int_equal(raised, 1);
+    assert_true(raised_at == T0 + 3000);
+    alarm_rec a;
+    assert_int_equal(alarm_list(e, "Q4321", &a, 1), 1);
+    assert_true(a.started_at == T0 + 3000);
+    assert_int_equal(alarm_list(e, NULL, NULL, 0), 1);
+    /* a walk of every device at every tick would be ticks x N; with the
+     * lazy heap each device is re-checked about once per stale period */
+    assert_true(visited_total < ticks * N / 4);
+    assert_int_equal(stats_of(e).devices, N);
+    /* the silent device has nothing more to time; every other one has */
+    assert_int_equal(stats_of(e).timed, N - 1);
+    alarm_engine_free(e);
+}
+
+/* A device whose due time moves: later (a reading pushes stale back),
+ * earlier (settings, audio pause before escalation), and away (offline). */
+static void test_index_due_time_moves(void **state)
+{
+    (void)state;
+    alarm_engine *e = alarm_engine_new(8);
+    feed(e, rd(T0, 97, 70));
+    feed(e, rd(T0 + 2500, 97, 70)); /* stale moves from T0+3000 to T0+5500 */
+    assert_int_equal(tick(e, T0 + 3000), 0);
+    assert_int_equal(tick(e, T0 + 5499), 0);
+    tick(e, T0 + 5500);
+    assert_non_null(evof(ALARM_STALE));
+    assert_int_equal(evof(ALARM_STALE)->kind, ALARM_EV_RAISED);
+    feed(e, rd(T0 + 6000, 97, 70));
+    assert_int_equal(evof(ALARM_STALE)->kind, ALARM_EV_CLEARED);
+    /* earlier: a stale limit of 2 intervals instead of 3 */
+    alarm_settings s;
+    alarm_get_settings(e, "D1", &s);
+    s.cond[ALARM_STALE].limit = 2;
+    assert_int_equal(alarm_set_settings(e, "D1", &s), ALARM_OK);
+    assert_int_equal(tick(e, T0 + 7999), 0);
+    tick(e, T0 + 8000);
+    assert_non_null(evof(ALARM_STALE));
+    /* earlier: an offline onset delay runs on the tick */
+    s.cond[ALARM_OFFLINE].onset_ms = 5000;
+    assert_int_equal(alarm_set_settings(e, "D1", &s), ALARM_OK);
+    alarm_events_clear(&ev);
+    assert_int_equal(alarm_on_status(e, &ev, "D1", 0, 0, T0 + 9000), ALARM_OK);
+    assert_null(evof(ALARM_OFFLINE));
+    assert_non_null(evof(ALARM_STALE)); /* offline: not stale any more */
+    assert_int_equal(tick(e, T0 + 13999), 0);
+    tick(e, T0 + 14000);
+    const alarm_event *x = evof(ALARM_OFFLINE);
+    assert_non_null(x);
+    assert_int_equal(x->kind, ALARM_EV_RAISED);
+    assert_true(x->alarm.started_at == T0 + 9000);
+    /* away: offline with its alarm raised, nothing is timed */
+    assert_int_equal(stats_of(e).timed, 0);
+    assert_int_equal(tick(e, T0 + 60000), 0);
+    assert_int_equal(stats_of(e).last_tick_visited, 0);
+    alarm_events_clear(&ev);
+    alarm_on_status(e, &ev, "D1", 1, 0, T0 + 61000);
+    assert_int_equal(evof(ALARM_OFFLINE)->kind, ALARM_EV_CLEARED);
+
+    /* earlier: an audio pause of 10 s ends before the first escalation */
+    alarm_engine *f = alarm_engine_new(8);
+    alarm_events_clear(&ev); /* 20 s interval: stale only after 60 s without a reading */
+    assert_int_equal(alarm_on_status(f, &ev, "D1", 1, 20000, T0), ALARM_OK);
+    for (int i = 0; i <= 5; i++)
+        feed(f, rd(T0 + i * 1000, 84, 70));
+    alarm_rec a;
+    assert_int_equal(open_state(f, ALARM_SPO2_DESAT, &a), ALARM_ACTIVE);
+    int64_t raised = T0 + 5000;
+    for (int i = 6; i <= 30; i++)
+        feed(f, rd(T0 + i * 1000, 84, 70));
+    alarm_events_clear(&ev);
+    assert_int_equal(alarm_silence(f, &ev, a.alarm_id, 10, "n", T0 + 30000), ALARM_OK);
+    assert_int_equal(tick(f, T0 + 39999), 0);
+    tick(f, T0 + 40000);
+    x = evof(ALARM_SPO2_DESAT);
+    assert_non_null(x);
+    assert_int_equal(x->kind, ALARM_EV_UPDATED);
+    assert_true(x->alarm.silenced_until == 0);
+    /* and escalation still comes on time, twice if two are due (one a tick) */
+    for (int i = 31; i <= 124; i++)
+        feed(f, rd(T0 + i * 1000, 84, 70));
+    tick(f, raised + 120000 + 1);
+    x = evof(ALARM_SPO2_DESAT);
+    assert_non_null(x);
+    assert_int_equal(x->alarm.escalation, 1);
+    tick(f, raised + 120000 + 1); /* the same time again: the second one */
+    assert_int_equal(evof(ALARM_SPO2_DESAT)->alarm.escalation, 2);
+    assert_int_equal(tick(f, raised + 120000 + 2), 0);
+    alarm_engine_free(f);
+    alarm_engine_free(e);
+}
+
+/* Forgotten devices leave the index; a tick before a time already seen
+ * (the wall clock stepped back) evaluates every device. */
+static void test_index_forget_and_clock_step(void **state)
+{
+    (void)state;
+    alarm_engine *e = alarm_engine_new(64);
+    char id[16];
+    for (int i = 0; i < 40; i++) {
+        snprintf(id, sizeof id, "F%d", i);
+        feed(e, rd_of(id, T0));
+    }
+    assert_int_equal(stats_of(e).timed, 40);
+    assert_int_equal(alarm_forget_if(e, pick_odd, NULL), 20);
+    assert_int_equal(stats_of(e).timed, 20);
+    assert_int_equal(stats_of(e).devices, 20);
+    tick(e, T0 + 3000);
+    assert_int_equal(ev.n, 20);
+    for (size_t k = 0; k < ev.n; k++) {
+        int n = atoi(ev.ev[k].alarm.device_id + 1);
+        assert_int_equal(n % 2, 0);
+        assert_int_equal(ev.ev[k].alarm.condition, ALARM_STALE);
+    }
+    assert_int_equal(tick(e, T0 + 3250), 0);
+    assert_int_equal(stats_of(e).last_tick_visited, 0);
+    tick(e, T0 + 1000); /* back in time: every device */
+    assert_int_equal(stats_of(e).last_tick_visited, 20);
+    alarm_engine_free(e);
+}
+
 static void test_alarm_json(void **state)
 {
     (void)state;
@@ -820,6 +999,9 @@ int main(void)
         cmocka_unit_test(test_restore_keeps_id_and_does_not_reraise),
         cmocka_unit_test(test_device_table_bound),
         cmocka_unit_test(test_tick_truncates_without_losing_changes),
+        cmocka_unit_test(test_index_stale_among_quiet_devices),
+        cmocka_unit_test(test_index_due_time_moves),
+        cmocka_unit_test(test_index_forget_and_clock_step),
         cmocka_unit_test(test_alarm_json),
         cmocka_unit_test(test_settings_validation),
     };
