@@ -203,10 +203,12 @@ alarm_err alarm_on_lost(alarm_engine *e, alarm_events *out, const char *id, int6
 /* Time-based conditions: offline/stale onset, data_lost expiry,
  * escalation, audio-pause expiry. Visits only the devices with such work
  * due (a timer heap, one entry per device, kept by every other call), so
- * it costs O(due devices x log devices), not O(devices); a device whose
- * work is due at once again (one escalation per tick) waits for the next
- * tick. A tick at a time before one already passed in to the engine (the
- * wall clock stepped back) evaluates every device instead. */
+ * it costs O(due devices x log devices), not O(devices). Devices are
+ * visited earliest-due first (so alarms raised by one tick take their ids
+ * in that order), each at most once: work due at once again (one
+ * escalation per tick) waits for the next tick. A tick at a time before
+ * one already passed in to the engine (the wall clock stepped back)
+ * evaluates every device instead. */
 void alarm_tick(alarm_engine *e, alarm_events *out, int64_t now_ms);
 
 /* What the engine holds (tests, benchmarks). */
