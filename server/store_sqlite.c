@@ -293,10 +293,12 @@ static const char *const migrations[] = {
     "  r.t AS t, r.received AS received, CASE WHEN m.flags & 32 THEN r.t END AS ts,"
     "  r.uptime AS uptime, r.object_temp AS object_temp, r.ambient_temp AS ambient_temp,"
     "  r.heart_rate AS heart_rate, r.spo2 AS spo2, r.battery AS battery, r.rssi AS rssi,"
-    "  coalesce(m.flags, 0) | (r.object_temp IS NOT NULL) | (r.ambient_temp IS NOT NULL) << 1"
-    "  | (r.heart_rate IS NOT NULL) << 2 | (r.spo2 IS NOT NULL) << 3 | (r.uptime IS NOT NULL) << 4"
-    "  | (r.k >= 0) << 6 | (r.battery IS NOT NULL) << 8 | (r.rssi IS NOT NULL) << 9"
-    "  | (m.sensor_type IS NOT NULL) << 13 | (m.fw IS NOT NULL) << 14 AS flags,"
+    /* | and << bind alike in SQL: each term in its own parentheses. */
+    "  coalesce(m.flags, 0) | (r.object_temp IS NOT NULL) | ((r.ambient_temp IS NOT NULL) << 1)"
+    "  | ((r.heart_rate IS NOT NULL) << 2) | ((r.spo2 IS NOT NULL) << 3)"
+    "  | ((r.uptime IS NOT NULL) << 4) | ((r.k >= 0) << 6) | ((r.battery IS NOT NULL) << 8)"
+    "  | ((r.rssi IS NOT NULL) << 9) | ((m.sensor_type IS NOT NULL) << 13)"
+    "  | ((m.fw IS NOT NULL) << 14) AS flags,"
     "  m.sensor_type AS sensor_type, m.fw AS fw, r.stream AS stream, r.meta AS meta"
     "  FROM stream_readings AS r JOIN reading_streams AS s ON s.id = r.stream"
     "  LEFT JOIN reading_meta AS m ON m.id = r.meta;",
