@@ -1232,6 +1232,76 @@ static telemetry_reading sqlite_mix6(int i)
     return r;
 }
 
+/* Islands as store_load_completeness reports them, sorted. */
+typedef struct mix_island {
+    char id[16];
+    int64_t boot, lo, hi;
+} mix_island;
+typedef struct mix_islands {
+    size_t n;
+    mix_island v[MIX_N];
+} mix_islands;
+
+static void mix_islands_add(void *ctx, const char *id, int64_t boot, int64_t lo, int64_t hi)
+{
+    mix_islands *x = ctx;
+    assert_true(x->n < MIX_N);
+    mix_island *e = &x->v[x->n++];
+    snprintf(e->id, sizeof e->id, "%s", id);
+    e->boot = boot;
+    e->lo = lo;
+    e->hi = hi;
+}
+
+static int mix_island_cmp(const void *a, const void *b)
+{
+    const mix_island *x = a, *y = b;
+    int c = strcmp(x->id, y->id);
+    if (c)
+        return c;
+    if (x->boot != y->boot)
+        return x->boot < y->boot ? -1 : 1;
+    return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* Checks the islands (runs of consecutive seqs) of boot of each mix device
+ * against mix(0 .. MIX_N - 1). */
+static void sqlite_check_islands(store *st, telemetry_reading (*mix)(int), int64_t boot)
+{
+    mix_islands *got = calloc(2, sizeof *got), *want = got + 1;
+    assert_non_null(got);
+    const char *ids[] = {"mig-a", "mig-b"};
+    for (int d = 0; d < 2; d++) {
+        int64_t lo = -1, prev = -2;
+        for (int i = 0; i < MIX_N; i++) { /* seq i: ascending */
+            telemetry_reading r = mix(i);
+            int64_t b = (r.present & TELEMETRY_HAS_BOOT) ? r.boot : 0;
+            if (strcmp(r.device_id, ids[d]) || !(r.present & TELEMETRY_HAS_SEQ) || b != boot)
+                continue;
+            if (r.seq != prev + 1) {
+                if (lo >= 0)
+                    mix_islands_add(want, ids[d], boot, lo, prev);
+                lo = r.seq;
+            }
+            prev = r.seq;
+        }
+        if (lo >= 0)
+            mix_islands_add(want, ids[d], boot, lo, prev);
+    }
+    store_completeness_cb cb = {.island = mix_islands_add, .ctx = got};
+    assert_int_equal(store_load_completeness(st, &cb), STORE_OK);
+    qsort(got->v, got->n, sizeof *got->v, mix_island_cmp);
+    assert_true(want->n > 2);
+    assert_int_equal(got->n, want->n);
+    for (size_t i = 0; i < want->n; i++) {
+        assert_string_equal(got->v[i].id, want->v[i].id);
+        assert_int_equal(got->v[i].boot, want->v[i].boot);
+        assert_int_equal(got->v[i].lo, want->v[i].lo);
+        assert_int_equal(got->v[i].hi, want->v[i].hi);
+    }
+    free(got);
+}
+
 static void test_sqlite_migrate_from_v5(void **state)
 {
     if (pg_url)
@@ -1249,7 +1319,8 @@ static void test_sqlite_migrate_from_v5(void **state)
     }
     assert_int_equal(sqlite3_exec(db,
                                   "INSERT INTO reading_spans SELECT device, boot, k >> 8, min(t), max(t) "
-                                  "FROM readings GROUP BY device, boot, k >> 8; COMMIT",
+                                  "FROM readings GROUP BY device, boot, k >> 8; "
+                                  "UPDATE devices SET boot = 5; COMMIT",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     assert_int_equal(sqlite3_close(db), SQLITE_OK);
@@ -1284,6 +1355,7 @@ static void test_sqlite_migrate_from_v5(void **state)
 
     st = open_store(f, 0, 0, 0);
     sqlite_check_mix_of(st, sqlite_mix6, 0); /* -0.0 stayed REAL in schema 5 */
+    sqlite_check_islands(st, sqlite_mix6, 5); /* the completeness replay */
 
     /* Still idempotent on (device, boot, seq), in each boot; a reading
      * without seq is still always stored. */
