@@ -304,6 +304,7 @@ static const char *const migrations[] = {
     "  LEFT JOIN reading_meta AS m ON m.id = r.meta;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
+_Static_assert(STORE_DERIVED_FLAGS == 25439, "migration 6 spells STORE_DERIVED_FLAGS as 25439");
 
 /* ---- shared helpers (see store_sqlite_int.h) -------------------------- */
 
