@@ -287,20 +287,23 @@ def sustainable(res):
 
 def prefill_hours(db, devices, now):
     """Writes (id, n) devices with n readings at 1 Hz ending at now straight
-    into a vigild database whose schema vigild made (schema 5,
-    server/store_sqlite.c: vitals x100 / x10 as INTEGER when exact)."""
+    into a vigild database whose schema vigild made (schema 6,
+    server/store_sqlite.c: one stream per (device, boot), vitals x100 / x10
+    as INTEGER when exact, the flags no column holds in reading_meta)."""
     c = sqlite3.connect(db)
     c.execute("PRAGMA journal_mode=WAL")
     c.execute("PRAGMA synchronous=OFF")
-    cols = "boot, k, t, flags, rdelta, object_temp, ambient_temp, heart_rate, spo2"
+    meta = c.execute("INSERT INTO reading_meta (sensor_type, fw, flags) VALUES (NULL, NULL, ?)", (7 << 16,)).lastrowid
+    cols = "k, t, rdelta, object_temp, ambient_temp, heart_rate, spo2, meta"
     for dev_id, n in devices:
         c.execute("INSERT INTO devices (id, first_seen, last_seen) VALUES (?,?,?)", (dev_id, now - 86400000, now))
         key = c.execute("SELECT key FROM devices WHERE id=?", (dev_id,)).fetchone()[0]
-        rows = ((key, 1, i, now - (n - i) * 1000, 0xF | (7 << 16), 0,
-                 36.5 + (i % 10) / 10, 2400, (60 + i % 40) * 10, (95 + i % 5) * 10) for i in range(n))
-        c.executemany(f"INSERT INTO readings (device, {cols}) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
-    c.execute("INSERT INTO reading_spans SELECT device, boot, k >> 8, min(t), max(t) FROM readings "
-              "GROUP BY device, boot, k >> 8")
+        stream = c.execute("INSERT INTO reading_streams (device, boot) VALUES (?, 1)", (key,)).lastrowid
+        rows = ((stream, i, now - (n - i) * 1000, 0,
+                 36.5 + (i % 10) / 10, 2400, (60 + i % 40) * 10, (95 + i % 5) * 10, meta) for i in range(n))
+        c.executemany(f"INSERT INTO stream_readings (stream, {cols}) VALUES (?,?,?,?,?,?,?,?,?)", rows)
+    c.execute("INSERT INTO reading_spans SELECT stream, k >> 8, min(t), max(t) FROM stream_readings "
+              "GROUP BY stream, k >> 8")
     c.commit()
     c.close()
 

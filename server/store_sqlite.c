@@ -217,8 +217,94 @@ static const char *const migrations[] = {
     ") WITHOUT ROWID;"
     "INSERT INTO reading_spans SELECT device, boot, k >> 8, min(t), max(t) FROM readings"
     "  GROUP BY device, boot, k >> 8;",
+    /* 6: readings keyed by stream (issue 13): ~51 -> ~43 bytes per reading.
+     *  - reading_streams numbers each (device, boot); stream_readings and
+     *    reading_spans are keyed by that id instead of repeating device and
+     *    boot in every row.
+     *  - No flags column: a present bit whose field has a column is that
+     *    column being non-NULL (vitals, uptime, battery, rssi; seq is k >= 0;
+     *    sensor_type and fw are reading_meta's columns). The other bits (ts,
+     *    boot, the *_valid ones, validity << 16: STORE_META_FLAGS) go into
+     *    reading_meta.flags — a few combinations per fleet, so one small id.
+     *    meta is NULL when a reading has none of them.
+     *  - readings becomes a view with the schema-5 columns (device, boot, k,
+     *    seq, t, received, ts, flags, ...), so ad-hoc SQL keeps working.
+     * 25439 is the bits derived from columns (STORE_DERIVED_FLAGS). */
+    "CREATE TABLE reading_streams ("
+    "  id INTEGER PRIMARY KEY,"
+    "  device INTEGER NOT NULL REFERENCES devices(key),"
+    "  boot INTEGER NOT NULL,"     /* 0 when absent */
+    "  UNIQUE (device, boot)"
+    ");"
+    "INSERT INTO reading_streams(device, boot)"
+    "  SELECT DISTINCT device, boot FROM readings ORDER BY device, boot;"
+    "CREATE TABLE reading_meta_v6 ("
+    "  id INTEGER PRIMARY KEY,"
+    "  sensor_type TEXT, fw TEXT," /* NULL: absent */
+    "  flags INTEGER NOT NULL"     /* the reading's flags & ~25439 */
+    ");"
+    "INSERT INTO reading_meta_v6(sensor_type, fw, flags)"
+    "  SELECT DISTINCT m.sensor_type, m.fw, r.flags & ~25439"
+    "  FROM readings AS r LEFT JOIN reading_meta AS m ON m.id = r.meta"
+    "  WHERE r.meta IS NOT NULL OR r.flags & ~25439 != 0;"
+    "CREATE INDEX reading_meta_key ON reading_meta_v6(sensor_type, fw, flags);"
+    "CREATE TABLE stream_readings ("
+    "  stream INTEGER NOT NULL REFERENCES reading_streams(id),"
+    "  k INTEGER NOT NULL,"        /* seq, or < 0 for a reading without one */
+    "  t INTEGER NOT NULL,"        /* ts if the device sent one, else received */
+    "  rdelta INTEGER NOT NULL,"   /* received - t */
+    "  uptime INTEGER,"
+    "  object_temp, ambient_temp," /* x100 if INTEGER */
+    "  heart_rate, spo2,"          /* x10 if INTEGER */
+    "  meta INTEGER REFERENCES reading_meta_v6(id),"
+    "  battery,"                   /* x10 if INTEGER */
+    "  rssi INTEGER,"
+    "  seq INTEGER AS (CASE WHEN k >= 0 THEN k END) VIRTUAL,"
+    "  received INTEGER AS (t + rdelta) VIRTUAL,"
+    "  PRIMARY KEY (stream, k)"
+    ") WITHOUT ROWID;"
+    /* A column whose present bit is unset was never read: dropped. */
+    "INSERT INTO stream_readings(stream, k, t, rdelta, uptime, object_temp, ambient_temp,"
+    "  heart_rate, spo2, meta, battery, rssi) "
+    "SELECT s.id, r.k, r.t, r.rdelta, CASE WHEN r.flags & 16 THEN r.uptime END,"
+    "  CASE WHEN r.flags & 1 THEN r.object_temp END, CASE WHEN r.flags & 2 THEN r.ambient_temp END,"
+    "  CASE WHEN r.flags & 4 THEN r.heart_rate END, CASE WHEN r.flags & 8 THEN r.spo2 END,"
+    "  (SELECT n.id FROM reading_meta_v6 AS n WHERE n.sensor_type IS m.sensor_type"
+    "    AND n.fw IS m.fw AND n.flags = r.flags & ~25439),"
+    "  CASE WHEN r.flags & 256 THEN r.battery END, CASE WHEN r.flags & 512 THEN r.rssi END "
+    "FROM readings AS r JOIN reading_streams AS s ON s.device = r.device AND s.boot = r.boot"
+    "  LEFT JOIN reading_meta AS m ON m.id = r.meta "
+    "ORDER BY s.id, r.k;"
+    "CREATE TABLE reading_spans_v6 ("
+    "  stream INTEGER NOT NULL,"
+    "  blk INTEGER NOT NULL,"      /* k >> 8: k in blk * 256 .. blk * 256 + 255 */
+    "  t_lo INTEGER NOT NULL,"
+    "  t_hi INTEGER NOT NULL,"
+    "  PRIMARY KEY (stream, blk)"
+    ") WITHOUT ROWID;"
+    "INSERT INTO reading_spans_v6 SELECT s.id, p.blk, p.t_lo, p.t_hi"
+    "  FROM reading_spans AS p JOIN reading_streams AS s ON s.device = p.device AND s.boot = p.boot;"
+    "DROP TABLE readings;"
+    "DROP TABLE reading_spans;"
+    "DROP TABLE reading_meta;"
+    "ALTER TABLE reading_meta_v6 RENAME TO reading_meta;"
+    "ALTER TABLE reading_spans_v6 RENAME TO reading_spans;"
+    "CREATE VIEW readings AS SELECT s.device AS device, s.boot AS boot, r.k AS k, r.seq AS seq,"
+    "  r.t AS t, r.received AS received, CASE WHEN m.flags & 32 THEN r.t END AS ts,"
+    "  r.uptime AS uptime, r.object_temp AS object_temp, r.ambient_temp AS ambient_temp,"
+    "  r.heart_rate AS heart_rate, r.spo2 AS spo2, r.battery AS battery, r.rssi AS rssi,"
+    /* | and << bind alike in SQL: each term in its own parentheses. */
+    "  coalesce(m.flags, 0) | (r.object_temp IS NOT NULL) | ((r.ambient_temp IS NOT NULL) << 1)"
+    "  | ((r.heart_rate IS NOT NULL) << 2) | ((r.spo2 IS NOT NULL) << 3)"
+    "  | ((r.uptime IS NOT NULL) << 4) | ((r.k >= 0) << 6) | ((r.battery IS NOT NULL) << 8)"
+    "  | ((r.rssi IS NOT NULL) << 9) | ((m.sensor_type IS NOT NULL) << 13)"
+    "  | ((m.fw IS NOT NULL) << 14) AS flags,"
+    "  m.sensor_type AS sensor_type, m.fw AS fw, r.stream AS stream, r.meta AS meta"
+    "  FROM stream_readings AS r JOIN reading_streams AS s ON s.id = r.stream"
+    "  LEFT JOIN reading_meta AS m ON m.id = r.meta;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
+_Static_assert(STORE_DERIVED_FLAGS == 25439, "migration 6 spells STORE_DERIVED_FLAGS as 25439");
 
 /* ---- shared helpers (see store_sqlite_int.h) -------------------------- */
 
@@ -341,7 +427,7 @@ static void store__destroy(store_sqlite *st)
     sqlite3_stmt *w[] = {st->w_begin, st->w_commit, st->w_rollback, st->w_touch, st->w_insert,
                          st->w_last, st->w_status, st->w_prune_devs, st->w_prune,
                          st->w_prune_spans, st->w_lost, st->w_seqless, st->w_span,
-                         st->w_meta_get, st->w_meta_put};
+                         st->w_meta_get, st->w_meta_put, st->w_stream_get, st->w_stream_put};
     sqlite3_stmt *r[] = {st->r_begin, st->r_end, st->r_list, st->r_get,
                          st->r_key, st->r_count, st->r_raw, st->r_ds};
     /* Called after the writer was joined: the closing thread owns it all. */

@@ -36,43 +36,50 @@
 
 #define STORE_BUSY_TIMEOUT_MS 1000 /* how long one statement waits for a lock held elsewhere */
 
-/* Columns of a device's copy of its latest reading (devices.last_*, and
- * readings before schema 5), in order. */
+/* Columns of a device's copy of its latest reading (devices.last_*), in
+ * order. */
 #define STORE_READING_COLS                                                     \
     "t, received, ts, uptime, boot, seq, object_temp, ambient_temp, heart_rate, " \
     "spo2, battery, rssi, flags, sensor_type, fw"
 
-/* The readings table since schema 5 (store_sqlite.c migration 5 says why):
- * the columns written, in order, after device. */
+/* The stream_readings table since schema 6 (store_sqlite.c migrations 5
+ * and 6 say why): the columns written, in order, after stream. */
 #define STORE_READINGS_COLS                                                    \
-    "boot, k, t, flags, rdelta, uptime, object_temp, ambient_temp, heart_rate, spo2, " \
-    "meta, battery, rssi"
+    "k, t, rdelta, uptime, object_temp, ambient_temp, heart_rate, spo2, meta, battery, rssi"
+/* The present bits a stream_readings row holds as its columns being
+ * non-NULL (seq: k >= 0; sensor_type, fw: reading_meta's); 25439 in the
+ * migration's SQL. Every other bit of a reading's flags (present bits |
+ * validity << 16) is in reading_meta.flags. */
+#define STORE_DERIVED_FLAGS                                                    \
+    (TELEMETRY_HAS_OBJECT_TEMP | TELEMETRY_HAS_AMBIENT_TEMP | TELEMETRY_HAS_HEART_RATE | \
+     TELEMETRY_HAS_SPO2 | TELEMETRY_HAS_UPTIME | TELEMETRY_HAS_SEQ | TELEMETRY_HAS_BATTERY | \
+     TELEMETRY_HAS_RSSI | TELEMETRY_HAS_SENSOR_TYPE | TELEMETRY_HAS_FW)
 /* Scale of a vital stored as an INTEGER (value * scale, exact). */
 #define STORE_SCALE_TEMP 100.0   /* object_temp, ambient_temp */
 #define STORE_SCALE_TENTHS 10.0  /* heart_rate, spo2, battery */
-/* reading_spans: one row per 256 consecutive k of a (device, boot), whose
+/* reading_spans: one row per 256 consecutive k of a stream, whose
  * [t_lo, t_hi] holds every t of them. The writer widens a span by whole
  * STORE_SPAN_T_MS steps, so it touches the row about once a minute per
  * device, not once per reading. */
 #define STORE_SPAN_SHIFT 8
 #define STORE_SPAN_T_MS 65536
-/* The rows of span s (alias) in readings r (alias). */
+/* The rows of span s (alias) in stream_readings r (alias). */
 #define STORE_SPAN_JOIN(s, r)                                                  \
-    r ".device = " s ".device AND " r ".boot = " s ".boot AND " r ".k BETWEEN " \
-    s ".blk * 256 AND " s ".blk * 256 + 255"
+    r ".stream = " s ".stream AND " r ".k BETWEEN " s ".blk * 256 AND " s ".blk * 256 + 255"
 
 /* A reading_meta cache entry (st->metas): "s<sensor_type>\x1f" or "-\x1f",
- * then "f<fw>" or "-" -> reading_meta.id. */
+ * then "f<fw>\x1f" or "-\x1f", then the flags in hex -> reading_meta.id. */
 typedef struct store_meta {
-    char key[TELEMETRY_SENSOR_TYPE_MAX + TELEMETRY_FW_MAX + 4];
+    char key[TELEMETRY_SENSOR_TYPE_MAX + TELEMETRY_FW_MAX + 16];
     int64_t id;
 } store_meta;
 
-/* A span cache entry (st->spans): the span the device's latest stored
- * reading fell in, and bounds that reading_spans is known to cover. */
+/* A span cache entry (st->spans): the stream (reading_streams.id of
+ * (device, boot)) and span the device's latest stored reading fell in, and
+ * bounds that reading_spans is known to cover. */
 typedef struct store_span {
     int64_t key; /* devices.key */
-    int64_t boot, blk, t_lo, t_hi;
+    int64_t boot, stream, blk, t_lo, t_hi;
 } store_span;
 
 typedef struct store_sqlite store_sqlite;
@@ -98,7 +105,7 @@ struct store_sqlite {
     sqlite3_stmt *w_begin, *w_commit, *w_rollback;
     sqlite3_stmt *w_touch, *w_insert, *w_last, *w_status;
     sqlite3_stmt *w_prune_devs, *w_prune, *w_prune_spans, *w_lost;
-    sqlite3_stmt *w_seqless, *w_span, *w_meta_get, *w_meta_put;
+    sqlite3_stmt *w_seqless, *w_span, *w_meta_get, *w_meta_put, *w_stream_get, *w_stream_put;
     const store_rec *batch;   /* the batch being written (store.c's), during write_batch */
     size_t batch_max;
     /* Device id -> key (store_key), so a reading costs one INSERT, not an

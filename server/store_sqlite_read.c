@@ -58,7 +58,8 @@ static void store__row_to_reading(sqlite3_stmt *s, int c, const char *id, teleme
     r->present = p;
 }
 
-/* A vital column of readings (migration 5): an INTEGER is value * scale. */
+/* A vital column of stream_readings (migration 5): an INTEGER is value *
+ * scale. */
 static double store__vital(sqlite3_stmt *s, int col, double scale)
 {
     if (sqlite3_column_type(s, col) == SQLITE_INTEGER)
@@ -66,23 +67,52 @@ static double store__vital(sqlite3_stmt *s, int col, double scale)
     return sqlite3_column_double(s, col);
 }
 
-/* The columns of a readings row, as store__row_from_table reads them. */
+/* The columns of a stream_readings row, as store__row_from_table reads
+ * them. */
 #define ROW_COLS                                                               \
-    "r.t, r.rdelta, r.uptime, r.boot, r.k, r.object_temp, r.ambient_temp, r.heart_rate, " \
-    "r.spo2, r.battery, r.rssi, r.flags, m.sensor_type, m.fw"
-/* Rows of readings r of device ?1 with t in ?2..?3, through the spans
- * that overlap the range. */
-#define SPANS_JOIN "reading_spans AS s CROSS JOIN readings AS r ON " STORE_SPAN_JOIN("s", "r") " "
-#define IN_RANGE "WHERE s.device = ?1 AND s.t_lo <= ?3 AND s.t_hi >= ?2 AND r.t BETWEEN ?2 AND ?3"
+    "r.t, r.rdelta, r.uptime, rs.boot, r.k, r.object_temp, r.ambient_temp, r.heart_rate, " \
+    "r.spo2, r.battery, r.rssi, m.flags, m.sensor_type, m.fw"
+/* Rows r of device ?1 with t in ?2..?3: its streams rs, and of them the
+ * spans s that overlap the range. */
+#define SPANS_JOIN                                                             \
+    "reading_streams AS rs CROSS JOIN reading_spans AS s ON s.stream = rs.id "   \
+    "CROSS JOIN stream_readings AS r ON " STORE_SPAN_JOIN("s", "r") " "
+#define IN_RANGE "WHERE rs.device = ?1 AND s.t_lo <= ?3 AND s.t_hi >= ?2 AND r.t BETWEEN ?2 AND ?3"
 #define ROWS_IN_RANGE SPANS_JOIN IN_RANGE
 
-/* Reads a readings row laid out as ROW_COLS. */
+/* The present bits a row holds as non-NULL columns (STORE_DERIVED_FLAGS),
+ * by ROW_COLS index. */
+static const struct {
+    int col;
+    uint32_t bit;
+} store__derived[] = {
+    {2, TELEMETRY_HAS_UPTIME},      {5, TELEMETRY_HAS_OBJECT_TEMP},
+    {6, TELEMETRY_HAS_AMBIENT_TEMP}, {7, TELEMETRY_HAS_HEART_RATE},
+    {8, TELEMETRY_HAS_SPO2},        {9, TELEMETRY_HAS_BATTERY},
+    {10, TELEMETRY_HAS_RSSI},       {12, TELEMETRY_HAS_SENSOR_TYPE},
+    {13, TELEMETRY_HAS_FW},
+};
+
+/* A row's flags (present bits | validity << 16): reading_meta's (NULL: 0)
+ * and those its columns hold. */
+static uint32_t store__row_flags(sqlite3_stmt *s)
+{
+    uint32_t flags = (uint32_t)sqlite3_column_int64(s, 11);
+    for (size_t i = 0; i < sizeof store__derived / sizeof *store__derived; i++)
+        if (sqlite3_column_type(s, store__derived[i].col) != SQLITE_NULL)
+            flags |= store__derived[i].bit;
+    if (sqlite3_column_int64(s, 4) >= 0) /* k: the seq, or < 0 without one */
+        flags |= TELEMETRY_HAS_SEQ;
+    return flags;
+}
+
+/* Reads a row laid out as ROW_COLS. */
 static void store__row_from_table(sqlite3_stmt *s, const char *id, telemetry_reading *r,
                                   int64_t *t_out)
 {
     memset(r, 0, sizeof *r);
     snprintf(r->device_id, sizeof r->device_id, "%s", id);
-    uint32_t flags = (uint32_t)sqlite3_column_int64(s, 11);
+    uint32_t flags = store__row_flags(s);
     int64_t t = sqlite3_column_int64(s, 0);
     *t_out = t;
     r->received_ms = t + sqlite3_column_int64(s, 1);
@@ -131,7 +161,7 @@ int store_sqlite__reader_open(store_sqlite *st, const char *path, char *err, siz
          * reading without seq: -1, -2, ... in arrival order). */
         {&st->r_raw, "SELECT " ROW_COLS " FROM " SPANS_JOIN
                      "LEFT JOIN reading_meta AS m ON m.id = r.meta " IN_RANGE " "
-                     "ORDER BY r.t, r.rdelta, r.boot, abs(r.k)"},
+                     "ORDER BY r.t, r.rdelta, rs.boot, abs(r.k)"},
         {&st->r_ds, "SELECT r.t, r.object_temp, r.ambient_temp, r.heart_rate, r.spo2 FROM "
                     ROWS_IN_RANGE},
     };
@@ -356,18 +386,21 @@ store_err store_sqlite_query_readings(void *impl, const char *id, int64_t from_m
  * last ISLANDS_HORIZON seqs are read: nothing older can still be in a
  * device's outbox, so there is nothing to ask for, and the startup cost is
  * bounded by devices x horizon instead of the whole table. CROSS JOIN keeps
- * devices as the outer loop, so both max(k) and the rows are range seeks
- * of the table's (device, boot, k) key (measured: 1M rows, 200 devices,
- * ~1 s; the window's sort is over those rows only). */
+ * devices, then their current stream, as the outer loops, so both max(k)
+ * and the rows are range seeks of the table's (stream, k) key (measured
+ * with schema 5: 1M rows, 200 devices, ~1 s; the window's sort is over
+ * those rows only). */
 #define ISLANDS_HORIZON 200000
 #define ISLANDS_SQL                                                            \
     "SELECT d.id, g.boot, min(g.k), max(g.k) FROM ("                           \
-    "  SELECT r.device, r.boot, r.k,"                                          \
-    "         r.k - row_number() OVER (PARTITION BY r.device, r.boot ORDER BY r.k) AS grp" \
-    "  FROM devices AS dv CROSS JOIN readings AS r" /* devices outer: seeks */ \
-    "    ON r.device = dv.key AND r.boot = dv.boot AND r.k >= 0" /* k >= 0: seq */ \
-    "   AND r.k > (SELECT max(x.k) FROM readings AS x"                         \
-    "              WHERE x.device = dv.key AND x.boot = dv.boot AND x.k >= 0) - ?1" \
+    "  SELECT rs.device, rs.boot, r.k,"                                        \
+    "         r.k - row_number() OVER (PARTITION BY r.stream ORDER BY r.k) AS grp" \
+    "  FROM devices AS dv" /* devices outer: seeks */                          \
+    "  CROSS JOIN reading_streams AS rs ON rs.device = dv.key AND rs.boot = dv.boot" \
+    "  CROSS JOIN stream_readings AS r"                                        \
+    "    ON r.stream = rs.id AND r.k >= 0" /* k >= 0: seq */                   \
+    "   AND r.k > (SELECT max(x.k) FROM stream_readings AS x"                  \
+    "              WHERE x.stream = rs.id AND x.k >= 0) - ?1"                  \
     "  WHERE dv.boot IS NOT NULL) AS g "                                       \
     "JOIN devices AS d ON d.key = g.device "                                   \
     "GROUP BY g.device, g.boot, g.grp"

@@ -87,7 +87,7 @@ static int store__bind_reading(sqlite3_stmt *s, const telemetry_reading *r)
     return rc;
 }
 
-/* A vital as the readings table holds it (migration 5): value * scale as
+/* A vital as stream_readings holds it (migration 5): value * scale as
  * an INTEGER when that divides back to exactly v (what the reader
  * computes), else v itself. -0.0 stays REAL: 0 would read back as +0. */
 static int store__bind_vital(sqlite3_stmt *s, int i, int present, double v, double scale)
@@ -102,26 +102,25 @@ static int store__bind_vital(sqlite3_stmt *s, int i, int present, double v, doub
     return sqlite3_bind_double(s, i, v);
 }
 
-/* Binds ?2..?14 of w_insert in STORE_READINGS_COLS order (?1 is the device
- * key; k and meta come from the caller). */
+/* Binds ?2..?12 of w_insert in STORE_READINGS_COLS order (?1 is the
+ * stream; k and meta come from the caller). A field whose present bit is
+ * unset is bound NULL: that is how the bit is stored (STORE_DERIVED_FLAGS). */
 static int store__bind_row(sqlite3_stmt *s, const telemetry_reading *r, int64_t k, int64_t meta)
 {
     uint32_t p = r->present;
     int64_t t = store__reading_t(r);
     int rc = SQLITE_OK;
-    B(sqlite3_bind_int64(s, 2, (p & TELEMETRY_HAS_BOOT) ? r->boot : 0));
-    B(sqlite3_bind_int64(s, 3, k));
-    B(sqlite3_bind_int64(s, 4, t));
-    B(sqlite3_bind_int64(s, 5, store__flags(r)));
-    B(sqlite3_bind_int64(s, 6, r->received_ms - t));
-    B((p & TELEMETRY_HAS_UPTIME) ? sqlite3_bind_int64(s, 7, r->uptime_ms) : sqlite3_bind_null(s, 7));
-    B(store__bind_vital(s, 8, p & TELEMETRY_HAS_OBJECT_TEMP, r->object_temp, STORE_SCALE_TEMP));
-    B(store__bind_vital(s, 9, p & TELEMETRY_HAS_AMBIENT_TEMP, r->ambient_temp, STORE_SCALE_TEMP));
-    B(store__bind_vital(s, 10, p & TELEMETRY_HAS_HEART_RATE, r->heart_rate, STORE_SCALE_TENTHS));
-    B(store__bind_vital(s, 11, p & TELEMETRY_HAS_SPO2, r->spo2, STORE_SCALE_TENTHS));
-    B(meta ? sqlite3_bind_int64(s, 12, meta) : sqlite3_bind_null(s, 12));
-    B(store__bind_vital(s, 13, p & TELEMETRY_HAS_BATTERY, r->battery, STORE_SCALE_TENTHS));
-    B((p & TELEMETRY_HAS_RSSI) ? sqlite3_bind_int64(s, 14, r->rssi) : sqlite3_bind_null(s, 14));
+    B(sqlite3_bind_int64(s, 2, k));
+    B(sqlite3_bind_int64(s, 3, t));
+    B(sqlite3_bind_int64(s, 4, r->received_ms - t));
+    B((p & TELEMETRY_HAS_UPTIME) ? sqlite3_bind_int64(s, 5, r->uptime_ms) : sqlite3_bind_null(s, 5));
+    B(store__bind_vital(s, 6, p & TELEMETRY_HAS_OBJECT_TEMP, r->object_temp, STORE_SCALE_TEMP));
+    B(store__bind_vital(s, 7, p & TELEMETRY_HAS_AMBIENT_TEMP, r->ambient_temp, STORE_SCALE_TEMP));
+    B(store__bind_vital(s, 8, p & TELEMETRY_HAS_HEART_RATE, r->heart_rate, STORE_SCALE_TENTHS));
+    B(store__bind_vital(s, 9, p & TELEMETRY_HAS_SPO2, r->spo2, STORE_SCALE_TENTHS));
+    B(meta ? sqlite3_bind_int64(s, 10, meta) : sqlite3_bind_null(s, 10));
+    B(store__bind_vital(s, 11, p & TELEMETRY_HAS_BATTERY, r->battery, STORE_SCALE_TENTHS));
+    B((p & TELEMETRY_HAS_RSSI) ? sqlite3_bind_int64(s, 12, r->rssi) : sqlite3_bind_null(s, 12));
     return rc;
 }
 #undef B
@@ -170,19 +169,20 @@ static int store__step_int(sqlite3_stmt *s, int64_t *out)
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_DONE : rc;
 }
 
-/* The reading_meta id of the reading's (sensor_type, fw), creating the row
- * on first sight; 0 when it has neither. */
+/* The reading_meta id of the reading's (sensor_type, fw, flags not held
+ * by columns), creating the row on first sight; 0 when it has none. */
 static int store__meta_id(store_sqlite *st, const telemetry_reading *r, int64_t *id)
 {
     THREAD_ASSERT_OWNER(&st->writer_owner);
     int has_st = (r->present & TELEMETRY_HAS_SENSOR_TYPE) != 0;
     int has_fw = (r->present & TELEMETRY_HAS_FW) != 0;
+    uint32_t flags = store__flags(r) & ~(uint32_t)STORE_DERIVED_FLAGS;
     *id = 0;
-    if (!has_st && !has_fw)
+    if (!has_st && !has_fw && !flags)
         return SQLITE_DONE;
     store_meta e = {.id = 0};
-    snprintf(e.key, sizeof e.key, "%s%s\x1f%s%s", has_st ? "s" : "-", has_st ? r->sensor_type : "",
-             has_fw ? "f" : "-", has_fw ? r->fw : "");
+    snprintf(e.key, sizeof e.key, "%s%s\x1f%s%s\x1f%" PRIx32, has_st ? "s" : "-",
+             has_st ? r->sensor_type : "", has_fw ? "f" : "-", has_fw ? r->fw : "", flags);
     const store_meta *m = idtable_find(&st->metas, e.key);
     if (m) {
         *id = m->id;
@@ -196,6 +196,8 @@ static int store__meta_id(store_sqlite *st, const telemetry_reading *r, int64_t 
                     : sqlite3_bind_null(s, 1);
         if (rc == SQLITE_OK)
             rc = has_fw ? sqlite3_bind_text(s, 2, r->fw, -1, SQLITE_STATIC) : sqlite3_bind_null(s, 2);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_bind_int64(s, 3, flags);
         if (rc != SQLITE_OK)
             return rc;
         rc = store__step_int(s, id);
@@ -216,10 +218,35 @@ static int64_t store__floor_div(int64_t a, int64_t b)
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
-/* Makes reading_spans cover a stored reading at (boot, k, t) of device key:
- * nothing when the device's cached span already does, else one upsert that
- * widens the span by whole STORE_SPAN_T_MS steps. */
-static int store__span_note(store_sqlite *st, int64_t key, int64_t boot, int64_t k, int64_t t)
+/* The stream of (device key, boot): the cached one when the device's
+ * latest reading had that boot, else its reading_streams row, created on
+ * first sight. */
+static int store__stream_id(store_sqlite *st, int64_t key, int64_t boot, int64_t *stream)
+{
+    THREAD_ASSERT_OWNER(&st->writer_owner);
+    const store_span *c = idtable_find(&st->spans, &key);
+    if (c && c->boot == boot) {
+        *stream = c->stream;
+        return SQLITE_DONE;
+    }
+    *stream = 0;
+    sqlite3_stmt *sel[] = {st->w_stream_get, st->w_stream_put};
+    for (int i = 0; i < 2 && *stream == 0; i++) {
+        int rc = sqlite3_bind_int64(sel[i], 1, key);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_bind_int64(sel[i], 2, boot);
+        rc = rc == SQLITE_OK ? store__step_int(sel[i], stream) : rc;
+        if (rc != SQLITE_DONE)
+            return rc;
+    }
+    return *stream ? SQLITE_DONE : SQLITE_INTERNAL; /* RETURNING gave no id: cannot happen */
+}
+
+/* Makes reading_spans cover a stored reading at (k, t) of stream, (key,
+ * boot): nothing when the device's cached span already does, else one
+ * upsert that widens the span by whole STORE_SPAN_T_MS steps. */
+static int store__span_note(store_sqlite *st, int64_t key, int64_t boot, int64_t stream, int64_t k,
+                            int64_t t)
 {
     THREAD_ASSERT_OWNER(&st->writer_owner);
     int64_t blk = store__floor_div(k, (int64_t)1 << STORE_SPAN_SHIFT);
@@ -235,15 +262,15 @@ static int store__span_note(store_sqlite *st, int64_t key, int64_t boot, int64_t
     }
     sqlite3_stmt *s = st->w_span;
     int rc = SQLITE_OK;
-    int64_t v[5] = {key, boot, blk, lo, hi};
-    for (int i = 0; i < 5 && rc == SQLITE_OK; i++)
+    int64_t v[4] = {stream, blk, lo, hi};
+    for (int i = 0; i < 4 && rc == SQLITE_OK; i++)
         rc = sqlite3_bind_int64(s, i + 1, v[i]);
     if (rc != SQLITE_OK)
         return rc;
     rc = store_sqlite__exec_stmt(s);
     if (rc != SQLITE_DONE)
         return rc;
-    store_span e = {.key = key, .boot = boot, .blk = blk, .t_lo = lo, .t_hi = hi};
+    store_span e = {.key = key, .boot = boot, .stream = stream, .blk = blk, .t_lo = lo, .t_hi = hi};
     void *slot;
     if (idtable_put(&st->spans, &e, &slot) == IDTABLE_EEXIST)
         *(store_span *)slot = e;
@@ -252,8 +279,8 @@ static int store__span_note(store_sqlite *st, int64_t key, int64_t boot, int64_t
 }
 
 /* The key of a reading: its seq, or for one without seq the next free
- * negative k of its (device, boot) (one index seek). */
-static int store__reading_k(store_sqlite *st, int64_t key, const telemetry_reading *r, int64_t *k)
+ * negative k of its stream (one index seek). */
+static int store__reading_k(store_sqlite *st, int64_t stream, const telemetry_reading *r, int64_t *k)
 {
     THREAD_ASSERT_OWNER(&st->writer_owner);
     if (r->present & TELEMETRY_HAS_SEQ) {
@@ -261,9 +288,7 @@ static int store__reading_k(store_sqlite *st, int64_t key, const telemetry_readi
         return SQLITE_DONE;
     }
     sqlite3_stmt *s = st->w_seqless;
-    int rc = sqlite3_bind_int64(s, 1, key);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(s, 2, (r->present & TELEMETRY_HAS_BOOT) ? r->boot : 0);
+    int rc = sqlite3_bind_int64(s, 1, stream);
     return rc == SQLITE_OK ? store__step_int(s, k) : rc;
 }
 
@@ -324,14 +349,17 @@ static int store__write_reading(store_sqlite *st, size_t idx, int *stored)
     int rc = store__device_key(st, r, &key);
     if (rc != SQLITE_DONE)
         return rc;
-    int64_t k = 0, meta = 0;
-    rc = store__reading_k(st, key, r, &k);
+    int64_t boot = (r->present & TELEMETRY_HAS_BOOT) ? r->boot : 0;
+    int64_t stream = 0, k = 0, meta = 0;
+    rc = store__stream_id(st, key, boot, &stream);
+    if (rc == SQLITE_DONE)
+        rc = store__reading_k(st, stream, r, &k);
     if (rc == SQLITE_DONE)
         rc = store__meta_id(st, r, &meta);
     if (rc != SQLITE_DONE)
         return rc;
     sqlite3_stmt *s = st->w_insert;
-    rc = sqlite3_bind_int64(s, 1, key);
+    rc = sqlite3_bind_int64(s, 1, stream);
     if (rc == SQLITE_OK)
         rc = store__bind_row(s, r, k, meta);
     if (rc != SQLITE_OK)
@@ -342,8 +370,7 @@ static int store__write_reading(store_sqlite *st, size_t idx, int *stored)
     *stored = sqlite3_changes(st->wdb) > 0;
     if (!*stored) /* a redelivery leaves the device's latest values alone */
         return SQLITE_DONE;
-    rc = store__span_note(st, key, (r->present & TELEMETRY_HAS_BOOT) ? r->boot : 0, k,
-                          store__reading_t(r));
+    rc = store__span_note(st, key, boot, stream, k, store__reading_t(r));
     return rc == SQLITE_DONE ? store__last_note(st, key, idx) : rc;
 }
 
@@ -572,16 +599,20 @@ int store_sqlite__writer_prepare(store_sqlite *st, char *err, size_t errlen)
          "INSERT INTO devices(id, first_seen, last_seen) VALUES(?1, ?2, ?2) "
          "ON CONFLICT(id) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen) "
          "RETURNING key"},
-        /* OR IGNORE: a (device, boot, k) already stored is a redelivery. */
-        {&st->w_insert, "INSERT OR IGNORE INTO readings(device, " STORE_READINGS_COLS ") "
-                        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"},
-        {&st->w_seqless, "SELECT coalesce(min(k), 0) - 1 FROM readings "
-                         "WHERE device = ?1 AND boot = ?2 AND k < 0"},
-        {&st->w_span, "INSERT INTO reading_spans(device, boot, blk, t_lo, t_hi) "
-                      "VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT DO UPDATE SET "
+        /* OR IGNORE: a (stream, k) already stored is a redelivery. */
+        {&st->w_insert, "INSERT OR IGNORE INTO stream_readings(stream, " STORE_READINGS_COLS ") "
+                        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"},
+        {&st->w_seqless, "SELECT coalesce(min(k), 0) - 1 FROM stream_readings "
+                         "WHERE stream = ?1 AND k < 0"},
+        {&st->w_span, "INSERT INTO reading_spans(stream, blk, t_lo, t_hi) "
+                      "VALUES(?1, ?2, ?3, ?4) ON CONFLICT DO UPDATE SET "
                       "t_lo = min(t_lo, excluded.t_lo), t_hi = max(t_hi, excluded.t_hi)"},
-        {&st->w_meta_get, "SELECT id FROM reading_meta WHERE sensor_type IS ?1 AND fw IS ?2"},
-        {&st->w_meta_put, "INSERT INTO reading_meta(sensor_type, fw) VALUES(?1, ?2) RETURNING id"},
+        {&st->w_meta_get,
+         "SELECT id FROM reading_meta WHERE sensor_type IS ?1 AND fw IS ?2 AND flags = ?3"},
+        {&st->w_meta_put,
+         "INSERT INTO reading_meta(sensor_type, fw, flags) VALUES(?1, ?2, ?3) RETURNING id"},
+        {&st->w_stream_get, "SELECT id FROM reading_streams WHERE device = ?1 AND boot = ?2"},
+        {&st->w_stream_put, "INSERT INTO reading_streams(device, boot) VALUES(?1, ?2) RETURNING id"},
         /* Latest by receive time; fw and boot follow the latest reading. */
         {&st->w_last,
          "UPDATE devices SET last_seen = max(last_seen, ?3), last_t = ?2, last_received = ?3, last_ts = ?4, last_uptime = ?5, "
@@ -602,12 +633,15 @@ int store_sqlite__writer_prepare(store_sqlite *st, char *err, size_t errlen)
          "interval_ms = coalesce(excluded.interval_ms, interval_ms), "
          "boot = coalesce(excluded.boot, boot)"},
         {&st->w_prune_devs, "SELECT key FROM devices WHERE key > ?1 ORDER BY key"},
-        /* The spans that start before the cutoff lead to the rows. */
-        {&st->w_prune, "DELETE FROM readings WHERE (device, boot, k) IN ("
-                       "SELECT r.device, r.boot, r.k FROM reading_spans AS s "
-                       "CROSS JOIN readings AS r ON " STORE_SPAN_JOIN("s", "r") " "
-                       "WHERE s.device = ?1 AND s.t_lo < ?2 AND r.t < ?2 LIMIT ?3)"},
-        {&st->w_prune_spans, "DELETE FROM reading_spans WHERE device = ?1 AND t_hi < ?2"},
+        /* The spans that start before the cutoff lead to the rows. A
+         * stream's row stays (a few bytes per boot). */
+        {&st->w_prune, "DELETE FROM stream_readings WHERE (stream, k) IN ("
+                       "SELECT r.stream, r.k FROM reading_streams AS rs "
+                       "CROSS JOIN reading_spans AS s ON s.stream = rs.id "
+                       "CROSS JOIN stream_readings AS r ON " STORE_SPAN_JOIN("s", "r") " "
+                       "WHERE rs.device = ?1 AND s.t_lo < ?2 AND r.t < ?2 LIMIT ?3)"},
+        {&st->w_prune_spans, "DELETE FROM reading_spans WHERE stream IN "
+                             "(SELECT id FROM reading_streams WHERE device = ?1) AND t_hi < ?2"},
         /* A device never stored has no key and nothing to be lost against. */
         {&st->w_lost, "INSERT INTO lost_ranges(device, boot, from_seq, to_seq, reason, marked_at) "
                       "SELECT key, ?2, ?3, ?4, ?5, ?6 FROM devices WHERE id = ?1"},

@@ -755,7 +755,7 @@ static void test_newer_version_refused(void **state)
 }
 
 
-/* ---- SQLite only: schema 5 (issue 13) ---------------------------------- */
+/* ---- SQLite only: schemas 5 and 6 (issue 13) --------------------------- */
 
 /* The schema at version 4, exactly as store_sqlite.c's migrations 1..4
  * created it (copied: a database made by the previous release). */
@@ -1005,10 +1005,10 @@ static telemetry_reading sqlite_mix(int i)
     return r;
 }
 
-/* Checks the store holds exactly sqlite_mix(0 .. MIX_N - 1), per device in
- * time order (ties: arrival order). from_v4: as a version-4 database
- * returned them — its REAL columns turned -0.0 into 0. */
-static void sqlite_check_mix(store *st, int from_v4)
+/* Checks the store holds exactly mix(0 .. MIX_N - 1), per device in time
+ * order (ties: arrival order). from_v4: as a version-4 database returned
+ * them — its REAL columns turned -0.0 into 0. */
+static void sqlite_check_mix_of(store *st, telemetry_reading (*mix)(int), int from_v4)
 {
     const char *ids[] = {"mig-a", "mig-b"};
     for (int d = 0; d < 2; d++) {
@@ -1020,7 +1020,7 @@ static void sqlite_check_mix(store *st, int from_v4)
         int64_t want_t[MIX_N];
         size_t n = 0;
         for (int i = 0; i < MIX_N; i++) {
-            telemetry_reading r = sqlite_mix(i);
+            telemetry_reading r = mix(i);
             if (strcmp(r.device_id, ids[d]))
                 continue;
             if (from_v4 && r.ambient_temp == 0)
@@ -1044,6 +1044,8 @@ static void sqlite_check_mix(store *st, int from_v4)
     }
 }
 
+static void sqlite_check_mix(store *st, int from_v4) { sqlite_check_mix_of(st, sqlite_mix, from_v4); }
+
 static void test_sqlite_migrate_from_v4(void **state)
 {
     if (pg_url)
@@ -1063,15 +1065,16 @@ static void test_sqlite_migrate_from_v4(void **state)
 
     store *st = open_store(f, 0, 0, 0);
     store_close(st);
-    assert_int_equal(db_int(f->path, "PRAGMA user_version"), 5);
+    assert_int_equal(db_int(f->path, "PRAGMA user_version"), 6); /* through 5 to 6 */
     assert_int_equal(db_int(f->path, "SELECT count(*) FROM readings"), MIX_N);
     assert_int_equal(db_int(f->path, "SELECT count(*) FROM readings WHERE seq IS NULL"), MIX_N / 5);
-    /* The old layout is gone; the new table has no rowid. */
+    /* The old layout is gone; the new table has no rowid (schema 6: the
+     * table is stream_readings, readings a view of it). */
     assert_int_equal(db_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE name IN "
                                      "('readings_device_t', 'readings_device_boot_seq', 'readings_v5')"),
                      0);
-    assert_int_equal(db_int(f->path, "SELECT count(*) FROM pragma_table_list WHERE name = 'readings' "
-                                     "AND wr = 1"),
+    assert_int_equal(db_int(f->path, "SELECT count(*) FROM pragma_table_list WHERE name = "
+                                     "'stream_readings' AND wr = 1"),
                      1);
 
     st = open_store(f, 0, 0, 0);
@@ -1082,6 +1085,283 @@ static void test_sqlite_migrate_from_v4(void **state)
     telemetry_reading again = sqlite_mix(1), again_b = sqlite_mix(3), seqless = sqlite_mix(5);
     telemetry_reading fresh = sqlite_mix(1);
     fresh.seq = MIX_N + 1;
+    const telemetry_reading *all[] = {&again, &again_b, &seqless, &fresh};
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(store_put_reading(st, all[i]), STORE_OK);
+    wait_idle(st);
+    store_stats ss;
+    store_get_stats(st, &ss);
+    assert_int_equal(ss.duplicates, 2);
+    assert_int_equal(ss.stored, 2);
+    store_close(st);
+    assert_int_equal(db_int(f->path, "SELECT count(*) FROM readings"), MIX_N + 2);
+    assert_int_equal(db_int(f->path, "SELECT count(*) FROM readings WHERE seq IS NULL"), MIX_N / 5 + 1);
+}
+
+/* Schema 5's readings, as migration 5 left them (on top of
+ * sqlite_v4_schema: a database made by the previous release). */
+static const char sqlite_v5_step[] =
+    "DROP TABLE readings;"
+    "CREATE TABLE reading_meta ("
+    "  id INTEGER PRIMARY KEY,"
+    "  sensor_type TEXT, fw TEXT"
+    ");"
+    "CREATE INDEX reading_meta_texts ON reading_meta(sensor_type, fw);"
+    "CREATE TABLE readings ("
+    "  device INTEGER NOT NULL REFERENCES devices(key),"
+    "  boot INTEGER NOT NULL,"
+    "  k INTEGER NOT NULL,"
+    "  t INTEGER NOT NULL,"
+    "  flags INTEGER NOT NULL,"
+    "  rdelta INTEGER NOT NULL,"
+    "  uptime INTEGER,"
+    "  object_temp, ambient_temp,"
+    "  heart_rate, spo2,"
+    "  meta INTEGER REFERENCES reading_meta(id),"
+    "  battery,"
+    "  rssi INTEGER,"
+    "  seq INTEGER AS (CASE WHEN k >= 0 THEN k END) VIRTUAL,"
+    "  received INTEGER AS (t + rdelta) VIRTUAL,"
+    "  PRIMARY KEY (device, boot, k)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE reading_spans ("
+    "  device INTEGER NOT NULL,"
+    "  boot INTEGER NOT NULL,"
+    "  blk INTEGER NOT NULL,"
+    "  t_lo INTEGER NOT NULL,"
+    "  t_hi INTEGER NOT NULL,"
+    "  PRIMARY KEY (device, boot, blk)"
+    ") WITHOUT ROWID;";
+
+/* Binds a vital the way the version-5 writer did: value * scale as an
+ * INTEGER when that divides back to exactly v, else v; NULL when absent. */
+static void sqlite_v5_bind_vital(sqlite3_stmt *s, int i, int present, double v, double scale)
+{
+    if (!present) {
+        sqlite3_bind_null(s, i);
+        return;
+    }
+    if (fabs(v) < 1e12 && !(v == 0 && signbit(v))) {
+        double k = round(v * scale);
+        if ((double)(int64_t)k / scale == v) {
+            sqlite3_bind_int64(s, i, (int64_t)k);
+            return;
+        }
+    }
+    sqlite3_bind_double(s, i, v);
+}
+
+/* Writes r into a version-5 database the way the version-5 writer did
+ * (reading_spans is filled once at the end, by the caller). */
+static void sqlite_v5_insert(sqlite3 *db, const telemetry_reading *r)
+{
+    sqlite3_stmt *s;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "INSERT INTO devices(id, first_seen, last_seen) VALUES(?1, 0, 0) "
+                                        "ON CONFLICT(id) DO NOTHING",
+                                        -1, &s, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(s, 1, r->device_id, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(s), SQLITE_DONE);
+    sqlite3_finalize(s);
+    uint32_t p = r->present;
+    int has_st = (p & TELEMETRY_HAS_SENSOR_TYPE) != 0, has_fw = (p & TELEMETRY_HAS_FW) != 0;
+    if (has_st || has_fw) {
+        assert_int_equal(sqlite3_prepare_v2(db,
+                                            "INSERT INTO reading_meta(sensor_type, fw) SELECT ?1, ?2 "
+                                            "WHERE NOT EXISTS (SELECT 1 FROM reading_meta "
+                                            "WHERE sensor_type IS ?1 AND fw IS ?2)",
+                                            -1, &s, NULL),
+                         SQLITE_OK);
+        has_st ? sqlite3_bind_text(s, 1, r->sensor_type, -1, SQLITE_STATIC) : sqlite3_bind_null(s, 1);
+        has_fw ? sqlite3_bind_text(s, 2, r->fw, -1, SQLITE_STATIC) : sqlite3_bind_null(s, 2);
+        assert_int_equal(sqlite3_step(s), SQLITE_DONE);
+        sqlite3_finalize(s);
+    }
+    assert_int_equal(
+        sqlite3_prepare_v2(db,
+                           "INSERT INTO readings(device, boot, k, t, flags, rdelta, uptime, object_temp, "
+                           "ambient_temp, heart_rate, spo2, meta, battery, rssi) "
+                           "SELECT d.key, ?2, coalesce(?3, (SELECT coalesce(min(x.k), 0) - 1 FROM readings "
+                           "AS x WHERE x.device = d.key AND x.boot = ?2 AND x.k < 0)), ?4, ?5, ?6, ?7, "
+                           "?8, ?9, ?10, ?11, (SELECT m.id FROM reading_meta AS m WHERE ?15 AND "
+                           "m.sensor_type IS ?16 AND m.fw IS ?17), ?12, ?13 FROM devices AS d WHERE d.id = ?1",
+                           -1, &s, NULL),
+        SQLITE_OK);
+    uint32_t flags = (p & 0xFFFFu) | (r->hr_valid ? 1u << 16 : 0) | (r->spo2_valid ? 1u << 17 : 0) |
+                     (r->temp_valid ? 1u << 18 : 0);
+    int64_t t = (p & TELEMETRY_HAS_TS) ? r->ts_ms : r->received_ms;
+    sqlite3_bind_text(s, 1, r->device_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, (p & TELEMETRY_HAS_BOOT) ? r->boot : 0);
+    (p & TELEMETRY_HAS_SEQ) ? sqlite3_bind_int64(s, 3, r->seq) : sqlite3_bind_null(s, 3);
+    sqlite3_bind_int64(s, 4, t);
+    sqlite3_bind_int64(s, 5, flags);
+    sqlite3_bind_int64(s, 6, r->received_ms - t);
+    (p & TELEMETRY_HAS_UPTIME) ? sqlite3_bind_int64(s, 7, r->uptime_ms) : sqlite3_bind_null(s, 7);
+    sqlite_v5_bind_vital(s, 8, p & TELEMETRY_HAS_OBJECT_TEMP, r->object_temp, 100);
+    sqlite_v5_bind_vital(s, 9, p & TELEMETRY_HAS_AMBIENT_TEMP, r->ambient_temp, 100);
+    sqlite_v5_bind_vital(s, 10, p & TELEMETRY_HAS_HEART_RATE, r->heart_rate, 10);
+    sqlite_v5_bind_vital(s, 11, p & TELEMETRY_HAS_SPO2, r->spo2, 10);
+    sqlite_v5_bind_vital(s, 12, p & TELEMETRY_HAS_BATTERY, r->battery, 10);
+    (p & TELEMETRY_HAS_RSSI) ? sqlite3_bind_int64(s, 13, r->rssi) : sqlite3_bind_null(s, 13);
+    sqlite3_bind_int(s, 15, has_st || has_fw);
+    has_st ? sqlite3_bind_text(s, 16, r->sensor_type, -1, SQLITE_STATIC) : sqlite3_bind_null(s, 16);
+    has_fw ? sqlite3_bind_text(s, 17, r->fw, -1, SQLITE_STATIC) : sqlite3_bind_null(s, 17);
+    assert_int_equal(sqlite3_step(s), SQLITE_DONE);
+    assert_int_equal(sqlite3_changes(db), 1);
+    sqlite3_finalize(s);
+}
+
+/* sqlite_mix with more for schema 6 to get right: several boots per
+ * device, readings with no vitals and no texts (some with validity bits
+ * only), every flag a column does not hold. */
+static telemetry_reading sqlite_mix6(int i)
+{
+    telemetry_reading r = sqlite_mix(i);
+    if ((r.present & TELEMETRY_HAS_BOOT) && i % 4 == 3)
+        r.boot = 7 + i % 8; /* several boots per device */
+    if (i % 17 == 0)
+        r.present &= ~(uint32_t)(TELEMETRY_HAS_OBJECT_TEMP | TELEMETRY_HAS_AMBIENT_TEMP |
+                                 TELEMETRY_HAS_HEART_RATE | TELEMETRY_HAS_SPO2 |
+                                 TELEMETRY_HAS_SENSOR_TYPE | TELEMETRY_HAS_FW | TELEMETRY_HAS_BATTERY |
+                                 TELEMETRY_HAS_RSSI | TELEMETRY_HAS_UPTIME);
+    if (i % 13 == 0) {
+        r.present |= TELEMETRY_HAS_SPO2_VALID;
+        r.spo2_valid = 1;
+    }
+    return r;
+}
+
+/* Islands as store_load_completeness reports them, sorted. */
+typedef struct mix_island {
+    char id[16];
+    int64_t boot, lo, hi;
+} mix_island;
+typedef struct mix_islands {
+    size_t n;
+    mix_island v[MIX_N];
+} mix_islands;
+
+static void mix_islands_add(void *ctx, const char *id, int64_t boot, int64_t lo, int64_t hi)
+{
+    mix_islands *x = ctx;
+    assert_true(x->n < MIX_N);
+    mix_island *e = &x->v[x->n++];
+    snprintf(e->id, sizeof e->id, "%s", id);
+    e->boot = boot;
+    e->lo = lo;
+    e->hi = hi;
+}
+
+static int mix_island_cmp(const void *a, const void *b)
+{
+    const mix_island *x = a, *y = b;
+    int c = strcmp(x->id, y->id);
+    if (c)
+        return c;
+    if (x->boot != y->boot)
+        return x->boot < y->boot ? -1 : 1;
+    return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* Checks the islands (runs of consecutive seqs) of boot of each mix device
+ * against mix(0 .. MIX_N - 1). */
+static void sqlite_check_islands(store *st, telemetry_reading (*mix)(int), int64_t boot)
+{
+    mix_islands *got = calloc(2, sizeof *got), *want = got + 1;
+    assert_non_null(got);
+    const char *ids[] = {"mig-a", "mig-b"};
+    for (int d = 0; d < 2; d++) {
+        int64_t lo = -1, prev = -2;
+        for (int i = 0; i < MIX_N; i++) { /* seq i: ascending */
+            telemetry_reading r = mix(i);
+            int64_t b = (r.present & TELEMETRY_HAS_BOOT) ? r.boot : 0;
+            if (strcmp(r.device_id, ids[d]) || !(r.present & TELEMETRY_HAS_SEQ) || b != boot)
+                continue;
+            if (r.seq != prev + 1) {
+                if (lo >= 0)
+                    mix_islands_add(want, ids[d], boot, lo, prev);
+                lo = r.seq;
+            }
+            prev = r.seq;
+        }
+        if (lo >= 0)
+            mix_islands_add(want, ids[d], boot, lo, prev);
+    }
+    store_completeness_cb cb = {.island = mix_islands_add, .ctx = got};
+    assert_int_equal(store_load_completeness(st, &cb), STORE_OK);
+    qsort(got->v, got->n, sizeof *got->v, mix_island_cmp);
+    assert_true(want->n > 2);
+    assert_int_equal(got->n, want->n);
+    for (size_t i = 0; i < want->n; i++) {
+        assert_string_equal(got->v[i].id, want->v[i].id);
+        assert_int_equal(got->v[i].boot, want->v[i].boot);
+        assert_int_equal(got->v[i].lo, want->v[i].lo);
+        assert_int_equal(got->v[i].hi, want->v[i].hi);
+    }
+    free(got);
+}
+
+static void test_sqlite_migrate_from_v5(void **state)
+{
+    if (pg_url)
+        skip(); /* SQLite-only: the SQLite schema and file */
+    fixture *f = *state;
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    for (size_t i = 0; i < sizeof sqlite_v4_schema / sizeof *sqlite_v4_schema; i++)
+        assert_int_equal(sqlite3_exec(db, sqlite_v4_schema[i], NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sqlite_v5_step, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 5; BEGIN", NULL, NULL, NULL), SQLITE_OK);
+    for (int i = 0; i < MIX_N; i++) {
+        telemetry_reading r = sqlite_mix6(i);
+        sqlite_v5_insert(db, &r);
+    }
+    assert_int_equal(sqlite3_exec(db,
+                                  "INSERT INTO reading_spans SELECT device, boot, k >> 8, min(t), max(t) "
+                                  "FROM readings GROUP BY device, boot, k >> 8; "
+                                  "UPDATE devices SET boot = 5; COMMIT",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+    int64_t boots = db_int(f->path, "SELECT count(DISTINCT device || '/' || boot) FROM readings");
+    assert_true(boots >= 4);
+    /* A digest of each row's flags, ts and texts, to compare with what the
+     * readings view rebuilds after the migration. */
+    int64_t digest = db_int(f->path,
+                            "SELECT sum(r.flags * ((r.k & 1023) + 1)) + "
+                            "sum(CASE WHEN r.flags & 32 THEN r.t % 1000003 ELSE 7 END) + "
+                            "sum(coalesce(length(m.sensor_type), 0) * 3 + coalesce(length(m.fw), 0)) "
+                            "FROM readings AS r LEFT JOIN reading_meta AS m ON m.id = r.meta");
+
+    store *st = open_store(f, 0, 0, 0);
+    store_close(st);
+    assert_int_equal(db_int(f->path, "PRAGMA user_version"), 6);
+    assert_int_equal(db_int(f->path, "SELECT count(*) FROM stream_readings"), MIX_N);
+    assert_int_equal(db_int(f->path, "SELECT count(*) FROM reading_streams"), boots);
+    assert_int_equal(db_int(f->path, "SELECT count(*) FROM readings WHERE seq IS NULL"), MIX_N / 5);
+    assert_int_equal(db_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE name IN "
+                                     "('reading_meta_v6', 'reading_spans_v6', 'reading_meta_texts')"),
+                     0);
+    assert_int_equal(db_int(f->path, "SELECT sum(flags * ((k & 1023) + 1)) + "
+                                     "sum(coalesce(ts % 1000003, 7)) + "
+                                     "sum(coalesce(length(sensor_type), 0) * 3 + coalesce(length(fw), 0)) "
+                                     "FROM readings"),
+                     digest);
+    /* Both kinds of meta: none, and flags without texts. */
+    assert_true(db_int(f->path, "SELECT count(*) FROM readings WHERE meta IS NULL") > 0);
+    assert_true(db_int(f->path, "SELECT count(*) FROM reading_meta WHERE sensor_type IS NULL AND "
+                                "fw IS NULL") > 0);
+
+    st = open_store(f, 0, 0, 0);
+    sqlite_check_mix_of(st, sqlite_mix6, 0); /* -0.0 stayed REAL in schema 5 */
+    sqlite_check_islands(st, sqlite_mix6, 5); /* the completeness replay */
+
+    /* Still idempotent on (device, boot, seq), in each boot; a reading
+     * without seq is still always stored. */
+    telemetry_reading again = sqlite_mix6(1), again_b = sqlite_mix6(3), seqless = sqlite_mix6(5);
+    telemetry_reading fresh = sqlite_mix6(3);
+    fresh.boot = 8; /* seq 3 of another boot */
     const telemetry_reading *all[] = {&again, &again_b, &seqless, &fresh};
     for (size_t i = 0; i < 4; i++)
         assert_int_equal(store_put_reading(st, all[i]), STORE_OK);
@@ -1180,6 +1460,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_version_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_migrate_from_v4, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite_migrate_from_v5, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_compact_values_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_bytes_per_reading, setup, teardown),
     };
