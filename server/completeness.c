@@ -62,7 +62,7 @@ struct completeness {
     uint64_t next_req;
     double tokens;
     int64_t tokens_at;
-    size_t scan;             /* the table slot the next tick starts at: fairness */
+    size_t scan;             /* the table position the next tick starts at: fairness */
 };
 
 static const void *completeness__dev_key(const void *entry)
@@ -831,8 +831,8 @@ size_t completeness_tick(completeness *c, completeness_actions *out, int64_t now
     if (max_requests > room)
         max_requests = room;
     size_t issued = 0;
-    size_t cap = c->dev.cap, start = c->scan < cap ? c->scan : 0;
-    /* Slots start..cap-1, then 0..start-1: where the last tick stopped first. */
+    size_t cap = idtable_count(&c->dev), start = c->scan < cap ? c->scan : 0;
+    /* Positions start..cap-1, then 0..start-1: where the last tick stopped first. */
     for (int part = 0; part < 2; part++) {
         size_t it = part ? 0 : start, stop = part ? start : cap;
         cdev **e;
