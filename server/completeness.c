@@ -2,11 +2,14 @@
  *   devices: open-addressing hash of cdev*, grown at 70 % load;
  *   per device: up to max_boots cboot, each with two sorted, disjoint,
  *   non-adjacent interval lists (recv, lost) searched by binary search.
+ * Memory is per device and the fleet is large (10,000 devices is the
+ * measured case, docs/BENCHMARKS.md "Issue 13 — RSS"), so a cdev holds its
+ * id at its own length and its boots array grows one boot at a time: one
+ * boot is the rule, max_boots only for a device that rebooted that often.
  * Every loop runs over a bounded list (intervals, boots, devices). The
  * model decides; what must be done is appended to a completeness_actions. */
 #include "completeness.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,18 +42,18 @@ typedef struct creq {
 } creq;
 
 typedef struct cdev {
-    char id[ID_MAX + 1];
-    cboot *boots;
-    size_t nboots;
+    cboot *boots;            /* nboots used of boots_cap allocated (<= max_boots) */
     int64_t current;         /* highest boot id seen; -1 none */
     /* boots retired from tracking */
     uint64_t r_expected, r_received, r_refilled, r_lost;
     uint64_t gaps_detected, requests, duplicates, untracked;
     /* the last resend request (one outstanding at most) */
-    int outstanding;
     creq req;
     creq undo;               /* req before the last issue: completeness_request_failed */
     int64_t req_deadline, next_at;
+    uint32_t nboots, boots_cap; /* max_boots is clamped to fit (config_defaults) */
+    unsigned char outstanding;
+    char id[];               /* NUL-terminated, at most ID_MAX: allocated at its length */
 } cdev;
 
 struct completeness {
@@ -59,7 +62,7 @@ struct completeness {
     uint64_t next_req;
     double tokens;
     int64_t tokens_at;
-    size_t scan;             /* the table slot the next tick starts at: fairness */
+    size_t scan;             /* the table position the next tick starts at: fairness */
 };
 
 static const void *completeness__dev_key(const void *entry)
@@ -94,7 +97,7 @@ static void completeness__lost(completeness_actions *out, const cdev *d, int64_t
         return;
     }
     completeness_lost *l = &out->lost[out->nlost++];
-    memcpy(l->id, d->id, sizeof l->id);
+    memcpy(l->id, d->id, strlen(d->id) + 1); /* d->id is only as long as the id */
     l->boot = boot;
     l->from = lo;
     l->to = hi;
@@ -118,7 +121,7 @@ static int completeness__pending_run(const ivset *recv, const ivset *lost, int64
         x = base;
     if (end > top)
         end = top;
-    size_t guard = recv->n + lost->n + 2;
+    size_t guard = (size_t)recv->n + lost->n + 2;
     while (x <= end && guard--) {
         const ivset_iv *r = ivset_find(recv, x);
         if (r) {
@@ -165,7 +168,7 @@ static void completeness__mark_lost(completeness *c, completeness_actions *out, 
                       int64_t lo, int64_t hi, completeness_reason why)
 {
     int64_t glo, ghi, x = lo;
-    size_t guard = b->recv.n + b->lost.n + 2;
+    size_t guard = (size_t)b->recv.n + b->lost.n + 2;
     while (guard-- && completeness__next_pending(b, x, hi, &glo, &ghi)) {
         int64_t added = ivset_add(&b->lost, glo, ghi);
         if (added < 0 && b->lost.n == 0) {
@@ -227,10 +230,30 @@ static void completeness__boot_retire_one(completeness *c, completeness_actions 
     d->boots[k] = d->boots[--d->nboots];
 }
 
+/* Room for one more boot in d->boots: grown by one (a reboot is rare, and
+ * most devices never have a second boot) up to max_boots. Moves the boots:
+ * no cboot pointer of d survives it. Returns 0, or -1 out of memory. */
+static int completeness__boot_room(const completeness *c, cdev *d)
+{
+    if (d->nboots < d->boots_cap)
+        return 0;
+    if (d->boots_cap >= c->cfg.max_boots)
+        return 0; /* full: the caller retires one */
+    cboot *nb = realloc(d->boots, ((size_t)d->boots_cap + 1) * sizeof *nb);
+    if (!nb)
+        return -1;
+    d->boots = nb;
+    d->boots_cap++;
+    return 0;
+}
+
+/* NULL out of memory (the reading is then untracked). */
 static cboot *completeness__boot_new(completeness *c, completeness_actions *out, cdev *d, int64_t boot,
                        int64_t base, int64_t now_ms)
 {
-    if (d->nboots == c->cfg.max_boots)
+    if (completeness__boot_room(c, d) != 0)
+        return NULL;
+    if (d->nboots == d->boots_cap)
         completeness__boot_retire_one(c, out, d);
     cboot *b = &d->boots[d->nboots++];
     completeness__boot_init(c, b, boot);
@@ -270,15 +293,13 @@ static cdev *completeness__dev_get(completeness *c, const char *id)
         return d;
     if (idtable_count(&c->dev) >= c->cfg.max_devices)
         return NULL;
-    d = calloc(1, sizeof *d);
-    if (!d || !(d->boots = calloc(c->cfg.max_boots, sizeof *d->boots))) {
-        free(d);
+    size_t len = strlen(id); /* <= ID_MAX: completeness__id_ok */
+    d = calloc(1, sizeof *d + len + 1);
+    if (!d)
         return NULL;
-    }
-    snprintf(d->id, sizeof d->id, "%s", id);
+    memcpy(d->id, id, len + 1);
     d->current = -1;
     if (idtable_put(&c->dev, &d, NULL) != IDTABLE_OK) {
-        free(d->boots);
         free(d);
         return NULL;
     }
@@ -303,6 +324,7 @@ void completeness_config_defaults(completeness_config *k)
     if (k->jump_confirm <= 0) k->jump_confirm = 3;
     if (!k->max_ranges) k->max_ranges = 4096;
     if (!k->max_boots) k->max_boots = 4;
+    if (k->max_boots > UINT32_MAX) k->max_boots = UINT32_MAX; /* cdev counts boots in 32 bits */
     if (!k->max_devices) k->max_devices = 200000;
 }
 
@@ -367,7 +389,11 @@ int completeness_load_island(completeness *c, const char *id, int64_t boot, int6
         return -1;
     cboot *b = completeness__boot_find(d, boot);
     if (!b) {
-        if (d->nboots == c->cfg.max_boots) {
+        if (completeness__boot_room(c, d) != 0) {
+            d->untracked += (uint64_t)(hi - lo + 1);
+            return -1;
+        }
+        if (d->nboots == d->boots_cap) {
             /* Keep the highest boots: replace the lowest if this is higher. */
             size_t k = 0;
             for (size_t i = 1; i < d->nboots; i++)
@@ -500,6 +526,8 @@ static cboot *completeness__boot_for(completeness *c, completeness_actions *out,
          * gap (e.g. its first readings died in a crashed vigild's queue). */
         int64_t base = seq >= 1 && (uint64_t)(seq - 1) <= c->cfg.lead_max ? 1 : seq;
         b = completeness__boot_new(c, out, d, boot, base, now_ms);
+        if (!b)
+            return NULL;
         *created = 1;
     }
     b->last_seen_ms = now_ms;
@@ -658,6 +686,8 @@ int completeness_on_boot_end(completeness *c, completeness_actions *out, const c
     }
     if (!b)
         b = completeness__boot_new(c, out, d, boot, 1, now_ms); /* seqs start at 1 */
+    if (!b)
+        return -1;
     b->last_seen_ms = now_ms;
     completeness__advance(c, out, d, b, last_seq, last_seq, now_ms);
     return 1;
@@ -718,7 +748,7 @@ static int completeness__pick(const completeness *c, cdev *d, int64_t now_ms, cb
             if (hi > end)
                 hi = end;
             int64_t nlo, nhi;
-            size_t guard = b->recv.n + 1;
+            size_t guard = (size_t)b->recv.n + 1;
             while (guard-- && hi < end &&
                    completeness__next_pending(b, hi + 1, hi + 1 + (int64_t)c->cfg.coalesce_slack, &nlo,
                                               &nhi)) {
@@ -767,7 +797,7 @@ static size_t completeness__tick_device(completeness *c, completeness_actions *o
             continue; /* the next range, if any */
         }
         completeness_request *q = &out->requests[out->nrequests++];
-        memcpy(q->id, d->id, sizeof q->id);
+        memcpy(q->id, d->id, strlen(d->id) + 1); /* d->id is only as long as the id */
         q->boot = b->boot;
         q->from = from;
         q->to = to;
@@ -801,8 +831,8 @@ size_t completeness_tick(completeness *c, completeness_actions *out, int64_t now
     if (max_requests > room)
         max_requests = room;
     size_t issued = 0;
-    size_t cap = c->dev.cap, start = c->scan < cap ? c->scan : 0;
-    /* Slots start..cap-1, then 0..start-1: where the last tick stopped first. */
+    size_t cap = idtable_count(&c->dev), start = c->scan < cap ? c->scan : 0;
+    /* Positions start..cap-1, then 0..start-1: where the last tick stopped first. */
     for (int part = 0; part < 2; part++) {
         size_t it = part ? 0 : start, stop = part ? start : cap;
         cdev **e;

@@ -97,7 +97,7 @@ int completeness_device_json(const completeness *c, const char *id, int64_t boot
     for (size_t k = 0; k < n && !truncated; k++) {
         const completeness_boot_view *b = list[k];
         int64_t x = b->base > from ? b->base : from, end = b->hi < to ? b->hi : to;
-        size_t guard = b->recv->n + b->lost->n + 2;
+        size_t guard = (size_t)b->recv->n + b->lost->n + 2;
         while (x <= end && guard--) {
             const ivset_iv *r = ivset_find(b->recv, x);
             if (r) {

@@ -1,16 +1,25 @@
-/* idtable — see idtable.h. Removal shifts the following run back (Knuth's
- * algorithm R) instead of leaving tombstones, so lookups never slow down
- * with churn. */
+/* idtable — see idtable.h. Removal shifts the following run of the index
+ * back (Knuth's algorithm R) instead of leaving tombstones, so lookups
+ * never slow down with churn, and moves the last entry into the hole so
+ * the entry array stays dense. */
 #include "idtable.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #define IDTABLE__MIN_CAP 16
+#define IDTABLE__MIN_ECAP 8
+#define IDTABLE__MAX_COUNT ((size_t)UINT32_MAX - 1) /* index slots hold position + 1 */
 
-static unsigned char *idtable__slot(const idtable *t, size_t i)
+static unsigned char *idtable__entry(const idtable *t, size_t pos)
 {
-    return t->slots + i * t->type->entry_size;
+    return t->entries + pos * t->type->entry_size;
+}
+
+/* The entry an occupied index slot points to. */
+static unsigned char *idtable__at(const idtable *t, size_t slot)
+{
+    return idtable__entry(t, (size_t)t->index[slot] - 1);
 }
 
 static size_t idtable__home(const idtable *t, const void *key)
@@ -18,18 +27,51 @@ static size_t idtable__home(const idtable *t, const void *key)
     return (size_t)t->type->hash(key) & (t->cap - 1);
 }
 
-static idtable_err idtable__alloc(idtable *t, size_t cap)
+/* The index slot holding key, or the empty slot where it would go. */
+static size_t idtable__probe(const idtable *t, const void *key, int *found)
 {
-    unsigned char *slots = calloc(cap, t->type->entry_size);
-    unsigned char *used = calloc(cap, 1);
-    if (!slots || !used) {
-        free(slots);
-        free(used);
-        return IDTABLE_ENOMEM;
+    size_t mask = t->cap - 1;
+    for (size_t i = idtable__home(t, key);; i = (i + 1) & mask) {
+        if (!t->index[i]) {
+            *found = 0;
+            return i;
+        }
+        if (t->type->equal(t->type->key_of(idtable__at(t, i)), key)) {
+            *found = 1;
+            return i;
+        }
     }
-    t->slots = slots;
-    t->used = used;
+}
+
+/* A fresh index of cap slots over the entries there are. */
+static idtable_err idtable__reindex(idtable *t, size_t cap)
+{
+    uint32_t *index = calloc(cap, sizeof *index);
+    if (!index)
+        return IDTABLE_ENOMEM;
+    free(t->index);
+    t->index = index;
     t->cap = cap;
+    for (size_t pos = 0; pos < t->count; pos++) {
+        int found;
+        size_t i = idtable__probe(t, t->type->key_of(idtable__entry(t, pos)), &found);
+        t->index[i] = (uint32_t)(pos + 1);
+    }
+    return IDTABLE_OK;
+}
+
+/* Room for ecap entries (they may move). */
+static idtable_err idtable__reserve(idtable *t, size_t ecap)
+{
+    if (ecap <= t->ecap)
+        return IDTABLE_OK;
+    if (ecap > SIZE_MAX / t->type->entry_size)
+        return IDTABLE_ENOMEM;
+    unsigned char *e = realloc(t->entries, ecap * t->type->entry_size);
+    if (!e)
+        return IDTABLE_ENOMEM;
+    t->entries = e;
+    t->ecap = ecap;
     return IDTABLE_OK;
 }
 
@@ -43,33 +85,25 @@ idtable_err idtable_init(idtable *t, const idtable_type *type, size_t initial, s
     size_t cap = IDTABLE__MIN_CAP;
     while (cap < SIZE_MAX / 4 && cap * 7 < initial * 10)
         cap *= 2;
-    return idtable__alloc(t, cap);
+    size_t ecap = initial < IDTABLE__MIN_ECAP ? IDTABLE__MIN_ECAP : initial;
+    if (max_entries && ecap > max_entries)
+        ecap = max_entries;
+    if (idtable__reserve(t, ecap) != IDTABLE_OK || idtable__reindex(t, cap) != IDTABLE_OK) {
+        idtable_free(t);
+        return IDTABLE_ENOMEM;
+    }
+    return IDTABLE_OK;
 }
 
 void idtable_free(idtable *t)
 {
     if (!t)
         return;
-    free(t->slots);
-    free(t->used);
-    t->slots = t->used = NULL;
-    t->cap = t->count = 0;
-}
-
-/* The slot holding key, or the empty slot where it would go. */
-static size_t idtable__probe(const idtable *t, const void *key, int *found)
-{
-    size_t mask = t->cap - 1;
-    for (size_t i = idtable__home(t, key);; i = (i + 1) & mask) {
-        if (!t->used[i]) {
-            *found = 0;
-            return i;
-        }
-        if (t->type->equal(t->type->key_of(idtable__slot(t, i)), key)) {
-            *found = 1;
-            return i;
-        }
-    }
+    free(t->entries);
+    free(t->index);
+    t->entries = NULL;
+    t->index = NULL;
+    t->cap = t->ecap = t->count = 0;
 }
 
 void *idtable_find(const idtable *t, const void *key)
@@ -78,29 +112,7 @@ void *idtable_find(const idtable *t, const void *key)
         return NULL;
     int found;
     size_t i = idtable__probe(t, key, &found);
-    return found ? idtable__slot(t, i) : NULL;
-}
-
-static idtable_err idtable__grow(idtable *t)
-{
-    idtable old = *t;
-    if (idtable__alloc(t, old.cap * 2) != IDTABLE_OK) {
-        *t = old;
-        return IDTABLE_ENOMEM;
-    }
-    size_t es = t->type->entry_size;
-    for (size_t i = 0; i < old.cap; i++) {
-        if (!old.used[i])
-            continue;
-        const unsigned char *e = old.slots + i * es;
-        int found;
-        size_t j = idtable__probe(t, t->type->key_of(e), &found);
-        memcpy(idtable__slot(t, j), e, es);
-        t->used[j] = 1;
-    }
-    free(old.slots);
-    free(old.used);
-    return IDTABLE_OK;
+    return found ? idtable__at(t, i) : NULL;
 }
 
 idtable_err idtable_put(idtable *t, const void *entry, void **slot)
@@ -112,21 +124,30 @@ idtable_err idtable_put(idtable *t, const void *entry, void **slot)
     size_t i = idtable__probe(t, key, &found);
     if (found) {
         if (slot)
-            *slot = idtable__slot(t, i);
+            *slot = idtable__at(t, i);
         return IDTABLE_EEXIST;
     }
-    if (t->max_entries && t->count >= t->max_entries)
+    if ((t->max_entries && t->count >= t->max_entries) || t->count >= IDTABLE__MAX_COUNT)
         return IDTABLE_EFULL;
+    if (t->count == t->ecap) {
+        /* By half again: the array is dense, so what it over-allocates is
+         * all the waste there is (an untouched tail costs no RSS). */
+        size_t ecap = t->ecap + t->ecap / 2;
+        if (t->max_entries && ecap > t->max_entries)
+            ecap = t->max_entries;
+        if (idtable__reserve(t, ecap) != IDTABLE_OK)
+            return IDTABLE_ENOMEM;
+    }
     if ((t->count + 1) * 10 > t->cap * 7) {
-        if (idtable__grow(t) != IDTABLE_OK)
+        if (t->cap > SIZE_MAX / 2 || idtable__reindex(t, t->cap * 2) != IDTABLE_OK)
             return IDTABLE_ENOMEM;
         i = idtable__probe(t, key, &found);
     }
-    memcpy(idtable__slot(t, i), entry, t->type->entry_size);
-    t->used[i] = 1;
-    t->count++;
+    unsigned char *e = idtable__entry(t, t->count);
+    memcpy(e, entry, t->type->entry_size);
+    t->index[i] = (uint32_t)(++t->count);
     if (slot)
-        *slot = idtable__slot(t, i);
+        *slot = e;
     return IDTABLE_OK;
 }
 
@@ -139,20 +160,28 @@ idtable_err idtable_remove(idtable *t, const void *key, void *out)
     if (!found)
         return IDTABLE_EINVAL;
     size_t es = t->type->entry_size, mask = t->cap - 1;
+    size_t pos = (size_t)t->index[i] - 1;
     if (out)
-        memcpy(out, idtable__slot(t, i), es);
-    /* Shift back every entry of the run after i that may move to i. */
-    for (size_t j = (i + 1) & mask; t->used[j]; j = (j + 1) & mask) {
-        size_t home = idtable__home(t, t->type->key_of(idtable__slot(t, j)));
+        memcpy(out, idtable__entry(t, pos), es);
+    /* Shift back every index slot of the run after i that may move to i. */
+    for (size_t j = (i + 1) & mask; t->index[j]; j = (j + 1) & mask) {
+        size_t home = idtable__home(t, t->type->key_of(idtable__at(t, j)));
         /* j's entry may fill i if its home is not cyclically in (i, j]. */
         int stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
         if (stays)
             continue;
-        memcpy(idtable__slot(t, i), idtable__slot(t, j), es);
+        t->index[i] = t->index[j];
         i = j;
     }
-    t->used[i] = 0;
-    memset(idtable__slot(t, i), 0, es);
+    t->index[i] = 0;
+    /* Keep the array dense: the last entry moves into the hole. */
+    size_t last = t->count - 1;
+    if (pos != last) {
+        size_t k = idtable__probe(t, t->type->key_of(idtable__entry(t, last)), &found);
+        memcpy(idtable__entry(t, pos), idtable__entry(t, last), es);
+        t->index[k] = (uint32_t)(pos + 1);
+    }
+    memset(idtable__entry(t, last), 0, es);
     t->count--;
     return IDTABLE_OK;
 }
@@ -161,18 +190,15 @@ void idtable_clear(idtable *t)
 {
     if (!t->cap)
         return;
-    memset(t->used, 0, t->cap);
+    memset(t->index, 0, t->cap * sizeof *t->index);
     t->count = 0;
 }
 
 void *idtable_next(const idtable *t, size_t *it)
 {
-    for (size_t i = *it; i < t->cap; i++)
-        if (t->used[i]) {
-            *it = i + 1;
-            return idtable__slot(t, i);
-        }
-    *it = t->cap;
+    if (*it < t->count)
+        return idtable__entry(t, (*it)++);
+    *it = t->count;
     return NULL;
 }
 

@@ -1,7 +1,10 @@
 /* idtable — the one keyed table of vigild: open addressing with linear
- * probing over fixed-size entries stored inline, specialised by a type
- * (the key inside an entry, how to hash and compare keys), as Redis' dict
- * is by its dictType. Device ids are the usual keys (the hub's devices, the
+ * probing, specialised by a type (the key inside an entry, how to hash and
+ * compare keys), as Redis' dict is by its dictType. Laid out like CPython's
+ * compact dict: the fixed-size entries are stored densely in one array, in
+ * insertion order, and the hash index holds 32-bit positions into it, so
+ * the empty slots a hash table needs (30-60 % of them) cost 4 bytes each,
+ * not an entry each (docs/BENCHMARKS.md "Issue 13 — RSS"). Device ids are the usual keys (the hub's devices, the
  * completeness tracker's devices, the store's key cache); integers work too
  * (the store's per-batch table of device keys).
  *
@@ -10,9 +13,10 @@
  * remove. Tables whose entries must stay put (they are referenced from
  * elsewhere) store pointers as entries.
  *
- * Bounded: the table grows (doubling, load <= 0.7) until max_entries; past
- * that idtable_put answers IDTABLE_EFULL. 0 means no bound of its own (the
- * owner bounds it).
+ * Bounded: the index grows (doubling, load <= 0.7) and the entry array by
+ * half again until max_entries; past that idtable_put answers IDTABLE_EFULL.
+ * 0 means no bound of its own (the owner bounds it; at most UINT32_MAX - 1
+ * entries in any case).
  *
  * Ownership: the table owns its slot arrays; entries are copied in as bytes,
  * and whatever they point to stays the owner's (iterate and release before
@@ -42,9 +46,10 @@ typedef struct idtable_type {
 
 typedef struct idtable {
     const idtable_type *type;
-    unsigned char *slots;  /* cap * entry_size */
-    unsigned char *used;   /* cap flags */
-    size_t cap;            /* a power of two */
+    unsigned char *entries; /* ecap * entry_size; the first count are in use */
+    uint32_t *index;       /* cap slots: 0 empty, else an entry's position + 1 */
+    size_t cap;            /* index slots, a power of two */
+    size_t ecap;           /* entries allocated */
     size_t count;
     size_t max_entries;    /* 0: unbounded */
 } idtable;
@@ -65,7 +70,9 @@ idtable_err idtable_remove(idtable *t, const void *key, void *out);
 void idtable_clear(idtable *t);
 
 /* Iteration: size_t it = 0; while ((e = idtable_next(t, &it))) ... Any
- * order; no put/remove while iterating. */
+ * order (insertion order, but a removal moves the last entry into the
+ * hole); no put/remove while iterating. it is a position in
+ * [0, idtable_count(t)]: a scan may stop and resume there later. */
 void *idtable_next(const idtable *t, size_t *it);
 
 static inline size_t idtable_count(const idtable *t) { return t->count; }

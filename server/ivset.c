@@ -8,7 +8,7 @@ void ivset_init(ivset *s, size_t max)
 {
     s->v = NULL;
     s->n = s->cap = 0;
-    s->max = max;
+    s->max = max > UINT32_MAX ? UINT32_MAX : (uint32_t)max;
 }
 
 void ivset_free(ivset *s)
@@ -45,7 +45,7 @@ static int ivset__reserve(ivset *s, size_t want)
         return 0;
     if (want > s->max)
         return -1;
-    size_t ncap = s->cap ? s->cap * 2 : 8;
+    size_t ncap = s->cap ? (size_t)s->cap * 2 : 1;
     while (ncap < want)
         ncap *= 2;
     if (ncap > s->max)
@@ -54,7 +54,7 @@ static int ivset__reserve(ivset *s, size_t want)
     if (!nv)
         return -1;
     s->v = nv;
-    s->cap = ncap;
+    s->cap = (uint32_t)ncap;
     return 0;
 }
 
@@ -91,13 +91,13 @@ int64_t ivset_add(ivset *s, int64_t lo, int64_t hi)
         j++;
     }
     if (j == i) { /* nothing to merge: a new interval at i */
-        if (ivset__reserve(s, s->n + 1) != 0)
+        if (ivset__reserve(s, (size_t)s->n + 1) != 0)
             return IVSET_EFULL;
         memmove(&s->v[i + 1], &s->v[i], (s->n - i) * sizeof *s->v);
         s->n++;
     } else if (j > i + 1) {
         memmove(&s->v[i + 1], &s->v[j], (s->n - j) * sizeof *s->v);
-        s->n -= j - i - 1;
+        s->n -= (uint32_t)(j - i - 1);
     }
     s->v[i] = (ivset_iv){nlo, nhi};
     return (int64_t)((uint64_t)(hi - lo) + 1 - covered);
@@ -117,7 +117,7 @@ ivset_err ivset_remove_point(ivset *s, int64_t x)
     } else if (v->hi == x) {
         v->hi--;
     } else {
-        if (ivset__reserve(s, s->n + 1) != 0)
+        if (ivset__reserve(s, (size_t)s->n + 1) != 0)
             return IVSET_EFULL;
         v = &s->v[i];
         ivset_iv right = {x + 1, v->hi};

@@ -27,13 +27,18 @@ typedef struct ivset_iv {
     int64_t lo, hi;
 } ivset_iv;
 
+/* 32-bit counts: the completeness model keeps two sets per boot of every
+ * device, so the struct's size counts (24 bytes, not 32). */
 typedef struct ivset {
-    ivset_iv *v;  /* n sorted intervals */
-    size_t n, cap;
-    size_t max;   /* bound on n */
+    ivset_iv *v;   /* n sorted intervals */
+    uint32_t n, cap;
+    uint32_t max;  /* bound on n */
 } ivset;
 
-/* An empty set of at most max intervals (allocates nothing yet). */
+/* An empty set of at most max intervals (allocates nothing yet; a max
+ * above UINT32_MAX is UINT32_MAX). The array grows by doubling from one
+ * interval: a device's set of received seqs is one interval while nothing
+ * is missing, so a bigger first allocation would be mostly waste. */
 void ivset_init(ivset *s, size_t max);
 void ivset_free(ivset *s); /* NULL-safe; leaves an empty set */
 

@@ -618,6 +618,63 @@ static void test_boot_end_bounds(void **state)
     assert_int_equal(completeness_on_boot_end(f->c, &f->a, NULL, 7, 10, 10), -1);
 }
 
+/* Boots are allocated as a device shows them (one is the rule) and the
+ * device record holds its id at its own length: every boot keeps its data
+ * as the array grows, the fifth retires the least recently seen into the
+ * totals, and a longest id (64 chars) comes out whole in both lists. */
+static void test_boots_grow_and_long_id(void **state)
+{
+    fx *f = *state;
+    char id[COMPLETENESS_ID_MAX + 1];
+    memset(id, 'a', COMPLETENESS_ID_MAX);
+    id[COMPLETENESS_ID_MAX] = '\0';
+    id[0] = 'L';
+    completeness_device_view v;
+    feed(f, id, 1, 1, 3, 0);
+    feed(f, id, 1, 6, 8, 0); /* 4..5 pending in boot 1 */
+    assert_int_equal(completeness_device_view_get(f->c, id, &v), 0);
+    assert_int_equal(v.nboots, 1);
+    for (int64_t boot = 2; boot <= 4; boot++) {
+        feed(f, id, boot, 1, 10, 100 * boot);
+        assert_int_equal(completeness_device_view_get(f->c, id, &v), 0);
+        assert_int_equal(v.nboots, (size_t)boot);
+    }
+    completeness_counts x = counts(f, id);
+    assert_int_equal(x.expected, 8 + 3 * 10);
+    assert_int_equal(x.received, 6 + 3 * 10);
+    assert_int_equal(x.pending, 2);
+    /* Boot 1's gap survived the array's growth: it is the one asked for. */
+    assert_int_equal(completeness_tick(f->c, &f->a, 2000, 1, 100), 1);
+    assert_string_equal(f->a.requests[0].id, id);
+    assert_int_equal(f->a.requests[0].boot, 1);
+    assert_int_equal(f->a.requests[0].from, 4);
+    assert_int_equal(f->a.requests[0].to, 5);
+    /* A fifth boot: boot 1 (seen least recently) is retired, its gap lost. */
+    feed(f, id, 5, 1, 2, 3000);
+    assert_int_equal(completeness_device_view_get(f->c, id, &v), 0);
+    assert_int_equal(v.nboots, 4);
+    for (size_t k = 0; k < v.nboots; k++)
+        assert_int_not_equal(v.boots[k].boot, 1);
+    assert_int_equal(v.retired.expected, 8);
+    assert_int_equal(v.retired.lost, 2);
+    assert_int_equal(f->a.nlost, 1);
+    assert_string_equal(f->a.lost[0].id, id);
+    assert_int_equal((int)f->a.lost[0].why, COMPLETENESS_LOST_REBOOT);
+    x = counts(f, id);
+    assert_int_equal(x.expected, 8 + 3 * 10 + 2);
+    assert_int_equal(x.lost, 2);
+    assert_int_equal(x.pending, 0);
+    /* Loading grows the array the same way and keeps the highest boots. */
+    for (int64_t boot = 1; boot <= 6; boot++)
+        assert_int_equal(completeness_load_island(f->c, "R1", boot, 1, 5), 0);
+    completeness_load_done(f->c, 4000);
+    assert_int_equal(completeness_device_view_get(f->c, "R1", &v), 0);
+    assert_int_equal(v.nboots, 4);
+    assert_int_equal(v.current, 6);
+    for (size_t k = 0; k < v.nboots; k++)
+        assert_true(v.boots[k].boot >= 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -644,6 +701,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_boot_end_tail_asked_then_lost, setup, teardown),
         cmocka_unit_test_setup_teardown(test_boot_end_replay_fills_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_boot_end_bounds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_boots_grow_and_long_id, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,6 @@
 /* Unit tests for server/idtable.c: string and integer keys, growth, the
  * bound, removal with backward shift (checked against a reference model
- * under random churn), iteration, clear. */
+ * under random churn), iteration, clear, dense entries. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -181,6 +181,67 @@ static void test_churn_spread(void **state)
     churn(&DEV_TYPE, 3, 3000, 30000);
 }
 
+/* The entries are dense: the array is sized for the entries, not for the
+ * index (whose empty slots cost 4 bytes each), a removal keeps it dense
+ * (the last entry moves into the hole), and an iteration position can be
+ * resumed later. */
+static void test_dense_entries_and_cursor(void **state)
+{
+    (void)state;
+    idtable t;
+    assert_int_equal(idtable_init(&t, &DEV_TYPE, 0, 0), IDTABLE_OK);
+    char id[32];
+    for (int i = 0; i < 10000; i++) {
+        snprintf(id, sizeof id, "ESP32_%05d", i);
+        dev d = mk(id, i);
+        assert_int_equal(idtable_put(&t, &d, NULL), IDTABLE_OK);
+    }
+    assert_int_equal(t.cap, 16384);         /* load 0.61 */
+    assert_true(t.ecap >= t.count);
+    assert_true(t.ecap * 2 <= t.count * 3); /* at most half again: not one per index slot */
+    /* Insertion order while nothing was removed. */
+    size_t it = 0;
+    for (int i = 0; i < 10000; i++) {
+        dev *d = idtable_next(&t, &it);
+        assert_non_null(d);
+        assert_int_equal(d->value, i);
+        if (i == 4999)
+            break; /* stop half way ... */
+    }
+    assert_int_equal(it, 5000);
+    dev *d = idtable_next(&t, &it); /* ... and resume there */
+    assert_non_null(d);
+    assert_int_equal(d->value, 5000);
+    /* Remove every other one: the rest stay findable, iteration sees each once. */
+    for (int i = 0; i < 10000; i += 2) {
+        snprintf(id, sizeof id, "ESP32_%05d", i);
+        dev out;
+        assert_int_equal(idtable_remove(&t, id, &out), IDTABLE_OK);
+        assert_int_equal(out.value, i);
+    }
+    assert_int_equal(idtable_count(&t), 5000);
+    char *seen = calloc(10000, 1);
+    assert_non_null(seen);
+    it = 0;
+    size_t n = 0;
+    while ((d = idtable_next(&t, &it))) {
+        assert_int_equal(d->value % 2, 1);
+        assert_int_equal(seen[d->value], 0);
+        seen[d->value] = 1;
+        n++;
+    }
+    assert_int_equal(n, 5000);
+    assert_int_equal(it, 5000);
+    for (int i = 1; i < 10000; i += 2) {
+        snprintf(id, sizeof id, "ESP32_%05d", i);
+        d = idtable_find(&t, id);
+        assert_non_null(d);
+        assert_int_equal(d->value, i);
+    }
+    free(seen);
+    idtable_free(&t);
+}
+
 static void test_bad_type(void **state)
 {
     (void)state;
@@ -202,6 +263,7 @@ int main(void)
         cmocka_unit_test(test_integer_keys_and_clear),
         cmocka_unit_test(test_churn_collisions),
         cmocka_unit_test(test_churn_spread),
+        cmocka_unit_test(test_dense_entries_and_cursor),
         cmocka_unit_test(test_bad_type),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,7 @@
 /* Unit tests for server/ivset.c: adding (new, merging overlapping and
  * adjacent intervals, bridging several), counting over ranges, removing a
  * point (ends, middle split, the last point), the capacity bound, bridging
- * a full set, and extreme int64 values. */
+ * a full set, extreme int64 values, and how the array grows. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -135,6 +135,33 @@ static void test_extreme_values(void **state)
     ivset_free(&s);
 }
 
+/* The array starts at one interval (a gap-free stream never needs more)
+ * and doubles, never past max; a max above 32 bits is clamped. */
+static void test_growth_from_one(void **state)
+{
+    (void)state;
+    ivset s;
+    ivset_init(&s, 5);
+    assert_int_equal(s.cap, 0);
+    for (int64_t x = 1; x <= 1000; x++)
+        assert_int_equal(ivset_add(&s, x, x), 1);
+    expect(&s, 1, (int64_t[]){1, 1000});
+    assert_int_equal(s.cap, 1);
+    assert_int_equal(ivset_add(&s, 2000, 2000), 1);
+    assert_int_equal(s.cap, 2);
+    assert_int_equal(ivset_add(&s, 3000, 3000), 1);
+    assert_int_equal(s.cap, 4);
+    assert_int_equal(ivset_add(&s, 4000, 4000), 1);
+    assert_int_equal(ivset_add(&s, 5000, 5000), 1);
+    assert_int_equal(s.cap, 5); /* 8 clamped to max */
+    assert_int_equal(ivset_add(&s, 6000, 6000), IVSET_EFULL);
+    expect(&s, 5, (int64_t[]){1, 1000, 2000, 2000, 3000, 3000, 4000, 4000, 5000, 5000});
+    ivset_free(&s);
+    ivset_init(&s, (size_t)UINT32_MAX + 10);
+    assert_int_equal(s.max, UINT32_MAX);
+    ivset_free(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -143,6 +170,7 @@ int main(void)
         cmocka_unit_test(test_remove_point),
         cmocka_unit_test(test_capacity_bound),
         cmocka_unit_test(test_extreme_values),
+        cmocka_unit_test(test_growth_from_one),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
