@@ -24,6 +24,11 @@ struct fanout_client {
     size_t qmsgs;                    /* messages in q (a shared batch counts all it holds) */
     int open;
     int closing;                     /* dropped: being killed by the transport */
+    /* Lagging or not reading: took is set by every write and cleared when a
+     * message lands in an empty queue and at a resync, so a full queue with
+     * took clear means nothing was written since its oldest entry came. */
+    int took;
+    size_t resync_dropped;           /* messages dropped, announced before the next snapshot */
     int batch;                       /* client accepts JSON arrays of messages */
     int filtered;                    /* 0: all devices */
     char (*filter)[TELEMETRY_ID_MAX + 1]; /* sorted ids when filtered */
@@ -148,16 +153,47 @@ static void fanout__drop(fanout *f, fanout_client *c, const char *why)
     f->ops->kill(c->conn);
 }
 
+static void fanout__snapshot(fanout *f, fanout_client *c);
+
+/* A full queue on a client that is reading, only not fast enough (a burst):
+ * everything queued goes, oldest first — the snapshot that follows
+ * supersedes all of it — and the client is told: {"type":"resync",
+ * "dropped":N}, then a snapshot. A half-sent snapshot is finished first
+ * (snap_again), as for a subscribe. */
+static void fanout__resync(fanout *f, fanout_client *c)
+{
+    size_t n = c->qmsgs;
+    fanout__clear_queue(c);
+    c->resync_dropped += n;
+    c->took = 0;
+    atomic_fetch_add_explicit(&f->m->ws_resyncs, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&f->m->ws_resync_dropped, n, memory_order_relaxed);
+    if (c->snap_active && c->snap_sent)
+        c->snap_again = 1;
+    else
+        fanout__snapshot(f, c);
+    f->ops->want_write(c->conn);
+}
+
 static void fanout__push(fanout *f, fanout_client *c, hub_msg *m)
 {
     if (c->closing)
         return;
     size_t w = fanout__weight(m);
+    if (c->qmsgs + w > f->ws_queue) { /* full (ws_queue messages) */
+        if (!c->took) { /* nothing written since its oldest entry came */
+            fanout__drop(f, c, "send queue full (client not reading)");
+            return;
+        }
+        fanout__resync(f, c);
+    }
     hub_msg **slot = c->qmsgs + w <= f->ws_queue ? ring_push(&c->q) : NULL;
-    if (!slot) { /* full (ws_queue messages): the client is not reading */
+    if (!slot) {
         fanout__drop(f, c, "send queue full (client not reading)");
         return;
     }
+    if (ring_count(&c->q) == 1)
+        c->took = 0; /* the first entry since the queue was empty */
     *slot = hub_msg_ref(m);
     c->qmsgs += w;
 }
@@ -226,7 +262,6 @@ static void fanout__pend(fanout *f, hub_msg *m)
 /* Starts a snapshot: nothing is rendered until the socket is writable. */
 static void fanout__snapshot(fanout *f, fanout_client *c)
 {
-    (void)f;
     sbuf_free(&c->snap);
     sbuf_init(&c->snap, FANOUT_PRE);
     c->snap_active = 1;
@@ -234,7 +269,12 @@ static void fanout__snapshot(fanout *f, fanout_client *c)
     c->snap_items = 0;
     c->snap_done = 0;
     c->snap_cursor[0] = 0;
-    /* Anything queued before the snapshot is reflected in it. */
+    /* Anything queued before the snapshot is reflected in it. After a
+     * resync that is more dropped: the count says so. */
+    if (c->resync_dropped) {
+        atomic_fetch_add_explicit(&f->m->ws_resync_dropped, c->qmsgs, memory_order_relaxed);
+        c->resync_dropped += c->qmsgs;
+    }
     fanout__clear_queue(c);
 }
 
@@ -542,8 +582,27 @@ static void fanout__consume(sbuf *b, size_t n)
     *b = rest;
 }
 
+/* {"type":"resync","dropped":N} as its own frame, before the snapshot that
+ * follows a resync. */
+static int fanout__write_resync(fanout *f, fanout_client *c)
+{
+    sbuf_reset(&c->scratch);
+    sbuf_addf(&c->scratch, "{\"type\":\"resync\",\"dropped\":%zu}", c->resync_dropped);
+    if (!sbuf_ok(&c->scratch))
+        return -1;
+    if (f->ops->write(c->conn, (unsigned char *)sbuf_data(&c->scratch), c->scratch.len, FANOUT_TEXT) < 0)
+        return -1;
+    atomic_fetch_add_explicit(&f->m->ws_frames, 1, memory_order_relaxed);
+    c->resync_dropped = 0;
+    c->took = 1;
+    f->ops->want_write(c->conn); /* the snapshot on the next callback */
+    return 0;
+}
+
 static int fanout__write_snapshot(fanout *f, fanout_client *c)
 {
+    if (!c->snap_sent && c->resync_dropped)
+        return fanout__write_resync(f, c);
     if (fanout__render_snapshot(f, c) != 0) {
         fanout__drop(f, c, "out of memory building the snapshot");
         return 0;
@@ -557,6 +616,7 @@ static int fanout__write_snapshot(fanout *f, fanout_client *c)
     if (f->ops->write(c->conn, (unsigned char *)sbuf_data(&c->snap), n, kind) < 0)
         return -1;
     atomic_fetch_add_explicit(&f->m->ws_frames, 1, memory_order_relaxed);
+    c->took = 1;
     c->snap_sent++;
     fanout__consume(&c->snap, n);
     if (last) {
@@ -642,6 +702,7 @@ int fanout_writable(fanout *f, fanout_client *c)
             }
         }
         atomic_fetch_add_explicit(&f->m->ws_frames, 1, memory_order_relaxed);
+        c->took = 1;
     }
     if (ring_count(&c->q))
         f->ops->want_write(c->conn);

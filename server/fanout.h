@@ -6,10 +6,18 @@
  * unit tests with a fake, so the back-pressure rules are testable.
  *
  * Back-pressure. Each client has its own bounded queue (a ring of hub_msg
- * references, ws_queue entries). When full: the client is dropped — its
- * queue released, conn kill() asked, vigil_ws_dropped_clients_total counted;
- * it never delays another client and never grows memory. It reconnects and
- * resyncs from the snapshot.
+ * references, ws_queue entries). When full it never delays another client
+ * and never grows memory:
+ *  - a client that is reading, only behind (a frame was written to it since
+ *    its oldest queued entry came): its queue is dropped, oldest first —
+ *    all of it, as the snapshot that follows supersedes it — and it gets
+ *    {"type":"resync","dropped":N} then a fresh snapshot; counted as
+ *    vigil_ws_resyncs_total and vigil_ws_resync_dropped_total (messages);
+ *  - a client that took nothing since then (not reading: its socket stays
+ *    full) is dropped — queue released, conn kill() asked,
+ *    vigil_ws_dropped_clients_total counted. It reconnects and resyncs from
+ *    the snapshot. A stalled client is thus closed at the latest when its
+ *    queue fills a second time.
  *
  * Writes. Every buffer handed to write() has FANOUT_PRE (= HUB_PRE) bytes
  * before it that the transport may overwrite (lws writes its frame header
