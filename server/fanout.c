@@ -24,10 +24,14 @@ struct fanout_client {
     size_t qmsgs;                    /* messages in q (a shared batch counts all it holds) */
     int open;
     int closing;                     /* dropped: being killed by the transport */
-    /* Lagging or not reading: took is set by every write and cleared when a
-     * message lands in an empty queue and at a resync, so a full queue with
-     * took clear means nothing was written since its oldest entry came. */
+    /* Lagging or not reading. took is set by every write to it and cleared
+     * when a message lands in its empty queue and at a resync: a full queue
+     * with took clear means nothing was written to it since its oldest entry
+     * came. mark: f->writes then — if others were written meanwhile, it is
+     * this client that does not read, not the web thread that is behind. */
     int took;
+    uint64_t mark;
+    int idle_resync;                 /* resynced with took clear; the next such overflow closes it */
     size_t resync_dropped;           /* messages dropped, announced before the next snapshot */
     int batch;                       /* client accepts JSON arrays of messages */
     int filtered;                    /* 0: all devices */
@@ -72,6 +76,7 @@ struct fanout {
      * frame that each of them queues by reference — built once per pass,
      * not copied per client. At most FANOUT_SHARED_MAX messages (and
      * ws_queue) and FANOUT_BATCH_BYTES of array; when full it is sealed. */
+    uint64_t writes;                 /* frames written to any client (for fanout_client.mark) */
     hub_msg *pend[FANOUT_SHARED_MAX];
     size_t npend;
     size_t pend_bytes;               /* length of the array they make, "[...]" */
@@ -155,6 +160,15 @@ static void fanout__drop(fanout *f, fanout_client *c, const char *why)
 
 static void fanout__snapshot(fanout *f, fanout_client *c);
 
+/* After every frame written to c. */
+static void fanout__wrote(fanout *f, fanout_client *c)
+{
+    atomic_fetch_add_explicit(&f->m->ws_frames, 1, memory_order_relaxed);
+    f->writes++;
+    c->took = 1;
+    c->idle_resync = 0;
+}
+
 /* A full queue on a client that is reading, only not fast enough (a burst):
  * everything queued goes, oldest first — the snapshot that follows
  * supersedes all of it — and the client is told: {"type":"resync",
@@ -165,7 +179,9 @@ static void fanout__resync(fanout *f, fanout_client *c)
     size_t n = c->qmsgs;
     fanout__clear_queue(c);
     c->resync_dropped += n;
+    c->idle_resync = !c->took;
     c->took = 0;
+    c->mark = f->writes;
     atomic_fetch_add_explicit(&f->m->ws_resyncs, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&f->m->ws_resync_dropped, n, memory_order_relaxed);
     if (c->snap_active && c->snap_sent)
@@ -181,7 +197,9 @@ static void fanout__push(fanout *f, fanout_client *c, hub_msg *m)
         return;
     size_t w = fanout__weight(m);
     if (c->qmsgs + w > f->ws_queue) { /* full (ws_queue messages) */
-        if (!c->took) { /* nothing written since its oldest entry came */
+        /* Nothing written to it since its oldest entry came while others
+         * were written, or twice in a row: it does not read. */
+        if (!c->took && (f->writes != c->mark || c->idle_resync)) {
             fanout__drop(f, c, "send queue full (client not reading)");
             return;
         }
@@ -192,8 +210,10 @@ static void fanout__push(fanout *f, fanout_client *c, hub_msg *m)
         fanout__drop(f, c, "send queue full (client not reading)");
         return;
     }
-    if (ring_count(&c->q) == 1)
-        c->took = 0; /* the first entry since the queue was empty */
+    if (ring_count(&c->q) == 1) { /* the first entry since the queue was empty */
+        c->took = 0;
+        c->mark = f->writes;
+    }
     *slot = hub_msg_ref(m);
     c->qmsgs += w;
 }
@@ -592,9 +612,8 @@ static int fanout__write_resync(fanout *f, fanout_client *c)
         return -1;
     if (f->ops->write(c->conn, (unsigned char *)sbuf_data(&c->scratch), c->scratch.len, FANOUT_TEXT) < 0)
         return -1;
-    atomic_fetch_add_explicit(&f->m->ws_frames, 1, memory_order_relaxed);
+    fanout__wrote(f, c);
     c->resync_dropped = 0;
-    c->took = 1;
     f->ops->want_write(c->conn); /* the snapshot on the next callback */
     return 0;
 }
@@ -615,8 +634,7 @@ static int fanout__write_snapshot(fanout *f, fanout_client *c)
      * frame header there. */
     if (f->ops->write(c->conn, (unsigned char *)sbuf_data(&c->snap), n, kind) < 0)
         return -1;
-    atomic_fetch_add_explicit(&f->m->ws_frames, 1, memory_order_relaxed);
-    c->took = 1;
+    fanout__wrote(f, c);
     c->snap_sent++;
     fanout__consume(&c->snap, n);
     if (last) {
@@ -701,8 +719,7 @@ int fanout_writable(fanout *f, fanout_client *c)
                 return -1;
             }
         }
-        atomic_fetch_add_explicit(&f->m->ws_frames, 1, memory_order_relaxed);
-        c->took = 1;
+        fanout__wrote(f, c);
     }
     if (ring_count(&c->q))
         f->ops->want_write(c->conn);

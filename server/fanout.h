@@ -9,12 +9,14 @@
  * references, ws_queue entries). When full it never delays another client
  * and never grows memory:
  *  - a client that is reading, only behind (a frame was written to it since
- *    its oldest queued entry came): its queue is dropped, oldest first —
+ *    its oldest queued entry came, or nobody was written meanwhile: the web
+ *    thread itself is behind): its queue is dropped, oldest first —
  *    all of it, as the snapshot that follows supersedes it — and it gets
  *    {"type":"resync","dropped":N} then a fresh snapshot; counted as
  *    vigil_ws_resyncs_total and vigil_ws_resync_dropped_total (messages);
- *  - a client that took nothing since then (not reading: its socket stays
- *    full) is dropped — queue released, conn kill() asked,
+ *  - a client that took nothing since then while others did, or twice in a
+ *    row (not reading: its socket stays full), is dropped — queue released,
+ *    conn kill() asked,
  *    vigil_ws_dropped_clients_total counted. It reconnects and resyncs from
  *    the snapshot. A stalled client is thus closed at the latest when its
  *    queue fills a second time.

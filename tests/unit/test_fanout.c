@@ -619,6 +619,30 @@ static void test_lagging_client_resyncs(void **state)
     fx_free(x);
 }
 
+/* The web thread itself behind (no client was written while the queue
+ * filled): a resync, not a close; the same again with still nothing
+ * written: the client does not read, it is closed. */
+static void test_idle_resync_then_close(void **state)
+{
+    (void)state;
+    fixture *x = fx_new(4);
+    conn c = {0};
+    fanout_client *cl = client_new(x, &c);
+    pump(x->f, cl, &c);
+    for (int i = 0; i < 5; i++)
+        post(x->l, x->f, reading("d", i, 0));
+    assert_false(c.killed);
+    assert_int_equal(x->m.ws_resyncs, 1);
+    assert_int_equal(x->m.ws_resync_dropped, 4);
+    for (int i = 5; i < 10; i++)
+        post(x->l, x->f, reading("d", i, 0));
+    assert_true(c.killed);
+    assert_int_equal(x->m.ws_dropped_clients, 1);
+    assert_int_equal(x->m.ws_resyncs, 1);
+    client_free(x, cl, &c);
+    fx_free(x);
+}
+
 static void test_subscribe_during_half_sent_snapshot(void **state)
 {
     (void)state;
@@ -996,6 +1020,7 @@ int main(void)
         cmocka_unit_test(test_write_budget_and_choke),
         cmocka_unit_test(test_full_queue_drops_only_that_client),
         cmocka_unit_test(test_lagging_client_resyncs),
+        cmocka_unit_test(test_idle_resync_then_close),
         cmocka_unit_test(test_subscribe_during_half_sent_snapshot),
         cmocka_unit_test(test_bad_messages),
         cmocka_unit_test(test_write_failure_closes),
