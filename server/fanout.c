@@ -32,6 +32,7 @@ struct fanout_client {
     int took;
     uint64_t mark;
     int idle_resync;                 /* resynced with took clear; the next such overflow closes it */
+    int64_t last_write_ms;           /* when a frame was last written to it (or it opened) */
     size_t resync_dropped;           /* messages dropped, announced before the next snapshot */
     int batch;                       /* client accepts JSON arrays of messages */
     int filtered;                    /* 0: all devices */
@@ -64,6 +65,7 @@ struct fanout {
     live *lv;
     const fanout_conn_ops *ops;
     const thread_owner *owner;
+    int64_t (*now_ms)(void);         /* fanout_set_clock; NULL: none */
     fanout_client *clients;
     /* Every device id of the live model, sorted as live_devices_array
      * sorts them; rebuilt when the model's count changes (ids are never
@@ -117,6 +119,8 @@ void fanout_destroy(fanout *f)
     free(f);
 }
 
+void fanout_set_clock(fanout *f, int64_t (*now_ms)(void)) { f->now_ms = now_ms; }
+
 size_t fanout_client_size(void) { return sizeof(fanout_client); }
 
 static size_t fanout__weight(const hub_msg *m) { return m->nbatch > 1 ? m->nbatch : 1; }
@@ -167,6 +171,20 @@ static void fanout__wrote(fanout *f, fanout_client *c)
     f->writes++;
     c->took = 1;
     c->idle_resync = 0;
+    if (f->now_ms)
+        c->last_write_ms = f->now_ms();
+}
+
+/* 1 if c, whose queue is full, does not read (fanout.h). */
+static int fanout__stalled(fanout *f, fanout_client *c)
+{
+    if (c->took)
+        return 0;
+    if (!f->now_ms)
+        return f->writes != c->mark || c->idle_resync;
+    if (!f->ops->choked(c->conn)) /* a syscall, but only on an overflow */
+        return 0; /* its socket takes more: this thread is what is behind */
+    return c->idle_resync || f->now_ms() - c->last_write_ms >= FANOUT_STALL_MS;
 }
 
 /* A full queue on a client that is reading, only not fast enough (a burst):
@@ -197,9 +215,7 @@ static void fanout__push(fanout *f, fanout_client *c, hub_msg *m)
         return;
     size_t w = fanout__weight(m);
     if (c->qmsgs + w > f->ws_queue) { /* full (ws_queue messages) */
-        /* Nothing written to it since its oldest entry came while others
-         * were written, or twice in a row: it does not read. */
-        if (!c->took && (f->writes != c->mark || c->idle_resync)) {
+        if (fanout__stalled(f, c)) {
             fanout__drop(f, c, "send queue full (client not reading)");
             return;
         }
@@ -400,6 +416,7 @@ int fanout_open(fanout *f, fanout_client *c, void *conn)
     if (ring_init(&c->q, f->ws_queue, sizeof(hub_msg *)) != RING_OK)
         return -1;
     c->open = 1;
+    c->last_write_ms = f->now_ms ? f->now_ms() : 0;
     sbuf_init(&c->scratch, FANOUT_PRE);
     c->next = f->clients;
     if (f->clients)

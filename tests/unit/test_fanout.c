@@ -643,6 +643,48 @@ static void test_idle_resync_then_close(void **state)
     fx_free(x);
 }
 
+static int64_t fake_now_ms;
+static int64_t fake_clock(void) { return fake_now_ms; }
+
+/* With a clock (as vigild runs): a full queue on a connection that is not
+ * choked is the web thread behind — resynced, however often; choked and
+ * nothing written for FANOUT_STALL_MS — closed. */
+static void test_stall_rule_with_clock(void **state)
+{
+    (void)state;
+    fixture *x = fx_new(4);
+    fanout_set_clock(x->f, fake_clock);
+    fake_now_ms = 1000;
+    conn c = {0};
+    fanout_client *cl = client_new(x, &c);
+    pump(x->f, cl, &c);
+    for (int i = 0; i < 15; i++) /* three overflows, nothing written */
+        post(x->l, x->f, reading("d", i, 0));
+    assert_false(c.killed);
+    assert_int_equal(x->m.ws_resyncs, 3);
+    pump(x->f, cl, &c); /* written: the resync, the snapshot, the rest */
+    c.choke_after = 1;
+    c.writes = 1; /* its socket is full from here on */
+    fake_now_ms += FANOUT_STALL_MS - 1;
+    for (int i = 15; i < 20; i++)
+        post(x->l, x->f, reading("d", i, 0));
+    assert_false(c.killed); /* not long enough */
+    assert_int_equal(x->m.ws_resyncs, 4);
+    client_free(x, cl, &c);
+    cl = client_new(x, &c);
+    pump(x->f, cl, &c);
+    c.choke_after = 1;
+    c.writes = 1;
+    fake_now_ms += FANOUT_STALL_MS;
+    for (int i = 20; i < 25; i++)
+        post(x->l, x->f, reading("d", i, 0));
+    assert_true(c.killed);
+    assert_int_equal(x->m.ws_dropped_clients, 1);
+    assert_int_equal(x->m.ws_resyncs, 4);
+    client_free(x, cl, &c);
+    fx_free(x);
+}
+
 static void test_subscribe_during_half_sent_snapshot(void **state)
 {
     (void)state;
@@ -1021,6 +1063,7 @@ int main(void)
         cmocka_unit_test(test_full_queue_drops_only_that_client),
         cmocka_unit_test(test_lagging_client_resyncs),
         cmocka_unit_test(test_idle_resync_then_close),
+        cmocka_unit_test(test_stall_rule_with_clock),
         cmocka_unit_test(test_subscribe_during_half_sent_snapshot),
         cmocka_unit_test(test_bad_messages),
         cmocka_unit_test(test_write_failure_closes),
