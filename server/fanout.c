@@ -184,7 +184,7 @@ static int fanout__stalled(fanout *f, fanout_client *c)
         return f->writes != c->mark || c->idle_resync;
     if (!f->ops->choked(c->conn)) /* a syscall, but only on an overflow */
         return 0; /* its socket takes more: this thread is what is behind */
-    return c->idle_resync || f->now_ms() - c->last_write_ms >= FANOUT_STALL_MS;
+    return f->now_ms() - c->last_write_ms >= FANOUT_STALL_MS;
 }
 
 /* A full queue on a client that is reading, only not fast enough (a burst):

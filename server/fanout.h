@@ -15,8 +15,8 @@
  *    {"type":"resync","dropped":N} then a fresh snapshot; counted as
  *    vigil_ws_resyncs_total and vigil_ws_resync_dropped_total (messages);
  *  - a client that does not read is dropped: nothing was written to it
- *    since its oldest entry came, its connection is choked() and has been
- *    for FANOUT_STALL_MS or at the previous overflow too. (Without a clock
+ *    since its oldest entry came, its connection is choked() and nothing
+ *    was written to it for FANOUT_STALL_MS. (Without a clock
  *    — fanout_set_clock — : nothing written to it while others were
  *    written, or twice in a row.) Its queue is released, conn kill() asked,
  *    vigil_ws_dropped_clients_total counted. It reconnects and resyncs from
