@@ -24,15 +24,17 @@ struct fanout_client {
     size_t qmsgs;                    /* messages in q (a shared batch counts all it holds) */
     int open;
     int closing;                     /* dropped: being killed by the transport */
-    /* Lagging or not reading. took is set by every write to it and cleared
-     * when a message lands in its empty queue and at a resync: a full queue
-     * with took clear means nothing was written to it since its oldest entry
-     * came. mark: f->writes then — if others were written meanwhile, it is
-     * this client that does not read, not the web thread that is behind. */
+    /* Lagging or not reading (fanout__stalled). took is set by every write
+     * to it and cleared when a message lands in its empty queue and at a
+     * resync: a full queue with took clear means nothing was written to it
+     * since its oldest entry came. With a clock, last_write_ms says for how
+     * long. Without one (unit tests), mark (f->writes then) says whether
+     * others were written meanwhile, and idle_resync whether the previous
+     * overflow found took clear too. */
     int took;
-    uint64_t mark;
-    int idle_resync;                 /* resynced with took clear; the next such overflow closes it */
     int64_t last_write_ms;           /* when a frame was last written to it (or it opened) */
+    uint64_t mark;
+    int idle_resync;
     size_t resync_dropped;           /* messages dropped, announced before the next snapshot */
     int batch;                       /* client accepts JSON arrays of messages */
     int filtered;                    /* 0: all devices */
