@@ -24,6 +24,18 @@ struct fanout_client {
     size_t qmsgs;                    /* messages in q (a shared batch counts all it holds) */
     int open;
     int closing;                     /* dropped: being killed by the transport */
+    /* Lagging or not reading (fanout__stalled). took is set by every write
+     * to it and cleared when a message lands in its empty queue and at a
+     * resync: a full queue with took clear means nothing was written to it
+     * since its oldest entry came. With a clock, last_write_ms says for how
+     * long. Without one (unit tests), mark (f->writes then) says whether
+     * others were written meanwhile, and idle_resync whether the previous
+     * overflow found took clear too. */
+    int took;
+    int64_t last_write_ms;           /* when a frame was last written to it (or it opened) */
+    uint64_t mark;
+    int idle_resync;
+    size_t resync_dropped;           /* messages dropped, announced before the next snapshot */
     int batch;                       /* client accepts JSON arrays of messages */
     int filtered;                    /* 0: all devices */
     char (*filter)[TELEMETRY_ID_MAX + 1]; /* sorted ids when filtered */
@@ -55,6 +67,7 @@ struct fanout {
     live *lv;
     const fanout_conn_ops *ops;
     const thread_owner *owner;
+    int64_t (*now_ms)(void);         /* fanout_set_clock; NULL: none */
     fanout_client *clients;
     /* Every device id of the live model, sorted as live_devices_array
      * sorts them; rebuilt when the model's count changes (ids are never
@@ -67,6 +80,7 @@ struct fanout {
      * frame that each of them queues by reference — built once per pass,
      * not copied per client. At most FANOUT_SHARED_MAX messages (and
      * ws_queue) and FANOUT_BATCH_BYTES of array; when full it is sealed. */
+    uint64_t writes;                 /* frames written to any client (for fanout_client.mark) */
     hub_msg *pend[FANOUT_SHARED_MAX];
     size_t npend;
     size_t pend_bytes;               /* length of the array they make, "[...]" */
@@ -106,6 +120,8 @@ void fanout_destroy(fanout *f)
     }
     free(f);
 }
+
+void fanout_set_clock(fanout *f, int64_t (*now_ms)(void)) { f->now_ms = now_ms; }
 
 size_t fanout_client_size(void) { return sizeof(fanout_client); }
 
@@ -148,15 +164,73 @@ static void fanout__drop(fanout *f, fanout_client *c, const char *why)
     f->ops->kill(c->conn);
 }
 
+static void fanout__snapshot(fanout *f, fanout_client *c);
+
+/* After every frame written to c. */
+static void fanout__wrote(fanout *f, fanout_client *c)
+{
+    atomic_fetch_add_explicit(&f->m->ws_frames, 1, memory_order_relaxed);
+    f->writes++;
+    c->took = 1;
+    c->idle_resync = 0;
+    if (f->now_ms)
+        c->last_write_ms = f->now_ms();
+}
+
+/* 1 if c, whose queue is full, does not read (fanout.h). */
+static int fanout__stalled(fanout *f, fanout_client *c)
+{
+    if (c->took)
+        return 0;
+    if (!f->now_ms)
+        return f->writes != c->mark || c->idle_resync;
+    if (!f->ops->choked(c->conn)) /* a syscall, but only on an overflow */
+        return 0; /* its socket takes more: this thread is what is behind */
+    return f->now_ms() - c->last_write_ms >= FANOUT_STALL_MS;
+}
+
+/* A full queue on a client that is reading, only not fast enough (a burst):
+ * everything queued goes, oldest first — the snapshot that follows
+ * supersedes all of it — and the client is told: {"type":"resync",
+ * "dropped":N}, then a snapshot. A half-sent snapshot is finished first
+ * (snap_again), as for a subscribe. */
+static void fanout__resync(fanout *f, fanout_client *c)
+{
+    size_t n = c->qmsgs;
+    fanout__clear_queue(c);
+    c->resync_dropped += n;
+    c->idle_resync = !c->took;
+    c->took = 0;
+    c->mark = f->writes;
+    atomic_fetch_add_explicit(&f->m->ws_resyncs, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&f->m->ws_resync_dropped, n, memory_order_relaxed);
+    if (c->snap_active && c->snap_sent)
+        c->snap_again = 1;
+    else
+        fanout__snapshot(f, c);
+    f->ops->want_write(c->conn);
+}
+
 static void fanout__push(fanout *f, fanout_client *c, hub_msg *m)
 {
     if (c->closing)
         return;
     size_t w = fanout__weight(m);
+    if (c->qmsgs + w > f->ws_queue) { /* full (ws_queue messages) */
+        if (fanout__stalled(f, c)) {
+            fanout__drop(f, c, "send queue full (client not reading)");
+            return;
+        }
+        fanout__resync(f, c);
+    }
     hub_msg **slot = c->qmsgs + w <= f->ws_queue ? ring_push(&c->q) : NULL;
-    if (!slot) { /* full (ws_queue messages): the client is not reading */
+    if (!slot) {
         fanout__drop(f, c, "send queue full (client not reading)");
         return;
+    }
+    if (ring_count(&c->q) == 1) { /* the first entry since the queue was empty */
+        c->took = 0;
+        c->mark = f->writes;
     }
     *slot = hub_msg_ref(m);
     c->qmsgs += w;
@@ -226,7 +300,6 @@ static void fanout__pend(fanout *f, hub_msg *m)
 /* Starts a snapshot: nothing is rendered until the socket is writable. */
 static void fanout__snapshot(fanout *f, fanout_client *c)
 {
-    (void)f;
     sbuf_free(&c->snap);
     sbuf_init(&c->snap, FANOUT_PRE);
     c->snap_active = 1;
@@ -234,7 +307,12 @@ static void fanout__snapshot(fanout *f, fanout_client *c)
     c->snap_items = 0;
     c->snap_done = 0;
     c->snap_cursor[0] = 0;
-    /* Anything queued before the snapshot is reflected in it. */
+    /* Anything queued before the snapshot is reflected in it. After a
+     * resync that is more dropped: the count says so. */
+    if (c->resync_dropped) {
+        atomic_fetch_add_explicit(&f->m->ws_resync_dropped, c->qmsgs, memory_order_relaxed);
+        c->resync_dropped += c->qmsgs;
+    }
     fanout__clear_queue(c);
 }
 
@@ -340,6 +418,7 @@ int fanout_open(fanout *f, fanout_client *c, void *conn)
     if (ring_init(&c->q, f->ws_queue, sizeof(hub_msg *)) != RING_OK)
         return -1;
     c->open = 1;
+    c->last_write_ms = f->now_ms ? f->now_ms() : 0;
     sbuf_init(&c->scratch, FANOUT_PRE);
     c->next = f->clients;
     if (f->clients)
@@ -542,8 +621,26 @@ static void fanout__consume(sbuf *b, size_t n)
     *b = rest;
 }
 
+/* {"type":"resync","dropped":N} as its own frame, before the snapshot that
+ * follows a resync. */
+static int fanout__write_resync(fanout *f, fanout_client *c)
+{
+    sbuf_reset(&c->scratch);
+    sbuf_addf(&c->scratch, "{\"type\":\"resync\",\"dropped\":%zu}", c->resync_dropped);
+    if (!sbuf_ok(&c->scratch))
+        return -1;
+    if (f->ops->write(c->conn, (unsigned char *)sbuf_data(&c->scratch), c->scratch.len, FANOUT_TEXT) < 0)
+        return -1;
+    fanout__wrote(f, c);
+    c->resync_dropped = 0;
+    f->ops->want_write(c->conn); /* the snapshot on the next callback */
+    return 0;
+}
+
 static int fanout__write_snapshot(fanout *f, fanout_client *c)
 {
+    if (!c->snap_sent && c->resync_dropped)
+        return fanout__write_resync(f, c);
     if (fanout__render_snapshot(f, c) != 0) {
         fanout__drop(f, c, "out of memory building the snapshot");
         return 0;
@@ -556,7 +653,7 @@ static int fanout__write_snapshot(fanout *f, fanout_client *c)
      * frame header there. */
     if (f->ops->write(c->conn, (unsigned char *)sbuf_data(&c->snap), n, kind) < 0)
         return -1;
-    atomic_fetch_add_explicit(&f->m->ws_frames, 1, memory_order_relaxed);
+    fanout__wrote(f, c);
     c->snap_sent++;
     fanout__consume(&c->snap, n);
     if (last) {
@@ -641,7 +738,7 @@ int fanout_writable(fanout *f, fanout_client *c)
                 return -1;
             }
         }
-        atomic_fetch_add_explicit(&f->m->ws_frames, 1, memory_order_relaxed);
+        fanout__wrote(f, c);
     }
     if (ring_count(&c->q))
         f->ops->want_write(c->conn);

@@ -6,10 +6,22 @@
  * unit tests with a fake, so the back-pressure rules are testable.
  *
  * Back-pressure. Each client has its own bounded queue (a ring of hub_msg
- * references, ws_queue entries). When full: the client is dropped — its
- * queue released, conn kill() asked, vigil_ws_dropped_clients_total counted;
- * it never delays another client and never grows memory. It reconnects and
- * resyncs from the snapshot.
+ * references, ws_queue entries). When full it never delays another client
+ * and never grows memory:
+ *  - a client that is reading, only behind (a frame was written to it since
+ *    its oldest queued entry came, or nobody was written meanwhile: the web
+ *    thread itself is behind): its queue is dropped, oldest first —
+ *    all of it, as the snapshot that follows supersedes it — and it gets
+ *    {"type":"resync","dropped":N} then a fresh snapshot; counted as
+ *    vigil_ws_resyncs_total and vigil_ws_resync_dropped_total (messages);
+ *  - a client that does not read is dropped: nothing was written to it
+ *    since its oldest entry came, its connection is choked() and nothing
+ *    was written to it for FANOUT_STALL_MS. (Without a clock
+ *    — fanout_set_clock — : nothing written to it while others were
+ *    written, or twice in a row.) Its queue is released, conn kill() asked,
+ *    vigil_ws_dropped_clients_total counted. It reconnects and resyncs from
+ *    the snapshot. A stalled client is thus closed at the latest when its
+ *    queue fills a second time.
  *
  * Writes. Every buffer handed to write() has FANOUT_PRE (= HUB_PRE) bytes
  * before it that the transport may overwrite (lws writes its frame header
@@ -53,6 +65,7 @@ typedef struct thread_owner thread_owner;
 #define FANOUT_FILTER_MAX 10000           /* device ids a client may subscribe to */
 #define FANOUT_SUBSCRIBE_BURST 5          /* subscribes per connection per window... */
 #define FANOUT_SUBSCRIBE_WINDOW_MS 10000  /* ...beyond that: an error frame, ignored */
+#define FANOUT_STALL_MS 2000             /* socket full and nothing written this long: not reading */
 
 typedef enum fanout_frame {
     FANOUT_TEXT = 0,   /* a whole text message */
@@ -80,6 +93,9 @@ fanout *fanout_create(vigil_metrics *m, size_t ws_queue, live *lv, const fanout_
                       const thread_owner *owner);
 /* After every client was closed. NULL-safe. */
 void fanout_destroy(fanout *f);
+/* A monotonic clock in ms for the stall rule (back-pressure above); set
+ * before the first client opens. */
+void fanout_set_clock(fanout *f, int64_t (*now_ms)(void));
 
 size_t fanout_client_size(void);
 /* Opens a client in c (fanout_client_size() bytes) and queues its snapshot.

@@ -160,11 +160,15 @@ void hub_set_waker(hub *h, void (*wake)(void *), void *arg)
     h->wake_arg = arg;
 }
 
+static int64_t hub__now_ms(void) { return vclock_mono_ms(); }
+
 void hub_set_conn_ops(hub *h, const fanout_conn_ops *ops)
 {
     THREAD_ASSERT_OWNER(&h->owner);
     fanout_destroy(h->fo);
     h->fo = fanout_create(h->m, h->ws_queue, h->lv, ops, &h->owner);
+    if (h->fo)
+        fanout_set_clock(h->fo, hub__now_ms);
 }
 
 void hub_thread_bind(hub *h) { thread_owner_bind(&h->owner); }

@@ -14,7 +14,9 @@
  *
  * Back-pressure. When the inbox is full, hub_post() drops the message for
  * the live path (counted as vigil_hub_dropped_total; the store still has it).
- * A client whose own queue is full is disconnected (fanout.h).
+ * A client whose own queue is full is resynced (its queue dropped, a resync
+ * message and a snapshot sent) or, if it is not reading, disconnected
+ * (fanout.h).
  *
  * Ownership. hub_msg is reference-counted: the inbox, each client queue and
  * the live model (latest reading) each hold a reference. */

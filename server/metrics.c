@@ -61,6 +61,8 @@ void metrics_render(const vigil_metrics *cm, const store_stats *st, sbuf *o)
     metrics__gauge(o, "vigil_ws_clients", "Connected WebSocket clients.", LOAD(m->ws_clients));
     metrics__counter(o, "vigil_ws_connections_total", "WebSocket connections accepted.", LOAD(m->ws_connections));
     metrics__counter(o, "vigil_ws_dropped_clients_total", "WebSocket clients disconnected for falling behind.", LOAD(m->ws_dropped_clients));
+    metrics__counter(o, "vigil_ws_resyncs_total", "Lagging WebSocket clients resynced: queue dropped, resync and snapshot sent.", LOAD(m->ws_resyncs));
+    metrics__counter(o, "vigil_ws_resync_dropped_total", "Queued WebSocket messages dropped by resyncs.", LOAD(m->ws_resync_dropped));
     metrics__counter(o, "vigil_ws_bad_messages_total", "Unparseable messages from WebSocket clients.", LOAD(m->ws_bad_messages));
     metrics__counter(o, "vigil_ws_subscribe_limited_total", "WebSocket subscribes ignored: over the per-connection rate.", LOAD(m->ws_subscribe_limited));
     metrics__counter(o, "vigil_ws_refused_total", "WebSocket upgrades refused with 503: --max-ws-clients reached.", LOAD(m->ws_refused));

@@ -34,6 +34,8 @@ typedef struct vigil_metrics {
     _Atomic uint64_t ws_clients;        /* gauge */
     _Atomic uint64_t ws_connections;    /* total accepted */
     _Atomic uint64_t ws_dropped_clients;/* disconnected for falling behind */
+    _Atomic uint64_t ws_resyncs;        /* lagging clients resynced (queue dropped, snapshot sent) */
+    _Atomic uint64_t ws_resync_dropped; /* messages those resyncs dropped */
     _Atomic uint64_t ws_bad_messages;   /* unparseable client messages */
     _Atomic uint64_t ws_subscribe_limited; /* subscribes ignored: over the per-connection rate */
     _Atomic uint64_t ws_refused;        /* upgrades refused: --max-ws-clients reached (503) */

@@ -545,6 +545,146 @@ static void test_full_queue_drops_only_that_client(void **state)
     fx_free(x);
 }
 
+static int seq_of(const cJSON *j)
+{
+    return cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "data"), "seq")->valueint;
+}
+
+/* A client that reads, only too slowly (a burst), is not closed when its
+ * queue fills: its queued messages are dropped, it is told how many
+ * ({"type":"resync","dropped":N}) and gets a fresh snapshot, then the live
+ * stream again. Stalled after that (nothing written before the queue fills
+ * again), it is closed as before. A client that keeps up sees none of it. */
+static void test_lagging_client_resyncs(void **state)
+{
+    (void)state;
+    fixture *x = fx_new(8);
+    conn ca = {0}, cb = {0};
+    fanout_client *a = client_new(x, &ca), *b = client_new(x, &cb);
+    pump(x->f, a, &ca);
+    pump(x->f, b, &cb);
+    cJSON *j[32];
+    free_all(j, messages(&ca, j, 32)); /* the first snapshots */
+    free_all(j, messages(&cb, j, 32));
+    for (int i = 0; i < 4; i++) {
+        post(x->l, x->f, reading("d", i, 0));
+        pump(x->f, b, &cb);
+    }
+    /* a takes one frame (then its socket is full): it is reading. */
+    ca.choke_after = 1;
+    assert_int_equal(writable(x->f, a, &ca), 0);
+    assert_int_equal(ca.nframes, 2);
+    /* 1..3 queued; 4..8 fill the queue of 8; 9 overflows it. */
+    for (int i = 4; i < 12; i++) {
+        post(x->l, x->f, reading("d", i, 0));
+        pump(x->f, b, &cb);
+    }
+    assert_false(ca.killed);
+    assert_int_equal(x->m.ws_dropped_clients, 0);
+    assert_int_equal(x->m.ws_resyncs, 1);
+    assert_int_equal(x->m.ws_resync_dropped, 8);
+    ca.choke_after = 0;
+    pump(x->f, a, &ca);
+    size_t n = messages(&ca, j, 32);
+    /* seq 0, the resync, a snapshot with the latest reading (11), then what
+     * came after the resync (9, 10, 11) as before. */
+    assert_int_equal(n, 6);
+    assert_int_equal(seq_of(j[0]), 0);
+    assert_string_equal(type_of(j[1]), "resync");
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(j[1], "dropped")->valueint, 8);
+    assert_int_equal(snapshot_size(j[2]), 1);
+    const cJSON *dev = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j[2], "devices"), 0);
+    const cJSON *last = cJSON_GetObjectItemCaseSensitive(dev, "last");
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(last, "seq")->valueint, 11);
+    for (size_t i = 3; i < n; i++)
+        assert_int_equal(seq_of(j[i]), (int)i + 6);
+    free_all(j, n);
+    /* b kept up: every reading, in order, and no resync. */
+    n = messages(&cb, j, 32);
+    assert_int_equal(n, 12);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(seq_of(j[i]), (int)i);
+    free_all(j, n);
+    /* a stops reading: 8 fill its queue with nothing written, 9 closes it. */
+    for (int i = 12; i < 21; i++) {
+        post(x->l, x->f, reading("d", i, 0));
+        pump(x->f, b, &cb);
+    }
+    assert_true(ca.killed);
+    assert_int_equal(x->m.ws_dropped_clients, 1);
+    assert_int_equal(x->m.ws_resyncs, 1);
+    assert_false(cb.killed);
+    client_free(x, a, &ca);
+    client_free(x, b, &cb);
+    fx_free(x);
+}
+
+/* The web thread itself behind (no client was written while the queue
+ * filled): a resync, not a close; the same again with still nothing
+ * written: the client does not read, it is closed. */
+static void test_idle_resync_then_close(void **state)
+{
+    (void)state;
+    fixture *x = fx_new(4);
+    conn c = {0};
+    fanout_client *cl = client_new(x, &c);
+    pump(x->f, cl, &c);
+    for (int i = 0; i < 5; i++)
+        post(x->l, x->f, reading("d", i, 0));
+    assert_false(c.killed);
+    assert_int_equal(x->m.ws_resyncs, 1);
+    assert_int_equal(x->m.ws_resync_dropped, 4);
+    for (int i = 5; i < 10; i++)
+        post(x->l, x->f, reading("d", i, 0));
+    assert_true(c.killed);
+    assert_int_equal(x->m.ws_dropped_clients, 1);
+    assert_int_equal(x->m.ws_resyncs, 1);
+    client_free(x, cl, &c);
+    fx_free(x);
+}
+
+static int64_t fake_now_ms;
+static int64_t fake_clock(void) { return fake_now_ms; }
+
+/* With a clock (as vigild runs): a full queue on a connection that is not
+ * choked is the web thread behind — resynced, however often; choked and
+ * nothing written for FANOUT_STALL_MS — closed. */
+static void test_stall_rule_with_clock(void **state)
+{
+    (void)state;
+    fixture *x = fx_new(4);
+    fanout_set_clock(x->f, fake_clock);
+    fake_now_ms = 1000;
+    conn c = {0};
+    fanout_client *cl = client_new(x, &c);
+    pump(x->f, cl, &c);
+    for (int i = 0; i < 15; i++) /* three overflows, nothing written */
+        post(x->l, x->f, reading("d", i, 0));
+    assert_false(c.killed);
+    assert_int_equal(x->m.ws_resyncs, 3);
+    pump(x->f, cl, &c); /* written: the resync, the snapshot, the rest */
+    c.choke_after = 1;
+    c.writes = 1; /* its socket is full from here on */
+    fake_now_ms += FANOUT_STALL_MS - 1;
+    for (int i = 15; i < 20; i++)
+        post(x->l, x->f, reading("d", i, 0));
+    assert_false(c.killed); /* not long enough */
+    assert_int_equal(x->m.ws_resyncs, 4);
+    client_free(x, cl, &c);
+    cl = client_new(x, &c);
+    pump(x->f, cl, &c);
+    c.choke_after = 1;
+    c.writes = 1;
+    fake_now_ms += FANOUT_STALL_MS;
+    for (int i = 20; i < 25; i++)
+        post(x->l, x->f, reading("d", i, 0));
+    assert_true(c.killed);
+    assert_int_equal(x->m.ws_dropped_clients, 1);
+    assert_int_equal(x->m.ws_resyncs, 4);
+    client_free(x, cl, &c);
+    fx_free(x);
+}
+
 static void test_subscribe_during_half_sent_snapshot(void **state)
 {
     (void)state;
@@ -921,6 +1061,9 @@ int main(void)
         cmocka_unit_test(test_shared_batch_counts_against_queue),
         cmocka_unit_test(test_write_budget_and_choke),
         cmocka_unit_test(test_full_queue_drops_only_that_client),
+        cmocka_unit_test(test_lagging_client_resyncs),
+        cmocka_unit_test(test_idle_resync_then_close),
+        cmocka_unit_test(test_stall_rule_with_clock),
         cmocka_unit_test(test_subscribe_during_half_sent_snapshot),
         cmocka_unit_test(test_bad_messages),
         cmocka_unit_test(test_write_failure_closes),
