@@ -162,9 +162,11 @@ class VigildTest(TempDirTest):
         self.start_vigild("--ws-queue", "2048")
         stalled = StalledWsClient(self.http_port)
         good = WsCollector(self.http_port)
-        n = 30000
+        n = 45000
         # Paced at ~3,000 msg/s: a busy ward, not a burst no client could
         # follow; the stalled client must be cut off, the other must not.
+        # 15 s: a lagging client is resynced, and only one whose socket took
+        # nothing for FANOUT_STALL_MS (2 s) is closed — ~6 s in on this host.
         pub = subprocess.Popen(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(self.broker.port),
                                 "-t", "sensors/esp32/ESP32_030/data", "-q", "1", "-l"],
                                stdin=subprocess.PIPE)
