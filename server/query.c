@@ -12,6 +12,7 @@
 
 #include "auth.h"
 #include "downsample.h"
+#include "jsonw.h"
 #include "log.h"
 #include "ring.h"
 #include "store.h"
@@ -64,64 +65,143 @@ static void query__error(sbuf *o, const char *msg)
     sbuf_adds(o, "}");
 }
 
+/* History bodies are ~200 KB of numbers (1,000 buckets x 12 values) and
+ * formatting them was ~half of a query's CPU through printf; these append
+ * the same bytes without it. A literal, with its length known: */
+#define QUERY__LIT(o, lit) sbuf_add((o), (lit), sizeof(lit) - 1)
+
+/* v as "%.10g" prints it (jsonw_fmt_double: same bytes, integer
+ * arithmetic for values with up to 3 decimals, as readings are). */
+static void query__dbl(sbuf *o, double v)
+{
+    char tmp[JSONW_DOUBLE_MAX];
+    size_t n = jsonw_fmt_double(v, tmp, sizeof tmp);
+    if (n)
+        sbuf_add(o, tmp, n);
+    else
+        sbuf_addf(o, "%.10g", v);
+}
+
+/* v as "%" PRId64 prints it. */
+static void query__i64(sbuf *o, int64_t v)
+{
+    char tmp[24];
+    char *p = tmp + sizeof tmp;
+    uint64_t a = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + a % 10);
+        a /= 10;
+    } while (a);
+    if (v < 0)
+        *--p = '-';
+    sbuf_add(o, p, (size_t)(tmp + sizeof tmp - p));
+}
+
+/* ,"name": — name is one of ours, no escaping needed. */
+static void query__key(sbuf *o, const char *name)
+{
+    QUERY__LIT(o, ",\"");
+    sbuf_adds(o, name);
+    QUERY__LIT(o, "\":");
+}
+
 static void query__add_stat(sbuf *o, const char *name, const downsample_stat *s)
 {
-    sbuf_addf(o, ",\"%s\":", name);
-    if (!s->n)
-        sbuf_adds(o, "null");
-    else
-        sbuf_addf(o, "{\"min\":%.10g,\"avg\":%.10g,\"max\":%.10g}", s->min, s->sum / s->n, s->max);
+    query__key(o, name);
+    if (!s->n) {
+        QUERY__LIT(o, "null");
+        return;
+    }
+    QUERY__LIT(o, "{\"min\":");
+    query__dbl(o, s->min);
+    QUERY__LIT(o, ",\"avg\":");
+    query__dbl(o, s->sum / s->n);
+    QUERY__LIT(o, ",\"max\":");
+    query__dbl(o, s->max);
+    QUERY__LIT(o, "}");
 }
 
 static void query__add_num(sbuf *o, const char *name, int has, double v)
 {
+    query__key(o, name);
     if (has)
-        sbuf_addf(o, ",\"%s\":%.10g", name, v);
+        query__dbl(o, v);
     else
-        sbuf_addf(o, ",\"%s\":null", name);
+        QUERY__LIT(o, "null");
+}
+
+static void query__add_bool(sbuf *o, const char *name, int v)
+{
+    query__key(o, name);
+    if (v)
+        QUERY__LIT(o, "true");
+    else
+        QUERY__LIT(o, "false");
 }
 
 static void query__buckets(sbuf *o, const store_series *s)
 {
-    sbuf_addf(o, ",\"bucket_ms\":%" PRId64 ",\"buckets\":[", s->ds.width);
+    QUERY__LIT(o, ",\"bucket_ms\":");
+    query__i64(o, s->ds.width);
+    QUERY__LIT(o, ",\"buckets\":[");
+    /* ~200 B a bucket with readings (at most total of them): one allocation. */
+    (void)sbuf_reserve(o, (s->total < s->ds.nbuckets ? s->total : s->ds.nbuckets) * 200);
     int first = 1;
     for (size_t i = 0; i < s->ds.nbuckets; i++) {
         const downsample_bucket *b = &s->ds.b[i];
         if (!b->count)
             continue;
-        sbuf_addf(o, "%s{\"t\":%" PRId64 ",\"n\":%" PRIu32, first ? "" : ",", b->t_start, b->count);
+        if (first)
+            QUERY__LIT(o, "{\"t\":");
+        else
+            QUERY__LIT(o, ",{\"t\":");
         first = 0;
+        query__i64(o, b->t_start);
+        QUERY__LIT(o, ",\"n\":");
+        query__i64(o, (int64_t)b->count);
         query__add_stat(o, "heart_rate", &b->ch[DS_HEART_RATE]);
         query__add_stat(o, "spo2", &b->ch[DS_SPO2]);
         query__add_stat(o, "object_temp", &b->ch[DS_OBJECT_TEMP]);
         query__add_stat(o, "ambient_temp", &b->ch[DS_AMBIENT_TEMP]);
-        sbuf_adds(o, "}");
+        QUERY__LIT(o, "}");
     }
 }
 
 static void query__raw(sbuf *o, const store_series *s)
 {
-    sbuf_adds(o, ",\"readings\":[");
+    QUERY__LIT(o, ",\"readings\":[");
+    (void)sbuf_reserve(o, s->total * 250); /* ~250 B a reading */
     char iso[32];
     for (size_t i = 0; i < s->total; i++) {
         const telemetry_reading *r = &s->raw[i];
         telemetry_format_iso(r->received_ms, iso, sizeof iso);
-        sbuf_addf(o, "%s{\"t\":%" PRId64 ",\"received_at\":\"%s\"", i ? "," : "", s->raw_t[i], iso);
-        if (r->present & TELEMETRY_HAS_SEQ)
-            sbuf_addf(o, ",\"seq\":%" PRId64, r->seq);
-        if (r->present & TELEMETRY_HAS_BOOT)
-            sbuf_addf(o, ",\"boot\":%" PRId64, r->boot);
+        if (i)
+            QUERY__LIT(o, ",{\"t\":");
+        else
+            QUERY__LIT(o, "{\"t\":");
+        query__i64(o, s->raw_t[i]);
+        QUERY__LIT(o, ",\"received_at\":\"");
+        sbuf_adds(o, iso);
+        QUERY__LIT(o, "\"");
+        if (r->present & TELEMETRY_HAS_SEQ) {
+            query__key(o, "seq");
+            query__i64(o, r->seq);
+        }
+        if (r->present & TELEMETRY_HAS_BOOT) {
+            query__key(o, "boot");
+            query__i64(o, r->boot);
+        }
         query__add_num(o, "object_temp", r->present & TELEMETRY_HAS_OBJECT_TEMP, r->object_temp);
         query__add_num(o, "ambient_temp", r->present & TELEMETRY_HAS_AMBIENT_TEMP, r->ambient_temp);
         query__add_num(o, "heart_rate", r->present & TELEMETRY_HAS_HEART_RATE, r->heart_rate);
         query__add_num(o, "spo2", r->present & TELEMETRY_HAS_SPO2, r->spo2);
         if (r->present & TELEMETRY_HAS_HR_VALID)
-            sbuf_addf(o, ",\"hr_valid\":%s", r->hr_valid ? "true" : "false");
+            query__add_bool(o, "hr_valid", r->hr_valid);
         if (r->present & TELEMETRY_HAS_SPO2_VALID)
-            sbuf_addf(o, ",\"spo2_valid\":%s", r->spo2_valid ? "true" : "false");
+            query__add_bool(o, "spo2_valid", r->spo2_valid);
         if (r->present & TELEMETRY_HAS_TEMP_VALID)
-            sbuf_addf(o, ",\"temp_valid\":%s", r->temp_valid ? "true" : "false");
-        sbuf_adds(o, "}");
+            query__add_bool(o, "temp_valid", r->temp_valid);
+        QUERY__LIT(o, "}");
     }
 }
 
