@@ -7,7 +7,10 @@
  *
  * One worker: every store read goes through the store's single read-only
  * connection and its mutex (store.h), so a second worker would only queue on
- * that lock; one keeps answers in submission order and the code simple.
+ * that lock; one keeps answers in submission order and the code simple. It
+ * runs at nice +10 so that on a busy host queries take what the live path
+ * leaves, and its REST reads of stored data sync the store first (they see
+ * what vigild accepted before them, past the store's group commit).
  *
  * Queues, both rings under one vmutex:
  *   jobs  (web → worker), capacity `cap`. When full, query_submit refuses

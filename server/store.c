@@ -48,7 +48,15 @@
 #define PRUNE_INTERVAL_MS 2000      /* retention step period when caught up */
 #define PRUNE_CATCHUP_MS 50         /* ... and when the last step found a full chunk */
 #define PRUNE_CHUNK 5000            /* rows removed per retention step */
-#define GROUP_COMMIT_MS 10          /* wait for more records before a small batch */
+/* Group commit: a short queue waits up to GROUP_COMMIT_MS for more records,
+ * or until GROUP_COMMIT_N are waiting, whichever comes first. At 1,000
+ * readings/s that is ~5 transactions/s instead of ~80 (docs/BENCHMARKS.md,
+ * "Issue 13 — history load and the store writer"). Nothing waits on it:
+ * PUBACK does not depend on the store (a kill -9 loses the window and the
+ * completeness tracker asks for it again, as for any uncommitted batch),
+ * and store_sync cuts the window short. */
+#define GROUP_COMMIT_MS 200
+#define GROUP_COMMIT_N 512
 #define STORE_QUEUE_KEEP 8192       /* queue slots (~2.7 MB) kept resident after a burst */
 
 struct store {
@@ -63,6 +71,7 @@ struct store {
     store_stats stats;
     uint64_t written;         /* records taken from the queue and finished (stored, refused or given up) */
     pthread_cond_t synced;    /* broadcast when `written` grows (store_sync) */
+    unsigned sync_waiters;    /* store_sync calls waiting: commit now, no group-commit window */
     size_t batch_n;           /* records in batch (read by stats: they still wait) */
 
     /* Writer thread only (bound while it runs). */
@@ -152,6 +161,20 @@ static void store__wait(store *st, int64_t deadline_ms)
         LOG_E(TAG, "waiting for records: %s", strerror(rc));
 }
 
+/* Records that end the group-commit window early: GROUP_COMMIT_N, or less
+ * for a small batch or queue (a queue that fills up must not wait out the
+ * window while refusing records). */
+static size_t store__group_n(const store *st)
+{
+    size_t n = GROUP_COMMIT_N;
+    size_t half_queue = ring_capacity(&st->queue) / 2;
+    if (st->batch_max < n)
+        n = st->batch_max;
+    if (half_queue < n)
+        n = half_queue ? half_queue : 1;
+    return n;
+}
+
 /* Fills st->batch from the ring once records are waiting (lock held). */
 static void store__take_batch(store *st, int64_t next_prune)
 {
@@ -165,14 +188,15 @@ static void store__take_batch(store *st, int64_t next_prune)
             store__wait(st, next_prune);
     }
     /* Group commit: a transaction costs far more than a row, so when only a
-     * few records are waiting, let more arrive for a moment. Storage lags by
-     * GROUP_COMMIT_MS at most; the live path does not wait for it. */
-    size_t queued = ring_count(&st->queue);
-    if (queued > 0 && queued < st->batch_max && !st->stop) {
-        vmutex_unlock(&st->lock);
-        struct timespec gc = {0, GROUP_COMMIT_MS * 1000000L};
-        nanosleep(&gc, NULL);
-        vmutex_lock(&st->lock);
+     * few records are waiting, let more arrive for a while. Storage lags by
+     * GROUP_COMMIT_MS (plus one transaction) at most; the live path does not
+     * wait for it. Enqueue wakes us when GROUP_COMMIT_N are waiting, and
+     * store_sync / close at once. */
+    if (!ring_empty(&st->queue)) {
+        int64_t deadline = vclock_mono_ms() + GROUP_COMMIT_MS;
+        while (ring_count(&st->queue) < store__group_n(st) && !st->stop && !st->sync_waiters &&
+               vclock_mono_ms() < deadline)
+            store__wait(st, deadline);
     }
     size_t n = ring_count(&st->queue);
     if (n > st->batch_max)
@@ -458,14 +482,17 @@ static store_err store__enqueue_n(store *st, int kind, const void *recs, size_t 
         st->stats.dropped_full += n;
         ret = STORE_EFULL;
     } else {
-        int was_empty = ring_count(&st->queue) == 0;
+        size_t before = ring_count(&st->queue);
         for (size_t i = 0; i < n; i++) {
             store_rec *slot = ring_push(&st->queue);
             slot->kind = kind;
             memcpy(&slot->u, (const unsigned char *)recs + i * size, size);
         }
-        if (was_empty && n)
-            pthread_cond_signal(&st->wake); /* the writer only sleeps on an empty ring */
+        /* The writer sleeps on an empty ring, or in the group-commit window
+         * until enough records wait: wake it on either edge only. */
+        size_t group_n = store__group_n(st);
+        if (n && (before == 0 || (before < group_n && before + n >= group_n)))
+            pthread_cond_signal(&st->wake);
         st->stats.queued += n;
     }
     vmutex_unlock(&st->lock);
@@ -549,9 +576,16 @@ store_err store_sync(store *st, int64_t timeout_ms)
     vmutex_lock(&st->lock);
     uint64_t target = st->stats.queued;
     int64_t deadline = vclock_mono_ms() + timeout_ms;
-    while (st->written < target && vclock_mono_ms() < deadline) {
-        struct timespec ts = {.tv_sec = deadline / 1000, .tv_nsec = (long)(deadline % 1000) * 1000000};
-        (void)vmutex_cond_timedwait(&st->synced, &st->lock, &ts);
+    if (st->written < target) {
+        /* Someone waits: the writer commits what it holds without waiting
+         * out its group-commit window. */
+        st->sync_waiters++;
+        pthread_cond_signal(&st->wake);
+        while (st->written < target && vclock_mono_ms() < deadline) {
+            struct timespec ts = {.tv_sec = deadline / 1000, .tv_nsec = (long)(deadline % 1000) * 1000000};
+            (void)vmutex_cond_timedwait(&st->synced, &st->lock, &ts);
+        }
+        st->sync_waiters--;
     }
     int ok = st->written >= target;
     vmutex_unlock(&st->lock);

@@ -230,8 +230,9 @@ typedef struct store_auth_write {
 } store_auth_write;
 store_err store_put_auth(store *st, const store_auth_write *w);
 /* Waits until every record queued before the call has been written (or
- * refused), at most timeout_ms: STORE_OK, or STORE_EIO on timeout. For the
- * query worker after an admin change, so the next check reads it. Any
+ * refused), at most timeout_ms: STORE_OK, or STORE_EIO on timeout. The
+ * writer commits at once for it (no group-commit wait, see store.c). For
+ * the query worker after an admin change, so the next check reads it. Any
  * thread but the writer. */
 store_err store_sync(store *st, int64_t timeout_ms);
 

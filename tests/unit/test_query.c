@@ -2,18 +2,29 @@
  * running + untaken answers <= cap), FIFO answers with the caller's token,
  * cancellation of queued and finished answers, and shutdown with work
  * pending. No store: a NULL store answers 500 at once, so the worker's
- * timing is set by a waker that blocks until the test opens a gate. */
+ * timing is set by a waker that blocks until the test opens a gate.
+ * Then the readings answer against a real (SQLite, temporary) store: its
+ * body byte for byte as the printf-based formatting wrote it before the
+ * printf-free one (raw and downsampled). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <inttypes.h>
+#include <math.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "log.h"
 #include "query.h"
+#include "sbuf.h"
+#include "store.h"
 
 /* The worker calls wake() after each answer; it waits here until released. */
 typedef struct gate {
@@ -165,12 +176,161 @@ static void test_stop_discards_pending_work(void **state)
     query_stop(NULL);
 }
 
+/* ---- the readings body, against the printf formatting it replaced ---- */
+
+static void ref_stat(sbuf *o, const char *name, const downsample_stat *s)
+{
+    sbuf_addf(o, ",\"%s\":", name);
+    if (!s->n)
+        sbuf_adds(o, "null");
+    else
+        sbuf_addf(o, "{\"min\":%.10g,\"avg\":%.10g,\"max\":%.10g}", s->min, s->sum / s->n, s->max);
+}
+
+static void ref_num(sbuf *o, const char *name, int has, double v)
+{
+    if (has)
+        sbuf_addf(o, ",\"%s\":%.10g", name, v);
+    else
+        sbuf_addf(o, ",\"%s\":null", name);
+}
+
+/* The body query_run wrote with sbuf_addf (commit e3c6670). */
+static void ref_body(const query_job *j, const store_series *s, sbuf *o)
+{
+    sbuf_adds(o, "{\"device_id\":");
+    sbuf_add_json_str(o, j->dev);
+    sbuf_addf(o, ",\"from\":%" PRId64 ",\"to\":%" PRId64 ",\"total\":%zu,\"downsampled\":%s", j->from,
+              j->to, s->total, s->downsampled ? "true" : "false");
+    if (s->downsampled) {
+        sbuf_addf(o, ",\"bucket_ms\":%" PRId64 ",\"buckets\":[", s->ds.width);
+        int first = 1;
+        for (size_t i = 0; i < s->ds.nbuckets; i++) {
+            const downsample_bucket *b = &s->ds.b[i];
+            if (!b->count)
+                continue;
+            sbuf_addf(o, "%s{\"t\":%" PRId64 ",\"n\":%" PRIu32, first ? "" : ",", b->t_start, b->count);
+            first = 0;
+            ref_stat(o, "heart_rate", &b->ch[DS_HEART_RATE]);
+            ref_stat(o, "spo2", &b->ch[DS_SPO2]);
+            ref_stat(o, "object_temp", &b->ch[DS_OBJECT_TEMP]);
+            ref_stat(o, "ambient_temp", &b->ch[DS_AMBIENT_TEMP]);
+            sbuf_adds(o, "}");
+        }
+    } else {
+        sbuf_adds(o, ",\"readings\":[");
+        char iso[32];
+        for (size_t i = 0; i < s->total; i++) {
+            const telemetry_reading *r = &s->raw[i];
+            telemetry_format_iso(r->received_ms, iso, sizeof iso);
+            sbuf_addf(o, "%s{\"t\":%" PRId64 ",\"received_at\":\"%s\"", i ? "," : "", s->raw_t[i], iso);
+            if (r->present & TELEMETRY_HAS_SEQ)
+                sbuf_addf(o, ",\"seq\":%" PRId64, r->seq);
+            if (r->present & TELEMETRY_HAS_BOOT)
+                sbuf_addf(o, ",\"boot\":%" PRId64, r->boot);
+            ref_num(o, "object_temp", r->present & TELEMETRY_HAS_OBJECT_TEMP, r->object_temp);
+            ref_num(o, "ambient_temp", r->present & TELEMETRY_HAS_AMBIENT_TEMP, r->ambient_temp);
+            ref_num(o, "heart_rate", r->present & TELEMETRY_HAS_HEART_RATE, r->heart_rate);
+            ref_num(o, "spo2", r->present & TELEMETRY_HAS_SPO2, r->spo2);
+            if (r->present & TELEMETRY_HAS_HR_VALID)
+                sbuf_addf(o, ",\"hr_valid\":%s", r->hr_valid ? "true" : "false");
+            if (r->present & TELEMETRY_HAS_SPO2_VALID)
+                sbuf_addf(o, ",\"spo2_valid\":%s", r->spo2_valid ? "true" : "false");
+            if (r->present & TELEMETRY_HAS_TEMP_VALID)
+                sbuf_addf(o, ",\"temp_valid\":%s", r->temp_valid ? "true" : "false");
+            sbuf_adds(o, "}");
+        }
+    }
+    sbuf_adds(o, "]}");
+}
+
+/* Values that take every path of the number formatting: integers, up to 3
+ * decimals, averages with many digits, negatives, tiny, huge, exponents. */
+static double awkward(int i, int c)
+{
+    static const double v[] = {72, 36.6, 98.5, -12.25, 1.0 / 3, 0.000123456789, 123456789.125,
+                               -0.001, 1e15, 2.5e-9, 99.999, 7e6, 1e7, -9999999.999, 0.1, 41.05};
+    return v[(i * 5 + c * 3) % (int)(sizeof v / sizeof v[0])] + (i % 4 == 3 ? 0.0001 * c : 0);
+}
+
+static void test_readings_body_is_byte_identical(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/test_query_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[64];
+    snprintf(path, sizeof path, "%s/q.db", dir);
+    store_options so = {.path = path};
+    store *st = NULL;
+    char err[256];
+    assert_int_equal(store_open(&so, &st, err, sizeof err), STORE_OK);
+    const int64_t t0 = 1795794000000;
+    const int n = 300;
+    for (int i = 0; i < n; i++) {
+        telemetry_reading r;
+        memset(&r, 0, sizeof r);
+        strcpy(r.device_id, "ESP32_001");
+        r.received_ms = t0 + i * 1000 + i % 7;
+        r.present = TELEMETRY_HAS_SEQ | TELEMETRY_HAS_BOOT;
+        r.seq = i + 1;
+        r.boot = i < n / 2 ? 3 : -4;
+        if (i % 5)
+            r.present |= TELEMETRY_HAS_HEART_RATE, r.heart_rate = awkward(i, 0);
+        if (i % 3)
+            r.present |= TELEMETRY_HAS_SPO2, r.spo2 = awkward(i, 1);
+        if (i % 11 != 4)
+            r.present |= TELEMETRY_HAS_OBJECT_TEMP, r.object_temp = awkward(i, 2);
+        if (i % 2)
+            r.present |= TELEMETRY_HAS_AMBIENT_TEMP, r.ambient_temp = awkward(i, 3);
+        if (i % 4 == 1)
+            r.present |= TELEMETRY_HAS_HR_VALID | TELEMETRY_HAS_TEMP_VALID, r.hr_valid = (uint8_t)(i % 8 == 1);
+        if (i % 6 == 2)
+            r.present |= TELEMETRY_HAS_SPO2_VALID, r.spo2_valid = 1;
+        assert_int_equal(store_put_reading(st, &r), STORE_OK);
+    }
+    assert_int_equal(store_sync(st, 10000), STORE_OK);
+    /* Downsampled (a few readings a bucket, some buckets empty), raw. */
+    const int64_t max_points[] = {37, 1000, 5};
+    for (size_t k = 0; k < sizeof max_points / sizeof max_points[0]; k++) {
+        query_job j = job(QUERY_READINGS, NULL);
+        j.from = t0 - 5;
+        j.to = t0 + (int64_t)n * 1000;
+        j.max_points = max_points[k];
+        sbuf got, want;
+        sbuf_init(&got, 16);
+        sbuf_init(&want, 0);
+        assert_int_equal(query_run(st, NULL, &j, &got), 200);
+        store_series s;
+        assert_int_equal(store_query_readings(st, j.dev, j.from, j.to, (size_t)j.max_points, &s), STORE_OK);
+        assert_int_equal(s.total, n);
+        assert_int_equal(s.downsampled, j.max_points < n);
+        ref_body(&j, &s, &want);
+        store_series_free(&s);
+        assert_true(sbuf_ok(&got) && sbuf_ok(&want));
+        assert_true(want.len > 1000);
+        assert_int_equal(got.len, want.len);
+        assert_string_equal(sbuf_data(&got), sbuf_data(&want));
+        sbuf_free(&got);
+        sbuf_free(&want);
+    }
+    store_close(st);
+    char f[80];
+    const char *suffix[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(f, sizeof f, "%s%s", path, suffix[i]);
+        (void)unlink(f);
+    }
+    assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
+    log_threshold = LOG_LEVEL_ERROR;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_rule_counts_every_outstanding_job),
         cmocka_unit_test(test_cancelled_answers_never_come_back),
         cmocka_unit_test(test_stop_discards_pending_work),
+        cmocka_unit_test(test_readings_body_is_byte_identical),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
