@@ -882,8 +882,8 @@ static const char *const sqlite_v4_schema[] = {
     ");",
 };
 
-/* Writes r into a version-4 database the way the version-4 writer did. */
-static void sqlite_v4_insert(sqlite3 *db, const telemetry_reading *r)
+/* The devices row an old-version writer created before a reading. */
+static void sqlite_old_device(sqlite3 *db, const char *id)
 {
     sqlite3_stmt *s;
     assert_int_equal(sqlite3_prepare_v2(db,
@@ -891,9 +891,16 @@ static void sqlite_v4_insert(sqlite3 *db, const telemetry_reading *r)
                                         "ON CONFLICT(id) DO NOTHING",
                                         -1, &s, NULL),
                      SQLITE_OK);
-    sqlite3_bind_text(s, 1, r->device_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
     assert_int_equal(sqlite3_step(s), SQLITE_DONE);
     sqlite3_finalize(s);
+}
+
+/* Writes r into a version-4 database the way the version-4 writer did. */
+static void sqlite_v4_insert(sqlite3 *db, const telemetry_reading *r)
+{
+    sqlite3_stmt *s;
+    sqlite_old_device(db, r->device_id);
     assert_int_equal(sqlite3_prepare_v2(db,
                                         "INSERT INTO readings(device, t, received, ts, uptime, boot, seq, "
                                         "object_temp, ambient_temp, heart_rate, spo2, battery, rssi, flags, "
@@ -968,6 +975,26 @@ static void assert_same_reading(const telemetry_reading *want, const telemetry_r
  * and values that do not, absent fields (with junk in the struct, which the
  * old writer stored NULL anyway), readings without seq or boot. */
 #define MIX_N 400
+
+/* After a migration of MIX_N readings: two resends are duplicates, a
+ * reading without seq and a fresh one are stored; closes st. */
+static void sqlite_check_resends(store *st, const char *path, const telemetry_reading *again,
+                                 const telemetry_reading *again_b, const telemetry_reading *seqless,
+                                 const telemetry_reading *fresh)
+{
+    const telemetry_reading *all[] = {again, again_b, seqless, fresh};
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(store_put_reading(st, all[i]), STORE_OK);
+    wait_idle(st);
+    store_stats ss;
+    store_get_stats(st, &ss);
+    assert_int_equal(ss.duplicates, 2);
+    assert_int_equal(ss.stored, 2);
+    store_close(st);
+    assert_int_equal(db_int(path, "SELECT count(*) FROM readings"), MIX_N + 2);
+    assert_int_equal(db_int(path, "SELECT count(*) FROM readings WHERE seq IS NULL"), MIX_N / 5 + 1);
+}
+
 static telemetry_reading sqlite_mix(int i)
 {
     telemetry_reading r = reading_seq(i % 3 ? "mig-a" : "mig-b", 1795794000000 + i * 1000, 5, i);
@@ -1085,17 +1112,7 @@ static void test_sqlite_migrate_from_v4(void **state)
     telemetry_reading again = sqlite_mix(1), again_b = sqlite_mix(3), seqless = sqlite_mix(5);
     telemetry_reading fresh = sqlite_mix(1);
     fresh.seq = MIX_N + 1;
-    const telemetry_reading *all[] = {&again, &again_b, &seqless, &fresh};
-    for (size_t i = 0; i < 4; i++)
-        assert_int_equal(store_put_reading(st, all[i]), STORE_OK);
-    wait_idle(st);
-    store_stats ss;
-    store_get_stats(st, &ss);
-    assert_int_equal(ss.duplicates, 2);
-    assert_int_equal(ss.stored, 2);
-    store_close(st);
-    assert_int_equal(db_int(f->path, "SELECT count(*) FROM readings"), MIX_N + 2);
-    assert_int_equal(db_int(f->path, "SELECT count(*) FROM readings WHERE seq IS NULL"), MIX_N / 5 + 1);
+    sqlite_check_resends(st, f->path, &again, &again_b, &seqless, &fresh);
 }
 
 /* Schema 5's readings, as migration 5 left them (on top of
@@ -1156,14 +1173,7 @@ static void sqlite_v5_bind_vital(sqlite3_stmt *s, int i, int present, double v, 
 static void sqlite_v5_insert(sqlite3 *db, const telemetry_reading *r)
 {
     sqlite3_stmt *s;
-    assert_int_equal(sqlite3_prepare_v2(db,
-                                        "INSERT INTO devices(id, first_seen, last_seen) VALUES(?1, 0, 0) "
-                                        "ON CONFLICT(id) DO NOTHING",
-                                        -1, &s, NULL),
-                     SQLITE_OK);
-    sqlite3_bind_text(s, 1, r->device_id, -1, SQLITE_STATIC);
-    assert_int_equal(sqlite3_step(s), SQLITE_DONE);
-    sqlite3_finalize(s);
+    sqlite_old_device(db, r->device_id);
     uint32_t p = r->present;
     int has_st = (p & TELEMETRY_HAS_SENSOR_TYPE) != 0, has_fw = (p & TELEMETRY_HAS_FW) != 0;
     if (has_st || has_fw) {
@@ -1362,17 +1372,7 @@ static void test_sqlite_migrate_from_v5(void **state)
     telemetry_reading again = sqlite_mix6(1), again_b = sqlite_mix6(3), seqless = sqlite_mix6(5);
     telemetry_reading fresh = sqlite_mix6(3);
     fresh.boot = 8; /* seq 3 of another boot */
-    const telemetry_reading *all[] = {&again, &again_b, &seqless, &fresh};
-    for (size_t i = 0; i < 4; i++)
-        assert_int_equal(store_put_reading(st, all[i]), STORE_OK);
-    wait_idle(st);
-    store_stats ss;
-    store_get_stats(st, &ss);
-    assert_int_equal(ss.duplicates, 2);
-    assert_int_equal(ss.stored, 2);
-    store_close(st);
-    assert_int_equal(db_int(f->path, "SELECT count(*) FROM readings"), MIX_N + 2);
-    assert_int_equal(db_int(f->path, "SELECT count(*) FROM readings WHERE seq IS NULL"), MIX_N / 5 + 1);
+    sqlite_check_resends(st, f->path, &again, &again_b, &seqless, &fresh);
 }
 
 /* The same readings written by this version read back the same. */
