@@ -390,6 +390,7 @@ static void cluster__tick(cluster *c)
 static void *cluster__main(void *arg)
 {
     cluster *c = arg;
+    vthread_name("vigil-cluster");
     while (!atomic_load(&c->stop)) {
         int64_t t0 = vclock_mono_ms();
         vmutex_lock(&c->tick_lock);

@@ -1067,6 +1067,7 @@ static void ingest__flush_publishes(ingest *in)
 static void *ingest__main(void *arg)
 {
     ingest *in = arg;
+    vthread_name("vigil-ingest");
     thread_owner_bind(&in->owner);
     ingest__apply_buckets(in); /* what the cluster decided before we ran: before any message */
     int64_t last_misc = vclock_mono_ms();

@@ -657,6 +657,7 @@ static void query__lower_priority(void)
 static void *query__main(void *arg)
 {
     query *q = arg;
+    vthread_name("vigil-query");
     thread_owner_bind(&q->worker);
     query__lower_priority();
     vmutex_lock(&q->lock);

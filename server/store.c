@@ -213,6 +213,7 @@ static void store__take_batch(store *st, int64_t next_prune)
 static void *store__writer_main(void *arg)
 {
     store *st = arg;
+    vthread_name("vigil-store");
     int64_t backoff = 0;       /* > 0 while the current batch keeps failing */
     int64_t retry_at = 0;
     int64_t give_up_at = 0;    /* set once stop is seen with a failing batch */

@@ -44,6 +44,11 @@ static inline void thread_owner_release(thread_owner *o) { (void)o; }
 #define THREAD_ASSERT_OWNER(o) ((void)(o))
 #endif
 
+/* Names the calling thread (at most 15 characters: "vigil-ingest"), so
+ * `top -H`, `perf` and /proc/PID/task/TID/comm tell vigild's threads
+ * apart. Best effort: a failure only leaves the inherited name. */
+static inline void vthread_name(const char *name) { (void)pthread_setname_np(pthread_self(), name); }
+
 /* A mutex that knows its holder (debug builds). */
 typedef struct vmutex {
     pthread_mutex_t m;

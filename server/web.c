@@ -1645,6 +1645,7 @@ static void web__auth_free(web *w)
 static void *web__main(void *arg)
 {
     web *w = arg;
+    vthread_name("vigil-web");
     hub_thread_bind(w->hub);
     thread_owner_bind(&w->owner);
     lws_sul_schedule(w->ctx, 0, &w->refresh_sul, web__refresh_cb, AUTH_REFRESH_US);

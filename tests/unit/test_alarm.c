@@ -169,7 +169,7 @@ static void test_ack_active_stops_escalation_then_clears(void **state)
     alarm_engine *e = alarm_engine_new(8);
     for (int i = 0; i <= 5; i++)
         feed(e, rd(T0 + i * 1000, 80, 70));
-    alarm_rec a;
+    alarm_rec a = {0};
     assert_int_equal(open_state(e, ALARM_SPO2_DESAT, &a), ALARM_ACTIVE);
     alarm_events_clear(&ev);
     assert_int_equal(alarm_ack(e, &ev, a.alarm_id, "dr", T0 + 10000), ALARM_OK);
@@ -193,7 +193,7 @@ static void test_audio_pause_expiry(void **state)
     alarm_engine *e = alarm_engine_new(8);
     for (int i = 0; i <= 10; i++)
         feed(e, rd(T0 + i * 1000, 88, 70));
-    alarm_rec a;
+    alarm_rec a = {0};
     assert_int_equal(open_state(e, ALARM_SPO2_LOW, &a), ALARM_ACTIVE);
     alarm_events_clear(&ev);
     assert_int_equal(alarm_silence(e, &ev, a.alarm_id, 601, "n", T0), ALARM_EINVAL);
@@ -241,7 +241,7 @@ static void test_hr_tiers_and_boundaries(void **state)
         feed(e, rd(t + i * 1000, 97, 121));
     assert_int_equal(open_state(e, ALARM_HR_HIGH, NULL), -1);
     feed(e, rd(t + 10000, 97, 121));
-    alarm_rec a;
+    alarm_rec a = {0};
     assert_int_equal(open_state(e, ALARM_HR_HIGH, &a), ALARM_ACTIVE);
     assert_int_equal(a.priority, ALARM_PRIO_MEDIUM);
     /* > 140 for 5 s: the same alarm becomes high priority */
@@ -308,7 +308,7 @@ static void test_skin_temperature_advisory(void **state)
         if (i == 29)
             assert_int_equal(open_state(e, ALARM_TEMP_HIGH, NULL), -1);
     }
-    alarm_rec a;
+    alarm_rec a = {0};
     assert_int_equal(open_state(e, ALARM_TEMP_HIGH, &a), ALARM_ACTIVE);
     assert_int_equal(a.priority, ALARM_PRIO_LOW);
     assert_int_equal(alarm_is_physiological(a.condition), 1);
@@ -355,7 +355,7 @@ static void test_news2_partial(void **state)
     int64_t t = T0 + 30000;
     for (int i = 0; i <= 10; i++)
         feed(e, rd(t + i * 1000, 91, 70));
-    alarm_rec a;
+    alarm_rec a = {0};
     assert_int_equal(open_state(e, ALARM_NEWS2, &a), ALARM_ACTIVE);
     assert_int_equal(a.priority, ALARM_PRIO_HIGH);
     assert_int_equal(a.news2_score, 3);
@@ -482,7 +482,7 @@ static void test_replayed_backlog_is_retrospective(void **state)
         alarm_events_clear(&ev);
         alarm_on_reading(e, &ev, &r, r.received_ms);
     }
-    alarm_rec a;
+    alarm_rec a = {0};
     assert_int_equal(open_state(e, ALARM_SPO2_DESAT, &a), ALARM_ACTIVE);
     assert_int_equal(a.retrospective, 1);
     tick(e, T0 + lag + 100000);
@@ -516,7 +516,7 @@ static void test_seq_time_without_clock(void **state)
         if (s == 4)
             assert_int_equal(open_state(e, ALARM_SPO2_LOW, NULL), -1);
     }
-    alarm_rec a;
+    alarm_rec a = {0};
     assert_int_equal(open_state(e, ALARM_SPO2_LOW, &a), ALARM_ACTIVE);
     assert_true(a.started_at == arrive); /* device time placed on the wall clock */
     /* a duplicate (resent seq) is not evaluated again */
@@ -580,7 +580,7 @@ static void test_technical_conditions(void **state)
     alarm_events_clear(&ev);
     assert_int_equal(alarm_on_lost(e, &ev, "D1", 3, T0 + 130000), ALARM_OK);
     assert_int_equal(ev.n, 0);
-    alarm_rec a;
+    alarm_rec a = {0};
     open_state(e, ALARM_DATA_LOST, &a);
     assert_true(a.value == 10);
     assert_int_equal(tick(e, T0 + 130000 + 59999) > 0 && evof(ALARM_DATA_LOST), 0);
@@ -593,7 +593,7 @@ static void test_restore_keeps_id_and_does_not_reraise(void **state)
 {
     (void)state;
     alarm_engine *e = alarm_engine_new(8);
-    alarm_rec a;
+    alarm_rec a = {0};
     memset(&a, 0, sizeof a);
     a.alarm_id = UINT64_C(1800000000000000) + 42;
     strcpy(a.device_id, "D1");
@@ -752,7 +752,7 @@ static void test_index_stale_among_quiet_devices(void **state)
     }
     assert_int_equal(raised, 1);
     assert_true(raised_at == T0 + 3000);
-    alarm_rec a;
+    alarm_rec a = {0};
     assert_int_equal(alarm_list(e, "Q4321", &a, 1), 1);
     assert_true(a.started_at == T0 + 3000);
     assert_int_equal(alarm_list(e, NULL, NULL, 0), 1);
@@ -815,7 +815,7 @@ static void test_index_due_time_moves(void **state)
     assert_int_equal(alarm_on_status(f, &ev, "D1", 1, 20000, T0), ALARM_OK);
     for (int i = 0; i <= 5; i++)
         feed(f, rd(T0 + i * 1000, 84, 70));
-    alarm_rec a;
+    alarm_rec a = {0};
     assert_int_equal(open_state(f, ALARM_SPO2_DESAT, &a), ALARM_ACTIVE);
     int64_t raised = T0 + 5000;
     for (int i = 6; i <= 30; i++)
@@ -874,7 +874,7 @@ static void test_index_forget_and_clock_step(void **state)
 static void test_alarm_json(void **state)
 {
     (void)state;
-    alarm_rec a;
+    alarm_rec a = {0};
     memset(&a, 0, sizeof a);
     a.alarm_id = 7;
     strcpy(a.device_id, "D\"1");
