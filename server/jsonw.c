@@ -129,16 +129,25 @@ void jsonw_double(jsonw *w, const char *k, double v)
     jsonw_raw(w, tmp, n);
 }
 
+const char *jsonw_fmt_i64(int64_t v, char out[JSONW_I64_MAX])
+{
+    char *p = out + JSONW_I64_MAX;
+    uint64_t a = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + a % 10);
+        a /= 10;
+    } while (a);
+    if (v < 0)
+        *--p = '-';
+    return p;
+}
+
 void jsonw_int(jsonw *w, const char *k, int64_t v)
 {
     jsonw_key(w, k);
-    char tmp[24];
-    int n = snprintf(tmp, sizeof tmp, "%" PRId64, v);
-    if (n < 0 || (size_t)n >= sizeof tmp) {
-        w->ok = 0;
-        return;
-    }
-    jsonw_raw(w, tmp, (size_t)n);
+    char tmp[JSONW_I64_MAX];
+    const char *p = jsonw_fmt_i64(v, tmp);
+    jsonw_raw(w, p, (size_t)(tmp + sizeof tmp - p));
 }
 
 void jsonw_bool(jsonw *w, const char *k, int v)

@@ -39,6 +39,10 @@ void jsonw_key(jsonw *w, const char *k);
  * integer-arithmetic path with the same bytes. Returns the length, or 0. */
 #define JSONW_DOUBLE_MAX 40
 size_t jsonw_fmt_double(double v, char *out, size_t cap);
+/* v as "%" PRId64 prints it, without printf, at the end of out[0..24):
+ * returns where the digits start (the text is not NUL-terminated). */
+#define JSONW_I64_MAX 24
+const char *jsonw_fmt_i64(int64_t v, char out[JSONW_I64_MAX]);
 /* Members "k":value. Doubles as %.10g, non-finite as null. */
 void jsonw_double(jsonw *w, const char *k, double v);
 void jsonw_int(jsonw *w, const char *k, int64_t v);

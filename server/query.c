@@ -95,15 +95,8 @@ static void query__dbl(sbuf *o, double v)
 /* v as "%" PRId64 prints it. */
 static void query__i64(sbuf *o, int64_t v)
 {
-    char tmp[24];
-    char *p = tmp + sizeof tmp;
-    uint64_t a = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    do {
-        *--p = (char)('0' + a % 10);
-        a /= 10;
-    } while (a);
-    if (v < 0)
-        *--p = '-';
+    char tmp[JSONW_I64_MAX];
+    const char *p = jsonw_fmt_i64(v, tmp);
     sbuf_add(o, p, (size_t)(tmp + sizeof tmp - p));
 }
 

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -205,6 +206,29 @@ static void test_double_member(void **state)
     assert_int_equal(jsonw_fmt_double(1.5, small, sizeof small), 0); /* cap < JSONW_DOUBLE_MAX */
 }
 
+/* jsonw_fmt_i64 prints what "%" PRId64 prints, over the whole range. */
+static void test_i64_matches_printf(void **state)
+{
+    (void)state;
+    const int64_t edge[] = {0, 1, -1, 9, 10, -10, 99, 100, INT64_MAX, INT64_MIN, INT64_MIN + 1,
+                            1795794000000, -1795794000000};
+    uint64_t x = 0x9E3779B97F4A7C15u;
+    for (size_t i = 0; i < 200000; i++) {
+        int64_t v;
+        if (i < sizeof edge / sizeof *edge)
+            v = edge[i];
+        else {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            v = (int64_t)(x >> (i % 64)) * (i % 2 ? -1 : 1);
+        }
+        char want[32], tmp[JSONW_I64_MAX];
+        int n = snprintf(want, sizeof want, "%" PRId64, v);
+        const char *p = jsonw_fmt_i64(v, tmp);
+        assert_int_equal((size_t)(tmp + sizeof tmp - p), (size_t)n);
+        assert_memory_equal(p, want, (size_t)n);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -218,6 +242,7 @@ int main(void)
         cmocka_unit_test(test_sbuf_uses_same_rules),
         cmocka_unit_test(test_double_matches_printf),
         cmocka_unit_test(test_double_member),
+        cmocka_unit_test(test_i64_matches_printf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
