@@ -109,8 +109,33 @@ static int main__restore_alarms(store *st, ingest *in, hub *h, int engine)
     return 0;
 }
 
+/* A password in a --db URL is visible to every local user in `ps` and
+ * /proc/PID/cmdline. The rest of main reads a private copy of argv; the
+ * process's own argv keeps the URL with the password masked. The copy
+ * lives as long as the process (static: reachable, not a leak). */
+static char **main__private_argv(int argc, char **argv)
+{
+    static char **copy;
+    copy = calloc((size_t)argc + 1, sizeof *copy);
+    if (!copy)
+        return NULL;
+    for (int i = 0; i < argc; i++) {
+        copy[i] = argv[i];
+        if (!strstr(argv[i], "postgres"))
+            continue;
+        if (!(copy[i] = strdup(argv[i])))
+            return NULL;
+        store_pg_hide_password(argv[i]);
+    }
+    return copy;
+}
+
 int main(int argc, char **argv)
 {
+    if (!(argv = main__private_argv(argc, argv))) {
+        fprintf(stderr, "vigild: out of memory\n");
+        return 1;
+    }
     if (sodium_init() < 0) {
         fprintf(stderr, "vigild: libsodium failed to initialise\n");
         return 1;

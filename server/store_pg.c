@@ -211,6 +211,58 @@ void store_pg_log_name(const char *path, char *buf, size_t n)
     (void)store_pg__describe(path, buf, n, NULL, err, sizeof err); /* label set either way */
 }
 
+/* Replaces s[0..len) by "***"; the bytes freed after the string's NUL
+ * are zeroed. */
+static void store_pg__mask(char *s, size_t len)
+{
+    static const char stars[] = "***";
+    size_t tail = strlen(s + len) + 1; /* with the NUL */
+    if (len < sizeof stars - 1) {
+        memset(s, '*', len); /* too short to shift: masked in place */
+        return;
+    }
+    memcpy(s, stars, sizeof stars - 1);
+    memmove(s + sizeof stars - 1, s + len, tail);
+    memset(s + sizeof stars - 1 + tail, 0, len - (sizeof stars - 1));
+}
+
+int store_pg_hide_password(char *arg)
+{
+    if (!arg)
+        return 0;
+    char *url = strstr(arg, "postgresql://");
+    if (!url)
+        url = strstr(arg, "postgres://");
+    if (!url)
+        return 0;
+    int hidden = 0;
+    char *auth = strstr(url, "://") + 3;
+    size_t alen = strcspn(auth, "/?#");
+    char *at = NULL; /* userinfo ends at the authority's last '@' */
+    for (char *p = auth; p < auth + alen; p++)
+        if (*p == '@')
+            at = p;
+    if (at) {
+        char *colon = memchr(auth, ':', (size_t)(at - auth));
+        if (colon && at > colon + 1) {
+            store_pg__mask(colon + 1, (size_t)(at - colon - 1));
+            hidden = 1;
+        }
+    }
+    char *q = strchr(auth, '?');
+    for (char *p = q; p && *p && *p != '#';) {
+        p++; /* past '?' or '&' */
+        size_t plen = strcspn(p, "&#");
+        if (plen > 9 && !strncmp(p, "password=", 9)) {
+            store_pg__mask(p + 9, plen - 9);
+            hidden = 1;
+            plen = strcspn(p, "&#");
+        }
+        p += plen;
+    }
+    return hidden;
+}
+
 /* ---- parameters ------------------------------------------------------- */
 
 void store_pg__p_i64(store_pg_params *p, int64_t x)

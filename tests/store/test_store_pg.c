@@ -417,6 +417,40 @@ static void secret_open(void *arg)
     store_close(st);
 }
 
+/* main masks --db passwords in its own argv (what ps shows): the URL keeps
+ * its shape, the password and its length are gone, the tail is zeroed. */
+static void test_pg_hide_password(void **state)
+{
+    (void)state;
+    struct {
+        const char *in, *out;
+        int hidden;
+    } cases[] = {
+        {"postgresql://vigil:s3cret-pw@db.example:5432/vigil", "postgresql://vigil:***@db.example:5432/vigil", 1},
+        {"--db=postgres://u:p%40ss%3Aw@h/db?sslmode=require", "--db=postgres://u:***@h/db?sslmode=require", 1},
+        {"postgresql://u@h/db?sslmode=require&password=hunter22&connect_timeout=5",
+         "postgresql://u@h/db?sslmode=require&password=***&connect_timeout=5", 1},
+        {"postgresql://u:abcdef@h/db?password=ghijkl", "postgresql://u:***@h/db?password=***", 1},
+        {"postgresql://u:pw@h/db", "postgresql://u:**@h/db", 1}, /* too short to shift */
+        {"postgresql://u@h/db?passfile=/etc/vigil/pgpass", "postgresql://u@h/db?passfile=/etc/vigil/pgpass", 0},
+        {"postgresql://u:@h/db", "postgresql://u:@h/db", 0},
+        {"postgresql://h/db#password=x", "postgresql://h/db#password=x", 0},
+        {"/var/lib/vigil/vigil.db", "/var/lib/vigil/vigil.db", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char buf[160];
+        size_t n = strlen(cases[i].in);
+        memset(buf, 'Z', sizeof buf);
+        memcpy(buf, cases[i].in, n + 1);
+        assert_int_equal(store_pg_hide_password(buf), cases[i].hidden);
+        assert_string_equal(buf, cases[i].out);
+        for (size_t j = strlen(buf); j <= n; j++)
+            assert_int_equal(buf[j], 0); /* the freed tail, up to the old NUL */
+        assert_int_equal(buf[n + 1], 'Z'); /* nothing written past the string */
+    }
+    assert_int_equal(store_pg_hide_password(NULL), 0);
+}
+
 static void test_pg_secrets(void **state)
 {
     fixture *f = *state;
@@ -571,6 +605,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pg_rejected_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_concurrent_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_secrets, setup, teardown),
+        cmocka_unit_test(test_pg_hide_password),
         cmocka_unit_test_setup_teardown(test_pg_many_new_devices, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_throughput, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_connection_loss, setup, teardown),
