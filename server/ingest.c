@@ -1290,7 +1290,15 @@ void ingest_stop(ingest *in)
     if (in->started) {
         ingest__wake(in);
         pthread_join(in->thread, NULL);
+        in->started = 0;
     }
+}
+
+void ingest_free(ingest *in)
+{
+    if (!in)
+        return;
+    ingest_stop(in); /* a no-op once stopped */
     mosquitto_destroy(in->mosq);
     pub_req r;
     while (ring_pop_copy(&in->pubq, &r) == RING_OK)

@@ -9,8 +9,8 @@
  * Threads: ingest_create() and ingest_start() from main; the ingest thread
  * runs everything that touches the client. ingest_publish() (and the
  * publisher port) may be called from any thread — it queues the publish and
- * wakes the loop through an eventfd. ingest_stop() from the thread that
- * started it.
+ * wakes the loop through an eventfd. ingest_stop() and ingest_free() from
+ * the thread that started it.
  *
  * Publish queue: a ring of PUBQ_CAP requests. When full, ingest_publish
  * answers PUBLISH_EFULL and queues nothing (the REST API answers 503, retry
@@ -55,9 +55,15 @@ int ingest_create(const vigil_config *cfg, store *st, hub *h, vigil_metrics *m, 
 int ingest_know_device(ingest *in, const char *id);
 /* Spawns the ingest thread. Returns 0, or -1 (logged). */
 int ingest_start(ingest *in);
-/* Disconnects cleanly, joins the thread if started, frees everything.
- * NULL is allowed. */
+/* Disconnects cleanly and joins the thread if started. The publisher,
+ * alarm and cluster ports stay safe to call from other threads until
+ * ingest_free (they answer "not connected" or queue into rings nobody
+ * drains), so main may stop the web thread after the ingest. NULL is
+ * allowed. */
 void ingest_stop(ingest *in);
+/* Frees everything; after ingest_stop and after every thread that holds a
+ * port (web, cluster) has stopped. NULL is allowed. */
+void ingest_free(ingest *in);
 
 /* Alarms (alarm.h): the engine lives on the ingest thread and sees every
  * admitted reading and status in order, the tracker's lost ranges and the

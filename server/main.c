@@ -261,11 +261,12 @@ out:
     free(devs);
     cluster_freeze(cl); /* its port is the ingest's: no change reaches it from here on */
     ingest_stop(in);
-    web_stop(w);
+    web_stop(w); /* its REST calls reach the ingest's ports until here */
     store_close(st); /* flushes everything queued */
     /* Last: our buckets are freed only once what we stored is committed,
      * so the next owner's gap check sees it. */
     cluster_stop(cl);
+    ingest_free(in); /* no port user left */
     hub_destroy(h);
     tracker_destroy(trk); /* after both of its users have stopped */
     mosquitto_lib_cleanup();

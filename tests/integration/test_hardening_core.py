@@ -245,6 +245,57 @@ class HardeningCoreTest(TempDirTest):
             self.assertEqual(mode & 0o077, 0, f"{p} is {oct(mode)}")
         self.assertEqual(self.stop_vigild(), 0)
 
+    # -- shutting down while REST calls still reach the ingest ports -------
+    def test_shutdown_under_rest_load(self):
+        """SIGTERM while clients keep posting commands and alarm settings: the
+        web thread runs until web_stop, so its calls into the ingest (the
+        publisher and alarm ports) must stay safe after the ingest thread has
+        stopped — once a use after free (an `eventfd write: Bad file
+        descriptor` in the log, ASan's report in the sanitizer run)."""
+        import threading
+        for rnd in range(3):
+            self.start_vigild()
+            dev = f"SD_{rnd}"
+            self.pub(dev, json.dumps({"device_id": dev, "heart_rate": 70, "spo2": 97,
+                                      "timestamp": 1, "seq": 1, "boot": 1}))
+            wait_for(lambda: self.accepted() >= 1, 10, what="a reading accepted")
+            stop = threading.Event()
+            answered = [0]
+
+            def hammer():
+                # One kept-alive connection per thread: thousands of calls a
+                # second, so some land in the instant between the two stops.
+                import http.client
+                import vigil_client
+                hdrs = {"Content-Type": "application/json", **vigil_client.auth_headers()}
+                deadline = time.monotonic() + 20
+                conn = None
+                while not stop.is_set() and time.monotonic() < deadline:
+                    try:
+                        if conn is None:
+                            conn = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=2)
+                        conn.request("POST", f"/api/devices/{dev}/commands", b'{"cmd":"ping"}', hdrs)
+                        conn.getresponse().read()
+                        conn.request("PUT", f"/api/devices/{dev}/alarm-settings", b"{}", hdrs)
+                        conn.getresponse().read()
+                        answered[0] += 1
+                    except Exception:  # noqa: BLE001 - refused once vigild is gone
+                        conn = None
+                        time.sleep(0.001)
+            threads = [threading.Thread(target=hammer) for _ in range(4)]
+            for t in threads:
+                t.start()
+            wait_for(lambda: answered[0] >= 50, 10, what="REST load running")
+            rc = self.stop_vigild()
+            stop.set()
+            for t in threads:
+                t.join(timeout=5)
+            out = open(os.path.join(self.tmp, "vigild.log"), errors="replace").read()
+            self.assertEqual(rc, 0, out[-3000:])
+            self.assertNotIn("eventfd write", out)
+            self.assertNotIn("AddressSanitizer", out)
+            self.assertIn("stopped cleanly", out.split("SIGTERM received")[-1])
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
