@@ -1,10 +1,10 @@
 /* bench_recv — the receivers: --clients connections to the subject under
  * test, spread over --recv-threads threads (client i on thread i mod N,
- * default 1), each on its own epoll loop, counting what arrives. One
- * thread scans every byte every client gets (~1.2 ns/B): at 100 clients of
- * vigild's ~440 B messages it needs most of a core by 15,000 msgs/s per
- * client, so the ramp spreads them (docs/BENCHMARKS.md, "what bounds 100
- * clients").
+ * default 1), each on its own epoll loop, counting what arrives. A
+ * receiver thread reads every byte every client gets: ~260 ns of CPU per
+ * vigild delivery (~440 B), ~0.4 of a core at 100 clients x 15,000 msgs/s
+ * (docs/BENCHMARKS.md, "what bounds 100 clients"); more threads let it use
+ * more cores where the host has them.
  *
  * Kinds (--recv): `ws`, a hand-written WebSocket client reading JSON text
  * frames (vigild, the relay, the baselines); `mqttws`, MQTT 3.1.1 over
