@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 
@@ -626,6 +627,21 @@ uint64_t bench_recv_step_count(const bench_recv *r, int step)
 const bench_hist *bench_recv_step_hist(const bench_recv *r, int step)
 {
     return &r->hist[step];
+}
+
+int bench_recv_thread_cpu(const bench_recv *r, double *out, int max)
+{
+    int n = 0;
+    for (int i = 0; i < r->nworkers && n < max; i++) {
+        clockid_t id;
+        struct timespec ts;
+        const bench_recv__worker *w = &r->workers[i];
+        if (!w->running || pthread_getcpuclockid(w->thread, &id) || clock_gettime(id, &ts))
+            out[n++] = 0;
+        else
+            out[n++] = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    }
+    return n;
 }
 
 void bench_recv_stop(bench_recv *r)

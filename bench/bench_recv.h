@@ -59,6 +59,9 @@ long bench_recv_ready(const bench_recv *r);  /* subscribed and receiving */
 long bench_recv_closed(const bench_recv *r); /* failed or closed by the server */
 uint64_t bench_recv_uniq(const bench_recv *r); /* unique deliveries, all connections */
 uint64_t bench_recv_step_count(const bench_recv *r, int step); /* deliveries in a step */
+/* CPU seconds (user + system) each receiver thread has used so far, into
+ * out[0..n) (n at most max); main may call it while they run. Returns n. */
+int bench_recv_thread_cpu(const bench_recv *r, double *out, int max);
 /* Stops and joins the receiver threads; sums their histograms. */
 void bench_recv_stop(bench_recv *r);
 /* After bench_recv_stop. */
