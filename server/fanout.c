@@ -214,9 +214,8 @@ static void fanout__push(fanout *f, fanout_client *c, hub_msg *m)
         fanout__drop(f, c, "send queue full (client not reading)");
         return;
     }
-    if (ring_count(&c->q) == 1) { /* the first entry since the queue was empty */
+    if (ring_count(&c->q) == 1) /* the first entry since the queue was empty */
         c->took = 0;
-    }
     *slot = hub_msg_ref(m);
     c->qmsgs += w;
 }
