@@ -8,6 +8,7 @@
 static const bench_opts bench_opts__defaults = {
     .broker_port = 1883, .devices = 100, .step_s = 10, .warmup_s = 3, .drain_s = 5,
     .qos = 1, .sub_qos = 1, .rkind = BENCH_R_WS, .path = "/ws", .clients = 1,
+    .recv_threads = 1,
     .id_prefix = "B", .connect_rate = 2000, .per_worker = 2500, .desat_every_ms = 2000,
 };
 
@@ -32,6 +33,8 @@ void bench_opts_usage(void)
             "  --path /ws          WebSocket path\n"
             "  --token-file FILE   API token sent as Authorization: Bearer by WebSocket receivers\n"
             "  --clients N         receiver connections (default 1)\n"
+            "  --recv-threads N    threads the receivers are spread over, client i on thread i mod N\n"
+            "                      (default 1; at most 16)\n"
             "  --subscribe MSG     text frame sent after the WebSocket opens\n"
             "  --sub-qos 0|1       subscription QoS of mqtt / mqttws receivers (default 1)\n"
             "  --watch NAME:PID    sample this process' CPU and memory (repeatable)\n"
@@ -87,6 +90,7 @@ bench_opts_status bench_opts_parse(bench_opts *o, int argc, char **argv)
             o->token[strcspn(o->token, "\r\n")] = 0;
         }
         else if (OPT("--clients")) o->clients = atol(v);
+        else if (OPT("--recv-threads")) o->recv_threads = atoi(v);
         else if (OPT("--subscribe")) o->subscribe_msg = v;
         else if (OPT("--id-prefix")) o->id_prefix = v;
         else if (OPT("--json")) o->json = v;
@@ -109,6 +113,7 @@ bench_opts_status bench_opts_parse(bench_opts *o, int argc, char **argv)
 #undef OPT
     }
     if (!o->nrates || o->devices < 1 || o->clients < 1 || o->recv_port <= 0 || o->step_s <= 0 ||
+        o->recv_threads < 1 || o->recv_threads > BENCH_MAX_RECV_THREADS ||
         o->desat_devices < 0 || o->desat_devices > o->devices ||
         o->desat_devices > BENCH_MAX_DESAT || o->desat_every_ms < 0 || o->desat_after_ms < 0)
         return BENCH_OPTS_EINVAL;

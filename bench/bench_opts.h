@@ -12,6 +12,7 @@
 
 #define BENCH_MAX_STEPS 32
 #define BENCH_MAX_WATCH 8
+#define BENCH_MAX_RECV_THREADS 16
 #define BENCH_MAX_DESAT 64 /* --desat-devices */
 
 typedef enum bench_rkind { BENCH_R_MQTT, BENCH_R_WS, BENCH_R_MQTTWS } bench_rkind;
@@ -38,6 +39,7 @@ typedef struct bench_opts {
     const char *path;
     char token[128];    /* --token-file: sent as "Authorization: Bearer" on WebSocket upgrades; "" none */
     long clients;
+    int recv_threads;     /* --recv-threads: receiver threads the clients are spread over (1..BENCH_MAX_RECV_THREADS) */
     const char *subscribe_msg;
     const char *id_prefix;
     const char *json;

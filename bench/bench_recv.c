@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 
@@ -18,9 +19,11 @@
 
 #include "bench_atomic.h"
 #include "bench_hist.h"
+#include "bench_scan.h"
 #include "wsutil.h"
 
 typedef struct bench_recv__conn bench_recv__conn;
+typedef struct bench_recv__worker bench_recv__worker;
 struct bench_recv__conn {
     bench_rkind kind;
     int idx;
@@ -37,21 +40,33 @@ struct bench_recv__conn {
     uint8_t *seen;                  /* bitmap, one bit per bench_sendtab slot */
     uint64_t uniq, dups, unknown, frames, bytes;
     bench_recv *r;
+    bench_recv__worker *w;          /* the thread that owns it */
+};
+
+/* One receiver thread: connections i with i mod nworkers == its index, on
+ * its own epoll loop, with its own counters (one writer each: no shared
+ * cache line per delivery); main sums them. */
+struct bench_recv__worker {
+    bench_recv *r;
+    int idx;
+    int ep;
+    pthread_t thread;
+    bool running;
+    /* This thread writes; main reads (relaxed) while it runs. */
+    long nready, nclosed;
+    uint64_t step_count[BENCH_MAX_STEPS + 1];
+    bench_hist hist[BENCH_MAX_STEPS + 1];
 };
 
 struct bench_recv {
     const bench_opts *o;
     const bench_sendtab *tab;
     bench_recv__conn *conns;        /* [o->clients] */
-    int ep;
-    pthread_t thread;
-    bool running;
+    bench_recv__worker *workers;    /* [o->recv_threads] */
+    int nworkers;
     int stop;                       /* atomic; main sets it */
     int cur_step;                   /* atomic; main sets it, receivers attribute to it */
-    /* Receiver thread writes; main reads (relaxed) while it runs. */
-    long nready, nclosed;
-    uint64_t step_count[BENCH_MAX_STEPS + 1];
-    bench_hist hist[BENCH_MAX_STEPS + 1];
+    bench_hist hist[BENCH_MAX_STEPS + 1]; /* the workers' summed, by bench_recv_stop */
 };
 
 static void bench_recv__close(bench_recv__conn *c);
@@ -96,68 +111,27 @@ static void bench_recv__account(bench_recv__conn *c, long dev, long seq, uint64_
         c->uniq++;
     }
     int s = BENCH_LD(c->r->cur_step);
-    BENCH_INC(c->r->step_count[s]);
+    BENCH_INC(c->w->step_count[s]);
     uint64_t us = now > t ? (now - t) / 1000 : 0;
-    BENCH_INC(c->r->hist[s].b[bench_hist_bucket(us)]);
+    BENCH_INC(c->w->hist[s].b[bench_hist_bucket(us)]);
 }
 
-static long bench_recv__parse_num(const char **pp, const char *end)
+/* bench_scan's emit: a reading found in what c received at now. */
+typedef struct bench_recv__found {
+    bench_recv__conn *c;
+    uint64_t now;
+} bench_recv__found;
+
+static void bench_recv__on_reading(void *ctx, long dev, long seq)
 {
-    const char *p = *pp;
-    while (p < end && (*p == ' ' || *p == ':' || *p == '"'))
-        p++;
-    while (p < end && (*p < '0' || *p > '9') && *p != '"' && *p != ',' && *p != '}')
-        p++; /* the id's prefix letters */
-    if (p >= end || *p < '0' || *p > '9') {
-        *pp = p;
-        return -1;
-    }
-    long v = 0;
-    while (p < end && *p >= '0' && *p <= '9')
-        v = v * 10 + (*p++ - '0');
-    *pp = p;
-    return v;
+    const bench_recv__found *f = ctx;
+    bench_recv__account(f->c, dev, seq, f->now);
 }
 
-/* Finds (device_id, seq) pairs in JSON text — one object or an array of
- * them, compact or with spaces — without a full parse: the receivers must
- * stay cheaper than the subjects they measure. A "type" key starts a new
- * message. Snapshots are not deliveries and are skipped. */
 static void bench_recv__scan_json(bench_recv__conn *c, const char *p, size_t n, long dev_known, uint64_t now)
 {
-    if (n >= 18 && !memcmp(p, "{\"type\":\"snapshot\"", 18))
-        return;
-    const char *end = p + n;
-    long dev = dev_known, seq = -1;
-    while (p < end) {
-        const char *q = memchr(p, '"', (size_t)(end - p));
-        if (!q)
-            break;
-        q++;
-        const char *ke = memchr(q, '"', (size_t)(end - q));
-        if (!ke)
-            break;
-        size_t kl = (size_t)(ke - q);
-        p = ke + 1;
-        if (p >= end || (*p != ':' && *p != ' '))
-            continue; /* a string value, not a key */
-        if (kl == 3 && !memcmp(q, "seq", 3))
-            seq = bench_recv__parse_num(&p, end);
-        else if (kl == 9 && !memcmp(q, "device_id", 9) && dev_known < 0) {
-            dev = bench_recv__parse_num(&p, end);
-            if (p < end && *p == '"')
-                p++; /* the value's closing quote: keep quote parity */
-        }
-        else if (kl == 4 && !memcmp(q, "type", 4)) {
-            dev = dev_known;
-            seq = -1;
-        }
-        if (dev >= 0 && seq >= 0) {
-            bench_recv__account(c, dev, seq, now);
-            dev = dev_known;
-            seq = -1;
-        }
-    }
+    bench_recv__found f = {c, now};
+    bench_scan_json(p, n, dev_known, bench_recv__on_reading, &f);
 }
 
 static long bench_recv__dev_from_topic(const char *t)
@@ -171,7 +145,7 @@ static long bench_recv__dev_from_topic(const char *t)
     if (!e)
         e = s + strlen(s);
     const char *p = s + 1;
-    return bench_recv__parse_num(&p, e);
+    return bench_scan_num(&p, e);
 }
 
 static void bench_recv__send(bench_recv__conn *c, const void *b, size_t n)
@@ -279,7 +253,7 @@ static void bench_recv__mqttws_feed(bench_recv__conn *c, const unsigned char *d,
         } else if (type == 9) { /* SUBACK */
             if (c->state < 3) {
                 c->state = 3;
-                c->r->nready++;
+                BENCH_INC(c->w->nready);
             }
         } else if (type == 3 && rl >= 2) { /* PUBLISH */
             int q = (p[0] >> 1) & 3;
@@ -318,10 +292,10 @@ static void bench_recv__close(bench_recv__conn *c)
 {
     if (c->state == 4)
         return;
-    epoll_ctl(c->r->ep, EPOLL_CTL_DEL, c->fd, NULL);
+    epoll_ctl(c->w->ep, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     c->state = 4;
-    c->r->nclosed++;
+    BENCH_INC(c->w->nclosed);
 }
 
 static void bench_recv__ws_parse(bench_recv__conn *c, uint64_t now)
@@ -344,7 +318,7 @@ static void bench_recv__ws_parse(bench_recv__conn *c, uint64_t now)
             if (c->r->o->subscribe_msg)
                 bench_recv__ws_send(c, 1, c->r->o->subscribe_msg, strlen(c->r->o->subscribe_msg));
             c->state = 3;
-            c->r->nready++;
+            BENCH_INC(c->w->nready);
         }
     }
     for (;;) {
@@ -417,7 +391,7 @@ static void bench_recv__on_mqtt_subscribe(struct mosquitto *m, void *ud, int mid
     bench_recv__conn *c = ud;
     if (c->state < 3) {
         c->state = 3;
-        c->r->nready++;
+        BENCH_INC(c->w->nready);
     }
 }
 
@@ -440,14 +414,14 @@ static void bench_recv__conn_start(bench_recv__conn *c)
         mosquitto_message_callback_set(c->mosq, bench_recv__on_mqtt_message);
         if (mosquitto_connect(c->mosq, "127.0.0.1", c->r->o->recv_port, 60) != MOSQ_ERR_SUCCESS) {
             c->state = 4;
-            c->r->nclosed++;
+            BENCH_INC(c->w->nclosed);
             return;
         }
         c->fd = mosquitto_socket(c->mosq);
         c->state = 2;
         struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
         c->mwant = 1;
-        epoll_ctl(c->r->ep, EPOLL_CTL_ADD, c->fd, &ev);
+        epoll_ctl(c->w->ep, EPOLL_CTL_ADD, c->fd, &ev);
         return;
     }
     c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
@@ -460,12 +434,12 @@ static void bench_recv__conn_start(bench_recv__conn *c)
     if (connect(c->fd, (struct sockaddr *)&a, sizeof a) < 0 && errno != EINPROGRESS) {
         close(c->fd);
         c->state = 4;
-        c->r->nclosed++;
+        BENCH_INC(c->w->nclosed);
         return;
     }
     c->state = 0;
     struct epoll_event ev = {.events = EPOLLOUT | EPOLLIN, .data.ptr = c};
-    epoll_ctl(c->r->ep, EPOLL_CTL_ADD, c->fd, &ev);
+    epoll_ctl(c->w->ep, EPOLL_CTL_ADD, c->fd, &ev);
 }
 
 static void bench_recv__ws_handshake(bench_recv__conn *c)
@@ -482,21 +456,28 @@ static void bench_recv__ws_handshake(bench_recv__conn *c)
     bench_recv__send(c, req, (size_t)n);
     c->state = 1;
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
-    epoll_ctl(c->r->ep, EPOLL_CTL_MOD, c->fd, &ev);
+    epoll_ctl(c->w->ep, EPOLL_CTL_MOD, c->fd, &ev);
 }
 
 static void *bench_recv__thread(void *arg)
 {
-    bench_recv *r = arg;
+    bench_recv__worker *w = arg;
+    bench_recv *r = w->r;
+    char name[16];
+    snprintf(name, sizeof name, "bench-recv-%d", w->idx);
+    (void)pthread_setname_np(pthread_self(), name); /* for top -H and per-thread CPU */
     bench_recv__conn *R = r->conns;
     struct epoll_event evs[512];
     uint64_t misc = 0;
-    long started = 0;
+    long started = w->idx; /* the next connection of this worker */
+    long step = r->nworkers;
+    int burst = 200 / r->nworkers > 0 ? 200 / r->nworkers : 1;
     while (!BENCH_LD(r->stop)) {
-        /* Open connections in bursts so the server's listen backlog holds. */
-        for (int k = 0; k < 200 && started < r->o->clients; k++)
-            bench_recv__conn_start(&R[started++]);
-        int n = epoll_wait(r->ep, evs, 512, 20);
+        /* Open connections in bursts (200 per pass over all workers) so the
+         * server's listen backlog holds. */
+        for (int k = 0; k < burst && started < r->o->clients; k++, started += step)
+            bench_recv__conn_start(&R[started]);
+        int n = epoll_wait(w->ep, evs, 512, 20);
         uint64_t now = bench_now_ns();
         for (int i = 0; i < n; i++) {
             bench_recv__conn *c = evs[i].data.ptr;
@@ -506,7 +487,7 @@ static void *bench_recv__thread(void *arg)
                 if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
                     if (mosquitto_loop_read(c->mosq, 1) != MOSQ_ERR_SUCCESS) {
                         c->state = 4;
-                        c->r->nclosed++;
+                        BENCH_INC(c->w->nclosed);
                         continue;
                     }
                 if (evs[i].events & EPOLLOUT)
@@ -514,7 +495,7 @@ static void *bench_recv__thread(void *arg)
                 int want = mosquitto_want_write(c->mosq);
                 if (want != c->mwant) {
                     struct epoll_event ev = {.events = EPOLLIN | (want ? EPOLLOUT : 0u), .data.ptr = c};
-                    epoll_ctl(c->r->ep, EPOLL_CTL_MOD, c->fd, &ev);
+                    epoll_ctl(c->w->ep, EPOLL_CTL_MOD, c->fd, &ev);
                     c->mwant = want;
                 }
                 continue;
@@ -548,7 +529,7 @@ static void *bench_recv__thread(void *arg)
         }
         if (now - misc > 1000000000u) {
             misc = now;
-            for (long i = 0; i < started; i++)
+            for (long i = w->idx; i < started && i < r->o->clients; i += step)
                 if (R[i].kind == BENCH_R_MQTT && R[i].state != 4)
                     mosquitto_loop_misc(R[i].mosq);
         }
@@ -564,18 +545,26 @@ bench_recv_status bench_recv_create(const bench_opts *o, const bench_sendtab *ta
         return BENCH_RECV_ENOMEM;
     r->o = o;
     r->tab = tab;
-    r->ep = -1;
+    r->nworkers = o->recv_threads > 0 ? o->recv_threads : 1;
+    if (r->nworkers > o->clients)
+        r->nworkers = (int)o->clients; /* a thread without connections would only spin */
     r->conns = calloc((size_t)o->clients, sizeof *r->conns);
-    if (!r->conns) {
+    r->workers = calloc((size_t)r->nworkers, sizeof *r->workers);
+    if (!r->conns || !r->workers) {
+        free(r->conns);
+        free(r->workers);
         free(r);
         return BENCH_RECV_ENOMEM;
     }
+    for (int i = 0; i < r->nworkers; i++)
+        r->workers[i] = (bench_recv__worker){.r = r, .idx = i, .ep = -1};
     size_t bm = (bench_sendtab_slots(tab) + 7) / 8;
     for (long i = 0; i < o->clients; i++) {
         bench_recv__conn *c = &r->conns[i];
         c->kind = o->rkind;
         c->idx = (int)i;
         c->r = r;
+        c->w = &r->workers[i % r->nworkers];
         c->seen = calloc(bm, 1);
         if (!c->seen)
             return BENCH_RECV_ENOMEM; /* main exits at once: nothing to unwind */
@@ -586,12 +575,15 @@ bench_recv_status bench_recv_create(const bench_opts *o, const bench_sendtab *ta
 
 bench_recv_status bench_recv_start(bench_recv *r)
 {
-    r->ep = epoll_create1(0);
-    if (r->ep < 0)
-        return BENCH_RECV_ESYS;
-    if (pthread_create(&r->thread, NULL, bench_recv__thread, r) != 0)
-        return BENCH_RECV_ESYS;
-    r->running = true;
+    for (int i = 0; i < r->nworkers; i++) {
+        bench_recv__worker *w = &r->workers[i];
+        w->ep = epoll_create1(0);
+        if (w->ep < 0)
+            return BENCH_RECV_ESYS; /* main stops the started ones (bench_recv_stop) and exits */
+        if (pthread_create(&w->thread, NULL, bench_recv__thread, w) != 0)
+            return BENCH_RECV_ESYS;
+        w->running = true;
+    }
     return BENCH_RECV_OK;
 }
 
@@ -602,12 +594,18 @@ void bench_recv_set_step(bench_recv *r, int step)
 
 long bench_recv_ready(const bench_recv *r)
 {
-    return BENCH_LD(r->nready);
+    long n = 0;
+    for (int i = 0; i < r->nworkers; i++)
+        n += BENCH_LD(r->workers[i].nready);
+    return n;
 }
 
 long bench_recv_closed(const bench_recv *r)
 {
-    return BENCH_LD(r->nclosed);
+    long n = 0;
+    for (int i = 0; i < r->nworkers; i++)
+        n += BENCH_LD(r->workers[i].nclosed);
+    return n;
 }
 
 uint64_t bench_recv_uniq(const bench_recv *r)
@@ -620,7 +618,10 @@ uint64_t bench_recv_uniq(const bench_recv *r)
 
 uint64_t bench_recv_step_count(const bench_recv *r, int step)
 {
-    return BENCH_LD(r->step_count[step]);
+    uint64_t n = 0;
+    for (int i = 0; i < r->nworkers; i++)
+        n += BENCH_LD(r->workers[i].step_count[step]);
+    return n;
 }
 
 const bench_hist *bench_recv_step_hist(const bench_recv *r, int step)
@@ -628,12 +629,34 @@ const bench_hist *bench_recv_step_hist(const bench_recv *r, int step)
     return &r->hist[step];
 }
 
+int bench_recv_thread_cpu(const bench_recv *r, double *out, int max)
+{
+    int n = 0;
+    for (int i = 0; i < r->nworkers && n < max; i++) {
+        clockid_t id;
+        struct timespec ts;
+        const bench_recv__worker *w = &r->workers[i];
+        if (!w->running || pthread_getcpuclockid(w->thread, &id) || clock_gettime(id, &ts))
+            out[n++] = 0;
+        else
+            out[n++] = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    }
+    return n;
+}
+
 void bench_recv_stop(bench_recv *r)
 {
     BENCH_ST(r->stop, 1);
-    if (r->running)
-        pthread_join(r->thread, NULL);
-    r->running = false;
+    for (int i = 0; i < r->nworkers; i++) {
+        bench_recv__worker *w = &r->workers[i];
+        if (w->running)
+            pthread_join(w->thread, NULL);
+        w->running = false;
+    }
+    memset(r->hist, 0, sizeof r->hist);
+    for (int i = 0; i < r->nworkers; i++)
+        for (int s = 0; s <= BENCH_MAX_STEPS; s++)
+            bench_hist_add(&r->hist[s], &r->workers[i].hist[s]);
 }
 
 void bench_recv_read(const bench_recv *r, bench_recv_stats *out)

@@ -1,5 +1,10 @@
 /* bench_recv — the receivers: --clients connections to the subject under
- * test, all driven by one thread on one epoll loop, counting what arrives.
+ * test, spread over --recv-threads threads (client i on thread i mod N,
+ * default 1), each on its own epoll loop, counting what arrives. A
+ * receiver thread reads every byte every client gets: ~260 ns of CPU per
+ * vigild delivery (~440 B), ~0.4 of a core at 100 clients x 15,000 msgs/s
+ * (docs/BENCHMARKS.md, "what bounds 100 clients"); more threads let it use
+ * more cores where the host has them.
  *
  * Kinds (--recv): `ws`, a hand-written WebSocket client reading JSON text
  * frames (vigild, the relay, the baselines); `mqttws`, MQTT 3.1.1 over
@@ -15,10 +20,11 @@
  *
  * Ownership: main owns the receivers; the options and the send table must
  * outlive them. Nothing is freed before exit (the kernel closes sockets).
- * Threading: bench_recv_start starts the receiver thread, which owns every
- * connection. The main thread calls everything else; the counters it reads
- * while the thread runs are relaxed atomics, bench_recv_read and
- * bench_recv_step_hist only after bench_recv_stop. */
+ * Threading: bench_recv_start starts the receiver threads; each owns its
+ * connections and its own counters (per-step counts and histograms, one
+ * writer each), which main sums. The main thread calls everything else;
+ * the counters it reads while the threads run are relaxed atomics,
+ * bench_recv_read and bench_recv_step_hist only after bench_recv_stop. */
 #ifndef VIGIL_BENCH_RECV_H
 #define VIGIL_BENCH_RECV_H
 
@@ -43,7 +49,8 @@ typedef struct bench_recv_stats {
 /* Allocates the connections (not yet connected) and their bitmaps. */
 bench_recv_status bench_recv_create(const bench_opts *o, const bench_sendtab *tab,
                                     bench_recv **out);
-/* Starts the receiver thread: it opens the connections in bursts of 200. */
+/* Starts the receiver threads: they open the connections in bursts of 200
+ * (all threads together). */
 bench_recv_status bench_recv_start(bench_recv *r);
 /* Steps 1..BENCH_MAX_STEPS-1 are measured; 0 is warm-up, BENCH_MAX_STEPS
  * the drain (late deliveries counted apart). */
@@ -52,7 +59,10 @@ long bench_recv_ready(const bench_recv *r);  /* subscribed and receiving */
 long bench_recv_closed(const bench_recv *r); /* failed or closed by the server */
 uint64_t bench_recv_uniq(const bench_recv *r); /* unique deliveries, all connections */
 uint64_t bench_recv_step_count(const bench_recv *r, int step); /* deliveries in a step */
-/* Stops and joins the receiver thread. */
+/* CPU seconds (user + system) each receiver thread has used so far, into
+ * out[0..n) (n at most max); main may call it while they run. Returns n. */
+int bench_recv_thread_cpu(const bench_recv *r, double *out, int max);
+/* Stops and joins the receiver threads; sums their histograms. */
 void bench_recv_stop(bench_recv *r);
 /* After bench_recv_stop. */
 void bench_recv_read(const bench_recv *r, bench_recv_stats *out);

@@ -57,6 +57,8 @@ static void vigil_bench__progress(const char *fmt, ...)
 /* What /proc and the fleet said at one step boundary. */
 typedef struct vigil_bench__snap {
     double t, cpu[BENCH_MAX_WATCH], self_cpu;
+    double recv_cpu[BENCH_MAX_RECV_THREADS]; /* each receiver thread's CPU seconds */
+    int nrecv;
     uint64_t sent;
 } vigil_bench__snap;
 
@@ -89,6 +91,24 @@ static void vigil_bench__take(const vigil_bench__run *run, vigil_bench__snap *s)
     for (int i = 0; i < bench_fleet_workers(run->fleet); i++)
         s->self_cpu += bench_sys_cpu_s(bench_fleet_worker_pid(run->fleet, i)); /* publishers */
     s->sent = vigil_bench__sent(run->fleet);
+    s->nrecv = bench_recv_thread_cpu(run->recv, s->recv_cpu, BENCH_MAX_RECV_THREADS);
+}
+
+/* The receiver threads between two snapshots: their summed CPU seconds and
+ * the busiest one's share of a core — near 1, the receivers (not the
+ * subject) bound what was delivered. */
+static void vigil_bench__recv_cpu(const vigil_bench__snap *a, const vigil_bench__snap *b, double *sum,
+                                  double *max_util)
+{
+    double dt = b->t - a->t;
+    *sum = 0;
+    *max_util = 0;
+    for (int i = 0; i < a->nrecv && i < b->nrecv; i++) {
+        double d = b->recv_cpu[i] - a->recv_cpu[i];
+        *sum += d;
+        if (dt > 0 && d / dt > *max_util)
+            *max_util = d / dt;
+    }
 }
 
 /* Steps 1-4 of a run; the results are left in *run. */
@@ -222,6 +242,10 @@ static void vigil_bench__write(const vigil_bench__run *run, FILE *out)
             bench_hist_pct(&all, 0.5) / 1000, bench_hist_pct(&all, 0.99) / 1000,
             bench_hist_pct(&all, 0.999) / 1000, bench_hist_pct(&all, 1.0) / 1000);
     fprintf(out, "  \"bench_cpu_s\": %.2f,\n", s[nsteps + 1].self_cpu - s[1].self_cpu);
+    double rsum, rmax;
+    vigil_bench__recv_cpu(&s[1], &s[nsteps + 1], &rsum, &rmax);
+    fprintf(out, "  \"recv_threads\": %d, \"recv_cpu_s\": %.3f, \"recv_thread_max_util\": %.3f,\n",
+            s[1].nrecv, rsum, rmax);
     fprintf(out, "  \"watch\": {");
     for (int i = 0; i < o->nwatch; i++) {
         double cpu = s[nsteps + 1].cpu[i] - s[1].cpu[i];
@@ -247,6 +271,8 @@ static void vigil_bench__write(const vigil_bench__run *run, FILE *out)
             fprintf(out, ", \"%s_cpu_us_per_msg\": %.3f, \"%s_cpu_util\": %.3f", o->watch[i].name,
                     ns ? cpu * 1e6 / (double)ns : -1, o->watch[i].name, cpu / dt);
         }
+        vigil_bench__recv_cpu(&s[st], &s[st + 1], &rsum, &rmax);
+        fprintf(out, ", \"recv_cpu_util\": %.3f, \"recv_thread_max_util\": %.3f", rsum / dt, rmax);
         fprintf(out, "}");
     }
     fprintf(out, "\n  ]");

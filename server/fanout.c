@@ -27,14 +27,9 @@ struct fanout_client {
     /* Lagging or not reading (fanout__stalled). took is set by every write
      * to it and cleared when a message lands in its empty queue and at a
      * resync: a full queue with took clear means nothing was written to it
-     * since its oldest entry came. With a clock, last_write_ms says for how
-     * long. Without one (unit tests), mark (f->writes then) says whether
-     * others were written meanwhile, and idle_resync whether the previous
-     * overflow found took clear too. */
+     * since its oldest entry came; last_write_ms says for how long. */
     int took;
     int64_t last_write_ms;           /* when a frame was last written to it (or it opened) */
-    uint64_t mark;
-    int idle_resync;
     size_t resync_dropped;           /* messages dropped, announced before the next snapshot */
     int batch;                       /* client accepts JSON arrays of messages */
     int filtered;                    /* 0: all devices */
@@ -67,7 +62,7 @@ struct fanout {
     live *lv;
     const fanout_conn_ops *ops;
     const thread_owner *owner;
-    int64_t (*now_ms)(void);         /* fanout_set_clock; NULL: none */
+    int64_t (*now_ms)(void);         /* monotonic ms, given at create (never NULL) */
     fanout_client *clients;
     /* Every device id of the live model, sorted as live_devices_array
      * sorts them; rebuilt when the model's count changes (ids are never
@@ -80,7 +75,6 @@ struct fanout {
      * frame that each of them queues by reference — built once per pass,
      * not copied per client. At most FANOUT_SHARED_MAX messages (and
      * ws_queue) and FANOUT_BATCH_BYTES of array; when full it is sealed. */
-    uint64_t writes;                 /* frames written to any client (for fanout_client.mark) */
     hub_msg *pend[FANOUT_SHARED_MAX];
     size_t npend;
     size_t pend_bytes;               /* length of the array they make, "[...]" */
@@ -91,14 +85,15 @@ struct fanout {
     do { if ((f)->owner) THREAD_ASSERT_OWNER((f)->owner); } while (0)
 
 fanout *fanout_create(vigil_metrics *m, size_t ws_queue, live *lv, const fanout_conn_ops *ops,
-                      const thread_owner *owner)
+                      int64_t (*now_ms)(void), const thread_owner *owner)
 {
-    if (!ws_queue)
+    if (!ws_queue || !now_ms)
         return NULL;
     fanout *f = calloc(1, sizeof *f);
     if (!f)
         return NULL;
-    *f = (fanout){.m = m, .ws_queue = ws_queue, .lv = lv, .ops = ops, .owner = owner};
+    *f = (fanout){.m = m, .ws_queue = ws_queue, .lv = lv, .ops = ops, .owner = owner,
+                  .now_ms = now_ms};
     sbuf_init(&f->shared, 0);
     return f;
 }
@@ -120,8 +115,6 @@ void fanout_destroy(fanout *f)
     }
     free(f);
 }
-
-void fanout_set_clock(fanout *f, int64_t (*now_ms)(void)) { f->now_ms = now_ms; }
 
 size_t fanout_client_size(void) { return sizeof(fanout_client); }
 
@@ -170,11 +163,8 @@ static void fanout__snapshot(fanout *f, fanout_client *c);
 static void fanout__wrote(fanout *f, fanout_client *c)
 {
     atomic_fetch_add_explicit(&f->m->ws_frames, 1, memory_order_relaxed);
-    f->writes++;
     c->took = 1;
-    c->idle_resync = 0;
-    if (f->now_ms)
-        c->last_write_ms = f->now_ms();
+    c->last_write_ms = f->now_ms();
 }
 
 /* 1 if c, whose queue is full, does not read (fanout.h). */
@@ -182,8 +172,6 @@ static int fanout__stalled(fanout *f, fanout_client *c)
 {
     if (c->took)
         return 0;
-    if (!f->now_ms)
-        return f->writes != c->mark || c->idle_resync;
     if (!f->ops->choked(c->conn)) /* a syscall, but only on an overflow */
         return 0; /* its socket takes more: this thread is what is behind */
     return f->now_ms() - c->last_write_ms >= FANOUT_STALL_MS;
@@ -199,9 +187,7 @@ static void fanout__resync(fanout *f, fanout_client *c)
     size_t n = c->qmsgs;
     fanout__clear_queue(c);
     c->resync_dropped += n;
-    c->idle_resync = !c->took;
     c->took = 0;
-    c->mark = f->writes;
     atomic_fetch_add_explicit(&f->m->ws_resyncs, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&f->m->ws_resync_dropped, n, memory_order_relaxed);
     if (c->snap_active && c->snap_sent)
@@ -228,10 +214,8 @@ static void fanout__push(fanout *f, fanout_client *c, hub_msg *m)
         fanout__drop(f, c, "send queue full (client not reading)");
         return;
     }
-    if (ring_count(&c->q) == 1) { /* the first entry since the queue was empty */
+    if (ring_count(&c->q) == 1) /* the first entry since the queue was empty */
         c->took = 0;
-        c->mark = f->writes;
-    }
     *slot = hub_msg_ref(m);
     c->qmsgs += w;
 }
@@ -418,7 +402,7 @@ int fanout_open(fanout *f, fanout_client *c, void *conn)
     if (ring_init(&c->q, f->ws_queue, sizeof(hub_msg *)) != RING_OK)
         return -1;
     c->open = 1;
-    c->last_write_ms = f->now_ms ? f->now_ms() : 0;
+    c->last_write_ms = f->now_ms();
     sbuf_init(&c->scratch, FANOUT_PRE);
     c->next = f->clients;
     if (f->clients)

@@ -9,19 +9,18 @@
  * references, ws_queue entries). When full it never delays another client
  * and never grows memory:
  *  - a client that is reading, only behind (a frame was written to it since
- *    its oldest queued entry came, or nobody was written meanwhile: the web
+ *    its oldest queued entry came, or its socket still takes more: the web
  *    thread itself is behind): its queue is dropped, oldest first —
  *    all of it, as the snapshot that follows supersedes it — and it gets
  *    {"type":"resync","dropped":N} then a fresh snapshot; counted as
  *    vigil_ws_resyncs_total and vigil_ws_resync_dropped_total (messages);
  *  - a client that does not read is dropped: nothing was written to it
  *    since its oldest entry came, its connection is choked() and nothing
- *    was written to it for FANOUT_STALL_MS. (Without a clock
- *    — fanout_set_clock — : nothing written to it while others were
- *    written, or twice in a row.) Its queue is released, conn kill() asked,
+ *    was written to it for FANOUT_STALL_MS (by the clock given at create;
+ *    there is no other rule). Its queue is released, conn kill() asked,
  *    vigil_ws_dropped_clients_total counted. It reconnects and resyncs from
- *    the snapshot. A stalled client is thus closed at the latest when its
- *    queue fills a second time.
+ *    the snapshot. A stalled client is thus closed at the first overflow
+ *    FANOUT_STALL_MS after its last write; until then it is resynced.
  *
  * Writes. Every buffer handed to write() has FANOUT_PRE (= HUB_PRE) bytes
  * before it that the transport may overwrite (lws writes its frame header
@@ -88,14 +87,13 @@ typedef struct fanout_conn_ops {
 typedef struct fanout fanout;
 typedef struct fanout_client fanout_client;
 
-/* NULL on ENOMEM. ws_queue: messages per client (>= 1). */
+/* NULL on ENOMEM, on ws_queue 0 or on no clock. ws_queue: messages per
+ * client (>= 1). now_ms: a monotonic clock in ms for the stall rule
+ * (back-pressure above), required — there is no rule without it. */
 fanout *fanout_create(vigil_metrics *m, size_t ws_queue, live *lv, const fanout_conn_ops *ops,
-                      const thread_owner *owner);
+                      int64_t (*now_ms)(void), const thread_owner *owner);
 /* After every client was closed. NULL-safe. */
 void fanout_destroy(fanout *f);
-/* A monotonic clock in ms for the stall rule (back-pressure above); set
- * before the first client opens. */
-void fanout_set_clock(fanout *f, int64_t (*now_ms)(void));
 
 size_t fanout_client_size(void);
 /* Opens a client in c (fanout_client_size() bytes) and queues its snapshot.

@@ -166,9 +166,7 @@ void hub_set_conn_ops(hub *h, const fanout_conn_ops *ops)
 {
     THREAD_ASSERT_OWNER(&h->owner);
     fanout_destroy(h->fo);
-    h->fo = fanout_create(h->m, h->ws_queue, h->lv, ops, &h->owner);
-    if (h->fo)
-        fanout_set_clock(h->fo, hub__now_ms);
+    h->fo = fanout_create(h->m, h->ws_queue, h->lv, ops, hub__now_ms, &h->owner);
 }
 
 void hub_thread_bind(hub *h) { thread_owner_bind(&h->owner); }
