@@ -376,14 +376,15 @@ store_pg_wait store_pg__await(const store_pg *pg, PGconn **c, char *err, size_t 
         int pending = PQflush(*c); /* 1: output left, the socket is full */
         if (pending < 0)
             break;
-        if (!pending) {
-            if (!PQisBusy(*c)) /* already buffered: no read needed */
-                return STORE_PG_WAIT_OK;
-            if (!PQconsumeInput(*c))
-                break;
-            if (!PQisBusy(*c))
-                return STORE_PG_WAIT_OK;
-        }
+        if (!PQisBusy(*c)) /* already buffered: no read needed */
+            return STORE_PG_WAIT_OK;
+        /* Read even while output is pending: a server blocked on sending us
+         * results would otherwise never read the rest. A failed read (the
+         * server closed) leaves the connection bad, so not busy: PQgetResult
+         * then returns its error at once, the server's message included. */
+        (void)PQconsumeInput(*c);
+        if (!PQisBusy(*c))
+            return STORE_PG_WAIT_OK;
         int64_t left = deadline - store_pg__mono_ms();
         if (left <= 0) {
             /* Alive for TCP (keepalives and tcp_user_timeout see nothing
@@ -399,8 +400,7 @@ store_pg_wait store_pg__await(const store_pg *pg, PGconn **c, char *err, size_t 
         struct pollfd fd = {.fd = PQsocket(*c), .events = POLLIN | (pending ? POLLOUT : 0)};
         if (fd.fd < 0)
             break;
-        int rc = poll(&fd, 1, left > 1000 ? 1000 : (int)left);
-        if (rc < 0 && errno != EINTR) {
+        if (poll(&fd, 1, (int)left) < 0 && errno != EINTR) {
             snprintf(err, errlen, "%s: poll: %s", pg->label, strerror(errno));
             return STORE_PG_WAIT_BROKEN;
         }

@@ -2,8 +2,9 @@
  * rlock, any thread but the writer) and administration (the CLI's own
  * connection, opened on first use). See store_pg_int.h.
  *
- * A read that finds the connection lost returns STORE_EIO; the next read
- * resets it. Multi-statement reads (count then rows) run in one REPEATABLE
+ * A read that finds the connection lost, or whose answer does not come
+ * within the deadline (store_pg__await: the connection is then dropped),
+ * returns STORE_EIO; the next read resets or reconnects it. Multi-statement reads (count then rows) run in one REPEATABLE
  * READ transaction so they see one snapshot, as SQLite's read transaction. */
 #include "store_pg_int.h"
 

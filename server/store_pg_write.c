@@ -22,7 +22,9 @@
  * then written again record by record, each under a SAVEPOINT, and only the
  * refused ones are dropped (counted rejected). Anything else — connection
  * lost, timeout, lock — is STORE_WR_RETRY: the transaction is rolled back
- * whole, and the connection is reset on the next call. */
+ * whole, and the connection is reset on the next call. A backend that does
+ * not answer within the deadline (store_pg__await) is the same: w is
+ * dropped, the batch fails, the next call connects anew. */
 #include "store_pg_int.h"
 
 #include <stdio.h>
@@ -138,8 +140,8 @@ static void store_pgw__name(int s, char name[16])
  * session (a reset session has none). */
 static int store_pgw__ready(store_pg *pg, char *err, size_t errlen)
 {
-    if (pg->w && PQstatus(pg->w) != CONNECTION_OK)
-        pg->w_ready = 0;
+    if (!pg->w || PQstatus(pg->w) != CONNECTION_OK)
+        pg->w_ready = 0; /* a new session (reset, or dropped as hung) has no statements */
     if (store_pg__ensure(pg, STORE_PG_APP_WRITER, &pg->w, err, errlen) != 0) {
         pg->w_ready = 0;
         return -1;
