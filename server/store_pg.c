@@ -31,6 +31,8 @@
 #include "store_pg.h"
 #include "store_pg_int.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +42,8 @@
 
 #define TAG STORE_TAG
 #define CONNECT_TIMEOUT_S "10"
-#define STATEMENT_TIMEOUT_MS "30000"
+#define STORE_PG__STR2(x) #x
+#define STORE_PG__STR(x) STORE_PG__STR2(x)
 
 /* Schema steps: migrations[i] takes version i to i + 1. Append only; never
  * edit a released step. Text ordering is always COLLATE "C" in queries (the
@@ -302,7 +305,7 @@ static void store_pg__quiet(void *arg, const char *msg)
     (void)msg;
 }
 
-int store_pg__connect(const store_pg *pg, PGconn **out, char *err, size_t errlen)
+int store_pg__connect(const store_pg *pg, const char *app, PGconn **out, char *err, size_t errlen)
 {
     /* Ours first, then the URL: anything the URL sets wins. */
     /* tcp_user_timeout bounds a write the server never acknowledges (a
@@ -312,8 +315,9 @@ int store_pg__connect(const store_pg *pg, PGconn **out, char *err, size_t errlen
                                        "keepalives_interval", "keepalives_count", "tcp_user_timeout",
                                        "options", "application_name", "dbname", NULL};
     const char *vals[] = {CONNECT_TIMEOUT_S, "1", "30", "10", "3", "30000",
-                          "-c statement_timeout=" STATEMENT_TIMEOUT_MS " -c client_min_messages=warning",
-                          "vigild", pg->conninfo, NULL};
+                          "-c statement_timeout=" STORE_PG__STR(STORE_PG_STATEMENT_TIMEOUT_MS)
+                          " -c client_min_messages=warning",
+                          app, pg->conninfo, NULL};
     *out = NULL;
     PGconn *c = PQconnectdbParams(keys, vals, 1);
     if (!c) {
@@ -325,18 +329,25 @@ int store_pg__connect(const store_pg *pg, PGconn **out, char *err, size_t errlen
         PQfinish(c);
         return -1;
     }
+    /* Non-blocking: a send never waits on a full socket, so every wait is
+     * store_pg__await's, bounded. */
+    if (PQsetnonblocking(c, 1) != 0) {
+        store_pg__errmsg(pg, err, errlen, pg->label, PQerrorMessage(c));
+        PQfinish(c);
+        return -1;
+    }
     PQsetNoticeProcessor(c, store_pg__quiet, NULL);
     *out = c;
     return 0;
 }
 
-int store_pg__ensure(const store_pg *pg, PGconn **c, char *err, size_t errlen)
+int store_pg__ensure(const store_pg *pg, const char *app, PGconn **c, char *err, size_t errlen)
 {
     if (*c && PQstatus(*c) == CONNECTION_OK)
         return 0;
     if (*c) {
         PQreset(*c); /* blocking, bounded by connect_timeout */
-        if (PQstatus(*c) == CONNECTION_OK) {
+        if (PQstatus(*c) == CONNECTION_OK && PQsetnonblocking(*c, 1) == 0) {
             PQsetNoticeProcessor(*c, store_pg__quiet, NULL);
             LOG_I(TAG, "%s: reconnected", pg->label);
             return 0;
@@ -344,23 +355,111 @@ int store_pg__ensure(const store_pg *pg, PGconn **c, char *err, size_t errlen)
         store_pg__errmsg(pg, err, errlen, pg->label, PQerrorMessage(*c));
         return -1;
     }
-    return store_pg__connect(pg, c, err, errlen);
+    return store_pg__connect(pg, app, c, err, errlen);
 }
 
-int store_pg__exec(const store_pg *pg, PGconn *c, const char *sql, char *err, size_t errlen)
+static int64_t store_pg__mono_ms(void)
 {
-    PGresult *res = PQexec(c, sql);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+store_pg_wait store_pg__await(const store_pg *pg, PGconn **c, char *err, size_t errlen)
+{
+    if (!*c) {
+        snprintf(err, errlen, "%s: connection dropped", pg->label);
+        return STORE_PG_WAIT_BROKEN;
+    }
+    int64_t deadline = store_pg__mono_ms() + pg->answer_ms;
+    for (;;) {
+        int pending = PQflush(*c); /* 1: output left, the socket is full */
+        if (pending < 0)
+            break;
+        if (!PQisBusy(*c)) /* already buffered: no read needed */
+            return STORE_PG_WAIT_OK;
+        /* Read even while output is pending: a server blocked on sending us
+         * results would otherwise never read the rest. A failed read (the
+         * server closed) leaves the connection bad, so not busy: PQgetResult
+         * then returns its error at once, the server's message included. */
+        (void)PQconsumeInput(*c);
+        if (!PQisBusy(*c))
+            return STORE_PG_WAIT_OK;
+        int64_t left = deadline - store_pg__mono_ms();
+        if (left <= 0) {
+            /* Alive for TCP (keepalives and tcp_user_timeout see nothing
+             * wrong), silent for us: drop it as if lost. */
+            snprintf(err, errlen,
+                     "%s: no answer from the server in %d ms (backend hung or stopped?); "
+                     "connection dropped (pid %d)",
+                     pg->label, pg->answer_ms, PQbackendPID(*c));
+            PQfinish(*c); /* non-blocking: its goodbye never waits */
+            *c = NULL;
+            return STORE_PG_WAIT_HUNG;
+        }
+        struct pollfd fd = {.fd = PQsocket(*c), .events = POLLIN | (pending ? POLLOUT : 0)};
+        if (fd.fd < 0)
+            break;
+        if (poll(&fd, 1, (int)left) < 0 && errno != EINTR) {
+            snprintf(err, errlen, "%s: poll: %s", pg->label, strerror(errno));
+            return STORE_PG_WAIT_BROKEN;
+        }
+    }
+    store_pg__errmsg(pg, err, errlen, pg->label, PQerrorMessage(*c));
+    return STORE_PG_WAIT_BROKEN;
+}
+
+PGresult *store_pg__finish(const store_pg *pg, PGconn **c, int sent, char *err, size_t errlen)
+{
+    if (!sent) {
+        if (*c)
+            store_pg__errmsg(pg, err, errlen, pg->label, PQerrorMessage(*c));
+        else
+            snprintf(err, errlen, "%s: connection dropped", pg->label);
+        return NULL;
+    }
+    PGresult *last = NULL;
+    /* Bounded: a command has as many results as statements, and each wait
+     * is bounded; the cap guards a server that never ends them. */
+    for (int k = 0; k < 4096; k++) {
+        if (store_pg__await(pg, c, err, errlen) != STORE_PG_WAIT_OK) {
+            PQclear(last);
+            return NULL;
+        }
+        PGresult *r = PQgetResult(*c);
+        if (!r)
+            return last;
+        PQclear(last);
+        last = r;
+        if (PQstatus(*c) == CONNECTION_BAD)
+            return last;
+    }
+    return last;
+}
+
+PGresult *store_pg__exec_params(const store_pg *pg, PGconn **c, const char *sql,
+                                const store_pg_params *p, char *err, size_t errlen)
+{
+    int sent = *c && PQsendQueryParams(*c, sql, p ? p->n : 0, NULL, p ? p->v : NULL, NULL, NULL, 0);
+    return store_pg__finish(pg, c, sent, err, errlen);
+}
+
+int store_pg__exec(const store_pg *pg, PGconn **c, const char *sql, char *err, size_t errlen)
+{
+    PGresult *res = store_pg__finish(pg, c, *c && PQsendQuery(*c, sql), err, errlen);
+    if (!res)
+        return -1;
     ExecStatusType s = PQresultStatus(res);
     int ok = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
     if (!ok)
-        store_pg__errmsg(pg, err, errlen, NULL, res ? PQresultErrorMessage(res) : PQerrorMessage(c));
+        store_pg__errmsg(pg, err, errlen, NULL, PQresultErrorMessage(res));
     PQclear(res);
     return ok ? 0 : -1;
 }
 
 /* ---- partitions ------------------------------------------------------- */
 
-int store_pg__ensure_partitions(const store_pg *pg, PGconn *c, int64_t day, char *err,
+int store_pg__ensure_partitions(const store_pg *pg, PGconn **c, int64_t day, char *err,
                                 size_t errlen)
 {
     for (int64_t d = day; d <= day + STORE_PG_PARTS_AHEAD; d++) {
@@ -404,7 +503,7 @@ static int64_t store_pg__today(void)
  * all in one transaction under the schema lock. */
 static int store_pg__migrate(store_pg *pg, char *err, size_t errlen)
 {
-    PGconn *c = pg->w;
+    PGconn **c = &pg->w;
     char msg[256];
     if (store_pg__exec(pg, c, "BEGIN", msg, sizeof msg) != 0) {
         snprintf(err, errlen, "%s: cannot start migration: %s", pg->label, msg);
@@ -420,9 +519,11 @@ static int store_pg__migrate(store_pg *pg, char *err, size_t errlen)
         snprintf(err, errlen, "%s: cannot read schema version: %s", pg->label, msg);
         goto fail;
     }
-    PGresult *res = PQexec(c, "SELECT max(version) FROM vigil_schema");
+    PGresult *res = store_pg__exec_params(pg, c, "SELECT max(version) FROM vigil_schema", NULL, msg,
+                                          sizeof msg);
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        store_pg__errmsg(pg, msg, sizeof msg, NULL, PQresultErrorMessage(res));
+        if (res)
+            store_pg__errmsg(pg, msg, sizeof msg, NULL, PQresultErrorMessage(res));
         snprintf(err, errlen, "%s: cannot read schema version: %s", pg->label, msg);
         PQclear(res);
         goto fail;
@@ -467,6 +568,31 @@ static int store_pg__migrate(store_pg *pg, char *err, size_t errlen)
 fail:
     (void)store_pg__exec(pg, c, "ROLLBACK", msg, sizeof msg); /* failure already reported */
     return -1;
+}
+
+/* The deadline on every wait for an answer, from the session's
+ * statement_timeout (ours, or the URL's options): below it a legitimately
+ * long statement would be cut; 0 (none) keeps ours, so a hang stays
+ * bounded. */
+static int store_pg__answer_bound(store_pg *pg, char *err, size_t errlen)
+{
+    PGresult *r = store_pg__exec_params(
+        pg, &pg->w, "SELECT setting::bigint FROM pg_settings WHERE name = 'statement_timeout'", NULL,
+        err, errlen);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        if (r)
+            store_pg__errmsg(pg, err, errlen, pg->label, PQresultErrorMessage(r));
+        PQclear(r);
+        return -1;
+    }
+    long long st = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    if (st <= 0)
+        st = STORE_PG_STATEMENT_TIMEOUT_MS;
+    else if (st > STORE_PG_DAY_MS)
+        st = STORE_PG_DAY_MS; /* keeps the sum an int */
+    pg->answer_ms = (int)st + STORE_PG_ANSWER_MARGIN_MS;
+    return 0;
 }
 
 static const void *store_pg__known_key(const void *e) { return e; }
@@ -549,12 +675,15 @@ static store_err store_pg__open(const store_options *opt, size_t batch_max, void
         store_pg__close(pg);
         return STORE_EINVAL;
     }
-    if (store_pg__connect(pg, &pg->w, err, errlen) != 0 || store_pg__migrate(pg, err, errlen) != 0 ||
-        store_pg__connect(pg, &pg->r, err, errlen) != 0) {
+    pg->answer_ms = STORE_PG_STATEMENT_TIMEOUT_MS + STORE_PG_ANSWER_MARGIN_MS;
+    if (store_pg__connect(pg, STORE_PG_APP_WRITER, &pg->w, err, errlen) != 0 ||
+        store_pg__answer_bound(pg, err, errlen) != 0 || store_pg__migrate(pg, err, errlen) != 0 ||
+        store_pg__connect(pg, STORE_PG_APP_READER, &pg->r, err, errlen) != 0) {
         store_pg__close(pg);
         return STORE_EIO;
     }
-    LOG_I(TAG, "%s: open (schema version %d)", pg->label, SCHEMA_VERSION);
+    LOG_I(TAG, "%s: open (schema version %d, answer deadline %d ms)", pg->label, SCHEMA_VERSION,
+          pg->answer_ms);
     *impl = pg;
     return STORE_OK;
 }

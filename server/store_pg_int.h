@@ -19,7 +19,14 @@
  *    password is kept only to scrub it out of messages, never printed.
  * A connection found broken is reset (PQreset, bounded by connect_timeout)
  * at its next use; the call that found it broken fails (STORE_WR_RETRY /
- * STORE_EIO). */
+ * STORE_EIO).
+ *
+ * Every connection is non-blocking (PQsetnonblocking) and no call waits
+ * inside libpq: each wait for an answer polls PQsocket for at most
+ * answer_ms (store_pg__await). A backend alive at the TCP level that never
+ * answers (stopped, hung storage) is thus treated as a lost connection:
+ * PQfinish, the pointer set to NULL, the call fails and the next use
+ * connects anew. */
 #ifndef VIGIL_STORE_PG_INT_H
 #define VIGIL_STORE_PG_INT_H
 
@@ -33,7 +40,19 @@
 #include "store_backend.h"
 #include "vthread.h"
 
+typedef struct store_pg_params store_pg_params; /* below */
+
 #define STORE_PG_DAY_MS 86400000LL
+/* The server-side bound on one statement, set on every connection
+ * (statement_timeout) unless the URL's options set their own. */
+#define STORE_PG_STATEMENT_TIMEOUT_MS 30000
+/* The client-side deadline on a wait for an answer is the session's
+ * statement_timeout plus this margin: long enough that a live backend's own
+ * timeout (an error, the session kept) always comes first, even after a
+ * lock wait and the error's trip back over a WAN; short enough that a hung
+ * backend frees the writer well before a full store queue (--store-queue:
+ * ~100 s at 1,000 readings/s) refuses readings. */
+#define STORE_PG_ANSWER_MARGIN_MS 5000
 #define STORE_PG_PARTS_AHEAD 2 /* partitions exist for today and this many days after */
 
 /* One result the writer expects back from the pipeline, in send order. */
@@ -55,6 +74,9 @@ typedef struct store_pg {
     char *conninfo;   /* the URL as given (holds the password: never logged) */
     char *password;   /* the URL's password or NULL, to scrub it from messages */
     size_t batch_max;
+    /* Deadline of any wait for an answer (statement_timeout + margin); set
+     * at open from the writer's session, only read after. */
+    int answer_ms;
 
     /* Writer thread only. */
     PGconn *w;
@@ -82,22 +104,49 @@ typedef struct store_pg {
 
 /* ---- store_pg.c ---- */
 
+/* application_name of each connection, so pg_stat_activity tells them
+ * apart (an operator's view, the hung-backend test). */
+#define STORE_PG_APP_WRITER "vigild-writer"
+#define STORE_PG_APP_READER "vigild-reader"
+#define STORE_PG_APP_ADMIN "vigild-admin"
+
 /* Connects with the engine's safety settings (connect_timeout, keepalives,
- * statement_timeout) over the URL. On failure err says why without
- * secrets and *out is NULL. */
-int store_pg__connect(const store_pg *pg, PGconn **out, char *err, size_t errlen);
+ * statement_timeout, application_name app) over the URL, non-blocking. On
+ * failure err says why without secrets and *out is NULL. */
+int store_pg__connect(const store_pg *pg, const char *app, PGconn **out, char *err, size_t errlen);
 /* Makes *c usable: connects if NULL, PQreset if broken. 0 or -1 (err set). */
-int store_pg__ensure(const store_pg *pg, PGconn **c, char *err, size_t errlen);
+int store_pg__ensure(const store_pg *pg, const char *app, PGconn **c, char *err, size_t errlen);
+
+/* Outcome of a wait for the server's answer. */
+typedef enum {
+    STORE_PG_WAIT_OK = 0,      /* a result can be taken without blocking */
+    STORE_PG_WAIT_BROKEN = -1, /* the connection failed (err set) */
+    STORE_PG_WAIT_HUNG = -2    /* no answer within answer_ms: *c finished, NULL (err set) */
+} store_pg_wait;
+/* Sends what libpq holds for *c and waits until PQgetResult will not block,
+ * for at most pg->answer_ms (poll on PQsocket, PQconsumeInput, PQisBusy).
+ * On HUNG the connection is dropped like a lost one: PQfinish, *c = NULL. */
+store_pg_wait store_pg__await(const store_pg *pg, PGconn **c, char *err, size_t errlen);
+/* After a PQsend* on *c (sent: its return value), outside pipeline mode:
+ * every result of the command, each wait bounded by store_pg__await;
+ * returns the last one (PQexec's rule), to PQclear. NULL when the send
+ * failed, the connection broke or hung (then *c is NULL), err set. */
+PGresult *store_pg__finish(const store_pg *pg, PGconn **c, int sent, char *err, size_t errlen);
+/* PQexecParams with a bounded wait (p NULL: no parameters). As
+ * store_pg__finish. */
+PGresult *store_pg__exec_params(const store_pg *pg, PGconn **c, const char *sql,
+                                const store_pg_params *p, char *err, size_t errlen);
 /* err = prefix + the connection's / result's message, password scrubbed,
  * one line. */
 void store_pg__errmsg(const store_pg *pg, char *err, size_t errlen, const char *prefix,
                       const char *msg);
-/* Runs a command without parameters; 0, or -1 with err set. */
-int store_pg__exec(const store_pg *pg, PGconn *c, const char *sql, char *err, size_t errlen);
+/* Runs a command without parameters (several statements allowed), waits
+ * bounded; 0, or -1 with err set. */
+int store_pg__exec(const store_pg *pg, PGconn **c, const char *sql, char *err, size_t errlen);
 /* Creates the partitions for day .. day + STORE_PG_PARTS_AHEAD (UTC days
  * since the epoch) that do not exist yet, inside the caller's transaction
  * (which holds the schema lock). 0 or -1 (err set). */
-int store_pg__ensure_partitions(const store_pg *pg, PGconn *c, int64_t day, char *err,
+int store_pg__ensure_partitions(const store_pg *pg, PGconn **c, int64_t day, char *err,
                                 size_t errlen);
 /* The advisory lock key shared by migrations and partition DDL. */
 #define STORE_PG_LOCK_SCHEMA 0x76696731LL /* "vig1" */
@@ -139,11 +188,11 @@ store_err store_pg__admin_audit(void *impl, const store_audit *a);
 
 /* Text-format parameters for PQexecParams & co; a NULL value is SQL NULL. */
 #define STORE_PG_PARAMS_MAX 20
-typedef struct store_pg_params {
+struct store_pg_params {
     int n;
     const char *v[STORE_PG_PARAMS_MAX];
     char buf[STORE_PG_PARAMS_MAX][32];
-} store_pg_params;
+};
 void store_pg__p_i64(store_pg_params *p, int64_t x);
 void store_pg__p_dbl(store_pg_params *p, double x);
 void store_pg__p_txt(store_pg_params *p, const char *s); /* NULL: SQL NULL */

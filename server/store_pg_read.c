@@ -2,8 +2,9 @@
  * rlock, any thread but the writer) and administration (the CLI's own
  * connection, opened on first use). See store_pg_int.h.
  *
- * A read that finds the connection lost returns STORE_EIO; the next read
- * resets it. Multi-statement reads (count then rows) run in one REPEATABLE
+ * A read that finds the connection lost, or whose answer does not come
+ * within the deadline (store_pg__await: the connection is then dropped),
+ * returns STORE_EIO; the next read resets or reconnects it. Multi-statement reads (count then rows) run in one REPEATABLE
  * READ transaction so they see one snapshot, as SQLite's read transaction. */
 #include "store_pg_int.h"
 
@@ -166,15 +167,18 @@ static PGresult *store_pgr__run(store_pg *pg, const char *what, const char *sql,
 {
     VMUTEX_ASSERT_HELD(&pg->rlock);
     char err[256];
-    if (store_pg__ensure(pg, &pg->r, err, sizeof err) != 0) {
+    if (store_pg__ensure(pg, STORE_PG_APP_READER, &pg->r, err, sizeof err) != 0) {
         LOG_E(TAG, "%s: %s", what, err);
         return NULL;
     }
-    PGresult *r = PQexecParams(pg->r, sql, p ? p->n : 0, NULL, p ? p->v : NULL, NULL, NULL, 0);
+    /* Bounded: a backend that never answers drops r (NULL, STORE_EIO here,
+     * a new connection at the next read). */
+    PGresult *r = store_pg__exec_params(pg, &pg->r, sql, p, err, sizeof err);
     ExecStatusType s = PQresultStatus(r);
     if (s == PGRES_TUPLES_OK || s == PGRES_COMMAND_OK)
         return r;
-    store_pg__errmsg(pg, err, sizeof err, NULL, r ? PQresultErrorMessage(r) : PQerrorMessage(pg->r));
+    if (r)
+        store_pg__errmsg(pg, err, sizeof err, NULL, PQresultErrorMessage(r));
     LOG_E(TAG, "%s: %s", what, err);
     PQclear(r);
     return NULL;
@@ -646,16 +650,17 @@ store_err store_pg__query_audit(void *impl, int64_t from_ms, int64_t to_ms, cons
 static int store_pgr__admin_exec(store_pg *pg, const char *sql, const store_pg_params *p,
                                  int64_t *changes, char sqlstate[6])
 {
-    PGresult *r = PQexecParams(pg->a, sql, p ? p->n : 0, NULL, p ? p->v : NULL, NULL, NULL, 0);
+    char err[256];
+    PGresult *r = store_pg__exec_params(pg, &pg->a, sql, p, err, sizeof err);
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     if (ok && changes)
         *changes = strtoll(PQcmdTuples(r), NULL, 10);
     if (!ok) {
-        const char *ss = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        const char *ss = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
         snprintf(sqlstate, 6, "%s", ss ? ss : "");
         if (strncmp(sqlstate, "23", 2) != 0) {
-            char err[256];
-            store_pg__errmsg(pg, err, sizeof err, pg->label, r ? PQresultErrorMessage(r) : PQerrorMessage(pg->a));
+            if (r)
+                store_pg__errmsg(pg, err, sizeof err, pg->label, PQresultErrorMessage(r));
             LOG_E(TAG, "admin: %s", err);
         }
     }
@@ -670,7 +675,7 @@ static store_err store_pgr__admin(store_pg *pg, const store_auth_write *w, int64
     if (!pg)
         return STORE_EINVAL;
     char err[256], ss[6] = "";
-    if (store_pg__ensure(pg, &pg->a, err, sizeof err) != 0) {
+    if (store_pg__ensure(pg, STORE_PG_APP_ADMIN, &pg->a, err, sizeof err) != 0) {
         LOG_E(TAG, "admin connection: %s", err);
         return STORE_EIO;
     }

@@ -22,7 +22,9 @@
  * then written again record by record, each under a SAVEPOINT, and only the
  * refused ones are dropped (counted rejected). Anything else — connection
  * lost, timeout, lock — is STORE_WR_RETRY: the transaction is rolled back
- * whole, and the connection is reset on the next call. */
+ * whole, and the connection is reset on the next call. A backend that does
+ * not answer within the deadline (store_pg__await) is the same: w is
+ * dropped, the batch fails, the next call connects anew. */
 #include "store_pg_int.h"
 
 #include <stdio.h>
@@ -138,9 +140,9 @@ static void store_pgw__name(int s, char name[16])
  * session (a reset session has none). */
 static int store_pgw__ready(store_pg *pg, char *err, size_t errlen)
 {
-    if (pg->w && PQstatus(pg->w) != CONNECTION_OK)
-        pg->w_ready = 0;
-    if (store_pg__ensure(pg, &pg->w, err, errlen) != 0) {
+    if (!pg->w || PQstatus(pg->w) != CONNECTION_OK)
+        pg->w_ready = 0; /* a new session (reset, or dropped as hung) has no statements */
+    if (store_pg__ensure(pg, STORE_PG_APP_WRITER, &pg->w, err, errlen) != 0) {
         pg->w_ready = 0;
         return -1;
     }
@@ -152,9 +154,10 @@ static int store_pgw__ready(store_pg *pg, char *err, size_t errlen)
             continue;
         char name[16];
         store_pgw__name(s, name);
-        PGresult *r = PQprepare(pg->w, name, sql, 0, NULL);
+        PGresult *r = store_pg__finish(pg, &pg->w, pg->w && PQsendPrepare(pg->w, name, sql, 0, NULL),
+                                       err, errlen);
         int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-        if (!ok)
+        if (!ok && r)
             store_pg__errmsg(pg, err, errlen, "prepare", PQresultErrorMessage(r));
         PQclear(r);
         if (!ok)
@@ -348,7 +351,14 @@ static int store_pgw__stmt(store_pgw__tx *tx, int s, const store_pg_params *p, s
     store_pgw__name(s, name);
     store_pg_expect x = {.rec = rec, .what = what};
     if (tx->careful) {
-        PGresult *r = PQexecPrepared(pg->w, name, p->n, p->v, NULL, NULL, 0);
+        PGresult *r = store_pg__finish(
+            pg, &pg->w, pg->w && PQsendQueryPrepared(pg->w, name, p->n, p->v, NULL, NULL, 0), tx->err,
+            tx->errlen);
+        if (!r) {
+            tx->failed = 1; /* the connection is gone: err says why */
+            tx->sqlstate[0] = '\0';
+            return -1;
+        }
         int rc = store_pgw__took(tx, r, &x);
         PQclear(r);
         return rc;
@@ -493,15 +503,32 @@ static int store_pgw__run(store_pgw__tx *tx, size_t i0, size_t len)
     return store_pgw__stmt(tx, S_RUN, &p, i0, STORE_PG_X_RUN);
 }
 
+/* Waits (bounded) until the next PQgetResult on w will not block. A hung
+ * backend drops w (NULL): the batch fails as on a lost connection. */
+static int store_pgw__await(store_pgw__tx *tx)
+{
+    char msg[256];
+    if (store_pg__await(tx->pg, &tx->pg->w, msg, sizeof msg) == STORE_PG_WAIT_OK)
+        return 0;
+    if (!tx->failed) {
+        tx->failed = 1;
+        tx->sqlstate[0] = '\0';
+        snprintf(tx->err, tx->errlen, "%s", msg);
+    }
+    return -1;
+}
+
 /* Reads the results of the queued expectations (pipeline mode). */
 static int store_pgw__collect(store_pgw__tx *tx)
 {
     store_pg *pg = tx->pg;
-    if (!PQsendFlushRequest(pg->w) || PQflush(pg->w) != 0) {
+    if (!PQsendFlushRequest(pg->w) || PQflush(pg->w) < 0) { /* 1: the rest goes in the waits */
         store_pgw__fail(tx, NULL);
         return -1;
     }
     for (size_t k = 0; k < tx->nexp; k++) {
+        if (store_pgw__await(tx) != 0)
+            return -1;
         PGresult *r = PQgetResult(pg->w);
         if (!r) {
             store_pgw__fail(tx, NULL);
@@ -509,6 +536,8 @@ static int store_pgw__collect(store_pgw__tx *tx)
         }
         int rc = store_pgw__took(tx, r, &pg->expect[k]);
         PQclear(r);
+        if (store_pgw__await(tx) != 0)
+            return -1;
         PGresult *end = PQgetResult(pg->w); /* NULL ends each command's results */
         if (end) {
             PQclear(end);
@@ -536,6 +565,8 @@ static int store_pgw__sync(store_pgw__tx *tx)
     }
     size_t k = 0, bound = 2 * tx->nexp + 8;
     for (size_t loops = 0; loops < bound; loops++) {
+        if (store_pgw__await(tx) != 0)
+            return -1;
         PGresult *r = PQgetResult(pg->w);
         if (!r) {
             if (PQstatus(pg->w) == CONNECTION_BAD) {
@@ -598,7 +629,7 @@ static int store_pgw__lasts(store_pgw__tx *tx, size_t n)
 
 static int store_pgw__plain(store_pg *pg, const char *sql, char *err, size_t errlen)
 {
-    return store_pg__exec(pg, pg->w, sql, err, errlen);
+    return store_pg__exec(pg, &pg->w, sql, err, errlen);
 }
 
 /* On a new UTC day, the partitions for it and the days ahead, in a
@@ -611,17 +642,17 @@ static void store_pgw__days(store_pg *pg, int64_t now_ms)
         return;
     char err[256], sql[96];
     snprintf(sql, sizeof sql, "SELECT pg_advisory_xact_lock(%lld)", (long long)STORE_PG_LOCK_SCHEMA);
-    if (store_pg__exec(pg, pg->w, "BEGIN", err, sizeof err) == 0 &&
-        store_pg__exec(pg, pg->w, sql, err, sizeof err) == 0 &&
-        store_pg__ensure_partitions(pg, pg->w, day, err, sizeof err) == 0 &&
-        store_pg__exec(pg, pg->w, "COMMIT", err, sizeof err) == 0) {
+    if (store_pg__exec(pg, &pg->w, "BEGIN", err, sizeof err) == 0 &&
+        store_pg__exec(pg, &pg->w, sql, err, sizeof err) == 0 &&
+        store_pg__ensure_partitions(pg, &pg->w, day, err, sizeof err) == 0 &&
+        store_pg__exec(pg, &pg->w, "COMMIT", err, sizeof err) == 0) {
         pg->parts_day = day;
         return;
     }
     LOG_W(TAG, "%s: partitions for a new day not created (rows go to the default partition): %s",
           pg->label, err);
     if (PQstatus(pg->w) == CONNECTION_OK && PQtransactionStatus(pg->w) != PQTRANS_IDLE)
-        (void)store_pg__exec(pg, pg->w, "ROLLBACK", err, sizeof err);
+        (void)store_pg__exec(pg, &pg->w, "ROLLBACK", err, sizeof err);
 }
 
 /* SQLSTATE classes that mean "this record", not "the database". */
@@ -644,8 +675,9 @@ static void store_pgw__abort(store_pg *pg)
     if (PQstatus(pg->w) != CONNECTION_OK) {
         pg->w_ready = 0; /* store_pgw__ready resets it at the next call */
     } else if (PQpipelineStatus(pg->w) != PQ_PIPELINE_OFF) {
-        pg->w_ready = 0; /* stuck mid-pipeline: a fresh session */
-        PQreset(pg->w);
+        pg->w_ready = 0; /* stuck mid-pipeline: a fresh session at the next call */
+        PQfinish(pg->w);
+        pg->w = NULL;
     }
 }
 
@@ -769,12 +801,12 @@ store_wr store_pg__write_batch(void *impl, const store_rec *batch, size_t n,
 /* ---- retention -------------------------------------------------------- */
 
 /* A tuples-affected count of a command result, -1 on failure. */
-static int64_t store_pgw__count(store_pg *pg, const char *name_or_sql, int prepared,
-                                const store_pg_params *p, char *err, size_t errlen)
+static int64_t store_pgw__count(store_pg *pg, const char *sql, const store_pg_params *p, char *err,
+                                size_t errlen)
 {
-    PGresult *r = prepared ? PQexecPrepared(pg->w, name_or_sql, p->n, p->v, NULL, NULL, 0)
-                           : PQexecParams(pg->w, name_or_sql, p ? p->n : 0, NULL, p ? p->v : NULL,
-                                          NULL, NULL, 0);
+    PGresult *r = store_pg__exec_params(pg, &pg->w, sql, p, err, errlen);
+    if (!r)
+        return -1; /* err set */
     ExecStatusType s = PQresultStatus(r);
     int64_t n = -1;
     if (s == PGRES_COMMAND_OK)
@@ -792,11 +824,14 @@ static int64_t store_pgw__count(store_pg *pg, const char *name_or_sql, int prepa
 static int store_pgw__drop_days(store_pg *pg, int64_t cutoff, int64_t *deleted, char *err,
                                 size_t errlen)
 {
-    PGresult *r = PQexec(pg->w, "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-                                "WHERE i.inhparent = 'readings'::regclass "
-                                "AND c.relname ~ '^readings_p[0-9]{8}$' ORDER BY 1");
+    PGresult *r = store_pg__exec_params(pg, &pg->w,
+                                        "SELECT c.relname FROM pg_inherits i JOIN pg_class c "
+                                        "ON c.oid = i.inhrelid WHERE i.inhparent = 'readings'::regclass "
+                                        "AND c.relname ~ '^readings_p[0-9]{8}$' ORDER BY 1",
+                                        NULL, err, errlen);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        store_pg__errmsg(pg, err, errlen, "listing partitions", PQresultErrorMessage(r));
+        if (r)
+            store_pg__errmsg(pg, err, errlen, "listing partitions", PQresultErrorMessage(r));
         PQclear(r);
         return -1;
     }
@@ -813,7 +848,7 @@ static int store_pgw__drop_days(store_pg *pg, int64_t cutoff, int64_t *deleted, 
             break; /* sorted by day: the rest are newer */
         char sql[128];
         snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", name);
-        int64_t n = store_pgw__count(pg, sql, 0, NULL, err, errlen);
+        int64_t n = store_pgw__count(pg, sql, NULL, err, errlen);
         snprintf(sql, sizeof sql, "DROP TABLE %s", name);
         if (n < 0 || store_pgw__plain(pg, sql, err, errlen) != 0) {
             rc = -1;
@@ -831,7 +866,7 @@ static int64_t store_pgw__prune_tx(store_pg *pg, int64_t cutoff, int64_t now_ms,
 {
     char sql[160];
     snprintf(sql, sizeof sql, "SELECT pg_try_advisory_xact_lock(%lld)::int", (long long)STORE_PG_LOCK_PRUNE);
-    int64_t got = store_pgw__count(pg, sql, 0, NULL, err, errlen);
+    int64_t got = store_pgw__count(pg, sql, NULL, err, errlen);
     if (got <= 0)
         return got; /* 0: another vigild is pruning this database right now */
     int64_t deleted = 0;
@@ -844,7 +879,7 @@ static int64_t store_pgw__prune_tx(store_pg *pg, int64_t cutoff, int64_t now_ms,
      * (tableoid, ctid): a ctid alone repeats across partitions. */
     int64_t n = store_pgw__count(pg, "DELETE FROM readings WHERE (tableoid, ctid) IN "
                                      "(SELECT tableoid, ctid FROM readings WHERE t < $1 LIMIT $2)",
-                                 0, &p, err, errlen);
+                                 &p, err, errlen);
     if (n < 0)
         return -1;
     deleted += n;
@@ -852,16 +887,16 @@ static int64_t store_pgw__prune_tx(store_pg *pg, int64_t cutoff, int64_t now_ms,
     store_pg__p_i64(&p, (budget > 0 ? budget : 1) * SEQ_PRUNE_FACTOR);
     if (store_pgw__count(pg, "DELETE FROM reading_seqs WHERE ctid IN "
                              "(SELECT ctid FROM reading_seqs WHERE t < $1 LIMIT $2)",
-                         0, &p, err, errlen) < 0)
+                         &p, err, errlen) < 0)
         return -1;
     p.n = 1;
     store_pg__p_i64(&p, AUDIT_PRUNE_CHUNK);
     if (store_pgw__count(pg, "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE t < $1 LIMIT $2)",
-                         0, &p, err, errlen) < 0)
+                         &p, err, errlen) < 0)
         return -1;
     p.n = 0;
     store_pg__p_i64(&p, now_ms);
-    if (store_pgw__count(pg, "DELETE FROM sessions WHERE expires_at < $1", 0, &p, err, errlen) < 0)
+    if (store_pgw__count(pg, "DELETE FROM sessions WHERE expires_at < $1", &p, err, errlen) < 0)
         return -1;
     return deleted;
 }

@@ -4,7 +4,8 @@
  * test gets a fresh database. What both engines share is in test_store.c;
  * here: partitions made ahead of need, retention by dropping partitions
  * (and the prune lock), connection loss and recovery with nothing lost or
- * doubled, records refused alone, many new devices in one batch,
+ * doubled, a backend that never answers (stopped) given up at the
+ * deadline, records refused alone, many new devices in one batch,
  * concurrent openers, secrets kept out of
  * errors and logs, and a throughput figure for a 2048-reading batch. Some
  * tests call the engine directly (store_pg_backend) to control prune's
@@ -17,6 +18,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +39,7 @@ typedef struct fixture {
     char url[256];
     char dbname[64];
     pg_testdb db;
+    int stopped[2]; /* backends a test stopped (SIGSTOP): continued in teardown */
 } fixture;
 
 static const char *pg_url, *pg_ctl;
@@ -93,6 +96,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
+    for (size_t i = 0; i < sizeof f->stopped / sizeof f->stopped[0]; i++)
+        if (f->stopped[i] > 0)
+            (void)kill(f->stopped[i], SIGCONT); /* else DROP DATABASE waits on it */
     int rc = pg_cluster_drop_db(&f->db);
     free(f);
     return rc;
@@ -307,6 +313,66 @@ static void test_pg_connection_loss(void **state)
         assert_int_equal(q.raw[i].seq, (int64_t)i); /* each once, in order */
     store_series_free(&q);
     store_close(st);
+}
+
+/* The backend of one of the engine's connections (application_name). */
+static int backend_pid(const fixture *f, const char *app)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT pid FROM pg_stat_activity WHERE datname = '%s' AND application_name = '%s'",
+             f->dbname, app);
+    return (int)sql_int(f->url, sql);
+}
+
+/* A backend alive for TCP that never answers (SIGSTOP: as a hung storage
+ * would leave it): the writer's batch fails (retry) at the deadline,
+ * statement_timeout + 5 s, instead of never; the next batch goes through on
+ * a new connection with nothing doubled; a read fails likewise and the next
+ * read works. statement_timeout = 1 s here: a 6 s deadline. */
+static void test_pg_hung_backend(void **state)
+{
+    fixture *f = *state;
+    char url[320];
+    snprintf(url, sizeof url, "%s?options=-c%%20statement_timeout%%3D1000", f->url);
+    void *impl = open_engine(url, 16);
+    int64_t now = now_ms();
+    store_rec b[2] = {reading_rec("h", now, 1, 1), reading_rec("h", now + 1, 1, 2)};
+    write_ok(impl, b, 1, 1, 0);
+
+    f->stopped[0] = backend_pid(f, "vigild-writer");
+    assert_true(f->stopped[0] > 0);
+    assert_int_equal(kill(f->stopped[0], SIGSTOP), 0);
+    store_batch_result res;
+    char err[256] = "";
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(store_pg_backend.write_batch(impl, b, 2, &res, err, sizeof err), STORE_WR_RETRY);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    int64_t took = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    if (!strstr(err, "no answer from the server in 6000 ms"))
+        fail_msg("unexpected error: %s", err);
+    assert_true(took >= 5500 && took < 15000);
+    write_ok(impl, b, 2, 1, 1); /* a new connection; reading 1 was stored before */
+
+    f->stopped[1] = backend_pid(f, "vigild-reader");
+    assert_true(f->stopped[1] > 0);
+    assert_int_equal(kill(f->stopped[1], SIGSTOP), 0);
+    store_device d;
+    int saved = log_threshold;
+    log_threshold = -1; /* the read's failure is expected */
+    assert_int_equal(store_pg_backend.get_device(impl, "h", &d), STORE_EIO);
+    log_threshold = saved;
+    assert_int_equal(store_pg_backend.get_device(impl, "h", &d), STORE_OK);
+    assert_int_equal(d.last.seq, 2);
+    for (int i = 0; i < 2; i++) {
+        (void)kill(f->stopped[i], SIGCONT);
+        f->stopped[i] = 0;
+    }
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM readings");
+    assert_int_equal(sql_int(f->url, sql), 2);
+    store_pg_backend.close(impl);
 }
 
 /* A record the database refuses (a second user of the same name) is
@@ -609,6 +675,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pg_many_new_devices, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_throughput, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_connection_loss, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_hung_backend, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
