@@ -19,7 +19,9 @@ import type { Point } from './types';
  */
 export interface Gap { from: number; to: number; seq: number; filled?: boolean }
 
-/** Gaps kept per device; when full the oldest goes (a fetch covering a newer one covers it too). */
+/** Gaps kept per device; beyond it the two oldest become one spanning both (a storm of
+ * resyncs stays bounded and nothing is forgotten: the merged gap is covered only by a
+ * fetch that covers both). */
 export const GAPS_CAP = 8;
 
 export const NO_GAPS: readonly Gap[] = [];
@@ -28,7 +30,13 @@ export const NO_GAPS: readonly Gap[] = [];
 export function openGap(gaps: readonly Gap[], heldT: number, seq: number): readonly Gap[] {
   const g: Gap = { from: Number.isFinite(heldT) ? heldT : -Infinity, to: Infinity, seq };
   const next = [...gaps, g];
-  return next.length > GAPS_CAP ? next.slice(next.length - GAPS_CAP) : next;
+  if (next.length > GAPS_CAP) {
+    const [x, y] = next.splice(0, 2);
+    const m: Gap = { from: Math.min(x.from, y.from), to: Math.max(x.to, y.to), seq: Math.max(x.seq, y.seq) };
+    if (x.filled && y.filled) m.filled = true;
+    next.unshift(m);
+  }
+  return next;
 }
 
 /**

@@ -209,7 +209,7 @@ describe('resync', () => {
     expect(s.refill('A', hist, 1)).toBe(0);
     expect(told).toBe(1);
     expect(s.get('A')!.ring.range().map((x) => x.t)).toEqual([NOW - 10000, NOW - 9000, NOW - 8000, NOW - 7000, NOW - 6000, NOW - 4000]);
-    expect(s.refill('A', hist, 2)).toBe(2);
+    expect(s.refill('A', [...hist, { t: NOW - 4000, hr: 72, spo2: 97, temp: 36, amb: 22 }], 2)).toBe(2); // NOW-4000 was held
     expect(s.resync.refilled).toBe(5);
     expect(s.get('A')!.gaps.every((g) => g.filled)).toBe(true);
   });

@@ -270,7 +270,7 @@ export class DeviceStore {
   /**
    * History fetched by a view that knew resync count `coveredSeq` (so it holds every
    * reading of the gaps stamped up to it): puts the raw points falling in those gaps
-   * back into the device's ring, once per gap. Returns how many it put back.
+   * back into the device's ring, once per gap. Returns how many were not there.
    */
   refill(id: string, points: readonly Point[], coveredSeq: number): number {
     const dev = this.devices.get(id);
@@ -278,7 +278,11 @@ export class DeviceStore {
     const fill = (g: Gap) => !g.filled && g.seq <= coveredSeq && g.to !== Infinity;
     const todo = dev.gaps.filter(fill);
     let n = 0;
-    for (const p of points) if (todo.some((g) => inGap(g, p.t))) { dev.ring.push(p); n++; }
+    for (const p of points) {
+      if (!todo.some((g) => inGap(g, p.t))) continue;
+      const had = dev.ring.range(p.t, p.t).length > 0; // merged gaps (gaps.ts) may span readings held
+      if (dev.ring.push(p) && !had) n++;
+    }
     this.devices.set(id, { ...dev, gaps: dev.gaps.map((g) => (fill(g) ? { ...g, filled: true } : g)), rev: dev.rev + 1 });
     this.resync.refilled += n;
     this.version++;
