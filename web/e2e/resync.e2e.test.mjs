@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { Procs, freePort, loginThroughPage, pub, pubLines, sleep, startMosquitto, tmpDir, vigildCli, waitFor } from './lib.mjs';
+import { Procs, freePort, loginThroughPage, pub, pubLines, sleep, startMosquitto, teardown, tmpDir, vigildCli, waitFor, waitVigild } from './lib.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const webDir = path.resolve(here, '..');
@@ -61,20 +61,11 @@ before(async () => {
   await vigildCli(VIGILD, ['user', 'add', USER.name, '--role', USER.role, '--db', DB], `${USER.password}\n`);
   const vigild = procs.start('vigild', VIGILD, ['--broker', `mqtt://127.0.0.1:${mq.port}`, '--listen', `127.0.0.1:${httpPort}`,
     '--db', DB, '--web-root', dist, '--client-id', `vigild-resync-e2e-${process.pid}`, '--ws-queue', '16']);
-  await waitFor(async () => {
-    if (vigild.exitCode !== null) throw new Error(`vigild exited ${vigild.exitCode}:\n${procs.log('vigild').slice(-2000)}`);
-    const r = await fetch(`${base}/healthz`).catch(() => null);
-    return r?.status === 200 && (await r.json()).broker_connected !== false;
-  }, { timeout: 15000, what: 'vigild /healthz 200 with broker connected' });
+  await waitVigild(procs, vigild, base);
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, timeout: 30000 });
 });
 
-after(async () => {
-  await browser?.close().catch(() => {});
-  await procs.stopAll();
-  if (process.env.VIGIL_E2E_KEEP) console.log(`# kept ${dir}`);
-  else fs.rmSync(dir, { recursive: true, force: true });
-});
+after(() => teardown(browser, procs, dir));
 
 describe('dashboard after a WebSocket resync', { timeout: 240000 }, () => {
   it('refetches what the server dropped: the chart shows every reading of the burst', async () => {

@@ -131,7 +131,7 @@ export function DeviceDetail({ id }: { id: string }) {
             {s.gaps.length > 0 && (
               <span className="range-gap" role="status" data-testid="range-gap">
                 Readings missing {s.gaps.map(([a, b]) => `${fmtClock(a)}–${fmtClock(b)}`).join(', ')} (live stream resynced):
-                {s.repairing ? ' reloading from history…' : s.error ? ' reload failed, retrying' : ' reloading soon'}
+                {s.repairing ? ' reloading from history…' : s.error ? ' could not reload them (history unavailable)' : ' reloading soon'}
               </span>
             )}
           </div>
