@@ -273,9 +273,9 @@ export class DeviceStore {
    * back into the device's ring, once per gap. Returns how many were not there.
    */
   refill(id: string, points: readonly Point[], coveredSeq: number): number {
-    const dev = this.devices.get(id);
-    if (!dev || !dev.gaps.some((g) => !g.filled && g.seq <= coveredSeq && g.to !== Infinity)) return 0;
     const fill = (g: Gap) => !g.filled && g.seq <= coveredSeq && g.to !== Infinity;
+    const dev = this.devices.get(id);
+    if (!dev || !dev.gaps.some(fill)) return 0;
     const todo = dev.gaps.filter(fill);
     let n = 0;
     for (const p of points) {
@@ -285,7 +285,6 @@ export class DeviceStore {
     }
     this.devices.set(id, { ...dev, gaps: dev.gaps.map((g) => (fill(g) ? { ...g, filled: true } : g)), rev: dev.rev + 1 });
     this.resync.refilled += n;
-    this.version++;
     const ls = this.devListeners.get(id);
     if (ls) for (const l of ls) l();
     return n;
