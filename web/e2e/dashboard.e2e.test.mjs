@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { Procs, freePort, loginThroughPage, pub, pubLines, sleep, startMosquitto, subMatch, subOnce, tmpDir, vigildCli, waitFor } from './lib.mjs';
+import { Procs, freePort, loginThroughPage, pub, pubLines, sleep, startMosquitto, subMatch, subOnce, teardown, tmpDir, vigildCli, waitFor, waitVigild } from './lib.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const webDir = path.resolve(here, '..');
@@ -44,13 +44,7 @@ async function startVigild() {
     '--db', DB, '--web-root', dist];
   if (!VIGILD.endsWith('.mjs')) args.push('--client-id', `vigild-web-e2e-${process.pid}`);
   vigild = VIGILD.endsWith('.mjs') ? procs.start('vigild', process.execPath, [VIGILD, ...args]) : procs.start('vigild', VIGILD, args);
-  await waitFor(async () => {
-    if (vigild.exitCode !== null) throw new Error(`vigild exited ${vigild.exitCode}:\n${procs.log('vigild').slice(-2000)}`);
-    const r = await fetch(`${base}/healthz`).catch(() => null);
-    if (!r || r.status !== 200) return false;
-    const j = await r.json();
-    return j.broker_connected !== false;
-  }, { timeout: 15000, what: 'vigild /healthz 200 with broker connected' });
+  await waitVigild(procs, vigild, base);
 }
 
 const reading = (over) => ({ sensor_type: 'MAX30614', hr_valid: true, spo2_valid: true, temp_valid: true, fw: '0.1.0', ...over });
@@ -67,12 +61,7 @@ before(async () => {
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, timeout: 30000 });
 });
 
-after(async () => {
-  await browser?.close().catch(() => {});
-  await procs.stopAll();
-  if (process.env.VIGIL_E2E_KEEP) console.log(`# kept ${dir}`);
-  else fs.rmSync(dir, { recursive: true, force: true });
-});
+after(() => teardown(browser, procs, dir));
 
 /** A fresh browser context (own cookies), logged in through the login page as `user`. */
 async function newPage(width = 1400, height = 900, user = 'tech') {

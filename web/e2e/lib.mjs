@@ -158,3 +158,22 @@ export async function loginThroughPage(page, base, user, password, { goto = true
   await page.getByTestId('login-submit').click();
   await page.getByTestId('who-user').waitFor({ timeout: 15000 });
 }
+
+/** Resolves once vigild (the child `proc`, serving `base`) answers /healthz 200 with its broker connected. */
+export function waitVigild(procs, proc, base, timeout = 15000) {
+  return waitFor(async () => {
+    if (proc.exitCode !== null) throw new Error(`vigild exited ${proc.exitCode}:\n${procs.log('vigild').slice(-2000)}`);
+    const r = await fetch(`${base}/healthz`).catch(() => null);
+    if (!r || r.status !== 200) return false;
+    const j = await r.json();
+    return j.broker_connected !== false;
+  }, { timeout, what: 'vigild /healthz 200 with broker connected' });
+}
+
+/** An e2e file's after(): the browser, every child we started, the temp dir (kept with VIGIL_E2E_KEEP). */
+export async function teardown(browser, procs, dir) {
+  await browser?.close().catch(() => {});
+  await procs.stopAll();
+  if (process.env.VIGIL_E2E_KEEP) console.log(`# kept ${dir}`);
+  else fs.rmSync(dir, { recursive: true, force: true });
+}

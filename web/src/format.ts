@@ -10,3 +10,9 @@ export function fmtTime(ms: number | string | null | undefined): string {
   const d = new Date(v);
   return d.toLocaleString(undefined, { hour12: false, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
 }
+/** Local HH:MM:SS of epoch ms. */
+export function fmtClock(ms: number): string {
+  const d = new Date(ms);
+  const p2 = (n: number) => String(n).padStart(2, '0');
+  return `${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())}`;
+}

@@ -166,3 +166,51 @@ describe('DeviceStore', () => {
     expect(await s.waitResult('c-never', 20)).toBeNull();
   });
 });
+
+describe('resync', () => {
+  const snapA = (seq: number, ts: number): ServerMsg => ({ type: 'snapshot', devices: [
+    { device_id: 'A', status: 'online', last: { device_id: 'A', seq, boot: 1, ts, heart_rate: 70 } },
+    { device_id: 'B', status: 'online', last: { device_id: 'B', seq: 1, boot: 1, ts: NOW - 9000, heart_rate: 60 } }] });
+
+  it('opens a gap after what each device held; the snapshot closes it at its newest reading', () => {
+    const map = new Map<string, Dev>();
+    apply(map, [snapA(1, NOW - 9000), rd({ seq: 2, boot: 1, ts: NOW - 8000 })]);
+    const o = apply(map, [{ type: 'resync', dropped: 40 }], NOW);
+    expect(o.resyncs).toBe(1);
+    expect(o.dropped).toBe(40);
+    expect([...o.changed].sort()).toEqual(['A', 'B']);
+    expect(map.get('A')!.gaps).toEqual([{ from: NOW - 8000, to: Infinity, seq: 0 }]);
+    apply(map, [snapA(42, NOW)]);
+    // A: readings 3..41 went missing between NOW-8000 and NOW; B sent nothing new: no gap
+    expect(map.get('A')!.gaps).toEqual([{ from: NOW - 8000, to: NOW, seq: 0 }]);
+    expect(map.get('B')!.gaps).toEqual([]);
+  });
+
+  it('DeviceStore stamps gaps with its resync count, counts resyncs and reconnects, and refills the ring', () => {
+    const s = new DeviceStore();
+    s.now = () => NOW;
+    s.enqueue(snapA(1, NOW - 10000));
+    s.flush();
+    s.enqueue({ type: 'resync', dropped: 3 });
+    s.enqueue(snapA(5, NOW - 6000));
+    s.flush();
+    s.enqueue({ type: 'resync', reconnect: true });
+    s.enqueue(snapA(7, NOW - 4000));
+    s.flush();
+    expect(s.resync).toMatchObject({ seq: 2, server: 1, reconnects: 1, dropped: 3, refilled: 0 });
+    const a = s.get('A')!;
+    expect(a.gaps).toEqual([{ from: NOW - 10000, to: NOW - 6000, seq: 1 }, { from: NOW - 6000, to: NOW - 4000, seq: 2 }]);
+    expect(a.ring.range().map((x) => x.t)).toEqual([NOW - 10000, NOW - 6000, NOW - 4000]);
+    let told = 0;
+    s.subscribeDevice('A', () => told++);
+    // history fetched knowing count 1: fills the first gap only (seq 2..4), once
+    const hist = [7000, 8000, 9000, 5000, 4500].map((d) => ({ t: NOW - d, hr: 71, spo2: 97, temp: 36, amb: 22 }));
+    expect(s.refill('A', hist, 1)).toBe(3);
+    expect(s.refill('A', hist, 1)).toBe(0);
+    expect(told).toBe(1);
+    expect(s.get('A')!.ring.range().map((x) => x.t)).toEqual([NOW - 10000, NOW - 9000, NOW - 8000, NOW - 7000, NOW - 6000, NOW - 4000]);
+    expect(s.refill('A', [...hist, { t: NOW - 4000, hr: 72, spo2: 97, temp: 36, amb: 22 }], 2)).toBe(2); // NOW-4000 was held
+    expect(s.resync.refilled).toBe(5);
+    expect(s.get('A')!.gaps.every((g) => g.filled)).toBe(true);
+  });
+});

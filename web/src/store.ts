@@ -2,10 +2,14 @@
 // replaced (never mutated) on change, plus per-device listeners. WebSocket
 // messages are queued and applied once per animation frame, so a burst of
 // 1,000 readings costs one pass and one notification per changed device.
+// A `resync` (the server dropped what it had queued for us) or a reconnect opens a
+// gap on every device (gaps.ts); the snapshot that follows closes it, and views
+// holding a window of readings refetch it from REST (useSeries.ts).
 
 import { Ring } from './ring';
+import { closeGaps, inGap, NO_GAPS, openGap, type Gap } from './gaps';
 import { num, parseIso, readingTime } from './time';
-import type { CommandResult, DeviceInfo, News2, Reading, ServerMsg, StatusMsg } from './types';
+import type { CommandResult, DeviceInfo, News2, Point, Reading, ServerMsg, StatusMsg } from './types';
 
 export const RING_CAP = 600;
 const RESULTS_CAP = 500;
@@ -27,11 +31,12 @@ export interface Dev {
   sensorType?: string;
   news2: News2 | null;     // the server's current partial NEWS2 (never computed here)
   ring: Ring;              // recent live points, shared across record versions
+  gaps: readonly Gap[];    // where the live stream skipped readings (gaps.ts), oldest first
   rev: number;             // bumps on every change
 }
 
 export function newDev(id: string, cap = RING_CAP): Dev {
-  return { id, status: 'unknown', statusAt: NaN, last: null, lastT: NaN, lastAt: NaN, news2: null, ring: new Ring(cap), rev: 0 };
+  return { id, status: 'unknown', statusAt: NaN, last: null, lastT: NaN, lastAt: NaN, news2: null, ring: new Ring(cap), gaps: NO_GAPS, rev: 0 };
 }
 
 /**
@@ -125,11 +130,34 @@ export interface ApplyResult {
   changed: Set<string>;
   membership: boolean;   // a device appeared or disappeared
   results: CommandResult[];
+  resyncs?: number;      // server resyncs applied
+  reconnects?: number;   // reconnects applied (ws.ts's own resync)
+  dropped?: number;      // messages the server said it dropped
 }
 
-/** Pure-ish reducer over the map (records are replaced, rings are shared). */
-export function applyMessage(map: Map<string, Dev>, msg: ServerMsg, now: number, out: ApplyResult): void {
+/** The newest t held for dev (ring or last reading), -Infinity if none. */
+function heldT(dev: Dev): number {
+  const r = dev.ring.lastT();
+  return Number.isFinite(dev.lastT) && dev.lastT > r ? dev.lastT : r;
+}
+
+/**
+ * Pure-ish reducer over the map (records are replaced, rings are shared).
+ * gapSeq: the resync count to stamp a gap opened by a `resync` with (gaps.ts).
+ */
+export function applyMessage(map: Map<string, Dev>, msg: ServerMsg, now: number, out: ApplyResult, gapSeq = 0): void {
   switch (msg.type) {
+    case 'resync': {
+      // every device may have missed readings until the snapshot that follows
+      for (const [id, dev] of map) {
+        map.set(id, { ...dev, gaps: openGap(dev.gaps, heldT(dev), gapSeq), rev: dev.rev + 1 });
+        out.changed.add(id);
+      }
+      if (msg.reconnect) out.reconnects = (out.reconnects ?? 0) + 1;
+      else out.resyncs = (out.resyncs ?? 0) + 1;
+      if (typeof msg.dropped === 'number' && msg.dropped > 0) out.dropped = (out.dropped ?? 0) + msg.dropped;
+      break;
+    }
     case 'snapshot': {
       const seen = new Set<string>();
       for (const d of msg.devices ?? []) {
@@ -137,7 +165,12 @@ export function applyMessage(map: Map<string, Dev>, msg: ServerMsg, now: number,
         seen.add(d.device_id);
         const prev = map.get(d.device_id);
         if (!prev) out.membership = true;
-        map.set(d.device_id, reduceDeviceInfo(prev, d, now));
+        let next = reduceDeviceInfo(prev, d, now);
+        if (next.gaps !== NO_GAPS) {
+          const gaps = closeGaps(next.gaps, heldT(next));
+          if (gaps !== next.gaps) next = { ...next, gaps };
+        }
+        map.set(d.device_id, next);
         out.changed.add(d.device_id);
       }
       for (const id of [...map.keys()]) {
@@ -185,6 +218,10 @@ export class DeviceStore {
   private resultListeners = new Set<(r: CommandResult) => void>();
   /** Messages applied and flushes done: for the perf overlay / tests. */
   stats = { messages: 0, flushes: 0, lastFlushMs: 0 };
+  /** Resyncs seen (server `resync`s, reconnects, messages the server dropped) and
+   * readings put back from history: for support staff (the connection indicator).
+   * seq counts both kinds: the stamp of the newest gap (gaps.ts). */
+  resync = { seq: 0, server: 0, reconnects: 0, dropped: 0, refilled: 0 };
   now: () => number = () => Date.now();
 
   get(id: string): Dev | undefined { return this.devices.get(id); }
@@ -208,7 +245,13 @@ export class DeviceStore {
     this.queue = [];
     const out: ApplyResult = { changed: new Set(), membership: false, results: [] };
     const now = this.now();
-    for (const m of q) applyMessage(this.devices, m, now, out);
+    for (const m of q) {
+      if (m.type === 'resync') this.resync.seq++;
+      applyMessage(this.devices, m, now, out, this.resync.seq);
+    }
+    this.resync.server += out.resyncs ?? 0;
+    this.resync.reconnects += out.reconnects ?? 0;
+    this.resync.dropped += out.dropped ?? 0;
     this.stats.messages += q.length;
     this.stats.flushes++;
     for (const r of out.results) this.addResult(r);
@@ -222,6 +265,29 @@ export class DeviceStore {
       for (const l of this.anyListeners) l();
     }
     if (typeof performance !== 'undefined') this.stats.lastFlushMs = performance.now() - t0;
+  }
+
+  /**
+   * History fetched by a view that knew resync count `coveredSeq` (so it holds every
+   * reading of the gaps stamped up to it): puts the raw points falling in those gaps
+   * back into the device's ring, once per gap. Returns how many were not there.
+   */
+  refill(id: string, points: readonly Point[], coveredSeq: number): number {
+    const fill = (g: Gap) => !g.filled && g.seq <= coveredSeq && g.to !== Infinity;
+    const dev = this.devices.get(id);
+    if (!dev || !dev.gaps.some(fill)) return 0;
+    const todo = dev.gaps.filter(fill);
+    let n = 0;
+    for (const p of points) {
+      if (!todo.some((g) => inGap(g, p.t))) continue;
+      const had = dev.ring.range(p.t, p.t).length > 0; // merged gaps (gaps.ts) may span readings held
+      if (dev.ring.push(p) && !had) n++;
+    }
+    this.devices.set(id, { ...dev, gaps: dev.gaps.map((g) => (fill(g) ? { ...g, filled: true } : g)), rev: dev.rev + 1 });
+    this.resync.refilled += n;
+    const ls = this.devListeners.get(id);
+    if (ls) for (const l of ls) l();
+    return n;
   }
 
   subscribeDevice(id: string, l: Listener): () => void {

@@ -96,6 +96,10 @@ export type ServerMsg =
   | { type: 'device_status'; data: StatusMsg }
   | { type: 'command_result'; data: CommandResult }
   | { type: 'alarm'; data: Alarm }
+  /** the server dropped `dropped` messages queued for this client; a snapshot follows.
+   * `reconnect` marks the one ws.ts makes up itself when a socket opens after a lost one
+   * (everything sent meanwhile is missing the same way). */
+  | { type: 'resync'; dropped?: number; reconnect?: boolean }
   | { type: 'error'; error: string };
 
 /** Raw row of GET /readings. */

@@ -69,6 +69,31 @@ describe('Connection', () => {
     c.stop();
   });
 
+  it('a socket after a lost one opens a gap on every device like a server resync; the first does not', () => {
+    const c = new Connection('ws://x/ws');
+    (c as unknown as { open(): void }).open();
+    FakeWS.all[0].open();
+    FakeWS.all[0].msg({ type: 'snapshot', devices: [{ device_id: 'G1', status: 'online', last: { device_id: 'G1', ts: 1000, heart_rate: 70 } }] });
+    store.flush();
+    const before = { ...store.resync };
+    expect(store.get('G1')!.gaps).toEqual([]);
+    FakeWS.all[0].drop();
+    vi.advanceTimersByTime(c.info.nextRetryAt - Date.now() + 1);
+    const ws = FakeWS.all[FakeWS.all.length - 1];
+    ws.open();
+    ws.msg({ type: 'snapshot', devices: [{ device_id: 'G1', status: 'online', last: { device_id: 'G1', ts: 9000, heart_rate: 72 } }] });
+    store.flush();
+    expect(store.resync.reconnects).toBe(before.reconnects + 1);
+    expect(store.resync.server).toBe(before.server);
+    expect(store.get('G1')!.gaps).toEqual([{ from: 1000, to: 9000, seq: before.seq + 1 }]);
+    // the server's own resync is counted as one, with what it dropped
+    ws.msg({ type: 'resync', dropped: 12 });
+    store.flush();
+    expect(store.resync.server).toBe(before.server + 1);
+    expect(store.resync.dropped).toBe(before.dropped + 12);
+    c.stop();
+  });
+
   it('goes offline after a long outage', () => {
     const c = new Connection('ws://x/ws');
     (c as unknown as { open(): void }).open();

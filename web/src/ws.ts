@@ -40,6 +40,7 @@ export class Connection {
   private stopped = false;
   private checking = false;
   private listening = false;
+  private opened = false;   // a socket of ours has opened before
 
   constructor(private url: string, private opts: ConnectionOptions = {}) {}
 
@@ -102,6 +103,10 @@ export class Connection {
     if (this.info.state !== 'reconnecting' && this.info.state !== 'offline') this.set({ state: 'connecting' });
     ws.onopen = () => {
       if (this.ws !== ws) return;
+      // a socket after a lost one: whatever was sent meanwhile is missing, as after a
+      // server resync (the snapshot that follows closes the gap; store.ts)
+      if (this.opened) store.enqueue({ type: 'resync', reconnect: true });
+      this.opened = true;
       this.set({ state: 'connected', connectedAt: Date.now(), nextRetryAt: NaN });
     };
     ws.onmessage = (ev) => {

@@ -16,6 +16,8 @@ interface Props {
   bands?: { from: number; to: number; color: string }[];
   /** alarm episodes shaded over the time axis (episodes.ts) */
   episodes?: Episode[];
+  /** [start, end] seconds where readings may be missing (a resync, gaps.ts) until a refetch lands */
+  gaps?: [number, number][];
   height?: number;
   testId?: string;
 }
@@ -33,49 +35,92 @@ function timeTicks(_u: uPlot, splits: number[], _ax: number, _space: number, inc
 
 const STRIP_PX = 6; // CSS px: technical episodes' strip along the bottom
 
-/** uPlot plugin: shades each alarm episode in the draw hook (after the series,
- * translucent) and records how many it drew in data-alarm-bands on `mark`, so
- * a test can see them. */
-function episodesPlugin(get: () => Episode[] | undefined, mark: () => HTMLElement | null): uPlot.Plugin {
+/** A uPlot plugin that paints over the series in the draw hook; `paint` says how
+ * many things it drew, recorded in data-<attr> on `mark` so a test can see them. */
+function overlayPlugin(attr: string, paint: (u: uPlot, min: number, max: number) => number, mark: () => HTMLElement | null): uPlot.Plugin {
   return {
     hooks: {
       draw: [(u: uPlot) => {
-        const eps = get() ?? [];
         const { min, max } = u.scales.x;
         let n = 0;
         if (min != null && max != null) {
-          const ctx = u.ctx;
-          ctx.save();
-          const { left, top, width, height } = u.bbox;
-          const strip = STRIP_PX * uPlot.pxRatio;
-          for (const e of eps) {
-            const c = clipEpisode(e, min, max);
-            if (!c) continue;
-            const x0 = Math.max(left, u.valToPos(c[0], 'x', true));
-            const x1 = Math.min(left + width, Math.max(x0 + uPlot.pxRatio, u.valToPos(c[1], 'x', true))); // at least 1 px
-            ctx.fillStyle = e.color;
-            if (e.strip) ctx.fillRect(x0, top + height - strip, x1 - x0, strip);
-            else ctx.fillRect(x0, top, x1 - x0, height);
-            n++;
-          }
-          ctx.restore();
+          u.ctx.save();
+          n = paint(u, min, max);
+          u.ctx.restore();
         }
         const el = mark();
-        if (el) el.dataset.alarmBands = String(n);
+        if (el) el.dataset[attr] = String(n);
       }],
     },
   };
 }
 
+/** Shades each alarm episode (translucent, over the series): data-alarm-bands. */
+function episodesPlugin(get: () => Episode[] | undefined, mark: () => HTMLElement | null): uPlot.Plugin {
+  return overlayPlugin('alarmBands', (u, min, max) => {
+    const ctx = u.ctx;
+    const { left, top, width, height } = u.bbox;
+    const strip = STRIP_PX * uPlot.pxRatio;
+    let n = 0;
+    for (const e of get() ?? []) {
+      const c = clipEpisode(e, min, max);
+      if (!c) continue;
+      const x0 = Math.max(left, u.valToPos(c[0], 'x', true));
+      const x1 = Math.min(left + width, Math.max(x0 + uPlot.pxRatio, u.valToPos(c[1], 'x', true))); // at least 1 px
+      ctx.fillStyle = e.color;
+      if (e.strip) ctx.fillRect(x0, top + height - strip, x1 - x0, strip);
+      else ctx.fillRect(x0, top, x1 - x0, height);
+      n++;
+    }
+    return n;
+  }, mark);
+}
+
+const GAP_FILL = 'rgba(160,170,185,0.16)';
+const GAP_EDGE = 'rgba(200,208,220,0.7)';
+
+/** Each gap in the data (a resync, gaps.ts) is a grey band with dashed edges and
+ * "readings missing", over the series, so a hole is never mistaken for a trend: data-gaps. */
+function gapsPlugin(get: () => [number, number][] | undefined, mark: () => HTMLElement | null): uPlot.Plugin {
+  return overlayPlugin('gaps', (u, min, max) => {
+    const ctx = u.ctx;
+    const { left, top, width, height } = u.bbox;
+    const px = uPlot.pxRatio;
+    let n = 0;
+    for (const [a, b] of get() ?? []) {
+      if (b < min || a > max) continue;
+      const x0 = Math.max(left, u.valToPos(Math.max(a, min), 'x', true));
+      const x1 = Math.min(left + width, Math.max(x0 + 2 * px, u.valToPos(Math.min(b, max), 'x', true)));
+      ctx.fillStyle = GAP_FILL;
+      ctx.fillRect(x0, top, x1 - x0, height);
+      ctx.strokeStyle = GAP_EDGE;
+      ctx.lineWidth = px;
+      ctx.setLineDash([4 * px, 3 * px]);
+      ctx.beginPath();
+      ctx.moveTo(x0, top); ctx.lineTo(x0, top + height);
+      ctx.moveTo(x1, top); ctx.lineTo(x1, top + height);
+      ctx.stroke();
+      if (x1 - x0 > 90 * px) {
+        ctx.setLineDash([]);
+        ctx.fillStyle = GAP_EDGE;
+        ctx.font = `${11 * px}px system-ui`;
+        ctx.fillText('readings missing', x0 + 4 * px, top + 13 * px);
+      }
+      n++;
+    }
+    return n;
+  }, mark);
+}
+
 const AXIS = { stroke: '#8b97a8', grid: { stroke: 'rgba(140,160,190,0.12)', width: 1 }, ticks: { stroke: 'rgba(140,160,190,0.2)', width: 1 } };
 
 /** A uPlot chart created once; data changes are applied with setData (no re-creation). */
-export function Chart({ title, unit, series, data, xRange, yRange, bands, episodes, height = 180, testId }: Props) {
+export function Chart({ title, unit, series, data, xRange, yRange, bands, episodes, gaps, height = 180, testId }: Props) {
   const host = useRef<HTMLDivElement>(null);
   const section = useRef<HTMLElement>(null);
   const plot = useRef<uPlot | null>(null);
-  const latest = useRef({ data, xRange, yRange, bands, episodes });
-  latest.current = { data, xRange, yRange, bands, episodes };
+  const latest = useRef({ data, xRange, yRange, bands, episodes, gaps });
+  latest.current = { data, xRange, yRange, bands, episodes, gaps };
 
   useEffect(() => {
     const el = host.current!;
@@ -84,7 +129,8 @@ export function Chart({ title, unit, series, data, xRange, yRange, bands, episod
       height,
       legend: { show: true, live: true },
       cursor: { sync: { key: 'vigil' }, drag: { x: false, y: false } },
-      plugins: [episodesPlugin(() => latest.current.episodes, () => section.current)],
+      plugins: [episodesPlugin(() => latest.current.episodes, () => section.current),
+        gapsPlugin(() => latest.current.gaps, () => section.current)],
       scales: {
         x: { time: true, range: () => latest.current.xRange },
         ...Object.fromEntries(series.filter((s) => s.secondary).map((s) => [s.secondary!, {
@@ -150,7 +196,7 @@ export function Chart({ title, unit, series, data, xRange, yRange, bands, episod
   }, [data, xRange[0], xRange[1]]);
 
   // new episodes with the same data: repaint only (no path or axis rebuild)
-  useEffect(() => { plot.current?.redraw(false, false); }, [episodes]);
+  useEffect(() => { plot.current?.redraw(false, false); }, [episodes, gaps]);
 
   return (
     <section ref={section} className="chart" aria-label={`${title} chart`} data-testid={testId} data-points={data[0]?.length ?? 0}>

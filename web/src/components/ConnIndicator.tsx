@@ -1,6 +1,8 @@
 import { useClock, useConnection } from '../hooks';
 import { formatAge } from '../time';
 import { connection } from '../ws';
+import { store } from '../store';
+import { resyncText } from '../gaps';
 
 const LABEL = { connecting: 'Connecting', connected: 'Connected', reconnecting: 'Reconnecting', offline: 'Offline' } as const;
 const ICON = { connecting: '◌', connected: '●', reconnecting: '↻', offline: '✕' } as const;
@@ -12,7 +14,8 @@ export function ConnIndicator() {
   const retry = c.state === 'reconnecting' || c.state === 'offline'
     ? ` · retry in ${Math.max(0, Math.ceil((c.nextRetryAt - now) / 1000))} s` : '';
   return (
-    <div className={`conn conn-${c.state}`} data-testid="conn" data-state={c.state} role="status">
+    <div className={`conn conn-${c.state}`} data-testid="conn" data-state={c.state} role="status"
+      title={resyncText(store.resync)} data-resyncs={store.resync.server} data-refilled={store.resync.refilled}>
       <span className="conn-dot" aria-hidden="true">{ICON[c.state]}</span>
       <span className="conn-label">{LABEL[c.state]}</span>
       <span className="conn-age">{age}{retry}</span>

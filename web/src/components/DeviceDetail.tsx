@@ -3,7 +3,7 @@ import { useClock, useDevice, useDevState, news2Of } from '../hooks';
 import { NEWS2_LABEL, NEWS2_NOT_MEASURED, subScoreClass } from '../severity';
 import { episodesFor } from '../episodes';
 import { STATE_ICON, STATE_LABEL, staleAfterMs } from '../state';
-import { fmt1, fmtInt, fmtTime } from '../format';
+import { fmt1, fmtClock, fmtInt, fmtTime } from '../format';
 import { formatAge } from '../time';
 import { useSeries, type RangeSpec } from '../useSeries';
 import { Chart, type SeriesDef } from './Chart';
@@ -61,6 +61,9 @@ export function DeviceDetail({ id }: { id: string }) {
   const hrData = useMemo(() => [s.cols[0], s.cols[1]], [s.cols]);
   const spData = useMemo(() => [s.cols[0], s.cols[2]], [s.cols]);
   const teData = useMemo(() => [s.cols[0], s.cols[3], s.cols[4]], [s.cols]);
+  const gapKey = s.gaps.map((g) => g.join('-')).join(',');
+  // eslint-disable-next-line react-hooks/exhaustive-deps
+  const gapsS = useMemo<[number, number][]>(() => s.gaps.map(([a, b]) => [a / 1000, b / 1000]), [gapKey]);
   const hist = useAlarmHistory(id);
   const epHr = useMemo(() => episodesFor(hist.rows ?? [], 'hr'), [hist.rows]);
   const epSp = useMemo(() => episodesFor(hist.rows ?? [], 'spo2'), [hist.rows]);
@@ -125,10 +128,16 @@ export function DeviceDetail({ id }: { id: string }) {
               {s.loading ? 'loading…' : s.error ? `history unavailable: ${s.error}` :
                 `${s.cols[0].length} points${s.downsampled ? ` · ${s.total} readings in ${s.bucketMs < 10000 ? (s.bucketMs / 1000).toFixed(1) : Math.round(s.bucketMs / 1000)} s buckets (avg)` : ''}`}
             </span>
+            {s.gaps.length > 0 && (
+              <span className="range-gap" role="status" data-testid="range-gap">
+                Readings missing {s.gaps.map(([a, b]) => `${fmtClock(a)}–${fmtClock(b)}`).join(', ')} (live stream resynced):
+                {s.repairing ? ' reloading from history…' : s.error ? ' could not reload them (history unavailable)' : ' reloading soon'}
+              </span>
+            )}
           </div>
-          <Chart title="Heart rate" unit="bpm" series={S_HR} data={hrData} xRange={xRange} yRange={[50, 110]} bands={B_HR} episodes={epHr} testId="chart-hr" />
-          <Chart title="SpO₂" unit="%" series={S_SPO2} data={spData} xRange={xRange} yRange={[90, 100]} bands={B_SPO2} episodes={epSp} testId="chart-spo2" />
-          <Chart title="Skin temperature" unit="°C" series={S_TEMP} data={teData} xRange={xRange} yRange={[30, 39]} bands={B_TEMP} episodes={epTe} testId="chart-temp" />
+          <Chart title="Heart rate" unit="bpm" series={S_HR} data={hrData} xRange={xRange} yRange={[50, 110]} bands={B_HR} episodes={epHr} gaps={gapsS} testId="chart-hr" />
+          <Chart title="SpO₂" unit="%" series={S_SPO2} data={spData} xRange={xRange} yRange={[90, 100]} bands={B_SPO2} episodes={epSp} gaps={gapsS} testId="chart-spo2" />
+          <Chart title="Skin temperature" unit="°C" series={S_TEMP} data={teData} xRange={xRange} yRange={[30, 39]} bands={B_TEMP} episodes={epTe} gaps={gapsS} testId="chart-temp" />
           <p className="muted legend" data-testid="news2-legend">Shaded on the charts: alarm episodes (red high, yellow medium, cyan low; a strip along the bottom for technical ones). {NEWS2_NOT_MEASURED}</p>
           <AlarmHistory hist={hist} />
           <AlarmSettingsEditor key={id} id={id} />
