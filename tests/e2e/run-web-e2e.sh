@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Dashboard end-to-end: installs web/ deps (npm ci), builds web/dist, runs the
 # headless-Chromium e2e against the built vigild (and vigil-sim when present),
-# then the resync e2e (e2e/resync.e2e.test.mjs).
+# including the resync e2e (npm run e2e runs both files).
 #   VIGIL_BUILD_DIR  build tree with server/vigild (default: <repo>/build)
 # Needs: node >= 20 + npm, mosquitto, mosquitto_pub/sub, /usr/bin/chromium.
 set -euo pipefail
@@ -12,6 +12,3 @@ cd "$root/web"
 npm run build
 VIGILD="${VIGILD:-$build/server/vigild}" VIGIL_SIM="${VIGIL_SIM:-$build/sim/vigil-sim}" \
   timeout 600 npm run e2e
-# a real resync (vigild --ws-queue 16, the page paused while bursts are published)
-VIGILD="${VIGILD:-$build/server/vigild}" \
-  timeout 300 node --test --test-concurrency=1 e2e/resync.e2e.test.mjs
