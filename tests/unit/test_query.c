@@ -7,7 +7,9 @@
  * body byte for byte as the printf-based formatting wrote it before the
  * printf-free one (raw and downsampled); and a read's freshness: it sees
  * every reading of its device queued before it, while records of other
- * devices do not make it wait (store_sync_device). */
+ * devices do not make it wait (store_sync_device). Last the completeness
+ * answer, formatted from a copy taken under the tracker's lock: byte for
+ * byte what the model formats in place. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,10 +25,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "completeness.h"
+#include "completeness_json.h"
 #include "log.h"
 #include "query.h"
 #include "sbuf.h"
 #include "store.h"
+#include "tracker.h"
 
 /* The worker calls wake() after each answer; it waits here until released. */
 typedef struct gate {
@@ -421,6 +426,87 @@ static void test_sync_device_past_the_table_bound(void **state)
     tmp_store_close(&ts, st);
 }
 
+/* Feeds the tracker and a twin model the same: received seqs with holes,
+ * unstored ones (pending), a boot end, across three boots. */
+static void feed_both(tracker *t, completeness *twin)
+{
+    completeness_actions a;
+    const char *id = "DEV_C";
+    int64_t now = 1000;
+    for (int64_t boot = 1; boot <= 3; boot++) {
+        for (int64_t seq = 1; seq <= 400; seq++, now += 10) {
+            if (seq % 7 == 3 || (seq > 50 && seq < 61 + boot))
+                continue; /* never arrives: a gap */
+            int stored = seq % 13 != 5;
+            completeness_actions_clear(&a);
+            if (stored)
+                (void)completeness_on_reading(twin, &a, id, boot, seq, now);
+            else
+                (void)completeness_on_unstored(twin, &a, id, boot, seq, now);
+            (void)tracker_on_reading(t, id, boot, seq, stored, now, &a);
+        }
+        completeness_actions_clear(&a);
+        (void)completeness_on_boot_end(twin, &a, id, boot, 420, now);
+        (void)tracker_on_boot_end(t, id, boot, 420, now, &a);
+    }
+    /* An hour on, nobody having been asked: the old boots' gaps are lost. */
+    now += 3600 * 1000;
+    completeness_actions_clear(&a);
+    (void)completeness_tick(twin, &a, now, 0, 0);
+    (void)tracker_tick(t, now, 0, 0, &a);
+}
+
+static void test_completeness_answer_from_a_copy_is_identical(void **state)
+{
+    (void)state;
+    tracker *t = tracker_create(NULL);
+    completeness *twin = completeness_new(NULL);
+    assert_non_null(t);
+    assert_non_null(twin);
+    feed_both(t, twin);
+    const struct {
+        int64_t boot, from, to;
+        size_t max_gaps;
+    } cases[] = {{-1, 0, INT64_MAX / 2, 1000}, {2, 0, INT64_MAX / 2, 1000}, {3, 40, 90, 1000},
+                 {1, 0, 500, 4},               {7, 0, 100, 1000},          {-1, 100, 50, 10}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        sbuf got, want;
+        sbuf_init(&got, 16);
+        sbuf_init(&want, 0);
+        assert_int_equal(tracker_device_json(t, "DEV_C", cases[k].boot, cases[k].from, cases[k].to,
+                                             cases[k].max_gaps, &got),
+                         0);
+        assert_int_equal(completeness_device_json(twin, "DEV_C", cases[k].boot, cases[k].from,
+                                                  cases[k].to, cases[k].max_gaps, &want),
+                         0);
+        assert_true(sbuf_ok(&got) && sbuf_ok(&want) && want.len > 100);
+        assert_string_equal(sbuf_data(&got), sbuf_data(&want));
+        sbuf_free(&got);
+        sbuf_free(&want);
+    }
+    /* Through the query worker's answer too, gaps and all. */
+    query_job j = job(QUERY_COMPLETENESS, NULL);
+    strcpy(j.dev, "DEV_C");
+    j.boot = -1;
+    j.from = 0;
+    j.to = INT64_MAX / 2;
+    sbuf got, want;
+    sbuf_init(&got, 16);
+    sbuf_init(&want, 0);
+    assert_int_equal(query_run(NULL, t, &j, &got), 200);
+    assert_int_equal(completeness_device_json(twin, "DEV_C", -1, 0, INT64_MAX / 2, 1000, &want), 0);
+    assert_non_null(strstr(sbuf_data(&want), "\"state\":\"pending\""));
+    assert_non_null(strstr(sbuf_data(&want), "\"state\":\"lost\""));
+    assert_string_equal(sbuf_data(&got), sbuf_data(&want));
+    sbuf_free(&got);
+    sbuf_free(&want);
+    sbuf_init(&got, 16);
+    assert_int_equal(tracker_device_json(t, "NOBODY", -1, 0, 10, 10, &got), -1);
+    sbuf_free(&got);
+    completeness_free(twin);
+    tracker_destroy(t);
+}
+
 int main(void)
 {
     log_threshold = LOG_LEVEL_ERROR;
@@ -431,6 +517,7 @@ int main(void)
         cmocka_unit_test(test_readings_body_is_byte_identical),
         cmocka_unit_test(test_read_sees_its_device_and_waits_for_it_only),
         cmocka_unit_test(test_sync_device_past_the_table_bound),
+        cmocka_unit_test(test_completeness_answer_from_a_copy_is_identical),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
