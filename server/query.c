@@ -29,7 +29,10 @@
 /* The worker's nice value above the process's: a history query costs
  * ~12 ms of CPU, and on a busy host it should take what the live path
  * (ingest, web) leaves, not compete with it. +10 is a weight of ~1/10 under
- * CFS: a query still runs, ~10x slower only while the cores are full. */
+ * CFS: a query still runs, ~10x slower only while the cores are full.
+ * SCHED_IDLE was measured and not taken: with both cores busy it let one
+ * query take 1.1-1.3 s, against 0.2 s at +10 (docs/BENCHMARKS.md "Issue 13
+ * — history load, second pass"). */
 #ifndef QUERY_NICE
 #define QUERY_NICE 10
 #endif
