@@ -42,10 +42,16 @@ int completeness_device_json(const completeness *c, const char *id, int64_t boot
     completeness_device_view *d = malloc(sizeof *d);
     if (!d)
         return -1;
-    if (completeness_device_view_get(c, id, d) != 0) {
-        free(d);
-        return -1;
-    }
+    int rc = completeness_device_view_get(c, id, d) == 0
+                 ? completeness_view_json(d, boot, from, to, max_gaps, o)
+                 : -1;
+    free(d);
+    return rc;
+}
+
+int completeness_view_json(const completeness_device_view *d, int64_t boot, int64_t from, int64_t to,
+                           size_t max_gaps, sbuf *o)
+{
     const completeness_boot_view *list[COMPLETENESS_VIEW_BOOTS];
     size_t n = 0;
     for (size_t k = 0; k < d->nboots; k++)
@@ -129,6 +135,5 @@ int completeness_device_json(const completeness *c, const char *id, int64_t boot
     }
     sbuf_addf(o, "],\"gaps_truncated\":%s,\"untracked\":%" PRIu64 "}", truncated ? "true" : "false",
               d->untracked);
-    free(d);
     return 0;
 }

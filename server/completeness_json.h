@@ -24,5 +24,9 @@ void completeness_summary_json(const completeness *c, const char *id, sbuf *out)
  * ("gaps_truncated":true beyond). */
 int completeness_device_json(const completeness *c, const char *id, int64_t boot, int64_t from,
                              int64_t to, size_t max_gaps, sbuf *out);
+/* The same body from a device view (completeness_device_view_get, or a
+ * copy of one that outlives the model's lock: tracker_device_json). */
+int completeness_view_json(const completeness_device_view *d, int64_t boot, int64_t from, int64_t to,
+                           size_t max_gaps, sbuf *out);
 
 #endif

@@ -29,7 +29,10 @@
 /* The worker's nice value above the process's: a history query costs
  * ~12 ms of CPU, and on a busy host it should take what the live path
  * (ingest, web) leaves, not compete with it. +10 is a weight of ~1/10 under
- * CFS: a query still runs, ~10x slower only while the cores are full. */
+ * CFS: a query still runs, ~10x slower only while the cores are full.
+ * SCHED_IDLE was measured and not taken: with both cores busy it let one
+ * query take 1.1-1.3 s, against 0.2 s at +10 (docs/BENCHMARKS.md "Issue 13
+ * — history load, second pass"). */
 #ifndef QUERY_NICE
 #define QUERY_NICE 10
 #endif
@@ -211,21 +214,27 @@ static void query__raw(sbuf *o, const store_series *s)
 /* A REST read sees every record queued before it (a reading, an alarm, an
  * audit row vigild accepted just now): the store's group commit may hold
  * records for up to 200 ms, and store_sync has the writer commit them at
- * once. Not while the store cannot write (an outage): the read then
+ * once. A read of one device's data (dev not NULL) waits only for that
+ * device's records — none queued, as for a device not reporting now, and
+ * it forces no commit (docs/BENCHMARKS.md "Issue 13 — history load, second
+ * pass"). Not while the store cannot write (an outage): the read then
  * answers with what is stored, as before, instead of waiting out the
  * timeout on every request. */
 #define QUERY_FRESH_WAIT_MS 1000
-static void query__read_fresh(store *st)
+static void query__read_fresh(store *st, const char *dev)
 {
     store_stats ss;
     store_get_stats(st, &ss);
-    if (ss.writable && ss.queue_depth && store_sync(st, QUERY_FRESH_WAIT_MS) != STORE_OK)
+    if (!ss.writable || !ss.queue_depth)
+        return;
+    store_err e = dev ? store_sync_device(st, dev, QUERY_FRESH_WAIT_MS) : store_sync(st, QUERY_FRESH_WAIT_MS);
+    if (e != STORE_OK)
         LOG_D(TAG, "store still writing after %d ms: reading what it has", QUERY_FRESH_WAIT_MS);
 }
 
 static unsigned query__readings(store *st, const query_job *j, sbuf *o)
 {
-    query__read_fresh(st);
+    query__read_fresh(st, j->dev);
     store_series s;
     store_err e = store_query_readings(st, j->dev, j->from, j->to, (size_t)j->max_points, &s);
     if (e == STORE_ENOTFOUND) {
@@ -276,7 +285,7 @@ static unsigned query__completeness(tracker *trk, const query_job *j, sbuf *o)
  * newest first, cleared ones included. */
 static unsigned query__alarms(store *st, const query_job *j, sbuf *o)
 {
-    query__read_fresh(st);
+    query__read_fresh(st, j->dev);
     alarm_rec *a;
     size_t n;
     if (store_query_alarms(st, j->dev, j->from, j->to, (size_t)j->limit, &a, &n) != STORE_OK) {
@@ -301,7 +310,7 @@ static unsigned query__alarms(store *st, const query_job *j, sbuf *o)
 /* GET /api/devices/{id}/alarm-settings: stored over the defaults. */
 static unsigned query__alarm_settings(store *st, const query_job *j, sbuf *o)
 {
-    if (store_sync(st, 2000) != STORE_OK) /* the PUT before this GET is written */
+    if (store_sync_device(st, j->dev, 2000) != STORE_OK) /* the PUT before this GET is written */
         LOG_W("query", "alarm settings of %s read before the store caught up", j->dev);
     alarm_settings s;
     store_err e = store_get_alarm_settings(st, j->dev, &s);
@@ -497,7 +506,7 @@ static unsigned query__tokens(query *q, sbuf *o)
 
 static unsigned query__audit(query *q, const query_job *j, sbuf *o)
 {
-    query__read_fresh(q->cfg.st);
+    query__read_fresh(q->cfg.st, NULL);
     store_audit *a;
     size_t n;
     if (store_query_audit(q->cfg.st, j->from, j->to, j->user[0] ? j->user : NULL, (size_t)j->limit, &a,

@@ -1,6 +1,7 @@
 /* store — the engine-independent front of store.h: the bounded write queue
  * (store_put_*), the writer thread with group commit, retry with backoff
- * and the retention schedule, store_sync, stats, and the forwarding of
+ * and the retention schedule, store_sync (and store_sync_device, through
+ * each device's last queued serial), stats, and the forwarding of
  * reads and administration to the engine (store_backend.h) chosen by the
  * path: a postgresql:// URL selects PostgreSQL, anything else SQLite.
  *
@@ -32,6 +33,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "idtable.h"
 #include "log.h"
 #include "ring.h"
 #include "store_backend.h"
@@ -58,6 +60,27 @@
 #define GROUP_COMMIT_MS 200
 #define GROUP_COMMIT_N 512
 #define STORE_QUEUE_KEEP 8192       /* queue slots (~2.7 MB) kept resident after a burst */
+/* Devices whose last queued record is remembered (store_sync_device). Past
+ * that the table starts over (see store__note_device): ~80 B a device. */
+#define STORE_PENDING_DEVICES_MAX 16384
+
+/* A device's last record queued: its serial, the value stats.queued took
+ * when it was accepted. The ring is FIFO and `written` counts finished
+ * records from its front, so that record (and every earlier one of the
+ * device) is finished once written >= serial. */
+typedef struct store__last_queued {
+    char id[TELEMETRY_ID_MAX + 1];
+    uint64_t serial;
+} store__last_queued;
+
+static const void *store__key_of_last_queued(const void *e) { return ((const store__last_queued *)e)->id; }
+
+static const idtable_type store__last_queued_type = {
+    .entry_size = sizeof(store__last_queued),
+    .key_of = store__key_of_last_queued,
+    .hash = idtable_hash_str,
+    .equal = idtable_equal_str,
+};
 
 struct store {
     const store_backend *be;
@@ -73,6 +96,8 @@ struct store {
     pthread_cond_t synced;    /* broadcast when `written` grows (store_sync) */
     unsigned sync_waiters;    /* store_sync calls waiting: commit now, no group-commit window */
     size_t batch_n;           /* records in batch (read by stats: they still wait) */
+    idtable last_queued;      /* store__last_queued by device id; full: cleared, see below */
+    uint64_t queued_floor;    /* every record up to this serial counts as any device's */
 
     /* Writer thread only (bound while it runs). */
     thread_owner writer_owner;
@@ -339,6 +364,7 @@ static void store__destroy(store *st)
     if (st->lock_init)
         vmutex_destroy(&st->lock);
     ring_free(&st->queue);
+    idtable_free(&st->last_queued);
     free(st->batch);
     free(st);
 }
@@ -376,7 +402,9 @@ store_err store_open(const store_options *opt, store **out, char *err, size_t er
     st->retention_ms = opt->retention_ms > 0 ? opt->retention_ms : 0;
     st->batch = calloc(st->batch_max, sizeof *st->batch);
     /* malloc maps a large ring lazily (mmap): untouched slots cost no RAM. */
-    if (!st->batch || ring_init(&st->queue, cap, sizeof(store_rec)) != RING_OK) {
+    if (!st->batch || ring_init(&st->queue, cap, sizeof(store_rec)) != RING_OK ||
+        idtable_init(&st->last_queued, &store__last_queued_type, 0, STORE_PENDING_DEVICES_MAX) !=
+            IDTABLE_OK) {
         snprintf(err, errlen, "out of memory for a queue of %zu records", cap);
         store__destroy(st);
         return STORE_ENOMEM;
@@ -470,6 +498,30 @@ static int store__id_valid(const char *id)
     return end && telemetry_id_valid(id, (size_t)(end - id));
 }
 
+/* Remembers that device id's latest record has serial `serial` (lock held).
+ * When the table is full, or a put fails, it starts over: every record
+ * queued so far then counts as every device's (queued_floor), so a
+ * store_sync_device waits for more than it needs, never less. A fleet
+ * larger than the table clears it once per STORE_PENDING_DEVICES_MAX new
+ * devices: O(1) amortised. */
+static void store__note_device(store *st, const char *id, uint64_t serial)
+{
+    VMUTEX_ASSERT_HELD(&st->lock);
+    store__last_queued *e = idtable_find(&st->last_queued, id);
+    if (e) {
+        e->serial = serial;
+        return;
+    }
+    store__last_queued n;
+    memset(&n, 0, sizeof n);
+    snprintf(n.id, sizeof n.id, "%s", id);
+    n.serial = serial;
+    if (idtable_put(&st->last_queued, &n, NULL) != IDTABLE_OK) {
+        idtable_clear(&st->last_queued);
+        st->queued_floor = serial;
+    }
+}
+
 /* Queues n records of one kind (recs: n x size bytes) all together or, when
  * the queue has no room for all of them, none (each refused one counted). */
 static store_err store__enqueue_n(store *st, int kind, const void *recs, size_t size, size_t n)
@@ -484,8 +536,10 @@ static store_err store__enqueue_n(store *st, int kind, const void *recs, size_t 
         ret = STORE_EFULL;
     } else {
         size_t before = ring_count(&st->queue);
+        const store_rec *last = NULL;
         for (size_t i = 0; i < n; i++) {
             store_rec *slot = ring_push(&st->queue);
+            last = slot;
             slot->kind = kind;
             memcpy(&slot->u, (const unsigned char *)recs + i * size, size);
         }
@@ -495,6 +549,10 @@ static store_err store__enqueue_n(store *st, int kind, const void *recs, size_t 
         if (n && (before == 0 || (before < group_n && before + n >= group_n)))
             pthread_cond_signal(&st->wake);
         st->stats.queued += n;
+        /* Access-control records belong to no device (store_sync waits
+         * for them); the others all name theirs the same way. */
+        if (last && kind != STORE_REC_AUTH)
+            store__note_device(st, store_rec_device(last), st->stats.queued);
     }
     vmutex_unlock(&st->lock);
     return ret;
@@ -570,12 +628,11 @@ store_err store_put_lost(store *st, const char *device_id, int64_t boot, int64_t
     return store__enqueue(st, STORE_REC_LOST, &l, sizeof l);
 }
 
-store_err store_sync(store *st, int64_t timeout_ms)
+/* Waits until written >= target or timeout_ms passes (lock held: the
+ * wait releases and retakes it). 1 if written reached target. */
+static int store__sync_to(store *st, uint64_t target, int64_t timeout_ms)
 {
-    if (!st)
-        return STORE_EINVAL;
-    vmutex_lock(&st->lock);
-    uint64_t target = st->stats.queued;
+    VMUTEX_ASSERT_HELD(&st->lock);
     int64_t deadline = vclock_mono_ms() + timeout_ms;
     if (st->written < target) {
         /* Someone waits: the writer commits what it holds without waiting
@@ -588,7 +645,29 @@ store_err store_sync(store *st, int64_t timeout_ms)
         }
         st->sync_waiters--;
     }
-    int ok = st->written >= target;
+    return st->written >= target;
+}
+
+store_err store_sync(store *st, int64_t timeout_ms)
+{
+    if (!st)
+        return STORE_EINVAL;
+    vmutex_lock(&st->lock);
+    int ok = store__sync_to(st, st->stats.queued, timeout_ms);
+    vmutex_unlock(&st->lock);
+    return ok ? STORE_OK : STORE_EIO;
+}
+
+store_err store_sync_device(store *st, const char *device_id, int64_t timeout_ms)
+{
+    if (!st || !device_id)
+        return STORE_EINVAL;
+    vmutex_lock(&st->lock);
+    const store__last_queued *e = idtable_find(&st->last_queued, device_id);
+    uint64_t target = st->queued_floor;
+    if (e && e->serial > target)
+        target = e->serial;
+    int ok = store__sync_to(st, target, timeout_ms);
     vmutex_unlock(&st->lock);
     return ok ? STORE_OK : STORE_EIO;
 }

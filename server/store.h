@@ -235,6 +235,14 @@ store_err store_put_auth(store *st, const store_auth_write *w);
  * the query worker after an admin change, so the next check reads it. Any
  * thread but the writer. */
 store_err store_sync(store *st, int64_t timeout_ms);
+/* The same for one device's records (readings, statuses, lost ranges,
+ * alarms, alarm settings — not access control): waits until every one of
+ * them queued before the call has been written, at most timeout_ms. Returns
+ * at once, without forcing a commit, when none of them is still waiting —
+ * so a REST read of a device that is not reporting does not cost the
+ * writer a transaction. May wait for other devices' records queued before
+ * (the queue is FIFO). Any thread but the writer. */
+store_err store_sync_device(store *st, const char *device_id, int64_t timeout_ms);
 
 /* Reads (the read connection; any thread but the writer). Arrays are
  * malloc'ed, owned by the caller (free()); NULL when *n == 0. */

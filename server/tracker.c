@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "completeness_json.h"
+#include "ivset.h"
 #include "log.h"
 #include "sbuf.h"
 #include "store.h"
@@ -237,14 +238,72 @@ void tracker_summary_json(tracker *t, const char *id, sbuf *out)
     vmutex_unlock(&t->lock);
 }
 
+/* A device view that outlives the lock: the id and every interval set of
+ * the boots asked for copied out of the model, in one block. */
+typedef struct tracker__view {
+    completeness_device_view v;
+    char id[COMPLETENESS_ID_MAX + 1];
+    ivset sets[2 * COMPLETENESS_VIEW_BOOTS]; /* recv, lost of boot k at 2k, 2k+1 */
+    ivset_iv *ivs;                           /* the sets' intervals */
+} tracker__view;
+
+/* Copies the model's view of id into *out (lock held): memcpy of the
+ * intervals, nothing formatted. The boots another boot filter would drop
+ * are left out. 0, or -1 (not tracked, or out of memory). */
+static int tracker__copy_view(const completeness *c, const char *id, int64_t boot, tracker__view *out)
+{
+    completeness_device_view *v = &out->v;
+    if (completeness_device_view_get(c, id, v) != 0)
+        return -1;
+    size_t keep = 0, total = 0;
+    for (size_t k = 0; k < v->nboots; k++) {
+        if (boot >= 0 && v->boots[k].boot != boot)
+            continue;
+        v->boots[keep++] = v->boots[k];
+        total += (size_t)v->boots[k].recv->n + v->boots[k].lost->n;
+    }
+    v->nboots = keep;
+    snprintf(out->id, sizeof out->id, "%s", v->id);
+    v->id = out->id;
+    out->ivs = total ? malloc(total * sizeof *out->ivs) : NULL;
+    if (total && !out->ivs)
+        return -1;
+    ivset_iv *at = out->ivs;
+    for (size_t k = 0; k < keep; k++) {
+        const ivset *src[2] = {v->boots[k].recv, v->boots[k].lost};
+        for (int i = 0; i < 2; i++) {
+            ivset *dst = &out->sets[2 * k + (size_t)i];
+            *dst = (ivset){.v = at, .n = src[i]->n, .cap = src[i]->n, .max = src[i]->n};
+            if (src[i]->n)
+                memcpy(at, src[i]->v, src[i]->n * sizeof *at);
+            at += src[i]->n;
+        }
+        v->boots[k].recv = &out->sets[2 * k];
+        v->boots[k].lost = &out->sets[2 * k + 1];
+    }
+    return 0;
+}
+
+/* Decide under the lock, act after it: the body (up to max_gaps gaps,
+ * ~70 B each through printf) is formatted from a copy once the lock is
+ * released, so the ingest thread, which takes the lock for every reading,
+ * never waits for the query worker's formatting — a worker that runs at a
+ * lower priority (query.c) and could otherwise hold it while preempted. */
 int tracker_device_json(tracker *t, const char *id, int64_t boot, int64_t from, int64_t to,
                         size_t max_gaps, sbuf *out)
 {
     if (!t)
         return -1;
+    tracker__view *cv = calloc(1, sizeof *cv); /* ~6 KB: heap, not the caller's stack */
+    if (!cv)
+        return -1;
     vmutex_lock(&t->lock);
-    int rc = completeness_device_json(t->c, id, boot, from, to, max_gaps, out);
+    int rc = tracker__copy_view(t->c, id, boot, cv);
     vmutex_unlock(&t->lock);
+    if (rc == 0)
+        rc = completeness_view_json(&cv->v, boot, from, to, max_gaps, out);
+    free(cv->ivs);
+    free(cv);
     return rc;
 }
 

@@ -76,6 +76,10 @@ void tracker_assert_not_held(tracker *t);
 /* ---- views: any thread; each takes the lock ---- */
 
 void tracker_summary_json(tracker *t, const char *id, sbuf *out);
+/* The body of GET /api/devices/{id}/completeness (completeness_json.h):
+ * the device's view is copied under the lock and formatted after it (the
+ * caller is the low-priority query worker; ingest takes this lock per
+ * reading). */
 int tracker_device_json(tracker *t, const char *id, int64_t boot, int64_t from, int64_t to,
                         size_t max_gaps, sbuf *out);
 /* The summary as the DEVICE object's extra facts (ports.h); t may be NULL. */

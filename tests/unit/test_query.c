@@ -5,7 +5,11 @@
  * timing is set by a waker that blocks until the test opens a gate.
  * Then the readings answer against a real (SQLite, temporary) store: its
  * body byte for byte as the printf-based formatting wrote it before the
- * printf-free one (raw and downsampled). */
+ * printf-free one (raw and downsampled); and a read's freshness: it sees
+ * every reading of its device queued before it, while records of other
+ * devices do not make it wait (store_sync_device). Last the completeness
+ * answer, formatted from a copy taken under the tracker's lock: byte for
+ * byte what the model formats in place. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,10 +25,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "completeness.h"
+#include "completeness_json.h"
 #include "log.h"
 #include "query.h"
 #include "sbuf.h"
 #include "store.h"
+#include "tracker.h"
 
 /* The worker calls wake() after each answer; it waits here until released. */
 typedef struct gate {
@@ -253,17 +260,41 @@ static double awkward(int i, int c)
     return v[(i * 5 + c * 3) % (int)(sizeof v / sizeof v[0])] + (i % 4 == 3 ? 0.0001 * c : 0);
 }
 
-static void test_readings_body_is_byte_identical(void **state)
-{
-    (void)state;
-    char dir[] = "/tmp/test_query_XXXXXX";
-    assert_non_null(mkdtemp(dir));
+/* A SQLite store in a fresh temporary directory. */
+typedef struct tmp_store {
+    char dir[32];
     char path[64];
-    snprintf(path, sizeof path, "%s/q.db", dir);
-    store_options so = {.path = path};
+} tmp_store;
+
+static store *tmp_store_open(tmp_store *t)
+{
+    snprintf(t->dir, sizeof t->dir, "/tmp/test_query_XXXXXX");
+    assert_non_null(mkdtemp(t->dir));
+    snprintf(t->path, sizeof t->path, "%s/q.db", t->dir);
+    store_options so = {.path = t->path};
     store *st = NULL;
     char err[256];
     assert_int_equal(store_open(&so, &st, err, sizeof err), STORE_OK);
+    return st;
+}
+
+static void tmp_store_close(tmp_store *t, store *st)
+{
+    store_close(st);
+    char f[80];
+    const char *suffix[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(f, sizeof f, "%s%s", t->path, suffix[i]);
+        (void)unlink(f);
+    }
+    assert_int_equal(rmdir(t->dir), 0);
+}
+
+static void test_readings_body_is_byte_identical(void **state)
+{
+    (void)state;
+    tmp_store ts;
+    store *st = tmp_store_open(&ts);
     const int64_t t0 = 1795794000000;
     const int n = 300;
     for (int i = 0; i < n; i++) {
@@ -313,14 +344,167 @@ static void test_readings_body_is_byte_identical(void **state)
         sbuf_free(&got);
         sbuf_free(&want);
     }
-    store_close(st);
-    char f[80];
-    const char *suffix[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(f, sizeof f, "%s%s", path, suffix[i]);
-        (void)unlink(f);
+    tmp_store_close(&ts, st);
+}
+
+static telemetry_reading reading_of(const char *dev, int64_t seq)
+{
+    telemetry_reading r;
+    memset(&r, 0, sizeof r);
+    snprintf(r.device_id, sizeof r.device_id, "%s", dev);
+    r.received_ms = 1795794000000 + seq * 1000;
+    r.present = TELEMETRY_HAS_SEQ | TELEMETRY_HAS_BOOT | TELEMETRY_HAS_HEART_RATE;
+    r.seq = seq;
+    r.boot = 1;
+    r.heart_rate = 60 + (double)(seq % 40);
+    return r;
+}
+
+/* "total":N of a readings answer, or -1. */
+static long answer_total(const sbuf *o)
+{
+    const char *p = strstr(sbuf_data(o), "\"total\":");
+    return p ? strtol(p + 8, NULL, 10) : -1;
+}
+
+/* A readings answer right after the puts, without a store_sync of the
+ * test's own: the worker's read must see every one of them. A device with
+ * nothing queued needs no wait at all, even with a zero timeout, while
+ * another device's records still wait for their group commit. */
+static void test_read_sees_its_device_and_waits_for_it_only(void **state)
+{
+    (void)state;
+    tmp_store ts;
+    store *st = tmp_store_open(&ts);
+    for (int round = 0; round < 3; round++) {
+        for (int i = 1; i <= 50; i++) {
+            telemetry_reading r = reading_of("DEV_A", round * 50 + i);
+            assert_int_equal(store_put_reading(st, &r), STORE_OK);
+        }
+        query_job j = job(QUERY_READINGS, NULL);
+        strcpy(j.dev, "DEV_A");
+        j.from = 0;
+        j.to = INT64_MAX / 2;
+        j.max_points = 1000;
+        sbuf got;
+        sbuf_init(&got, 16);
+        assert_int_equal(query_run(st, NULL, &j, &got), 200);
+        assert_int_equal(answer_total(&got), (round + 1) * 50);
+        sbuf_free(&got);
     }
-    assert_int_equal(rmdir(dir), 0);
+    /* One reading of A queued, none of B ever: B's wait is over at once. */
+    telemetry_reading r = reading_of("DEV_A", 1000);
+    assert_int_equal(store_put_reading(st, &r), STORE_OK);
+    assert_int_equal(store_sync_device(st, "DEV_B", 0), STORE_OK);
+    assert_int_equal(store_sync_device(st, "DEV_A", 10000), STORE_OK);
+    store_stats ss;
+    store_get_stats(st, &ss);
+    assert_int_equal(ss.stored, 151);
+    assert_int_equal(store_sync_device(st, "DEV_A", 0), STORE_OK); /* nothing left */
+    assert_int_equal(store_sync_device(st, NULL, 0), STORE_EINVAL);
+    tmp_store_close(&ts, st);
+}
+
+/* More devices than the store remembers: the table starts over, and a
+ * device it forgot still waits for everything queued up to then. */
+static void test_sync_device_past_the_table_bound(void **state)
+{
+    (void)state;
+    tmp_store ts;
+    store *st = tmp_store_open(&ts);
+    const int ndev = 16384 + 1; /* STORE_PENDING_DEVICES_MAX + 1 */
+    for (int d = 0; d < ndev; d++) {
+        char id[16];
+        snprintf(id, sizeof id, "D%05d", d);
+        telemetry_reading r = reading_of(id, 1);
+        assert_int_equal(store_put_reading(st, &r), STORE_OK);
+    }
+    assert_int_equal(store_sync_device(st, "D00000", 20000), STORE_OK);
+    store_stats ss;
+    store_get_stats(st, &ss);
+    assert_int_equal(ss.stored, ndev);
+    tmp_store_close(&ts, st);
+}
+
+/* Feeds the tracker and a twin model the same: received seqs with holes,
+ * unstored ones (pending), a boot end, across three boots. */
+static void feed_both(tracker *t, completeness *twin)
+{
+    completeness_actions a;
+    const char *id = "DEV_C";
+    int64_t now = 1000;
+    for (int64_t boot = 1; boot <= 3; boot++) {
+        for (int64_t seq = 1; seq <= 400; seq++, now += 10) {
+            if (seq % 7 == 3 || (seq > 50 && seq < 61 + boot))
+                continue; /* never arrives: a gap */
+            int stored = seq % 13 != 5;
+            completeness_actions_clear(&a);
+            if (stored)
+                (void)completeness_on_reading(twin, &a, id, boot, seq, now);
+            else
+                (void)completeness_on_unstored(twin, &a, id, boot, seq, now);
+            (void)tracker_on_reading(t, id, boot, seq, stored, now, &a);
+        }
+        completeness_actions_clear(&a);
+        (void)completeness_on_boot_end(twin, &a, id, boot, 420, now);
+        (void)tracker_on_boot_end(t, id, boot, 420, now, &a);
+    }
+    /* An hour on, nobody having been asked: the old boots' gaps are lost. */
+    now += 3600 * 1000;
+    completeness_actions_clear(&a);
+    (void)completeness_tick(twin, &a, now, 0, 0);
+    (void)tracker_tick(t, now, 0, 0, &a);
+}
+
+static void test_completeness_answer_from_a_copy_is_identical(void **state)
+{
+    (void)state;
+    tracker *t = tracker_create(NULL);
+    completeness *twin = completeness_new(NULL);
+    assert_non_null(t);
+    assert_non_null(twin);
+    feed_both(t, twin);
+    const struct {
+        int64_t boot, from, to;
+        size_t max_gaps;
+    } cases[] = {{-1, 0, INT64_MAX / 2, 1000}, {2, 0, INT64_MAX / 2, 1000}, {3, 40, 90, 1000},
+                 {1, 0, 500, 4},               {7, 0, 100, 1000},          {-1, 100, 50, 10}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        sbuf got, want;
+        sbuf_init(&got, 16);
+        sbuf_init(&want, 0);
+        assert_int_equal(tracker_device_json(t, "DEV_C", cases[k].boot, cases[k].from, cases[k].to,
+                                             cases[k].max_gaps, &got),
+                         0);
+        assert_int_equal(completeness_device_json(twin, "DEV_C", cases[k].boot, cases[k].from,
+                                                  cases[k].to, cases[k].max_gaps, &want),
+                         0);
+        assert_true(sbuf_ok(&got) && sbuf_ok(&want) && want.len > 100);
+        assert_string_equal(sbuf_data(&got), sbuf_data(&want));
+        sbuf_free(&got);
+        sbuf_free(&want);
+    }
+    /* Through the query worker's answer too, gaps and all. */
+    query_job j = job(QUERY_COMPLETENESS, NULL);
+    strcpy(j.dev, "DEV_C");
+    j.boot = -1;
+    j.from = 0;
+    j.to = INT64_MAX / 2;
+    sbuf got, want;
+    sbuf_init(&got, 16);
+    sbuf_init(&want, 0);
+    assert_int_equal(query_run(NULL, t, &j, &got), 200);
+    assert_int_equal(completeness_device_json(twin, "DEV_C", -1, 0, INT64_MAX / 2, 1000, &want), 0);
+    assert_non_null(strstr(sbuf_data(&want), "\"state\":\"pending\""));
+    assert_non_null(strstr(sbuf_data(&want), "\"state\":\"lost\""));
+    assert_string_equal(sbuf_data(&got), sbuf_data(&want));
+    sbuf_free(&got);
+    sbuf_free(&want);
+    sbuf_init(&got, 16);
+    assert_int_equal(tracker_device_json(t, "NOBODY", -1, 0, 10, 10, &got), -1);
+    sbuf_free(&got);
+    completeness_free(twin);
+    tracker_destroy(t);
 }
 
 int main(void)
@@ -331,6 +515,9 @@ int main(void)
         cmocka_unit_test(test_cancelled_answers_never_come_back),
         cmocka_unit_test(test_stop_discards_pending_work),
         cmocka_unit_test(test_readings_body_is_byte_identical),
+        cmocka_unit_test(test_read_sees_its_device_and_waits_for_it_only),
+        cmocka_unit_test(test_sync_device_past_the_table_bound),
+        cmocka_unit_test(test_completeness_answer_from_a_copy_is_identical),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
