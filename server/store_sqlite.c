@@ -19,6 +19,13 @@
 
 #define TAG STORE_TAG
 
+/* WAL size (4 KB pages) that triggers a checkpoint; docs/BENCHMARKS.md,
+ * "Issue 13 — the SQLite writer's cost per reading". A power cut may lose
+ * the transactions since the last checkpoint (synchronous=NORMAL): at most
+ * this many pages, ~5 commits at 10,000 readings/s, which the completeness
+ * tracker asks the devices to resend like any other gap. */
+#define STORE_WAL_CHECKPOINT_PAGES 4000
+
 
 /* Schema steps: migrations[i] takes user_version i to i + 1. Append only;
  * never edit a released step. */
@@ -507,6 +514,15 @@ static int store__open_writer(store_sqlite *st, const char *path, char *err, siz
     char msg[256];
     if (store__exec_sql(st->wdb, "PRAGMA synchronous=NORMAL", msg, sizeof msg) != 0) {
         snprintf(err, errlen, "%s: %s", path, msg);
+        return -1;
+    }
+    /* Checkpoint when the WAL passes STORE_WAL_CHECKPOINT_PAGES, not
+     * SQLite's 1,000: at 10,000 devices x 1 Hz a commit writes hundreds of
+     * pages (one leaf per device, and most of the devices table), so the
+     * default checkpointed — two fdatasyncs and a copy of every page back —
+     * every commit or two, copying the same devices pages each time. */
+    if (sqlite3_wal_autocheckpoint(st->wdb, STORE_WAL_CHECKPOINT_PAGES) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: wal_autocheckpoint: %s", path, sqlite3_errmsg(st->wdb));
         return -1;
     }
     if (store__migrate(st->wdb, path, err, errlen) != 0)

@@ -6,7 +6,6 @@
 #include "vclock.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,6 +168,38 @@ static int store__step_int(sqlite3_stmt *s, int64_t *out)
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_DONE : rc;
 }
 
+/* Appends tag and text (at most max bytes of it) and a 0x1f, or "-\x1f"
+ * when text is NULL; returns the end. */
+static char *store__meta_part(char *o, char tag, const char *text, size_t max)
+{
+    if (text) {
+        size_t n = strnlen(text, max);
+        *o++ = tag;
+        memcpy(o, text, n);
+        o += n;
+    } else {
+        *o++ = '-';
+    }
+    *o++ = '\x1f';
+    return o;
+}
+
+/* st->metas' key (store_meta.key): "s<sensor_type>\x1f" or "-\x1f", then
+ * "f<fw>\x1f" or "-\x1f", then flags in hex. Built by hand: snprintf cost
+ * ~1,600 instructions per reading, a tenth of the writer's. */
+static void store__meta_key(char key[static TELEMETRY_SENSOR_TYPE_MAX + TELEMETRY_FW_MAX + 16],
+                            const char *sensor_type, const char *fw, uint32_t flags)
+{
+    char *o = store__meta_part(key, 's', sensor_type, TELEMETRY_SENSOR_TYPE_MAX);
+    o = store__meta_part(o, 'f', fw, TELEMETRY_FW_MAX);
+    int shift = 28;
+    while (shift > 0 && !(flags >> shift))
+        shift -= 4;
+    for (; shift >= 0; shift -= 4)
+        *o++ = "0123456789abcdef"[(flags >> shift) & 0xf];
+    *o = '\0';
+}
+
 /* The reading_meta id of the reading's (sensor_type, fw, flags not held
  * by columns), creating the row on first sight; 0 when it has none. */
 static int store__meta_id(store_sqlite *st, const telemetry_reading *r, int64_t *id)
@@ -181,8 +212,7 @@ static int store__meta_id(store_sqlite *st, const telemetry_reading *r, int64_t 
     if (!has_st && !has_fw && !flags)
         return SQLITE_DONE;
     store_meta e = {.id = 0};
-    snprintf(e.key, sizeof e.key, "%s%s\x1f%s%s\x1f%" PRIx32, has_st ? "s" : "-",
-             has_st ? r->sensor_type : "", has_fw ? "f" : "-", has_fw ? r->fw : "", flags);
+    store__meta_key(e.key, has_st ? r->sensor_type : NULL, has_fw ? r->fw : NULL, flags);
     const store_meta *m = idtable_find(&st->metas, e.key);
     if (m) {
         *id = m->id;

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <sqlite3.h>
 
@@ -1442,6 +1443,42 @@ static void test_sqlite_bytes_per_reading(void **state)
     assert_true(per_reading < 64);
 }
 
+/* The writer checkpoints its WAL at its own threshold (store_sqlite.c,
+ * STORE_WAL_CHECKPOINT_PAGES = 4,000 pages), not SQLite's 1,000, and still
+ * checkpoints: SQLite reuses the -wal file from its start after a
+ * checkpoint without shrinking it, so the file's size is the most frames
+ * the WAL ever held. 60 rounds of one committed reading per device write
+ * well over 4,000 frames in commits of a few hundred at most. */
+static void test_sqlite_wal_checkpoint_threshold(void **state)
+{
+    if (pg_url)
+        skip(); /* SQLite-only: the SQLite WAL file */
+    fixture *f = *state;
+    store *st = open_store(f, 4096, 0, 0);
+    char wal[sizeof f->path + 8];
+    snprintf(wal, sizeof wal, "%s-wal", f->path);
+    const long ndev = 1000, rounds = 60, frame = 4096 + 24; /* page + frame header */
+    long most = 0;
+    for (long seq = 0; seq < rounds; seq++) {
+        for (long dev = 0; dev < ndev; dev++) {
+            char id[32];
+            snprintf(id, sizeof id, "W%04ld", dev);
+            telemetry_reading r = reading_seq(id, 1795794000000 + seq * 1000, 7, seq);
+            assert_int_equal(store_put_reading(st, &r), STORE_OK);
+        }
+        assert_int_equal(store_sync(st, 10000), STORE_OK);
+        struct stat sb;
+        assert_int_equal(stat(wal, &sb), 0);
+        long frames = ((long)sb.st_size - 32) / frame;
+        most = frames > most ? frames : most;
+    }
+    store_close(st);
+    assert_int_equal(db_int(f->path, "SELECT count(*) FROM readings"), ndev * rounds);
+    printf("WAL: at most %ld frames\n", most);
+    assert_true(most > 1500); /* not checkpointed at SQLite's 1,000 */
+    assert_true(most <= 5000); /* checkpointed at 4,000 (plus the commit that crossed it) */
+}
+
 int main(void)
 {
     log_threshold = LOG_LEVEL_ERROR;
@@ -1463,6 +1500,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sqlite_migrate_from_v5, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_compact_values_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_bytes_per_reading, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite_wal_checkpoint_threshold, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
