@@ -5,6 +5,11 @@
  *                        store_put_*, hub_post_quiet; hub_kick once per
  *                        read burst (or every INGEST_KICK_EVERY posts)
  *     socket writable  → mosquitto_loop_write
+ *   writes             the client is in libmosquitto's "threaded" mode, so
+ *                        nothing it queues (PUBACKs, publishes) is written
+ *                        at once: one ingest__write per pass sends the
+ *                        burst's PUBACKs (corked: one segment) after the
+ *                        readings were handled
  *     eventfd          → publish what ingest_publish() queued; check stop
  *     every second     → mosquitto_loop_misc (keepalive)
  *     every 250 ms     → completeness tick: resend requests, timeouts, losses
@@ -27,7 +32,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -93,6 +101,7 @@ struct ingest {
     thread_owner owner;
     completeness_actions act; /* the tracker's last decisions, carried out by ingest__act */
     int socket_up;            /* TCP connected (CONNACK may still be pending) */
+    int acks_owed;            /* QoS 1 messages read since the last write: their PUBACKs wait */
     int64_t next_connect_ms;
     int backoff_ms;
     int failed_attempts;      /* connection attempts since the last success */
@@ -884,6 +893,8 @@ static void ingest__on_message(struct mosquitto *mosq, void *obj, const struct m
     (void)props;
     ingest *in = obj;
     THREAD_ASSERT_OWNER(&in->owner);
+    if (msg->qos > 0)
+        in->acks_owed++; /* libmosquitto queued its PUBACK before calling us */
     uint64_t t_ns = vclock_mono_ns();
     char id[TELEMETRY_ID_MAX + 1];
     telemetry_kind kind;
@@ -1064,6 +1075,35 @@ static void ingest__flush_publishes(ingest *in)
     }
 }
 
+static void ingest__cork(int sock, int on)
+{
+    /* Only a hint: a socket that refuses it still sends, one segment per packet. */
+    if (setsockopt(sock, IPPROTO_TCP, TCP_CORK, &on, sizeof on) != 0)
+        LOG_D(TAG, "TCP_CORK %d: %s", on, strerror(errno));
+}
+
+/* Sends what libmosquitto queued. In threaded mode (ingest_create) a PUBACK
+ * is queued, not written, when its PUBLISH is read: a burst's acks go out
+ * here together, after the readings were handled, instead of one send() —
+ * and one pass through the broker's receive path — per reading. Corked when
+ * there are several so that they leave as one segment. */
+static int ingest__write(ingest *in)
+{
+    THREAD_ASSERT_OWNER(&in->owner);
+    if (!mosquitto_want_write(in->mosq)) {
+        in->acks_owed = 0;
+        return MOSQ_ERR_SUCCESS;
+    }
+    int sock = in->acks_owed > 1 ? mosquitto_socket(in->mosq) : -1;
+    if (sock >= 0)
+        ingest__cork(sock, 1);
+    int rc = mosquitto_loop_write(in->mosq, 1000);
+    if (sock >= 0 && in->socket_up && mosquitto_socket(in->mosq) == sock)
+        ingest__cork(sock, 0);
+    in->acks_owed = 0;
+    return rc;
+}
+
 static void *ingest__main(void *arg)
 {
     ingest *in = arg;
@@ -1123,8 +1163,8 @@ static void *ingest__main(void *arg)
             ingest__flush_publishes(in);
             ingest__alarm_republish(in);
         }
-        if (rc == MOSQ_ERR_SUCCESS && in->socket_up && mosquitto_want_write(in->mosq))
-            rc = mosquitto_loop_write(in->mosq, 1000);
+        if (rc == MOSQ_ERR_SUCCESS && in->socket_up)
+            rc = ingest__write(in);
         now = vclock_mono_ms();
         if (rc == MOSQ_ERR_SUCCESS && in->socket_up && now - last_misc >= 1000) {
             rc = mosquitto_loop_misc(in->mosq);
@@ -1142,8 +1182,8 @@ static void *ingest__main(void *arg)
             ingest__tick(in, now);
             in->next_tick_ms = now + TICK_MS;
             /* Requests just queued go out now, not at the next poll. */
-            if (in->socket_up && atomic_load(&in->connected) && mosquitto_want_write(in->mosq) &&
-                mosquitto_loop_write(in->mosq, 1000) != MOSQ_ERR_SUCCESS) {
+            if (in->socket_up && atomic_load(&in->connected) &&
+                ingest__write(in) != MOSQ_ERR_SUCCESS) {
                 ingest__on_disconnect(in->mosq, in, MOSQ_ERR_CONN_LOST, NULL);
                 ingest__schedule_reconnect(in, "write failed");
             }
@@ -1218,6 +1258,12 @@ int ingest_create(const vigil_config *cfg, store *st, hub *h, vigil_metrics *m, 
                          cfg->mqtt_version == 5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
     mosquitto_int_option(in->mosq, MOSQ_OPT_TCP_NODELAY, 1);
     mosquitto_int_option(in->mosq, MOSQ_OPT_RECEIVE_MAXIMUM, 1000);
+    /* "Threaded": libmosquitto then queues every packet instead of writing
+     * it from inside the call (packet__queue), and ingest__write sends them
+     * once per loop pass. Nothing else changes for a client driven by its
+     * own loop: it still takes its internal locks, which are uncontended
+     * since only the ingest thread touches it. */
+    mosquitto_threaded_set(in->mosq, true);
     if (cfg->username || cfg->password) {
         int rc = mosquitto_username_pw_set(in->mosq, cfg->username, cfg->password);
         if (rc != MOSQ_ERR_SUCCESS) {
