@@ -70,6 +70,8 @@ static const opt_def opts[] = {
      "messages queued per WebSocket client before it is disconnected"},
     {"ws-flush-ms", "VIGIL_WS_FLUSH_MS", OPT_INT, F(ws_flush_ms), "0", 0, 1000,
      "hold live messages up to this many ms after the last send, to send them together (0: at once)"},
+    {"ingest-hold-us", "VIGIL_INGEST_HOLD_US", OPT_INT, F(ingest_hold_us), "0", 0, 100000,
+     "after reading from the broker, wait this many µs before reading again, to read in bursts (0: at once)"},
     {"http-tls-cert", "VIGIL_HTTP_TLS_CERT", OPT_STR, F(http_tls_cert), NULL, 0, 0,
      "certificate (PEM) for vigild's own listener: HTTPS and wss:// only"},
     {"http-tls-key", "VIGIL_HTTP_TLS_KEY", OPT_STR, F(http_tls_key), NULL, 0, 0,

@@ -26,6 +26,7 @@ typedef struct vigil_config {
     char *client_id;
     int keepalive_s;
     int64_t session_expiry_s;
+    int ingest_hold_us;    /* pause after a read pass before reading again, µs (0: none) */
     char *username;
     char *password;        /* from password_file, VIGIL_PASSWORD or the config file */
     char *password_file;

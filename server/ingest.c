@@ -1,6 +1,7 @@
 /* ingest — see ingest.h. The loop, in one picture:
  *
  *   poll(mosquitto socket [+POLLOUT when want_write], eventfd)
+ *     (--ingest-hold-us: after a pass that read, only the eventfd for N µs)
  *     socket readable  → mosquitto_loop_read → ingest__on_message → validate →
  *                        store_put_*, hub_post_quiet; hub_kick once per
  *                        read burst (or every INGEST_KICK_EVERY posts)
@@ -8,6 +9,13 @@
  *     eventfd          → publish what ingest_publish() queued; check stop
  *     every second     → mosquitto_loop_misc (keepalive)
  *     every 250 ms     → completeness tick: resend requests, timeouts, losses
+ *   writes             with --ingest-hold-us the client is in libmosquitto's
+ *                        "threaded" mode, so nothing it queues (PUBACKs,
+ *                        publishes) is written at once: ingest__write sends
+ *                        the burst's PUBACKs (every ACK_EVERY mid-burst, then
+ *                        at the end of the pass; corked: one segment) after
+ *                        their readings were handled. Without it libmosquitto
+ *                        writes each packet as it is queued.
  *   completeness         the tracker decides under its lock; what it decided
  *                        (resends, lost ranges) is done here after the lock
  *                        is dropped (ingest__act)
@@ -27,7 +35,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,6 +68,7 @@
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 30000
 #define READ_BURST 512        /* packets read per wake-up at most */
+#define ACK_EVERY 8           /* PUBACKs held mid-burst at most: well under the broker's window */
 #define TICK_MS 250           /* completeness tick period */
 #define INGEST_KICK_EVERY 32  /* posts before the web thread is woken mid-burst */
 #define TICK_MAX_REQUESTS 64  /* resend requests per tick, on top of the tracker's own rate */
@@ -93,6 +105,7 @@ struct ingest {
     thread_owner owner;
     completeness_actions act; /* the tracker's last decisions, carried out by ingest__act */
     int socket_up;            /* TCP connected (CONNACK may still be pending) */
+    int acks_owed;            /* QoS 1 messages read since the last write: their PUBACKs wait */
     int64_t next_connect_ms;
     int backoff_ms;
     int failed_attempts;      /* connection attempts since the last success */
@@ -884,6 +897,8 @@ static void ingest__on_message(struct mosquitto *mosq, void *obj, const struct m
     (void)props;
     ingest *in = obj;
     THREAD_ASSERT_OWNER(&in->owner);
+    if (msg->qos > 0)
+        in->acks_owed++; /* libmosquitto queued its PUBACK before calling us */
     uint64_t t_ns = vclock_mono_ns();
     char id[TELEMETRY_ID_MAX + 1];
     telemetry_kind kind;
@@ -1064,6 +1079,35 @@ static void ingest__flush_publishes(ingest *in)
     }
 }
 
+static void ingest__cork(int sock, int on)
+{
+    /* Only a hint: a socket that refuses it still sends, one segment per packet. */
+    if (setsockopt(sock, IPPROTO_TCP, TCP_CORK, &on, sizeof on) != 0)
+        LOG_D(TAG, "TCP_CORK %d: %s", on, strerror(errno));
+}
+
+/* Sends what libmosquitto queued. In threaded mode (ingest_create, with
+ * --ingest-hold-us) a PUBACK is queued, not written, when its PUBLISH is
+ * read: a burst's acks go out here together, after the readings were
+ * handled, corked so that they leave as one segment — one pass through the
+ * broker's receive path per burst instead of per reading. */
+static int ingest__write(ingest *in)
+{
+    THREAD_ASSERT_OWNER(&in->owner);
+    if (!mosquitto_want_write(in->mosq)) {
+        in->acks_owed = 0;
+        return MOSQ_ERR_SUCCESS;
+    }
+    int sock = in->acks_owed > 1 ? mosquitto_socket(in->mosq) : -1;
+    if (sock >= 0)
+        ingest__cork(sock, 1);
+    int rc = mosquitto_loop_write(in->mosq, 1000);
+    if (sock >= 0 && in->socket_up && mosquitto_socket(in->mosq) == sock)
+        ingest__cork(sock, 0);
+    in->acks_owed = 0;
+    return rc;
+}
+
 static void *ingest__main(void *arg)
 {
     ingest *in = arg;
@@ -1071,6 +1115,7 @@ static void *ingest__main(void *arg)
     thread_owner_bind(&in->owner);
     ingest__apply_buckets(in); /* what the cluster decided before we ran: before any message */
     int64_t last_misc = vclock_mono_ms();
+    int hold = 0; /* the last pass read packets and --ingest-hold-us is set */
     while (!atomic_load(&in->stop)) {
         int64_t now = vclock_mono_ms();
         if (!in->socket_up && now >= in->next_connect_ms)
@@ -1078,7 +1123,12 @@ static void *ingest__main(void *arg)
         struct pollfd pfd[2] = {{.fd = in->efd, .events = POLLIN}};
         int nfds = 1;
         int sock = in->socket_up ? mosquitto_socket(in->mosq) : -1;
-        if (sock >= 0) {
+        /* Held: the next readings gather in the kernel for hold µs and are
+         * then read in one pass, instead of one wake-up each at light load.
+         * Only the eventfd is watched meanwhile (stop, publishes). */
+        if (hold && (sock < 0 || mosquitto_want_write(in->mosq)))
+            hold = 0;
+        if (sock >= 0 && !hold) {
             pfd[1].fd = sock;
             pfd[1].events = POLLIN | (mosquitto_want_write(in->mosq) ? POLLOUT : 0);
             nfds = 2;
@@ -1089,10 +1139,14 @@ static void *ingest__main(void *arg)
             int64_t wait = in->next_connect_ms - vclock_mono_ms();
             timeout = wait < 0 ? 0 : wait > TICK_MS ? TICK_MS : (int)wait;
         }
-        if (poll(pfd, (nfds_t)nfds, timeout) < 0 && errno != EINTR) {
+        struct timespec ts = {timeout / 1000, (long)(timeout % 1000) * 1000000L};
+        if (hold)
+            ts = (struct timespec){0, (long)in->cfg->ingest_hold_us * 1000L};
+        if (ppoll(pfd, (nfds_t)nfds, &ts, NULL) < 0 && errno != EINTR) {
             LOG_E(TAG, "poll: %s", strerror(errno));
             break;
         }
+        hold = 0;
         if (pfd[0].revents & POLLIN) {
             uint64_t v;
             if (read(in->efd, &v, sizeof v) < 0 && errno != EAGAIN)
@@ -1108,13 +1162,21 @@ static void *ingest__main(void *arg)
             /* libmosquitto 2.0 reads one packet per call: keep reading
              * while the kernel holds more, instead of one poll() per
              * reading. Bounded so publishes and keepalive still run. */
-            int more = 0;
-            for (int i = 0; i < READ_BURST; i++) {
+            int more = 0, i = 0;
+            while (i < READ_BURST) {
                 rc = mosquitto_loop_read(in->mosq, 1);
+                i++;
                 if (rc != MOSQ_ERR_SUCCESS || !in->socket_up ||
                     ioctl(sock, FIONREAD, &more) != 0 || more <= 0)
                     break;
+                /* The broker sends only so many unacknowledged messages
+                 * (max_inflight_messages, 20 by default): acks held for a
+                 * whole burst would drain its window and stall the flow. */
+                if (in->acks_owed >= ACK_EVERY && (rc = ingest__write(in)) != MOSQ_ERR_SUCCESS)
+                    break;
             }
+            /* A full burst means a backlog: no hold, read on at once. */
+            hold = in->cfg->ingest_hold_us > 0 && rc == MOSQ_ERR_SUCCESS && i < READ_BURST;
             ingest__kick(in);
         }
         ingest__apply_buckets(in);
@@ -1123,8 +1185,8 @@ static void *ingest__main(void *arg)
             ingest__flush_publishes(in);
             ingest__alarm_republish(in);
         }
-        if (rc == MOSQ_ERR_SUCCESS && in->socket_up && mosquitto_want_write(in->mosq))
-            rc = mosquitto_loop_write(in->mosq, 1000);
+        if (rc == MOSQ_ERR_SUCCESS && in->socket_up)
+            rc = ingest__write(in);
         now = vclock_mono_ms();
         if (rc == MOSQ_ERR_SUCCESS && in->socket_up && now - last_misc >= 1000) {
             rc = mosquitto_loop_misc(in->mosq);
@@ -1142,8 +1204,8 @@ static void *ingest__main(void *arg)
             ingest__tick(in, now);
             in->next_tick_ms = now + TICK_MS;
             /* Requests just queued go out now, not at the next poll. */
-            if (in->socket_up && atomic_load(&in->connected) && mosquitto_want_write(in->mosq) &&
-                mosquitto_loop_write(in->mosq, 1000) != MOSQ_ERR_SUCCESS) {
+            if (in->socket_up && atomic_load(&in->connected) &&
+                ingest__write(in) != MOSQ_ERR_SUCCESS) {
                 ingest__on_disconnect(in->mosq, in, MOSQ_ERR_CONN_LOST, NULL);
                 ingest__schedule_reconnect(in, "write failed");
             }
@@ -1218,6 +1280,16 @@ int ingest_create(const vigil_config *cfg, store *st, hub *h, vigil_metrics *m, 
                          cfg->mqtt_version == 5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
     mosquitto_int_option(in->mosq, MOSQ_OPT_TCP_NODELAY, 1);
     mosquitto_int_option(in->mosq, MOSQ_OPT_RECEIVE_MAXIMUM, 1000);
+    /* With --ingest-hold-us, "threaded": libmosquitto then queues every
+     * packet instead of writing it from inside the call (packet__queue), and
+     * ingest__write sends a burst's PUBACKs together. Nothing else changes
+     * for a client driven by its own loop: it still takes its internal
+     * locks, uncontended since only the ingest thread touches it. Without
+     * the hold, each PUBACK goes out as its PUBLISH is read, before the
+     * reading is handled: held acks then cost the ingest thread more
+     * wake-ups at light load than they save (docs/BENCHMARKS.md, "Issue 13 —
+     * ingest: PUBACKs and wake-ups"). */
+    mosquitto_threaded_set(in->mosq, cfg->ingest_hold_us > 0);
     if (cfg->username || cfg->password) {
         int rc = mosquitto_username_pw_set(in->mosq, cfg->username, cfg->password);
         if (rc != MOSQ_ERR_SUCCESS) {
