@@ -197,9 +197,9 @@ def run_bench(bport, devices, rates, clients, step, warmup, label, recv, watch, 
         return json.load(f)
 
 
-def run_one(subject, devices, rates, clients, step, warmup, label, stop_on_fail=False):
+def run_one(subject, devices, rates, clients, step, warmup, label, stop_on_fail=False, vextra=()):
     """One measurement: fresh broker, fresh subject, vigil-bench. Returns the
-    vigil-bench JSON plus subject extras."""
+    vigil-bench JSON plus subject extras. vextra: more vigild options."""
     broker, bport, wsport = start_broker(ws=subject == "mqttws")
     subj = None
     watch = [f"mosquitto:{broker.pid}"]
@@ -220,7 +220,7 @@ def run_one(subject, devices, rates, clients, step, warmup, label, stop_on_fail=
                 db = os.path.join(args.out, f"vigild-{lport}.db")
                 _, tokfile = vigild_token(db)
                 recv += ["--token-file", tokfile]
-                subj = start_vigild(bport, lport, db, "vigild.log")
+                subj = start_vigild(bport, lport, db, "vigild.log", vextra)
                 recv += ["--subscribe", '{"type":"subscribe","batch":true}']
             elif subject == "python":
                 db = os.path.join(args.out, f"python-{lport}.db")
@@ -919,7 +919,7 @@ def versions():
 def main():
     os.makedirs(args.out, exist_ok=True)
     q = args.quick
-    phases = set((args.only or "fixed,clients,ramp,history,histload,alarms,stores,instances").split(","))
+    phases = set((args.only or "fixed,clients,ramp,quiet,history,histload,alarms,stores,instances").split(","))
     have_nodered = os.path.exists(NODERED)
     subjects = ["sub", "relay", "vigild", "python"] + (["nodered"] if have_nodered else [])
     if not have_nodered:
@@ -959,6 +959,22 @@ def main():
             res["sustainable_msgs_per_s"] = sustainable(res)
             log(f"   ramp {s}: sustainable {res['sustainable_msgs_per_s']:.0f} msg/s")
             out["ramp"].append(res)
+    # The quiet ward (issue 13: <= 5 % of a core, p99 unchanged): 1,000 x 1 Hz,
+    # 10 clients, storage on, as shipped and with the opt-in wake-up windows;
+    # and the fleet case with the ingest hold, where batched PUBACKs pay most.
+    if "quiet" in phases:
+        out["quiet"] = []
+        variants = [("default", ()), ("flush 5 ms", ("--ws-flush-ms", "5")),
+                    ("flush 5 ms + hold 5 ms", ("--ws-flush-ms", "5", "--ingest-hold-us", "5000"))]
+        for name, vx in variants:
+            res = run_one("vigild", 200 if q else 1000, [1], 10, step, warm, f"quiet_{len(out['quiet'])}", vextra=vx)
+            res["variant"], res["workload"] = name, "quiet"
+            out["quiet"].append(res)
+        if not q:
+            res = run_one("vigild", 10000, [1], 1, step, warm, "w_10kx1_vigild_1c_hold",
+                          vextra=("--ingest-hold-us", "1000"))
+            res["variant"], res["workload"] = "10k x 1 Hz, 1 client, hold 1 ms", "w_10kx1_1c_hold"
+            out["quiet"].append(res)
     if "history" in phases:
         out["history"] = history_bench(q)
     if "histload" in phases:
