@@ -62,7 +62,7 @@ if [ "$QUICK" = 1 ]; then
 else
   RESULTS="$HERE/results/latest.json"
   step "full run (logs in $OUT)"
-  timeout 1080 /usr/bin/python3 "$HERE/orchestrate.py" --build "$BUILD" --out "$OUT" --results "$RESULTS"
+  timeout 1500 /usr/bin/python3 "$HERE/orchestrate.py" --build "$BUILD" --out "$OUT" --results "$RESULTS"
   step "report: docs/BENCHMARKS.md, docs/img/bench-*.png"
   /usr/bin/python3 "$HERE/report.py" "$RESULTS" "$SRC/docs/BENCHMARKS.md"
 fi
