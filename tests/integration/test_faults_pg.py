@@ -34,7 +34,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "support"))
 import test_faults as tf  # noqa: E402  (module, not its classes: their tests are not ours)
 from harness import wait_for  # noqa: E402
-from pg_cluster import PgCluster  # noqa: E402
+from pg_cluster import psql, shared as shared_cluster  # noqa: E402
 from vigil_client import WsCollector, http, metric  # noqa: E402
 
 # FaultTest's parts read the fleet size from their module; this file's is
@@ -50,21 +50,7 @@ CLUSTER = None
 
 def setUpModule():
     global CLUSTER
-    CLUSTER = PgCluster().start()
-
-
-def tearDownModule():
-    if CLUSTER:
-        CLUSTER.destroy()
-
-
-def psql(url, sql, stdin_sql=None):
-    """Rows of one query (tab-separated fields), via Debian's psql."""
-    r = subprocess.run(["psql", url, "-X", "-q", "-tA", "-F", "\t", "-v", "ON_ERROR_STOP=1",
-                        "-c", sql], capture_output=True, text=True, timeout=PSQL_TIMEOUT_S)
-    if r.returncode != 0:
-        raise RuntimeError(f"psql {sql!r}: {r.stderr.strip()}")
-    return [line.split("\t") for line in r.stdout.splitlines() if line]
+    CLUSTER = shared_cluster()  # destroyed at exit
 
 
 class BlackHoleProxy:

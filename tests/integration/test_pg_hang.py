@@ -31,7 +31,6 @@ without the deadline this fails by timing out, not by hanging.
 import http.client as http_client
 import os
 import signal
-import subprocess
 import sys
 import time
 import unittest
@@ -41,11 +40,10 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "support"))
 from harness import (Mosquitto, Proc, TempDirTest, binary, free_port,  # noqa: E402
                      mosquitto_pub, wait_for, wait_port)
-from pg_cluster import PgCluster  # noqa: E402
+from pg_cluster import psql, shared as shared_cluster  # noqa: E402
 from vigil_client import http, metric  # noqa: E402
 
 CLUSTER = None
-PSQL_TIMEOUT_S = 30
 STATEMENT_TIMEOUT_MS = 3000
 ANSWER_MS = STATEMENT_TIMEOUT_MS + 5000  # vigild's deadline for this URL
 SLACK_S = 7  # scheduling on 2 shared cores, ASan, the retry backoff
@@ -54,20 +52,7 @@ DEVICE = "HANG_001"
 
 def setUpModule():
     global CLUSTER
-    CLUSTER = PgCluster().start()
-
-
-def tearDownModule():
-    if CLUSTER:
-        CLUSTER.destroy()
-
-
-def psql(url, sql):
-    r = subprocess.run(["psql", url, "-X", "-q", "-tA", "-F", "\t", "-v", "ON_ERROR_STOP=1",
-                        "-c", sql], capture_output=True, text=True, timeout=PSQL_TIMEOUT_S)
-    if r.returncode != 0:
-        raise RuntimeError(f"psql {sql!r}: {r.stderr.strip()}")
-    return [line.split("\t") for line in r.stdout.splitlines() if line]
+    CLUSTER = shared_cluster()  # destroyed at exit
 
 
 class Stopped:

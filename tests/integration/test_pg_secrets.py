@@ -25,7 +25,6 @@ import os
 import secrets
 import subprocess
 import sys
-import unittest
 import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -33,30 +32,16 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "support"))
 from harness import (Mosquitto, Proc, TempDirTest, binary, free_port, main,  # noqa: E402
                      mosquitto_pub, wait_for, wait_port)
-from pg_cluster import PgCluster  # noqa: E402
+from pg_cluster import psql, shared as shared_cluster  # noqa: E402
 from vigil_client import http, http_full, metric  # noqa: E402
 
 CLUSTER = None
-PSQL_TIMEOUT_S = 30
 CLI_TIMEOUT_S = 30
 
 
 def setUpModule():
     global CLUSTER
-    CLUSTER = PgCluster().start()
-
-
-def tearDownModule():
-    if CLUSTER:
-        CLUSTER.destroy()
-
-
-def psql(url, sql):
-    r = subprocess.run(["psql", url, "-X", "-q", "-tA", "-v", "ON_ERROR_STOP=1", "-c", sql],
-                       capture_output=True, text=True, timeout=PSQL_TIMEOUT_S)
-    if r.returncode != 0:
-        raise RuntimeError(f"psql {sql!r}: {r.stderr.strip()}")
-    return r.stdout
+    CLUSTER = shared_cluster()  # destroyed at exit
 
 
 def with_password(url, password):

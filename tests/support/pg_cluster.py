@@ -38,6 +38,29 @@ def _free_port():
         return s.getsockname()[1]
 
 
+def psql(url, sql, timeout=30):
+    """Rows of one statement (tab-separated fields), via Debian's psql."""
+    r = subprocess.run(["psql", url, "-X", "-q", "-tA", "-F", "\t", "-v", "ON_ERROR_STOP=1",
+                        "-c", sql], capture_output=True, text=True, timeout=timeout)
+    if r.returncode != 0:
+        raise RuntimeError(f"psql {sql!r}: {r.stderr.strip()}")
+    return [line.split("\t") for line in r.stdout.splitlines() if line]
+
+
+_SHARED = None
+
+
+def shared():
+    """One cluster for the whole test process: started on first use,
+    destroyed when the process exits (for a test module's setUpModule)."""
+    global _SHARED
+    if _SHARED is None:
+        import atexit
+        _SHARED = PgCluster().start()
+        atexit.register(_SHARED.destroy)
+    return _SHARED
+
+
 def _as_user():
     """Keyword args for subprocess that drop root to nobody (else nothing)."""
     if os.geteuid() != 0:
