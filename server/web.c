@@ -43,6 +43,13 @@ _Static_assert(HUB_PRE >= LWS_PRE, "HUB_PRE must leave room for lws' frame heade
  * 4 callbacks instead of 13, on the thread that also does the fan-out: ~25 %
  * less web-thread CPU while history queries run (docs/BENCHMARKS.md
  * "Issue 13 — history load, second pass"). */
+/* A request waiting for the query worker: longer than the PostgreSQL
+ * store's own bound on a silent server (its statement_timeout + 5 s, 35 s
+ * by default), so a read the store gives up on is answered with its error
+ * rather than cut by lws's 5 s timeout_secs. Then the answer's body has
+ * WEB_ANSWER_WRITE_S to leave. */
+#define WEB_QUERY_WAIT_S 60
+#define WEB_ANSWER_WRITE_S 30
 #define HTTP_CHUNK (64 * 1024)
 #define MAX_POINTS_DEFAULT 1000
 #define MAX_POINTS_LIMIT 10000
@@ -319,6 +326,7 @@ static int web__query_submit(struct lws *wsi, pss *p, web *w, query_job *job)
         atomic_fetch_add_explicit(&w->m->http_busy, 1, memory_order_relaxed);
         return web__respond_error(wsi, p, 503, "busy, retry");
     }
+    lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, WEB_QUERY_WAIT_S);
     return 0; /* answered from HTTP_WRITEABLE once the worker is done */
 }
 
@@ -355,6 +363,7 @@ static void web__query_answers(web *w)
         p->resp = d.body;
         p->q_status = d.status;
         p->q_ready = 1;
+        lws_set_timeout(d.conn, PENDING_TIMEOUT_USER_OK, WEB_ANSWER_WRITE_S);
         lws_callback_on_writable(d.conn);
     }
 }
