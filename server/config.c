@@ -10,10 +10,11 @@
 #include "log.h"
 #include "telemetry.h"
 
-typedef enum opt_type { OPT_STR, OPT_INT, OPT_BOOL, OPT_DURATION, OPT_SECRET_FILE } opt_type;
+typedef enum opt_type { OPT_STR, OPT_INT, OPT_INT_AUTO, OPT_BOOL, OPT_DURATION, OPT_SECRET_FILE } opt_type;
 
 /* One row per option. `off` is the field's offset in vigil_config; for
- * OPT_INT the field is an int, for OPT_DURATION an int64_t, for OPT_BOOL an
+ * OPT_INT the field is an int (OPT_INT_AUTO: also the word "auto", stored as
+ * CONFIG_AUTO), for OPT_DURATION an int64_t, for OPT_BOOL an
  * int, for OPT_STR / OPT_SECRET_FILE a char *. */
 typedef struct opt_def {
     const char *name;     /* long option and config-file key */
@@ -70,8 +71,9 @@ static const opt_def opts[] = {
      "messages queued per WebSocket client before it is disconnected"},
     {"ws-flush-ms", "VIGIL_WS_FLUSH_MS", OPT_INT, F(ws_flush_ms), "0", 0, 1000,
      "hold live messages up to this many ms after the last send, to send them together (0: at once)"},
-    {"ingest-hold-us", "VIGIL_INGEST_HOLD_US", OPT_INT, F(ingest_hold_us), "0", 0, 100000,
-     "after reading from the broker, wait this many µs before reading again, to read in bursts (0: at once)"},
+    {"ingest-hold-us", "VIGIL_INGEST_HOLD_US", OPT_INT_AUTO, F(ingest_hold_us), "auto", 0, 100000,
+     "after reading from the broker, wait this many µs before reading again, to read in bursts (0: at once; "
+     "auto: 1000 while readings arrive at 3,000/s or more, else at once)"},
     {"http-tls-cert", "VIGIL_HTTP_TLS_CERT", OPT_STR, F(http_tls_cert), NULL, 0, 0,
      "certificate (PEM) for vigild's own listener: HTTPS and wss:// only"},
     {"http-tls-key", "VIGIL_HTTP_TLS_KEY", OPT_STR, F(http_tls_key), NULL, 0, 0,
@@ -161,13 +163,20 @@ static int config__set_opt(vigil_config *cfg, const opt_def *o, const char *val,
         }
         return 0;
     }
+    case OPT_INT_AUTO:
+        if (strcmp(val, "auto") == 0) {
+            *(int *)p = CONFIG_AUTO;
+            return 0;
+        }
+        /* fall through */
     case OPT_INT: {
         char *end;
         errno = 0;
         long long v = strtoll(val, &end, 10);
         if (errno || end == val || *end || v < o->min || v > o->max) {
-            fprintf(stderr, "vigild: %s: %s must be an integer in %lld..%lld, got '%s'\n", from,
-                    o->name, (long long)o->min, (long long)o->max, val);
+            fprintf(stderr, "vigild: %s: %s must be an integer in %lld..%lld%s, got '%s'\n", from,
+                    o->name, (long long)o->min, (long long)o->max, o->type == OPT_INT_AUTO ? " or auto" : "",
+                    val);
             return -1;
         }
         *(int *)p = (int)v;

@@ -26,7 +26,7 @@ typedef struct vigil_config {
     char *client_id;
     int keepalive_s;
     int64_t session_expiry_s;
-    int ingest_hold_us;    /* pause after a read pass before reading again, µs (0: none) */
+    int ingest_hold_us;    /* pause after a read pass before reading again, µs (0: none; CONFIG_AUTO) */
     char *username;
     char *password;        /* from password_file, VIGIL_PASSWORD or the config file */
     char *password_file;
@@ -77,6 +77,7 @@ void config_free(vigil_config *cfg);
  * Pure apart from the messages on stderr (and reading password-file).
  * Returns 0 or -1. */
 #define CONFIG_LINE_MAX 4096
+#define CONFIG_AUTO (-1) /* an option given as "auto" (--ingest-hold-us) */
 int config_parse_text(vigil_config *cfg, const char *text, size_t len, const char *name);
 /* Sets every option to its default (cfg is zeroed first). Returns 0 or -1. */
 int config_defaults(vigil_config *cfg);

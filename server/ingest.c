@@ -1,7 +1,8 @@
 /* ingest — see ingest.h. The loop, in one picture:
  *
  *   poll(mosquitto socket [+POLLOUT when want_write], eventfd)
- *     (--ingest-hold-us: after a pass that read, only the eventfd for N µs)
+ *     (held, readhold.h: after a pass that read, only the eventfd for N µs;
+ *      by default 1 ms while readings arrive at 3,000/s or more)
  *     socket readable  → mosquitto_loop_read → ingest__on_message → validate →
  *                        store_put_*, hub_post_quiet; hub_kick once per
  *                        read burst (or every INGEST_KICK_EVERY posts)
@@ -9,7 +10,7 @@
  *     eventfd          → publish what ingest_publish() queued; check stop
  *     every second     → mosquitto_loop_misc (keepalive)
  *     every 250 ms     → completeness tick: resend requests, timeouts, losses
- *   writes             with --ingest-hold-us the client is in libmosquitto's
+ *   writes             while holds may happen the client is in libmosquitto's
  *                        "threaded" mode, so nothing it queues (PUBACKs,
  *                        publishes) is written at once: ingest__write sends
  *                        the burst's PUBACKs (every ACK_EVERY mid-burst, then
@@ -22,6 +23,7 @@
  *   disconnected       → reconnect after a capped exponential backoff with
  *                        jitter; one log line per state change. */
 #include "ingest.h"
+#include "readhold.h"
 #include "vclock.h"
 
 #include <errno.h>
@@ -106,6 +108,8 @@ struct ingest {
     completeness_actions act; /* the tracker's last decisions, carried out by ingest__act */
     int socket_up;            /* TCP connected (CONNACK may still be pending) */
     int acks_owed;            /* QoS 1 messages read since the last write: their PUBACKs wait */
+    readhold hold;            /* --ingest-hold-us: when the next read waits (readhold.h) */
+    int batching;             /* the client is in "threaded" mode: PUBACKs queued, sent by ingest__write */
     int64_t next_connect_ms;
     int backoff_ms;
     int failed_attempts;      /* connection attempts since the last success */
@@ -1086,8 +1090,8 @@ static void ingest__cork(int sock, int on)
         LOG_D(TAG, "TCP_CORK %d: %s", on, strerror(errno));
 }
 
-/* Sends what libmosquitto queued. In threaded mode (ingest_create, with
- * --ingest-hold-us) a PUBACK is queued, not written, when its PUBLISH is
+/* Sends what libmosquitto queued. In threaded mode (while reads may be held:
+ * readhold_batching) a PUBACK is queued, not written, when its PUBLISH is
  * read: a burst's acks go out here together, after the readings were
  * handled, corked so that they leave as one segment — one pass through the
  * broker's receive path per burst instead of per reading. */
@@ -1115,7 +1119,7 @@ static void *ingest__main(void *arg)
     thread_owner_bind(&in->owner);
     ingest__apply_buckets(in); /* what the cluster decided before we ran: before any message */
     int64_t last_misc = vclock_mono_ms();
-    int hold = 0; /* the last pass read packets and --ingest-hold-us is set */
+    int hold = 0; /* µs the next read waits (readhold_after_pass) */
     while (!atomic_load(&in->stop)) {
         int64_t now = vclock_mono_ms();
         if (!in->socket_up && now >= in->next_connect_ms)
@@ -1141,7 +1145,7 @@ static void *ingest__main(void *arg)
         }
         struct timespec ts = {timeout / 1000, (long)(timeout % 1000) * 1000000L};
         if (hold)
-            ts = (struct timespec){0, (long)in->cfg->ingest_hold_us * 1000L};
+            ts = (struct timespec){hold / 1000000, (long)(hold % 1000000) * 1000L};
         if (ppoll(pfd, (nfds_t)nfds, &ts, NULL) < 0 && errno != EINTR) {
             LOG_E(TAG, "poll: %s", strerror(errno));
             break;
@@ -1158,6 +1162,8 @@ static void *ingest__main(void *arg)
          * wake-up apply to every reading read after it: drain them first. */
         ingest__alarm_ops(in);
         int rc = MOSQ_ERR_SUCCESS;
+        unsigned packets = 0;
+        int backlog = 0;
         if (nfds == 2 && (pfd[1].revents & (POLLIN | POLLERR | POLLHUP))) {
             /* libmosquitto 2.0 reads one packet per call: keep reading
              * while the kernel holds more, instead of one poll() per
@@ -1175,10 +1181,12 @@ static void *ingest__main(void *arg)
                 if (in->acks_owed >= ACK_EVERY && (rc = ingest__write(in)) != MOSQ_ERR_SUCCESS)
                     break;
             }
+            packets = (unsigned)i;
             /* A full burst means a backlog: no hold, read on at once. */
-            hold = in->cfg->ingest_hold_us > 0 && rc == MOSQ_ERR_SUCCESS && i < READ_BURST;
+            backlog = rc != MOSQ_ERR_SUCCESS || i >= READ_BURST;
             ingest__kick(in);
         }
+        hold = readhold_after_pass(&in->hold, vclock_mono_ms(), packets, backlog);
         ingest__apply_buckets(in);
         ingest__alarm_ops(in);
         if (rc == MOSQ_ERR_SUCCESS && in->socket_up && atomic_load(&in->connected)) {
@@ -1187,6 +1195,12 @@ static void *ingest__main(void *arg)
         }
         if (rc == MOSQ_ERR_SUCCESS && in->socket_up)
             rc = ingest__write(in);
+        if (readhold_batching(&in->hold) != in->batching) {
+            /* Between passes, everything queued so far was just written. */
+            in->batching = !in->batching;
+            mosquitto_threaded_set(in->mosq, in->batching);
+            LOG_D(TAG, "PUBACKs %s", in->batching ? "batched (holds on)" : "written at once (holds off)");
+        }
         now = vclock_mono_ms();
         if (rc == MOSQ_ERR_SUCCESS && in->socket_up && now - last_misc >= 1000) {
             rc = mosquitto_loop_misc(in->mosq);
@@ -1239,6 +1253,7 @@ int ingest_create(const vigil_config *cfg, store *st, hub *h, vigil_metrics *m, 
     in->lost_rl = (log_ratelimit)LOG_RATELIMIT_INIT(20);
     snprintf(in->nonce, sizeof in->nonce, "rs-%x-", (unsigned)(vclock_mono_ns() ^ (uint64_t)getpid()) & 0xffffffu);
     in->cfg = cfg;
+    readhold_init(&in->hold, cfg->ingest_hold_us);
     in->st = st;
     in->hub = h;
     in->m = m;
@@ -1280,16 +1295,17 @@ int ingest_create(const vigil_config *cfg, store *st, hub *h, vigil_metrics *m, 
                          cfg->mqtt_version == 5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
     mosquitto_int_option(in->mosq, MOSQ_OPT_TCP_NODELAY, 1);
     mosquitto_int_option(in->mosq, MOSQ_OPT_RECEIVE_MAXIMUM, 1000);
-    /* With --ingest-hold-us, "threaded": libmosquitto then queues every
-     * packet instead of writing it from inside the call (packet__queue), and
-     * ingest__write sends a burst's PUBACKs together. Nothing else changes
-     * for a client driven by its own loop: it still takes its internal
-     * locks, uncontended since only the ingest thread touches it. Without
-     * the hold, each PUBACK goes out as its PUBLISH is read, before the
-     * reading is handled: held acks then cost the ingest thread more
-     * wake-ups at light load than they save (docs/BENCHMARKS.md, "Issue 13 —
-     * ingest: PUBACKs and wake-ups"). */
-    mosquitto_threaded_set(in->mosq, cfg->ingest_hold_us > 0);
+    /* While reads may be held (readhold_batching), "threaded": libmosquitto
+     * then queues every packet instead of writing it from inside the call
+     * (packet__queue; the flag changes nothing else for a client driven by
+     * its own loop, so ingest__main may switch it between passes), and
+     * ingest__write sends a burst's PUBACKs together. Without holds, each
+     * PUBACK goes out as its PUBLISH is read, before the reading is handled:
+     * held acks then cost the ingest thread more wake-ups at light load than
+     * they save (docs/BENCHMARKS.md, "Issue 13 — ingest: PUBACKs and
+     * wake-ups"). */
+    in->batching = readhold_batching(&in->hold);
+    mosquitto_threaded_set(in->mosq, in->batching);
     if (cfg->username || cfg->password) {
         int rc = mosquitto_username_pw_set(in->mosq, cfg->username, cfg->password);
         if (rc != MOSQ_ERR_SUCCESS) {

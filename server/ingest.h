@@ -20,11 +20,13 @@
  * off, session expiry from the config), so readings published while vigild
  * is away are queued by the broker and delivered on reconnect. A reading's
  * PUBACK leaves as its PUBLISH is read (libmosquitto's default) — unless
- * --ingest-hold-us N > 0: then after a pass that read something the loop
- * waits N µs before polling the broker socket again, so that at light load
- * readings are read in bursts (fewer wake-ups, up to N µs added latency),
- * and each PUBACK leaves after its reading was handed to the store and the
- * hub, with the rest of its burst's (at most 8 held), in one corked write.
+ * reads are being held (readhold.h): --ingest-hold-us N > 0, or by default
+ * ("auto") while readings arrive at 3,000/s or more. Then after a pass that
+ * read something the loop waits N µs (auto: 1 ms) before polling the broker
+ * socket again, so that readings are read in bursts (fewer wake-ups, up to
+ * N µs added latency), and each PUBACK leaves after its reading was handed
+ * to the store and the hub, with the rest of its burst's (at most 8 held),
+ * in one corked write.
  *
  * Admission: readings and statuses from a device id vigild does not know
  * yet are refused (device_cap / new_device_rate) when --max-devices are

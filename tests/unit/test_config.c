@@ -1,5 +1,5 @@
-/* Unit tests for server/config.c's --ingest-hold-us (ingest.c's light-load
- * hold): default off, file, environment and argv, bounds refused. */
+/* Unit tests for server/config.c's --ingest-hold-us (ingest.c's read hold,
+ * readhold.h): default auto, file, environment and argv, bounds refused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,12 +11,12 @@
 
 #include "config.h"
 
-static void test_hold_default_off(void **state)
+static void test_hold_default_auto(void **state)
 {
     (void)state;
     vigil_config c;
     assert_int_equal(config_defaults(&c), 0);
-    assert_int_equal(c.ingest_hold_us, 0);
+    assert_int_equal(c.ingest_hold_us, CONFIG_AUTO);
     config_free(&c);
 }
 
@@ -33,6 +33,13 @@ static void test_hold_from_file(void **state)
     const char *neg = "ingest-hold-us = -1\n";
     assert_int_equal(config_parse_text(&c, neg, strlen(neg), "t.conf"), -1);
     assert_int_equal(c.ingest_hold_us, 5000); /* a refused value leaves the last good one */
+    const char *off = "ingest-hold-us = 0\n", *autow = "ingest-hold-us = auto\n", *word = "ingest-hold-us = Auto\n";
+    assert_int_equal(config_parse_text(&c, off, strlen(off), "t.conf"), 0);
+    assert_int_equal(c.ingest_hold_us, 0);
+    assert_int_equal(config_parse_text(&c, autow, strlen(autow), "t.conf"), 0);
+    assert_int_equal(c.ingest_hold_us, CONFIG_AUTO);
+    assert_int_equal(config_parse_text(&c, word, strlen(word), "t.conf"), -1); /* the word is exact */
+    assert_int_equal(c.ingest_hold_us, CONFIG_AUTO);
     config_free(&c);
 }
 
@@ -59,7 +66,7 @@ static void test_hold_env_then_argv(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hold_default_off),
+        cmocka_unit_test(test_hold_default_auto),
         cmocka_unit_test(test_hold_from_file),
         cmocka_unit_test(test_hold_env_then_argv),
     };
