@@ -14,8 +14,6 @@
  *                      instance took meanwhile. */
 #include "cluster.h"
 
-#include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -27,6 +25,7 @@
 #include "idtable.h"
 #include "log.h"
 #include "metrics.h"
+#include "pgwait.h"
 #include "vclock.h"
 #include "vthread.h"
 
@@ -151,8 +150,9 @@ static void cluster__fence(cluster *c, const char *why)
 }
 
 /* One statement with a deadline: a result of the given status, or NULL
- * (the caller fences). Non-blocking reads so a silent server cannot hold
- * ownership past CLUSTER_QUERY_TIMEOUT_MS. */
+ * (the caller fences). One deadline for all its results (pgwait_ready) so
+ * a silent server cannot hold ownership past CLUSTER_QUERY_TIMEOUT_MS; a
+ * server that closed the session gives its error result, logged here. */
 static PGresult *cluster__exec(cluster *c, const char *sql, int nparams, const char *const *params,
                                ExecStatusType want)
 {
@@ -161,17 +161,8 @@ static PGresult *cluster__exec(cluster *c, const char *sql, int nparams, const c
     int64_t deadline = vclock_mono_ms() + CLUSTER_QUERY_TIMEOUT_MS;
     PGresult *first = NULL;
     for (int guard = 0; guard < 1000; guard++) {
-        while (PQisBusy(c->pg)) {
-            int64_t left = deadline - vclock_mono_ms();
-            if (left <= 0)
-                goto fail;
-            struct pollfd pfd = {.fd = PQsocket(c->pg), .events = POLLIN};
-            int pr = poll(&pfd, 1, (int)left);
-            if (pr < 0 && errno != EINTR)
-                goto fail;
-            if (pr > 0 && !PQconsumeInput(c->pg))
-                goto fail;
-        }
+        if (pgwait_ready(c->pg, deadline) != PGWAIT_OK)
+            goto fail;
         PGresult *r = PQgetResult(c->pg);
         if (!r)
             break;

@@ -32,13 +32,14 @@
 #include "store_pg_int.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "log.h"
+#include "pgwait.h"
+#include "vclock.h"
 
 #define TAG STORE_TAG
 #define CONNECT_TIMEOUT_S "10"
@@ -358,52 +359,30 @@ int store_pg__ensure(const store_pg *pg, const char *app, PGconn **c, char *err,
     return store_pg__connect(pg, app, c, err, errlen);
 }
 
-static int64_t store_pg__mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 store_pg_wait store_pg__await(const store_pg *pg, PGconn **c, char *err, size_t errlen)
 {
     if (!*c) {
         snprintf(err, errlen, "%s: connection dropped", pg->label);
         return STORE_PG_WAIT_BROKEN;
     }
-    int64_t deadline = store_pg__mono_ms() + pg->answer_ms;
-    for (;;) {
-        int pending = PQflush(*c); /* 1: output left, the socket is full */
-        if (pending < 0)
-            break;
-        if (!PQisBusy(*c)) /* already buffered: no read needed */
-            return STORE_PG_WAIT_OK;
-        /* Read even while output is pending: a server blocked on sending us
-         * results would otherwise never read the rest. A failed read (the
-         * server closed) leaves the connection bad, so not busy: PQgetResult
-         * then returns its error at once, the server's message included. */
-        (void)PQconsumeInput(*c);
-        if (!PQisBusy(*c))
-            return STORE_PG_WAIT_OK;
-        int64_t left = deadline - store_pg__mono_ms();
-        if (left <= 0) {
-            /* Alive for TCP (keepalives and tcp_user_timeout see nothing
-             * wrong), silent for us: drop it as if lost. */
-            snprintf(err, errlen,
-                     "%s: no answer from the server in %d ms (backend hung or stopped?); "
-                     "connection dropped (pid %d)",
-                     pg->label, pg->answer_ms, PQbackendPID(*c));
-            PQfinish(*c); /* non-blocking: its goodbye never waits */
-            *c = NULL;
-            return STORE_PG_WAIT_HUNG;
-        }
-        struct pollfd fd = {.fd = PQsocket(*c), .events = POLLIN | (pending ? POLLOUT : 0)};
-        if (fd.fd < 0)
-            break;
-        if (poll(&fd, 1, (int)left) < 0 && errno != EINTR) {
-            snprintf(err, errlen, "%s: poll: %s", pg->label, strerror(errno));
-            return STORE_PG_WAIT_BROKEN;
-        }
+    switch (pgwait_ready(*c, vclock_mono_ms() + pg->answer_ms)) {
+    case PGWAIT_OK:
+        return STORE_PG_WAIT_OK;
+    case PGWAIT_TIMEOUT:
+        /* Alive for TCP (keepalives and tcp_user_timeout see nothing
+         * wrong), silent for us: drop it as if lost. */
+        snprintf(err, errlen,
+                 "%s: no answer from the server in %d ms (backend hung or stopped?); "
+                 "connection dropped (pid %d)",
+                 pg->label, pg->answer_ms, PQbackendPID(*c));
+        PQfinish(*c); /* non-blocking: its goodbye never waits */
+        *c = NULL;
+        return STORE_PG_WAIT_HUNG;
+    case PGWAIT_POLL:
+        snprintf(err, errlen, "%s: poll: %s", pg->label, strerror(errno));
+        return STORE_PG_WAIT_BROKEN;
+    case PGWAIT_CONN:
+        break;
     }
     store_pg__errmsg(pg, err, errlen, pg->label, PQerrorMessage(*c));
     return STORE_PG_WAIT_BROKEN;

@@ -124,7 +124,7 @@ typedef enum {
     STORE_PG_WAIT_HUNG = -2    /* no answer within answer_ms: *c finished, NULL (err set) */
 } store_pg_wait;
 /* Sends what libpq holds for *c and waits until PQgetResult will not block,
- * for at most pg->answer_ms (poll on PQsocket, PQconsumeInput, PQisBusy).
+ * for at most pg->answer_ms (pgwait_ready).
  * On HUNG the connection is dropped like a lost one: PQfinish, *c = NULL. */
 store_pg_wait store_pg__await(const store_pg *pg, PGconn **c, char *err, size_t errlen);
 /* After a PQsend* on *c (sent: its return value), outside pipeline mode:
