@@ -731,6 +731,7 @@ int store_sqlite__writer_init(store_sqlite *st, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory for the writer's tables");
         return -1;
     }
+    st->next_row_flush_ms = vclock_mono_ms() + STORE_DEVICE_ROW_FLUSH_MS;
     return 0;
 }
 
