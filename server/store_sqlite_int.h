@@ -111,7 +111,7 @@ typedef struct store_pending {
 
 /* How often a device's row takes its pending latest reading; a kill -9 may
  * leave the rows this much behind readings (reconciled at open). */
-#define STORE_DEVICE_ROW_FLUSH_MS 2000
+#define STORE_DEVICE_ROW_FLUSH_MS 5000
 /* Devices with a pending row, at most; when full a device's row is written
  * in its batch's transaction, as before (~250 B a device). */
 #define STORE_PENDING_MAX 16384

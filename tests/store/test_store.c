@@ -1399,7 +1399,7 @@ static void test_sqlite_compact_values_roundtrip(void **state)
 
 /* ---- the devices row's latest reading (issue 13) ------------------------
  * The SQLite writer copies a device's latest reading into its devices row
- * at most every STORE_DEVICE_ROW_FLUSH_MS (2 s; the first time 2 s after
+ * at most every STORE_DEVICE_ROW_FLUSH_MS (5 s; the first time 5 s after
  * open), not with every batch; reads of the rows must not tell. */
 
 static double elapsed_ms(const struct timespec *since)
@@ -1410,7 +1410,7 @@ static double elapsed_ms(const struct timespec *since)
 }
 
 /* Each record in a batch of its own (wait_idle between), all well inside
- * the 2 s: a reading with fw 1.0, the device's status with fw 2.0, a
+ * the 5 s: a reading with fw 1.0, the device's status with fw 2.0, a
  * reading without fw. Every batch writing the row gives fw 2.0 (the status
  * over the first reading; the second keeps it) and the second reading as
  * the latest; so must the deferred rows, after a read asks for them. */
@@ -1439,7 +1439,7 @@ static void test_devices_row_latest_after_read(void **state)
     double ms = elapsed_ms(&t0);
     /* In the file, the row is behind (the deferral is on): it has the
      * first reading, which the status wrote before itself, not the second. */
-    if (!pg_url && ms < 1500) {
+    if (!pg_url && ms < 4000) {
         assert_int_equal(db_int(f->path, "SELECT last_seq FROM devices WHERE id = 'cad'"), 1);
         assert_int_equal(db_int(f->path, "SELECT last_seq IS NULL FROM devices WHERE id = 'cad-2'"), 1);
     }
@@ -1538,7 +1538,7 @@ static void test_sqlite_devices_row_reconciled_after_crash(void **state)
     crash_image(f, &g);
     double ms = elapsed_ms(&t0);
     store_close(st);
-    if (ms < 1500) /* the image's rows are behind: what the open must mend */
+    if (ms < 4000) /* the image's rows are behind: what the open must mend */
         assert_int_equal(db_int(g.path, "SELECT count(*) FROM devices WHERE last_received IS NULL"), 2);
 
     st = open_store(&g, 0, 0, 0);
@@ -1575,6 +1575,10 @@ static void test_sqlite_bytes_per_reading(void **state)
     const char *env = getenv("VIGIL_STORE_SIZE_DEVICES");
     const long ndev = env ? atol(env) : 2500, per = 40;
     const long n = ndev * per;
+    /* VIGIL_STORE_SIZE_RATE: readings per second (paced, like a live fleet:
+     * ndev devices at rate / ndev Hz); unset: as fast as the queue takes them. */
+    const char *rate_env = getenv("VIGIL_STORE_SIZE_RATE");
+    const long rate = rate_env ? atol(rate_env) : 0;
     store *st = open_store(f, 1 << 16, 0, 0);
     struct timespec c0, c1, w0, w1;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
@@ -1582,6 +1586,14 @@ static void test_sqlite_bytes_per_reading(void **state)
     const int64_t t0 = 1795794000000;
     for (long m = 0; m < n; m++) { /* the bench's schedule: message m to device m mod N */
         long dev = m % ndev, seq = m / ndev;
+        if (rate > 0 && m % 100 == 0) {
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            double ahead_ms = (double)m * 1e3 / (double)rate -
+                              ((double)(now.tv_sec - w0.tv_sec) * 1e3 + (double)(now.tv_nsec - w0.tv_nsec) / 1e6);
+            if (ahead_ms >= 1)
+                sleep_ms((int)ahead_ms);
+        }
         char id[32];
         snprintf(id, sizeof id, "B%06ld", dev);
         telemetry_reading r = reading_seq(id, t0 + seq * 1000 + dev % 1000, 41234, seq);
@@ -1610,7 +1622,7 @@ static void test_sqlite_bytes_per_reading(void **state)
            "per reading (put + write)\n",
            n, ndev, per_reading, cpu_us, wall_us);
     assert_true(per_reading < 64);
-    /* Opening after a kill -9 (rows up to 2 s behind, reconciled) and
+    /* Opening after a kill -9 (rows up to 5 s behind, reconciled) and
      * after a clean close (nothing to mend, the same seeks). The image's
      * WAL is checkpointed first, so that both opens differ by the rows
      * mended only. */
