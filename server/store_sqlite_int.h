@@ -6,7 +6,8 @@
  * The parts:
  *  - store_sqlite.c        open/close, schema and migrations[], the
  *                          store_backend table;
- *  - store_sqlite_writer.c write_batch and prune (one transaction each);
+ *  - store_sqlite_writer.c write_batch, prune and flush_latest (one
+ *                          transaction each), the reconcile at open;
  *  - store_sqlite_read.c   the read-only connection and every read;
  *  - store_sqlite_auth.c, store_sqlite_alarm.c  their tables, both sides.
  *
