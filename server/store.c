@@ -63,6 +63,9 @@
 /* Devices whose last queued record is remembered (store_sync_device). Past
  * that the table starts over (see store__note_device): ~80 B a device. */
 #define STORE_PENDING_DEVICES_MAX 16384
+/* How long a read of the devices rows waits for the writer to bring them
+ * up to date (store__flush_latest); past it, it reads what is stored. */
+#define STORE_FLUSH_WAIT_MS 2000
 
 /* A device's last record queued: its serial, the value stats.queued took
  * when it was accepted. The ring is FIFO and `written` counts finished
@@ -98,6 +101,13 @@ struct store {
     size_t batch_n;           /* records in batch (read by stats: they still wait) */
     idtable last_queued;      /* store__last_queued by device id; full: cleared, see below */
     uint64_t queued_floor;    /* every record up to this serial counts as any device's */
+    /* One open request for the engine's flush_latest (store__flush_latest):
+     * of flush_id, or of all devices when flush_all or when two readers
+     * ask for different devices. flush_done reaches flush_asked when the
+     * writer has run it (broadcast on synced). */
+    int flush_open, flush_all;
+    char flush_id[TELEMETRY_ID_MAX + 1];
+    uint64_t flush_asked, flush_done;
 
     /* Writer thread only (bound while it runs). */
     thread_owner writer_owner;
@@ -204,7 +214,7 @@ static size_t store__group_n(const store *st)
 static void store__take_batch(store *st, int64_t next_prune)
 {
     VMUTEX_ASSERT_HELD(&st->lock);
-    while (ring_empty(&st->queue) && !st->stop) {
+    while (ring_empty(&st->queue) && !st->stop && !st->flush_open) {
         if (st->retention_ms <= 0)
             store__wait(st, -1);
         else if (vclock_mono_ms() >= next_prune)
@@ -220,7 +230,7 @@ static void store__take_batch(store *st, int64_t next_prune)
     if (!ring_empty(&st->queue)) {
         int64_t deadline = vclock_mono_ms() + GROUP_COMMIT_MS;
         while (ring_count(&st->queue) < store__group_n(st) && !st->stop && !st->sync_waiters &&
-               vclock_mono_ms() < deadline)
+               !st->flush_open && vclock_mono_ms() < deadline)
             store__wait(st, deadline);
     }
     size_t n = ring_count(&st->queue);
@@ -233,6 +243,25 @@ static void store__take_batch(store *st, int64_t next_prune)
      * far; once drained, that memory goes back. A ring that keeps up stays
      * within its first slots (ring.h) and is never trimmed. */
     (void)ring_trim(&st->queue, STORE_QUEUE_KEEP);
+}
+
+/* Runs the open flush_latest request (lock held; released around the
+ * engine call), after the batch just written: a read that asked sees it. */
+static void store__run_flush(store *st, char *err, size_t errlen)
+{
+    VMUTEX_ASSERT_HELD(&st->lock);
+    char id[TELEMETRY_ID_MAX + 1];
+    int all = st->flush_all;
+    memcpy(id, st->flush_id, sizeof id);
+    uint64_t ticket = st->flush_asked;
+    st->flush_open = 0;
+    vmutex_unlock(&st->lock);
+    err[0] = '\0';
+    if (st->be->flush_latest(st->impl, all ? NULL : id, err, errlen) != STORE_WR_OK)
+        LOG_D(TAG, "devices' latest readings not brought up to date for a read: %s", err);
+    vmutex_lock(&st->lock);
+    st->flush_done = ticket;
+    pthread_cond_broadcast(&st->synced);
 }
 
 static void *store__writer_main(void *arg)
@@ -318,9 +347,12 @@ static void *store__writer_main(void *arg)
             vmutex_unlock(&st->lock);
         }
 
+        vmutex_lock(&st->lock);
+        if (st->flush_open)
+            store__run_flush(st, err, sizeof err); /* unlocks and relocks */
+
         /* Retention between batches, only while writes work, and never
          * more than one step per batch so ingest keeps flowing. */
-        vmutex_lock(&st->lock);
         int idle = st->batch_n == 0;
         vmutex_unlock(&st->lock);
         if (st->retention_ms > 0 && idle && !stopping && vclock_mono_ms() >= next_prune) {
@@ -686,12 +718,42 @@ void store_series_free(store_series *s)
 
 #define STORE__FWD(call) return st ? st->be->call : STORE_EINVAL
 
+/* Before a read of the devices rows: an engine that writes a device's
+ * latest reading into its row later than the reading (flush_latest) has
+ * the writer do it now, so the read sees every committed reading, as if
+ * each batch had written its rows. Waits at most STORE_FLUSH_WAIT_MS (a
+ * failing store: the read gets what is stored). id NULL: all devices. */
+static void store__flush_latest(store *st, const char *id)
+{
+    if (!st || !st->be->flush_latest || !st->writer_started)
+        return;
+    vmutex_lock(&st->lock);
+    if (!st->flush_open) {
+        st->flush_open = 1;
+        st->flush_all = !id;
+        snprintf(st->flush_id, sizeof st->flush_id, "%s", id ? id : "");
+        st->flush_asked++;
+        pthread_cond_signal(&st->wake);
+    } else if (!id || strcmp(st->flush_id, id) != 0) {
+        st->flush_all = 1; /* one request for both readers */
+    }
+    uint64_t ticket = st->flush_asked;
+    int64_t deadline = vclock_mono_ms() + STORE_FLUSH_WAIT_MS;
+    while (st->flush_done < ticket && vclock_mono_ms() < deadline) {
+        struct timespec ts = {.tv_sec = deadline / 1000, .tv_nsec = (long)(deadline % 1000) * 1000000};
+        (void)vmutex_cond_timedwait(&st->synced, &st->lock, &ts);
+    }
+    vmutex_unlock(&st->lock);
+}
+
 store_err store_list_devices(store *st, store_device **out, size_t *n)
 {
+    store__flush_latest(st, NULL);
     STORE__FWD(list_devices(st->impl, out, n));
 }
 store_err store_get_device(store *st, const char *id, store_device *out)
 {
+    store__flush_latest(st, id);
     STORE__FWD(get_device(st->impl, id, out));
 }
 store_err store_query_readings(store *st, const char *id, int64_t from_ms, int64_t to_ms,
@@ -701,6 +763,7 @@ store_err store_query_readings(store *st, const char *id, int64_t from_ms, int64
 }
 store_err store_load_completeness(store *st, const store_completeness_cb *cb)
 {
+    store__flush_latest(st, NULL); /* it reads each device's current boot from its row */
     STORE__FWD(load_completeness(st->impl, cb));
 }
 store_err store_load_open_alarms(store *st, alarm_rec **out, size_t *n)

@@ -132,6 +132,12 @@ typedef struct store_backend {
      * at now_ms. Returns the readings removed, or -1 with err set. */
     int64_t (*prune)(void *impl, int64_t cutoff_ms, int64_t now_ms, int64_t budget, char *err,
                      size_t errlen);
+    /* Optional (NULL: the engine writes each device's row with its batch).
+     * An engine that copies a device's latest reading into its row later
+     * than the reading's commit writes the rows of device_id (NULL: all)
+     * now; store.c calls it on the writer thread before list_devices,
+     * get_device and load_completeness read them. */
+    store_wr (*flush_latest)(void *impl, const char *device_id, char *err, size_t errlen);
 
     /* Reads: the store.h functions of the same names, minus the store. */
     store_err (*list_devices)(void *impl, store_device **out, size_t *n);

@@ -432,7 +432,7 @@ static void store__close_db(sqlite3 **db, const char *what)
 static void store__destroy(store_sqlite *st)
 {
     sqlite3_stmt *w[] = {st->w_begin, st->w_commit, st->w_rollback, st->w_touch, st->w_insert,
-                         st->w_last, st->w_status, st->w_prune_devs, st->w_prune,
+                         st->w_last, st->w_status, st->w_reconcile, st->w_last_only, st->w_prune_devs, st->w_prune,
                          st->w_prune_spans, st->w_lost, st->w_seqless, st->w_span,
                          st->w_meta_get, st->w_meta_put, st->w_stream_get, st->w_stream_put};
     sqlite3_stmt *r[] = {st->r_begin, st->r_end, st->r_list, st->r_get,
@@ -440,6 +440,12 @@ static void store__destroy(store_sqlite *st)
     /* Called after the writer was joined: the closing thread owns it all. */
     if (st->writer_bound)
         thread_owner_release(&st->writer_owner);
+    /* The rows still behind their latest readings (store_close flushes
+     * everything; a failure here is what a kill -9 leaves, reconciled at
+     * the next open). */
+    char err[256];
+    if (st->w_last && store_sqlite__flush_latest(st, NULL, err, sizeof err) != STORE_WR_OK)
+        LOG_E(TAG, "closing: devices' latest readings not written: %s", err);
     store__finalize_all(r, sizeof r / sizeof *r);
     store__finalize_all(w, sizeof w / sizeof *w);
     store_sqlite__auth_close(st);
@@ -452,6 +458,8 @@ static void store__destroy(store_sqlite *st)
     idtable_free(&st->spans);
     idtable_free(&st->metas);
     idtable_free(&st->lasts);
+    idtable_free(&st->pending);
+    free(st->pending_flushed);
     idtable_free(&st->keys);
     free(st->path);
     free(st);
@@ -528,7 +536,9 @@ static int store__open_writer(store_sqlite *st, const char *path, char *err, siz
     if (store__migrate(st->wdb, path, err, errlen) != 0)
         return -1;
 
-    return store_sqlite__writer_prepare(st, err, errlen);
+    if (store_sqlite__writer_prepare(st, err, errlen) != 0)
+        return -1;
+    return store_sqlite__reconcile(st, err, errlen);
 }
 
 static store_err store__open(const store_options *opt, size_t batch_max, void **impl, char *err,
@@ -575,6 +585,7 @@ const store_backend store_sqlite_backend = {
     .open = store__open,
     .close = store__close,
     .write_batch = store_sqlite__write_batch,
+    .flush_latest = store_sqlite__flush_latest,
     .prune = store_sqlite__prune,
     .list_devices = store_sqlite_list_devices,
     .get_device = store_sqlite_get_device,

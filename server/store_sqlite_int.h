@@ -6,7 +6,8 @@
  * The parts:
  *  - store_sqlite.c        open/close, schema and migrations[], the
  *                          store_backend table;
- *  - store_sqlite_writer.c write_batch and prune (one transaction each);
+ *  - store_sqlite_writer.c write_batch, prune and flush_latest (one
+ *                          transaction each), the reconcile at open;
  *  - store_sqlite_read.c   the read-only connection and every read;
  *  - store_sqlite_auth.c, store_sqlite_alarm.c  their tables, both sides.
  *
@@ -91,11 +92,30 @@ typedef struct store_key {
 } store_key;
 
 /* A per-batch entry (st->lasts): devices.key -> index in st->batch of the
- * device's latest stored reading of the batch. */
+ * device's latest stored reading of the batch, and what the commit does
+ * with it (store_sqlite_writer.c, store__settle_lasts). */
 typedef struct store_last {
     int64_t key;
     size_t idx;
+    int stage; /* 1: becomes the device's st->pending entry at commit */
 } store_last;
+
+/* A device's latest stored reading not yet copied into its devices row
+ * (st->pending), keyed by r.device_id. The row is written from it at most
+ * every STORE_DEVICE_ROW_FLUSH_MS, and before anything reads or overwrites
+ * those columns (docs/BENCHMARKS.md "Issue 13 — the devices row"). */
+typedef struct store_pending {
+    telemetry_reading r;
+    int64_t key;  /* devices.key */
+    uint64_t gen; /* == st->txn_gen: already written in the open transaction */
+} store_pending;
+
+/* How often a device's row takes its pending latest reading; a kill -9 may
+ * leave the rows this much behind readings (reconciled at open). */
+#define STORE_DEVICE_ROW_FLUSH_MS 5000
+/* Devices with a pending row, at most; when full a device's row is written
+ * in its batch's transaction, as before (~250 B a device). */
+#define STORE_PENDING_MAX 16384
 
 struct store_sqlite {
     /* Writer thread only (asserted against writer_owner once bound). */
@@ -103,7 +123,7 @@ struct store_sqlite {
     int writer_bound;
     sqlite3 *wdb;
     sqlite3_stmt *w_begin, *w_commit, *w_rollback;
-    sqlite3_stmt *w_touch, *w_insert, *w_last, *w_status;
+    sqlite3_stmt *w_touch, *w_insert, *w_last, *w_status, *w_reconcile, *w_last_only;
     sqlite3_stmt *w_prune_devs, *w_prune, *w_prune_spans, *w_lost;
     sqlite3_stmt *w_seqless, *w_span, *w_meta_get, *w_meta_put, *w_stream_get, *w_stream_put;
     const store_rec *batch;   /* the batch being written (store.c's), during write_batch */
@@ -117,6 +137,17 @@ struct store_sqlite {
      * Sized at open for 2 * batch_max entries, so it never grows (a batch
      * touches at most batch_max devices); cleared after each batch. */
     idtable lasts;
+    /* Devices whose row lags their latest committed reading (store_pending),
+     * bounded by STORE_PENDING_MAX and allocated whole at open (a put never
+     * fails below it). Changed only after a commit: a rolled-back
+     * transaction leaves it as it was. pending_flushed lists the entries a
+     * status record wrote in the open transaction (<= batch_max), removed
+     * at its commit; txn_gen numbers the transactions. */
+    idtable pending;
+    char (*pending_flushed)[TELEMETRY_ID_MAX + 1];
+    size_t n_pending_flushed;
+    uint64_t txn_gen;
+    int64_t next_row_flush_ms; /* monotonic: the next batch writes every pending row */
     /* (sensor_type, fw) -> reading_meta.id (store_meta), and each device's
      * current span (store_span): both bounded by what the fleet sends (a
      * few texts; one span per device); cleared on rollback like keys, and
@@ -158,6 +189,14 @@ int store_sqlite__writer_init(store_sqlite *st, char *err, size_t errlen);
 int store_sqlite__writer_prepare(store_sqlite *st, char *err, size_t errlen);
 store_wr store_sqlite__write_batch(void *impl, const store_rec *batch, size_t n,
                                    store_batch_result *res, char *err, size_t errlen);
+/* store_backend.flush_latest: writes the pending rows of device_id (NULL:
+ * all) in one transaction. Writer thread (or the closing thread once the
+ * writer is joined). */
+store_wr store_sqlite__flush_latest(void *impl, const char *device_id, char *err, size_t errlen);
+/* At open, before the writer runs: a devices row older than the device's
+ * newest stored reading (a kill -9 before its row was written) takes that
+ * reading. Returns 0, or -1 with err set. */
+int store_sqlite__reconcile(store_sqlite *st, char *err, size_t errlen);
 int64_t store_sqlite__prune(void *impl, int64_t cutoff_ms, int64_t now_ms, int64_t budget,
                             char *err, size_t errlen);
 
@@ -188,6 +227,16 @@ int store_sqlite__write_alarm_setting(store_sqlite *st, const store_alarm_settin
 void store_sqlite__alarm_close(store_sqlite *st);
 
 /* ---- reads (store_sqlite_read.c) -------------------------------------- */
+
+/* The columns of a stream_readings row r (with its stream rs and
+ * reading_meta m), as store_sqlite__row_from_table reads them. */
+#define STORE_ROW_COLS                                                         \
+    "r.t, r.rdelta, r.uptime, rs.boot, r.k, r.object_temp, r.ambient_temp, r.heart_rate, " \
+    "r.spo2, r.battery, r.rssi, m.flags, m.sensor_type, m.fw"
+/* Reads a row laid out as STORE_ROW_COLS from column c0 on; *t_out gets
+ * its t. Any thread, any connection. */
+void store_sqlite__row_from_table(sqlite3_stmt *s, int c0, const char *id, telemetry_reading *r,
+                                  int64_t *t_out);
 
 /* Opens the read-only connection st->rdb and prepares the r_* statements. */
 int store_sqlite__reader_open(store_sqlite *st, const char *path, char *err, size_t errlen);

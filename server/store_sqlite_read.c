@@ -67,11 +67,6 @@ static double store__vital(sqlite3_stmt *s, int col, double scale)
     return sqlite3_column_double(s, col);
 }
 
-/* The columns of a stream_readings row, as store__row_from_table reads
- * them. */
-#define ROW_COLS                                                               \
-    "r.t, r.rdelta, r.uptime, rs.boot, r.k, r.object_temp, r.ambient_temp, r.heart_rate, " \
-    "r.spo2, r.battery, r.rssi, m.flags, m.sensor_type, m.fw"
 /* Rows r of device ?1 with t in ?2..?3: its streams rs, and of them the
  * spans s that overlap the range. */
 #define SPANS_JOIN                                                             \
@@ -81,7 +76,7 @@ static double store__vital(sqlite3_stmt *s, int col, double scale)
 #define ROWS_IN_RANGE SPANS_JOIN IN_RANGE
 
 /* The present bits a row holds as non-NULL columns (STORE_DERIVED_FLAGS),
- * by ROW_COLS index. */
+ * by STORE_ROW_COLS index. */
 static const struct {
     int col;
     uint32_t bit;
@@ -95,43 +90,42 @@ static const struct {
 
 /* A row's flags (present bits | validity << 16): reading_meta's (NULL: 0)
  * and those its columns hold. */
-static uint32_t store__row_flags(sqlite3_stmt *s)
+static uint32_t store__row_flags(sqlite3_stmt *s, int c0)
 {
-    uint32_t flags = (uint32_t)sqlite3_column_int64(s, 11);
+    uint32_t flags = (uint32_t)sqlite3_column_int64(s, c0 + 11);
     for (size_t i = 0; i < sizeof store__derived / sizeof *store__derived; i++)
-        if (sqlite3_column_type(s, store__derived[i].col) != SQLITE_NULL)
+        if (sqlite3_column_type(s, c0 + store__derived[i].col) != SQLITE_NULL)
             flags |= store__derived[i].bit;
-    if (sqlite3_column_int64(s, 4) >= 0) /* k: the seq, or < 0 without one */
+    if (sqlite3_column_int64(s, c0 + 4) >= 0) /* k: the seq, or < 0 without one */
         flags |= TELEMETRY_HAS_SEQ;
     return flags;
 }
 
-/* Reads a row laid out as ROW_COLS. */
-static void store__row_from_table(sqlite3_stmt *s, const char *id, telemetry_reading *r,
+void store_sqlite__row_from_table(sqlite3_stmt *s, int c0, const char *id, telemetry_reading *r,
                                   int64_t *t_out)
 {
     memset(r, 0, sizeof *r);
     snprintf(r->device_id, sizeof r->device_id, "%s", id);
-    uint32_t flags = store__row_flags(s);
-    int64_t t = sqlite3_column_int64(s, 0);
+    uint32_t flags = store__row_flags(s, c0);
+    int64_t t = sqlite3_column_int64(s, c0 + 0);
     *t_out = t;
-    r->received_ms = t + sqlite3_column_int64(s, 1);
+    r->received_ms = t + sqlite3_column_int64(s, c0 + 1);
     r->ts_ms = (flags & TELEMETRY_HAS_TS) ? t : 0; /* t is ts when the device sent one */
-    r->uptime_ms = sqlite3_column_int64(s, 2);
-    r->boot = sqlite3_column_int64(s, 3);
-    int64_t k = sqlite3_column_int64(s, 4);
+    r->uptime_ms = sqlite3_column_int64(s, c0 + 2);
+    r->boot = sqlite3_column_int64(s, c0 + 3);
+    int64_t k = sqlite3_column_int64(s, c0 + 4);
     r->seq = k >= 0 ? k : 0;
-    r->object_temp = store__vital(s, 5, STORE_SCALE_TEMP);
-    r->ambient_temp = store__vital(s, 6, STORE_SCALE_TEMP);
-    r->heart_rate = store__vital(s, 7, STORE_SCALE_TENTHS);
-    r->spo2 = store__vital(s, 8, STORE_SCALE_TENTHS);
-    r->battery = store__vital(s, 9, STORE_SCALE_TENTHS);
-    r->rssi = (int32_t)sqlite3_column_int64(s, 10);
+    r->object_temp = store__vital(s, c0 + 5, STORE_SCALE_TEMP);
+    r->ambient_temp = store__vital(s, c0 + 6, STORE_SCALE_TEMP);
+    r->heart_rate = store__vital(s, c0 + 7, STORE_SCALE_TENTHS);
+    r->spo2 = store__vital(s, c0 + 8, STORE_SCALE_TENTHS);
+    r->battery = store__vital(s, c0 + 9, STORE_SCALE_TENTHS);
+    r->rssi = (int32_t)sqlite3_column_int64(s, c0 + 10);
     r->hr_valid = (flags & STORE_FLAG_HR_VALID) != 0;
     r->spo2_valid = (flags & STORE_FLAG_SPO2_VALID) != 0;
     r->temp_valid = (flags & STORE_FLAG_TEMP_VALID) != 0;
-    store__copy_text(r->sensor_type, sizeof r->sensor_type, s, 12);
-    store__copy_text(r->fw, sizeof r->fw, s, 13);
+    store__copy_text(r->sensor_type, sizeof r->sensor_type, s, c0 + 12);
+    store__copy_text(r->fw, sizeof r->fw, s, c0 + 13);
     r->present = flags & STORE_FLAG_PRESENT_MASK;
 }
 
@@ -159,7 +153,7 @@ int store_sqlite__reader_open(store_sqlite *st, const char *path, char *err, siz
         {&st->r_count, "SELECT count(*) FROM " ROWS_IN_RANGE},
         /* Ties on t in arrival order: received, then boot and seq (a
          * reading without seq: -1, -2, ... in arrival order). */
-        {&st->r_raw, "SELECT " ROW_COLS " FROM " SPANS_JOIN
+        {&st->r_raw, "SELECT " STORE_ROW_COLS " FROM " SPANS_JOIN
                      "LEFT JOIN reading_meta AS m ON m.id = r.meta " IN_RANGE " "
                      "ORDER BY r.t, r.rdelta, rs.boot, abs(r.k)"},
         {&st->r_ds, "SELECT r.t, r.object_temp, r.ambient_temp, r.heart_rate, r.spo2 FROM "
@@ -309,7 +303,7 @@ static store_err store__query_locked(store_sqlite *st, const char *id, int64_t f
         size_t i = 0;
         /* Same read transaction as the count, so exactly total rows come. */
         while (i < out->total && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-            store__row_from_table(s, id, &out->raw[i], &out->raw_t[i]);
+            store_sqlite__row_from_table(s, 0, id, &out->raw[i], &out->raw_t[i]);
             i++;
         }
         if (i < out->total && rc != SQLITE_DONE) {

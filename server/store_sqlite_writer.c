@@ -6,6 +6,7 @@
 #include "vclock.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,6 +143,16 @@ static const idtable_type store__lasts_type = {
     .key_of = store__key_of_last,
     .hash = idtable_hash_i64,
     .equal = idtable_equal_i64,
+};
+static const void *store__key_of_pending(const void *e)
+{
+    return ((const store_pending *)e)->r.device_id;
+}
+static const idtable_type store__pending_type = {
+    .entry_size = sizeof(store_pending),
+    .key_of = store__key_of_pending,
+    .hash = idtable_hash_str,
+    .equal = idtable_equal_str,
 };
 static const void *store__key_of_meta(const void *e) { return ((const store_meta *)e)->key; }
 static const void *store__key_of_span(const void *e) { return &((const store_span *)e)->key; }
@@ -404,28 +415,124 @@ static int store__write_reading(store_sqlite *st, size_t idx, int *stored)
     return rc == SQLITE_DONE ? store__last_note(st, key, idx) : rc;
 }
 
-/* Updates each device touched by the batch once, with its latest reading. */
-static int store__write_lasts(store_sqlite *st)
+/* Copies reading r into devices row key (w_last: only if r is not older
+ * than what the row holds). */
+static int store__write_row(store_sqlite *st, int64_t key, const telemetry_reading *r)
+{
+    THREAD_ASSERT_OWNER(&st->writer_owner);
+    sqlite3_stmt *s = st->w_last;
+    int rc = sqlite3_bind_int64(s, 1, key);
+    if (rc == SQLITE_OK)
+        rc = store__bind_reading(s, r);
+    return rc == SQLITE_OK ? store_sqlite__exec_stmt(s) : rc;
+}
+
+/* A status record about to change the device's row (fw, boot, last_seen):
+ * its pending reading is written first, as its own batch's UPDATE was
+ * before the status, so the row ends as it did when every batch wrote it.
+ * The entry leaves st->pending when this transaction commits. */
+static int store__pending_before_status(store_sqlite *st, const char *device_id)
+{
+    THREAD_ASSERT_OWNER(&st->writer_owner);
+    store_pending *p = idtable_find(&st->pending, device_id);
+    if (!p || p->gen == st->txn_gen || st->n_pending_flushed >= st->batch_max)
+        return SQLITE_DONE; /* none, already written, or (cannot happen) no room */
+    int rc = store__write_row(st, p->key, &p->r);
+    if (rc != SQLITE_DONE)
+        return rc;
+    p->gen = st->txn_gen;
+    memcpy(st->pending_flushed[st->n_pending_flushed++], p->r.device_id, TELEMETRY_ID_MAX + 1);
+    return SQLITE_DONE;
+}
+
+/* 1 if writing r alone leaves the row as writing p, then r, would: r is not
+ * older (checked by the caller) and carries fw and boot whenever p does
+ * (w_last keeps the row's fw and boot when a reading has none). */
+static int store__supersedes(const telemetry_reading *r, const telemetry_reading *p)
+{
+    uint32_t need = p->present & (TELEMETRY_HAS_FW | TELEMETRY_HAS_BOOT);
+    return (r->present & need) == need;
+}
+
+/* Decides, inside the batch's transaction, what each device's row gets:
+ *  - flush_all (every STORE_DEVICE_ROW_FLUSH_MS): every pending row, then
+ *    the batch's latest readings, are written now;
+ *  - otherwise the batch's latest reading of a device becomes its pending
+ *    entry at commit (l->stage); the entry it replaces is written now only
+ *    when the new one does not supersede it, and a device past
+ *    STORE_PENDING_MAX is written now, as before. */
+static int store__settle_lasts(store_sqlite *st, int flush_all)
 {
     THREAD_ASSERT_OWNER(&st->writer_owner);
     int rc = SQLITE_DONE;
     size_t it = 0;
-    const store_last *l;
+    store_pending *p;
+    /* Older readings first, as their own batches would have written them. */
+    while (flush_all && rc == SQLITE_DONE && (p = idtable_next(&st->pending, &it)))
+        if (p->gen != st->txn_gen)
+            rc = store__write_row(st, p->key, &p->r);
+    size_t staged = 0;
+    store_last *l;
+    it = 0;
     while (rc == SQLITE_DONE && (l = idtable_next(&st->lasts, &it))) {
-        sqlite3_stmt *s = st->w_last;
-        rc = sqlite3_bind_int64(s, 1, l->key);
-        if (rc == SQLITE_OK)
-            rc = store__bind_reading(s, &st->batch[l->idx].u.r);
-        rc = rc == SQLITE_OK ? store_sqlite__exec_stmt(s) : rc;
+        const telemetry_reading *r = &st->batch[l->idx].u.r;
+        l->stage = 0;
+        if (flush_all) {
+            rc = store__write_row(st, l->key, r);
+            continue;
+        }
+        p = idtable_find(&st->pending, r->device_id);
+        if (p && p->gen == st->txn_gen)
+            p = NULL; /* a status wrote it in this transaction: it goes at commit */
+        if (!p) {
+            if (idtable_count(&st->pending) + staged < STORE_PENDING_MAX) {
+                l->stage = 1;
+                staged++;
+            } else {
+                rc = store__write_row(st, l->key, r); /* full: this row now */
+            }
+        } else if (r->received_ms >= p->r.received_ms) {
+            /* (An older r would not change a row that has p: skipped.) */
+            if (!store__supersedes(r, &p->r))
+                rc = store__write_row(st, p->key, &p->r);
+            l->stage = 1;
+        }
     }
     return rc;
+}
+
+/* After the batch's commit: st->pending takes what store__settle_lasts
+ * decided. Puts cannot fail: the table is allocated whole at open and
+ * settle kept it under STORE_PENDING_MAX. */
+static void store__commit_lasts(store_sqlite *st, int flush_all)
+{
+    THREAD_ASSERT_OWNER(&st->writer_owner);
+    if (flush_all) {
+        idtable_clear(&st->pending);
+    } else {
+        for (size_t i = 0; i < st->n_pending_flushed; i++)
+            (void)idtable_remove(&st->pending, st->pending_flushed[i], NULL);
+        size_t it = 0;
+        const store_last *l;
+        while ((l = idtable_next(&st->lasts, &it))) {
+            if (!l->stage)
+                continue;
+            store_pending e = {.r = st->batch[l->idx].u.r, .key = l->key, .gen = 0};
+            void *slot;
+            if (idtable_put(&st->pending, &e, &slot) == IDTABLE_EEXIST)
+                *(store_pending *)slot = e;
+        }
+    }
+    st->n_pending_flushed = 0;
 }
 
 static int store__write_status(store_sqlite *st, const telemetry_status *x)
 {
     THREAD_ASSERT_OWNER(&st->writer_owner);
+    int rc = store__pending_before_status(st, x->device_id);
+    if (rc != SQLITE_DONE)
+        return rc;
     sqlite3_stmt *s = st->w_status;
-    int rc = SQLITE_OK;
     int b[6];
     b[0] = sqlite3_bind_text(s, 1, x->device_id, -1, SQLITE_STATIC);
     b[1] = sqlite3_bind_int64(s, 2, x->received_ms);
@@ -471,6 +578,7 @@ static void store__rollback(store_sqlite *st)
     THREAD_ASSERT_OWNER(&st->writer_owner);
     idtable_clear(&st->keys); /* device rows created in this transaction are gone */
     idtable_clear(&st->lasts);
+    st->n_pending_flushed = 0; /* st->pending itself changes only after a commit */
     idtable_clear(&st->metas); /* so are its reading_meta rows and span updates */
     idtable_clear(&st->spans);
     /* Keep the reason: a successful ROLLBACK resets sqlite3_errmsg(). */
@@ -497,6 +605,8 @@ static int store__write_batch(store_sqlite *st, size_t batch_n, uint64_t *n_stor
         snprintf(st->werr, sizeof st->werr, "%s", sqlite3_errmsg(st->wdb));
         return rc;
     }
+    st->txn_gen++;
+    st->n_pending_flushed = 0;
     for (size_t i = 0; i < batch_n; i++) {
         const store_rec *rec = &st->batch[i];
         int was_stored = 0;
@@ -520,7 +630,9 @@ static int store__write_batch(store_sqlite *st, size_t batch_n, uint64_t *n_stor
         LOG_W(TAG, "record for %s refused by the database, dropped: %s",
               store_rec_device(rec), sqlite3_errmsg(st->wdb));
     }
-    rc = store__write_lasts(st);
+    int64_t now = vclock_mono_ms();
+    int flush_all = now >= st->next_row_flush_ms;
+    rc = store__settle_lasts(st, flush_all);
     if (rc != SQLITE_DONE) {
         store__rollback(st);
         return rc;
@@ -530,6 +642,9 @@ static int store__write_batch(store_sqlite *st, size_t batch_n, uint64_t *n_stor
         store__rollback(st);
         return rc;
     }
+    store__commit_lasts(st, flush_all);
+    if (flush_all)
+        st->next_row_flush_ms = now + STORE_DEVICE_ROW_FLUSH_MS;
     idtable_clear(&st->lasts);
     *n_stored = stored;
     *n_dup = dup;
@@ -608,12 +723,26 @@ int store_sqlite__writer_init(store_sqlite *st, char *err, size_t errlen)
     if (idtable_init(&st->keys, &store__keys_type, 1024, 0) != IDTABLE_OK ||
         idtable_init(&st->lasts, &store__lasts_type, 2 * st->batch_max, 0) != IDTABLE_OK ||
         idtable_init(&st->metas, &store__metas_type, 16, 0) != IDTABLE_OK ||
-        idtable_init(&st->spans, &store__spans_type, 1024, 0) != IDTABLE_OK) {
+        idtable_init(&st->spans, &store__spans_type, 1024, 0) != IDTABLE_OK ||
+        idtable_init(&st->pending, &store__pending_type, STORE_PENDING_MAX, STORE_PENDING_MAX) !=
+            IDTABLE_OK ||
+        !(st->pending_flushed = calloc(st->batch_max ? st->batch_max : 1,
+                                       sizeof *st->pending_flushed))) {
         snprintf(err, errlen, "out of memory for the writer's tables");
         return -1;
     }
+    st->next_row_flush_ms = vclock_mono_ms() + STORE_DEVICE_ROW_FLUSH_MS;
     return 0;
 }
+
+/* w_last's copy of a reading (store__bind_reading's ?1..?16), applied
+ * only when it is not older than the row's. */
+#define STORE__SET_LAST                                                        \
+    "last_seen = max(last_seen, ?3), last_t = ?2, last_received = ?3, last_ts = ?4, "   \
+    "last_uptime = ?5, last_boot = ?6, last_seq = ?7, last_object_temp = ?8, "          \
+    "last_ambient_temp = ?9, last_heart_rate = ?10, last_spo2 = ?11, last_battery = ?12, " \
+    "last_rssi = ?13, last_flags = ?14, last_sensor_type = ?15, last_fw = ?16"
+#define STORE__WHERE_NEWER "WHERE key = ?1 AND (last_received IS NULL OR last_received <= ?3)"
 
 int store_sqlite__writer_prepare(store_sqlite *st, char *err, size_t errlen)
 {
@@ -644,13 +773,13 @@ int store_sqlite__writer_prepare(store_sqlite *st, char *err, size_t errlen)
         {&st->w_stream_get, "SELECT id FROM reading_streams WHERE device = ?1 AND boot = ?2"},
         {&st->w_stream_put, "INSERT INTO reading_streams(device, boot) VALUES(?1, ?2) RETURNING id"},
         /* Latest by receive time; fw and boot follow the latest reading. */
-        {&st->w_last,
-         "UPDATE devices SET last_seen = max(last_seen, ?3), last_t = ?2, last_received = ?3, last_ts = ?4, last_uptime = ?5, "
-         "last_boot = ?6, last_seq = ?7, last_object_temp = ?8, last_ambient_temp = ?9, "
-         "last_heart_rate = ?10, last_spo2 = ?11, last_battery = ?12, last_rssi = ?13, "
-         "last_flags = ?14, last_sensor_type = ?15, last_fw = ?16, "
-         "fw = coalesce(?16, fw), boot = CASE WHEN (?14 & 128) != 0 THEN ?6 ELSE boot END "
-         "WHERE key = ?1 AND (last_received IS NULL OR last_received <= ?3)"},
+        {&st->w_last, "UPDATE devices SET " STORE__SET_LAST ", "
+                      "fw = coalesce(?16, fw), boot = CASE WHEN (?14 & 128) != 0 THEN ?6 ELSE boot END "
+                      STORE__WHERE_NEWER},
+        /* Reconcile: the latest reading's copy only. fw and boot also come
+         * with the device's status, written at once, and a database written
+         * by other means (a migration's test) keeps its boot. */
+        {&st->w_last_only, "UPDATE devices SET " STORE__SET_LAST " " STORE__WHERE_NEWER},
         /* status_at moves only when online changes: a retained status
          * replayed on reconnect is not a change. */
         {&st->w_status,
@@ -672,6 +801,20 @@ int store_sqlite__writer_prepare(store_sqlite *st, char *err, size_t errlen)
                        "WHERE rs.device = ?1 AND s.t_lo < ?2 AND r.t < ?2 LIMIT ?3)"},
         {&st->w_prune_spans, "DELETE FROM reading_spans WHERE stream IN "
                              "(SELECT id FROM reading_streams WHERE device = ?1) AND t_hi < ?2"},
+        /* Reconcile at open: each stream's newest reading with seq (max k)
+         * and without (min k < 0) that is newer than its device's row, in
+         * receive order — w_last on each leaves the row with the latest.
+         * Index-driven: one seek per stream and end (PRIMARY KEY (stream,
+         * k)), no scan of the readings. */
+        {&st->w_reconcile,
+         "SELECT d.key, d.id, " STORE_ROW_COLS " FROM devices AS d "
+         "CROSS JOIN reading_streams AS rs ON rs.device = d.key "
+         "CROSS JOIN stream_readings AS r ON r.stream = rs.id AND r.k IN ("
+         "(SELECT max(k) FROM stream_readings WHERE stream = rs.id), "
+         "(SELECT min(k) FROM stream_readings WHERE stream = rs.id AND k < 0)) "
+         "LEFT JOIN reading_meta AS m ON m.id = r.meta "
+         "WHERE d.last_received IS NULL OR r.t + r.rdelta > d.last_received "
+         "ORDER BY d.key, r.t + r.rdelta"},
         /* A device never stored has no key and nothing to be lost against. */
         {&st->w_lost, "INSERT INTO lost_ranges(device, boot, from_seq, to_seq, reason, marked_at) "
                       "SELECT key, ?2, ?3, ?4, ?5, ?6 FROM devices WHERE id = ?1"},
@@ -717,4 +860,86 @@ int64_t store_sqlite__prune(void *impl, int64_t cutoff_ms, int64_t now_ms, int64
     if (n < 0)
         snprintf(err, errlen, "%s", st->werr);
     return n;
+}
+
+/* Writes the pending rows of device_id (NULL: all) in one transaction;
+ * SQLITE_DONE when there were none. */
+static int store__flush_pending(store_sqlite *st, const char *device_id)
+{
+    THREAD_ASSERT_OWNER(&st->writer_owner);
+    store_pending *one = device_id ? idtable_find(&st->pending, device_id) : NULL;
+    if (device_id ? !one : !idtable_count(&st->pending))
+        return SQLITE_DONE;
+    int rc = store_sqlite__exec_stmt(st->w_begin);
+    if (rc != SQLITE_DONE) {
+        snprintf(st->werr, sizeof st->werr, "%s", sqlite3_errmsg(st->wdb));
+        return rc;
+    }
+    st->txn_gen++;
+    if (one) {
+        rc = store__write_row(st, one->key, &one->r);
+    } else {
+        size_t it = 0;
+        const store_pending *p;
+        while (rc == SQLITE_DONE && (p = idtable_next(&st->pending, &it)))
+            rc = store__write_row(st, p->key, &p->r);
+    }
+    if (rc == SQLITE_DONE)
+        rc = store_sqlite__exec_stmt(st->w_commit);
+    if (rc != SQLITE_DONE) {
+        store__rollback(st);
+        return rc;
+    }
+    if (device_id)
+        (void)idtable_remove(&st->pending, device_id, NULL);
+    else
+        idtable_clear(&st->pending);
+    return SQLITE_DONE;
+}
+
+store_wr store_sqlite__flush_latest(void *impl, const char *device_id, char *err, size_t errlen)
+{
+    store_sqlite *st = impl;
+    store__writer_enter(st);
+    int rc = store__flush_pending(st, device_id);
+    if (rc == SQLITE_DONE)
+        return STORE_WR_OK;
+    snprintf(err, errlen, "%s (%d)", st->werr, rc);
+    return STORE_WR_RETRY;
+}
+
+int store_sqlite__reconcile(store_sqlite *st, char *err, size_t errlen)
+{
+    THREAD_ASSERT_OWNER(&st->writer_owner);
+    int rc = store_sqlite__exec_stmt(st->w_begin);
+    int64_t n = 0;
+    sqlite3_stmt *s = st->w_reconcile;
+    while (rc == SQLITE_DONE && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        char id[TELEMETRY_ID_MAX + 1];
+        const unsigned char *t = sqlite3_column_text(s, 1);
+        snprintf(id, sizeof id, "%s", t ? (const char *)t : "");
+        telemetry_reading r;
+        int64_t rt;
+        store_sqlite__row_from_table(s, 2, id, &r, &rt);
+        sqlite3_stmt *u = st->w_last_only;
+        rc = sqlite3_bind_int64(u, 1, sqlite3_column_int64(s, 0));
+        if (rc == SQLITE_OK)
+            rc = store__bind_reading(u, &r);
+        rc = rc == SQLITE_OK ? store_sqlite__exec_stmt(u) : rc;
+        n++;
+    }
+    sqlite3_reset(s);
+    if (rc == SQLITE_DONE)
+        rc = store_sqlite__exec_stmt(st->w_commit);
+    if (rc != SQLITE_DONE) {
+        snprintf(err, errlen, "reconciling the devices' latest readings: %s",
+                 sqlite3_errmsg(st->wdb));
+        if (!sqlite3_get_autocommit(st->wdb))
+            (void)store_sqlite__exec_stmt(st->w_rollback); /* reported above */
+        return -1;
+    }
+    if (n)
+        LOG_I(TAG, "%" PRId64 " devices' latest readings restored from their stored readings "
+                   "(the store was not closed cleanly)", n);
+    return 0;
 }

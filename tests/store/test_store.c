@@ -16,6 +16,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1396,6 +1397,172 @@ static void test_sqlite_compact_values_roundtrip(void **state)
     store_close(st);
 }
 
+/* ---- the devices row's latest reading (issue 13) ------------------------
+ * The SQLite writer copies a device's latest reading into its devices row
+ * at most every STORE_DEVICE_ROW_FLUSH_MS (5 s; the first time 5 s after
+ * open), not with every batch; reads of the rows must not tell. */
+
+static double elapsed_ms(const struct timespec *since)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - since->tv_sec) * 1e3 + (double)(now.tv_nsec - since->tv_nsec) / 1e6;
+}
+
+/* Each record in a batch of its own (wait_idle between), all well inside
+ * the 5 s: a reading with fw 1.0, the device's status with fw 2.0, a
+ * reading without fw. Every batch writing the row gives fw 2.0 (the status
+ * over the first reading; the second keeps it) and the second reading as
+ * the latest; so must the deferred rows, after a read asks for them. */
+static void test_devices_row_latest_after_read(void **state)
+{
+    fixture *f = *state;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    store *st = open_store(f, 0, 0, 0);
+    telemetry_reading r1 = reading_seq("cad", 1000, 3, 1);
+    r1.present |= TELEMETRY_HAS_FW;
+    snprintf(r1.fw, sizeof r1.fw, "1.0");
+    assert_int_equal(store_put_reading(st, &r1), STORE_OK);
+    wait_idle(st);
+    telemetry_status on = {.online = 1, .present = TELEMETRY_STATUS_HAS_FW, .received_ms = 2000};
+    snprintf(on.device_id, sizeof on.device_id, "cad");
+    snprintf(on.fw, sizeof on.fw, "2.0");
+    assert_int_equal(store_put_status(st, &on), STORE_OK);
+    wait_idle(st);
+    telemetry_reading r2 = reading_seq("cad", 3000, 3, 2);
+    r2.heart_rate = 81;
+    assert_int_equal(store_put_reading(st, &r2), STORE_OK);
+    telemetry_reading other = reading_seq("cad-2", 3100, 1, 7);
+    assert_int_equal(store_put_reading(st, &other), STORE_OK);
+    wait_idle(st);
+    double ms = elapsed_ms(&t0);
+    /* In the file, the row is behind (the deferral is on): it has the
+     * first reading, which the status wrote before itself, not the second. */
+    if (!pg_url && ms < 4000) {
+        assert_int_equal(db_int(f->path, "SELECT last_seq FROM devices WHERE id = 'cad'"), 1);
+        assert_int_equal(db_int(f->path, "SELECT last_seq IS NULL FROM devices WHERE id = 'cad-2'"), 1);
+    }
+
+    store_device d;
+    assert_int_equal(store_get_device(st, "cad", &d), STORE_OK);
+    assert_int_equal(d.has_last, 1);
+    assert_int_equal(d.last.seq, 2);
+    assert_int_equal(d.last.received_ms, 3000);
+    assert_true(d.last.heart_rate == 81);
+    assert_string_equal(d.last.fw, "");
+    assert_string_equal(d.fw, "2.0");
+    assert_int_equal(d.boot, 3);
+    assert_int_equal(d.last_seen_ms, 3000);
+    assert_int_equal(d.online, 1);
+    /* The list (every device at once) too. */
+    store_device *v;
+    size_t n;
+    assert_int_equal(store_list_devices(st, &v, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(v[1].id, "cad-2");
+    assert_int_equal(v[1].has_last, 1);
+    assert_int_equal(v[1].last.seq, 7);
+    assert_int_equal(v[0].last.seq, 2);
+    free(v);
+    store_close(st);
+    /* And the file, after close, holds the same. */
+    assert_int_equal(db_int(f->path, "SELECT last_seq FROM devices WHERE id = 'cad'"), 2);
+    assert_int_equal(db_int(f->path, "SELECT last_seq FROM devices WHERE id = 'cad-2'"), 7);
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+    assert_non_null(in);
+    assert_non_null(out);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        assert_int_equal(fwrite(buf, 1, n, out), n);
+    assert_int_equal(fclose(in), 0);
+    assert_int_equal(fclose(out), 0);
+}
+
+/* What a kill -9 leaves: the database and its WAL as they are on disk
+ * while the store is open and idle (no transaction in flight), copied to
+ * g->path (f's path + ".crash"); unlink_crash_image removes them. */
+static void crash_image(const fixture *f, fixture *g)
+{
+    *g = *f;
+    snprintf(g->path, sizeof g->path, "%.200s.crash", f->path);
+    char a[300], b[300];
+    snprintf(a, sizeof a, "%s-wal", f->path);
+    snprintf(b, sizeof b, "%s-wal", g->path);
+    copy_file(f->path, g->path);
+    copy_file(a, b);
+}
+
+static void unlink_crash_image(const char *path)
+{
+    const char *suffix[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < 3; i++) {
+        char p[300];
+        snprintf(p, sizeof p, "%s%s", path, suffix[i]);
+        unlink(p);
+    }
+}
+
+/* A kill -9 before the rows were written: the next open takes each
+ * device's latest reading from its stored readings. */
+static void test_sqlite_devices_row_reconciled_after_crash(void **state)
+{
+    if (pg_url)
+        skip(); /* SQLite-only: the SQLite files */
+    fixture *f = *state;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    store *st = open_store(f, 0, 0, 0);
+    telemetry_reading first = reading_seq("crash-a", 500, 4, 0);
+    assert_int_equal(store_put_reading(st, &first), STORE_OK);
+    wait_idle(st);
+    for (int i = 1; i <= 5; i++) { /* a later batch */
+        telemetry_reading r = reading_seq("crash-a", 1000 + i, 4, i);
+        r.heart_rate = 70 + i;
+        r.present |= TELEMETRY_HAS_TS;
+        r.ts_ms = 1795794000000 + i;
+        assert_int_equal(store_put_reading(st, &r), STORE_OK);
+    }
+    telemetry_reading nb = reading("crash-b", 2000); /* no seq: k < 0 */
+    telemetry_reading nb2 = reading("crash-b", 2500);
+    nb2.spo2 = 91;
+    assert_int_equal(store_put_reading(st, &nb), STORE_OK);
+    assert_int_equal(store_put_reading(st, &nb2), STORE_OK);
+    wait_idle(st);
+    fixture g;
+    crash_image(f, &g);
+    double ms = elapsed_ms(&t0);
+    store_close(st);
+    if (ms < 4000) /* the image's rows are behind: what the open must mend */
+        assert_int_equal(db_int(g.path, "SELECT count(*) FROM devices WHERE last_received IS NULL"), 2);
+
+    st = open_store(&g, 0, 0, 0);
+    store_device d;
+    assert_int_equal(store_get_device(st, "crash-a", &d), STORE_OK);
+    assert_int_equal(d.has_last, 1);
+    assert_int_equal(d.last.seq, 5);
+    assert_int_equal(d.last.received_ms, 1005);
+    assert_int_equal(d.last.ts_ms, 1795794000005);
+    assert_int_equal(d.last.boot, 4);
+    assert_true(d.last.heart_rate == 75);
+    assert_true(d.last.object_temp == 36.6);
+    assert_string_equal(d.last.sensor_type, "MAX30614");
+    assert_int_equal(d.last.present, first.present | TELEMETRY_HAS_TS);
+    assert_int_equal(d.last_seen_ms, 1005);
+    assert_int_equal(store_get_device(st, "crash-b", &d), STORE_OK);
+    assert_int_equal(d.has_last, 1);
+    assert_int_equal(d.last.received_ms, 2500);
+    assert_true(d.last.spo2 == 91);
+    assert_int_equal(d.last.present, nb.present);
+    store_close(st);
+    unlink_crash_image(g.path);
+}
+
 /* Bytes on disk per reading (every table and index, after a checkpoint):
  * deterministic for a given SQLite, so a generous bound is a fair test.
  * VIGIL_STORE_SIZE_DEVICES scales it up for docs/BENCHMARKS.md (10,000 x 40
@@ -1408,6 +1575,10 @@ static void test_sqlite_bytes_per_reading(void **state)
     const char *env = getenv("VIGIL_STORE_SIZE_DEVICES");
     const long ndev = env ? atol(env) : 2500, per = 40;
     const long n = ndev * per;
+    /* VIGIL_STORE_SIZE_RATE: readings per second (paced, like a live fleet:
+     * ndev devices at rate / ndev Hz); unset: as fast as the queue takes them. */
+    const char *rate_env = getenv("VIGIL_STORE_SIZE_RATE");
+    const long rate = rate_env ? atol(rate_env) : 0;
     store *st = open_store(f, 1 << 16, 0, 0);
     struct timespec c0, c1, w0, w1;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
@@ -1415,6 +1586,14 @@ static void test_sqlite_bytes_per_reading(void **state)
     const int64_t t0 = 1795794000000;
     for (long m = 0; m < n; m++) { /* the bench's schedule: message m to device m mod N */
         long dev = m % ndev, seq = m / ndev;
+        if (rate > 0 && m % 100 == 0) {
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            double ahead_ms = (double)m * 1e3 / (double)rate -
+                              ((double)(now.tv_sec - w0.tv_sec) * 1e3 + (double)(now.tv_nsec - w0.tv_nsec) / 1e6);
+            if (ahead_ms >= 1)
+                sleep_ms((int)ahead_ms);
+        }
         char id[32];
         snprintf(id, sizeof id, "B%06ld", dev);
         telemetry_reading r = reading_seq(id, t0 + seq * 1000 + dev % 1000, 41234, seq);
@@ -1431,6 +1610,8 @@ static void test_sqlite_bytes_per_reading(void **state)
     WAIT_FOR(st, s, s.stored == (uint64_t)n, 600000);
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
     clock_gettime(CLOCK_MONOTONIC, &w1);
+    fixture g;
+    crash_image(f, &g); /* for the reconcile's cost below */
     store_close(st); /* the last connection checkpoints and removes the WAL */
     int64_t bytes = db_int(f->path, "SELECT page_count * page_size FROM pragma_page_count, "
                                     "pragma_page_size");
@@ -1441,6 +1622,26 @@ static void test_sqlite_bytes_per_reading(void **state)
            "per reading (put + write)\n",
            n, ndev, per_reading, cpu_us, wall_us);
     assert_true(per_reading < 64);
+    /* Opening after a kill -9 (rows up to 5 s behind, reconciled) and
+     * after a clean close (nothing to mend, the same seeks). The image's
+     * WAL is checkpointed first, so that both opens differ by the rows
+     * mended only. */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(g.path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+    printf("kill -9 image: %" PRId64 " of %ld devices rows behind\n",
+           db_int(g.path, "SELECT count(*) FROM devices WHERE last_seq IS NOT 39"), ndev);
+    const fixture *which[] = {&g, f};
+    for (int i = 0; i < 2; i++) {
+        clock_gettime(CLOCK_MONOTONIC, &w0);
+        st = open_store(which[i], 0, 0, 0);
+        double open_ms = elapsed_ms(&w0);
+        store_close(st);
+        printf("store open with the reconcile, %ld devices, %s: %.1f ms\n", ndev,
+               i == 0 ? "kill -9 image" : "closed cleanly", open_ms);
+    }
+    unlink_crash_image(g.path);
 }
 
 /* The writer checkpoints its WAL at its own threshold (store_sqlite.c,
@@ -1501,6 +1702,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sqlite_compact_values_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_bytes_per_reading, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_wal_checkpoint_threshold, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_devices_row_latest_after_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite_devices_row_reconciled_after_crash, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
