@@ -42,13 +42,13 @@
 #endif
 /* The worker's time slice under EEVDF (Linux 6.6+; sched_attr.sched_runtime
  * is honoured for normal threads since 6.12, ignored before). A nice value
- * sets a thread's share, not its slice: once picked, a +10 worker keeps the
- * core for a whole default slice (0.75 ms x (1 + log2 cores)), and the
- * overrun is only noticed at the next tick (4 ms at HZ=250), while the
- * ingest or web thread that just woke waits behind it. With the smallest
- * slice the kernel takes, a waking live thread preempts the worker at once;
- * the worker keeps its nice +10 share of a busy host (docs/BENCHMARKS.md,
- * "Issue 13 — history load, third pass"). */
+ * sets a thread's share, not its slice: once picked, a +10 worker is
+ * protected for a whole default slice (0.7 ms x (1 + log2 cores)), and an
+ * ingest or web thread that wakes meanwhile waits behind it. With the
+ * smallest slice the kernel takes, a waking live thread preempts the worker
+ * at once; the worker keeps its nice +10 share of a busy host, where
+ * SCHED_IDLE starved it (docs/BENCHMARKS.md, "Issue 13 — history load,
+ * third pass"). */
 #ifndef QUERY_SLICE_NS
 #define QUERY_SLICE_NS 100000u
 #endif
