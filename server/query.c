@@ -10,6 +10,10 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sched.h>
+#include <sys/syscall.h>
+#endif
 
 #include <sodium.h>
 
@@ -35,6 +39,31 @@
  * — history load, second pass"). */
 #ifndef QUERY_NICE
 #define QUERY_NICE 10
+#endif
+/* The worker's time slice under EEVDF (Linux 6.6+; sched_attr.sched_runtime
+ * is honoured for normal threads since 6.12, ignored before). A nice value
+ * sets a thread's share, not its slice: once picked, a +10 worker is
+ * protected for a whole default slice (0.7 ms x (1 + log2 cores)), and an
+ * ingest or web thread that wakes meanwhile waits behind it. With the
+ * smallest slice the kernel takes, a waking live thread preempts the worker
+ * at once; the worker keeps its nice +10 share of a busy host, where
+ * SCHED_IDLE starved it (docs/BENCHMARKS.md, "Issue 13 — history load,
+ * third pass"). */
+#ifndef QUERY_SLICE_NS
+#define QUERY_SLICE_NS 100000u
+#endif
+
+#ifdef __linux__
+/* The kernel's struct sched_attr (uapi linux/sched/types.h, version 0, 48
+ * bytes): that header clashes with glibc's <sched.h>, and glibc 2.36 has no
+ * sched_setattr wrapper. */
+typedef struct query__sched_attr {
+    uint32_t size, policy;
+    uint64_t flags;
+    int32_t nice;
+    uint32_t priority;
+    uint64_t runtime, deadline, period;
+} query__sched_attr;
 #endif
 
 typedef struct query__job {
@@ -640,8 +669,9 @@ static void query__work(query *q, const query__job *j, query_done *d)
     d->status = st ? st : query_run(q->cfg.st, q->cfg.trk, &j->job, &d->body);
 }
 
-/* Lowers the calling thread's priority (Linux: nice is per thread, by tid).
- * Best effort: on failure the worker runs at the process's priority. */
+/* Lowers the calling thread's priority (Linux: nice is per thread, by tid)
+ * and shortens its slice (QUERY_SLICE_NS). Best effort: on failure the
+ * worker runs at the process's priority, or with the default slice. */
 static void query__lower_priority(void)
 {
 #ifdef __linux__
@@ -653,6 +683,13 @@ static void query__lower_priority(void)
     int nice = base + QUERY_NICE > 19 ? 19 : base + QUERY_NICE;
     if (setpriority(PRIO_PROCESS, tid, nice) != 0)
         LOG_D(TAG, "cannot lower the worker's priority: %s", strerror(errno));
+    /* Only a normal thread: a policy set from outside is left alone.
+     * sched_setattr sets the nice value too, hence `nice` again. */
+    if (sched_getscheduler(0) == SCHED_OTHER) {
+        query__sched_attr a = {.size = sizeof a, .policy = SCHED_OTHER, .nice = nice, .runtime = QUERY_SLICE_NS};
+        if (syscall(SYS_sched_setattr, 0, &a, 0) != 0)
+            LOG_D(TAG, "cannot shorten the worker's slice: %s", strerror(errno));
+    }
 #endif
 }
 

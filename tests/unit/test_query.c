@@ -9,7 +9,9 @@
  * every reading of its device queued before it, while records of other
  * devices do not make it wait (store_sync_device). Last the completeness
  * answer, formatted from a copy taken under the tracker's lock: byte for
- * byte what the model formats in place. */
+ * byte what the model formats in place. And the worker's scheduling: nice
+ * +10 and, on Linux 6.12+, the short EEVDF slice that lets a waking live
+ * thread preempt it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,6 +44,7 @@ typedef struct gate {
     int passes;  /* wakes allowed through */
     int waiting; /* the worker is blocked in wake */
     int woken;   /* wakes seen */
+    pid_t tid;   /* the thread that called wake: the worker */
 } gate;
 
 static void gate_wake(void *ctx)
@@ -47,6 +52,7 @@ static void gate_wake(void *ctx)
     gate *g = ctx;
     pthread_mutex_lock(&g->m);
     g->woken++;
+    g->tid = gettid();
     g->waiting = 1;
     pthread_cond_broadcast(&g->c);
     while (g->passes == 0)
@@ -507,6 +513,61 @@ static void test_completeness_answer_from_a_copy_is_identical(void **state)
     tracker_destroy(t);
 }
 
+/* The scheduler's slice of thread `tid` in ns (/proc's "se.slice"), or -1
+ * where the kernel does not show it. */
+static long long slice_of(pid_t tid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/self/task/%d/sched", (int)tid);
+    FILE *f = fopen(path, "r");
+    long long v = -1;
+    for (int i = 0; f && i < 200 && fgets(line, sizeof line, f); i++) {
+        const char *c = strchr(line, ':');
+        if (strncmp(line, "se.slice", 8) == 0 && c)
+            v = strtoll(c + 1, NULL, 10);
+    }
+    if (f)
+        fclose(f);
+    return v;
+}
+
+/* Linux 6.12 or later: sched_attr.sched_runtime sets a normal thread's slice. */
+static int kernel_sets_slices(void)
+{
+    struct utsname u;
+    int major = 0, minor = 0;
+    if (uname(&u) != 0 || sscanf(u.release, "%d.%d", &major, &minor) != 2)
+        return 0;
+    return major > 6 || (major == 6 && minor >= 12);
+}
+
+static void test_worker_yields_to_the_live_threads(void **state)
+{
+    (void)state;
+    gate g;
+    query *q = start(&g, 2);
+    int a;
+    uint64_t s1 = 0;
+    query_job j1 = job(QUERY_READINGS, &a);
+    assert_int_equal(query_submit(q, &j1, &s1), QUERY_OK);
+    gate_wait_woken(&g, 1); /* the worker is held in wake: it exists and is set up */
+    int base = getpriority(PRIO_PROCESS, 0);
+    assert_int_equal(getpriority(PRIO_PROCESS, (id_t)g.tid), base + 10 > 19 ? 19 : base + 10);
+    long long slice = slice_of(g.tid), mine = slice_of(gettid());
+    if (kernel_sets_slices() && slice >= 0) {
+        assert_int_equal(slice, 100000); /* QUERY_SLICE_NS */
+        assert_true(mine > slice);       /* this thread keeps the default */
+    }
+    gate_open(&g, 100);
+    query_done d;
+    int got = 0;
+    for (int spins = 0; spins < 1000000 && !got; spins++)
+        got = query_take(q, &d);
+    assert_int_equal(got, 1);
+    sbuf_free(&d.body);
+    query_stop(q);
+}
+
 int main(void)
 {
     log_threshold = LOG_LEVEL_ERROR;
@@ -518,6 +579,7 @@ int main(void)
         cmocka_unit_test(test_read_sees_its_device_and_waits_for_it_only),
         cmocka_unit_test(test_sync_device_past_the_table_bound),
         cmocka_unit_test(test_completeness_answer_from_a_copy_is_identical),
+        cmocka_unit_test(test_worker_yields_to_the_live_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
