@@ -351,6 +351,7 @@ static cboot *completeness__boot_new(completeness *c, completeness_actions *out,
 {
     if (completeness__boot_room(c, d) != 0)
         return NULL;
+    int first = d->nboots == 0; /* a device's first boot: nothing to replace or retire */
     if (d->nboots == d->boots_cap)
         completeness__boot_retire_one(c, out, d);
     cboot *b = &d->boots[d->nboots++];
@@ -366,7 +367,8 @@ static cboot *completeness__boot_new(completeness *c, completeness_actions *out,
     } else {
         b->replaced_ms = now_ms ? now_ms : 1;
     }
-    completeness__wake(c, d); /* replaced boots' deadlines, a retired request */
+    if (!first)
+        completeness__wake(c, d); /* replaced boots' deadlines, a retired request */
     return b;
 }
 
