@@ -207,6 +207,10 @@ int completeness_on_ack(completeness *c, completeness_actions *out, const char *
  * Returns the number issued (appended to out->requests). */
 size_t completeness_tick(completeness *c, completeness_actions *out, int64_t now_ms,
                          int can_request, size_t max_requests);
+/* Cost: a tick looks only at the devices that may be due (kept ordered by
+ * due time), O(log n) each, so one with nothing due is O(1) whatever the
+ * fleet. The devices the ticks have looked at so far (tests, profiling). */
+uint64_t completeness_tick_visits(const completeness *c);
 
 /* Request req_id of device id, just issued by a tick, could not be
  * published: undone as if never issued (not counted, token returned, the

@@ -5,7 +5,6 @@
 
 #include "alarm.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,15 +37,27 @@ struct hub {
     fanout *fo;                      /* created by hub_set_conn_ops */
 };
 
-static const char *hub__kind_type(hub_kind k)
+/* The head of each kind's frame, {"type":"<type>","data":, as a literal:
+ * hub_msg_new runs for every reading, and formatting it there was one of
+ * the ingest thread's two snprintf per reading (issue 13). */
+typedef struct hub__head {
+    const char *s;
+    size_t n;
+} hub__head;
+
+#define HUB__HEAD_S(type) "{\"type\":\"" type "\",\"data\":"
+#define HUB__HEAD(type) {HUB__HEAD_S(type), sizeof HUB__HEAD_S(type) - 1}
+
+static hub__head hub__kind_head(hub_kind k)
 {
-    switch (k) {
-    case HUB_SENSOR_DATA: return "sensor_data";
-    case HUB_DEVICE_STATUS: return "device_status";
-    case HUB_COMMAND_RESULT: return "command_result";
-    case HUB_ALARM: return "alarm";
-    }
-    return "unknown";
+    static const hub__head heads[] = {
+        [HUB_SENSOR_DATA] = HUB__HEAD("sensor_data"),
+        [HUB_DEVICE_STATUS] = HUB__HEAD("device_status"),
+        [HUB_COMMAND_RESULT] = HUB__HEAD("command_result"),
+        [HUB_ALARM] = HUB__HEAD("alarm"),
+    };
+    static const hub__head unknown = HUB__HEAD("unknown");
+    return (unsigned)k < sizeof heads / sizeof heads[0] ? heads[k] : unknown;
 }
 
 /* ---- messages ---- */
@@ -81,17 +92,20 @@ hub_msg *hub_msg_alarm(const alarm_rec *a, int64_t at)
 
 hub_msg *hub_msg_new(hub_kind kind, const char *device_id, const char *data, size_t data_len)
 {
-    char prefix[48];
-    int pn = snprintf(prefix, sizeof prefix, "{\"type\":\"%s\",\"data\":", hub__kind_type(kind));
-    hub_msg *m = hub__msg_alloc((size_t)pn + data_len + 1);
+    hub__head head = hub__kind_head(kind);
+    size_t pn = head.n;
+    hub_msg *m = hub__msg_alloc(pn + data_len + 1);
     if (!m)
         return NULL;
     m->kind = (uint8_t)kind;
-    snprintf(m->device_id, sizeof m->device_id, "%s", device_id);
-    memcpy(m->text, prefix, (size_t)pn);
+    /* As snprintf("%s") would: cut to the field, always terminated. */
+    size_t idn = strnlen(device_id, sizeof m->device_id - 1);
+    memcpy(m->device_id, device_id, idn);
+    m->device_id[idn] = '\0';
+    memcpy(m->text, head.s, pn);
     memcpy(m->text + pn, data, data_len);
     m->text[pn + data_len] = '}';
-    m->data_off = (size_t)pn;
+    m->data_off = pn;
     m->data_len = data_len;
     return m;
 }

@@ -119,11 +119,42 @@ static telemetry_reason telemetry__fail(errbuf *e, telemetry_reason r, const cha
  * JSON forbids them, and without a "\u0000" escape inside a string. cJSON
  * stops at NUL both in raw text and in decoded strings, so either would let
  * "heart_rate\u0000x" pass as "heart_rate". */
+/* How many of the 8 bytes of w (in memory order) come before the first one
+ * that needs a look: below 0x20 (NUL, control), above 0x7F (UTF-8), '"' or
+ * '\\' (string state); 8 if none. The others are fine in and out of strings
+ * and change nothing, so the byte loop below skips straight to that byte
+ * (most of a reading is such bytes, issue 13). The classic "has a byte less
+ * than n" / "has a zero byte" tests: they may flag a byte above a flagged
+ * one, never the lowest flagged one wrongly. Little-endian only: elsewhere
+ * the answer is 0 and the byte loop does it all. */
+static size_t telemetry__plain_run(const unsigned char *p)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
+    uint64_t w;
+    memcpy(&w, p, sizeof w);
+    uint64_t q = w ^ (ones * (uint64_t)'"'), bs = w ^ (ones * (uint64_t)'\\');
+    uint64_t hits = (w | ((w - ones * 0x20u) & ~w) | ((q - ones) & ~q) | ((bs - ones) & ~bs)) & high;
+    return hits ? (size_t)__builtin_ctzll(hits) / 8 : 8;
+#else
+    (void)p;
+    return 0;
+#endif
+}
+
 static int telemetry__text_ok(const unsigned char *p, size_t len)
 {
     int in_string = 0;
     size_t i = 0;
     while (i < len) {
+        size_t run;
+        while (len - i >= 8 && (run = telemetry__plain_run(p + i)) > 0) {
+            i += run;
+            if (run < 8)
+                break;
+        }
+        if (i == len)
+            break;
         unsigned char c = p[i];
         if (c == 0)
             return 0;

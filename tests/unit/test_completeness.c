@@ -675,6 +675,60 @@ static void test_boots_grow_and_long_id(void **state)
         assert_true(v.boots[k].boot >= 3);
 }
 
+/* Issue 13: a tick looks only at the devices that may be due, not at the
+ * whole fleet, and still serves them in table order. A walk of every device
+ * (the old tick) would count 1000 visits per tick here. */
+static void test_tick_visits_only_due(void **state)
+{
+    fx *f = *state;
+    char id[16];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(id, sizeof id, "V%04d", i);
+        feed(f, id, 1, 1, 3, 100);
+    }
+    /* In-order readings of a first boot leave nothing due: not looked at. */
+    assert_int_equal(completeness_tick(f->c, &f->a, 200, 1, 64), 0);
+    uint64_t v0 = completeness_tick_visits(f->c);
+    assert_int_equal(v0, 0);
+    for (int t = 0; t < 40; t++)
+        assert_int_equal(completeness_tick(f->c, &f->a, 450 + 250 * t, 1, 64), 0);
+    assert_int_equal(completeness_tick_visits(f->c), v0);
+    /* Three devices open a gap (4..9): only they are looked at. */
+    const char *gap[3] = {"V0999", "V0007", "V0500"};
+    for (int i = 0; i < 3; i++)
+        feed(f, gap[i], 1, 10, 10, 30000);
+    assert_int_equal(completeness_tick(f->c, &f->a, 30100, 1, 64), 0); /* settling */
+    assert_int_equal(completeness_tick_visits(f->c), v0 + 3);
+    for (int64_t t = 30200; t < 31000; t += 100)
+        assert_int_equal(completeness_tick(f->c, &f->a, t, 1, 64), 0);
+    assert_int_equal(completeness_tick_visits(f->c), v0 + 3); /* filed at settle time */
+    assert_int_equal(completeness_tick(f->c, &f->a, 31000, 1, 64), 3);
+    assert_int_equal(completeness_tick_visits(f->c), v0 + 6);
+    /* In table (first-seen) order, whatever order the gaps opened in. */
+    const char *order[3] = {"V0007", "V0500", "V0999"};
+    for (int i = 0; i < 3; i++) {
+        assert_string_equal(f->a.requests[i].id, order[i]);
+        assert_int_equal(f->a.requests[i].from, 4);
+        assert_int_equal(f->a.requests[i].to, 9);
+    }
+    /* Outstanding: nothing until the ack deadline (2 s), then a retry. */
+    f->a.nrequests = 0;
+    for (int64_t t = 31250; t < 33000; t += 250)
+        assert_int_equal(completeness_tick(f->c, &f->a, t, 1, 64), 0);
+    assert_int_equal(completeness_tick_visits(f->c), v0 + 6);
+    assert_int_equal(completeness_tick(f->c, &f->a, 33000, 1, 64), 3);
+    /* Filled: looked at once more, then never again. */
+    for (int i = 0; i < 3; i++) {
+        feed(f, gap[i], 1, 4, 9, 33100);
+        assert_int_equal(counts(f, gap[i]).pending, 0);
+    }
+    uint64_t v1 = completeness_tick_visits(f->c);
+    completeness_tick(f->c, &f->a, 33200, 1, 64);
+    for (int64_t t = 33450; t < 60000; t += 250)
+        completeness_tick(f->c, &f->a, t, 1, 64);
+    assert_int_equal(completeness_tick_visits(f->c), v1 + 3 + 3); /* + the ack deadlines */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -702,6 +756,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_boot_end_replay_fills_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_boot_end_bounds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_boots_grow_and_long_id, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tick_visits_only_due, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -888,6 +888,41 @@ static void test_json_status(void **state)
     cJSON_Delete(o);
 }
 
+/* The text check steps over 8-byte words of plain bytes: a byte it must
+ * refuse (NUL, control, bad UTF-8) is refused at every offset of a long
+ * string, one it must see (quote, backslash, UTF-8) is honoured there, and a
+ * valid tail shorter than a word is still checked. */
+static void test_text_check_every_offset(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {"\x01", "\x1f", "\xff", "\xc0\xaf", "\xed\xa0\x80", "\\u0000"};
+    static const char *const good[] = {"\xc3\xa9", "\\\"", "\\\\", "\x7f", " ", "\xf0\x9f\x92\x93"};
+    for (size_t off = 0; off < 24; off++) {
+        char note[64], buf[256];
+        repeat(note, 'a', off);
+        for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+            int n = snprintf(buf, sizeof buf, "{\"seq\":1,\"note\":\"%s%s%s\"}", note, bad[k],
+                             "bbbbbbbbbbbbbbbbb");
+            assert_true(n > 0 && (size_t)n < sizeof buf);
+            expect_reason(data(buf, NULL), TELEMETRY_MALFORMED_JSON, buf);
+        }
+        for (size_t k = 0; k < sizeof good / sizeof good[0]; k++) {
+            int n = snprintf(buf, sizeof buf, "{\"seq\":1,\"note\":\"%s%s%s\"}", note, good[k],
+                             "bbbbbbbbbbbbbbbbb");
+            assert_true(n > 0 && (size_t)n < sizeof buf);
+            expect_reason(data(buf, NULL), TELEMETRY_OK, buf);
+        }
+        /* a raw NUL at that offset, inside the given length */
+        int n = snprintf(buf, sizeof buf, "{\"seq\":1,\"note\":\"%sXbbbbbbbbbbbbbbbbb\"}", note);
+        assert_true(n > 0 && (size_t)n < sizeof buf);
+        buf[n - 19] = '\0';
+        assert_int_equal(data_n(ID, buf, (size_t)n, 0, NULL), TELEMETRY_MALFORMED_JSON);
+        /* an unterminated string whose quote would fall in the last word */
+        n = snprintf(buf, sizeof buf, "{\"seq\":1,\"note\":\"%s}", note);
+        assert_int_equal(data_n(ID, buf, (size_t)n, 0, NULL), TELEMETRY_MALFORMED_JSON);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -923,6 +958,7 @@ int main(void)
         cmocka_unit_test(test_json_extended_roundtrip),
         cmocka_unit_test(test_json_values_and_escaping),
         cmocka_unit_test(test_json_status),
+        cmocka_unit_test(test_text_check_every_offset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
