@@ -973,13 +973,24 @@ static void ingest__on_connect(struct mosquitto *mosq, void *obj, int rc, int fl
           in->failed_attempts ? " after an outage" : "");
     in->failed_attempts = 0;
     in->last_why[0] = 0;
+    /* libmosquitto formats a debug line for every PUBLISH read and every
+     * PUBACK sent whenever a log callback is set (a malloc, a vsnprintf and
+     * a free each: ~5,000 instructions, ~16 % of the ingest thread's own
+     * work per reading, docs/BENCHMARKS.md "ingest thread, third pass"),
+     * and we keep only its errors, which name why a connect failed. So no
+     * callback while connected; ingest__on_disconnect sets it again before
+     * the next attempt. What is lost: libmosquitto's own line for an error
+     * that ends a session (the outage line still gives its code). */
+    mosquitto_log_callback_set(mosq, NULL);
 }
+
+static void ingest__on_log(struct mosquitto *mosq, void *obj, int level, const char *str);
 
 static void ingest__on_disconnect(struct mosquitto *mosq, void *obj, int rc, const mosquitto_property *p)
 {
-    (void)mosq;
     (void)p;
     ingest *in = obj;
+    mosquitto_log_callback_set(mosq, ingest__on_log); /* for the reconnects (ingest__on_connect) */
     if (atomic_exchange(&in->connected, 0)) {
         atomic_store(&in->m->mqtt_connected, 0);
         atomic_fetch_add(&in->m->mqtt_disconnects, 1);
