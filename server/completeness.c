@@ -1007,8 +1007,10 @@ size_t completeness_tick(completeness *c, completeness_actions *out, int64_t now
         }
         c->due[c->ndue] = e;
     }
-    cdue *v = c->due + c->ndue;
     size_t nv = top - c->ndue;
+    if (nv == 0) /* nothing due (c->due is still NULL before the first device is) */
+        return 0;
+    cdue *v = c->due + c->ndue;
     qsort(v, nv, sizeof *v, completeness__by_pos);
     c->tick_visits += nv;
     /* In table order from where the last tick stopped, then from the start,

@@ -675,6 +675,18 @@ static void test_boots_grow_and_long_id(void **state)
         assert_true(v.boots[k].boot >= 3);
 }
 
+/* A tick before any device is known (vigild's first ticks on an empty
+ * store): nothing to do, and no null heap handed to qsort (UBSan aborted
+ * vigild here at its first tick). */
+static void test_tick_with_no_devices(void **state)
+{
+    fx *f = *state;
+    for (int t = 0; t < 3; t++)
+        assert_int_equal(completeness_tick(f->c, &f->a, 250 + 250 * t, 1, 64), 0);
+    assert_int_equal(completeness_tick_visits(f->c), 0);
+    assert_int_equal(f->a.nrequests, 0);
+}
+
 /* Issue 13: a tick looks only at the devices that may be due, not at the
  * whole fleet, and still serves them in table order. A walk of every device
  * (the old tick) would count 1000 visits per tick here. */
@@ -756,6 +768,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_boot_end_replay_fills_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_boot_end_bounds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_boots_grow_and_long_id, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tick_with_no_devices, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tick_visits_only_due, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
