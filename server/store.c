@@ -660,21 +660,29 @@ store_err store_put_lost(store *st, const char *device_id, int64_t boot, int64_t
     return store__enqueue(st, STORE_REC_LOST, &l, sizeof l);
 }
 
-/* Waits until written >= target or timeout_ms passes (lock held: the
- * wait releases and retakes it). 1 if written reached target. */
+/* Waits on `synced` until *counter >= target or the deadline (monotonic
+ * ms) passes (lock held: the wait releases and retakes it). The writer
+ * broadcasts `synced` whenever `written` or `flush_done` moves. */
+static void store__await(store *st, const uint64_t *counter, uint64_t target, int64_t deadline)
+{
+    VMUTEX_ASSERT_HELD(&st->lock);
+    while (*counter < target && vclock_mono_ms() < deadline) {
+        struct timespec ts = {.tv_sec = deadline / 1000, .tv_nsec = (long)(deadline % 1000) * 1000000};
+        (void)vmutex_cond_timedwait(&st->synced, &st->lock, &ts);
+    }
+}
+
+/* Waits until written >= target or timeout_ms passes (lock held).
+ * 1 if written reached target. */
 static int store__sync_to(store *st, uint64_t target, int64_t timeout_ms)
 {
     VMUTEX_ASSERT_HELD(&st->lock);
-    int64_t deadline = vclock_mono_ms() + timeout_ms;
     if (st->written < target) {
         /* Someone waits: the writer commits what it holds without waiting
          * out its group-commit window. */
         st->sync_waiters++;
         pthread_cond_signal(&st->wake);
-        while (st->written < target && vclock_mono_ms() < deadline) {
-            struct timespec ts = {.tv_sec = deadline / 1000, .tv_nsec = (long)(deadline % 1000) * 1000000};
-            (void)vmutex_cond_timedwait(&st->synced, &st->lock, &ts);
-        }
+        store__await(st, &st->written, target, vclock_mono_ms() + timeout_ms);
         st->sync_waiters--;
     }
     return st->written >= target;
@@ -737,12 +745,7 @@ static void store__flush_latest(store *st, const char *id)
     } else if (!id || strcmp(st->flush_id, id) != 0) {
         st->flush_all = 1; /* one request for both readers */
     }
-    uint64_t ticket = st->flush_asked;
-    int64_t deadline = vclock_mono_ms() + STORE_FLUSH_WAIT_MS;
-    while (st->flush_done < ticket && vclock_mono_ms() < deadline) {
-        struct timespec ts = {.tv_sec = deadline / 1000, .tv_nsec = (long)(deadline % 1000) * 1000000};
-        (void)vmutex_cond_timedwait(&st->synced, &st->lock, &ts);
-    }
+    store__await(st, &st->flush_done, st->flush_asked, vclock_mono_ms() + STORE_FLUSH_WAIT_MS);
     vmutex_unlock(&st->lock);
 }
 

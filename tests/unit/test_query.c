@@ -104,6 +104,15 @@ static query_job job(query_kind k, void *conn)
     return j;
 }
 
+/* Polls for the worker's next answer, bounded; 1 when one was taken. */
+static int take_one(query *q, query_done *d)
+{
+    int got = 0;
+    for (int spins = 0; spins < 1000000 && !got; spins++)
+        got = query_take(q, d);
+    return got;
+}
+
 static void test_full_rule_counts_every_outstanding_job(void **state)
 {
     (void)state;
@@ -162,10 +171,7 @@ static void test_cancelled_answers_never_come_back(void **state)
     query_cancel(q, 0);
     gate_open(&g, 100);
     query_done d;
-    int got = 0;
-    for (int spins = 0; spins < 1000000 && !got; spins++)
-        got = query_take(q, &d);
-    assert_int_equal(got, 1);
+    assert_int_equal(take_one(q, &d), 1);
     assert_ptr_equal(d.conn, &c);
     assert_int_equal(d.serial, s3);
     sbuf_free(&d.body);
@@ -560,10 +566,7 @@ static void test_worker_yields_to_the_live_threads(void **state)
     }
     gate_open(&g, 100);
     query_done d;
-    int got = 0;
-    for (int spins = 0; spins < 1000000 && !got; spins++)
-        got = query_take(q, &d);
-    assert_int_equal(got, 1);
+    assert_int_equal(take_one(q, &d), 1);
     sbuf_free(&d.body);
     query_stop(q);
 }
