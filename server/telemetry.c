@@ -115,10 +115,6 @@ static telemetry_reason telemetry__fail(errbuf *e, telemetry_reason r, const cha
     return r;
 }
 
-/* 1 if p[0..len) is UTF-8 without NUL bytes, without control bytes where
- * JSON forbids them, and without a "\u0000" escape inside a string. cJSON
- * stops at NUL both in raw text and in decoded strings, so either would let
- * "heart_rate\u0000x" pass as "heart_rate". */
 /* How many of the 8 bytes of w (in memory order) come before the first one
  * that needs a look: below 0x20 (NUL, control), above 0x7F (UTF-8), '"' or
  * '\\' (string state); 8 if none. The others are fine in and out of strings
@@ -142,6 +138,10 @@ static size_t telemetry__plain_run(const unsigned char *p)
 #endif
 }
 
+/* 1 if p[0..len) is UTF-8 without NUL bytes, without control bytes where
+ * JSON forbids them, and without a "\u0000" escape inside a string. cJSON
+ * stops at NUL both in raw text and in decoded strings, so either would let
+ * "heart_rate\u0000x" pass as "heart_rate". */
 static int telemetry__text_ok(const unsigned char *p, size_t len)
 {
     int in_string = 0;
