@@ -275,6 +275,10 @@ def production_broker_conf(workdir, ca_dir, port):
     found, so a change to the shipped file cannot silently test another."""
     with open(os.path.join(SOURCE, "deploy", "mosquitto", "vigil-tls.conf")) as f:
         text = f.read()
+    # The broker reads its ACL after dropping to its own user, which may not
+    # reach the checkout (a clone in a 0700 mktemp dir): a copy in workdir.
+    acl = os.path.join(workdir, "vigil.acl")
+    shutil.copyfile(os.path.join(SOURCE, "deploy", "mosquitto", "vigil.acl"), acl)
     subst = {
         "listener 8883": f"listener {port} 127.0.0.1",
         "cafile /etc/mosquitto/certs/ca.pem": f"cafile {ca_dir}/ca.pem",
@@ -282,7 +286,7 @@ def production_broker_conf(workdir, ca_dir, port):
         "keyfile /etc/mosquitto/certs/broker.key": f"keyfile {ca_dir}/broker/broker.key",
         "crlfile /etc/mosquitto/certs/crl.pem": f"crlfile {ca_dir}/crl.pem",
         "acl_file /etc/mosquitto/vigil.acl":
-            f"acl_file {os.path.join(os.path.abspath(SOURCE), 'deploy', 'mosquitto', 'vigil.acl')}",
+            f"acl_file {acl}",
         "persistence_location /var/lib/mosquitto/": f"persistence_location {workdir}/",
         "log_dest syslog": "log_dest stdout",
     }
