@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "idtable.h"
+#include "jsonin.h"
 #include "jsonw.h"
 #include "telemetry.h"
 
@@ -1541,7 +1542,7 @@ alarm_err alarm_settings_parse(const char *body, size_t len, const alarm_setting
     if (!body || !base || !out || len == 0 || len > 8192)
         return alarm__fail(err, errlen, "body must be a JSON object of at most 8192 bytes");
     const char *end = NULL;
-    cJSON *j = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+    cJSON *j = jsonin_parse(body, len, &end);
     if (!j)
         return alarm__fail(err, errlen, "body is not valid JSON");
     while (end && end < body + len && (*end == ' ' || *end == '\n' || *end == '\r' || *end == '\t'))
@@ -1587,7 +1588,7 @@ alarm_err alarm_silence_parse(const char *body, size_t len, int64_t *seconds)
     *seconds = ALARM_PAUSE_DEFAULT_S;
     if (!body || len == 0)
         return ALARM_OK;
-    cJSON *j = cJSON_ParseWithLength(body, len);
+    cJSON *j = jsonin_parse(body, len, NULL);
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "seconds");
     int ok = cJSON_IsObject(j) && (!v || (cJSON_IsNumber(v) && v->valuedouble >= 1 &&
                                            v->valuedouble <= ALARM_PAUSE_MAX_S &&

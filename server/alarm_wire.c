@@ -8,6 +8,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "jsonin.h"
 #include "jsonw.h"
 #include "device_id.h"
 
@@ -149,7 +150,7 @@ alarm_err alarm_wire_parse_list(const char *payload, size_t len, char *device_id
     *n = 0;
     if (!payload || len == 0 || len > ALARM_WIRE_PAYLOAD_MAX)
         return ALARM_EINVAL;
-    cJSON *j = cJSON_ParseWithLength(payload, len);
+    cJSON *j = jsonin_parse(payload, len, NULL);
     const char *dev = alarm_wire__str(j, "device_id");
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(j, "alarms");
     alarm_err rc = ALARM_EINVAL;
@@ -213,7 +214,7 @@ alarm_err alarm_wire_parse_op(const char *payload, size_t len, vigil_alarm_op *o
 {
     if (!payload || len == 0 || len > ALARM_WIRE_PAYLOAD_MAX)
         return ALARM_EINVAL;
-    cJSON *j = cJSON_ParseWithLength(payload, len);
+    cJSON *j = jsonin_parse(payload, len, NULL);
     vigil_alarm_op o;
     memset(&o, 0, sizeof o);
     alarm_err rc = ALARM_EINVAL;

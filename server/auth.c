@@ -1,5 +1,6 @@
 /* auth — see auth.h. */
 #include "auth.h"
+#include "jsonin.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -197,7 +198,7 @@ auth_role auth_command_role(const char *cmd)
 void auth_command_name(const char *body, size_t len, char *out, size_t outlen)
 {
     out[0] = '\0';
-    cJSON *j = body ? cJSON_ParseWithLength(body, len) : NULL;
+    cJSON *j = jsonin_parse(body, len, NULL);
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "cmd");
     if (cJSON_IsString(c) && strlen(c->valuestring) < outlen)
         snprintf(out, outlen, "%s", c->valuestring);
@@ -226,7 +227,7 @@ static int auth__field(const cJSON *j, const char *key, char *out, size_t outlen
 auth_err auth_parse_fields(const char *body, size_t len, auth_fields *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    cJSON *j = body && len ? cJSON_ParseWithLength(body, len) : NULL;
+    cJSON *j = jsonin_parse(body, len, NULL);
     auth_err rc = AUTH_EINVAL;
     char role[AUTH_ROLE_NAME_MAX + 1];
     size_t n = 0;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonin.h"
 #include "telemetry.h"
 
 static int command__fail(char *err, size_t errlen, const char *msg)
@@ -58,7 +59,7 @@ static cJSON *command__parse_object(const char *body, size_t len, char *err, siz
         return NULL;
     }
     const char *end = NULL;
-    cJSON *j = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+    cJSON *j = jsonin_parse(body, len, &end);
     if (!j) {
         command__fail(err, errlen, "body is not valid JSON");
         return NULL;
@@ -179,7 +180,7 @@ int command_parse_ack(const char *device_id, const char *payload, size_t len, si
         return command__ack_fail(err, errlen, TELEMETRY_MALFORMED_JSON,
                                  "body must be a JSON object of at most 4096 bytes");
     const char *end = NULL;
-    cJSON *j = cJSON_ParseWithLengthOpts(payload, len, &end, 0);
+    cJSON *j = jsonin_parse(payload, len, &end);
     if (!j)
         return command__ack_fail(err, errlen, TELEMETRY_MALFORMED_JSON, "body is not valid JSON");
     while (end && end < payload + len && (*end == ' ' || *end == '\n' || *end == '\r' || *end == '\t'))
@@ -297,7 +298,7 @@ static int command__count(const cJSON *j, const char *key, uint64_t *out)
 command_ack_kind command_parse_resend_ack(const char *payload, size_t len, const char *prefix,
                                           command_resend_ack *out)
 {
-    cJSON *j = cJSON_ParseWithLength(payload, len);
+    cJSON *j = jsonin_parse(payload, len, NULL);
     if (!j)
         return COMMAND_ACK_OTHER;
     command_ack_kind kind = COMMAND_ACK_OTHER;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonin.h"
 #include "live.h"
 #include "log.h"
 #include "metrics.h"
@@ -495,7 +496,7 @@ static char (*fanout__parse_filter(const cJSON *devs, size_t *n, const char **er
 fanout_parse_result fanout_parse_subscribe(const char *in, size_t len, fanout_subscribe *out)
 {
     memset(out, 0, sizeof *out);
-    cJSON *j = cJSON_ParseWithLength(in, len);
+    cJSON *j = jsonin_parse(in, len, NULL);
     const cJSON *type = j ? cJSON_GetObjectItemCaseSensitive(j, "type") : NULL;
     fanout_parse_result r = FANOUT_PARSE_OK;
     if (!cJSON_IsObject(j) || !cJSON_IsString(type)) {

@@ -51,6 +51,7 @@
 #include "alarm_wire.h"
 #include "cluster.h"
 #include "idtable.h"
+#include "jsonin.h"
 #include "cmdtab.h"
 #include "command.h"
 #include "config.h"
@@ -1065,7 +1066,7 @@ static void ingest__record_command(ingest *in, const pub_req *r)
     topics_kind kind;
     if (topics_parse(r->topic, strlen(r->topic), id, &kind) != TOPICS_OK || kind != TOPICS_CONTROL)
         return;
-    cJSON *j = cJSON_ParseWithLength(r->payload, r->len);
+    cJSON *j = jsonin_parse(r->payload, r->len, NULL);
     const cJSON *cid = cJSON_GetObjectItemCaseSensitive(j, "cmd_id");
     if (!cJSON_IsString(cid) || cmdtab_record(&in->cmds, id, cid->valuestring, vclock_mono_ms()) != 0)
         LOG_W(TAG, "command to %s not recorded (table of %d devices full?): its ack will be refused",

@@ -3,7 +3,8 @@
  *
  * Where PROTOCOL.md is silent, this file decides:
  * - Order of checks: caller's topic id (bad_topic), size cap (oversize),
- *   text (UTF-8, no NUL, no "\u0000", no raw control bytes: malformed_json),
+ *   text (jsonin_text_ok: UTF-8, no NUL, no "\u0000" nor a \u that is not
+ *   four hex digits, no raw control bytes: malformed_json),
  *   JSON syntax incl. trailing garbage (malformed_json), object (not_object),
  *   then fields in payload order; the first bad field decides the reason.
  *   "empty" is judged last.
@@ -26,6 +27,7 @@
  * Output (JSON, ISO timestamps) is in telemetry_json.c. */
 #include "telemetry.h"
 
+#include "jsonin.h"
 #include "topics.h"
 #include "vital_ranges.h"
 
@@ -115,99 +117,6 @@ static telemetry_reason telemetry__fail(errbuf *e, telemetry_reason r, const cha
     return r;
 }
 
-/* How many of the 8 bytes of w (in memory order) come before the first one
- * that needs a look: below 0x20 (NUL, control), above 0x7F (UTF-8), '"' or
- * '\\' (string state); 8 if none. The others are fine in and out of strings
- * and change nothing, so the byte loop below skips straight to that byte
- * (most of a reading is such bytes, issue 13). The classic "has a byte less
- * than n" / "has a zero byte" tests: they may flag a byte above a flagged
- * one, never the lowest flagged one wrongly. Little-endian only: elsewhere
- * the answer is 0 and the byte loop does it all. */
-static size_t telemetry__plain_run(const unsigned char *p)
-{
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
-    uint64_t w;
-    memcpy(&w, p, sizeof w);
-    uint64_t q = w ^ (ones * (uint64_t)'"'), bs = w ^ (ones * (uint64_t)'\\');
-    uint64_t hits = (w | ((w - ones * 0x20u) & ~w) | ((q - ones) & ~q) | ((bs - ones) & ~bs)) & high;
-    return hits ? (size_t)__builtin_ctzll(hits) / 8 : 8;
-#else
-    (void)p;
-    return 0;
-#endif
-}
-
-/* 1 if p[0..len) is UTF-8 without NUL bytes, without control bytes where
- * JSON forbids them, and without a "\u0000" escape inside a string. cJSON
- * stops at NUL both in raw text and in decoded strings, so either would let
- * "heart_rate\u0000x" pass as "heart_rate". */
-static int telemetry__text_ok(const unsigned char *p, size_t len)
-{
-    int in_string = 0;
-    size_t i = 0;
-    while (i < len) {
-        size_t run;
-        while (len - i >= 8 && (run = telemetry__plain_run(p + i)) > 0) {
-            i += run;
-            if (run < 8)
-                break;
-        }
-        if (i == len)
-            break;
-        unsigned char c = p[i];
-        if (c == 0)
-            return 0;
-        if (c < 0x80) {
-            /* cJSON takes raw control bytes inside strings, and any byte
-             * <= 0x20 as whitespace; JSON allows neither. */
-            if (c < 0x20 && (in_string || (c != '\t' && c != '\n' && c != '\r')))
-                return 0;
-            if (c == '"') {
-                in_string = !in_string;
-            } else if (c == '\\' && in_string) {
-                if (i + 1 >= len)
-                    return 0;
-                if (p[i + 1] == 'u' && i + 5 < len && memcmp(p + i + 2, "0000", 4) == 0)
-                    return 0;
-                i++; /* the escaped character cannot end the string */
-                if (p[i] == 0)
-                    return 0;
-            }
-            i++;
-            continue;
-        }
-        /* Strict UTF-8: no overlongs, no surrogates, nothing past U+10FFFF. */
-        size_t n;
-        uint32_t cp;
-        if (c >= 0xC2 && c <= 0xDF) {
-            n = 1;
-            cp = c & 0x1Fu;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            n = 2;
-            cp = c & 0x0Fu;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            n = 3;
-            cp = c & 0x07u;
-        } else {
-            return 0;
-        }
-        if (len - i - 1 < n)
-            return 0;
-        for (size_t k = 1; k <= n; k++) {
-            unsigned char cc = p[i + k];
-            if ((cc & 0xC0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (cc & 0x3Fu);
-        }
-        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF ||
-            (cp >= 0xD800 && cp <= 0xDFFF))
-            return 0;
-        i += n + 1;
-    }
-    return 1;
-}
-
 /* ---- cJSON's allocations: one bump arena per parse --------------------- */
 
 /* cJSON mallocs every node and every key: 28 malloc/free pairs for a
@@ -267,8 +176,9 @@ static cJSON *telemetry__parse_json(const char *payload, size_t len, errbuf *e,
         (void)telemetry__fail(e, TELEMETRY_MALFORMED_JSON, "empty payload");
         return NULL;
     }
-    if (!telemetry__text_ok((const unsigned char *)payload, len)) {
-        (void)telemetry__fail(e, TELEMETRY_MALFORMED_JSON, "not UTF-8 text, or contains NUL");
+    if (!jsonin_text_ok(payload, len)) {
+        (void)telemetry__fail(e, TELEMETRY_MALFORMED_JSON,
+                              "not UTF-8 JSON text (a NUL, a control byte or a bad \\u escape)");
         return NULL;
     }
     char local[TELEMETRY_PAYLOAD_MAX_DEFAULT + 1];

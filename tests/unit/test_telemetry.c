@@ -375,6 +375,11 @@ static void test_malformed(void **state)
         "{\"seq\":1,\"fw\":\"\xe2\x82\"}",                              /* truncated */
         "{\"seq\":1,\"fw\":\"a\\u0000b\"}",                             /* escaped NUL */
         "{\"heart_rate\\u0000x\":72,\"seq\":1}",
+        /* a \u that is not four hex digits: cJSON decoded it as U+0000, so
+         * this key was read as "heart_rate" and the reading accepted */
+        "{\"heart_rate\\u00zz\":72,\"seq\":1}",
+        "{\"seq\":1,\"device_id\":\"" "ESP32_001" "\\u00G0x\"}",
+        "{\"seq\":1,\"fw\":\"a\\u12\"}", "{\"seq\":1,\"fw\":\"\\u\"}",
         "{\"seq\":1,\"fw\":\"\\ud800\"}",                               /* lone surrogate */
         "{\"seq\":1,\"note\":\"a\tb\"}",                                 /* raw control byte */
         "{\x01\"seq\":1}",                                                /* not whitespace */
@@ -895,8 +900,10 @@ static void test_json_status(void **state)
 static void test_text_check_every_offset(void **state)
 {
     (void)state;
-    static const char *const bad[] = {"\x01", "\x1f", "\xff", "\xc0\xaf", "\xed\xa0\x80", "\\u0000"};
-    static const char *const good[] = {"\xc3\xa9", "\\\"", "\\\\", "\x7f", " ", "\xf0\x9f\x92\x93"};
+    static const char *const bad[] = {"\x01", "\x1f", "\xff", "\xc0\xaf", "\xed\xa0\x80", "\\u0000",
+                                      "\\u00zz", "\\uzzzz", "\\u00eg"};
+    static const char *const good[] = {"\xc3\xa9", "\\\"", "\\\\", "\x7f", " ", "\xf0\x9f\x92\x93",
+                                       "\\u00e9", "\\u00E9", "\\uD83D\\uDC93"};
     for (size_t off = 0; off < 24; off++) {
         char note[64], buf[256];
         repeat(note, 'a', off);
