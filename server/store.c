@@ -729,13 +729,19 @@ void store_series_free(store_series *s)
 /* Before a read of the devices rows: an engine that writes a device's
  * latest reading into its row later than the reading (flush_latest) has
  * the writer do it now, so the read sees every committed reading, as if
- * each batch had written its rows. Waits at most STORE_FLUSH_WAIT_MS (a
- * failing store: the read gets what is stored). id NULL: all devices. */
+ * each batch had written its rows. Waits at most STORE_FLUSH_WAIT_MS; not
+ * at all while the writer is in retry backoff (it would not write the rows
+ * before its next retry, and they would fail like the batch): the read gets
+ * what is stored. id NULL: all devices. */
 static void store__flush_latest(store *st, const char *id)
 {
     if (!st || !st->be->flush_latest || !st->writer_started)
         return;
     vmutex_lock(&st->lock);
+    if (!st->stats.writable) {
+        vmutex_unlock(&st->lock);
+        return;
+    }
     if (!st->flush_open) {
         st->flush_open = 1;
         st->flush_all = !id;

@@ -144,7 +144,8 @@ typedef struct store_device {
 /* All devices, sorted by id. *out is malloc'ed (NULL when *n == 0).
  * These two (and store_load_completeness) see every reading committed
  * before the call: an engine that copies the latest reading into the row
- * later (SQLite) has the writer do it first, waiting up to 2 s for it. */
+ * later (SQLite) has the writer do it first, waiting up to 2 s for it,
+ * and not at all while writes fail (the read gets what is stored). */
 store_err store_list_devices(store *st, store_device **out, size_t *n);
 store_err store_get_device(store *st, const char *id, store_device *out);
 
