@@ -992,7 +992,7 @@ def main():
                 rf = res["refine"]
                 log(f"   ramp {s}: sustainable {res['sustainable_msgs_per_s']:.0f} msg/s (coarse "
                     f"{res['sustainable_coarse_msgs_per_s']:.0f}; {len(rf['probes'])} probes, bracket "
-                    f"{rf['passed_hz']:g}-{rf['failed_hz'] if rf['failed_hz'] is not None else '-'} Hz)")
+                    f"{rf['passed_hz']:g}-{'-' if rf['failed_hz'] is None else format(rf['failed_hz'], 'g')} Hz)")
             out["ramp"].append(res)
     # The quiet ward (issue 13: <= 5 % of a core, p99 unchanged): 1,000 x 1 Hz,
     # 10 clients, storage on, as shipped and with the opt-in wake-up windows,

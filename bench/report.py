@@ -87,13 +87,13 @@ def ratio_bounds(a, b):
 if ramp:
     nc = next((r["clients"] for k, r in ramp.items() if k != "sub"), "?")
     refined = any("refine" in r for r in ramp.values())
+    nprobe = max((r.get("refine") or {}).get("max_probes", 0) for r in ramp.values())
     P(f"### Saturation ramp — sustainable msgs/s ({next(iter(ramp.values()))['devices']:,} devices, QoS 1, "
       f"{nc} WebSocket clients; the counting subscriber is 1 MQTT client)")
     P("")
     P("Sustainable = highest step delivered in full (≥ 95 % of offered, per client) with p99 ≤ 1 s"
       + (", the coarse ramp's steps then refined by bisection: up to "
-         f"{max((r.get('refine') or {}).get('max_probes', 0) for r in ramp.values())} one-step probes, each on a fresh "
-         "broker and subject, halve the interval between the last passed and the first failed rate while it is wider "
+         f"{nprobe} one-step probe{'s' if nprobe != 1 else ''} per row, each on a fresh broker and subject, halve the interval between the last passed and the first failed rate while it is wider "
          f"than {ramp_rate.TOL_ABS:,} readings/s and {ramp_rate.TOL_REL * 100:g} % of the passed rate. "
          "Known to: the width of the interval left (the true rate lies between the sustainable rate and that width above it)."
          if refined else " (one coarse ramp: known to one step).")
