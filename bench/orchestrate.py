@@ -21,6 +21,8 @@ import tempfile
 import time
 import urllib.request
 
+import ramp_rate  # bench/ramp_rate.py: the ramp's pass rule and bisection (pure)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.dirname(HERE)
 
@@ -197,9 +199,11 @@ def run_bench(bport, devices, rates, clients, step, warmup, label, recv, watch, 
         return json.load(f)
 
 
-def run_one(subject, devices, rates, clients, step, warmup, label, stop_on_fail=False, vextra=()):
+def run_one(subject, devices, rates, clients, step, warmup, label, stop_on_fail=False, vextra=(), count_stored=True):
     """One measurement: fresh broker, fresh subject, vigil-bench. Returns the
-    vigil-bench JSON plus subject extras. vextra: more vigild options."""
+    vigil-bench JSON plus subject extras. vextra: more vigild options;
+    count_stored False: no wait for the rows stored (the ramp's probes, which
+    only need the step)."""
     broker, bport, wsport = start_broker(ws=subject == "mqttws")
     subj = None
     watch = [f"mosquitto:{broker.pid}"]
@@ -244,7 +248,9 @@ def run_one(subject, devices, rates, clients, step, warmup, label, stop_on_fail=
         res = run_bench(bport, devices, rates, clients, step, warmup, label, recv, watch, stop_on_fail)
         res["subject"] = subject
         # Rows stored: vigild's counter (its writer may lag a little), or the Python table.
-        if subject == "vigild":
+        if not count_stored:
+            pass
+        elif subject == "vigild":
             last, end = None, time.monotonic() + 6
             while time.monotonic() < end:
                 m = metrics(int(recv[recv.index("--recv-port") + 1]))
@@ -273,16 +279,35 @@ def run_one(subject, devices, rates, clients, step, warmup, label, stop_on_fail=
             remove_db(db)
 
 
-def sustainable(res):
-    """Highest offered rate of a step delivered in full (≥ 95 % per client)
-    with p99 under one second."""
-    best = 0.0
-    for s in res.get("steps", []):
-        if s["delivered_msgs_per_s_per_client"] >= 0.95 * s["offered_msgs_per_s"] and 0 <= s["p99_ms"] <= 1000:
-            best = max(best, s["offered_msgs_per_s"])
-        else:
-            break
-    return best
+def ramp_refine(res, subject, clients, step, max_probes):
+    """Refines a coarse ramp's sustainable rate: bisects between its last
+    passed and first failed step (ramp_rate.bisect), each probe one step at
+    the middle rate on a fresh broker and subject (as the ramp starts: 1 s
+    warm-up, then the step), judged by the ramp's own rule. Sets
+    res["sustainable_msgs_per_s"] and res["refine"] (the probes, the bracket
+    before and after, its width in readings/s)."""
+    devices = res["devices"]
+    lo, hi = ramp_rate.bracket(res["steps"])
+    probes = []
+
+    def probe(hz):
+        p = run_one(subject, devices, [hz], clients, step, 1, f"{res['label']}_p{len(probes) + 1}",
+                    count_stored=False)
+        st = p["steps"][0] if p.get("steps") else None
+        row = {"rate_hz": hz, "label": p["label"], "passed": st is not None and ramp_rate.step_ok(st), "step": st}
+        for k in ("error", "sent", "lost", "publishers_connected"):
+            if k in p:
+                row[k] = p[k]
+        probes.append(row)
+        log(f"   probe {hz:g} Hz: {'passed' if row['passed'] else 'failed'}"
+            + (f" ({st['delivered_msgs_per_s_per_client']:.0f} of {st['offered_msgs_per_s']:.0f}/s, p99 {st['p99_ms']:.0f} ms)" if st else ""))
+        return row["passed"]
+
+    _, plo, phi = ramp_rate.bisect(lo, hi, devices, probe, max_probes)
+    res["refine"] = {"coarse_passed_hz": lo, "coarse_failed_hz": hi, "passed_hz": plo, "failed_hz": phi,
+                     "resolution_msgs_per_s": round((phi - plo) * devices) if phi is not None else None,
+                     "max_probes": max_probes, "probes": probes}
+    res["sustainable_msgs_per_s"] = ramp_rate.refined(res["steps"], [p["step"] for p in probes])
 
 
 def prefill_hours(db, devices, now):
@@ -949,15 +974,25 @@ def main():
                 res = run_one(s, 100 if q else 1000, [10 if q else 1], n, step, warm, f"c{n}_{s}")
                 res["workload"] = "clients"
                 out["clients"].append(res)
-    # Saturation ramp, 100 clients, stop at the first step not sustained.
+    # Saturation ramp, 100 clients, stop at the first step not sustained; then
+    # bisect between the last passed and the first failed step (ramp_refine):
+    # up to 3 one-step probes (1 in --quick, to keep it short), so a rate is known to ~1,000
+    # readings/s or ~5 % instead of to one coarse step.
     if "ramp" in phases:
         rates = [20, 100, 200] if q else [1, 2, 5, 7.5, 10, 15, 20, 30, 40]
         devs = 100 if q else 1000
+        rstep = 2 if q else 4
         # vigild also with one client: its ingest + storage ceiling without fan-out.
         for s, n in [(x, 1 if x == "sub" else wclients) for x in subjects + ["mqttws"]] + [("vigild", 1)]:
-            res = run_one(s, devs, rates, n, 2 if q else 4, 1, f"ramp_{s}_{n}c", stop_on_fail=True)
-            res["sustainable_msgs_per_s"] = sustainable(res)
-            log(f"   ramp {s}: sustainable {res['sustainable_msgs_per_s']:.0f} msg/s")
+            res = run_one(s, devs, rates, n, rstep, 1, f"ramp_{s}_{n}c", stop_on_fail=True)
+            res["sustainable_msgs_per_s"] = 0.0  # a failed run (error) sustained nothing
+            if "error" not in res:
+                res["sustainable_coarse_msgs_per_s"] = ramp_rate.sustainable(res["steps"])
+                ramp_refine(res, s, n, rstep, 1 if q else 3)
+                rf = res["refine"]
+                log(f"   ramp {s}: sustainable {res['sustainable_msgs_per_s']:.0f} msg/s (coarse "
+                    f"{res['sustainable_coarse_msgs_per_s']:.0f}; {len(rf['probes'])} probes, bracket "
+                    f"{rf['passed_hz']:g}-{'-' if rf['failed_hz'] is None else format(rf['failed_hz'], 'g')} Hz)")
             out["ramp"].append(res)
     # The quiet ward (issue 13: <= 5 % of a core, p99 unchanged): 1,000 x 1 Hz,
     # 10 clients, storage on, as shipped and with the opt-in wake-up windows,

@@ -8,6 +8,8 @@ import subprocess
 import sys
 import tempfile
 
+import ramp_rate  # bench/ramp_rate.py: the ramp's pass rule (shared with orchestrate.py)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.dirname(HERE)
 res_path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "results", "latest.json")
@@ -51,26 +53,68 @@ P("")
 ramp = {(r["subject"] + ("_1c" if r["subject"] != "sub" and r["clients"] == 1 else "")): r
         for r in R.get("ramp", []) if "error" not in r}
 sus = {k: r.get("sustainable_msgs_per_s") for k, r in ramp.items()}
+
+
+def probe_steps(r):
+    """The bisection's one-step probes of a ramp row (none in results from
+    before the bisection, which render as the coarse ramp alone)."""
+    return [p["step"] for p in (r.get("refine") or {}).get("probes", [])]
+
+
+def interval(r):
+    """Nominal readings/s of the highest passed and the lowest failed rate
+    (ramp or probe), the interval the true rate lies in; results from before
+    the bisection give the coarse ramp's. The failed end is None if nothing
+    failed."""
+    rf = r.get("refine")
+    lo, hi = (rf["passed_hz"], rf["failed_hz"]) if rf else ramp_rate.bracket(r["steps"])
+    return lo * r["devices"], (hi * r["devices"] if hi is not None else None)
+
+
+def first_fail_msgs(r):
+    return interval(r)[1]
+
+
+def ratio_bounds(a, b):
+    """The range a ÷ b can take when each true rate lies between its
+    sustainable rate and its first failed rate; "" when either is open."""
+    ah, bh = first_fail_msgs(ramp[a]), first_fail_msgs(ramp[b])
+    if not (sus.get(a) and sus.get(b) and ah and bh):
+        return ""
+    return f" (bounds {sus[a] / bh:.2f}–{ah / sus[b]:.2f}×)"
+
+
 if ramp:
     nc = next((r["clients"] for k, r in ramp.items() if k != "sub"), "?")
+    refined = any("refine" in r for r in ramp.values())
+    nprobe = max((r.get("refine") or {}).get("max_probes", 0) for r in ramp.values())
     P(f"### Saturation ramp — sustainable msgs/s ({next(iter(ramp.values()))['devices']:,} devices, QoS 1, "
       f"{nc} WebSocket clients; the counting subscriber is 1 MQTT client)")
     P("")
-    P("Sustainable = highest step delivered in full (≥ 95 % of offered, per client) with p99 ≤ 1 s. "
-      "Per-client rate: every client receives every reading, so the subject's total output is this × clients.")
+    P("Sustainable = highest step delivered in full (≥ 95 % of offered, per client) with p99 ≤ 1 s"
+      + (", the coarse ramp's steps then refined by bisection: up to "
+         f"{nprobe} one-step probe{'s' if nprobe != 1 else ''} per row, each on a fresh broker and subject, halve the interval between the last passed and the first failed rate while it is wider "
+         f"than {ramp_rate.TOL_ABS:,} readings/s and {ramp_rate.TOL_REL * 100:g} % of the passed rate. "
+         "Known to: the width of the interval left (the true rate lies between the sustainable rate and that width above it)."
+         if refined else " (one coarse ramp: known to one step).")
+      + " Per-client rate: every client receives every reading, so the subject's total output is this × clients.")
     P("")
-    P("| subject | sustainable msgs/s per client | total deliveries/s | ÷ counting subscriber | ÷ minimal relay | ÷ Python design | first failing step (offered → delivered per client, p99) |")
-    P("|---|---:|---:|---:|---:|---:|---|")
+    P("| subject | sustainable msgs/s per client | known to (readings/s) | total deliveries/s | ÷ counting subscriber | ÷ minimal relay | ÷ Python design | first failing step (offered → delivered per client, p99) | probes (rate: passed ✓ / failed ✗) |")
+    P("|---|---:|---:|---:|---:|---:|---:|---|---|")
     for k in ORDER:
         if k not in ramp:
             continue
         r = ramp[k]
-        fs = next((s for s in r["steps"] if not (s["delivered_msgs_per_s_per_client"] >= 0.95 * s["offered_msgs_per_s"]
-                                                 and 0 <= s["p99_ms"] <= 1000)), None)
+        fs = ramp_rate.first_failure(r["steps"], probe_steps(r))
         fail = (f"{f(fs['offered_msgs_per_s'], 0)} → {f(fs['delivered_msgs_per_s_per_client'], 0)}, {f(fs['p99_ms'])} ms"
                 if fs else "none (top step sustained)")
-        P(f"| {NAMES[k]} ({r['clients']} client{'s' if r['clients'] > 1 else ''}) | {f(sus[k], 0)} | {f(sus[k] * r['clients'], 0)} | {ratio(sus[k], sus.get('sub'))} | "
-          f"{ratio(sus[k], sus.get('relay'))} | {ratio(sus[k], sus.get('python'))} | {fail} |")
+        lo, hi = interval(r)
+        known = f(hi - lo, 0) if hi is not None else "—"
+        probes = ", ".join(f"{f(p['rate_hz'] * r['devices'], 0)} {'✓' if p['passed'] else '✗'}"
+                           + (" (run failed)" if p.get("error") else "")
+                           for p in (r.get("refine") or {}).get("probes", [])) or "—"
+        P(f"| {NAMES[k]} ({r['clients']} client{'s' if r['clients'] > 1 else ''}) | {f(sus[k], 0)} | {known} | {f(sus[k] * r['clients'], 0)} | {ratio(sus[k], sus.get('sub'))} | "
+          f"{ratio(sus[k], sus.get('relay'))} | {ratio(sus[k], sus.get('python'))} | {fail} | {probes} |")
     P("")
 
 fixed = [r for r in R.get("fixed", []) if "error" not in r]
@@ -278,12 +322,14 @@ if not R["quick"] and ramp:
         P(f"| {name} | {meas} | {'met' if ok else '**missed**'} |")
     if sus.get("vigild") and sus.get("sub"):
         row("vigild ≥ 0.9× counting subscriber (sustainable, storage + 100 WS clients on)",
-            f"{f(sus['vigild'], 0)} vs {f(sus['sub'], 0)} msgs/s = {sus['vigild'] / sus['sub']:.2f}×", sus["vigild"] >= 0.9 * sus["sub"])
+            f"{f(sus['vigild'], 0)} vs {f(sus['sub'], 0)} msgs/s = {sus['vigild'] / sus['sub']:.2f}×" + ratio_bounds("vigild", "sub"),
+            sus["vigild"] >= 0.9 * sus["sub"])
     if sus.get("vigild") and sus.get("python"):
         row("vigild ≥ 20× Python design (100 clients, storage on)",
-            f"{sus['vigild'] / sus['python']:.1f}×", sus["vigild"] >= 20 * sus["python"])
+            f"{sus['vigild'] / sus['python']:.1f}×" + ratio_bounds("vigild", "python"), sus["vigild"] >= 20 * sus["python"])
     if sus.get("vigild") and sus.get("nodered"):
-        row("vigild ≥ 10× Node-RED (100 clients)", f"{sus['vigild'] / sus['nodered']:.1f}×", sus["vigild"] >= 10 * sus["nodered"])
+        row("vigild ≥ 10× Node-RED (100 clients)", f"{sus['vigild'] / sus['nodered']:.1f}×" + ratio_bounds("vigild", "nodered"),
+            sus["vigild"] >= 10 * sus["nodered"])
     a, b = fx("w_1kx10", "vigild"), fx("w_1kx10", "sub")
     if a and b and (a["latency_ms"]["p99"] < 0 or a.get("lost")):
         # No latency without deliveries: a run that lost readings cannot meet a latency target.
@@ -329,11 +375,13 @@ if not R["quick"] and ramp:
     P("|---|---|---|")
     if sus.get("vigild_1c") and sus.get("sub"):
         row("sustainable, storage on, 1 WS client ÷ counting subscriber ≥ 0.95×",
-            f"{f(sus['vigild_1c'], 0)} ÷ {f(sus['sub'], 0)} = {sus['vigild_1c'] / sus['sub']:.2f}×",
+            f"{f(sus['vigild_1c'], 0)} ÷ {f(sus['sub'], 0)} = {sus['vigild_1c'] / sus['sub']:.2f}×"
+            + ratio_bounds("vigild_1c", "sub"),
             sus["vigild_1c"] >= 0.95 * sus["sub"])
     if sus.get("vigild") and sus.get("relay"):
         row("per client, 100 WS clients ÷ minimal relay ≥ 0.9×",
-            f"{f(sus['vigild'], 0)} ÷ {f(sus['relay'], 0)} = {sus['vigild'] / sus['relay']:.2f}×",
+            f"{f(sus['vigild'], 0)} ÷ {f(sus['relay'], 0)} = {sus['vigild'] / sus['relay']:.2f}×"
+            + ratio_bounds("vigild", "relay"),
             sus["vigild"] >= 0.9 * sus["relay"])
     for r in [a1] + [x for x in qw if x.get("workload") in ("w_10kx1_1c_hold", "w_10kx1_1c_nohold")]:
         if not r:
@@ -400,7 +448,8 @@ for k in ORDER:
     if k in ramp:
         p = os.path.join(tmp, f"ramp_{k}.dat")
         with open(p, "w") as fh:
-            for s in ramp[k]["steps"]:
+            # The coarse steps and the probes, by rate: the probes fill in the curve near the knee.
+            for s in sorted(ramp[k]["steps"] + [p for p in probe_steps(ramp[k]) if p], key=lambda s: s["rate_hz"]):
                 fh.write(f"{s['offered_msgs_per_s']:.0f} {s['delivered_msgs_per_s_per_client']:.0f} {max(s['p99_ms'], 0.001):.3f}\n")
         plots.append((k, p))
 if plots:
