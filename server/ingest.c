@@ -23,6 +23,7 @@
  *   disconnected       → reconnect after a capped exponential backoff with
  *                        jitter; one log line per state change. */
 #include "ingest.h"
+#include "readburst.h"
 #include "readhold.h"
 #include "vclock.h"
 
@@ -109,6 +110,7 @@ struct ingest {
     int socket_up;            /* TCP connected (CONNACK may still be pending) */
     int acks_owed;            /* QoS 1 messages read since the last write: their PUBACKs wait */
     readhold hold;            /* --ingest-hold-us: when the next read waits (readhold.h) */
+    readburst burst;          /* whether the read burst must ask FIONREAD (readburst.h) */
     int batching;             /* the client is in "threaded" mode: PUBACKs queued, sent by ingest__write */
     int64_t next_connect_ms;
     int backoff_ms;
@@ -903,6 +905,11 @@ static void ingest__on_message(struct mosquitto *mosq, void *obj, const struct m
     THREAD_ASSERT_OWNER(&in->owner);
     if (msg->qos > 0)
         in->acks_owed++; /* libmosquitto queued its PUBACK before calling us */
+    /* Its size on the wire, for the read burst's count (properties: not told). */
+    readburst_publish(&in->burst, props ? 0
+                                        : readburst_publish_size(in->cfg->mqtt_version,
+                                                                 msg->topic ? strlen(msg->topic) : 0,
+                                                                 msg->qos, 0, (size_t)msg->payloadlen));
     uint64_t t_ns = vclock_mono_ns();
     char id[TELEMETRY_ID_MAX + 1];
     telemetry_kind kind;
@@ -1178,14 +1185,22 @@ static void *ingest__main(void *arg)
         if (nfds == 2 && (pfd[1].revents & (POLLIN | POLLERR | POLLHUP))) {
             /* libmosquitto 2.0 reads one packet per call: keep reading
              * while the kernel holds more, instead of one poll() per
-             * reading. Bounded so publishes and keepalive still run. */
+             * reading. Bounded so publishes and keepalive still run. The
+             * kernel is asked (FIONREAD) only when the PUBLISH bytes read
+             * since the last answer used it up (readburst.h), not after
+             * every packet; the burst still ends only on its "nothing". */
             int more = 0, i = 0;
+            readburst_begin(&in->burst);
             while (i < READ_BURST) {
                 rc = mosquitto_loop_read(in->mosq, 1);
                 i++;
-                if (rc != MOSQ_ERR_SUCCESS || !in->socket_up ||
-                    ioctl(sock, FIONREAD, &more) != 0 || more <= 0)
+                if (rc != MOSQ_ERR_SUCCESS || !in->socket_up)
                     break;
+                if (readburst_ask(&in->burst)) {
+                    if (ioctl(sock, FIONREAD, &more) != 0 || more <= 0)
+                        break;
+                    readburst_avail(&in->burst, more);
+                }
                 /* The broker sends only so many unacknowledged messages
                  * (max_inflight_messages, 20 by default): acks held for a
                  * whole burst would drain its window and stall the flow. */
@@ -1265,6 +1280,7 @@ int ingest_create(const vigil_config *cfg, store *st, hub *h, vigil_metrics *m, 
     snprintf(in->nonce, sizeof in->nonce, "rs-%x-", (unsigned)(vclock_mono_ns() ^ (uint64_t)getpid()) & 0xffffffu);
     in->cfg = cfg;
     readhold_init(&in->hold, cfg->ingest_hold_us);
+    readburst_init(&in->burst, !cfg->broker_tls); /* TLS: FIONREAD after every call, as before */
     in->st = st;
     in->hub = h;
     in->m = m;
