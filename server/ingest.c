@@ -112,6 +112,7 @@ struct ingest {
     readhold hold;            /* --ingest-hold-us: when the next read waits (readhold.h) */
     readburst burst;          /* whether the read burst must ask FIONREAD (readburst.h) */
     int batching;             /* the client is in "threaded" mode: PUBACKs queued, sent by ingest__write */
+    int corked;               /* TCP_CORK is on for this connection (batching): ingest__write pushes */
     int64_t next_connect_ms;
     int backoff_ms;
     int failed_attempts;      /* connection attempts since the last success */
@@ -1022,6 +1023,7 @@ static void ingest__schedule_reconnect(ingest *in, const char *why)
 {
     THREAD_ASSERT_OWNER(&in->owner);
     in->socket_up = 0;
+    in->corked = 0; /* a new connection starts uncorked */
     int b = in->backoff_ms ? in->backoff_ms * 2 : BACKOFF_MIN_MS;
     if (b > BACKOFF_MAX_MS)
         b = BACKOFF_MAX_MS;
@@ -1108,11 +1110,32 @@ static void ingest__cork(int sock, int on)
         LOG_D(TAG, "TCP_CORK %d: %s", on, strerror(errno));
 }
 
+/* Sends what a corked socket holds: setting TCP_NODELAY pushes pending
+ * output even while TCP_CORK is set (tcp(7)); the cork stays for the next
+ * writes (the socket has TCP_NODELAY already: MOSQ_OPT_TCP_NODELAY below). */
+static void ingest__push(int sock)
+{
+    int one = 1;
+    if (setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
+        LOG_D(TAG, "TCP_NODELAY push: %s", strerror(errno));
+}
+
+/* The cork is lifted (batching ends, or we leave): what it holds goes out. */
+static void ingest__uncork(ingest *in)
+{
+    THREAD_ASSERT_OWNER(&in->owner);
+    if (in->corked && in->socket_up && mosquitto_socket(in->mosq) >= 0)
+        ingest__cork(mosquitto_socket(in->mosq), 0);
+    in->corked = 0;
+}
+
 /* Sends what libmosquitto queued. In threaded mode (while reads may be held:
  * readhold_batching) a PUBACK is queued, not written, when its PUBLISH is
  * read: a burst's acks go out here together, after the readings were
  * handled, corked so that they leave as one segment — one pass through the
- * broker's receive path per burst instead of per reading. */
+ * broker's receive path per burst instead of per reading. The socket stays
+ * corked while batching and each write is pushed with one setsockopt,
+ * instead of a cork and an uncork around every write of several acks. */
 static int ingest__write(ingest *in)
 {
     THREAD_ASSERT_OWNER(&in->owner);
@@ -1120,12 +1143,14 @@ static int ingest__write(ingest *in)
         in->acks_owed = 0;
         return MOSQ_ERR_SUCCESS;
     }
-    int sock = in->acks_owed > 1 ? mosquitto_socket(in->mosq) : -1;
-    if (sock >= 0)
+    int sock = mosquitto_socket(in->mosq);
+    if (in->batching && !in->corked && in->acks_owed > 1 && sock >= 0) {
         ingest__cork(sock, 1);
+        in->corked = 1;
+    }
     int rc = mosquitto_loop_write(in->mosq, 1000);
-    if (sock >= 0 && in->socket_up && mosquitto_socket(in->mosq) == sock)
-        ingest__cork(sock, 0);
+    if (in->corked && sock >= 0 && in->socket_up && mosquitto_socket(in->mosq) == sock)
+        ingest__push(sock);
     in->acks_owed = 0;
     return rc;
 }
@@ -1224,6 +1249,8 @@ static void *ingest__main(void *arg)
         if (readhold_batching(&in->hold) != in->batching) {
             /* Between passes, everything queued so far was just written. */
             in->batching = !in->batching;
+            if (!in->batching)
+                ingest__uncork(in);
             mosquitto_threaded_set(in->mosq, in->batching);
             LOG_D(TAG, "PUBACKs %s", in->batching ? "batched (holds on)" : "written at once (holds off)");
         }
@@ -1254,6 +1281,7 @@ static void *ingest__main(void *arg)
     if (in->socket_up) {
         /* Deliver publishes still queued (config, commands), then leave
          * cleanly so the broker keeps our session and queues for us. */
+        ingest__uncork(in); /* these writes are not pushed one by one */
         if (atomic_load(&in->connected)) {
             ingest__flush_publishes(in);
             for (int i = 0; i < 50 && mosquitto_want_write(in->mosq); i++)
