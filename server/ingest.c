@@ -5,7 +5,10 @@
  *      by default 1 ms while readings arrive at 3,000/s or more)
  *     socket readable  → mosquitto_loop_read → ingest__on_message → validate →
  *                        store_put_*, hub_post_quiet; hub_kick once per
- *                        read burst (or every INGEST_KICK_EVERY posts)
+ *                        read burst (or every INGEST_KICK_EVERY posts); the
+ *                        burst reads on while the kernel holds more, asking
+ *                        it (FIONREAD) only when the PUBLISH bytes counted
+ *                        since its last answer used that up (readburst.h)
  *     socket writable  → mosquitto_loop_write
  *     eventfd          → publish what ingest_publish() queued; check stop
  *     every second     → mosquitto_loop_misc (keepalive)
