@@ -39,10 +39,8 @@ int readburst_ask(readburst *b)
         ask = b->left <= 0;
     }
     readburst__call_reset(b);
-    if (ask) {
+    if (ask)
         b->left = 0;
-        b->asks++;
-    }
     return ask;
 }
 

@@ -35,7 +35,6 @@ typedef struct readburst {
     size_t call_bytes;   /* PUBLISH bytes counted in the current call */
     unsigned call_msgs;  /* PUBLISH packets in the current call */
     int call_unknown;    /* the current call brought a PUBLISH of unknown size */
-    unsigned asks;       /* times readburst_ask answered 1 (statistics, tests) */
 } readburst;
 
 /* counting: 1 for plain TCP, 0 under TLS (ask after every call). */
