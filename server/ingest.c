@@ -5,7 +5,10 @@
  *      by default 1 ms while readings arrive at 3,000/s or more)
  *     socket readable  → mosquitto_loop_read → ingest__on_message → validate →
  *                        store_put_*, hub_post_quiet; hub_kick once per
- *                        read burst (or every INGEST_KICK_EVERY posts)
+ *                        read burst (or every INGEST_KICK_EVERY posts); the
+ *                        burst reads on while the kernel holds more, asking
+ *                        it (FIONREAD) only when the PUBLISH bytes counted
+ *                        since its last answer used that up (readburst.h)
  *     socket writable  → mosquitto_loop_write
  *     eventfd          → publish what ingest_publish() queued; check stop
  *     every second     → mosquitto_loop_misc (keepalive)
@@ -23,6 +26,7 @@
  *   disconnected       → reconnect after a capped exponential backoff with
  *                        jitter; one log line per state change. */
 #include "ingest.h"
+#include "readburst.h"
 #include "readhold.h"
 #include "vclock.h"
 
@@ -110,7 +114,9 @@ struct ingest {
     int socket_up;            /* TCP connected (CONNACK may still be pending) */
     int acks_owed;            /* QoS 1 messages read since the last write: their PUBACKs wait */
     readhold hold;            /* --ingest-hold-us: when the next read waits (readhold.h) */
+    readburst burst;          /* whether the read burst must ask FIONREAD (readburst.h) */
     int batching;             /* the client is in "threaded" mode: PUBACKs queued, sent by ingest__write */
+    int corked;               /* TCP_CORK is on for this connection (batching): ingest__write pushes */
     int64_t next_connect_ms;
     int backoff_ms;
     int failed_attempts;      /* connection attempts since the last success */
@@ -904,6 +910,11 @@ static void ingest__on_message(struct mosquitto *mosq, void *obj, const struct m
     THREAD_ASSERT_OWNER(&in->owner);
     if (msg->qos > 0)
         in->acks_owed++; /* libmosquitto queued its PUBACK before calling us */
+    /* Its size on the wire, for the read burst's count (properties: not told). */
+    readburst_publish(&in->burst, props ? 0
+                                        : readburst_publish_size(in->cfg->mqtt_version,
+                                                                 msg->topic ? strlen(msg->topic) : 0,
+                                                                 msg->qos, 0, (size_t)msg->payloadlen));
     uint64_t t_ns = vclock_mono_ns();
     char id[TELEMETRY_ID_MAX + 1];
     telemetry_kind kind;
@@ -1016,6 +1027,7 @@ static void ingest__schedule_reconnect(ingest *in, const char *why)
 {
     THREAD_ASSERT_OWNER(&in->owner);
     in->socket_up = 0;
+    in->corked = 0; /* a new connection starts uncorked */
     int b = in->backoff_ms ? in->backoff_ms * 2 : BACKOFF_MIN_MS;
     if (b > BACKOFF_MAX_MS)
         b = BACKOFF_MAX_MS;
@@ -1102,11 +1114,32 @@ static void ingest__cork(int sock, int on)
         LOG_D(TAG, "TCP_CORK %d: %s", on, strerror(errno));
 }
 
+/* Sends what a corked socket holds: setting TCP_NODELAY pushes pending
+ * output even while TCP_CORK is set (tcp(7)); the cork stays for the next
+ * writes (the socket has TCP_NODELAY already: MOSQ_OPT_TCP_NODELAY below). */
+static void ingest__push(int sock)
+{
+    int one = 1;
+    if (setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
+        LOG_D(TAG, "TCP_NODELAY push: %s", strerror(errno));
+}
+
+/* The cork is lifted (batching ends, or we leave): what it holds goes out. */
+static void ingest__uncork(ingest *in)
+{
+    THREAD_ASSERT_OWNER(&in->owner);
+    if (in->corked && in->socket_up && mosquitto_socket(in->mosq) >= 0)
+        ingest__cork(mosquitto_socket(in->mosq), 0);
+    in->corked = 0;
+}
+
 /* Sends what libmosquitto queued. In threaded mode (while reads may be held:
  * readhold_batching) a PUBACK is queued, not written, when its PUBLISH is
  * read: a burst's acks go out here together, after the readings were
  * handled, corked so that they leave as one segment — one pass through the
- * broker's receive path per burst instead of per reading. */
+ * broker's receive path per burst instead of per reading. The socket stays
+ * corked while batching and each write is pushed with one setsockopt,
+ * instead of a cork and an uncork around every write of several acks. */
 static int ingest__write(ingest *in)
 {
     THREAD_ASSERT_OWNER(&in->owner);
@@ -1114,12 +1147,14 @@ static int ingest__write(ingest *in)
         in->acks_owed = 0;
         return MOSQ_ERR_SUCCESS;
     }
-    int sock = in->acks_owed > 1 ? mosquitto_socket(in->mosq) : -1;
-    if (sock >= 0)
+    int sock = mosquitto_socket(in->mosq);
+    if (in->batching && !in->corked && in->acks_owed > 1 && sock >= 0) {
         ingest__cork(sock, 1);
+        in->corked = 1;
+    }
     int rc = mosquitto_loop_write(in->mosq, 1000);
-    if (sock >= 0 && in->socket_up && mosquitto_socket(in->mosq) == sock)
-        ingest__cork(sock, 0);
+    if (in->corked && sock >= 0 && in->socket_up && mosquitto_socket(in->mosq) == sock)
+        ingest__push(sock);
     in->acks_owed = 0;
     return rc;
 }
@@ -1179,14 +1214,22 @@ static void *ingest__main(void *arg)
         if (nfds == 2 && (pfd[1].revents & (POLLIN | POLLERR | POLLHUP))) {
             /* libmosquitto 2.0 reads one packet per call: keep reading
              * while the kernel holds more, instead of one poll() per
-             * reading. Bounded so publishes and keepalive still run. */
+             * reading. Bounded so publishes and keepalive still run. The
+             * kernel is asked (FIONREAD) only when the PUBLISH bytes read
+             * since the last answer used it up (readburst.h), not after
+             * every packet; the burst still ends only on its "nothing". */
             int more = 0, i = 0;
+            readburst_begin(&in->burst);
             while (i < READ_BURST) {
                 rc = mosquitto_loop_read(in->mosq, 1);
                 i++;
-                if (rc != MOSQ_ERR_SUCCESS || !in->socket_up ||
-                    ioctl(sock, FIONREAD, &more) != 0 || more <= 0)
+                if (rc != MOSQ_ERR_SUCCESS || !in->socket_up)
                     break;
+                if (readburst_ask(&in->burst)) {
+                    if (ioctl(sock, FIONREAD, &more) != 0 || more <= 0)
+                        break;
+                    readburst_avail(&in->burst, more);
+                }
                 /* The broker sends only so many unacknowledged messages
                  * (max_inflight_messages, 20 by default): acks held for a
                  * whole burst would drain its window and stall the flow. */
@@ -1210,6 +1253,8 @@ static void *ingest__main(void *arg)
         if (readhold_batching(&in->hold) != in->batching) {
             /* Between passes, everything queued so far was just written. */
             in->batching = !in->batching;
+            if (!in->batching)
+                ingest__uncork(in);
             mosquitto_threaded_set(in->mosq, in->batching);
             LOG_D(TAG, "PUBACKs %s", in->batching ? "batched (holds on)" : "written at once (holds off)");
         }
@@ -1240,6 +1285,7 @@ static void *ingest__main(void *arg)
     if (in->socket_up) {
         /* Deliver publishes still queued (config, commands), then leave
          * cleanly so the broker keeps our session and queues for us. */
+        ingest__uncork(in); /* these writes are not pushed one by one */
         if (atomic_load(&in->connected)) {
             ingest__flush_publishes(in);
             for (int i = 0; i < 50 && mosquitto_want_write(in->mosq); i++)
@@ -1266,6 +1312,7 @@ int ingest_create(const vigil_config *cfg, store *st, hub *h, vigil_metrics *m, 
     snprintf(in->nonce, sizeof in->nonce, "rs-%x-", (unsigned)(vclock_mono_ns() ^ (uint64_t)getpid()) & 0xffffffu);
     in->cfg = cfg;
     readhold_init(&in->hold, cfg->ingest_hold_us);
+    readburst_init(&in->burst, !cfg->broker_tls); /* TLS: FIONREAD after every call, as before */
     in->st = st;
     in->hub = h;
     in->m = m;
