@@ -74,7 +74,7 @@
 #define PUBQ_CAP 1024         /* publishes waiting for the ingest thread */
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 30000
-#define READ_BURST 512        /* packets read per wake-up at most */
+#define READ_BURST 512        /* PUBLISHes read per wake-up at most (give or take one call) */
 #define ACK_EVERY 8           /* PUBACKs held mid-burst at most: well under the broker's window */
 #define TICK_MS 250           /* completeness tick period */
 #define INGEST_KICK_EVERY 32  /* posts before the web thread is woken mid-burst */
@@ -1220,7 +1220,7 @@ static void *ingest__main(void *arg)
              * every packet; the burst still ends only on its "nothing". */
             int more = 0, i = 0;
             readburst_begin(&in->burst);
-            while (i < READ_BURST) {
+            while (i < READ_BURST && in->burst.publishes < READ_BURST) {
                 rc = mosquitto_loop_read(in->mosq, 1);
                 i++;
                 if (rc != MOSQ_ERR_SUCCESS || !in->socket_up)
@@ -1236,9 +1236,11 @@ static void *ingest__main(void *arg)
                 if (in->acks_owed >= ACK_EVERY && (rc = ingest__write(in)) != MOSQ_ERR_SUCCESS)
                     break;
             }
-            packets = (unsigned)i;
+            /* Readings, not calls: one call may read hundreds of packets
+             * while QoS 1 publishes of ours await their PUBACKs. */
+            packets = in->burst.publishes > (unsigned)i ? in->burst.publishes : (unsigned)i;
             /* A full burst means a backlog: no hold, read on at once. */
-            backlog = rc != MOSQ_ERR_SUCCESS || i >= READ_BURST;
+            backlog = rc != MOSQ_ERR_SUCCESS || packets >= READ_BURST;
             ingest__kick(in);
         }
         hold = readhold_after_pass(&in->hold, vclock_mono_ms(), packets, backlog);

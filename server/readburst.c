@@ -18,12 +18,14 @@ static void readburst__call_reset(readburst *b)
 void readburst_begin(readburst *b)
 {
     b->left = 0;
+    b->publishes = 0;
     readburst__call_reset(b);
 }
 
 void readburst_publish(readburst *b, size_t wire_bytes)
 {
     b->call_msgs++;
+    b->publishes++;
     if (wire_bytes == 0)
         b->call_unknown = 1;
     b->call_bytes += wire_bytes;

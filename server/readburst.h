@@ -35,12 +35,17 @@ typedef struct readburst {
     size_t call_bytes;   /* PUBLISH bytes counted in the current call */
     unsigned call_msgs;  /* PUBLISH packets in the current call */
     int call_unknown;    /* the current call brought a PUBLISH of unknown size */
+    unsigned publishes;  /* PUBLISH packets since readburst_begin: libmosquitto
+                          * reads as many packets per call as it has QoS 1/2
+                          * messages in flight (2.0 ignores max_packets), so
+                          * calls do not count readings */
 } readburst;
 
 /* counting: 1 for plain TCP, 0 under TLS (ask after every call). */
 void readburst_init(readburst *b, int counting);
 
-/* A burst starts (the socket polled readable): nothing is known yet. */
+/* A burst starts (the socket polled readable): nothing is known yet, no
+ * PUBLISH counted. */
 void readburst_begin(readburst *b);
 
 /* libmosquitto handed over a PUBLISH (the message callback) whose size on

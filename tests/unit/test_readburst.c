@@ -136,6 +136,28 @@ static void test_burst_asks_twice_not_per_packet(void **state)
     assert_int_equal(k.calls, 100);
 }
 
+/* libmosquitto 2.0 may hand over many PUBLISHes in one call (as many as
+ * it has QoS 1/2 messages in flight): the burst counts PUBLISHes, the
+ * readings the read hold and the burst's cap go by, and a new burst starts
+ * from zero. */
+static void test_publishes_counted_per_burst(void **state)
+{
+    (void)state;
+    readburst b;
+    readburst_init(&b, 1);
+    readburst_begin(&b);
+    for (int i = 0; i < 300; i++) /* one call, 300 packets */
+        readburst_publish(&b, 150);
+    assert_int_equal(b.publishes, 300);
+    readburst_avail(&b, 150 * 300);
+    assert_int_equal(readburst_ask(&b), 1); /* all counted down: ask */
+    assert_int_equal(b.publishes, 300);     /* asking does not reset it */
+    readburst_begin(&b);
+    assert_int_equal(b.publishes, 0);
+    readburst_publish(&b, 0);
+    assert_int_equal(b.publishes, 1); /* an unknown size still counts */
+}
+
 static void test_tls_asks_after_every_call(void **state)
 {
     (void)state;
@@ -360,6 +382,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_publish_size_matches_wire),
         cmocka_unit_test(test_burst_asks_twice_not_per_packet),
+        cmocka_unit_test(test_publishes_counted_per_burst),
         cmocka_unit_test(test_tls_asks_after_every_call),
         cmocka_unit_test(test_no_publish_or_unknown_size_asks),
         cmocka_unit_test(test_socket_one_pass_reads_all),
