@@ -62,8 +62,6 @@ sched_slice_result sched_slice_set(int nice, uint64_t slice_ns)
 #endif
 }
 
-sched_slice_result sched_slice_live(void) { return sched_slice_set(sched_slice_nice(), SCHED_SLICE_LIVE_NS); }
-
 const char *sched_slice_str(sched_slice_result r)
 {
     switch (r) {

@@ -7,7 +7,9 @@
  * 6.12; earlier kernels accept and ignore it. A short slice is an early
  * virtual deadline: the thread is picked sooner when it wakes, and others
  * are picked sooner when it has run its slice (docs/BENCHMARKS.md, "Issue
- * 13 — history load, third pass").
+ * 13 — history load, third pass"). Used by the query worker (nice +10,
+ * 0.1 ms). The live threads keep the default: a short slice for them was
+ * measured and did not pay ("Issue 13 — live threads' slices").
  *
  * Best effort throughout: a failure leaves the thread as it was (or with
  * only the nice value set), which is a scheduling difference, never a
@@ -29,13 +31,6 @@ typedef enum sched_slice_result {
     SCHED_SLICE_EUNSUPPORTED, /* not Linux: nothing was done */
 } sched_slice_result;
 
-/* The slice of the live path's threads (vigil-ingest, vigil-web): short,
- * so that when one wakes with a reading to pass on it is picked before the
- * broker, the benchmark client or a neighbour that has run a while. */
-#ifndef SCHED_SLICE_LIVE_NS
-#define SCHED_SLICE_LIVE_NS 100000u
-#endif
-
 /* The calling thread's nice value (0 if it cannot be read). */
 int sched_slice_nice(void);
 
@@ -44,9 +39,6 @@ int sched_slice_nice(void);
  * kernel clamps the slice to 0.1..100 ms. To keep the nice value, pass
  * sched_slice_nice(). Returns the first step that failed. */
 sched_slice_result sched_slice_set(int nice, uint64_t slice_ns);
-
-/* Gives the calling thread SCHED_SLICE_LIVE_NS, its nice value kept. */
-sched_slice_result sched_slice_live(void);
 
 /* A short name for a result, for a log line. */
 const char *sched_slice_str(sched_slice_result r);

@@ -1,7 +1,6 @@
 /* Unit tests for server/sched_slice.c: a thread sets its own nice value and
- * EEVDF slice. The live threads' call (sched_slice_live, as vigil-ingest and
- * vigil-web make it) keeps the nice value and gives the short slice; a set
- * with another nice value takes both; nice values are clamped; a thread
+ * EEVDF slice. A set with the thread's own nice value keeps it and gives the
+ * short slice; a set with another nice value takes both; nice values are clamped; a thread
  * whose policy was set from outside is left alone. Each case runs on a
  * thread of its own so the runner's thread keeps its defaults, and checks
  * the slice the kernel reports (/proc), skipped before Linux 6.12, where a
@@ -22,7 +21,7 @@
 
 /* What one thread did and saw; filled in by on_thread. */
 typedef struct probe {
-    int nice_in;       /* -1000: call sched_slice_live(); else sched_slice_set(nice_in, slice_in) */
+    int nice_in;       /* OWN: the thread's own (sched_slice_nice()) */
     uint64_t slice_in;
     int batch_first;   /* switch to SCHED_BATCH first, as `chrt -b` would from outside */
     sched_slice_result r;
@@ -30,7 +29,7 @@ typedef struct probe {
     long long slice_after;
 } probe;
 
-#define LIVE (-1000)
+#define OWN (-1000)
 
 static void *on_thread(void *arg)
 {
@@ -41,7 +40,7 @@ static void *on_thread(void *arg)
             return NULL; /* policy_after stays -1: the test fails */
     }
     p->nice_before = sched_slice_nice();
-    p->r = p->nice_in == LIVE ? sched_slice_live() : sched_slice_set(p->nice_in, p->slice_in);
+    p->r = sched_slice_set(p->nice_in == OWN ? sched_slice_nice() : p->nice_in, p->slice_in);
     p->nice_after = sched_slice_nice();
     p->policy_after = sched_getscheduler(0);
     p->slice_after = sched_probe_slice(gettid());
@@ -66,15 +65,15 @@ static void assert_slice(const probe *p, long long want)
     }
 }
 
-static void test_live_keeps_nice_and_shortens_the_slice(void **state)
+static void test_own_nice_kept_and_the_slice_shortened(void **state)
 {
     (void)state;
-    probe p = run(LIVE, 0, 0);
+    probe p = run(OWN, 100000, 0);
     assert_int_equal(p.r, SCHED_SLICE_OK);
     assert_int_equal(p.nice_after, p.nice_before);
     assert_int_equal(p.nice_after, getpriority(PRIO_PROCESS, 0)); /* the process's, inherited */
     assert_int_equal(p.policy_after, SCHED_OTHER);
-    assert_slice(&p, SCHED_SLICE_LIVE_NS);
+    assert_slice(&p, 100000);
 }
 
 static void test_set_takes_nice_and_slice(void **state)
@@ -100,7 +99,7 @@ static void test_nice_is_clamped(void **state)
 static void test_another_policy_is_left_alone(void **state)
 {
     (void)state;
-    probe p = run(LIVE, 0, 1);
+    probe p = run(OWN, 100000, 1);
     assert_int_equal(p.r, SCHED_SLICE_ENOT_NORMAL);
     assert_int_equal(p.policy_after, SCHED_BATCH);
     assert_int_equal(p.nice_after, p.nice_before);
@@ -110,7 +109,7 @@ static void test_another_policy_is_left_alone(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_live_keeps_nice_and_shortens_the_slice),
+        cmocka_unit_test(test_own_nice_kept_and_the_slice_shortened),
         cmocka_unit_test(test_set_takes_nice_and_slice),
         cmocka_unit_test(test_nice_is_clamped),
         cmocka_unit_test(test_another_policy_is_left_alone),
