@@ -8,12 +8,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
-#ifdef __linux__
-#include <sched.h>
-#include <sys/syscall.h>
-#endif
 
 #include <sodium.h>
 
@@ -22,6 +17,7 @@
 #include "jsonw.h"
 #include "log.h"
 #include "ring.h"
+#include "sched_slice.h"
 #include "store.h"
 #include "tracker.h"
 #include "vclock.h"
@@ -51,19 +47,6 @@
  * third pass"). */
 #ifndef QUERY_SLICE_NS
 #define QUERY_SLICE_NS 100000u
-#endif
-
-#ifdef __linux__
-/* The kernel's struct sched_attr (uapi linux/sched/types.h, version 0, 48
- * bytes): that header clashes with glibc's <sched.h>, and glibc 2.36 has no
- * sched_setattr wrapper. */
-typedef struct query__sched_attr {
-    uint32_t size, policy;
-    uint64_t flags;
-    int32_t nice;
-    uint32_t priority;
-    uint64_t runtime, deadline, period;
-} query__sched_attr;
 #endif
 
 typedef struct query__job {
@@ -674,23 +657,10 @@ static void query__work(query *q, const query__job *j, query_done *d)
  * worker runs at the process's priority, or with the default slice. */
 static void query__lower_priority(void)
 {
-#ifdef __linux__
-    id_t tid = (id_t)gettid();
-    errno = 0;
-    int base = getpriority(PRIO_PROCESS, tid);
-    if (base == -1 && errno != 0)
-        base = 0;
-    int nice = base + QUERY_NICE > 19 ? 19 : base + QUERY_NICE;
-    if (setpriority(PRIO_PROCESS, tid, nice) != 0)
-        LOG_D(TAG, "cannot lower the worker's priority: %s", strerror(errno));
-    /* Only a normal thread: a policy set from outside is left alone.
-     * sched_setattr sets the nice value too, hence `nice` again. */
-    if (sched_getscheduler(0) == SCHED_OTHER) {
-        query__sched_attr a = {.size = sizeof a, .policy = SCHED_OTHER, .nice = nice, .runtime = QUERY_SLICE_NS};
-        if (syscall(SYS_sched_setattr, 0, &a, 0) != 0)
-            LOG_D(TAG, "cannot shorten the worker's slice: %s", strerror(errno));
-    }
-#endif
+    sched_slice_result r = sched_slice_set(sched_slice_nice() + QUERY_NICE, QUERY_SLICE_NS);
+    if (r == SCHED_SLICE_ENICE || r == SCHED_SLICE_ESLICE)
+        LOG_D(TAG, "cannot lower the worker's priority or shorten its slice: %s: %s", sched_slice_str(r),
+              strerror(errno));
 }
 
 static void *query__main(void *arg)

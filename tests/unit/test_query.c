@@ -25,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,6 +33,7 @@
 #include "log.h"
 #include "query.h"
 #include "sbuf.h"
+#include "sched_probe.h"
 #include "store.h"
 #include "tracker.h"
 
@@ -519,34 +519,6 @@ static void test_completeness_answer_from_a_copy_is_identical(void **state)
     tracker_destroy(t);
 }
 
-/* The scheduler's slice of thread `tid` in ns (/proc's "se.slice"), or -1
- * where the kernel does not show it. */
-static long long slice_of(pid_t tid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/self/task/%d/sched", (int)tid);
-    FILE *f = fopen(path, "r");
-    long long v = -1;
-    for (int i = 0; f && i < 200 && fgets(line, sizeof line, f); i++) {
-        const char *c = strchr(line, ':');
-        if (strncmp(line, "se.slice", 8) == 0 && c)
-            v = strtoll(c + 1, NULL, 10);
-    }
-    if (f)
-        fclose(f);
-    return v;
-}
-
-/* Linux 6.12 or later: sched_attr.sched_runtime sets a normal thread's slice. */
-static int kernel_sets_slices(void)
-{
-    struct utsname u;
-    int major = 0, minor = 0;
-    if (uname(&u) != 0 || sscanf(u.release, "%d.%d", &major, &minor) != 2)
-        return 0;
-    return major > 6 || (major == 6 && minor >= 12);
-}
-
 static void test_worker_yields_to_the_live_threads(void **state)
 {
     (void)state;
@@ -559,8 +531,8 @@ static void test_worker_yields_to_the_live_threads(void **state)
     gate_wait_woken(&g, 1); /* the worker is held in wake: it exists and is set up */
     int base = getpriority(PRIO_PROCESS, 0);
     assert_int_equal(getpriority(PRIO_PROCESS, (id_t)g.tid), base + 10 > 19 ? 19 : base + 10);
-    long long slice = slice_of(g.tid), mine = slice_of(gettid());
-    if (kernel_sets_slices() && slice >= 0) {
+    long long slice = sched_probe_slice(g.tid), mine = sched_probe_slice(gettid());
+    if (sched_probe_kernel_sets_slices() && slice >= 0) {
         assert_int_equal(slice, 100000); /* QUERY_SLICE_NS */
         assert_true(mine > slice);       /* this thread keeps the default */
     }
