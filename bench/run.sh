@@ -4,7 +4,7 @@
 # Mosquitto's own WebSocket listener — same broker build, same machine, same
 # run; results as ratios. See docs/BENCHMARKS.md.
 #
-#   bench/run.sh            full run (≤ 18 min)
+#   bench/run.sh            full run (about 20 min)
 #   bench/run.sh --quick    scaled down (≤ 5 min)
 #   bench/run.sh --no-install   do not apt-get/npm anything
 #
