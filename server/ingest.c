@@ -905,23 +905,22 @@ static void ingest__on_message(struct mosquitto *mosq, void *obj, const struct m
                        const mosquitto_property *props)
 {
     (void)mosq;
-    (void)props;
     ingest *in = obj;
     THREAD_ASSERT_OWNER(&in->owner);
     if (msg->qos > 0)
         in->acks_owed++; /* libmosquitto queued its PUBACK before calling us */
+    const char *topic = msg->topic ? msg->topic : "";
+    size_t topic_len = strlen(topic);
     /* Its size on the wire, for the read burst's count (properties: not told). */
     readburst_publish(&in->burst, props ? 0
-                                        : readburst_publish_size(in->cfg->mqtt_version,
-                                                                 msg->topic ? strlen(msg->topic) : 0,
+                                        : readburst_publish_size(in->cfg->mqtt_version, topic_len,
                                                                  msg->qos, 0, (size_t)msg->payloadlen));
     uint64_t t_ns = vclock_mono_ns();
     char id[TELEMETRY_ID_MAX + 1];
     telemetry_kind kind;
-    const char *topic = msg->topic ? msg->topic : "";
     if (in->clustered && ingest__cluster_message(in, topic, msg))
         return;
-    if (telemetry_parse_topic(topic, strlen(topic), id, &kind) != TELEMETRY_OK) {
+    if (telemetry_parse_topic(topic, topic_len, id, &kind) != TELEMETRY_OK) {
         atomic_fetch_add_explicit(&in->m->received_other, 1, memory_order_relaxed);
         ingest__reject(in, TELEMETRY_BAD_TOPIC, topic, "expected sensors/esp32/{id}/data|status|ack");
         return;
